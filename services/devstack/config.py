@@ -1,0 +1,74 @@
+"""Settings of the local stack: ports, state directory, binaries; all overridable by STACK_* variables."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROVIDERS = ("openai", "anthropic", "cohere")
+KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "cohere": "COHERE_API_KEY"}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"{name} must be a port number, got {raw!r}")
+    return int(raw)
+
+
+@dataclass
+class StackConfig:
+    """Where and how the local stack runs."""
+
+    state_dir: Path = REPO / ".stack"
+    host: str = "127.0.0.1"
+    https_port: int = 8443
+    http_port: int = 8080
+    mock_port: int = 8199
+    bao_port: int = 8200
+    gateway_ports: dict[str, int] = field(default_factory=lambda: {"openai": 8101, "anthropic": 8102,
+                                                                   "cohere": 8103})
+    secrets_backend: str = "vault"
+    python: str = sys.executable
+    nginx_bin: str = "nginx"
+    bao_bin: str = "bao"
+    gateway_env: dict[str, str] = field(default_factory=dict)
+    mock_env: dict[str, str] = field(default_factory=dict)
+    real_keys: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        """Read STACK_* overrides; real provider keys in the environment replace the mock."""
+        env = os.environ
+        return cls(
+            state_dir=Path(env.get("STACK_STATE_DIR", str(REPO / ".stack"))).resolve(),
+            https_port=_port("STACK_HTTPS_PORT", 8443),
+            http_port=_port("STACK_HTTP_PORT", 8080),
+            mock_port=_port("STACK_MOCK_PORT", 8199),
+            bao_port=_port("STACK_BAO_PORT", 8200),
+            gateway_ports={p: _port(f"STACK_GATEWAY_PORT_{p.upper()}", d)
+                           for p, d in (("openai", 8101), ("anthropic", 8102), ("cohere", 8103))},
+            secrets_backend=env.get("STACK_SECRETS_BACKEND", "vault"),
+            nginx_bin=env.get("STACK_NGINX_BIN", "nginx"),
+            bao_bin=env.get("STACK_BAO_BIN", "bao"),
+            real_keys={p: env[k] for p, k in KEY_ENV.items() if env.get(k)},
+        )
+
+    def which(self, binary: str) -> str | None:
+        """Locate a binary on PATH, in /usr/sbin, or next to the running Python."""
+        search = os.pathsep.join([str(Path(self.python).parent), os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+        return shutil.which(binary, path=search)
+
+    def ports(self) -> dict[str, int]:
+        """Every port the stack will bind, by service name."""
+        ports = {"nginx-https": self.https_port, "nginx-http": self.http_port, "mock": self.mock_port}
+        if self.secrets_backend == "vault":
+            ports["openbao"] = self.bao_port
+        ports.update({f"gateway-{p}": port for p, port in self.gateway_ports.items()})
+        return ports

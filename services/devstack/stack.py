@@ -1,0 +1,188 @@
+"""Bring the local stack up and down: each service is one `ProcessSpec`, started in order."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack import nginx_render, tls
+from devstack.config import KEY_ENV, PROVIDERS, StackConfig
+from devstack.ports import ensure_free
+from devstack.procs import ProcessSpec, StackError, alive, launch, start_time, stop, wait_ready
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class StackInfo:
+    """What a running stack exposes to users and tests (also written to `<state>/env`)."""
+
+    url: str
+    ca: Path
+    client_keys: dict[str, str]
+    gateway_urls: dict[str, str]
+    mock_url: str
+    vault_addr: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        """The shell-sourceable variables of `.stack/env`."""
+        out = {"STACK_URL": self.url, "STACK_CA": str(self.ca), "STACK_MOCK_URL": self.mock_url}
+        out.update({f"STACK_KEY_{p.upper()}": k for p, k in self.client_keys.items()})
+        out.update({f"STACK_GATEWAY_URL_{p.upper()}": u for p, u in self.gateway_urls.items()})
+        if self.vault_addr:
+            out["VAULT_ADDR"] = self.vault_addr
+        out.update(self.extra)
+        return out
+
+
+class Stack:
+    """The local process stack rooted at `config.state_dir`."""
+
+    def __init__(self, config: StackConfig, say: Say = print) -> None:
+        self.config = config
+        self.say = say
+        self.state = config.state_dir
+        self.pids_file = self.state / "pids.json"
+        self.logs = self.state / "logs"
+
+    # -- records ---------------------------------------------------------------------------
+    def records(self) -> list[dict]:
+        """The processes this stack started, as recorded."""
+        if not self.pids_file.exists():
+            return []
+        return json.loads(self.pids_file.read_text())
+
+    def _record(self, name: str, pid: int) -> None:
+        recs = [*self.records(), {"name": name, "pid": pid, "start": start_time(pid)}]
+        self.pids_file.write_text(json.dumps(recs, indent=1))
+
+    def running(self) -> list[dict]:
+        """Recorded processes that are still alive."""
+        return [r for r in self.records() if alive(r)]
+
+    # -- up --------------------------------------------------------------------------------
+    def up(self) -> StackInfo:
+        """Start every service, wait for readiness, write `<state>/env`; stop all on failure."""
+        if self.running():
+            names = ", ".join(f"{r['name']}({r['pid']})" for r in self.running())
+            raise StackError(f"the stack is already running: {names}; run `make down` first")
+        cfg = self.config
+        ensure_free(cfg.host, cfg.ports())
+        for binary in ("nginx_bin", *(["bao_bin"] if cfg.secrets_backend == "vault" else [])):
+            if cfg.which(getattr(cfg, binary)) is None:
+                raise StackError(f"{getattr(cfg, binary)} not found; run `make deps` (installs nginx and OpenBao)")
+        if self.state.exists():
+            shutil.rmtree(self.state)
+        self.state.mkdir(parents=True)
+        started = time.monotonic()
+        try:
+            info = self._start_all()
+        except BaseException:
+            self.down(quiet=True, keep_logs=True)
+            raise
+        env_file = self.state / "env"
+        env_file.write_text("".join(f"export {k}={_quote(v)}\n" for k, v in info.env().items()))
+        env_file.chmod(0o600)
+        self.say(f"stack ready in {time.monotonic() - started:.1f} s — variables in {env_file}")
+        return info
+
+    def _start_all(self) -> StackInfo:
+        cfg, host = self.config, self.config.host
+        paths = tls.issue(self.state / "tls")
+        provider_keys = {p: cfg.real_keys.get(p) or f"mock-{p}-{secrets.token_hex(12)}" for p in PROVIDERS}
+        mock_keys = ",".join(k for p, k in provider_keys.items() if p not in cfg.real_keys)
+        mock = ProcessSpec("mock", [cfg.python, "-m", "mockllm", "--host", host, "--port", str(cfg.mock_port)],
+                           env={"MOCK_API_KEYS": mock_keys, **cfg.mock_env},
+                           ready_url=f"http://{host}:{cfg.mock_port}/healthz")
+        self._run(mock)
+        secrets_env, client_keys, vault_addr = self._secrets(provider_keys)
+        mock_base = f"http://{host}:{cfg.mock_port}"
+        gateways = [self._gateway_spec(p, provider_keys[p], mock_base, secrets_env[p]) for p in PROVIDERS]
+        self._run(*gateways)
+        nginx = self._nginx_spec(paths)
+        self._run(nginx)
+        return StackInfo(
+            url=f"https://{host}:{cfg.https_port}", ca=paths["ca"], client_keys=client_keys,
+            gateway_urls={p: f"http://{host}:{port}" for p, port in cfg.gateway_ports.items()},
+            mock_url=mock_base, vault_addr=vault_addr,
+            extra={"STACK_STATE_DIR": str(self.state)},
+        )
+
+    def _secrets(self, provider_keys: dict[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str], str | None]:
+        """Per-provider secrets settings and one demo client key per provider (env backend)."""
+        from gateway.auth import keys
+
+        client_keys, spec = {}, []
+        for p in PROVIDERS:
+            full, key_id, digest = keys.generate()
+            client_keys[p] = full
+            spec.append(f"{key_id}:{digest}:{p}")
+        env = {p: {"GATEWAY_SECRETS_BACKEND": "env", "GATEWAY_CLIENT_KEYS": ",".join(spec),
+                   KEY_ENV[p]: provider_keys[p]} for p in PROVIDERS}
+        return env, client_keys, None
+
+    def _gateway_spec(self, provider: str, key: str, mock_base: str, secrets_env: dict[str, str]) -> ProcessSpec:
+        cfg = self.config
+        port = cfg.gateway_ports[provider]
+        env = {
+            "GATEWAY_PROVIDER": provider, "GATEWAY_HOST": cfg.host, "GATEWAY_PORT": str(port),
+            "GATEWAY_AUDIT_LOG": str(self.state / "audit" / f"{provider}.log"),
+            **secrets_env, **cfg.gateway_env,
+        }
+        if provider not in cfg.real_keys:
+            env["GATEWAY_UPSTREAM_BASE_URL"] = mock_base + ("/v1" if provider == "openai" else "")
+        others = tuple(v for p, v in KEY_ENV.items() if p != provider) + ("VAULT_TOKEN",)
+        return ProcessSpec(f"gateway-{provider}", [cfg.python, "-m", "gateway"], env=env, env_remove=others,
+                           port=port, ready_url=f"http://{cfg.host}:{port}/readyz")
+
+    def _nginx_spec(self, paths: dict[str, Path]) -> ProcessSpec:
+        cfg = self.config
+        prefix = self.state / "nginx"
+        values = {
+            "NGINX_LISTEN_HTTPS": f"{cfg.host}:{cfg.https_port}", "NGINX_LISTEN_HTTP": f"{cfg.host}:{cfg.http_port}",
+            "NGINX_HTTPS_PUBLIC_PORT": str(cfg.https_port),
+            "NGINX_TLS_CERT": str(paths["cert"]), "NGINX_TLS_KEY": str(paths["key"]),
+            **{f"NGINX_UPSTREAM_{p.upper()}": f"{cfg.host}:{port}" for p, port in cfg.gateway_ports.items()},
+        }
+        conf = nginx_render.render(prefix, values)
+        binary = cfg.which(cfg.nginx_bin) or cfg.nginx_bin
+        return ProcessSpec("nginx", [binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs/error.log"),
+                                     "-g", "daemon off;"],
+                           ready_url=f"https://{cfg.host}:{cfg.https_port}/healthz", ready_ssl_ca=paths["ca"])
+
+    def _run(self, *specs: ProcessSpec) -> None:
+        """Start the specs together, record them, then wait for each to be ready."""
+        procs = []
+        for spec in specs:
+            proc = launch(spec, self.logs)
+            self._record(spec.name, proc.pid)
+            procs.append((spec, proc))
+        for spec, proc in procs:
+            waited = wait_ready(spec, proc, self.logs)
+            self.say(f"  ✓ {spec.name:<18} ready in {waited:4.1f} s  (pid {proc.pid})")
+
+    # -- down ------------------------------------------------------------------------------
+    def down(self, quiet: bool = False, keep_logs: bool = False) -> int:
+        """Stop exactly the recorded processes (reverse order); remove the state directory."""
+        stopped = 0
+        for rec in reversed(self.records()):
+            if stop(rec):
+                stopped += 1
+                if not quiet:
+                    self.say(f"  ✓ stopped {rec['name']} (pid {rec['pid']})")
+        if self.state.exists():
+            if keep_logs:
+                self.pids_file.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(self.state)
+        return stopped
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"

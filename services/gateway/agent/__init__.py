@@ -1,0 +1,1 @@
+"""The LangChain agent behind `/v1/agent`."""

@@ -1,0 +1,69 @@
+"""Run a LangChain 1.x agent (`create_agent`) with bounded steps and time."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from langchain.agents import create_agent
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langgraph.errors import GraphRecursionError
+
+from gateway.errors import GatewayError, InvalidRequestError, UpstreamTimeoutError
+
+from .tools import TOOL_NAMES, build_tools
+
+SYSTEM_PROMPT = ("You are a helpful assistant. Use the calculator for arithmetic, current_time for the "
+                 "date or time, and chat for general questions. Answer concisely.")
+
+
+class AgentStepLimitError(GatewayError):
+    """The agent did not reach an answer within its step budget."""
+
+    status, type, code, default_message = 422, "invalid_request_error", "agent_step_limit", "agent step limit"
+
+
+async def run_agent(model: BaseChatModel, text: str, tools: list[str] | None,
+                    max_steps: int, timeout_s: float) -> dict[str, Any]:
+    """Run the agent and return its answer, the tool steps it took and the summed usage."""
+    try:
+        selected = build_tools(model, tools)
+    except KeyError as exc:
+        raise InvalidRequestError(f"unknown tool(s): {exc.args[0]}; available: {', '.join(TOOL_NAMES)}",
+                                  param="tools") from None
+    agent = create_agent(model, selected, system_prompt=SYSTEM_PROMPT)
+    config = {"recursion_limit": 2 * max_steps + 1}
+    try:
+        async with asyncio.timeout(timeout_s):
+            state = await agent.ainvoke({"messages": [HumanMessage(content=text)]}, config=config)
+    except GraphRecursionError:
+        raise AgentStepLimitError(f"the agent did not finish within {max_steps} steps") from None
+    except TimeoutError:
+        raise UpstreamTimeoutError(f"the agent did not finish within {timeout_s:g} s", code="agent_timeout") from None
+    return summarize(state["messages"])
+
+
+def summarize(messages: list[Any]) -> dict[str, Any]:
+    """Extract the final answer, tool steps and usage from the agent's message history."""
+    calls: dict[str, dict[str, Any]] = {}
+    steps: list[dict[str, Any]] = []
+    prompt = completion = 0
+    reported = False
+    answer = ""
+    for msg in messages:
+        if isinstance(msg, AIMessage):
+            for call in msg.tool_calls:
+                calls[call["id"] or ""] = {"tool": call["name"], "input": call["args"]}
+            if msg.usage_metadata:
+                reported = True
+                prompt += msg.usage_metadata.get("input_tokens", 0)
+                completion += msg.usage_metadata.get("output_tokens", 0)
+            if not msg.tool_calls:
+                answer = msg.text
+        elif isinstance(msg, ToolMessage):
+            call = calls.get(msg.tool_call_id, {"tool": msg.name or "unknown", "input": {}})
+            steps.append({**call, "output": msg.text})
+    usage = ({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+             if reported else None)
+    return {"output": answer, "steps": steps, "usage": usage}

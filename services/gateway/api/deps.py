@@ -1,0 +1,54 @@
+"""FastAPI dependencies as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from gateway import context
+from gateway.auth.authenticator import Principal
+from gateway.errors import AuthenticationError, GatewayError, UnknownModelError
+from gateway.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    """Return the process runtime stored on the app."""
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def require_client(
+    runtime: RuntimeDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    """Authenticate the caller for this provider (401/403), recording who it is."""
+    try:
+        principal = runtime.authenticator.authenticate(authorization, x_api_key)
+    except GatewayError as exc:
+        reason = exc.code if isinstance(exc, AuthenticationError) else "forbidden"
+        runtime.metrics.auth_failures.labels(runtime.settings.provider, reason).inc()
+        raise
+    ctx = context.get()
+    if ctx is not None:
+        ctx.client_id, ctx.auth_method = principal.client_id, principal.method
+    return principal
+
+
+ClientDep = Annotated[Principal, Depends(require_client)]
+
+
+def resolve_model(runtime: Runtime, requested: str | None) -> str:
+    """Return the model to use, defaulting to the first allowed one; 404 when not allowed."""
+    allowed = runtime.adapter.models
+    model = requested or allowed[0]
+    if model not in allowed:
+        raise UnknownModelError(
+            f"model '{model}' is not available on this gateway; allowed: {', '.join(allowed)}", param="model")
+    ctx = context.get()
+    if ctx is not None:
+        ctx.model = model
+    return model

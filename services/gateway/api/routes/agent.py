@@ -1,0 +1,31 @@
+"""`POST /v1/agent`: a LangChain agent with a small tool registry."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from gateway import context
+from gateway.agent.runner import run_agent
+from gateway.api.deps import ClientDep, RuntimeDep, resolve_model
+from gateway.api.schemas import AgentRequest, AgentResponse
+
+router = APIRouter(tags=["agent"])
+
+
+@router.post("/v1/agent", response_model=AgentResponse, summary="Run the tool-using agent on one input")
+async def run(req: AgentRequest, runtime: RuntimeDep, _client: ClientDep) -> AgentResponse:
+    ctx = context.get()
+    model_name = resolve_model(runtime, req.model)
+    if ctx is not None:
+        ctx.route, ctx.audited = "agent", True
+    model = runtime.adapter.chat_model(model_name, runtime.provider_key())
+    settings = runtime.settings
+    try:
+        result = await run_agent(model, req.input, req.tools, req.max_steps or settings.agent_max_steps,
+                                 settings.agent_timeout_s)
+    except Exception as exc:
+        raise runtime.adapter.map_error(exc) from exc
+    if ctx is not None and result["usage"]:
+        ctx.prompt_tokens = result["usage"]["prompt_tokens"]
+        ctx.completion_tokens = result["usage"]["completion_tokens"]
+    return AgentResponse(id=f"agent-{ctx.request_id if ctx else 'x'}", model=model_name, **result)

@@ -1,0 +1,52 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+
+from gateway import context
+from gateway.api.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+def _route(name: str) -> None:
+    ctx = context.get()
+    if ctx is not None:
+        ctx.route = name
+
+
+@router.get("/healthz", summary="Liveness: the process answers; touches nothing")
+async def healthz() -> dict[str, str]:
+    _route("healthz")
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: secrets, provider key and model construction; never calls the LLM",
+            responses={503: {"description": "not ready"}})
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    _route("readyz")
+    secrets = runtime.backend.status()
+    key = runtime.backend.provider_key()
+    checks: dict[str, object] = {"secrets": secrets.as_dict(), "provider_key": bool(key)}
+    model_ok = False
+    if key:
+        try:
+            runtime.adapter.chat_model(runtime.adapter.models[0], key)
+            model_ok = True
+        except Exception as exc:  # construction failures are reported, never raised
+            checks["model_error"] = type(exc).__name__
+    checks["model"] = model_ok
+    ready = bool(key) and model_ok and not runtime.draining
+    status = "draining" if runtime.draining else ("degraded" if secrets.degraded else "ready")
+    runtime.metrics.ready.labels(runtime.settings.provider).set(1 if ready else 0)
+    runtime.metrics.secrets_ok.labels(runtime.settings.provider, secrets.backend).set(1 if secrets.ok else 0)
+    body = {"status": status if ready else "not_ready", "provider": runtime.settings.provider, "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(runtime: RuntimeDep) -> Response:
+    _route("metrics")
+    return Response(runtime.metrics.render(), media_type=runtime.metrics.content_type)

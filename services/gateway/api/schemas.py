@@ -1,0 +1,119 @@
+"""Request and response bodies of the public API (OpenAI-compatible where it exists)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NonEmptyStr = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class ChatMessage(BaseModel):
+    """One message of the conversation."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str = Field(max_length=1_000_000)
+    name: str | None = Field(None, max_length=128)
+
+
+class StreamOptions(BaseModel):
+    """OpenAI `stream_options`."""
+
+    include_usage: bool = True
+
+
+class ChatCompletionRequest(BaseModel):
+    """`POST /v1/chat/completions`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: NonEmptyStr | None = None
+    messages: list[ChatMessage] = Field(min_length=1, max_length=1024)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = Field(None, max_length=256)
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_list(cls, value: str | list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        stops = [value] if isinstance(value, str) else value
+        if len(stops) > 4 or any(not s for s in stops):
+            raise ValueError("stop takes 1 to 4 non-empty strings")
+        return stops
+
+    @field_validator("messages")
+    @classmethod
+    def _has_user_turn(cls, value: list[ChatMessage]) -> list[ChatMessage]:
+        if not any(m.role == "user" for m in value):
+            raise ValueError("messages must contain at least one user message")
+        return value
+
+
+class AgentRequest(BaseModel):
+    """`POST /v1/agent`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: str = Field(min_length=1, max_length=100_000)
+    model: NonEmptyStr | None = None
+    tools: list[NonEmptyStr] | None = Field(None, max_length=16)
+    max_steps: int | None = Field(None, ge=1, le=50)
+
+
+class AgentStep(BaseModel):
+    """One tool call the agent made."""
+
+    tool: str
+    input: dict
+    output: str
+
+
+class AgentResponse(BaseModel):
+    """`POST /v1/agent` answer."""
+
+    id: str
+    model: str
+    output: str
+    steps: list[AgentStep]
+    usage: dict | None = None
+
+
+class ModelCard(BaseModel):
+    """An entry of `GET /v1/models`."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    """`GET /v1/models`."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ErrorDetail(BaseModel):
+    """The OpenAI error body."""
+
+    message: str
+    type: str
+    code: str
+    param: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """`{"error": {...}}` — every non-2xx answer."""
+
+    error: ErrorDetail

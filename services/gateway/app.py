@@ -1,0 +1,124 @@
+"""The app factory: `create_app(settings)` wires runtime, routes, middleware and error handling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from gateway import context
+from gateway.api.routes import agent, auth, chat, health, models
+from gateway.api.schemas import ErrorBody
+from gateway.asgi import GatewayMiddleware
+from gateway.config import Settings
+from gateway.errors import GatewayError, InvalidRequestError, NotFoundError, error_response
+from gateway.runtime import Runtime, build_runtime
+from gateway.secrets.base import SecretsBackend, SecretsError
+
+log = logging.getLogger("gateway")
+
+_ERRORS = {code: {"model": ErrorBody, "description": desc} for code, desc in {
+    400: "invalid request", 401: "missing or invalid credentials", 403: "credential not allowed here",
+    404: "unknown model or route", 413: "body too large", 422: "request failed validation",
+    429: "rate limited (Retry-After)", 502: "upstream error", 503: "unavailable", 504: "upstream timeout",
+}.items()}
+
+
+def create_app(settings: Settings, backend: SecretsBackend | None = None) -> FastAPI:
+    """Build a gateway application for one provider."""
+    runtime = build_runtime(settings, backend)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await _start(runtime)
+        jwks_task = asyncio.create_task(_refresh_jwks(runtime)) if runtime.jwt and runtime.jwt.jwks_url else None
+        try:
+            yield
+        finally:
+            runtime.draining = True
+            if jwks_task:
+                jwks_task.cancel()
+            await runtime.backend.stop()
+            runtime.audit.close()
+
+    app = FastAPI(title=f"LLM gateway ({settings.provider})", version="0.1.0", lifespan=lifespan,
+                  responses=_ERRORS, docs_url=None, redoc_url=None)
+    app.state.runtime = runtime
+    for router in (health.router, models.router, chat.router, agent.router, auth.router):
+        app.include_router(router)
+    _install_error_handlers(app, runtime)
+    app.add_middleware(GatewayMiddleware, runtime=runtime)
+    return app
+
+
+async def _start(runtime: Runtime) -> None:
+    try:
+        await runtime.backend.start()
+    except SecretsError as exc:  # keep running: /readyz reports it and the backend retries
+        log.error("secrets backend not ready", extra={"reason": str(exc)})
+    if runtime.jwt is not None:
+        with contextlib.suppress(Exception):
+            await runtime.jwt.refresh()
+    log.info("gateway started", extra={"provider": runtime.settings.provider,
+                                       "models": list(runtime.adapter.models),
+                                       "secrets_backend": runtime.backend.name})
+
+
+async def _refresh_jwks(runtime: Runtime, every_s: float = 300.0) -> None:
+    assert runtime.jwt is not None
+    while True:
+        await asyncio.sleep(every_s if runtime.jwt.key_count else 10.0)
+        try:
+            await runtime.jwt.refresh()
+        except Exception as exc:
+            log.warning("JWKS refresh failed", extra={"error_type": type(exc).__name__})
+
+
+def _install_error_handlers(app: FastAPI, runtime: Runtime) -> None:
+    def note(exc: GatewayError) -> None:
+        ctx = context.get()
+        if ctx is not None:
+            ctx.error_code = exc.code
+
+    @app.exception_handler(GatewayError)
+    async def gateway_error(_: Request, exc: GatewayError) -> Response:
+        note(exc)
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        ctype = request.headers.get("content-type", "")
+        if request.method == "POST" and "json" not in ctype:
+            err: GatewayError = InvalidRequestError("Content-Type must be application/json",
+                                                    code="unsupported_content_type")
+        elif any(e.get("type") == "json_invalid" for e in errors):
+            err = InvalidRequestError("request body is not valid JSON", code="invalid_json")
+        else:
+            first = errors[0]
+            field = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
+            err = InvalidRequestError(f"{field}: {first['msg']}", code="invalid_field", param=field)
+            err.status = 422
+        note(err)
+        return error_response(err)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        err = NotFoundError("no such route") if exc.status_code == 404 else InvalidRequestError(str(exc.detail))
+        if exc.status_code == 405:
+            err = InvalidRequestError("method not allowed", code="method_not_allowed")
+        note(err)
+        return error_response(err)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        log.error("unhandled error", extra={"error_type": type(exc).__name__})
+        mapped = runtime.adapter.map_error(exc)
+        note(mapped)
+        return error_response(mapped)

@@ -1,0 +1,98 @@
+"""Outermost ASGI middleware: request id, body-size limit, access log, metrics, audit.
+
+Written as plain ASGI (not BaseHTTPMiddleware) so streaming responses pass through
+untouched and the per-request cost stays a few microseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import context
+from gateway.context import RequestContext
+from gateway.errors import PayloadTooLargeError, error_response
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+log = logging.getLogger("gateway.access")
+_VALID_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class GatewayMiddleware:
+    """Wraps every HTTP request with the cross-cutting concerns listed above."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.max_body = runtime.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        raw_id = headers.get(b"x-request-id", b"")
+        request_id = raw_id.decode() if _VALID_ID.match(raw_id) else uuid.uuid4().hex
+        ctx = RequestContext(request_id=request_id, method=scope["method"], path=scope["path"])
+        token = context.current.set(ctx)
+        status = 500
+        id_header = (b"x-request-id", request_id.encode())
+        try:
+            declared = headers.get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+                response = error_response(PayloadTooLargeError(f"request body exceeds {self.max_body} bytes"),
+                                          {"x-request-id": request_id})
+                status = 413
+                await response(scope, receive, send)
+                return
+
+            async def send_wrapper(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message["headers"] = [*message.get("headers", []), id_header]
+                elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                    self._finish(ctx, status)
+                await send(message)
+
+            await self.app(scope, self._limited(receive), send_wrapper)
+        finally:
+            context.current.reset(token)
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise PayloadTooLargeError(f"request body exceeds {self.max_body} bytes")
+            return message
+
+        return wrapped
+
+    def _finish(self, ctx: RequestContext, status: int) -> None:
+        if ctx.finished:
+            return
+        ctx.finished = True
+        elapsed = time.perf_counter() - ctx.started
+        rt = self.runtime
+        rt.metrics.observe(ctx, status, elapsed)
+        rt.audit.record(ctx, status, elapsed)
+        if ctx.route not in ("healthz", "metrics"):
+            log.info("request", extra={
+                "method": ctx.method, "path": ctx.path, "status": status,
+                "latency_ms": round(elapsed * 1000, 2), "client_id": ctx.client_id,
+                "auth_method": ctx.auth_method, "model": ctx.model, "streamed": ctx.streamed,
+                "prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens,
+                "error": ctx.error_code,
+            })

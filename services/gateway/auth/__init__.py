@@ -1,0 +1,1 @@
+"""Client authentication: API keys and OAuth2 bearer JWTs."""

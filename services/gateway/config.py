@@ -1,0 +1,108 @@
+"""Gateway configuration: one `Settings` object read from `GATEWAY_*` environment variables."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Provider = Literal["openai", "anthropic", "cohere"]
+PROVIDERS: tuple[str, ...] = ("openai", "anthropic", "cohere")
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Everything a gateway process needs; built once by `load_settings`, never at import."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
+
+    provider: Provider
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    upstream_base_url: str | None = None
+    models: Annotated[tuple[str, ...], NoDecode] = ()
+    upstream_timeout_s: float = Field(60.0, gt=0, le=900)
+    max_retries: int = Field(2, ge=0, le=10)
+
+    secrets_backend: Literal["env", "vault"] = "env"
+    client_keys: str = ""
+    client_keys_file: Path | None = None
+    vault_addr: str | None = None
+    vault_role_id_file: Path | None = None
+    vault_secret_id_file: Path | None = None
+    vault_mount: str = "secret"
+    vault_refresh_s: float = Field(15.0, gt=0, le=30)
+    vault_cacert: str | None = None
+
+    jwt_jwks_url: str | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_scope_claim: str = "scope"
+    jwt_leeway_s: int = Field(30, ge=0, le=300)
+
+    audit_log: Path | None = None
+    audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096)
+    audit_backups: int = Field(5, ge=1, le=100)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_content: bool = False
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_tokens_limit: int = Field(32768, ge=1)
+    agent_max_steps: int = Field(6, ge=1, le=50)
+    agent_timeout_s: float = Field(60.0, gt=0, le=600)
+    shutdown_grace_s: float = Field(20.0, ge=0, le=300)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(m.strip() for m in value.split(",") if m.strip())
+        return value
+
+    @field_validator("upstream_base_url", "vault_addr", "jwt_jwks_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if self.secrets_backend == "vault":
+            for name in ("vault_addr", "vault_role_id_file", "vault_secret_id_file"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"GATEWAY_{name.upper()} is required when GATEWAY_SECRETS_BACKEND=vault")
+        if (self.jwt_jwks_url or self.jwt_public_key_file) and not (self.jwt_issuer and self.jwt_audience):
+            raise ValueError("GATEWAY_JWT_ISSUER and GATEWAY_JWT_AUDIENCE are required when JWT auth is on")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise ConfigError with one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        var = f"GATEWAY_{loc[0].upper()}" if loc else "configuration"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(msg if not loc else f"{var}: {msg}")
+    return "; ".join(lines)
+
+
+def exit_on_config_error(exc: ConfigError) -> None:
+    """Print the configuration problem as one line and stop the process."""
+    print(f"llm-gateway: configuration error: {exc}", file=sys.stderr)
+    raise SystemExit(2)

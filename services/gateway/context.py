@@ -1,0 +1,35 @@
+"""Per-request facts shared by the route, the logs, the metrics and the audit record."""
+
+from __future__ import annotations
+
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What is known about the request in flight; filled in as it progresses."""
+
+    request_id: str
+    method: str
+    path: str
+    started: float = field(default_factory=time.perf_counter)
+    route: str = "other"
+    client_id: str | None = None
+    auth_method: str | None = None
+    model: str | None = None
+    streamed: bool = False
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error_code: str | None = None
+    audited: bool = False
+    finished: bool = False
+
+
+current: ContextVar[RequestContext | None] = ContextVar("gateway_request", default=None)
+
+
+def get() -> RequestContext | None:
+    """Return the context of the request being handled, if any."""
+    return current.get()

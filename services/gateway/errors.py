@@ -1,0 +1,110 @@
+"""Gateway errors and the one handler that turns them into OpenAI-style JSON.
+
+    GatewayError                      (500 internal_error — never carries a stack trace)
+    ├── InvalidRequestError           400 invalid_request_error
+    │   └── UnknownModelError         404 model_not_found
+    ├── PayloadTooLargeError          413 request_too_large
+    ├── AuthenticationError           401 invalid_api_key / missing_credentials
+    ├── PermissionDeniedError         403 provider_not_allowed
+    ├── NotFoundError                 404 not_found
+    ├── RateLimitedError              429 rate_limit_exceeded (+ Retry-After)
+    ├── UpstreamError                 502 upstream_error (5xx, connection failure)
+    │   └── UpstreamBadResponseError  502 upstream_bad_response (malformed body)
+    ├── ServiceUnavailableError       503 service_unavailable (no provider key, shutting down)
+    └── UpstreamTimeoutError          504 upstream_timeout
+
+Provider adapters map their SDK's exceptions onto this tree (`ProviderAdapter.map_error`);
+anything unmapped becomes a plain 502 or 500 with a generic message, logged with its type only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway answers on purpose."""
+
+    status = 500
+    type = "internal_error"
+    code = "internal_error"
+    default_message = "internal error"
+
+    def __init__(self, message: str | None = None, *, code: str | None = None,
+                 param: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+        self.code = code or self.code
+        self.param = param
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        """Return the OpenAI-style error document."""
+        err: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
+        if self.param:
+            err["param"] = self.param
+        return {"error": err}
+
+
+class InvalidRequestError(GatewayError):
+    status, type, code, default_message = 400, "invalid_request_error", "invalid_request", "invalid request"
+
+
+class UnknownModelError(InvalidRequestError):
+    status, code = 404, "model_not_found"
+
+
+class PayloadTooLargeError(GatewayError):
+    status, type, code, default_message = 413, "invalid_request_error", "request_too_large", "request body too large"
+
+
+class AuthenticationError(GatewayError):
+    status, type, code, default_message = 401, "authentication_error", "invalid_api_key", "invalid credentials"
+
+
+class PermissionDeniedError(GatewayError):
+    status, type, code = 403, "permission_error", "provider_not_allowed"
+    default_message = "credential not allowed for this provider"
+
+
+class NotFoundError(GatewayError):
+    status, type, code, default_message = 404, "invalid_request_error", "not_found", "not found"
+
+
+class RateLimitedError(GatewayError):
+    status, type, code, default_message = 429, "rate_limit_error", "rate_limit_exceeded", "upstream rate limit"
+
+
+class UpstreamError(GatewayError):
+    status, type, code, default_message = 502, "upstream_error", "upstream_error", "upstream provider error"
+
+
+class UpstreamBadResponseError(UpstreamError):
+    code, default_message = "upstream_bad_response", "upstream returned a malformed response"
+
+
+class ServiceUnavailableError(GatewayError):
+    status, type, code, default_message = 503, "service_unavailable", "service_unavailable", "service unavailable"
+
+
+class UpstreamTimeoutError(GatewayError):
+    status, type, code, default_message = 504, "timeout_error", "upstream_timeout", "upstream provider timed out"
+
+
+def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> Response:
+    """Render a GatewayError as a JSON response with the right status and headers."""
+    hdrs = dict(headers or {})
+    if exc.retry_after is not None:
+        hdrs["Retry-After"] = str(exc.retry_after)
+    if exc.status == 401:
+        hdrs.setdefault("WWW-Authenticate", 'Bearer realm="llm-gateway"')
+    return Response(orjson.dumps(exc.body()), status_code=exc.status,
+                    media_type="application/json", headers=hdrs)
+
+
+def sse_error(exc: GatewayError) -> bytes:
+    """Encode an error as an SSE data line, the way OpenAI reports errors mid-stream."""
+    return b"data: " + orjson.dumps(exc.body()) + b"\n\n"

@@ -1,0 +1,50 @@
+"""JSON logs on stdout: one object per line, request id included, never message content."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from gateway import context
+
+_STD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    """Format records as single-line JSON with the extras passed to the logger."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        ctx = context.get()
+        if ctx is not None:
+            doc["request_id"] = ctx.request_id
+        for key, value in vars(record).items():
+            if key not in _STD_ATTRS and not key.startswith("_"):
+                doc[key] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            doc["error_type"] = record.exc_info[0].__name__  # the type only: tracebacks may hold secrets
+        return orjson.dumps(doc, default=str).decode()
+
+
+def configure(level: str) -> None:
+    """Send all logs (ours, uvicorn's, libraries') through the JSON formatter."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request once
+    for noisy in ("httpx", "httpcore", "openai", "anthropic", "cohere", "hvac", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,44 @@
+"""Anthropic adapter: `langchain_anthropic.ChatAnthropic`."""
+
+from __future__ import annotations
+
+import anthropic
+from langchain_anthropic import ChatAnthropic
+from langchain_core.language_models import BaseChatModel
+from pydantic import SecretStr
+
+from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
+from gateway.providers.base import ProviderAdapter, from_status
+
+
+class AnthropicAdapter(ProviderAdapter):
+    """Messages API of Anthropic, exposed as OpenAI chat completions."""
+
+    name = "anthropic"
+    key_env = "ANTHROPIC_API_KEY"
+    default_base_url = "https://api.anthropic.com"
+    default_models = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
+    finish_reason_key = "stop_reason"
+    finish_reasons = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
+                      "tool_use": "tool_calls", "refusal": "content_filter"}
+
+    def build_model(self, model: str, api_key: str) -> BaseChatModel:
+        return ChatAnthropic(
+            model_name=model,
+            api_key=SecretStr(api_key),
+            base_url=self.base_url,
+            timeout=self.settings.upstream_timeout_s,
+            max_retries=self.settings.max_retries,
+            stop=None,
+        )
+
+    def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
+        if isinstance(exc, anthropic.APITimeoutError):
+            return UpstreamTimeoutError()
+        if isinstance(exc, anthropic.APIConnectionError):
+            return UpstreamError("could not reach the upstream provider", code="upstream_unreachable")
+        if isinstance(exc, anthropic.APIStatusError):
+            return from_status(exc.status_code, exc.response.headers)
+        if isinstance(exc, anthropic.APIResponseValidationError | anthropic.APIError):
+            return UpstreamBadResponseError()
+        return None

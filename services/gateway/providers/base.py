@@ -1,0 +1,127 @@
+"""Provider adapters: the one place where a vendor's specifics live.
+
+An adapter knows four things about its provider and nothing about HTTP routing:
+- how to build the LangChain chat model (official integration package, base URL,
+  timeout, retries) — `build_model`;
+- how OpenAI-style request parameters are named for it — `param_map`, declared;
+- how its stop reasons read in OpenAI terms — `finish_reasons`, declared;
+- how its SDK's exceptions map onto the gateway error tree — `map_error`.
+
+Chat models are cached per (model, key): building one creates HTTP clients, and a
+rotated key simply produces a new cache entry while in-flight requests keep theirs.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+from langchain_core.language_models import BaseChatModel
+
+from gateway.config import Settings
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    RateLimitedError,
+    UpstreamBadResponseError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+
+_MODEL_CACHE_SIZE = 16
+
+
+class ProviderAdapter(ABC):
+    """Base of the per-provider adapters (see the module docstring)."""
+
+    name: ClassVar[str]
+    key_env: ClassVar[str]
+    default_base_url: ClassVar[str]
+    default_models: ClassVar[tuple[str, ...]]
+    param_map: ClassVar[Mapping[str, str]] = {}
+    finish_reasons: ClassVar[Mapping[str, str]] = {}
+    finish_reason_key: ClassVar[str] = "finish_reason"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.models: tuple[str, ...] = settings.models or self.default_models
+        self.base_url = settings.upstream_base_url or self.default_base_url
+        self._cache: OrderedDict[tuple[str, str], BaseChatModel] = OrderedDict()
+
+    @abstractmethod
+    def build_model(self, model: str, api_key: str) -> BaseChatModel:
+        """Construct the provider's LangChain chat model."""
+
+    @abstractmethod
+    def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
+        """Map a provider-SDK exception, or return None when it is not one."""
+
+    def chat_model(self, model: str, api_key: str) -> BaseChatModel:
+        """Return a cached chat model for this model and key."""
+        cache_key = (model, api_key)
+        found = self._cache.get(cache_key)
+        if found is not None:
+            self._cache.move_to_end(cache_key)
+            return found
+        built = self.build_model(model, api_key)
+        self._cache[cache_key] = built
+        while len(self._cache) > _MODEL_CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return built
+
+    def invoke_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Rename OpenAI-style parameters to this provider's names, dropping unset ones."""
+        return {self.param_map.get(k, k): v for k, v in params.items() if v is not None}
+
+    def finish_reason(self, metadata: Mapping[str, Any]) -> str | None:
+        """Translate the provider's stop reason into OpenAI's vocabulary."""
+        raw = metadata.get(self.finish_reason_key)
+        if raw is None:
+            return None
+        return self.finish_reasons.get(str(raw), str(raw).lower())
+
+    def map_error(self, exc: BaseException) -> GatewayError:
+        """Map any exception raised while calling the provider onto the error tree."""
+        if isinstance(exc, GatewayError):
+            return exc
+        mapped = self.map_sdk_error(exc)
+        if mapped is not None:
+            return mapped
+        if isinstance(exc, httpx.TimeoutException | TimeoutError):
+            return UpstreamTimeoutError()
+        if isinstance(exc, httpx.TransportError):
+            return UpstreamError("could not reach the upstream provider", code="upstream_unreachable")
+        if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+            return UpstreamBadResponseError()
+        if isinstance(exc, httpx.HTTPStatusError):
+            return from_status(exc.response.status_code, exc.response.headers)
+        return UpstreamError(f"upstream call failed ({type(exc).__name__})")
+
+
+def from_status(status: int, headers: Mapping[str, str] | None = None) -> GatewayError:
+    """Map an upstream HTTP status onto the gateway error tree."""
+    if status == 429:
+        return RateLimitedError(retry_after=retry_after_seconds(headers))
+    if status in (401, 403):
+        return UpstreamError("the upstream provider rejected the gateway's credentials", code="upstream_auth")
+    if status in (408, 504):
+        return UpstreamTimeoutError()
+    if status in (400, 404, 413, 422):
+        return InvalidRequestError(f"the upstream provider rejected the request (status {status})",
+                                   code="upstream_rejected")
+    return UpstreamError(f"upstream provider error (status {status})")
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, default: int = 1) -> int:
+    """Read Retry-After (seconds form) from upstream headers, clamped to [1, 3600]."""
+    if not headers:
+        return default
+    raw = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return max(1, min(3600, int(float(raw)))) if raw else default
+    except ValueError:
+        return default

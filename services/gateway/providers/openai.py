@@ -1,0 +1,43 @@
+"""OpenAI adapter: `langchain_openai.ChatOpenAI`."""
+
+from __future__ import annotations
+
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
+from gateway.providers.base import ProviderAdapter, from_status
+
+
+class OpenAIAdapter(ProviderAdapter):
+    """Chat completions against the OpenAI API (or anything speaking its protocol)."""
+
+    name = "openai"
+    key_env = "OPENAI_API_KEY"
+    default_base_url = "https://api.openai.com/v1"
+    default_models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini")
+    finish_reasons = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
+                      "content_filter": "content_filter"}
+
+    def build_model(self, model: str, api_key: str) -> BaseChatModel:
+        return ChatOpenAI(
+            model=model,
+            api_key=SecretStr(api_key),
+            base_url=self.base_url,
+            timeout=self.settings.upstream_timeout_s,
+            max_retries=self.settings.max_retries,
+            stream_usage=True,
+        )
+
+    def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
+        if isinstance(exc, openai.APITimeoutError):
+            return UpstreamTimeoutError()
+        if isinstance(exc, openai.APIConnectionError):
+            return UpstreamError("could not reach the upstream provider", code="upstream_unreachable")
+        if isinstance(exc, openai.APIStatusError):
+            return from_status(exc.status_code, exc.response.headers)
+        if isinstance(exc, openai.APIResponseValidationError | openai.APIError):
+            return UpstreamBadResponseError()
+        return None

@@ -1,0 +1,71 @@
+"""The objects one gateway process runs with, built by `create_app` and shared by routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.audit import AuditLog
+from gateway.auth.authenticator import Authenticator
+from gateway.auth.jwt import JwtVerifier
+from gateway.config import Settings
+from gateway.errors import ServiceUnavailableError
+from gateway.metrics import Metrics
+from gateway.providers import ProviderAdapter, create_adapter
+from gateway.secrets.base import SecretsBackend
+
+
+@dataclass
+class Runtime:
+    """Settings plus the long-lived collaborators of one provider service."""
+
+    settings: Settings
+    adapter: ProviderAdapter
+    backend: SecretsBackend
+    authenticator: Authenticator
+    jwt: JwtVerifier | None
+    metrics: Metrics
+    audit: AuditLog
+    draining: bool = False
+
+    def provider_key(self) -> str:
+        """Return the current provider key or raise 503 when none is available."""
+        key = self.backend.provider_key()
+        if not key:
+            raise ServiceUnavailableError("the provider API key is not available", code="provider_key_missing")
+        return key
+
+
+def build_backend(settings: Settings) -> SecretsBackend:
+    """Create the configured secrets backend."""
+    if settings.secrets_backend == "vault":
+        from gateway.secrets.vault import VaultSecretsBackend
+
+        assert settings.vault_addr and settings.vault_role_id_file and settings.vault_secret_id_file
+        return VaultSecretsBackend(
+            provider=settings.provider, addr=settings.vault_addr,
+            role_id_file=settings.vault_role_id_file, secret_id_file=settings.vault_secret_id_file,
+            mount=settings.vault_mount, refresh_s=settings.vault_refresh_s, cacert=settings.vault_cacert,
+        )
+    from gateway.secrets.env import EnvSecretsBackend
+
+    return EnvSecretsBackend(settings.provider, settings.client_keys, settings.client_keys_file)
+
+
+def build_runtime(settings: Settings, backend: SecretsBackend | None = None) -> Runtime:
+    """Assemble the runtime for `settings` (nothing here does network I/O)."""
+    backend = backend or build_backend(settings)
+    verifier = None
+    if settings.jwt_jwks_url or settings.jwt_public_key_file:
+        assert settings.jwt_issuer and settings.jwt_audience
+        verifier = JwtVerifier(issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                               scope_claim=settings.jwt_scope_claim, leeway_s=settings.jwt_leeway_s,
+                               jwks_url=settings.jwt_jwks_url, public_key_file=settings.jwt_public_key_file)
+    return Runtime(
+        settings=settings,
+        adapter=create_adapter(settings),
+        backend=backend,
+        authenticator=Authenticator(settings.provider, backend, verifier),
+        jwt=verifier,
+        metrics=Metrics(settings.provider),
+        audit=AuditLog(settings.provider, settings.audit_log, settings.audit_max_bytes, settings.audit_backups),
+    )
