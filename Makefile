@@ -1,0 +1,58 @@
+# Multi-LLM gateway stack. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTEST := $(VENV)/bin/pytest
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+DEPS_STAMP := $(VENV)/.deps-stamp
+
+.PHONY: help deps up down status test test-unit test-integration test-fast lint fmt clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-20s %s\n", $$1, $$2}'
+
+deps: $(DEPS_STAMP) ## Install system packages (nginx) and the Python venv with every extra
+$(DEPS_STAMP): pyproject.toml
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  echo "installing nginx (Debian package)…"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; \
+	  else echo "nginx is missing: run 'sudo apt-get install nginx-light'" >&2; exit 1; fi; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python dependencies into $(VENV)…"
+	@$(PIP) install -q --upgrade pip
+	@$(PIP) install -q -e '.[dev]'
+	@touch $@
+
+up: deps ## Start the whole stack locally (OpenBao, mock, 3 gateways, nginx) — no Docker, no API keys
+	@$(PY) -m devstack up
+
+down: ## Stop the local stack started by `make up`
+	@$(PY) -m devstack down
+
+status: ## Show the local stack's processes
+	@$(PY) -m devstack status
+
+lint: deps ## ruff + pyright on the Python code
+	@$(VENV)/bin/ruff check services tests
+	@$(VENV)/bin/pyright services
+
+test-unit: deps ## Unit tests only (no processes started)
+	@$(PYTEST) tests/unit -q
+
+test-integration: deps ## Integration tests against a real local stack
+	@$(PYTEST) tests/integration -q
+
+test-fast: deps ## Unit + integration tests, no lint, no containers
+	@$(PYTEST) tests/unit tests/integration -q
+
+test: deps lint ## Everything that runs on a bare Linux machine (what .ci/run calls)
+	@$(PYTEST) tests/unit tests/integration -q -p no:cacheprovider
+
+clean: ## Remove the venv, caches and local state
+	@rm -rf $(VENV) .stack .pytest_cache .ruff_cache reports

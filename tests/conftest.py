@@ -1,0 +1,41 @@
+"""Shared fixtures: a clean environment and the stack under test.
+
+Integration tests run against `stack`: by default a fresh local process stack
+(OpenBao, mock, three gateways, nginx) started on free loopback ports for the whole
+session; with STACK_ENV_FILE set, an already running stack described by that file
+(the compose stack, or the Dagger services) — then tests marked `local_stack`, which
+need to stop or inspect local processes, are deselected with `-m "not local_stack"`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.stack import RunningStack, external_stack, local_stack
+
+_SCRUB = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+          "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+          "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "COHERE_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
+          "CO_API_KEY", "CO_API_URL")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's proxies, CA bundles and real provider keys out of every test."""
+    for name in _SCRUB:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The stack under test (see the module docstring)."""
+    env_file = os.environ.get("STACK_ENV_FILE")
+    if env_file:
+        yield external_stack(Path(env_file))
+        return
+    with local_stack(tmp_path_factory.mktemp("stack")) as running:
+        yield running

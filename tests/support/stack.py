@@ -1,0 +1,90 @@
+"""Start the local stack for tests, or describe an external one, behind one interface."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.config import PROVIDERS, StackConfig
+from devstack.ports import free_ports
+from devstack.stack import Stack
+
+PROVIDER_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5", "cohere": "command-a-03-2025"}
+
+
+@dataclass
+class RunningStack:
+    """What tests need to reach a stack."""
+
+    url: str
+    ca: Path
+    keys: dict[str, str]
+    mock_url: str
+    gateway_urls: dict[str, str] = field(default_factory=dict)
+    vault_addr: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    stack: Stack | None = None  # None for an external stack
+
+    @property
+    def state_dir(self) -> Path:
+        """The local stack's state directory (logs, audit, pids)."""
+        assert self.stack is not None, "only a local stack has a state directory"
+        return self.stack.state
+
+    def model(self, provider: str) -> str:
+        """A model every gateway allows by default."""
+        return PROVIDER_MODELS[provider]
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    """Read `export K='v'` lines as written by devstack."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        out[key] = shlex.split(value)[0] if value else ""
+    return out
+
+
+def external_stack(env_file: Path) -> RunningStack:
+    """Describe an already running stack from its env file."""
+    env = parse_env_file(env_file)
+    return RunningStack(
+        url=env["STACK_URL"], ca=Path(env["STACK_CA"]),
+        keys={p: env[f"STACK_KEY_{p.upper()}"] for p in PROVIDERS},
+        mock_url=env.get("STACK_MOCK_URL", ""),
+        gateway_urls={p: env[f"STACK_GATEWAY_URL_{p.upper()}"] for p in PROVIDERS
+                      if f"STACK_GATEWAY_URL_{p.upper()}" in env},
+        vault_addr=env.get("VAULT_ADDR"), env=env,
+    )
+
+
+def stack_config(state_dir: Path, **overrides: object) -> StackConfig:
+    """A StackConfig on free loopback ports under `state_dir`."""
+    ports = free_ports(7)
+    cfg = StackConfig(
+        state_dir=state_dir, https_port=ports[0], http_port=ports[1], mock_port=ports[2], bao_port=ports[3],
+        gateway_ports=dict(zip(PROVIDERS, ports[4:7], strict=True)),
+        secrets_backend=os.environ.get("STACK_SECRETS_BACKEND", "vault"),
+    )
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+@contextlib.contextmanager
+def local_stack(state_dir: Path, **overrides: object) -> Iterator[RunningStack]:
+    """Run a fresh local stack for the duration of the block."""
+    stack = Stack(stack_config(state_dir, **overrides), say=lambda _msg: None)
+    info = stack.up()
+    try:
+        yield RunningStack(url=info.url, ca=info.ca, keys=info.client_keys, mock_url=info.mock_url,
+                           gateway_urls=info.gateway_urls, vault_addr=info.vault_addr, env=info.env(), stack=stack)
+    finally:
+        stack.down()
