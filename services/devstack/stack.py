@@ -137,7 +137,7 @@ class Stack:
         }
         if provider not in cfg.real_keys:
             env["GATEWAY_UPSTREAM_BASE_URL"] = mock_base + ("/v1" if provider == "openai" else "")
-        others = tuple(v for p, v in KEY_ENV.items() if p != provider) + ("VAULT_TOKEN",)
+        others = (*tuple(v for p, v in KEY_ENV.items() if p != provider), "VAULT_TOKEN")
         return ProcessSpec(f"gateway-{provider}", [cfg.python, "-m", "gateway"], env=env, env_remove=others,
                            port=port, ready_url=f"http://{cfg.host}:{port}/readyz")
 

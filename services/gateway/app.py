@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +24,7 @@ from gateway.secrets.base import SecretsBackend, SecretsError
 
 log = logging.getLogger("gateway")
 
-_ERRORS = {code: {"model": ErrorBody, "description": desc} for code, desc in {
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody, "description": desc} for code, desc in {
     400: "invalid request", 401: "missing or invalid credentials", 403: "credential not allowed here",
     404: "unknown model or route", 413: "body too large", 422: "request failed validation",
     429: "rate limited (Retry-After)", 502: "upstream error", 503: "unavailable", 504: "upstream timeout",
@@ -76,7 +77,7 @@ async def _refresh_jwks(runtime: Runtime, every_s: float = 300.0) -> None:
         await asyncio.sleep(every_s if runtime.jwt.key_count else 10.0)
         try:
             await runtime.jwt.refresh()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — keep the last good key set, retry later
             log.warning("JWKS refresh failed", extra={"error_type": type(exc).__name__})
 
 

@@ -107,7 +107,7 @@ async def stream(adapter: ProviderAdapter, model: BaseChatModel, req: ChatComple
         _mark_error(exc)
         yield b"data: [DONE]\n\n"
         return
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 — headers are sent: report in-band, never a 500
         mapped = adapter.map_error(exc)
         _mark_error(mapped)
         yield sse_error(mapped)

@@ -8,6 +8,7 @@ from typing import Any
 from langchain.agents import create_agent
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 
 from gateway.errors import GatewayError, InvalidRequestError, UpstreamTimeoutError
@@ -33,7 +34,7 @@ async def run_agent(model: BaseChatModel, text: str, tools: list[str] | None,
         raise InvalidRequestError(f"unknown tool(s): {exc.args[0]}; available: {', '.join(TOOL_NAMES)}",
                                   param="tools") from None
     agent = create_agent(model, selected, system_prompt=SYSTEM_PROMPT)
-    config = {"recursion_limit": 2 * max_steps + 1}
+    config = RunnableConfig(recursion_limit=2 * max_steps + 1)
     try:
         async with asyncio.timeout(timeout_s):
             state = await agent.ainvoke({"messages": [HumanMessage(content=text)]}, config=config)

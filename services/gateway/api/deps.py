@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-
 from gateway import context
 from gateway.auth.authenticator import Principal
 from gateway.errors import AuthenticationError, GatewayError, UnknownModelError

@@ -23,12 +23,12 @@ class CohereAdapter(ProviderAdapter):
                       "TOOL_CALL": "tool_calls", "ERROR": "stop"}
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
+        # ChatCohere exposes no retry setting; the Cohere SDK retries 429/5xx itself.
         return ChatCohere(
             model=model,
             cohere_api_key=SecretStr(api_key),
             base_url=self.base_url,
             timeout_seconds=self.settings.upstream_timeout_s,
-            max_retries=self.settings.max_retries,
         )
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 import orjson
+from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
-
 from gateway import chat, context
 from gateway.api.deps import ClientDep, RuntimeDep, resolve_model
 from gateway.api.schemas import ChatCompletionRequest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-
 from gateway import context
 from gateway.api.deps import RuntimeDep
 
@@ -35,7 +34,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         try:
             runtime.adapter.chat_model(runtime.adapter.models[0], key)
             model_ok = True
-        except Exception as exc:  # construction failures are reported, never raised
+        except Exception as exc:  # noqa: BLE001 — construction failures are reported, never raised
             checks["model_error"] = type(exc).__name__
     checks["model"] = model_ok
     ready = bool(key) and model_ok and not runtime.draining
