@@ -1,0 +1,5 @@
+"""Deterministic mock upstream speaking the OpenAI, Anthropic and Cohere wire protocols."""
+
+from mockllm.config import MockConfig
+
+__all__ = ["MockConfig"]

@@ -1,0 +1,146 @@
+"""Anthropic messages wire protocol (``POST /v1/messages``, ``GET /v1/models``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from mockllm.asgi import Headers, bearer, header
+from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json
+from mockllm.engine import BadRequest, ChatRequest
+
+STOP = {"stop": "end_turn", "length": "max_tokens", "tool": "tool_use"}
+ERRORS = {
+    "auth": "authentication_error",
+    "invalid": "invalid_request_error",
+    "rate_limit": "rate_limit_error",
+    "server": "api_error",
+    "overloaded": "overloaded_error",
+    "not_found": "not_found_error",
+}
+
+
+def _event(name: str, obj: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
+
+
+def models_list(models: tuple[str, ...]) -> dict[str, Any]:
+    """``GET /v1/models`` body in Anthropic's shape."""
+    data = [{"type": "model", "id": m, "display_name": m, "created_at": "2024-10-22T00:00:00Z"} for m in models]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": models[0] if models else None,
+        "last_id": models[-1] if models else None,
+    }
+
+
+def _turns(messages: list[Any]) -> list[Turn]:
+    turns: list[Turn] = []
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            raise BadRequest("messages: each message needs role 'user' or 'assistant'")
+        content = m.get("content")
+        blocks = content if isinstance(content, list) else []
+        results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
+        if m["role"] == "user" and results:
+            turns.append(("tool", content_text(results)))
+        else:
+            turns.append((m["role"], content_text(content)))
+    return turns
+
+
+class AnthropicProtocol:
+    """Anthropic messages."""
+
+    name = "anthropic"
+
+    def api_key(self, headers: Headers) -> str | None:
+        """Key from ``x-api-key``, else ``Authorization: Bearer`` (what anthropic SDK 2.x sends)."""
+        key = (header(headers, b"x-api-key") or "").strip()
+        return key or bearer(headers)
+
+    def check_headers(self, headers: Headers) -> str | None:
+        """The real API refuses requests without ``anthropic-version``."""
+        return None if header(headers, b"anthropic-version") else "anthropic-version: header is required"
+
+    def parse(self, body: dict[str, Any]) -> ChatRequest:
+        """Validate and normalize a messages request."""
+        model, messages, max_tokens = body.get("model"), body.get("messages"), body.get("max_tokens")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("model: Field required")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            raise BadRequest("max_tokens: Field required")
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest("messages: at least one message is required")
+        turns = _turns(messages)
+        if body.get("system"):
+            turns.insert(0, ("system", content_text(body["system"])))
+        tools = body.get("tools") or []
+        names = {t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)}
+        return ChatRequest(model, turns, names, max_tokens, bool(body.get("stream")))
+
+    def error(self, kind: str, message: str) -> bytes:
+        """Anthropic error envelope."""
+        return orjson.dumps({"type": "error", "error": {"type": ERRORS[kind], "message": message}})
+
+    def _message(self, plan: Plan, req: ChatRequest, rid: str, content: list[Any], final: bool) -> dict[str, Any]:
+        return {
+            "id": f"msg_mock{rid}",
+            "type": "message",
+            "role": "assistant",
+            "model": req.model,
+            "content": content,
+            "stop_reason": STOP[plan.finish] if final else None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens if final else 1},
+        }
+
+    def _tool_id(self, req: ChatRequest) -> str:
+        return f"toolu_mock{len(req.turns)}"
+
+    def response(self, plan: Plan, req: ChatRequest, rid: str) -> bytes:
+        """Non-streamed message."""
+        if plan.tool_name:
+            block = {
+                "type": "tool_use",
+                "id": self._tool_id(req),
+                "name": plan.tool_name,
+                "input": orjson.loads(plan.tool_args),
+            }
+        else:
+            block = {"type": "text", "text": plan.text}
+        return orjson.dumps(self._message(plan, req, rid, [block], final=True))
+
+    def events(self, plan: Plan, req: ChatRequest, rid: str) -> list[bytes]:
+        """message_start … message_stop with ``event:`` lines, like the real API."""
+        frames = [
+            _event(
+                "message_start",
+                {"type": "message_start", "message": self._message(plan, req, rid, [], False)},
+            )
+        ]
+        if plan.tool_name:
+            block = {"type": "tool_use", "id": self._tool_id(req), "name": plan.tool_name, "input": {}}
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_json(plan.tool_args)]
+        else:
+            block = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": p} for p in split_chunks(plan.text)]
+        frames.append(
+            _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
+        )
+        frames.append(_event("ping", {"type": "ping"}))
+        frames += [
+            _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": d}) for d in deltas
+        ]
+        frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        delta = {"stop_reason": STOP[plan.finish], "stop_sequence": None}
+        usage = {"output_tokens": plan.output_tokens}
+        frames.append(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
+        frames.append(_event("message_stop", {"type": "message_stop"}))
+        return frames
+
+    def malformed_events(self) -> list[bytes]:
+        """An event whose data is not JSON."""
+        return [b'event: message_start\ndata: {"type": "message_start", "message": {\n\n']

@@ -1,0 +1,81 @@
+"""ASGI app factory: routes, model lists, health and ``/_mock`` control endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from mockllm import anthropic, asgi, cohere, openai
+from mockllm.asgi import Receive, Scope, Send
+from mockllm.config import MockConfig
+from mockllm.engine import Provider, State, authorize, handle_chat
+
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+OPENAI = openai.OpenAIProtocol()
+ANTHROPIC = anthropic.AnthropicProtocol()
+COHERE = cohere.CohereProtocol()
+
+
+class _ASGI:
+    """Wraps a coroutine so Starlette routes it as a raw ASGI app (no Request/Response layer)."""
+
+    def __init__(self, fn: Handler) -> None:
+        self.fn = fn
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.fn(scope, receive, send)
+
+
+def _models_provider(scope: Scope) -> Provider:
+    """``GET /v1/models`` is shared: tell the callers apart by their headers/query."""
+    headers = asgi.headers_of(scope)
+    if b"x-api-key" in headers or b"anthropic-version" in headers:
+        return ANTHROPIC
+    query = scope.get("query_string", b"")
+    if b"x-fern-sdk-name" in headers or b"endpoint=" in query or b"default_only=" in query:
+        return COHERE
+    return OPENAI
+
+
+def create_app(config: MockConfig | None = None) -> Starlette:
+    """Build the mock app; ``config`` defaults to ``MockConfig.from_env()``."""
+    cfg = config or MockConfig.from_env()
+    state = State.create(cfg)
+
+    def chat(provider: Provider) -> _ASGI:
+        async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+            await handle_chat(provider, state, scope, receive, send)
+
+        return _ASGI(handler)
+
+    async def models(scope: Scope, receive: Receive, send: Send) -> None:
+        provider = _models_provider(scope)
+        if not await authorize(provider, state, asgi.headers_of(scope), send, chat=False):
+            return
+        module = {"openai": openai, "anthropic": anthropic, "cohere": cohere}[provider.name]
+        await asgi.send_json(send, 200, module.models_list(cfg.models.get(provider.name, ())))
+
+    async def healthz(scope: Scope, receive: Receive, send: Send) -> None:
+        await asgi.send_json(send, 200, {"status": "ok"})
+
+    async def stats(scope: Scope, receive: Receive, send: Send) -> None:
+        await asgi.send_json(send, 200, state.snapshot())
+
+    async def reset(scope: Scope, receive: Receive, send: Send) -> None:
+        state.reset()
+        await asgi.send_json(send, 200, {"status": "reset"})
+
+    routes = [
+        Route("/v1/chat/completions", chat(OPENAI), methods=["POST"]),
+        Route("/v1/messages", chat(ANTHROPIC), methods=["POST"]),
+        Route("/v2/chat", chat(COHERE), methods=["POST"]),
+        Route("/v1/models", _ASGI(models), methods=["GET"]),
+        Route("/healthz", _ASGI(healthz), methods=["GET"]),
+        Route("/_mock/stats", _ASGI(stats), methods=["GET"]),
+        Route("/_mock/reset", _ASGI(reset), methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.mock = state
+    return app

@@ -1,0 +1,209 @@
+"""``[[mock:...]]`` directive parsing, token counting and the deterministic reply plan."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+OPEN = "[[mock:"
+CLOSE = "]]"
+FAULTS = frozenset({"429", "500", "503", "timeout", "malformed", "disconnect"})
+_KEY = re.compile(r"([a-z_]+)=")
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+_PIECES = re.compile(r"\s*\S+")
+_DECODER = json.JSONDecoder()
+
+# A conversation turn: (role, text) with role in user / assistant / tool / system.
+Turn = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Directives:
+    """Directives found in one message."""
+
+    fault: str | None = None
+    latency_ms: int | None = None
+    tool: tuple[str, dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the mock will answer, independent of the wire protocol."""
+
+    text: str = ""
+    tool_name: str | None = None
+    tool_args: str = "{}"  # JSON text of the tool arguments
+    finish: str = "stop"  # stop | length | tool
+    input_tokens: int = 1
+    output_tokens: int = 1
+    fault: str | None = None
+    latency_ms: int = 0
+
+
+def count_tokens(text: str) -> int:
+    """Deterministic token count: whitespace-separated words, at least 1."""
+    return max(1, len(text.split()))
+
+
+def norm_fault(value: str | None) -> str | None:
+    """Return a known fault name (case-insensitive) or None."""
+    if not value:
+        return None
+    v = value.strip().lower()
+    return v if v in FAULTS else None
+
+
+def norm_latency(value: str | None) -> int | None:
+    """Return a non-negative integer latency in ms, or None if absent/invalid."""
+    if value is None:
+        return None
+    try:
+        ms = int(float(value.strip()))
+    except ValueError:
+        return None
+    return ms if ms >= 0 else None
+
+
+def _parse_one(text: str, i: int) -> tuple[str, Any, int] | None:
+    """Parse ``key=value]]`` at ``i``; return (key, value, end) or None if not a directive."""
+    m = _KEY.match(text, i)
+    if not m:
+        return None
+    key, j = m.group(1), m.end()
+    if key != "tool":
+        end = text.find(CLOSE, j)
+        return None if end < 0 else (key, text[j:end].strip(), end + len(CLOSE))
+    nm = _TOOL_NAME.match(text, j)
+    if not nm:
+        return None
+    name, j = nm.group(0), nm.end()
+    while j < len(text) and text[j].isspace():
+        j += 1
+    args: Any = {}
+    if text.startswith("{", j):
+        try:
+            args, j = _DECODER.raw_decode(text, j)
+        except ValueError:
+            return None
+        while j < len(text) and text[j].isspace():
+            j += 1
+    if not isinstance(args, dict) or not text.startswith(CLOSE, j):
+        return None
+    return key, (name, args), j + len(CLOSE)
+
+
+def parse(text: str) -> tuple[str, Directives]:
+    """Return ``text`` with directives removed (whitespace collapsed) and the directives."""
+    if OPEN not in text:
+        return text, Directives()
+    out: list[str] = []
+    fault: str | None = None
+    latency: int | None = None
+    tool: tuple[str, dict[str, Any]] | None = None
+    pos = 0
+    while (start := text.find(OPEN, pos)) >= 0:
+        out.append(text[pos:start])
+        parsed = _parse_one(text, start + len(OPEN))
+        if parsed is None:  # not a directive: keep it literally
+            out.append(OPEN)
+            pos = start + len(OPEN)
+            continue
+        key, value, pos = parsed
+        if key == "fault":
+            fault = norm_fault(value) or fault
+        elif key == "latency":
+            ms = norm_latency(value)
+            latency = latency if ms is None else ms
+        elif key == "tool":
+            tool = value
+    out.append(text[pos:])
+    return " ".join("".join(out).split()), Directives(fault, latency, tool)
+
+
+def truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
+    """Cut ``text`` to ``max_tokens`` words; return (text, truncated)."""
+    if max_tokens is None or max_tokens <= 0:
+        return text, False
+    words = text.split()
+    if len(words) <= max_tokens:
+        return text, False
+    return " ".join(words[:max_tokens]), True
+
+
+def split_chunks(text: str) -> list[str]:
+    """Split text into stream pieces (one per word, leading whitespace kept); joins back to text."""
+    return _PIECES.findall(text) or [text]
+
+
+def split_json(args: str, parts: int = 3) -> list[str]:
+    """Split a JSON string into up to ``parts`` non-empty pieces for tool-call deltas."""
+    size = max(1, -(-len(args) // parts))
+    return [args[i : i + size] for i in range(0, len(args), size)] or [args]
+
+
+def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None) -> Plan:
+    """Decide the reply for a normalized conversation (directives from the last user turn)."""
+    last_user = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=-1)
+    clean, d = parse(turns[last_user][1]) if last_user >= 0 else ("", Directives())
+    input_tokens = max(1, sum(len(t.split()) for _, t in turns))
+    tool_after = any(role == "tool" for role, _ in turns[last_user + 1 :])
+    latency = d.latency_ms or 0
+    if turns and turns[-1][0] == "tool":
+        text = f"Tool result: {turns[-1][1]}".strip()
+    elif d.tool and d.tool[0] in tool_names and not tool_after:
+        args = orjson.dumps(d.tool[1]).decode()
+        return Plan(
+            tool_name=d.tool[0],
+            tool_args=args,
+            finish="tool",
+            input_tokens=input_tokens,
+            output_tokens=count_tokens(args),
+            fault=d.fault,
+            latency_ms=latency,
+        )
+    else:
+        text = f"Echo: {clean}".strip()
+    text, cut = truncate(text, max_tokens)
+    return Plan(
+        text=text,
+        finish="length" if cut else "stop",
+        input_tokens=input_tokens,
+        output_tokens=count_tokens(text),
+        fault=d.fault,
+        latency_ms=latency,
+    )
+
+
+def content_text(content: Any) -> str:
+    """Flatten message content (string or list of typed parts) to plain text."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return _part_text(content)
+    if isinstance(content, list):
+        return " ".join(t for t in (_part_text(p) for p in content) if t)
+    return str(content)
+
+
+def _part_text(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if not isinstance(part, dict):
+        return ""
+    if isinstance(part.get("text"), str):
+        return part["text"]
+    if "content" in part:  # e.g. Anthropic tool_result
+        return content_text(part["content"])
+    doc = part.get("document")
+    if isinstance(doc, dict):  # Cohere document tool content
+        data = doc.get("data")
+        if isinstance(data, dict) and len(data) == 1:
+            return str(next(iter(data.values())))
+        return data if isinstance(data, str) else orjson.dumps(data).decode()
+    return ""

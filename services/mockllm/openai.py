@@ -1,0 +1,149 @@
+"""OpenAI chat completions wire protocol (``POST /v1/chat/completions``, ``GET /v1/models``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from mockllm.asgi import Headers, bearer
+from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json
+from mockllm.engine import BadRequest, ChatRequest
+
+CREATED = 1_700_000_000  # fixed timestamp keeps replies deterministic
+FINISH = {"stop": "stop", "length": "length", "tool": "tool_calls"}
+ERRORS = {  # kind -> (type, code)
+    "auth": ("invalid_request_error", "invalid_api_key"),
+    "invalid": ("invalid_request_error", None),
+    "rate_limit": ("requests", "rate_limit_exceeded"),
+    "server": ("server_error", None),
+    "overloaded": ("server_error", "service_unavailable"),
+    "not_found": ("invalid_request_error", "model_not_found"),
+}
+
+
+def _sse(obj: Any) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def _usage(plan: Plan) -> dict[str, int]:
+    return {
+        "prompt_tokens": plan.input_tokens,
+        "completion_tokens": plan.output_tokens,
+        "total_tokens": plan.input_tokens + plan.output_tokens,
+    }
+
+
+def models_list(models: tuple[str, ...]) -> dict[str, Any]:
+    """``GET /v1/models`` body."""
+    return {
+        "object": "list",
+        "data": [{"id": m, "object": "model", "created": CREATED, "owned_by": "mock"} for m in models],
+    }
+
+
+class OpenAIProtocol:
+    """OpenAI chat completions."""
+
+    name = "openai"
+
+    def api_key(self, headers: Headers) -> str | None:
+        """Key from ``Authorization: Bearer``."""
+        return bearer(headers)
+
+    def check_headers(self, headers: Headers) -> str | None:
+        """No required headers besides auth."""
+        return None
+
+    def parse(self, body: dict[str, Any]) -> ChatRequest:
+        """Validate and normalize a chat completions request."""
+        model, messages = body.get("model"), body.get("messages")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("you must provide a model parameter")
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest("'messages' must be a non-empty array")
+        turns: list[Turn] = []
+        for m in messages:
+            if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+                raise BadRequest("each message needs a 'role'")
+            role = m["role"]
+            role = {"developer": "system", "function": "tool"}.get(role) or role
+            turns.append((role, content_text(m.get("content"))))
+        tools = body.get("tools") or []
+        names = {t["function"]["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)}
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        opts = body.get("stream_options") or {}
+        return ChatRequest(
+            model=model,
+            turns=turns,
+            tool_names=names,
+            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+            stream=bool(body.get("stream")),
+            include_usage=bool(isinstance(opts, dict) and opts.get("include_usage")),
+        )
+
+    def error(self, kind: str, message: str) -> bytes:
+        """OpenAI error envelope."""
+        etype, code = ERRORS[kind]
+        return orjson.dumps({"error": {"message": message, "type": etype, "param": None, "code": code}})
+
+    def _tool_call(self, plan: Plan, req: ChatRequest) -> dict[str, Any]:
+        return {
+            "id": f"call_mock{len(req.turns)}",
+            "type": "function",
+            "function": {"name": plan.tool_name, "arguments": plan.tool_args},
+        }
+
+    def response(self, plan: Plan, req: ChatRequest, rid: str) -> bytes:
+        """Non-streamed ``chat.completion``."""
+        message: dict[str, Any] = {"role": "assistant", "content": plan.text or None, "refusal": None}
+        if plan.tool_name:
+            message["tool_calls"] = [self._tool_call(plan, req)]
+        return orjson.dumps(
+            {
+                "id": f"chatcmpl-mock{rid}",
+                "object": "chat.completion",
+                "created": CREATED,
+                "model": req.model,
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH[plan.finish]}],
+                "usage": _usage(plan),
+                "system_fingerprint": None,
+            }
+        )
+
+    def events(self, plan: Plan, req: ChatRequest, rid: str) -> list[bytes]:
+        """``chat.completion.chunk`` frames, optional usage chunk, then ``[DONE]``."""
+        base: dict[str, Any] = {
+            "id": f"chatcmpl-mock{rid}",
+            "object": "chat.completion.chunk",
+            "created": CREATED,
+            "model": req.model,
+            "system_fingerprint": None,
+        }
+        if req.include_usage:
+            base["usage"] = None
+
+        def frame(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return _sse({**base, "choices": [choice]})
+
+        if plan.tool_name:
+            call = self._tool_call(plan, req)
+            first = {**call, "index": 0, "function": {"name": plan.tool_name, "arguments": ""}}
+            frames = [frame({"role": "assistant", "content": None, "tool_calls": [first]})]
+            frames += [
+                frame({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+                for part in split_json(plan.tool_args)
+            ]
+        else:
+            frames = [frame({"role": "assistant", "content": "", "refusal": None})]
+            frames += [frame({"content": piece}) for piece in split_chunks(plan.text)]
+        frames.append(frame({}, FINISH[plan.finish]))
+        if req.include_usage:
+            frames.append(_sse({**base, "choices": [], "usage": _usage(plan)}))
+        frames.append(b"data: [DONE]\n\n")
+        return frames
+
+    def malformed_events(self) -> list[bytes]:
+        """A chunk whose data is not JSON."""
+        return [b'data: {"id": "chatcmpl-malformed", "choices": [\n\n', b"data: [DONE]\n\n"]

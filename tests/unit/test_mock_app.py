@@ -1,0 +1,131 @@
+"""In-process tests of the mock app's routing, validation and error shapes (httpx ASGI transport)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+try:
+    import mockllm  # noqa: F401
+except ImportError:  # services/ not on sys.path (package not installed)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services"))
+
+from mockllm.app import create_app
+from mockllm.config import MockConfig
+
+KEY = "k1"
+OPENAI_H = {"authorization": f"Bearer {KEY}"}
+ANTHROPIC_H = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+MSGS = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+async def client() -> Any:
+    app = create_app(MockConfig(api_keys=frozenset({KEY})))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as c:
+        yield c
+
+
+async def test_healthz_and_unknown_route(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/nope")).status_code == 404
+    assert (await client.get("/v1/chat/completions")).status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "check"),
+    [
+        ("/v1/chat/completions", {}, lambda b: b["error"]["code"] == "invalid_api_key"),
+        ("/v1/chat/completions", {"authorization": "Bearer nope"}, lambda b: b["error"]["code"] == "invalid_api_key"),
+        ("/v1/messages", {"anthropic-version": "2023-06-01"}, lambda b: b["error"]["type"] == "authentication_error"),
+        ("/v2/chat", {"authorization": "Basic k1"}, lambda b: isinstance(b["message"], str)),
+    ],
+)
+async def test_unauthorized_in_provider_shape(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], check: Any
+) -> None:
+    r = await client.post(path, json={"model": "m", "messages": MSGS, "max_tokens": 5}, headers=headers)
+    assert r.status_code == 401
+    assert check(r.json())
+
+
+async def test_anthropic_accepts_bearer_and_requires_version(client: httpx.AsyncClient) -> None:
+    body = {"model": "m", "messages": MSGS, "max_tokens": 5}
+    ok = await client.post("/v1/messages", json=body, headers={**OPENAI_H, "anthropic-version": "2023-06-01"})
+    assert ok.status_code == 200 and ok.json()["content"] == [{"type": "text", "text": "Echo: hi"}]
+    r = await client.post("/v1/messages", json=body, headers={"x-api-key": KEY})
+    assert r.status_code == 400
+    assert r.json()["type"] == "error" and r.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body"),
+    [
+        ("/v1/chat/completions", OPENAI_H, b"{not json"),
+        ("/v1/chat/completions", OPENAI_H, b'{"messages": []}'),
+        ("/v1/messages", ANTHROPIC_H, b'{"model": "m", "messages": [{"role": "user", "content": "x"}]}'),
+        ("/v1/messages", ANTHROPIC_H, b'{"model": "m", "max_tokens": 5, "messages": [{"role": "bot"}]}'),
+        ("/v2/chat", OPENAI_H, b'{"model": "m"}'),
+        ("/v2/chat", OPENAI_H, b"[1, 2]"),
+    ],
+)
+async def test_bad_requests_are_400(client: httpx.AsyncClient, path: str, headers: dict[str, str], body: bytes) -> None:
+    r = await client.post(path, content=body, headers=headers)
+    assert r.status_code == 400
+    assert r.json()
+
+
+async def test_models_dispatch_by_caller(client: httpx.AsyncClient) -> None:
+    oai = (await client.get("/v1/models", headers=OPENAI_H)).json()
+    assert oai["object"] == "list" and oai["data"][0]["object"] == "model"
+    ant = (await client.get("/v1/models", headers=ANTHROPIC_H)).json()
+    assert ant["data"][0]["type"] == "model" and ant["has_more"] is False
+    co = (await client.get("/v1/models?default_only=true&endpoint=chat", headers=OPENAI_H)).json()
+    assert co["models"][0]["endpoints"] == ["chat"]
+    stats = (await client.get("/_mock/stats")).json()
+    assert [stats[p]["models"] for p in ("openai", "anthropic", "cohere")] == [1, 1, 1]
+    assert stats["openai"]["requests"] == 0
+
+
+async def test_error_fault_headers_and_stats(client: httpx.AsyncClient) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "x [[mock:fault=429]]"}]}
+    r = await client.post("/v1/chat/completions", json=body, headers=OPENAI_H)
+    assert r.status_code == 429 and r.headers["retry-after"] == "1"
+    r = await client.post(
+        "/v2/chat", json={"model": "m", "messages": MSGS}, headers={**OPENAI_H, "x-mock-fault": "503"}
+    )
+    assert r.status_code == 503
+    stats = (await client.get("/_mock/stats")).json()
+    assert (stats["openai"]["faults"], stats["cohere"]["faults"], stats["cohere"]["last_key"]) == (1, 1, KEY)
+    await client.post("/_mock/reset")
+    assert (await client.get("/_mock/stats")).json()["openai"]["requests"] == 0
+
+
+async def test_malformed_plain_body_is_invalid_json(client: httpx.AsyncClient) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "[[mock:fault=malformed]]"}]}
+    r = await client.post("/v1/chat/completions", json=body, headers=OPENAI_H)
+    assert r.status_code == 200
+    with pytest.raises(ValueError):
+        r.json()
+
+
+async def test_openai_stream_frames(client: httpx.AsyncClient) -> None:
+    body = {"model": "m", "messages": MSGS, "stream": True, "stream_options": {"include_usage": True}}
+    r = await client.post("/v1/chat/completions", json=body, headers=OPENAI_H)
+    assert r.headers["content-type"].startswith("text/event-stream")
+    frames = [f for f in r.text.split("\n\n") if f]
+    assert all(f.startswith("data: ") for f in frames)
+    assert frames[-1] == "data: [DONE]"
+    assert '"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}' in frames[-2]
+
+
+async def test_cohere_stream_has_event_lines(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v2/chat", json={"model": "m", "messages": MSGS, "stream": True}, headers=OPENAI_H)
+    events = [f.split("\n")[0] for f in r.text.split("\n\n") if f]
+    assert events[0] == "event: message-start" and events[-1] == "event: message-end"
+    assert "[DONE]" not in r.text

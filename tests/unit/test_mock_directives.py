@@ -1,0 +1,178 @@
+"""Unit tests of the mock upstream's directive parsing, reply planning and config (no processes)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+try:
+    import mockllm  # noqa: F401
+except ImportError:  # services/ not on sys.path (package not installed)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services"))
+
+from mockllm.config import MockConfig
+from mockllm.directives import (
+    Directives,
+    content_text,
+    count_tokens,
+    parse,
+    plan_reply,
+    split_chunks,
+    split_json,
+    truncate,
+)
+from mockllm.faults import FaultPicker
+
+
+def test_parse_without_directive_is_identity() -> None:
+    assert parse("  hello   world ") == ("  hello   world ", Directives())
+
+
+def test_parse_fault_and_latency_are_stripped() -> None:
+    text, d = parse("hello [[mock:fault=429]] big [[mock:latency=250]] world")
+    assert text == "hello big world"
+    assert d == Directives(fault="429", latency_ms=250, tool=None)
+
+
+def test_parse_fault_is_case_insensitive_and_unknown_ignored() -> None:
+    assert parse("[[mock:fault=TimeOut]] x")[1].fault == "timeout"
+    text, d = parse("x [[mock:fault=418]] [[mock:latency=-5]] [[mock:colour=blue]]")
+    assert (text, d) == ("x", Directives())
+
+
+def test_parse_tool_with_nested_json_args() -> None:
+    text, d = parse('weather? [[mock:tool=get_weather {"city": "Paris", "days": [[1, 2]], "q": "a]]b"}]] thanks')
+    assert text == "weather? thanks"
+    assert d.tool == ("get_weather", {"city": "Paris", "days": [[1, 2]], "q": "a]]b"})
+
+
+def test_parse_tool_without_args() -> None:
+    assert parse("[[mock:tool=ping]]")[1].tool == ("ping", {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[[mock:tool=x {bad json}]] a", "[[mock:tool=x [1, 2]]] a", "[[mock:fault=429 a", "[[mock:]] a"],
+)
+def test_malformed_directives_stay_literal(text: str) -> None:
+    cleaned, d = parse(text)
+    assert d == Directives()
+    assert "[[mock:" in cleaned
+
+
+def test_count_tokens_is_word_count_min_one() -> None:
+    assert count_tokens("") == 1
+    assert count_tokens("   ") == 1
+    assert count_tokens("one two\nthree\tfour") == 4
+
+
+def test_truncate_words() -> None:
+    assert truncate("a b c d", 2) == ("a b", True)
+    assert truncate("a b", 2) == ("a b", False)
+    assert truncate("a  b", None) == ("a  b", False)
+
+
+def test_split_chunks_round_trip() -> None:
+    text = "Echo: hello  big\nworld"
+    pieces = split_chunks(text)
+    assert "".join(pieces) == text
+    assert len(pieces) == 4
+
+
+def test_split_json_round_trip() -> None:
+    args = orjson.dumps({"city": "Paris", "unit": "celsius"}).decode()
+    parts = split_json(args)
+    assert "".join(parts) == args
+    assert 1 < len(parts) <= 3
+    assert split_json("{}") == ["{", "}"]
+
+
+def test_content_text_shapes() -> None:
+    assert content_text("hi") == "hi"
+    assert content_text(None) == ""
+    assert content_text([{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}]) == "a b"
+    tool_result = [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "22C"}]}]
+    assert content_text(tool_result) == "22C"
+    assert content_text([{"type": "document", "document": {"data": {"output": "sunny"}}}]) == "sunny"
+    assert content_text([{"type": "document", "document": {"data": {"a": 1, "b": 2}}}]) == '{"a":1,"b":2}'
+
+
+def test_plan_echo_strips_directives_and_counts_tokens() -> None:
+    plan = plan_reply([("system", "be nice"), ("user", "hi there [[mock:latency=5]]")], set(), None)
+    assert plan.text == "Echo: hi there"
+    assert plan.finish == "stop"
+    assert plan.latency_ms == 5
+    assert plan.input_tokens == 5  # raw words, directive included
+    assert plan.output_tokens == 3
+
+
+def test_plan_directives_come_from_last_user_message_only() -> None:
+    turns = [("user", "[[mock:fault=500]] old"), ("assistant", "x"), ("user", "new")]
+    plan = plan_reply(turns, set(), None)
+    assert plan.fault is None
+    assert plan.text == "Echo: new"
+
+
+def test_plan_truncates_to_max_tokens() -> None:
+    plan = plan_reply([("user", "one two three four")], set(), 3)
+    assert (plan.text, plan.finish, plan.output_tokens) == ("Echo: one two", "length", 3)
+
+
+def test_plan_tool_call_only_when_offered() -> None:
+    turns = [("user", 'weather [[mock:tool=get_weather {"city": "Paris"}]]')]
+    plan = plan_reply(turns, {"get_weather"}, 1)
+    assert plan.tool_name == "get_weather"
+    assert orjson.loads(plan.tool_args) == {"city": "Paris"}
+    assert plan.finish == "tool"
+    assert plan.text == ""
+    not_offered = plan_reply(turns, {"other"}, None)
+    assert (not_offered.tool_name, not_offered.text) == (None, "Echo: weather")
+
+
+def test_plan_after_tool_result() -> None:
+    turns = [("user", "w [[mock:tool=get_weather {}]]"), ("assistant", ""), ("tool", "22C")]
+    plan = plan_reply(turns, {"get_weather"}, None)
+    assert (plan.tool_name, plan.text, plan.finish) == (None, "Tool result: 22C", "stop")
+
+
+def test_plan_without_user_message() -> None:
+    assert plan_reply([("system", "s")], set(), None).text == "Echo:"
+
+
+def test_fault_picker_priority_and_seeded_mix() -> None:
+    picker = FaultPicker(("429", "500"), rate=0.5, seed=7)
+    assert picker.pick("timeout", "500") == "timeout"
+    assert picker.pick(None, "MALFORMED") == "malformed"
+    seq = [picker.pick(None, None) for _ in range(200)]
+    assert set(seq) == {None, "429", "500"}
+    assert 60 < seq.count(None) < 140
+    picker.reset(7)
+    picker.pick("timeout", None)  # explicit faults do not consume randomness
+    assert [picker.pick(None, None) for _ in range(200)] == seq
+    assert FaultPicker().pick(None, "bogus") is None
+
+
+def test_config_from_env() -> None:
+    cfg = MockConfig.from_env(
+        {
+            "MOCK_API_KEYS": "a, b,,",
+            "MOCK_FAULTS": "429,Timeout",
+            "MOCK_FAULT_RATE": "0.25",
+            "MOCK_SEED": "3",
+            "MOCK_TIMEOUT_S": "2",
+            "MOCK_PORT": "9000",
+        }
+    )
+    assert cfg.api_keys == frozenset({"a", "b"})
+    assert cfg.faults == ("429", "timeout")
+    assert (cfg.fault_rate, cfg.seed, cfg.timeout_s, cfg.port) == (0.25, 3, 2.0, 9000)
+    assert MockConfig.from_env({}).timeout_s == 30.0
+
+
+@pytest.mark.parametrize("env", [{"MOCK_FAULTS": "teapot"}, {"MOCK_FAULT_RATE": "2"}])
+def test_config_rejects_bad_values(env: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        MockConfig.from_env(env)
