@@ -35,6 +35,9 @@ class StackConfig:
     gateway_ports: dict[str, int] = field(default_factory=lambda: {"openai": 8101, "anthropic": 8102,
                                                                    "cohere": 8103})
     secrets_backend: str = "vault"
+    # Gateways re-login with a fresh secret_id after this; the dev stack issues one secret_id per
+    # gateway, so it runs a day before a gateway must be restarted (production uses a refresher).
+    vault_token_max_ttl: str = "24h"  # noqa: S105 — a duration, not a secret
     python: str = sys.executable
     nginx_bin: str = "nginx"
     bao_bin: str = "bao"

@@ -1,35 +1,162 @@
-"""Render nginx/nginx.conf from NGINX_* variables (stdlib only: also runs in containers and Dagger)."""
+"""Render the nginx/ templates from NGINX_* variables (stdlib only: also runs in containers and Dagger).
+
+`render(prefix, values)` writes a self-contained tree under `prefix`:
+
+    nginx.conf, conf.d/*.conf, snippets/*.conf    templates, ${NGINX_*} substituted
+    conf.d/cors-origins.map                       generated from NGINX_CORS_ORIGINS
+    providers/<name>/{http,server}.conf, ...      nginx/provider/* rendered once per provider
+    errors/*.json, tls/ffdhe2048.dhparam          copied as they are
+    logs/, tmp/                                   nginx's writable directories
+
+Per provider `p` (NGINX_PROVIDERS), the upstream is NGINX_UPSTREAM_<P>, and each limit NGINX_<P>_<LIMIT>
+overrides the global NGINX_<LIMIT> (e.g. NGINX_COHERE_RATE_KEY=5r/s). Every value is checked before it
+reaches the config, so a variable cannot inject nginx directives.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "nginx" / "nginx.conf"
+NGINX_DIR = Path(__file__).resolve().parents[2] / "nginx"
+TEMPLATE = NGINX_DIR / "nginx.conf"
 _VAR = re.compile(r"\$\{(NGINX_[A-Z0-9_]+)\}")
+_TEMPLATE_DIRS = ("conf.d", "snippets")
+_COPY_DIRS = ("errors", "tls")
+_PROVIDER_DIR = "provider"
+_WRITABLE = ("logs", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi")
+_LIMITS = ("RATE_IP", "BURST_IP", "RATE_KEY", "BURST_KEY")
 
 DEFAULTS = {
     "NGINX_WORKER_PROCESSES": "auto",
+    "NGINX_WORKER_CONNECTIONS": "4096",
+    "NGINX_WORKER_RLIMIT_NOFILE": "16384",
     "NGINX_LISTEN_HTTPS": "127.0.0.1:8443",
     "NGINX_LISTEN_HTTP": "127.0.0.1:8080",
-    "NGINX_HTTPS_PUBLIC_PORT": "8443",
+    "NGINX_PROVIDERS": "openai,anthropic,cohere",
     "NGINX_UPSTREAM_OPENAI": "127.0.0.1:8101",
     "NGINX_UPSTREAM_ANTHROPIC": "127.0.0.1:8102",
     "NGINX_UPSTREAM_COHERE": "127.0.0.1:8103",
+    "NGINX_ACCESS_LOG": "${NGINX_PREFIX}/logs/access.log",
+    "NGINX_ERROR_LOG": "${NGINX_PREFIX}/logs/error.log",
+    "NGINX_DHPARAM": "${NGINX_PREFIX}/tls/ffdhe2048.dhparam",
+    # Limits: per client IP and per credential, per provider (overridable as NGINX_<P>_RATE_IP, ...).
+    "NGINX_RATE_IP": "50r/s",
+    "NGINX_BURST_IP": "100",
+    "NGINX_RATE_KEY": "20r/s",
+    "NGINX_BURST_KEY": "50",
+    "NGINX_CONN_PER_IP": "100",
+    "NGINX_LIMIT_ZONE_SIZE": "10m",
+    "NGINX_CLIENT_MAX_BODY_SIZE": "1m",
+    "NGINX_PROXY_READ_TIMEOUT": "60s",
+    "NGINX_STREAM_READ_TIMEOUT": "300s",
+    # CORS: comma-separated exact origins (scheme://host[:port]); empty means no cross-origin access.
+    "NGINX_CORS_ORIGINS": "",
+    "NGINX_CORS_ALLOW_CREDENTIALS": "false",
+    "NGINX_CORS_ALLOW_HEADERS": "Authorization, Content-Type, X-Api-Key, X-Request-ID",
+    "NGINX_CORS_MAX_AGE": "600",
 }
+
+_RATE = r"[1-9]\d*r/[sm]"
+_CHECKS = {
+    "RATE_IP": _RATE, "RATE_KEY": _RATE, "BURST_IP": r"\d+", "BURST_KEY": r"\d+",
+    "NGINX_CONN_PER_IP": r"[1-9]\d*", "NGINX_WORKER_CONNECTIONS": r"[1-9]\d*",
+    "NGINX_WORKER_RLIMIT_NOFILE": r"[1-9]\d*", "NGINX_WORKER_PROCESSES": r"auto|[1-9]\d*",
+    "NGINX_LIMIT_ZONE_SIZE": r"\d+[km]", "NGINX_CLIENT_MAX_BODY_SIZE": r"\d+[km]?",
+    "NGINX_PROXY_READ_TIMEOUT": r"\d+(ms|s|m|h)?", "NGINX_STREAM_READ_TIMEOUT": r"\d+(ms|s|m|h)?",
+    "NGINX_CORS_ALLOW_CREDENTIALS": r"true|false", "NGINX_CORS_MAX_AGE": r"\d+",
+    "NGINX_CORS_ALLOW_HEADERS": r"[A-Za-z0-9-]+(, ?[A-Za-z0-9-]+)*",
+    "NGINX_HTTPS_PUBLIC_PORT": r"\d{1,5}",
+}
+_PROVIDER_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
+_ORIGIN = re.compile(r"https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?")
+_UNSAFE = re.compile(r"[\s;{}'\"\\#$]")  # anything that could end a directive or start another
 
 
 class RenderError(ValueError):
-    """A required variable is missing."""
+    """A required variable is missing or a value is not acceptable."""
+
+
+def settings(values: Mapping[str, str]) -> dict[str, str]:
+    """Merge `values` over DEFAULTS, derive the computed NGINX_* values and check every one."""
+    merged = {**DEFAULTS, **values}
+    for name in ("NGINX_HTTPS", "NGINX_HTTP"):  # NGINX_HTTPS_PORT=8443: all interfaces (containers)
+        port = values.get(f"{name}_PORT")
+        if port and f"NGINX_LISTEN_{name.removeprefix('NGINX_')}" not in values:
+            merged[f"NGINX_LISTEN_{name.removeprefix('NGINX_')}"] = f"0.0.0.0:{port}"
+    merged.setdefault("NGINX_HTTPS_PUBLIC_PORT", merged["NGINX_LISTEN_HTTPS"].rpartition(":")[2])
+    for key, value in list(merged.items()):
+        merged[key] = _VAR.sub(lambda m: _lookup(merged, m.group(1)), value) if "${" in value else value
+    _check(merged)
+    port = merged["NGINX_HTTPS_PUBLIC_PORT"]
+    merged["NGINX_HTTPS_PORT_SUFFIX"] = "" if port == "443" else f":{port}"
+    return merged
+
+
+def _lookup(merged: Mapping[str, str], name: str) -> str:
+    if not merged.get(name):
+        raise RenderError(f"missing nginx setting: {name}")
+    return merged[name]
+
+
+def _check(merged: Mapping[str, str]) -> None:
+    for key, value in merged.items():
+        if key in ("NGINX_CORS_ORIGINS", "NGINX_PROVIDERS", "NGINX_CORS_ALLOW_HEADERS"):
+            continue
+        if _UNSAFE.search(value):
+            raise RenderError(f"{key}: {value!r} contains whitespace or one of ; {{ }} ' \" \\ # $")
+    for key, pattern in _CHECKS.items():
+        if key in merged and not re.fullmatch(pattern, merged[key]):
+            raise RenderError(f"{key}: {merged[key]!r} is not valid (expected {pattern})")
+    for origin in origins(merged):
+        if not _ORIGIN.fullmatch(origin):
+            raise RenderError(f"NGINX_CORS_ORIGINS: {origin!r} is not an exact origin like https://app.example.com"
+                              " (no wildcard, no path, lowercase)")
+    for name in providers(merged):
+        if not _PROVIDER_NAME.fullmatch(name):
+            raise RenderError(f"NGINX_PROVIDERS: {name!r} is not a valid provider name")
+
+
+def origins(merged: Mapping[str, str]) -> list[str]:
+    """The CORS allowlist."""
+    return [o.strip() for o in re.split(r"[,\s]+", merged.get("NGINX_CORS_ORIGINS", "")) if o.strip()]
+
+
+def providers(merged: Mapping[str, str]) -> list[str]:
+    """The providers routed by the edge."""
+    return [p.strip() for p in re.split(r"[,\s]+", merged.get("NGINX_PROVIDERS", "")) if p.strip()]
+
+
+def retry_after(*rates: str) -> int:
+    """Seconds until a full bucket lets one more request through, for the slowest of `rates`."""
+    periods = [(60.0 if rate.endswith("m") else 1.0) / int(rate.split("r/")[0]) for rate in rates]
+    return max(1, math.ceil(max(periods)))
+
+
+def provider_values(merged: Mapping[str, str], provider: str) -> dict[str, str]:
+    """The NGINX_P_* values of one provider's templates."""
+    upper = provider.upper().replace("-", "_")
+    out = {"NGINX_P_NAME": provider, "NGINX_P_UPSTREAM": _lookup(merged, f"NGINX_UPSTREAM_{upper}")}
+    for limit in _LIMITS:
+        value = merged.get(f"NGINX_{upper}_{limit}") or merged[f"NGINX_{limit}"]
+        if not re.fullmatch(_CHECKS[limit], value):
+            raise RenderError(f"NGINX_{upper}_{limit}: {value!r} is not valid (expected {_CHECKS[limit]})")
+        out[f"NGINX_P_{limit}"] = value
+    if _UNSAFE.search(out["NGINX_P_UPSTREAM"]):
+        raise RenderError(f"NGINX_UPSTREAM_{upper}: {out['NGINX_P_UPSTREAM']!r} is not a host:port")
+    out["NGINX_P_RETRY_AFTER"] = str(retry_after(out["NGINX_P_RATE_IP"], out["NGINX_P_RATE_KEY"]))
+    return {**merged, **out}
 
 
 def render_text(template: str, values: Mapping[str, str]) -> str:
-    """Substitute ${NGINX_*} placeholders; raise RenderError naming any missing variable."""
-    merged = {**DEFAULTS, **values}
+    """Substitute ${NGINX_*} placeholders; raise RenderError naming any missing or unsafe variable."""
+    merged = values if "NGINX_HTTPS_PORT_SUFFIX" in values else settings(values)
     missing = sorted({m for m in _VAR.findall(template) if not merged.get(m)})
     if missing:
         raise RenderError(f"missing nginx setting(s): {', '.join(missing)}")
@@ -37,22 +164,41 @@ def render_text(template: str, values: Mapping[str, str]) -> str:
 
 
 def render(prefix: Path, values: Mapping[str, str], template: Path = TEMPLATE) -> Path:
-    """Write the rendered config under `prefix` and create nginx's writable directories."""
-    for sub in ("logs", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+    """Write the rendered tree under `prefix` (absolute) and create nginx's writable directories."""
+    prefix = prefix.resolve()
+    source = template.parent
+    if prefix == source.resolve():
+        raise RenderError("the prefix must not be the template directory")
+    merged = settings({**values, "NGINX_PREFIX": str(prefix)})
+    for sub in (*_TEMPLATE_DIRS, *_COPY_DIRS, "providers"):
+        shutil.rmtree(prefix / sub, ignore_errors=True)
+    for sub in (*_WRITABLE, *_TEMPLATE_DIRS, "providers"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
+    for sub in _TEMPLATE_DIRS:
+        for path in sorted((source / sub).glob("*.conf")):
+            (prefix / sub / path.name).write_text(render_text(path.read_text(), merged))
+    for sub in _COPY_DIRS:
+        shutil.copytree(source / sub, prefix / sub)
+    (prefix / "conf.d" / "cors-origins.map").write_text("".join(f'"{o}" "{o}";\n' for o in origins(merged)))
+    for name in providers(merged):
+        pvalues = provider_values(merged, name)
+        (prefix / "providers" / name).mkdir()
+        for path in sorted((source / _PROVIDER_DIR).iterdir()):
+            (prefix / "providers" / name / path.name).write_text(render_text(path.read_text(), pvalues))
     out = prefix / "nginx.conf"
-    out.write_text(render_text(template.read_text(), {"NGINX_PREFIX": str(prefix), **values}))
+    out.write_text(render_text(template.read_text(), merged))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: render with values from the environment."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--prefix", type=Path, required=True, help="nginx prefix directory (absolute)")
+    """CLI: render with values from the NGINX_* environment."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prefix", "--out", dest="prefix", type=Path, required=True,
+                        help="nginx prefix directory to render into")
     args = parser.parse_args(argv)
     env = {k: v for k, v in os.environ.items() if k.startswith("NGINX_")}
     try:
-        path = render(args.prefix.resolve(), env)
+        path = render(args.prefix, env)
     except RenderError as exc:
         print(f"nginx_render: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from pathlib import Path
 from devstack import nginx_render, tls
 from devstack.config import KEY_ENV, PROVIDERS, StackConfig
 from devstack.ports import ensure_free
-from devstack.procs import ProcessSpec, StackError, alive, launch, start_time, stop, wait_ready
+from devstack.procs import ProcessSpec, StackError, alive, launch, start_time, stop, tail, wait_ready
 
 Say = Callable[[str], None]
 
@@ -111,11 +112,14 @@ class Stack:
             url=f"https://{host}:{cfg.https_port}", ca=paths["ca"], client_keys=client_keys,
             gateway_urls={p: f"http://{host}:{port}" for p, port in cfg.gateway_ports.items()},
             mock_url=mock_base, vault_addr=vault_addr,
-            extra={"STACK_STATE_DIR": str(self.state)},
+            extra={"STACK_STATE_DIR": str(self.state),
+                   **({"STACK_VAULT_TOKEN_FILE": str(self.state / "vault" / "root-token")} if vault_addr else {})},
         )
 
     def _secrets(self, provider_keys: dict[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str], str | None]:
-        """Per-provider secrets settings and one demo client key per provider (env backend)."""
+        """Per-provider secrets settings, demo client keys (one per provider) and the Vault address."""
+        if self.config.secrets_backend == "vault":
+            return self._vault(provider_keys)
         from gateway.auth import keys
 
         client_keys, spec = {}, []
@@ -127,6 +131,51 @@ class Stack:
                    KEY_ENV[p]: provider_keys[p]} for p in PROVIDERS}
         return env, client_keys, None
 
+    def _vault(self, provider_keys: dict[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str], str]:
+        """Start an OpenBao dev server, bootstrap it with vaultctl, return the gateways' AppRole settings."""
+        cfg = self.config
+        vault_dir = self.state / "vault"
+        vault_dir.mkdir(mode=0o700)
+        root_token = f"dev-root-{secrets.token_hex(16)}"
+        token_file = vault_dir / "root-token"
+        token_file.write_text(root_token)
+        token_file.chmod(0o600)
+        config = vault_dir / "openbao.hcl"
+        config.write_text(f'audit "file" "file" {{\n  options {{\n    file_path = "{vault_dir / "audit.log"}"\n'
+                          f'    mode = "0600"\n  }}\n}}\n')
+        addr = f"http://{cfg.host}:{cfg.bao_port}"
+        bao = ProcessSpec("openbao", [cfg.which(cfg.bao_bin) or cfg.bao_bin, "server", f"-config={config}", "-dev",
+                                      f"-dev-root-token-id={root_token}",
+                                      f"-dev-listen-address={cfg.host}:{cfg.bao_port}", "-dev-no-store-token"],
+                          port=cfg.bao_port, ready_url=f"{addr}/v1/sys/health")
+        self._run(bao)
+        clients = [f"demo-{p}:{p}" for p in PROVIDERS]
+        argv = [cfg.python, "-m", "vaultctl", "bootstrap", "--addr", addr, "--token-file", str(token_file),
+                "--out-dir", str(vault_dir / "approle"), "--client-keys-file", str(vault_dir / "client-keys.json"),
+                "--token-max-ttl", cfg.vault_token_max_ttl, *(a for c in clients for a in ("--client", c))]
+        env = {KEY_ENV[p]: provider_keys[p] for p in PROVIDERS}
+        self._once("vault-bootstrap", argv, env)
+        created = json.loads((vault_dir / "client-keys.json").read_text())
+        client_keys = {p: created[f"demo-{p}"] for p in PROVIDERS}
+        gw_env = {p: {"GATEWAY_SECRETS_BACKEND": "vault", "GATEWAY_VAULT_ADDR": addr,
+                      "GATEWAY_VAULT_ROLE_ID_FILE": str(vault_dir / "approle" / p / "role_id"),
+                      "GATEWAY_VAULT_SECRET_ID_FILE": str(vault_dir / "approle" / p / "secret_id")}
+                  for p in PROVIDERS}
+        return gw_env, client_keys, addr
+
+    def _once(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        """Run a one-shot step to completion, logging to `<logs>/<name>.log`; fail with its log tail."""
+        spec = ProcessSpec(name, argv, env=env)
+        proc = launch(spec, self.logs)
+        try:
+            code = proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise StackError(f"{name} did not finish within 120 s\n{tail(self.logs, name)}") from None
+        if code != 0:
+            raise StackError(f"{name} failed with status {code}\n{tail(self.logs, name)}")
+        self.say(f"  ✓ {name:<18} done")
+
     def _gateway_spec(self, provider: str, key: str, mock_base: str, secrets_env: dict[str, str]) -> ProcessSpec:
         cfg = self.config
         port = cfg.gateway_ports[provider]
@@ -137,7 +186,9 @@ class Stack:
         }
         if provider not in cfg.real_keys:
             env["GATEWAY_UPSTREAM_BASE_URL"] = mock_base + ("/v1" if provider == "openai" else "")
-        others = (*tuple(v for p, v in KEY_ENV.items() if p != provider), "VAULT_TOKEN")
+        # A gateway sees no other provider's key, and with Vault not even its own in the environment.
+        vault = secrets_env.get("GATEWAY_SECRETS_BACKEND") == "vault"
+        others = (*tuple(v for p, v in KEY_ENV.items() if vault or p != provider), "VAULT_TOKEN")
         return ProcessSpec(f"gateway-{provider}", [cfg.python, "-m", "gateway"], env=env, env_remove=others,
                            port=port, ready_url=f"http://{cfg.host}:{port}/readyz")
 

@@ -20,6 +20,7 @@ in the failure message. `stop()` is terminate → wait → kill.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -30,6 +31,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 DEFAULT_ROOT_TOKEN = "test-root-token"
 
@@ -253,3 +255,24 @@ def bootstrap_server(
     )
     bootstrap(connect(server.addr, server.root_token), options, Reporter(output))
     return output.getvalue()
+
+
+def issue_credentials(root: Any, provider: str, directory: Path, wrap_ttl: int | None = 60) -> tuple[Path, Path]:
+    """Write fresh role_id/secret_id files as `vaultctl issue-secret-id --out-dir` does."""
+    from vaultctl import approle
+    from vaultctl.connection import write_secret_file
+
+    role_file, secret_file = approle.credential_paths(directory, provider)
+    write_secret_file(role_file, approle.read_role_id(root, provider) + "\n")
+    write_secret_file(secret_file, approle.issue_secret_id(root, provider, wrap_ttl) + "\n")
+    return role_file, secret_file
+
+
+async def wait_until(predicate: Callable[[], bool], within: float) -> float:
+    """Wait until predicate() holds; return the seconds it took."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > within:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started

@@ -29,7 +29,8 @@ def parse_client_keys_spec(spec: str) -> dict[str, ClientKeyRecord]:
     for item in filter(None, (part.strip() for part in spec.split(","))):
         fields = item.split(":")
         if len(fields) != 3 or not fields[0] or len(fields[1]) != 64:
-            raise SecretsError(f"GATEWAY_CLIENT_KEYS entry #{len(records) + 1} is not key_id:sha256hex:providers")
+            position = len(records) + 1
+            raise SecretsError(f"GATEWAY_CLIENT_KEYS entry #{position} is not key_id:sha256hex:providers")
         key_id, digest, providers = fields
         records[key_id] = ClientKeyRecord(
             key_id=key_id, hash=digest.lower(), providers=frozenset(filter(None, providers.split("+")))

@@ -1,0 +1,214 @@
+"""Command line: `python -m vaultctl <command>` (argparse subcommands)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import hvac
+from hvac import exceptions as hvac_errors
+
+from vaultctl import approle, clients, kv
+from vaultctl.bootstrap import BootstrapOptions, bootstrap
+from vaultctl.connection import Reporter, VaultctlError, connect, parse_duration, write_secret_file
+from vaultctl.policies import DEFAULT_MOUNT, PROVIDERS, write_policy_files
+
+
+def _providers(value: str) -> list[str]:
+    names = [p.strip() for p in value.replace("+", ",").split(",") if p.strip()]
+    unknown = sorted(set(names) - set(PROVIDERS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown provider(s) {unknown or value!r}; choose from {PROVIDERS}")
+    return names
+
+
+def _client_spec(value: str) -> tuple[str, list[str]]:
+    name, sep, providers = value.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError("expected NAME:prov1+prov2")
+    return name, _providers(providers)
+
+
+def _provider(value: str) -> str:
+    return _providers(value)[0]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--addr", help="Vault address (default: $VAULT_ADDR)")
+    parser.add_argument("--token-file", help="file holding the Vault token (default: $VAULT_TOKEN)")
+    parser.add_argument("--cacert", help="CA bundle for TLS (default: $VAULT_CACERT)")
+    parser.add_argument("--mount", default=DEFAULT_MOUNT, help="KV v2 mount (default: secret)")
+
+
+def _add_bootstrap(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bootstrap", help="idempotently set up mounts, policies, AppRoles, keys and clients")
+    _common(p)
+    p.add_argument("--providers", type=_providers, default=list(PROVIDERS))
+    p.add_argument("--keys-file", type=Path, help='JSON {"openai": "sk-…", …}; else <PROVIDER>_API_KEY')
+    p.add_argument("--client", action="append", type=_client_spec, default=[], metavar="NAME:P1+P2")
+    p.add_argument("--client-keys-file", type=Path, help="write new client keys here (JSON, 0600)")
+    p.add_argument("--out-dir", type=Path, help="write <provider>/role_id and <provider>/secret_id here")
+    p.add_argument("--wrap-ttl", type=parse_duration, help="response-wrap secret_ids for this long, e.g. 60s")
+    p.add_argument("--audit-file", help="file audit device path (Vault API; OpenBao needs a config stanza)")
+    p.add_argument("--token-ttl", type=parse_duration, default=300)
+    p.add_argument("--token-max-ttl", type=parse_duration, default=3600)
+    p.add_argument("--secret-id-ttl", type=parse_duration, default=600)
+    p.add_argument("--max-versions", type=int, default=kv.DEFAULT_MAX_VERSIONS)
+
+
+def _add_key_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("issue-secret-id", help="issue a fresh secret_id for a (re)starting gateway")
+    _common(p)
+    p.add_argument("--provider", type=_provider, required=True)
+    p.add_argument("--wrap-ttl", type=parse_duration)
+    p.add_argument("--out-dir", type=Path, help="write <provider>/role_id, secret_id here")
+
+    p = sub.add_parser("rotate-provider-key", aliases=["rotate"], help="write a new provider key (CAS)")
+    _common(p)
+    p.add_argument("--provider", type=_provider, required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--key-file", type=Path)
+    source.add_argument("--from-env", metavar="VAR")
+    p.add_argument("--max-versions", type=int, default=kv.DEFAULT_MAX_VERSIONS)
+    p.add_argument("--rotated-by", default=None, help="recorded in custom metadata (default: $USER)")
+
+    p = sub.add_parser("rollback-provider-key", aliases=["rollback"], help="restore the previous key version")
+    _common(p)
+    p.add_argument("--provider", type=_provider, required=True)
+    p.add_argument("--max-versions", type=int, default=kv.DEFAULT_MAX_VERSIONS)
+    p.add_argument("--rotated-by", default=None)
+
+
+def _add_client_key(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("client-key", help="create, rotate, disable or list client keys")
+    actions = p.add_subparsers(dest="action", required=True)
+    for action in ("create", "rotate", "disable", "list"):
+        a = actions.add_parser(action)
+        _common(a)
+        if action == "create":
+            a.add_argument("--name", required=True)
+            a.add_argument("--providers", type=_providers, required=True)
+            a.add_argument("--expires-in", type=parse_duration)
+        if action in ("rotate", "disable"):
+            who = a.add_mutually_exclusive_group(required=True)
+            who.add_argument("--key-id")
+            who.add_argument("--name")
+        if action == "rotate":
+            a.add_argument("--overlap", type=parse_duration, default=600, help="old key works this long")
+        if action in ("create", "rotate"):
+            a.add_argument("--key-out", type=Path, help="write the new key to this file (0600), not stdout")
+        if action == "list":
+            a.add_argument("--json", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the vaultctl argument parser."""
+    parser = argparse.ArgumentParser(prog="vaultctl", description="Vault/OpenBao admin for the gateways")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_bootstrap(sub)
+    _add_key_commands(sub)
+    _add_client_key(sub)
+    p = sub.add_parser("render-policies", help="write the policy .hcl files for a mount")
+    p.add_argument("--mount", default=DEFAULT_MOUNT)
+    p.add_argument("--out-dir", type=Path, required=True)
+    return parser
+
+
+def _client(args: argparse.Namespace) -> hvac.Client:
+    return connect(args.addr, None, args.token_file, args.cacert)
+
+
+def _provider_keys(args: argparse.Namespace) -> dict[str, str]:
+    from_env = {p: os.environ.get(f"{p.upper()}_API_KEY", "") for p in args.providers}
+    keys = {p: v for p, v in from_env.items() if v}
+    if args.keys_file:
+        keys.update({k: str(v) for k, v in json.loads(args.keys_file.read_text()).items() if v})
+    return keys
+
+
+def _show_key(new: clients.NewKey, key_out: Path | None) -> None:
+    if key_out:
+        write_secret_file(key_out, new.key + "\n")
+        print(f"key_id={new.key_id}; key written to {key_out}")
+    else:
+        print(f"key_id={new.key_id}\nkey: {new.key}\n(shown once; store it now)")
+
+
+def _run_client_key(args: argparse.Namespace) -> None:
+    client = _client(args)
+    if args.action == "create":
+        expires = None
+        if args.expires_in:
+            expires = (datetime.now(UTC) + timedelta(seconds=args.expires_in)).isoformat(timespec="seconds")
+        _show_key(clients.create_client(client, args.mount, args.name, args.providers, expires), args.key_out)
+    elif args.action == "rotate":
+        old, new = clients.rotate_client(client, args.mount, args.overlap, args.key_id, args.name)
+        print(f"old key(s) {', '.join(old)} expire in {args.overlap}s")
+        _show_key(new, args.key_out)
+    elif args.action == "disable":
+        print("disabled " + ", ".join(clients.disable_client(client, args.mount, args.key_id, args.name)))
+    elif args.json:
+        print(json.dumps(clients.list_clients(client, args.mount), indent=2))
+    else:
+        for row in clients.list_clients(client, args.mount):
+            print(f"{row['key_id']}  {row['name']:<20} {'+'.join(row['providers']):<26} {row['status']}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    by = getattr(args, "rotated_by", None) or f"vaultctl:{getpass.getuser()}"
+    if args.command == "render-policies":
+        for path in write_policy_files(args.out_dir, args.mount):
+            print(f"wrote {path}")
+    elif args.command == "bootstrap":
+        opts = BootstrapOptions(
+            mount=args.mount, providers=tuple(args.providers), audit_file=args.audit_file,
+            role=approle.RoleSettings(args.token_ttl, args.token_max_ttl, args.secret_id_ttl),
+            keys=_provider_keys(args), clients=args.client, client_keys_file=args.client_keys_file,
+            out_dir=args.out_dir, wrap_ttl=args.wrap_ttl, max_versions=args.max_versions,
+        )
+        bootstrap(_client(args), opts, Reporter())
+    elif args.command == "issue-secret-id":
+        client = _client(args)
+        if args.out_dir:
+            role_file, secret_file = approle.credential_paths(args.out_dir, args.provider)
+            write_secret_file(role_file, approle.read_role_id(client, args.provider) + "\n")
+            secret_id = approle.issue_secret_id(client, args.provider, args.wrap_ttl)
+            write_secret_file(secret_file, secret_id + "\n")
+            print(f"wrote {role_file} and {secret_file}{' (wrapped)' if args.wrap_ttl else ''}")
+        else:
+            print(approle.issue_secret_id(client, args.provider, args.wrap_ttl))
+    elif args.command in ("rotate-provider-key", "rotate"):
+        raw = args.key_file.read_text() if args.key_file else os.environ.get(args.from_env, "")
+        value = raw.strip()
+        if not value:
+            raise VaultctlError(f"no key in {args.key_file or '$' + args.from_env}")
+        result = kv.write_key(_client(args), args.mount, args.provider, value, by, args.max_versions)
+        outcome = "no changes (same key)"
+        if result.changed:
+            outcome = f"v{result.previous_version} → v{result.version}"
+        print(f"rotate       {args.provider}: {outcome}")
+    elif args.command in ("rollback-provider-key", "rollback"):
+        result = kv.rollback_key(_client(args), args.mount, args.provider, by, args.max_versions)
+        print(f"rollback     {args.provider}: v{result.previous_version} → v{result.version}")
+    else:
+        _run_client_key(args)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run vaultctl; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except VaultctlError as exc:
+        print(f"vaultctl: error: {exc}", file=sys.stderr)
+        return 1
+    except hvac_errors.VaultError as exc:
+        print(f"vaultctl: Vault refused: {exc}", file=sys.stderr)
+        return 1

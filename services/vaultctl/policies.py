@@ -1,0 +1,120 @@
+"""Vault ACL policies for the gateway stack, rendered for a KV v2 mount.
+
+The files in deploy/vault/policies/ are these renderings for the default mount `secret`
+(`python -m vaultctl render-policies` regenerates them; a unit test keeps them in sync).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROVIDERS = ("openai", "anthropic", "cohere")
+DEFAULT_MOUNT = "secret"
+PROVIDER_PATH = "llm/providers/{provider}"
+CLIENTS_PATH = "llm/clients"
+
+_GATEWAY = """\
+# {name}: the {provider} gateway reads its own provider key and the client registry.
+# Nothing else: no list, no write, no other provider. Token renew/lookup comes from `default`.
+path "{mount}/data/llm/providers/{provider}" {{
+  capabilities = ["read"]
+}}
+
+path "{mount}/data/llm/clients" {{
+  capabilities = ["read"]
+}}
+"""
+
+_ROTATOR = """\
+# llm-rotator: rotates provider keys (CAS writes, custom metadata, rollback) and client keys.
+path "{mount}/data/llm/providers/*" {{
+  capabilities = ["create", "read", "update", "patch"]
+}}
+
+path "{mount}/metadata/llm/providers/*" {{
+  capabilities = ["read", "update", "patch"]
+}}
+
+path "{mount}/data/llm/clients" {{
+  capabilities = ["create", "read", "update", "patch"]
+}}
+
+path "{mount}/metadata/llm/clients" {{
+  capabilities = ["read"]
+}}
+"""
+
+_ADMIN = """\
+# llm-admin: what `vaultctl bootstrap` and `vaultctl issue-secret-id` need.
+path "sys/mounts" {{
+  capabilities = ["read"]
+}}
+
+path "sys/mounts/{mount}" {{
+  capabilities = ["create", "read", "update"]
+}}
+
+path "sys/auth" {{
+  capabilities = ["read"]
+}}
+
+path "sys/auth/approle" {{
+  capabilities = ["create", "read", "update", "sudo"]
+}}
+
+path "sys/audit" {{
+  capabilities = ["read", "sudo"]
+}}
+
+path "sys/audit/*" {{
+  capabilities = ["create", "update", "sudo"]
+}}
+
+path "sys/policy/llm-*" {{
+  capabilities = ["create", "read", "update"]
+}}
+
+path "sys/policies/acl/llm-*" {{
+  capabilities = ["create", "read", "update"]
+}}
+
+path "auth/approle/role/llm-gateway-*" {{
+  capabilities = ["create", "read", "update"]
+}}
+
+path "{mount}/data/llm/*" {{
+  capabilities = ["create", "read", "update", "patch"]
+}}
+
+path "{mount}/metadata/llm/*" {{
+  capabilities = ["read", "update", "patch"]
+}}
+"""
+
+
+def gateway_policy_name(provider: str) -> str:
+    """Return the policy (and AppRole) name of a provider's gateway."""
+    return f"llm-gateway-{provider}"
+
+
+def render_policies(mount: str = DEFAULT_MOUNT, providers: tuple[str, ...] = PROVIDERS) -> dict[str, str]:
+    """Return {policy name: HCL text} for the given mount."""
+    mount = mount.strip("/")
+    policies = {
+        gateway_policy_name(p): _GATEWAY.format(name=gateway_policy_name(p), provider=p, mount=mount)
+        for p in providers
+    }
+    policies["llm-rotator"] = _ROTATOR.format(mount=mount)
+    policies["llm-admin"] = _ADMIN.format(mount=mount)
+    return policies
+
+
+def write_policy_files(out_dir: Path, mount: str = DEFAULT_MOUNT) -> list[Path]:
+    """Write one `<name>.hcl` per policy into out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render_policies(mount).items():
+        path = out_dir / f"{name}.hcl"
+        path.write_text(text)
+        written.append(path)
+    return written

@@ -1,0 +1,54 @@
+"""Vault outage: a persistent OpenBao is stopped and restarted under a running VaultSecretsBackend.
+
+The server uses raft storage (not dev mode), so the gateway's token, the AppRoles and the
+keys survive the restart: this is a real outage and recovery, not a fresh server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import hvac
+import pytest
+from gateway.secrets.vault import VaultSecretsBackend
+from vaultctl import kv
+
+from tests.support.openbao import OpenBaoServer, bootstrap_server, issue_credentials, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoServer]:
+    server = OpenBaoServer(tmp_path_factory.mktemp("bao-outage"), persistent=True).start()
+    bootstrap_server(server, server.workdir / "creds", keys={"anthropic": "sk-out-v1-5cc1"},
+                     clients=[("demo", ["anthropic"])])
+    yield server
+    server.stop()
+
+
+async def test_outage_keeps_cached_key_degrades_and_recovers(bao: OpenBaoServer, tmp_path: Path) -> None:
+    root = hvac.Client(url=bao.addr, token=bao.root_token)
+    backend = VaultSecretsBackend("anthropic", bao.addr, *issue_credentials(root, "anthropic", tmp_path), refresh_s=0.5,
+                                  timeout_s=1.0)
+    await backend.start()
+    try:
+        assert backend.provider_key() == "sk-out-v1-5cc1"
+        bao.stop()
+        await wait_until(lambda: backend.status().degraded, within=3)
+        status = backend.status()
+        assert status.ok and "unreachable" in (status.reason or "")
+        assert backend.provider_key() == "sk-out-v1-5cc1" and len(backend.client_keys()) == 1
+        assert status.as_dict()["seconds_since_refresh"] is not None
+
+        bao.start()
+        await wait_until(lambda: not backend.status().degraded, within=5)
+        assert backend.status().details["logins"] == 1  # the same token survived the outage
+        kv.write_key(hvac.Client(url=bao.addr, token=bao.root_token), "secret", "anthropic", "sk-out-v2-0b7e",
+                     "ci-test")
+        await wait_until(lambda: backend.provider_key() == "sk-out-v2-0b7e", within=3)
+        assert backend.status().key_version == 2
+    finally:
+        await backend.stop()
+    assert "sk-out-v" not in bao.audit_log_path.read_text()
