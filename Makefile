@@ -12,6 +12,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 DEPS_STAMP := $(VENV)/.deps-stamp
 
+# Concern-specific targets live in mk/*.mk (ci, containers, edge, ops, bench, reliability).
+include $(wildcard mk/*.mk)
+
 .PHONY: help deps up down status test test-unit test-integration test-fast lint fmt clean
 
 help: ## List the targets

@@ -51,6 +51,8 @@ class Stack:
         self.state = config.state_dir
         self.pids_file = self.state / "pids.json"
         self.logs = self.state / "logs"
+        self.specs: dict[str, ProcessSpec] = {}  # what `up` started, for `restart` (same process only)
+        self.generated: list[str] = []  # secrets this run created, for leak checks
 
     # -- records ---------------------------------------------------------------------------
     def records(self) -> list[dict]:
@@ -97,6 +99,7 @@ class Stack:
         cfg, host = self.config, self.config.host
         paths = tls.issue(self.state / "tls")
         provider_keys = {p: cfg.real_keys.get(p) or f"mock-{p}-{secrets.token_hex(12)}" for p in PROVIDERS}
+        self.generated += [k for p, k in provider_keys.items() if p not in cfg.real_keys]
         mock_keys = ",".join(k for p, k in provider_keys.items() if p not in cfg.real_keys)
         mock = ProcessSpec("mock", [cfg.python, "-m", "mockllm", "--host", host, "--port", str(cfg.mock_port)],
                            env={"MOCK_API_KEYS": mock_keys, **cfg.mock_env},
@@ -126,6 +129,7 @@ class Stack:
         for p in PROVIDERS:
             full, key_id, digest = keys.generate()
             client_keys[p] = full
+            self.generated.append(full)
             spec.append(f"{key_id}:{digest}:{p}")
         env = {p: {"GATEWAY_SECRETS_BACKEND": "env", "GATEWAY_CLIENT_KEYS": ",".join(spec),
                    KEY_ENV[p]: provider_keys[p]} for p in PROVIDERS}
@@ -137,6 +141,7 @@ class Stack:
         vault_dir = self.state / "vault"
         vault_dir.mkdir(mode=0o700)
         root_token = f"dev-root-{secrets.token_hex(16)}"
+        self.generated.append(root_token)
         token_file = vault_dir / "root-token"
         token_file.write_text(root_token)
         token_file.chmod(0o600)
@@ -157,6 +162,7 @@ class Stack:
         self._once("vault-bootstrap", argv, env)
         created = json.loads((vault_dir / "client-keys.json").read_text())
         client_keys = {p: created[f"demo-{p}"] for p in PROVIDERS}
+        self.generated += list(client_keys.values())
         gw_env = {p: {"GATEWAY_SECRETS_BACKEND": "vault", "GATEWAY_VAULT_ADDR": addr,
                       "GATEWAY_VAULT_ROLE_ID_FILE": str(vault_dir / "approle" / p / "role_id"),
                       "GATEWAY_VAULT_SECRET_ID_FILE": str(vault_dir / "approle" / p / "secret_id")}
@@ -200,6 +206,7 @@ class Stack:
             "NGINX_HTTPS_PUBLIC_PORT": str(cfg.https_port),
             "NGINX_TLS_CERT": str(paths["cert"]), "NGINX_TLS_KEY": str(paths["key"]),
             **{f"NGINX_UPSTREAM_{p.upper()}": f"{cfg.host}:{port}" for p, port in cfg.gateway_ports.items()},
+            **cfg.nginx_env,  # limits, CORS origins, timeouts: see nginx_render.DEFAULTS
         }
         conf = nginx_render.render(prefix, values)
         binary = cfg.which(cfg.nginx_bin) or cfg.nginx_bin
@@ -211,12 +218,45 @@ class Stack:
         """Start the specs together, record them, then wait for each to be ready."""
         procs = []
         for spec in specs:
+            self.specs[spec.name] = spec
             proc = launch(spec, self.logs)
             self._record(spec.name, proc.pid)
             procs.append((spec, proc))
         for spec, proc in procs:
             waited = wait_ready(spec, proc, self.logs)
             self.say(f"  ✓ {spec.name:<18} ready in {waited:4.1f} s  (pid {proc.pid})")
+
+    # -- operations on a running stack (tests, operators) ------------------------------------
+    def stop_service(self, name: str) -> bool:
+        """Stop one recorded service (SIGTERM → wait → SIGKILL); True if it was running."""
+        return any(stop(r) for r in self.records() if r["name"] == name and alive(r))
+
+    def restart_service(self, name: str) -> None:
+        """Start a stopped service again with its original spec; a gateway gets a fresh secret_id first."""
+        spec = self.specs.get(name)
+        if spec is None:
+            raise StackError(f"unknown service {name!r}; known: {', '.join(self.specs)}")
+        self.stop_service(name)
+        provider = name.removeprefix("gateway-")
+        if name.startswith("gateway-") and spec.env.get("GATEWAY_SECRETS_BACKEND") == "vault":
+            self.issue_secret_id(provider)
+        self._run(spec)
+
+    def issue_secret_id(self, provider: str) -> None:
+        """Write a fresh secret_id for a gateway (each is single-use) with vaultctl."""
+        vault_dir = self.state / "vault"
+        cfg = self.config
+        self._once(f"secret-id-{provider}", [
+            cfg.python, "-m", "vaultctl", "issue-secret-id", "--provider", provider,
+            "--addr", f"http://{cfg.host}:{cfg.bao_port}", "--token-file", str(vault_dir / "root-token"),
+            "--out-dir", str(vault_dir / "approle")], {})
+
+    def leaked_secrets(self) -> list[str]:
+        """Files under the state directory's logs that contain a secret this run generated."""
+        needles = [s.encode() for s in self.generated if s]
+        roots = [self.logs, self.state / "audit", self.state / "nginx" / "logs", self.state / "vault" / "audit.log"]
+        files = [f for r in roots if r.exists() for f in ([r] if r.is_file() else r.rglob("*")) if f.is_file()]
+        return sorted(str(f) for f in files if any(n in f.read_bytes() for n in needles))
 
     # -- down ------------------------------------------------------------------------------
     def down(self, quiet: bool = False, keep_logs: bool = False) -> int:

