@@ -44,6 +44,7 @@ class StackConfig:
     gateway_env: dict[str, str] = field(default_factory=dict)
     mock_env: dict[str, str] = field(default_factory=dict)
     real_keys: dict[str, str] = field(default_factory=dict)
+    nginx_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> StackConfig:

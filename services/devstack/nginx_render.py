@@ -68,14 +68,16 @@ _CHECKS = {
     "RATE_IP": _RATE, "RATE_KEY": _RATE, "BURST_IP": r"\d+", "BURST_KEY": r"\d+",
     "NGINX_CONN_PER_IP": r"[1-9]\d*", "NGINX_WORKER_CONNECTIONS": r"[1-9]\d*",
     "NGINX_WORKER_RLIMIT_NOFILE": r"[1-9]\d*", "NGINX_WORKER_PROCESSES": r"auto|[1-9]\d*",
-    "NGINX_LIMIT_ZONE_SIZE": r"\d+[km]", "NGINX_CLIENT_MAX_BODY_SIZE": r"\d+[km]?",
+    "NGINX_LIMIT_ZONE_SIZE": r"\d+[km]", "NGINX_CLIENT_MAX_BODY_SIZE": r"\d+[kmg]?",
     "NGINX_PROXY_READ_TIMEOUT": r"\d+(ms|s|m|h)?", "NGINX_STREAM_READ_TIMEOUT": r"\d+(ms|s|m|h)?",
     "NGINX_CORS_ALLOW_CREDENTIALS": r"true|false", "NGINX_CORS_MAX_AGE": r"\d+",
     "NGINX_CORS_ALLOW_HEADERS": r"[A-Za-z0-9-]+(, ?[A-Za-z0-9-]+)*",
-    "NGINX_HTTPS_PUBLIC_PORT": r"\d{1,5}",
+    "NGINX_HTTPS_PUBLIC_PORT": r"\d{1,5}", "NGINX_USER": r"([a-z_][a-z0-9_-]*( [a-z_][a-z0-9_-]*)?)?",
 }
 _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 _ORIGIN = re.compile(r"https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?")
+_MAY_BE_EMPTY = frozenset({"NGINX_HTTPS_PORT_SUFFIX", "NGINX_USER_DIRECTIVE"})
+_SPACED = frozenset({"NGINX_CORS_ALLOW_HEADERS", "NGINX_USER_DIRECTIVE"})  # checked or built here
 _UNSAFE = re.compile(r"[\s;{}'\"\\#$]")  # anything that could end a directive or start another
 
 
@@ -92,11 +94,28 @@ def settings(values: Mapping[str, str]) -> dict[str, str]:
             merged[f"NGINX_LISTEN_{name.removeprefix('NGINX_')}"] = f"0.0.0.0:{port}"
     merged.setdefault("NGINX_HTTPS_PUBLIC_PORT", merged["NGINX_LISTEN_HTTPS"].rpartition(":")[2])
     for key, value in list(merged.items()):
-        merged[key] = _VAR.sub(lambda m: _lookup(merged, m.group(1)), value) if "${" in value else value
+        if "${" in value:  # defaults under the prefix; left out (reported if used) when there is no prefix
+            try:
+                merged[key] = _VAR.sub(lambda m: _lookup(merged, m.group(1)), value)
+            except RenderError:
+                del merged[key]
     _check(merged)
+    merged["NGINX_USER_DIRECTIVE"] = _user_directive(merged.get("NGINX_USER", ""))
     port = merged["NGINX_HTTPS_PUBLIC_PORT"]
     merged["NGINX_HTTPS_PORT_SUFFIX"] = "" if port == "443" else f":{port}"
     return merged
+
+
+def _user_directive(user: str) -> str:
+    """`user` for the workers: NGINX_USER, else the renderer's own user when that is root.
+
+    A root master would otherwise start its workers as `nobody`, who cannot read the error pages or
+    write the temp files under a private state directory (pytest's, a CI checkout). Unprivileged, nginx
+    ignores `user` with a warning, so the line is left out.
+    """
+    if user:
+        return f"user {user};"
+    return "user root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
 
 
 def _lookup(merged: Mapping[str, str], name: str) -> str:
@@ -106,12 +125,8 @@ def _lookup(merged: Mapping[str, str], name: str) -> str:
 
 
 def _check(merged: Mapping[str, str]) -> None:
-    for key, value in merged.items():
-        if key in ("NGINX_CORS_ORIGINS", "NGINX_PROVIDERS", "NGINX_CORS_ALLOW_HEADERS"):
-            continue
-        if _UNSAFE.search(value):
-            raise RenderError(f"{key}: {value!r} contains whitespace or one of ; {{ }} ' \" \\ # $")
     for key, pattern in _CHECKS.items():
+        key = key if key.startswith("NGINX_") else f"NGINX_{key}"
         if key in merged and not re.fullmatch(pattern, merged[key]):
             raise RenderError(f"{key}: {merged[key]!r} is not valid (expected {pattern})")
     for origin in origins(merged):
@@ -156,10 +171,17 @@ def provider_values(merged: Mapping[str, str], provider: str) -> dict[str, str]:
 
 def render_text(template: str, values: Mapping[str, str]) -> str:
     """Substitute ${NGINX_*} placeholders; raise RenderError naming any missing or unsafe variable."""
-    merged = values if "NGINX_HTTPS_PORT_SUFFIX" in values else settings(values)
-    missing = sorted({m for m in _VAR.findall(template) if not merged.get(m)})
+    return _substitute(template, settings(values))
+
+
+def _substitute(template: str, merged: Mapping[str, str]) -> str:
+    used = set(_VAR.findall(template))
+    missing = sorted(m for m in used if not merged.get(m) and m not in _MAY_BE_EMPTY)
     if missing:
         raise RenderError(f"missing nginx setting(s): {', '.join(missing)}")
+    for name in sorted(used - _SPACED):
+        if _UNSAFE.search(merged[name]):
+            raise RenderError(f"{name}: {merged[name]!r} contains whitespace or one of ; {{ }} ' \" \\ # $")
     return _VAR.sub(lambda m: merged[m.group(1)], template)
 
 
@@ -176,7 +198,7 @@ def render(prefix: Path, values: Mapping[str, str], template: Path = TEMPLATE) -
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     for sub in _TEMPLATE_DIRS:
         for path in sorted((source / sub).glob("*.conf")):
-            (prefix / sub / path.name).write_text(render_text(path.read_text(), merged))
+            (prefix / sub / path.name).write_text(_substitute(path.read_text(), merged))
     for sub in _COPY_DIRS:
         shutil.copytree(source / sub, prefix / sub)
     (prefix / "conf.d" / "cors-origins.map").write_text("".join(f'"{o}" "{o}";\n' for o in origins(merged)))
@@ -184,15 +206,15 @@ def render(prefix: Path, values: Mapping[str, str], template: Path = TEMPLATE) -
         pvalues = provider_values(merged, name)
         (prefix / "providers" / name).mkdir()
         for path in sorted((source / _PROVIDER_DIR).iterdir()):
-            (prefix / "providers" / name / path.name).write_text(render_text(path.read_text(), pvalues))
+            (prefix / "providers" / name / path.name).write_text(_substitute(path.read_text(), pvalues))
     out = prefix / "nginx.conf"
-    out.write_text(render_text(template.read_text(), merged))
+    out.write_text(_substitute(template.read_text(), merged))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: render with values from the NGINX_* environment."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Render the nginx/ templates from NGINX_* variables.")
     parser.add_argument("--prefix", "--out", dest="prefix", type=Path, required=True,
                         help="nginx prefix directory to render into")
     args = parser.parse_args(argv)

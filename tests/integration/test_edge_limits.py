@@ -1,0 +1,156 @@
+"""Rate limits, CORS and streaming at the edge, on a stack started with its own nginx settings.
+
+Each concern uses its own provider so the limit buckets of one test never drain another's:
+anthropic has a tight per-credential limit, cohere a tight per-IP limit, openai the defaults
+plus a CORS allowlist; the mock pauses between stream chunks so streaming can be timed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.stack import RunningStack, local_stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
+
+ORIGIN = "https://app.example.com"
+CHUNK_DELAY_MS = 60
+NGINX_ENV = {
+    "NGINX_CORS_ORIGINS": f"{ORIGIN}, http://localhost:3000",
+    "NGINX_CORS_ALLOW_CREDENTIALS": "true",
+    "NGINX_ANTHROPIC_RATE_KEY": "2r/s", "NGINX_ANTHROPIC_BURST_KEY": "3",
+    "NGINX_COHERE_RATE_IP": "5r/s", "NGINX_COHERE_BURST_IP": "5",
+}
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with local_stack(Path(tmp_path_factory.mktemp("edge-tuned")), nginx_env=NGINX_ENV,
+                     mock_env={"MOCK_CHUNK_DELAY_MS": str(CHUNK_DELAY_MS)}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(tuned: RunningStack) -> Iterator[httpx.Client]:
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+    with httpx.Client(base_url=tuned.url, verify=str(tuned.ca), timeout=30, limits=limits) as c:
+        yield c
+
+
+def _gateway_requests(stack: RunningStack, provider: str) -> float:
+    """Requests the gateway handled, its own /metrics scrapes aside."""
+    text = httpx.get(f"{stack.gateway_urls[provider]}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("llm_gateway_requests_total{") and 'route="metrics"' not in line)
+
+
+def _burst(client: httpx.Client, n: int, path: str, headers: list[dict[str, str]]) -> list[httpx.Response]:
+    """Send n requests at once (one thread each) and return them in completion-independent order."""
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda h: client.get(path, headers=h), headers[:n]))
+
+
+def test_over_burst_is_429_json_with_retry_after_then_recovers(client: httpx.Client, tuned: RunningStack) -> None:
+    key = {"x-api-key": tuned.keys["anthropic"]}
+    replies = _burst(client, 10, "/anthropic/v1/models", [key] * 10)
+    statuses = Counter(r.status_code for r in replies)
+    print(f"\nper-key 2r/s burst 3: 10 concurrent requests -> {dict(statuses)}")
+    assert 3 <= statuses[200] <= 5 and statuses[429] == 10 - statuses[200]
+    limited = next(r for r in replies if r.status_code == 429)
+    assert limited.json()["error"]["code"] == "rate_limit_exceeded"
+    assert limited.headers["retry-after"] == "1"
+    assert limited.headers["strict-transport-security"] and limited.headers["x-request-id"]
+    # Another credential style for the same key shares the bucket.
+    bearer = {"Authorization": f"Bearer {key['x-api-key']}"}
+    assert client.get("/anthropic/v1/models", headers=bearer).status_code == 429
+    time.sleep(int(limited.headers["retry-after"]) + 0.1)
+    assert client.get("/anthropic/v1/models", headers=key).status_code == 200
+    # The other providers' limits are their own: the default openai limits let the same burst through.
+    assert {r.status_code for r in _burst(client, 10, "/openai/v1/models",
+                                          [{"x-api-key": tuned.keys["openai"]}] * 10)} == {200}
+
+
+def test_random_fake_keys_are_still_limited_per_ip(client: httpx.Client, tuned: RunningStack) -> None:
+    fakes = [{"x-api-key": f"lgw_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"} for _ in range(30)]
+    replies = _burst(client, 30, "/cohere/v1/models", fakes)
+    statuses = Counter(r.status_code for r in replies)
+    print(f"per-IP 5r/s burst 5: 30 concurrent random keys -> {dict(statuses)}")
+    assert statuses[429] >= 20 and statuses[401] <= 10 and statuses[401] + statuses[429] == 30
+    # The limited ones never cost a verify call at the gateway.
+    text = httpx.get(f"{tuned.gateway_urls['cohere']}/metrics", timeout=10).text
+    refused = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("llm_gateway_auth_failures_total{"))
+    assert refused == statuses[401]
+    time.sleep(1.3)
+    assert client.get("/cohere/v1/models", headers={"x-api-key": tuned.keys["cohere"]}).status_code == 200
+
+
+def test_cors_allowed_origin_gets_exact_origin_and_credentials(client: httpx.Client, tuned: RunningStack) -> None:
+    response = client.get("/openai/v1/models", headers={"Origin": ORIGIN, "x-api-key": tuned.keys["openai"]})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert response.headers["access-control-allow-credentials"] == "true"
+    assert "X-Request-ID" in response.headers["access-control-expose-headers"]
+    assert response.headers["vary"] == "Origin"
+    # Errors carry CORS too, so a browser can read them.
+    denied = client.get("/openai/v1/models", headers={"Origin": ORIGIN})
+    assert denied.status_code == 401 and denied.headers["access-control-allow-origin"] == ORIGIN
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example.com", "https://app.example.com.evil.net", "null",
+                                    "http://app.example.com", "https://app.example.com:8443"])
+def test_cors_denied_origin_gets_no_cors_headers(client: httpx.Client, tuned: RunningStack, origin: str) -> None:
+    for response in (client.get("/openai/v1/models", headers={"Origin": origin, "x-api-key": tuned.keys["openai"]}),
+                     client.options("/openai/v1/chat/completions",
+                                    headers={"Origin": origin, "Access-Control-Request-Method": "POST"})):
+        assert not [h for h in response.headers if h.startswith("access-control-")], response.headers
+        assert response.headers["vary"] == "Origin"
+
+
+def test_preflight_is_answered_at_the_edge(client: httpx.Client, tuned: RunningStack) -> None:
+    before = _gateway_requests(tuned, "openai")
+    response = client.options("/openai/v1/chat/completions", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    assert response.headers["access-control-allow-credentials"] == "true"
+    assert "POST" in response.headers["access-control-allow-methods"]
+    allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type", "x-api-key"} <= allowed
+    assert response.headers["access-control-max-age"] == "600"
+    assert "*" not in "".join(v for k, v in response.headers.items() if k.startswith("access-control-"))
+    # No credentials were needed, and the gateway saw nothing.
+    assert _gateway_requests(tuned, "openai") == before
+
+
+def test_stream_arrives_incrementally_through_the_edge(client: httpx.Client, tuned: RunningStack) -> None:
+    words = 12
+    body = {"model": tuned.model("openai"), "stream": True,
+            "messages": [{"role": "user", "content": " ".join(f"w{i}" for i in range(words))}]}
+    start = time.perf_counter()
+    arrivals: list[float] = []
+    with client.stream("POST", "/openai/v1/chat/completions", json=body,
+                       headers={"x-api-key": tuned.keys["openai"]}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert "content-encoding" not in response.headers
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                arrivals.append(time.perf_counter() - start)
+    total = time.perf_counter() - start
+    first = arrivals[0]
+    print(f"SSE via nginx, mock {CHUNK_DELAY_MS} ms/chunk: first chunk {first * 1000:.0f} ms, "
+          f"total {total * 1000:.0f} ms, {len(arrivals)} chunks")
+    assert len(arrivals) >= words
+    # Unbuffered: the first chunk comes long before the end, and the chunks are spread over time.
+    assert total - first > (words - 2) * CHUNK_DELAY_MS / 1000 * 0.8
+    assert first < total / 3

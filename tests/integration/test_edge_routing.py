@@ -1,0 +1,248 @@
+"""The edge in front of the real stack: routing, redirect, TLS versions, auth at the edge, errors, headers."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import ssl
+import time
+from collections import Counter
+from urllib.parse import urlsplit
+
+import h2.connection
+import h2.events
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.stack import RunningStack
+
+pytestmark = pytest.mark.integration
+
+PROVIDERS = ("openai", "anthropic", "cohere")
+SECURITY_HEADERS = {
+    "strict-transport-security": "max-age=63072000",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+@pytest.fixture(scope="module")
+def client(stack: RunningStack) -> httpx.Client:
+    with httpx.Client(base_url=stack.url, verify=str(stack.ca), timeout=30) as c:
+        yield c
+
+
+def _chat(provider: str, stack: RunningStack, text: str = "hello edge", **extra: object) -> dict:
+    return {"model": stack.model(provider), "messages": [{"role": "user", "content": text}], **extra}
+
+
+def _auth(stack: RunningStack, provider: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.keys[provider]}"}
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+    """An OpenAI-style JSON error with the edge's security headers."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) >= {"message", "type", "code"}
+    if code:
+        assert error["code"] == code
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, name
+    return error
+
+
+def gateway_requests(stack: RunningStack, provider: str) -> Counter[tuple[str, str]]:
+    """llm_gateway_requests by (route, status), read straight from the gateway (not through the edge)."""
+    text = httpx.get(f"{stack.gateway_urls[provider]}/metrics", timeout=10).text
+    counts: Counter[tuple[str, str]] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "llm_gateway_requests_total" and sample.labels["route"] != "metrics":
+                counts[(sample.labels["route"], sample.labels["status"])] += int(sample.value)
+    return counts
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_provider_is_routed_to_its_gateway(client: httpx.Client, stack: RunningStack, provider: str) -> None:
+    reply = client.post(f"/{provider}/v1/chat/completions", json=_chat(provider, stack), headers=_auth(stack, provider))
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["choices"][0]["message"]["content"]
+    models = client.get(f"/{provider}/v1/models", headers={"x-api-key": stack.keys[provider]})
+    assert stack.model(provider) in [m["id"] for m in models.json()["data"]]
+    assert client.get(f"/{provider}/healthz").status_code == 200
+    assert client.get(f"/{provider}/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/mistral/v1/chat/completions", "/", "/openai", "/openai/metrics",
+                                  "/anthropic/v1/auth/verify", "/cohere/docs", "/cohere/openapi.json",
+                                  "/_auth/openai", "/_errors/404.json"])
+def test_unknown_and_internal_routes_are_404_json(client: httpx.Client, stack: RunningStack, path: str) -> None:
+    assert_error(client.get(path, headers=_auth(stack, "openai")), 404, "not_found")
+
+
+def test_nginx_answers_its_own_healthz(client: httpx.Client) -> None:
+    response = client.get("/healthz")
+    assert response.json() == {"status": "ok"}
+    assert response.headers["strict-transport-security"] == "max-age=63072000"
+
+
+def test_http_port_redirects_with_308(stack: RunningStack) -> None:
+    if stack.stack is None:
+        pytest.skip("the HTTP port of an external stack is not described by its env file")
+    host, https_port = urlsplit(stack.url).hostname, urlsplit(stack.url).port
+    http_port = stack.stack.config.http_port
+    response = httpx.post(f"http://{host}:{http_port}/openai/v1/chat/completions?x=1", json={})
+    assert response.status_code == 308
+    assert response.headers["location"] == f"https://{host}:{https_port}/openai/v1/chat/completions?x=1"
+
+
+@pytest.mark.parametrize(("version", "accepted"), [
+    (ssl.TLSVersion.TLSv1, False), (ssl.TLSVersion.TLSv1_1, False),
+    (ssl.TLSVersion.TLSv1_2, True), (ssl.TLSVersion.TLSv1_3, True)])
+def test_only_tls_1_2_and_1_3_are_accepted(stack: RunningStack, version: ssl.TLSVersion, accepted: bool) -> None:
+    ctx = ssl.create_default_context(cafile=str(stack.ca))
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # let this client offer the legacy versions at all
+    ctx.minimum_version = ctx.maximum_version = version
+    url = urlsplit(stack.url)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as raw:
+        if accepted:
+            with ctx.wrap_socket(raw, server_hostname=url.hostname) as tls:
+                assert tls.version() == version.name.replace("_", ".")
+        else:
+            with pytest.raises(ssl.SSLError) as refused:
+                ctx.wrap_socket(raw, server_hostname=url.hostname)
+            # The server's refusal, not this client failing to offer the version.
+            assert "NO_PROTOCOLS_AVAILABLE" not in str(refused.value).upper(), refused.value
+
+
+def test_security_headers_on_success_and_error(client: httpx.Client, stack: RunningStack) -> None:
+    for response in (client.get("/openai/v1/models", headers=_auth(stack, "openai")), client.get("/nope")):
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers.get(name) == value, (response.url, name)
+        assert response.headers["server"] == "nginx"  # server_tokens off: no version
+        assert "origin" in response.headers["vary"].lower()
+
+
+def test_request_id_round_trip(client: httpx.Client, stack: RunningStack) -> None:
+    sent = client.post("/openai/v1/chat/completions", json=_chat("openai", stack),
+                       headers={**_auth(stack, "openai"), "X-Request-ID": "edge-test.42"})
+    assert sent.headers.get_list("x-request-id") == ["edge-test.42"]
+    assert sent.json()["id"] == "chatcmpl-edge-test.42"  # the gateway used the same id
+    bad = client.get("/openai/v1/models", headers={**_auth(stack, "openai"), "X-Request-ID": "bad id\twith spaces"})
+    assert re.fullmatch(r"[0-9a-f]{32}", bad.headers["x-request-id"])
+    assert re.fullmatch(r"[0-9a-f]{32}", client.get("/nope").headers["x-request-id"])
+
+
+def test_oversized_body_is_413_json(client: httpx.Client, stack: RunningStack) -> None:
+    body = _chat("openai", stack, text="x" * (1024 * 1024 + 10))
+    before = gateway_requests(stack, "openai") if stack.gateway_urls else None
+    assert_error(client.post("/openai/v1/chat/completions", json=body, headers=_auth(stack, "openai")), 413,
+                 "request_too_large")
+    status, headers, payload = _h2_declared_too_large(stack, "/openai/v1/chat/completions")
+    assert status == 413 and headers["content-type"].startswith("application/json")
+    assert json.loads(payload)["error"]["code"] == "request_too_large"
+    if before is not None:
+        assert gateway_requests(stack, "openai") == before
+
+
+def _h2_declared_too_large(stack: RunningStack, path: str) -> tuple[int, dict[str, str], bytes]:
+    """HTTP/2 POST announcing 2 MB (httpx would block on flow control sending it): the edge's answer."""
+    url = urlsplit(stack.url)
+    ctx = ssl.create_default_context(cafile=str(stack.ca))
+    ctx.set_alpn_protocols(["h2"])
+    conn = h2.connection.H2Connection()
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=url.hostname) as sock:
+        assert sock.selected_alpn_protocol() == "h2"
+        conn.initiate_connection()
+        conn.send_headers(1, [(":method", "POST"), (":path", path), (":scheme", "https"),
+                              (":authority", url.netloc), ("content-type", "application/json"),
+                              ("content-length", str(2 * 1024 * 1024)), *_auth(stack, "openai").items()])
+        conn.send_data(1, b"{" + b" " * 1000)
+        sock.sendall(conn.data_to_send())
+        status, headers, payload = 0, {}, b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    headers = {k.decode(): v.decode() for k, v in event.headers}
+                    status = int(headers[":status"])
+                elif isinstance(event, h2.events.DataReceived):
+                    payload += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, 1)
+                elif isinstance(event, h2.events.StreamEnded | h2.events.StreamReset):
+                    return status, headers, payload
+            sock.sendall(conn.data_to_send())
+    return status, headers, payload
+
+
+def test_wrong_method_is_405_json_with_allow(client: httpx.Client, stack: RunningStack) -> None:
+    response = client.get("/openai/v1/chat/completions", headers=_auth(stack, "openai"))
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST, OPTIONS"
+    assert_error(client.delete("/cohere/v1/models", headers=_auth(stack, "cohere")), 405)
+
+
+def test_missing_credentials_never_reach_the_gateway(client: httpx.Client, stack: RunningStack) -> None:
+    if not stack.gateway_urls:
+        pytest.skip("needs the gateways' direct URLs to read their metrics")
+    before = {p: gateway_requests(stack, p) for p in PROVIDERS}
+    for provider in PROVIDERS:
+        for _ in range(3):
+            response = client.post(f"/{provider}/v1/chat/completions", json=_chat(provider, stack))
+            error = assert_error(response, 401, "missing_credentials")
+            assert "x-api-key" in error["message"]
+            assert response.headers["www-authenticate"] == 'Bearer realm="llm-gateway"'
+    after = {p: gateway_requests(stack, p) for p in PROVIDERS}
+    assert after == before  # not even the verify endpoint was called
+
+
+def test_invalid_or_foreign_credentials_stop_at_verify(client: httpx.Client, stack: RunningStack) -> None:
+    if not stack.gateway_urls:
+        pytest.skip("needs the gateways' direct URLs to read their metrics")
+    before = gateway_requests(stack, "openai")
+    mock_before = httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json() if stack.mock_url else None
+    fake = "lgw_aaaaaaaaaaaa_" + "b" * 32
+    assert_error(client.post("/openai/v1/chat/completions", json=_chat("openai", stack),
+                             headers={"Authorization": f"Bearer {fake}"}), 401, "invalid_api_key")
+    foreign = client.post("/openai/v1/chat/completions", json=_chat("openai", stack),
+                          headers={"x-api-key": stack.keys["anthropic"]})
+    assert_error(foreign, 403, "provider_not_allowed")
+    after = gateway_requests(stack, "openai")
+    # Exactly the two verify calls, both refused (a failed verify is labelled route="other").
+    assert sorted(status for (_, status), n in (after - before).items() for _ in range(n)) == ["401", "403"]
+    if mock_before is not None:
+        assert httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json() == mock_before
+
+
+def test_stream_through_the_edge_vs_direct(client: httpx.Client, stack: RunningStack) -> None:
+    body = _chat("openai", stack, text=" ".join(f"word{i}" for i in range(40)), stream=True)
+
+    def timed(c: httpx.Client, url: str) -> tuple[float, float, int]:
+        start = time.perf_counter()
+        first, chunks = None, 0
+        with c.stream("POST", url, json=body, headers=_auth(stack, "openai")) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    first = first or time.perf_counter() - start
+                    chunks += 1
+        return first or 0.0, time.perf_counter() - start, chunks
+
+    edge = min((timed(client, "/openai/v1/chat/completions") for _ in range(3)), key=lambda t: t[0])
+    print(f"\nSSE through nginx: first chunk {edge[0] * 1000:.1f} ms, total {edge[1] * 1000:.1f} ms, {edge[2]} chunks")
+    assert edge[2] > 40
+    if stack.gateway_urls:
+        with httpx.Client(timeout=30) as direct:
+            url = f"{stack.gateway_urls['openai']}/v1/chat/completions"
+            gw = min((timed(direct, url) for _ in range(3)), key=lambda t: t[0])
+        print(f"SSE direct to gateway: first chunk {gw[0] * 1000:.1f} ms, total {gw[1] * 1000:.1f} ms")

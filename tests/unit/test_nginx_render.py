@@ -1,0 +1,139 @@
+"""The nginx renderer: defaults, per-provider limits, CORS allowlist, and values that must be refused."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from devstack import nginx_render
+from devstack.nginx_render import RenderError, render, render_text, retry_after
+
+BASE = {"NGINX_TLS_CERT": "/tls/server.pem", "NGINX_TLS_KEY": "/tls/server.key"}
+
+
+def _render(tmp_path: Path, **values: str) -> Path:
+    return render(tmp_path / "edge", {**BASE, **values})
+
+
+def test_render_writes_a_self_contained_tree(tmp_path: Path) -> None:
+    conf = _render(tmp_path)
+    prefix = conf.parent
+    text = conf.read_text()
+    assert f"pid {prefix}/nginx.pid;" in text
+    assert "listen 127.0.0.1:8443 ssl http2 default_server;" in text
+    assert "return 308 https://$host:8443$request_uri;" in text
+    for name in ("openai", "anthropic", "cohere"):
+        assert "server 127.0.0.1:810" in (prefix / "providers" / name / "http.conf").read_text()
+        assert f"location /{name}/ {{" in (prefix / "providers" / name / "server.conf").read_text()
+    assert sorted(p.name for p in (prefix / "errors").iterdir()) == [
+        "400.json", "401-missing.json", "401.json", "403.json", "404.json", "405.json", "413.json", "429.json",
+        "500.json", "502.json", "503.json", "504.json"]
+    assert (prefix / "tls" / "ffdhe2048.dhparam").read_text().startswith("-----BEGIN DH PARAMETERS-----")
+    for sub in ("logs", "tmp/body", "tmp/proxy"):
+        assert (prefix / sub).is_dir()
+    placeholder = re.compile(r"\$\{NGINX_[A-Z0-9_]+\}")
+    leftovers = [p for p in prefix.rglob("*") if p.is_file() and placeholder.search(p.read_text(errors="ignore"))]
+    assert leftovers == []
+
+
+def test_mozilla_intermediate_tls_settings(tmp_path: Path) -> None:
+    tls = (_render(tmp_path).parent / "snippets" / "tls.conf").read_text()
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in tls
+    assert "ssl_session_tickets off;" in tls
+    assert "ssl_prefer_server_ciphers off;" in tls
+    assert ("ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+            "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+            "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305;") in tls
+
+
+def test_per_provider_limits_override_the_global_ones(tmp_path: Path) -> None:
+    prefix = _render(tmp_path, NGINX_RATE_KEY="10r/s", NGINX_COHERE_RATE_KEY="30r/m",
+                     NGINX_COHERE_BURST_IP="7").parent
+    cohere = (prefix / "providers" / "cohere" / "http.conf").read_text()
+    openai = (prefix / "providers" / "openai" / "http.conf").read_text()
+    assert "zone=key_cohere:10m rate=30r/m;" in cohere
+    assert "zone=key_openai:10m rate=10r/s;" in openai
+    assert "burst=7 nodelay;" in (prefix / "providers" / "cohere" / "server.conf").read_text()
+    assert (prefix / "providers" / "cohere" / "retry-after.map").read_text().strip() == "cohere 2;"
+    assert (prefix / "providers" / "openai" / "retry-after.map").read_text().strip() == "openai 1;"
+
+
+@pytest.mark.parametrize(("rates", "seconds"), [(("50r/s", "20r/s"), 1), (("30r/m",), 2), (("1r/m", "5r/s"), 60)])
+def test_retry_after_is_the_slowest_refill(rates: tuple[str, ...], seconds: int) -> None:
+    assert retry_after(*rates) == seconds
+
+
+def test_cors_allowlist_is_rendered_as_exact_origins(tmp_path: Path) -> None:
+    prefix = _render(tmp_path, NGINX_CORS_ORIGINS="https://app.example.com, http://localhost:3000").parent
+    assert (prefix / "conf.d" / "cors-origins.map").read_text() == (
+        '"https://app.example.com" "https://app.example.com";\n"http://localhost:3000" "http://localhost:3000";\n')
+    assert (_render(tmp_path).parent / "conf.d" / "cors-origins.map").read_text() == ""
+
+
+@pytest.mark.parametrize("origin", ["*", "https://*.example.com", "null", "https://app.example.com/path",
+                                    "https://App.example.com", 'https://a.example.com";evil'])
+def test_wildcard_or_malformed_origins_are_refused(tmp_path: Path, origin: str) -> None:
+    with pytest.raises(RenderError, match="NGINX_CORS_ORIGINS"):
+        _render(tmp_path, NGINX_CORS_ORIGINS=origin)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("NGINX_UPSTREAM_OPENAI", "127.0.0.1:8101; include /etc/passwd"),
+    ("NGINX_TLS_CERT", "/tls/a.pem}"),
+    ("NGINX_ACCESS_LOG", "/dev/stdout edge_json; error_log /x"),
+    ("NGINX_RATE_IP", "fast"),
+    ("NGINX_OPENAI_BURST_KEY", "-1"),
+    ("NGINX_CLIENT_MAX_BODY_SIZE", "1t"),
+    ("NGINX_CORS_ALLOW_CREDENTIALS", "yes"),
+    ("NGINX_CORS_ALLOW_HEADERS", "Authorization; X"),
+    ("NGINX_PROVIDERS", "openai,../etc"),
+])
+def test_unsafe_or_invalid_values_are_refused(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(RenderError, match=name):
+        _render(tmp_path, **{name: value})
+
+
+def test_a_missing_upstream_or_certificate_is_named(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="NGINX_UPSTREAM_MISTRAL"):
+        _render(tmp_path, NGINX_PROVIDERS="openai,mistral")
+    with pytest.raises(RenderError, match="NGINX_TLS_CERT"):
+        render(tmp_path / "edge", {"NGINX_TLS_KEY": "/k"})
+
+
+def test_providers_are_configurable_and_stale_ones_removed(tmp_path: Path) -> None:
+    _render(tmp_path)
+    prefix = _render(tmp_path, NGINX_PROVIDERS="openai,mistral", NGINX_UPSTREAM_MISTRAL="10.0.0.9:8000").parent
+    assert sorted(p.name for p in (prefix / "providers").iterdir()) == ["mistral", "openai"]
+    assert "server 10.0.0.9:8000;" in (prefix / "providers" / "mistral" / "http.conf").read_text()
+
+
+def test_container_port_shorthand_listens_on_all_interfaces(tmp_path: Path) -> None:
+    text = _render(tmp_path, NGINX_HTTPS_PORT="443", NGINX_HTTP_PORT="80").read_text()
+    assert "listen 0.0.0.0:443 ssl http2 default_server;" in text
+    assert "listen 0.0.0.0:80 default_server;" in text
+    assert "return 308 https://$host$request_uri;" in text
+
+
+def test_render_text_substitutes_and_names_missing_values() -> None:
+    assert render_text("listen ${NGINX_LISTEN_HTTP};", {}) == "listen 127.0.0.1:8080;"
+    with pytest.raises(RenderError, match="NGINX_PREFIX"):
+        render_text("pid ${NGINX_PREFIX}/nginx.pid;", {})
+
+
+def test_render_refuses_the_template_directory_as_prefix() -> None:
+    with pytest.raises(RenderError, match="template directory"):
+        render(nginx_render.NGINX_DIR, BASE)
+
+
+def test_cli_reads_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    for key, value in BASE.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("NGINX_RATE_KEY", "3r/s")
+    assert nginx_render.main(["--out", str(tmp_path / "edge")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "edge" / "nginx.conf")
+    assert "rate=3r/s;" in (tmp_path / "edge" / "providers" / "openai" / "http.conf").read_text()
+    monkeypatch.setenv("NGINX_RATE_KEY", "lots")
+    assert nginx_render.main(["--prefix", str(tmp_path / "edge")]) == 2
+    assert "NGINX_RATE_KEY" in capsys.readouterr().err
