@@ -32,6 +32,7 @@ class StackConfig:
     http_port: int = 8080
     mock_port: int = 8199
     bao_port: int = 8200
+    bao_cluster_port: int = 8201
     gateway_ports: dict[str, int] = field(default_factory=lambda: {"openai": 8101, "anthropic": 8102,
                                                                    "cohere": 8103})
     secrets_backend: str = "vault"
@@ -56,6 +57,7 @@ class StackConfig:
             http_port=_port("STACK_HTTP_PORT", 8080),
             mock_port=_port("STACK_MOCK_PORT", 8199),
             bao_port=_port("STACK_BAO_PORT", 8200),
+            bao_cluster_port=_port("STACK_BAO_CLUSTER_PORT", 8201),
             gateway_ports={p: _port(f"STACK_GATEWAY_PORT_{p.upper()}", d)
                            for p, d in (("openai", 8101), ("anthropic", 8102), ("cohere", 8103))},
             secrets_backend=env.get("STACK_SECRETS_BACKEND", "vault"),
@@ -74,5 +76,6 @@ class StackConfig:
         ports = {"nginx-https": self.https_port, "nginx-http": self.http_port, "mock": self.mock_port}
         if self.secrets_backend == "vault":
             ports["openbao"] = self.bao_port
+            ports["openbao-cluster"] = self.bao_cluster_port
         ports.update({f"gateway-{p}": port for p, port in self.gateway_ports.items()})
         return ports

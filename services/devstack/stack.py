@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import nginx_render, tls
+from devstack import nginx_render, tls, vault
 from devstack.config import KEY_ENV, PROVIDERS, StackConfig
 from devstack.ports import ensure_free
 from devstack.procs import ProcessSpec, StackError, alive, launch, start_time, stop, tail, wait_ready
@@ -136,24 +136,12 @@ class Stack:
         return env, client_keys, None
 
     def _vault(self, provider_keys: dict[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str], str]:
-        """Start an OpenBao dev server, bootstrap it with vaultctl, return the gateways' AppRole settings."""
+        """Start OpenBao, initialise it, bootstrap it with vaultctl; return the gateways' AppRole settings."""
         cfg = self.config
         vault_dir = self.state / "vault"
         vault_dir.mkdir(mode=0o700)
-        root_token = f"dev-root-{secrets.token_hex(16)}"
-        self.generated.append(root_token)
+        addr = self._start_openbao()
         token_file = vault_dir / "root-token"
-        token_file.write_text(root_token)
-        token_file.chmod(0o600)
-        config = vault_dir / "openbao.hcl"
-        config.write_text(f'audit "file" "file" {{\n  options {{\n    file_path = "{vault_dir / "audit.log"}"\n'
-                          f'    mode = "0600"\n  }}\n}}\n')
-        addr = f"http://{cfg.host}:{cfg.bao_port}"
-        bao = ProcessSpec("openbao", [cfg.which(cfg.bao_bin) or cfg.bao_bin, "server", f"-config={config}", "-dev",
-                                      f"-dev-root-token-id={root_token}",
-                                      f"-dev-listen-address={cfg.host}:{cfg.bao_port}", "-dev-no-store-token"],
-                          port=cfg.bao_port, ready_url=f"{addr}/v1/sys/health")
-        self._run(bao)
         clients = [f"demo-{p}:{p}" for p in PROVIDERS]
         argv = [cfg.python, "-m", "vaultctl", "bootstrap", "--addr", addr, "--token-file", str(token_file),
                 "--out-dir", str(vault_dir / "approle"), "--client-keys-file", str(vault_dir / "client-keys.json"),
@@ -168,6 +156,26 @@ class Stack:
                       "GATEWAY_VAULT_SECRET_ID_FILE": str(vault_dir / "approle" / p / "secret_id")}
                   for p in PROVIDERS}
         return gw_env, client_keys, addr
+
+    def _start_openbao(self) -> str:
+        """Launch (or relaunch) the OpenBao server and make it active and unsealed; return its address."""
+        cfg = self.config
+        vault_dir = self.state / "vault"
+        addr = f"http://{cfg.host}:{cfg.bao_port}"
+        config = vault_dir / "openbao.hcl"
+        if not config.exists():
+            config.write_text(vault.config_text(vault_dir, cfg.host, cfg.bao_port, cfg.bao_cluster_port))
+        spec = self.specs.get("openbao") or ProcessSpec(
+            "openbao", [cfg.which(cfg.bao_bin) or cfg.bao_bin, "server", f"-config={config}"], port=cfg.bao_port)
+        self._run(spec)
+        root_token = vault.init_or_unseal(addr, vault_dir)
+        token_file = vault_dir / "root-token"
+        if not token_file.exists():
+            token_file.write_text(root_token)
+            token_file.chmod(0o600)
+            self.generated.append(root_token)
+        self.say(f"  ✓ {'openbao':<18} initialised and unsealed")
+        return addr
 
     def _once(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         """Run a one-shot step to completion, logging to `<logs>/<name>.log`; fail with its log tail."""
@@ -237,6 +245,9 @@ class Stack:
         if spec is None:
             raise StackError(f"unknown service {name!r}; known: {', '.join(self.specs)}")
         self.stop_service(name)
+        if name == "openbao":
+            self._start_openbao()
+            return
         provider = name.removeprefix("gateway-")
         if name.startswith("gateway-") and spec.env.get("GATEWAY_SECRETS_BACKEND") == "vault":
             self.issue_secret_id(provider)

@@ -18,7 +18,7 @@ from gateway.api.routes import agent, auth, chat, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
 from gateway.config import Settings
-from gateway.errors import GatewayError, InvalidRequestError, NotFoundError, error_response
+from gateway.errors import GatewayError, InvalidRequestError, NotFoundError, PayloadTooLargeError, error_response
 from gateway.runtime import Runtime, build_runtime
 from gateway.secrets.base import SecretsBackend, SecretsError
 
@@ -112,10 +112,14 @@ def _install_error_handlers(app: FastAPI, runtime: Runtime) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         err = NotFoundError("no such route") if exc.status_code == 404 else InvalidRequestError(str(exc.detail))
+        headers = None
         if exc.status_code == 405:
             err = InvalidRequestError("method not allowed", code="method_not_allowed")
+            err.status, headers = 405, dict(exc.headers or {})
+        if isinstance(exc.__cause__, PayloadTooLargeError):  # a chunked body passed the limit while read
+            err = exc.__cause__
         note(err)
-        return error_response(err)
+        return error_response(err, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:

@@ -43,7 +43,9 @@ class GatewayMiddleware:
         ctx = RequestContext(request_id=request_id, method=scope["method"], path=scope["path"])
         token = context.current.set(ctx)
         status = 500
+        started = False
         id_header = (b"x-request-id", request_id.encode())
+        self.runtime.metrics.in_flight.labels(self.runtime.settings.provider).inc()
         try:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body:
@@ -54,9 +56,9 @@ class GatewayMiddleware:
                 return
 
             async def send_wrapper(message: Message) -> None:
-                nonlocal status
+                nonlocal status, started
                 if message["type"] == "http.response.start":
-                    status = message["status"]
+                    status, started = message["status"], True
                     message["headers"] = [*message.get("headers", []), id_header]
                 elif message["type"] == "http.response.body" and not message.get("more_body", False):
                     self._finish(ctx, status)
@@ -64,6 +66,9 @@ class GatewayMiddleware:
 
             await self.app(scope, self._limited(receive), send_wrapper)
         finally:
+            self.runtime.metrics.in_flight.labels(self.runtime.settings.provider).dec()
+            if not ctx.finished:  # cut short: 499 when the client left mid-response (nginx's convention)
+                self._finish(ctx, 499 if started else status)
             context.current.reset(token)
 
     def _limited(self, receive: Receive) -> Receive:

@@ -78,10 +78,25 @@ async def complete(adapter: ProviderAdapter, model: BaseChatModel, req: ChatComp
 
 async def stream(adapter: ProviderAdapter, model: BaseChatModel, req: ChatCompletionRequest,
                  model_name: str, completion_id: str) -> AsyncIterator[bytes]:
-    """Stream a completion as OpenAI `chat.completion.chunk` SSE events, ending with [DONE].
+    """Open the upstream stream and return its OpenAI `chat.completion.chunk` SSE events, ending with [DONE].
 
-    Cancellation (client gone) propagates into `astream`, which closes the upstream call.
+    The first upstream chunk is awaited here, before any byte goes to the client, so a failure
+    to start (429, 5xx, timeout) is still answered with its HTTP status and `Retry-After`;
+    later failures become an error event. Cancellation (client gone) propagates into `astream`,
+    which closes the upstream call.
     """
+    upstream = aiter(model.astream(to_langchain(req.messages), **call_params(adapter, req)))
+    try:
+        first: AIMessageChunk | None = await anext(upstream)
+    except StopAsyncIteration:
+        first = None
+    except Exception as exc:
+        raise adapter.map_error(exc) from exc
+    return _events(adapter, upstream, first, req, model_name, completion_id)
+
+
+async def _events(adapter: ProviderAdapter, upstream: AsyncIterator[Any], first: AIMessageChunk | None,
+                  req: ChatCompletionRequest, model_name: str, completion_id: str) -> AsyncIterator[bytes]:
     created = int(time.time())
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model_name}
 
@@ -89,25 +104,26 @@ async def stream(adapter: ProviderAdapter, model: BaseChatModel, req: ChatComple
         doc = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return b"data: " + orjson.dumps(doc) + b"\n\n"
 
+    async def chunks() -> AsyncIterator[Any]:
+        if first is not None:
+            yield first
+        async for chunk in upstream:
+            yield chunk
+
     include_usage = req.stream_options.include_usage if req.stream_options else False
     usage: dict[str, int] | None = None
     finish: str | None = None
-    first = True
+    opened = False
     try:
-        async for chunk in model.astream(to_langchain(req.messages), **call_params(adapter, req)):
+        async for chunk in chunks():
             assert isinstance(chunk, AIMessageChunk)
             usage = _add_usage(usage, usage_of(chunk))
             finish = adapter.finish_reason(chunk.response_metadata) or finish
             text = chunk.text
-            if text or first:
-                yield event({"role": "assistant", "content": text} if first else {"content": text})
-                first = False
-    except GatewayError as exc:
-        yield sse_error(exc)
-        _mark_error(exc)
-        yield b"data: [DONE]\n\n"
-        return
-    except Exception as exc:  # noqa: BLE001 — headers are sent: report in-band, never a 500
+            if text or not opened:
+                yield event({"role": "assistant", "content": text} if not opened else {"content": text})
+                opened = True
+    except Exception as exc:  # noqa: BLE001 - every upstream failure becomes one error event
         mapped = adapter.map_error(exc)
         _mark_error(mapped)
         yield sse_error(mapped)

@@ -67,9 +67,10 @@ def external_stack(env_file: Path) -> RunningStack:
 
 def stack_config(state_dir: Path, **overrides: object) -> StackConfig:
     """A StackConfig on free loopback ports under `state_dir`."""
-    ports = free_ports(7)
+    ports = free_ports(8)
     cfg = StackConfig(
-        state_dir=state_dir, https_port=ports[0], http_port=ports[1], mock_port=ports[2], bao_port=ports[3],
+        state_dir=state_dir, https_port=ports[0], http_port=ports[1], mock_port=ports[2],
+        bao_port=ports[3], bao_cluster_port=ports[7],
         gateway_ports=dict(zip(PROVIDERS, ports[4:7], strict=True)),
         secrets_backend=os.environ.get("STACK_SECRETS_BACKEND", "vault"),
     )

@@ -91,15 +91,23 @@ class ProviderAdapter(ABC):
         mapped = self.map_sdk_error(exc)
         if mapped is not None:
             return mapped
-        if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        if isinstance(exc, TimeoutError) or _is_httpx(exc, "TimeoutException"):
             return UpstreamTimeoutError()
-        if isinstance(exc, httpx.TransportError):
-            return UpstreamError("could not reach the upstream provider", code="upstream_unreachable")
+        if _is_httpx(exc, "TransportError"):
+            return UpstreamError("the connection to the upstream provider failed", code="upstream_unreachable")
         if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
             return UpstreamBadResponseError()
         if isinstance(exc, httpx.HTTPStatusError):
             return from_status(exc.response.status_code, exc.response.headers)
+        if isinstance(exc, ValueError) and "No generation chunks" in str(exc):
+            return UpstreamBadResponseError()  # langchain-core: the stream ended without a usable chunk
         return UpstreamError(f"upstream call failed ({type(exc).__name__})")
+
+
+def _is_httpx(exc: BaseException, class_name: str) -> bool:
+    """True for httpx's (or a vendored httpx fork's, e.g. httpx2) exception class of that name."""
+    return any(cls.__name__ == class_name and cls.__module__.split(".")[0].startswith("httpx")
+               for cls in type(exc).__mro__)
 
 
 def from_status(status: int, headers: Mapping[str, str] | None = None) -> GatewayError:

@@ -7,7 +7,7 @@ from langchain_cohere import ChatCohere
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, UpstreamBadResponseError
 from gateway.providers.base import ProviderAdapter, from_status
 
 
@@ -33,5 +33,7 @@ class CohereAdapter(ProviderAdapter):
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
         if isinstance(exc, ApiError) and exc.status_code is not None:
+            if 200 <= exc.status_code < 300:  # the SDK could not parse a successful answer
+                return UpstreamBadResponseError()
             return from_status(exc.status_code, exc.headers)
         return None

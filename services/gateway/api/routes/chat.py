@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from gateway import chat, context
 from gateway.api.deps import ClientDep, RuntimeDep, resolve_model
@@ -15,9 +18,12 @@ router = APIRouter(tags=["chat"])
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-@router.post("/v1/chat/completions", summary="Create a chat completion (OpenAI-compatible)",
-             responses={200: {"content": {"text/event-stream": {}}, "description": "completion or SSE stream"}})
-async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep, _client: ClientDep):
+_STREAM_DOC = {200: {"content": {"text/event-stream": {}}, "description": "completion or SSE stream"}}
+
+
+@router.post("/v1/chat/completions", summary="Create a chat completion (OpenAI-compatible)", responses=_STREAM_DOC)
+async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep, _client: ClientDep,
+                                 request: Request):
     ctx = context.get()
     model_name = resolve_model(runtime, req.model)
     limit = runtime.settings.max_tokens_limit
@@ -29,7 +35,26 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
     if ctx is not None:
         ctx.route, ctx.audited, ctx.streamed = "chat", True, req.stream
     if req.stream:
-        body = chat.stream(runtime.adapter, model, req, model_name, completion_id)
-        return StreamingResponse(body, media_type="text/event-stream", headers=_SSE_HEADERS)
+        opening = asyncio.ensure_future(chat.stream(runtime.adapter, model, req, model_name, completion_id))
+        if await _client_left_first(opening, request):
+            return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
+        return StreamingResponse(opening.result(), media_type="text/event-stream", headers=_SSE_HEADERS)
     doc = await chat.complete(runtime.adapter, model, req, model_name, completion_id)
     return Response(orjson.dumps(doc), media_type="application/json")
+
+
+async def _client_left_first(opening: asyncio.Future[Any], request: Request) -> bool:
+    """Wait for the upstream stream to open; cancel it and return True if the client disconnects first."""
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({opening, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not opening.done():
+            opening.cancel()
+    return opening.cancelled()

@@ -1,0 +1,88 @@
+"""The agent's tools (a calculator that is not eval) and the summary of an agent run."""
+
+from __future__ import annotations
+
+import pytest
+from gateway.agent.runner import summarize
+from gateway.agent.tools import TOOL_NAMES, CalculatorError, build_tools, calculator, current_time, evaluate
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+
+@pytest.mark.parametrize(("expression", "value"), [
+    ("2+3", 5), ("(2 + 3) * 4", 20), ("-2 ** 2", -4), ("7 // 2", 3), ("7 % 4", 3), ("1 / 4", 0.25),
+    ("sqrt(16)", 4.0), ("abs(-3)", 3), ("max(1, 9, 4)", 9), ("round(2.6)", 3), ("pi > 3", None), ("2 ** 10", 1024),
+])
+def test_evaluates_arithmetic(expression: str, value: float | None) -> None:
+    if value is None:
+        with pytest.raises(CalculatorError):
+            evaluate(expression)
+    else:
+        assert evaluate(expression) == value
+
+
+@pytest.mark.parametrize("expression", [
+    "__import__('os').system('true')",  # call outside the allowlist
+    "open('/etc/passwd')",
+    "x + 1",  # unknown name
+    "math.pi",  # attribute
+    "(1).__class__",
+    "sqrt.__globals__",
+    "[1, 2]",
+    "'a' * 3",
+    "True + 1",
+    "9 ** 9 ** 9",  # huge exponent
+    "10 ** 1000",
+    "2 ** 101",
+    "1e7 ** 2",
+    "1 / 0",
+    "lambda: 1",
+    "max(*[1])",
+    "round(2.5, ndigits=1)",  # keywords are refused
+    "max(1, 2, 3, 4, 5)",  # too many arguments
+    "1 +",
+    "1" * 201,  # too long
+])
+def test_refuses_anything_but_arithmetic(expression: str) -> None:
+    with pytest.raises(CalculatorError):
+        evaluate(expression)
+
+
+def test_calculator_tool_reports_errors_as_text() -> None:
+    assert calculator.invoke({"expression": "2+3"}) == "5"
+    assert calculator.invoke({"expression": "1/4"}) == "0.25"
+    assert calculator.invoke({"expression": "__import__('os')"}).startswith("error: ")
+    assert calculator.invoke({"expression": "sqrt(-1)"}).startswith("error: ")
+
+
+def test_current_time_tool() -> None:
+    assert current_time.invoke({}).endswith("+00:00")
+    assert current_time.invoke({"timezone": "Europe/Paris"})[:2] == "20"
+    assert current_time.invoke({"timezone": "Mars/Olympus"}).startswith("error: unknown timezone")
+
+
+def test_build_tools_selects_and_rejects() -> None:
+    model = object()
+    assert [t.name for t in build_tools(model, None)] == list(TOOL_NAMES)  # type: ignore[arg-type]
+    assert [t.name for t in build_tools(model, ["calculator", "calculator"])] == ["calculator"]  # type: ignore[arg-type]
+    with pytest.raises(KeyError, match="shell"):
+        build_tools(model, ["calculator", "shell"])  # type: ignore[arg-type]
+
+
+def test_summarize_pairs_tool_calls_with_outputs_and_sums_usage() -> None:
+    call = {"name": "calculator", "args": {"expression": "2+3"}, "id": "call_1", "type": "tool_call"}
+    messages = [
+        HumanMessage("what is 2+3"),
+        AIMessage(content="", tool_calls=[call],
+                  usage_metadata={"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}),
+        ToolMessage("5", tool_call_id="call_1", name="calculator"),
+        AIMessage(content="It is 5.", usage_metadata={"input_tokens": 15, "output_tokens": 3, "total_tokens": 18}),
+    ]
+    out = summarize(messages)
+    assert out["output"] == "It is 5."
+    assert out["steps"] == [{"tool": "calculator", "input": {"expression": "2+3"}, "output": "5"}]
+    assert out["usage"] == {"prompt_tokens": 25, "completion_tokens": 5, "total_tokens": 30}
+
+
+def test_summarize_without_usage_reports_none() -> None:
+    assert summarize([HumanMessage("hi"), AIMessage(content="hello")]) == {
+        "output": "hello", "steps": [], "usage": None}

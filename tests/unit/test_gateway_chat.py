@@ -1,0 +1,157 @@
+"""OpenAI ↔ LangChain conversions, usage accounting and the SSE stream, with scripted chat models."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+from gateway import chat
+from gateway.api.schemas import ChatCompletionRequest
+from gateway.config import Settings
+from gateway.errors import RateLimitedError, UpstreamError
+from gateway.providers import create_adapter
+from gateway.providers.base import ProviderAdapter
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
+
+
+def adapter(provider: str = "openai") -> ProviderAdapter:
+    return create_adapter(Settings(provider=provider))  # type: ignore[arg-type]
+
+
+def request(**fields: Any) -> ChatCompletionRequest:
+    return ChatCompletionRequest.model_validate({"messages": [{"role": "user", "content": "hi"}], **fields})
+
+
+class ScriptedModel:
+    """Quacks like a BaseChatModel: replays chunks, then optionally raises."""
+
+    def __init__(self, chunks: list[AIMessageChunk], error: Exception | None = None,
+                 result: AIMessage | None = None) -> None:
+        self.chunks, self.error, self.result = chunks, error, result
+        self.calls: list[dict[str, Any]] = []
+
+    async def ainvoke(self, messages: list[Any], **params: Any) -> AIMessage:
+        self.calls.append({"messages": messages, **params})
+        if self.error:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+    async def astream(self, messages: list[Any], **params: Any) -> AsyncIterator[AIMessageChunk]:
+        self.calls.append({"messages": messages, **params})
+        for c in self.chunks:
+            yield c
+        if self.error:
+            raise self.error
+
+
+def usage(inp: int, out: int) -> dict[str, int]:
+    return {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
+
+
+def events(raw: list[bytes]) -> list[Any]:
+    out: list[Any] = []
+    for frame in raw:
+        assert frame.startswith(b"data: ") and frame.endswith(b"\n\n")
+        data = frame[6:-2]
+        out.append("[DONE]" if data == b"[DONE]" else orjson.loads(data))
+    return out
+
+
+async def collect(body: AsyncIterator[bytes]) -> list[bytes]:
+    return [frame async for frame in body]
+
+
+def test_to_langchain_maps_every_role() -> None:
+    req = ChatCompletionRequest.model_validate({"messages": [
+        {"role": "system", "content": "s"}, {"role": "developer", "content": "d"},
+        {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]})
+    converted = chat.to_langchain(req.messages)
+    assert [type(m) for m in converted] == [SystemMessage, SystemMessage, HumanMessage, AIMessage]
+    assert [m.content for m in converted] == ["s", "d", "u", "a"]
+
+
+def test_call_params_prefers_max_completion_tokens_and_renames() -> None:
+    req = request(temperature=0.5, top_p=0.5, max_tokens=10, max_completion_tokens=20, stop="END")
+    assert chat.call_params(adapter("cohere"), req) == {"temperature": 0.5, "p": 0.5, "max_tokens": 20,
+                                                        "stop": ["END"]}
+    assert chat.call_params(adapter("openai"), request()) == {}
+
+
+def test_usage_of_and_accumulation() -> None:
+    assert chat.usage_of(AIMessage(content="x")) is None
+    assert chat.usage_of(AIMessage(content="x", usage_metadata=usage(3, 4))) == {
+        "prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    total = None
+    for part in ({"prompt_tokens": 5, "completion_tokens": 0, "total_tokens": 5}, None,
+                 {"prompt_tokens": 0, "completion_tokens": 2, "total_tokens": 2}):
+        total = chat._add_usage(total, part)
+    assert total == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+
+
+async def test_complete_builds_an_openai_document() -> None:
+    result = AIMessage(content="Echo: hi", usage_metadata=usage(2, 3),
+                       response_metadata={"stop_reason": "max_tokens", "model_name": "claude-x"})
+    model = ScriptedModel([], result=result)
+    doc = await chat.complete(adapter("anthropic"), model, request(max_tokens=3), "claude-sonnet-4-5", "c1")  # type: ignore[arg-type]
+    assert doc["object"] == "chat.completion" and doc["id"] == "c1" and doc["model"] == "claude-x"
+    assert doc["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "Echo: hi"},
+                               "finish_reason": "length"}]
+    assert doc["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
+    assert model.calls[0]["max_tokens"] == 3
+
+
+async def test_complete_maps_upstream_errors() -> None:
+    model = ScriptedModel([], error=ValueError("No generation chunks were returned"))
+    with pytest.raises(UpstreamError):
+        await chat.complete(adapter(), model, request(), "m", "c1")  # type: ignore[arg-type]
+
+
+async def test_stream_emits_openai_chunks_usage_and_done() -> None:
+    chunks = [AIMessageChunk(content="", usage_metadata=usage(5, 0)),
+              AIMessageChunk(content="Echo:"), AIMessageChunk(content=" hi"),
+              AIMessageChunk(content="", usage_metadata=usage(0, 2), response_metadata={"stop_reason": "end_turn"})]
+    req = request(stream=True, stream_options={"include_usage": True})
+    body = await chat.stream(adapter("anthropic"), ScriptedModel(chunks), req, "claude-sonnet-4-5", "c9")  # type: ignore[arg-type]
+    got = events(await collect(body))
+    assert got[-1] == "[DONE]"
+    deltas = [e["choices"][0]["delta"] for e in got[:-1] if e["choices"]]
+    assert deltas[0] == {"role": "assistant", "content": ""}
+    assert "".join(d.get("content", "") for d in deltas) == "Echo: hi"
+    final = [e for e in got[:-1] if e["choices"] and e["choices"][0]["finish_reason"]]
+    assert len(final) == 1 and final[0]["choices"][0]["finish_reason"] == "stop"
+    usage_event = got[-2]
+    assert usage_event["choices"] == [] and usage_event["usage"] == {
+        "prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+    assert all(e["id"] == "c9" and e["object"] == "chat.completion.chunk" for e in got[:-1])
+
+
+async def test_stream_without_include_usage_has_no_usage_event() -> None:
+    body = await chat.stream(adapter(), ScriptedModel([AIMessageChunk(content="a")]), request(stream=True),
+                             "m", "c")  # type: ignore[arg-type]
+    got = events(await collect(body))
+    assert all("usage" not in e for e in got[:-1]) and got[-1] == "[DONE]"
+
+
+async def test_error_before_first_chunk_raises_so_the_route_answers_with_its_status() -> None:
+    import httpx2
+    import openai
+
+    resp = httpx2.Response(429, headers={"retry-after": "3"}, request=httpx2.Request("POST", "http://u"))
+    model = ScriptedModel([], error=openai.RateLimitError("slow", response=resp, body=None))
+    with pytest.raises(RateLimitedError) as info:
+        await chat.stream(adapter(), model, request(stream=True), "m", "c")  # type: ignore[arg-type]
+    assert info.value.retry_after == 3
+
+
+async def test_error_mid_stream_becomes_an_error_event_then_done() -> None:
+    import httpx2
+
+    model = ScriptedModel([AIMessageChunk(content="partial")], error=httpx2.RemoteProtocolError("peer closed"))
+    body = await chat.stream(adapter(), model, request(stream=True), "m", "c")  # type: ignore[arg-type]
+    got = events(await collect(body))
+    assert got[0]["choices"][0]["delta"]["content"] == "partial"
+    assert got[-2]["error"]["type"] == "upstream_error" and got[-2]["error"]["code"] == "upstream_unreachable"
+    assert got[-1] == "[DONE]"

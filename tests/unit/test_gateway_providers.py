@@ -1,0 +1,200 @@
+"""Provider adapters: declared parameter and stop-reason maps, and SDK exceptions → gateway errors.
+
+The exceptions are the SDKs' own classes built around real `httpx2`/`httpx` responses,
+exactly as each SDK raises them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import anthropic
+import cohere
+import httpx
+import httpx2
+import openai
+import pytest
+from gateway.config import Settings
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    RateLimitedError,
+    UpstreamBadResponseError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from gateway.providers import REGISTRY, adapter_class, create_adapter
+from gateway.providers.base import ProviderAdapter, from_status, retry_after_seconds
+from langchain_anthropic import ChatAnthropic
+from langchain_cohere import ChatCohere
+from langchain_openai import ChatOpenAI
+
+PROVIDERS = ("openai", "anthropic", "cohere")
+
+
+def adapter(provider: str, **settings: object) -> ProviderAdapter:
+    return create_adapter(Settings(provider=provider, **settings))  # type: ignore[arg-type]
+
+
+def _req2() -> httpx2.Request:
+    return httpx2.Request("POST", "http://upstream.test/v1/x")
+
+
+def _resp2(status: int, headers: dict[str, str] | None = None) -> httpx2.Response:
+    return httpx2.Response(status, headers=headers or {}, request=_req2(), json={"error": {"message": "m"}})
+
+
+def test_registry_covers_every_provider_and_rejects_others() -> None:
+    assert set(REGISTRY) == set(PROVIDERS)
+    with pytest.raises(ValueError, match="unknown provider"):
+        adapter_class("mistral")
+
+
+@pytest.mark.parametrize(("provider", "model_type", "base_url"), [
+    ("openai", ChatOpenAI, "https://api.openai.com/v1"),
+    ("anthropic", ChatAnthropic, "https://api.anthropic.com"),
+    ("cohere", ChatCohere, "https://api.cohere.com"),
+])
+def test_build_model_uses_the_official_integration(provider: str, model_type: type, base_url: str) -> None:
+    a = adapter(provider)
+    assert a.base_url == base_url and a.models == a.default_models
+    model = a.chat_model(a.models[0], "sk-test")
+    assert isinstance(model, model_type)
+    assert a.chat_model(a.models[0], "sk-test") is model  # cached
+    assert a.chat_model(a.models[0], "sk-rotated") is not model  # a new key builds a new model
+
+
+def test_configuration_reaches_the_chat_model() -> None:
+    a = adapter("openai", upstream_base_url="http://127.0.0.1:9/v1", upstream_timeout_s=7, max_retries=0,
+                models="m1,m2")
+    model = a.chat_model("m2", "sk")
+    assert isinstance(model, ChatOpenAI)
+    assert (model.openai_api_base, model.request_timeout, model.max_retries) == ("http://127.0.0.1:9/v1", 7.0, 0)
+    assert a.models == ("m1", "m2")
+
+
+def test_model_cache_is_bounded() -> None:
+    a = adapter("openai")
+    for i in range(40):
+        a.chat_model("gpt-4o-mini", f"k{i}")
+    assert len(a._cache) <= 16
+
+
+def test_param_map_renames_and_drops_unset() -> None:
+    params = {"temperature": 0.2, "top_p": 0.9, "max_tokens": None}
+    assert adapter("cohere").invoke_params(params) == {"temperature": 0.2, "p": 0.9}
+    assert adapter("openai").invoke_params(params) == {"temperature": 0.2, "top_p": 0.9}
+    assert adapter("anthropic").invoke_params({"max_tokens": 5}) == {"max_tokens": 5}
+
+
+@pytest.mark.parametrize(("provider", "metadata", "expected"), [
+    ("openai", {"finish_reason": "stop"}, "stop"),
+    ("openai", {"finish_reason": "length"}, "length"),
+    ("openai", {"finish_reason": "tool_calls"}, "tool_calls"),
+    ("anthropic", {"stop_reason": "end_turn"}, "stop"),
+    ("anthropic", {"stop_reason": "stop_sequence"}, "stop"),
+    ("anthropic", {"stop_reason": "max_tokens"}, "length"),
+    ("anthropic", {"stop_reason": "tool_use"}, "tool_calls"),
+    ("anthropic", {"stop_reason": "refusal"}, "content_filter"),
+    ("cohere", {"finish_reason": "COMPLETE"}, "stop"),
+    ("cohere", {"finish_reason": "MAX_TOKENS"}, "length"),
+    ("cohere", {"finish_reason": "TOOL_CALL"}, "tool_calls"),
+    ("cohere", {"finish_reason": "SOMETHING_NEW"}, "something_new"),
+    ("openai", {}, None),
+    ("anthropic", {"finish_reason": "stop"}, None),  # the wrong key is not read
+])
+def test_finish_reason_mapping(provider: str, metadata: dict[str, str], expected: str | None) -> None:
+    assert adapter(provider).finish_reason(metadata) == expected
+
+
+# -- error mapping ---------------------------------------------------------------------------------
+def _expect(err: GatewayError, kind: type[GatewayError], status: int, code: str | None = None) -> None:
+    assert type(err) is kind, repr(err)
+    assert err.status == status
+    if code is not None:
+        assert err.code == code
+
+
+@pytest.mark.parametrize("sdk", [openai, anthropic], ids=["openai", "anthropic"])
+def test_status_errors_of_openai_and_anthropic_sdks(sdk) -> None:
+    a = adapter(sdk.__name__)
+    rate = a.map_error(sdk.RateLimitError("slow down", response=_resp2(429, {"retry-after": "7"}), body=None))
+    _expect(rate, RateLimitedError, 429, "rate_limit_exceeded")
+    assert rate.retry_after == 7
+    _expect(a.map_error(sdk.InternalServerError("boom", response=_resp2(500), body=None)), UpstreamError, 502)
+    _expect(a.map_error(sdk.APIStatusError("busy", response=_resp2(503), body=None)), UpstreamError, 502)
+    _expect(a.map_error(sdk.AuthenticationError("no", response=_resp2(401), body=None)),
+            UpstreamError, 502, "upstream_auth")
+    _expect(a.map_error(sdk.BadRequestError("bad", response=_resp2(400), body=None)),
+            InvalidRequestError, 400, "upstream_rejected")
+    _expect(a.map_error(sdk.APIStatusError("gw", response=_resp2(504), body=None)), UpstreamTimeoutError, 504)
+    _expect(a.map_error(sdk.APITimeoutError(request=_req2())), UpstreamTimeoutError, 504)
+    _expect(a.map_error(sdk.APIConnectionError(request=_req2())), UpstreamError, 502, "upstream_unreachable")
+    _expect(a.map_error(sdk.APIResponseValidationError(response=_resp2(200), body=None)),
+            UpstreamBadResponseError, 502, "upstream_bad_response")
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_raw_httpx2_errors_while_streaming_are_mapped(provider: str) -> None:
+    a = adapter(provider)
+    _expect(a.map_error(httpx2.RemoteProtocolError("peer closed connection")), UpstreamError, 502,
+            "upstream_unreachable")
+    _expect(a.map_error(httpx2.ReadTimeout("slow")), UpstreamTimeoutError, 504)
+
+
+def test_cohere_sdk_errors() -> None:
+    a = adapter("cohere")
+    rate = a.map_error(cohere.TooManyRequestsError(body={"message": "slow"}, headers={"retry-after": "3"}))
+    _expect(rate, RateLimitedError, 429)
+    assert rate.retry_after == 3
+    _expect(a.map_error(cohere.InternalServerError(body={})), UpstreamError, 502, "upstream_error")
+    _expect(a.map_error(cohere.ServiceUnavailableError(body={})), UpstreamError, 502)
+    _expect(a.map_error(cohere.UnauthorizedError(body={})), UpstreamError, 502, "upstream_auth")
+    _expect(a.map_error(cohere.BadRequestError(body={})), InvalidRequestError, 400)
+    _expect(a.map_error(cohere.GatewayTimeoutError(body={})), UpstreamTimeoutError, 504)
+    # the SDK raises ApiError(status_code=200) when a successful answer is not JSON
+    _expect(a.map_error(cohere.core.api_error.ApiError(status_code=200, body="{trunc")),
+            UpstreamBadResponseError, 502, "upstream_bad_response")
+    # cohere uses plain httpx underneath
+    _expect(a.map_error(httpx.ReadTimeout("slow")), UpstreamTimeoutError, 504)
+    _expect(a.map_error(httpx.ConnectError("refused")), UpstreamError, 502, "upstream_unreachable")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_generic_errors_never_become_500(provider: str) -> None:
+    a = adapter(provider)
+    _expect(a.map_error(TimeoutError()), UpstreamTimeoutError, 504)
+    _expect(a.map_error(json.JSONDecodeError("x", "{", 0)), UpstreamBadResponseError, 502)
+    _expect(a.map_error(ValueError("No generation chunks were returned")), UpstreamBadResponseError, 502)
+    response = httpx.Response(429, headers={"Retry-After": "2"}, request=httpx.Request("GET", "http://u"))
+    limited = a.map_error(httpx.HTTPStatusError("429", request=response.request, response=response))
+    _expect(limited, RateLimitedError, 429)
+    assert limited.retry_after == 2
+    other = a.map_error(RuntimeError("secret sk-live-123 inside"))
+    _expect(other, UpstreamError, 502)
+    assert "sk-live" not in other.message and "RuntimeError" in other.message
+    own = RateLimitedError(retry_after=9)
+    assert a.map_error(own) is own
+
+
+@pytest.mark.parametrize(("status", "kind", "http"), [
+    (429, RateLimitedError, 429), (500, UpstreamError, 502), (502, UpstreamError, 502), (503, UpstreamError, 502),
+    (504, UpstreamTimeoutError, 504), (408, UpstreamTimeoutError, 504), (401, UpstreamError, 502),
+    (403, UpstreamError, 502), (404, InvalidRequestError, 400), (422, InvalidRequestError, 400),
+    (418, UpstreamError, 502),
+])
+def test_from_status(status: int, kind: type[GatewayError], http: int) -> None:
+    _expect(from_status(status, {}), kind, http)
+
+
+@pytest.mark.parametrize(("headers", "seconds"), [
+    (None, 1), ({}, 1), ({"retry-after": "5"}, 5), ({"Retry-After": "5"}, 5), ({"retry-after": "2.7"}, 2),
+    ({"retry-after": "0"}, 1), ({"retry-after": "-4"}, 1), ({"retry-after": "999999"}, 3600),
+    ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 1), ({"retry-after": "soon"}, 1), ({"retry-after": ""}, 1),
+])
+def test_retry_after_parsing(headers: dict[str, str] | None, seconds: int) -> None:
+    assert retry_after_seconds(headers) == seconds
+
+
+def test_retry_after_reads_case_insensitive_httpx_headers() -> None:
+    assert retry_after_seconds(httpx.Headers({"RETRY-AFTER": "4"})) == 4
