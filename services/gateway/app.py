@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from gateway import context
-from gateway.api.routes import agent, auth, chat, health, models
+from gateway.api.routes import agent, chat, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
 from gateway.config import Settings
@@ -51,7 +51,7 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
     app = FastAPI(title=f"LLM gateway ({settings.provider})", version="0.1.0", lifespan=lifespan,
                   responses=_ERRORS, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
-    for router in (health.router, models.router, chat.router, agent.router, auth.router):
+    for router in (health.router, models.router, chat.router, agent.router):
         app.include_router(router)
     _install_error_handlers(app, runtime)
     app.add_middleware(GatewayMiddleware, runtime=runtime)

@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 
 from gateway import context
 from gateway.api.schemas import ChatCompletionRequest, ChatMessage
-from gateway.errors import GatewayError, sse_error
+from gateway.errors import GatewayError, UpstreamBadResponseError, sse_error
 from gateway.providers.base import ProviderAdapter
 
 _ROLE = {"system": SystemMessage, "developer": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
@@ -20,7 +20,7 @@ _ROLE = {"system": SystemMessage, "developer": SystemMessage, "user": HumanMessa
 
 def to_langchain(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
     """Convert OpenAI-style messages into LangChain messages."""
-    return [_ROLE[m.role](content=m.content) for m in messages]
+    return [_ROLE[m.role](content=m.text) for m in messages]
 
 
 def call_params(adapter: ProviderAdapter, req: ChatCompletionRequest) -> dict[str, Any]:
@@ -123,6 +123,8 @@ async def _events(adapter: ProviderAdapter, upstream: AsyncIterator[Any], first:
             if text or not opened:
                 yield event({"role": "assistant", "content": text} if not opened else {"content": text})
                 opened = True
+        if finish is None:  # every provider closes a complete stream with a stop reason
+            raise UpstreamBadResponseError("the upstream stream ended before completion", code="upstream_truncated")
     except Exception as exc:  # noqa: BLE001 - every upstream failure becomes one error event
         mapped = adapter.map_error(exc)
         _mark_error(mapped)

@@ -136,7 +136,8 @@ class AnthropicProtocol:
         ]
         frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
         delta = {"stop_reason": STOP[plan.finish], "stop_sequence": None}
-        usage = {"output_tokens": plan.output_tokens}
+        # The API reports cumulative usage here, input tokens included (langchain-anthropic reads them here).
+        usage = {"input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens}
         frames.append(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
         frames.append(_event("message_stop", {"type": "message_stop"}))
         return frames

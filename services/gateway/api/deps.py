@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+
 from gateway import context
 from gateway.auth.authenticator import Principal
 from gateway.errors import AuthenticationError, GatewayError, UnknownModelError
 from gateway.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """Return the process runtime stored on the app."""
     return request.app.state.runtime
 
@@ -19,12 +20,19 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def require_client(
+# Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a worker
+# thread, two thread hops per request for work that never blocks.
+async def require_client(
     runtime: RuntimeDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     """Authenticate the caller for this provider (401/403), recording who it is."""
+    return authenticate(runtime, authorization, x_api_key)
+
+
+def authenticate(runtime: Runtime, authorization: str | None, x_api_key: str | None) -> Principal:
+    """Check the credential, count failures by reason, and record the client on the request context."""
     try:
         principal = runtime.authenticator.authenticate(authorization, x_api_key)
     except GatewayError as exc:

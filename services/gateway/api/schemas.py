@@ -4,19 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 NonEmptyStr = Annotated[str, Field(min_length=1, max_length=256)]
 
 
+class TextPart(BaseModel):
+    """A text content part (`{"type": "text", "text": ...}`); other part types are not supported."""
+
+    type: Literal["text"]
+    text: str = Field(max_length=1_000_000)
+
+
 class ChatMessage(BaseModel):
-    """One message of the conversation."""
+    """One message of the conversation; content is a string or a list of text parts."""
 
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str = Field(max_length=1_000_000)
+    content: str | list[TextPart] = Field(max_length=1_000_000)
     name: str | None = Field(None, max_length=128)
+
+    @property
+    def text(self) -> str:
+        """The message content as one string."""
+        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
 
 
 class StreamOptions(BaseModel):
@@ -37,7 +49,7 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     stop: str | list[str] | None = None
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
     user: str | None = Field(None, max_length=256)
 

@@ -36,7 +36,7 @@ class AnthropicAdapter(ProviderAdapter):
         if isinstance(exc, anthropic.APITimeoutError):
             return UpstreamTimeoutError()
         if isinstance(exc, anthropic.APIConnectionError):
-            return UpstreamError("could not reach the upstream provider", code="upstream_unreachable")
+            return UpstreamError("the connection to the upstream provider failed", code="upstream_unreachable")
         if isinstance(exc, anthropic.APIStatusError):
             return from_status(exc.status_code, exc.response.headers)
         if isinstance(exc, anthropic.APIResponseValidationError | anthropic.APIError):

@@ -35,7 +35,7 @@ class OpenAIAdapter(ProviderAdapter):
         if isinstance(exc, openai.APITimeoutError):
             return UpstreamTimeoutError()
         if isinstance(exc, openai.APIConnectionError):
-            return UpstreamError("could not reach the upstream provider", code="upstream_unreachable")
+            return UpstreamError("the connection to the upstream provider failed", code="upstream_unreachable")
         if isinstance(exc, openai.APIStatusError):
             return from_status(exc.status_code, exc.response.headers)
         if isinstance(exc, openai.APIResponseValidationError | openai.APIError):

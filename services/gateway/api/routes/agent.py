@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+
 from gateway import context
 from gateway.agent.runner import run_agent
 from gateway.api.deps import ClientDep, RuntimeDep, resolve_model

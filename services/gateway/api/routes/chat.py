@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+
 from gateway import chat, context
 from gateway.api.deps import ClientDep, RuntimeDep, resolve_model
 from gateway.api.schemas import ChatCompletionRequest
@@ -18,7 +19,7 @@ router = APIRouter(tags=["chat"])
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-_STREAM_DOC = {200: {"content": {"text/event-stream": {}}, "description": "completion or SSE stream"}}
+_STREAM_DOC: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "completion or SSE stream"}}
 
 
 @router.post("/v1/chat/completions", summary="Create a chat completion (OpenAI-compatible)", responses=_STREAM_DOC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
+
 from gateway import context
 from gateway.api.deps import RuntimeDep
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+
 from gateway import context
 from gateway.api.deps import ClientDep, RuntimeDep
 from gateway.api.schemas import ModelCard, ModelList

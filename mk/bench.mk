@@ -1,0 +1,33 @@
+# `make bench`: the benchmark (bench/run.py) — included by the top-level Makefile.
+# LiteLLM (the peer) and matplotlib live in their own venv, .bench/venv, so litellm's pins never touch the
+# project venv. The load generator and the stack run from the project venv ($(BENCH_PY)).
+#   make bench                 full run (~8-10 min on 2 cores, 3 interleaved repetitions)
+#   make bench BENCH_ARGS=--quick    about 2 minutes
+#   make bench-quick           same as above
+
+BENCH_PY ?= .venv/bin/python
+BENCH_VENV ?= .bench/venv
+BENCH_ARGS ?=
+BENCH_HOST_PY ?= python3
+
+.PHONY: bench bench-quick bench-venv
+
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	@echo "• creating $(BENCH_VENV) (litellm[proxy] + matplotlib, separate from the project venv)"
+	@if [ -x .venv/bin/uv ]; then \
+		.venv/bin/uv venv -q --allow-existing -p $(BENCH_HOST_PY) $(BENCH_VENV) && \
+		.venv/bin/uv pip install -q -p $(BENCH_VENV)/bin/python -r bench/requirements.txt; \
+	else \
+		$(BENCH_HOST_PY) -m venv $(BENCH_VENV) && \
+		$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -r bench/requirements.txt; \
+	fi
+	@touch $@
+
+bench-venv: $(BENCH_VENV)/.installed
+
+bench: $(BENCH_VENV)/.installed
+	@test -x $(BENCH_PY) || { echo "$(BENCH_PY) missing: create the project venv first (make venv)"; exit 2; }
+	$(BENCH_PY) bench/run.py $(BENCH_ARGS)
+
+bench-quick: $(BENCH_VENV)/.installed
+	$(BENCH_PY) bench/run.py --quick $(BENCH_ARGS)

@@ -1,0 +1,91 @@
+"""Each provider image holds only its own SDK, runs as non-root and survives a read-only root."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.containers.conftest import PROVIDERS, docker, image
+
+pytestmark = pytest.mark.containers
+
+SDK_MODULES = {
+    "openai": ("openai", "langchain_openai"),
+    "anthropic": ("anthropic", "langchain_anthropic"),
+    "cohere": ("cohere", "langchain_cohere"),
+}
+CREDENTIAL_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "COHERE_API_KEY", "CO_API_KEY", "VAULT_TOKEN",
+                   "BAO_TOKEN")
+
+
+def run_python(target: str, code: str, *extra: str) -> tuple[int, str]:
+    """Run a Python snippet in a fresh, read-only, capability-less container of an image."""
+    result = docker("run", "--rm", "--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges",
+                    "--network=none", *extra, "--entrypoint", "python", image(target), "-c", code,
+                    check=False, timeout=120)
+    return result.returncode, result.stdout + result.stderr
+
+
+def inspect(target: str) -> dict:
+    return json.loads(docker("image", "inspect", image(target)).stdout)[0]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_image_imports_only_its_own_sdk(provider: str) -> None:
+    own = "; ".join(f"import {m}" for m in SDK_MODULES[provider])
+    code, out = run_python(provider, f"{own}; import gateway.providers.{provider}")
+    assert code == 0, out
+    for other in PROVIDERS:
+        if other == provider:
+            continue
+        for module in SDK_MODULES[other]:
+            code, out = run_python(provider, f"import {module}")
+            assert code != 0 and "ModuleNotFoundError" in out, f"{provider} image can import {module}"
+
+
+@pytest.mark.parametrize("target", [*PROVIDERS, "mock"])
+def test_runs_as_non_root_with_read_only_root(target: str) -> None:
+    code, out = run_python(target, "import os; print(os.getuid(), os.getgid())")
+    assert code == 0, out
+    assert out.split()[:2] == ["10001", "10001"]
+    code, out = run_python(target, "open('/opt/venv/probe', 'w')")
+    assert code != 0 and ("Read-only file system" in out or "Permission denied" in out), out
+    code, out = run_python(target, "open('/tmp/probe', 'w').write('ok')", "--tmpfs", "/tmp")
+    assert code == 0, out
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_image_metadata(provider: str) -> None:
+    config = inspect(provider)["Config"]
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["GATEWAY_PROVIDER"] == provider
+    assert env["GATEWAY_HOST"] == "0.0.0.0"
+    assert not [name for name in CREDENTIAL_VARS if name in env], "credential variable baked into the image"
+    assert config["User"] == "10001:10001"
+    assert config["Entrypoint"] == ["python", "-m", "gateway"]
+    assert config["StopSignal"] == "SIGTERM"
+    assert "/healthz" in " ".join(config["Healthcheck"]["Test"])
+    labels = config["Labels"]
+    assert labels["io.llmgw.provider"] == provider
+    assert {"org.opencontainers.image.source", "org.opencontainers.image.revision"} <= labels.keys()
+
+
+NO_STRAY_FILES = """
+import pathlib, sys, sysconfig
+site = pathlib.Path(sysconfig.get_paths()["purelib"])
+ours = [site / name for name in ("gateway", "mockllm", "vaultctl", "devstack", "tests")]
+hits = [str(p) for r in ours if r.exists() for p in r.rglob("*")
+        if p.name in (".env", "conftest.py") or p.suffix in (".pem", ".key")]
+hits += [str(p) for p in (site / "tests", pathlib.Path("/src")) if p.exists()]
+print("\\n".join(hits))
+sys.exit(1 if hits else 0)
+"""
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_image_holds_no_tests_sources_or_secrets(provider: str) -> None:
+    code, out = run_python(provider, NO_STRAY_FILES)
+    assert code == 0, f"unexpected files in the {provider} image:\n{out}"
+    code, out = run_python(provider, "import pip")
+    assert code != 0, "pip left in the runtime venv"
