@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from devstack.procs import alive, stop
 
+from devstack.procs import alive, stop
 from tests.support.stack import local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from devstack import nginx_render
 from devstack.ports import free_ports
 from devstack.tls import issue

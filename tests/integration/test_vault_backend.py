@@ -8,11 +8,11 @@ from pathlib import Path
 
 import hvac
 import pytest
+
 from gateway.secrets.base import SecretsError
 from gateway.secrets.vault import VaultSecretsBackend
-from vaultctl import approle, clients, kv
-
 from tests.support.openbao import OpenBaoServer, bootstrap_server, issue_credentials, wait_until
+from vaultctl import approle, clients, kv
 
 pytestmark = pytest.mark.integration
 SEEN: list[str] = []  # every secret this module generates; none may reach the audit log

@@ -8,9 +8,9 @@ from pathlib import Path
 import hvac
 import pytest
 from hvac import exceptions as hvac_errors
-from vaultctl.approle import issue_secret_id, read_role_id
 
 from tests.support.openbao import OpenBaoServer, bootstrap_server
+from vaultctl.approle import issue_secret_id, read_role_id
 
 pytestmark = pytest.mark.integration
 KEYS = {"openai": "sk-iso-openai-8c1f", "anthropic": "sk-iso-anthropic-77d2", "cohere": "sk-iso-cohere-1e0b"}

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import hvac
 import pytest
-from gateway.secrets.vault import VaultSecretsBackend
-from vaultctl import kv
 
+from gateway.secrets.vault import VaultSecretsBackend
 from tests.support.openbao import OpenBaoServer, bootstrap_server, issue_credentials, wait_until
+from vaultctl import kv
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 import hvac
 import pytest
+
 from gateway.secrets.base import ClientKeyRecord
+from tests.support.openbao import OpenBaoServer, bootstrap_server
 from vaultctl import clients, kv
 from vaultctl.connection import VaultctlError
-
-from tests.support.openbao import OpenBaoServer, bootstrap_server
 
 pytestmark = pytest.mark.integration
 

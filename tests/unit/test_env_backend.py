@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from gateway.secrets.base import SecretsError
 from gateway.secrets.env import EnvSecretsBackend, parse_client_keys_spec
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
 from gateway.agent.runner import summarize
 from gateway.agent.tools import TOOL_NAMES, CalculatorError, build_tools, calculator, current_time, evaluate
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 
 @pytest.mark.parametrize(("expression", "value"), [

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
 from gateway.app import create_app
 from gateway.auth import keys
 from gateway.config import Settings

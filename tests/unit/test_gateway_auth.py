@@ -14,6 +14,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from gateway.auth import keys
 from gateway.auth.authenticator import Authenticator, extract_credential
 from gateway.auth.jwt import JwtError, JwtVerifier

@@ -7,13 +7,14 @@ from typing import Any
 
 import orjson
 import pytest
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
+
 from gateway import chat
 from gateway.api.schemas import ChatCompletionRequest
 from gateway.config import Settings
 from gateway.errors import RateLimitedError, UpstreamError
 from gateway.providers import create_adapter
 from gateway.providers.base import ProviderAdapter
-from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
 
 
 def adapter(provider: str = "openai") -> ProviderAdapter:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from gateway.config import ConfigError, exit_on_config_error, load_settings
 
 

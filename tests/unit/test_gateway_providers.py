@@ -14,6 +14,10 @@ import httpx
 import httpx2
 import openai
 import pytest
+from langchain_anthropic import ChatAnthropic
+from langchain_cohere import ChatCohere
+from langchain_openai import ChatOpenAI
+
 from gateway.config import Settings
 from gateway.errors import (
     GatewayError,
@@ -25,9 +29,6 @@ from gateway.errors import (
 )
 from gateway.providers import REGISTRY, adapter_class, create_adapter
 from gateway.providers.base import ProviderAdapter, from_status, retry_after_seconds
-from langchain_anthropic import ChatAnthropic
-from langchain_cohere import ChatCohere
-from langchain_openai import ChatOpenAI
 
 PROVIDERS = ("openai", "anthropic", "cohere")
 

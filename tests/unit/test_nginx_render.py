@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from devstack import nginx_render
 from devstack.nginx_render import RenderError, render, render_text, retry_after
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from vaultctl.approle import is_plain_secret_id
 from vaultctl.cli import build_parser
 from vaultctl.clients import generate_key, record_status
