@@ -48,14 +48,18 @@ lint: deps ## ruff + pyright on the Python code
 test-unit: deps ## Unit tests only (no processes started)
 	@$(PYTEST) tests/unit -q
 
-test-integration: deps ## Integration tests against a real local stack
+test-integration: deps edge-tools ## Integration tests against a real local stack
 	@$(PYTEST) tests/integration -q
 
-test-fast: deps ## Unit + integration tests, no lint, no containers
+test-fast: deps edge-tools ## Unit + integration tests, no lint, no containers
 	@$(PYTEST) tests/unit tests/integration -q
 
-test: deps lint ## Everything that runs on a bare Linux machine (what .ci/run calls)
+# Everything that runs on a bare Linux machine (what .ci/run calls): static checks, unit and
+# integration suites against a real local stack, the reliability suite, then the container stage.
+test: deps lint lint-ci lint-nginx edge-tools ## Every test that can run here (lint, unit, integration, reliability, containers)
 	@$(PYTEST) tests/unit tests/integration -q -p no:cacheprovider
+	@$(MAKE) --no-print-directory test-reliability
+	@$(MAKE) --no-print-directory test-containers
 
 clean: ## Remove the venv, caches and local state
 	@rm -rf $(VENV) .stack .pytest_cache .ruff_cache reports
