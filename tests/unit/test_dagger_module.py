@@ -290,7 +290,7 @@ def repo_paths(argv: list[str]) -> set[str]:
     """Repository paths and `python -m` modules an argv runs."""
     found = set()
     for i, arg in enumerate(argv):
-        if arg == "-m" and i > 0 and argv[i - 1] == "python" and argv[i + 1] != "pytest":
+        if arg == "-m" and i > 0 and argv[i - 1] == "python" and argv[i + 1] not in ("pytest", "venv", "pip"):
             found.add("services/" + argv[i + 1].replace(".", "/"))
         elif re.match(r"^(services|deploy|tests|tools|nginx)/", arg):
             found.add(arg)
