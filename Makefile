@@ -56,7 +56,7 @@ test-fast: deps edge-tools ## Unit + integration tests, no lint, no containers
 
 # Everything that runs on a bare Linux machine (what .ci/run calls): static checks, unit and
 # integration suites against a real local stack, the reliability suite, then the container stage.
-test: deps lint lint-ci lint-nginx edge-tools ## Every test that can run here (lint, unit, integration, reliability, containers)
+test: deps lint lint-ci lint-nginx lint-monitoring edge-tools ## Every test that can run here (lint, unit, integration, reliability, containers)
 	@$(PYTEST) tests/unit tests/integration -q -p no:cacheprovider
 	@$(MAKE) --no-print-directory test-reliability
 	@$(MAKE) --no-print-directory test-containers

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import nginx_render, tls, vault
+from devstack import jwt_issuer, nginx_render, tls, vault
 from devstack.config import KEY_ENV, PROVIDERS, StackConfig
 from devstack.ports import ensure_free
 from devstack.procs import ProcessSpec, StackError, alive, launch, start_time, stop, tail, wait_ready
@@ -53,6 +53,7 @@ class Stack:
         self.logs = self.state / "logs"
         self.specs: dict[str, ProcessSpec] = {}  # what `up` started, for `restart` (same process only)
         self.generated: list[str] = []  # secrets this run created, for leak checks
+        self.jwt_paths: dict[str, Path] = {}
 
     # -- records ---------------------------------------------------------------------------
     def records(self) -> list[dict]:
@@ -107,6 +108,7 @@ class Stack:
         self._run(mock)
         secrets_env, client_keys, vault_addr = self._secrets(provider_keys)
         mock_base = f"http://{host}:{cfg.mock_port}"
+        self.jwt_paths = jwt_issuer.create(self.state / "jwt")
         gateways = [self._gateway_spec(p, provider_keys[p], mock_base, secrets_env[p]) for p in PROVIDERS]
         self._run(*gateways)
         nginx = self._nginx_spec(paths)
@@ -115,7 +117,7 @@ class Stack:
             url=f"https://{host}:{cfg.https_port}", ca=paths["ca"], client_keys=client_keys,
             gateway_urls={p: f"http://{host}:{port}" for p, port in cfg.gateway_ports.items()},
             mock_url=mock_base, vault_addr=vault_addr,
-            extra={"STACK_STATE_DIR": str(self.state),
+            extra={"STACK_STATE_DIR": str(self.state), "STACK_JWT_PRIVATE_KEY": str(self.jwt_paths["private"]),
                    **({"STACK_VAULT_TOKEN_FILE": str(self.state / "vault" / "root-token")} if vault_addr else {})},
         )
 
@@ -196,7 +198,7 @@ class Stack:
         env = {
             "GATEWAY_PROVIDER": provider, "GATEWAY_HOST": cfg.host, "GATEWAY_PORT": str(port),
             "GATEWAY_AUDIT_LOG": str(self.state / "audit" / f"{provider}.log"),
-            **secrets_env, **cfg.gateway_env,
+            **jwt_issuer.gateway_env(self.jwt_paths), **secrets_env, **cfg.gateway_env,
         }
         if provider not in cfg.real_keys:
             env["GATEWAY_UPSTREAM_BASE_URL"] = mock_base + ("/v1" if provider == "openai" else "")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from gateway.context import RequestContext
 
@@ -29,14 +35,11 @@ class Metrics:
                                        ["provider", "model", "code"], registry=r)
         self.auth_failures = Counter("llm_gateway_auth_failures", "Rejected credentials",
                                      ["provider", "reason"], registry=r)
-        self.ready = Gauge("llm_gateway_ready", "1 when /readyz is green", ["provider"], registry=r)
-        self.secrets_ok = Gauge("llm_gateway_secrets_backend_up", "1 when the secrets backend answered last",
-                                ["provider", "backend"], registry=r)
-        self.vault_failures = Counter("llm_gateway_vault_failures", "Vault login/renew/read failures",
-                                      ["provider", "operation"], registry=r)
-        self.key_age = Gauge("llm_gateway_provider_key_age_seconds", "Age of the provider key in use",
-                             ["provider"], registry=r)
         self.in_flight = Gauge("llm_gateway_in_flight_requests", "Requests in progress", ["provider"], registry=r)
+
+    def watch(self, state: Callable[[], BackendState]) -> None:
+        """Export readiness and secrets-backend series, read from `state()` at each scrape."""
+        self.registry.register(_BackendCollector(self.provider, state))
 
     def observe(self, ctx: RequestContext, status: int, elapsed: float) -> None:
         """Record a finished request."""
@@ -53,3 +56,41 @@ class Metrics:
     def render(self) -> bytes:
         """Return the text exposition format."""
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True)
+class BackendState:
+    """What the scrape-time collector needs from the runtime."""
+
+    backend: str
+    ready: bool
+    backend_up: bool
+    failures: dict[str, int] = field(default_factory=dict)
+    key_written_at: str | None = None
+
+
+class _BackendCollector(Collector):
+    """Readiness, backend health, Vault failures and key age — computed when scraped, so always current."""
+
+    def __init__(self, provider: str, state: Callable[[], BackendState]) -> None:
+        self.provider, self.state = provider, state
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        st = self.state()
+        ready = GaugeMetricFamily("llm_gateway_ready", "1 when the gateway can serve (key present, model built)",
+                                  labels=["provider"])
+        ready.add_metric([self.provider], 1.0 if st.ready else 0.0)
+        up = GaugeMetricFamily("llm_gateway_secrets_backend_up", "1 when the secrets backend answered last",
+                               labels=["provider", "backend"])
+        up.add_metric([self.provider, st.backend], 1.0 if st.backend_up else 0.0)
+        failures = CounterMetricFamily("llm_gateway_vault_failures", "Vault login/renew/read failures",
+                                       labels=["provider", "operation"])
+        for operation in ("login", "renew", "read"):
+            failures.add_metric([self.provider, operation], float(st.failures.get(operation, 0)))
+        yield from (ready, up, failures)
+        if st.key_written_at:
+            written = datetime.fromisoformat(st.key_written_at.replace("Z", "+00:00"))
+            age = GaugeMetricFamily("llm_gateway_provider_key_age_seconds",
+                                    "Seconds since the provider key in use was written", labels=["provider"])
+            age.add_metric([self.provider], max(0.0, (datetime.now(UTC) - written).total_seconds()))
+            yield age

@@ -9,7 +9,7 @@ from gateway.auth.authenticator import Authenticator
 from gateway.auth.jwt import JwtVerifier
 from gateway.config import Settings
 from gateway.errors import ServiceUnavailableError
-from gateway.metrics import Metrics
+from gateway.metrics import BackendState, Metrics
 from gateway.providers import ProviderAdapter, create_adapter
 from gateway.secrets.base import SecretsBackend
 
@@ -26,6 +26,17 @@ class Runtime:
     metrics: Metrics
     audit: AuditLog
     draining: bool = False
+
+    def is_ready(self) -> bool:
+        """A provider key is cached and the process is not draining (what /readyz also requires)."""
+        return bool(self.backend.provider_key()) and not self.draining
+
+    def backend_state(self) -> BackendState:
+        """Snapshot for the scrape-time metrics collector."""
+        st = self.backend.status()
+        return BackendState(backend=st.backend, ready=self.is_ready(), backend_up=st.ok and not st.degraded,
+                            failures=st.details.get("failures") or {},
+                            key_written_at=st.details.get("key_written_at"))
 
     def provider_key(self) -> str:
         """Return the current provider key or raise 503 when none is available."""
@@ -60,7 +71,7 @@ def build_runtime(settings: Settings, backend: SecretsBackend | None = None) -> 
         verifier = JwtVerifier(issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                                scope_claim=settings.jwt_scope_claim, leeway_s=settings.jwt_leeway_s,
                                jwks_url=settings.jwt_jwks_url, public_key_file=settings.jwt_public_key_file)
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         adapter=create_adapter(settings),
         backend=backend,
@@ -69,3 +80,5 @@ def build_runtime(settings: Settings, backend: SecretsBackend | None = None) -> 
         metrics=Metrics(settings.provider),
         audit=AuditLog(settings.provider, settings.audit_log, settings.audit_max_bytes, settings.audit_backups),
     )
+    runtime.metrics.watch(runtime.backend_state)
+    return runtime

@@ -138,7 +138,8 @@ def test_targets_from_arguments_with_keys_from_the_environment() -> None:
     targets, cacert = _resolve(["--target", "cohere=http://h:3/", "--target", "openai=http://h:1",
                                 "--expect-models", "openai=a,b"],
                                {"VALIDATE_CLIENT_KEY": "all", "VALIDATE_CLIENT_KEY_COHERE": "only-cohere"})
-    assert targets == [Target("openai", "http://h:1", "all", ("a", "b")), Target("cohere", "http://h:3/", "only-cohere")]
+    assert targets == [Target("openai", "http://h:1", "all", ("a", "b")),
+                       Target("cohere", "http://h:3/", "only-cohere")]
     assert cacert is None
 
 
@@ -250,3 +251,17 @@ def test_report_text_and_json_rendering() -> None:
                                             "validation PASS: 2 checks, 0 failed, 1 warning, 0 skipped"]
     assert json.loads(doc.getvalue())["ok"] is True
     assert not Report().ok, "an empty report validates nothing"
+
+
+def test_the_seed_api_is_gone_and_its_replacements_exist() -> None:
+    """docs/langchain.md: the seed's imports fail on LangChain 1.x; the mapped ones are what the gateway uses."""
+    import importlib
+
+    with pytest.raises(ImportError):
+        exec("from langchain.chat_models import ChatOpenAI")  # noqa: S102 — the seed's import, verbatim
+    with pytest.raises(ImportError):
+        exec("from langchain.agents import initialize_agent")  # noqa: S102
+    assert importlib.import_module("langchain_openai").ChatOpenAI
+    assert importlib.import_module("langchain.agents").create_agent
+    assert "from langchain.agents import create_agent" in (
+        Path(__file__).resolve().parents[2] / "services" / "gateway" / "agent" / "runner.py").read_text()

@@ -26,6 +26,7 @@ import logging
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -89,6 +90,8 @@ class VaultSecretsBackend(SecretsBackend):
         self._pending_secret_id: str | None = None  # unwrapped but not yet used for a login
         self._renewals = 0
         self._logins = 0
+        self._failures: Counter[str] = Counter()  # by operation: login, renew, read
+        self._key_written_at: str | None = None  # created_time of the key version in use
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -138,6 +141,8 @@ class VaultSecretsBackend(SecretsBackend):
                 "token_renewals": self._renewals,
                 "logins": self._logins,
                 "client_keys": len(self._clients),
+                "failures": dict(self._failures),
+                "key_written_at": self._key_written_at,
             },
         )
 
@@ -221,6 +226,7 @@ class VaultSecretsBackend(SecretsBackend):
         if version != self._key_version:
             log.info("vault: %s key version %s loaded", self.provider, version)
         self._key, self._key_version = key, version
+        self._key_written_at = document["metadata"].get("created_time")
         self._refresh_error = None
 
     async def _run(self) -> None:
@@ -239,10 +245,12 @@ class VaultSecretsBackend(SecretsBackend):
         try:
             await self._call(self._refresh_sync)
         except _AUTH_REFUSED as exc:
+            self._failures["read"] += 1
             self._refresh_error = self._describe(exc)
             self._relogin_wanted = True
             self._next_token_action = time.monotonic()
         except _FAILURES as exc:
+            self._failures["read"] += 1
             self._refresh_error = self._describe(exc)
             log.warning("vault: refresh failed, serving cached secrets: %s", self._refresh_error)
 
@@ -257,6 +265,7 @@ class VaultSecretsBackend(SecretsBackend):
                 self._token_error = None
                 return True
             except _FAILURES as exc:
+                self._failures["login"] += 1
                 self._token_error = f"re-login failed: {self._describe(exc)}"
                 log.warning("vault: %s", self._token_error)
                 if not alive:
@@ -267,11 +276,13 @@ class VaultSecretsBackend(SecretsBackend):
             if not self._relogin_wanted:
                 self._token_error = None
         except _AUTH_REFUSED as exc:
+            self._failures["renew"] += 1
             self._token_error = f"token renewal refused: {self._describe(exc)}"
             self._relogin_wanted = True
             self._next_token_action = now
             self._token_expires_at = now
         except _FAILURES as exc:
+            self._failures["renew"] += 1
             if not self._relogin_wanted:  # else the re-login error is the actionable reason: keep it
                 self._token_error = f"token renewal failed: {self._describe(exc)}"
             self._next_token_action = retry_at

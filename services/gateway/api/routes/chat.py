@@ -19,7 +19,9 @@ router = APIRouter(tags=["chat"])
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-_STREAM_DOC: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "completion or SSE stream"}}
+_STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "completion or SSE stream"},
+}
 
 
 @router.post("/v1/chat/completions", summary="Create a chat completion (OpenAI-compatible)", responses=_STREAM_DOC)

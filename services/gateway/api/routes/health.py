@@ -40,8 +40,6 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks["model"] = model_ok
     ready = bool(key) and model_ok and not runtime.draining
     status = "draining" if runtime.draining else ("degraded" if secrets.degraded else "ready")
-    runtime.metrics.ready.labels(runtime.settings.provider).set(1 if ready else 0)
-    runtime.metrics.secrets_ok.labels(runtime.settings.provider, secrets.backend).set(1 if secrets.ok else 0)
     body = {"status": status if ready else "not_ready", "provider": runtime.settings.provider, "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -1,0 +1,412 @@
+#!/usr/bin/env bash
+# Deploy the LLM gateway stack with docker compose, in five steps:
+#   1 images    build (deploy/docker/build-images.sh) or pull the published references (--images-file)
+#   2 push      tag and push to REGISTRY (skipped for a local engine without REGISTRY, or --images-file)
+#   3 deploy    write the host files, record the release, `compose up -d` on the target engine
+#   4 health    through nginx: /healthz and /<provider>/readyz until green or LLMGW_HEALTH_TIMEOUT_S
+#   5 validate  `python -m gateway.validate` inside each gateway container (settings + live, no tokens)
+# A failure in 3-5 rolls back to the previous live release (kept in ${LLMGW_STATE_DIR}/releases).
+# Re-running with the same tag is safe: existing images are reused and compose changes nothing.
+set -euo pipefail
+
+readonly PROVIDERS=(openai anthropic cohere)
+readonly COMPONENTS=(openai anthropic cohere nginx mock)   # mock: vault-bootstrap's vaultctl runs from it
+readonly SECRETS=(VAULT_ROOT_TOKEN OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY)
+deploy_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "${deploy_dir}/.." && pwd)"
+
+usage() {
+    cat <<'EOF'
+Usage: deploy/deploy.sh --env staging|prod [options]
+
+Deploy the LLM gateway stack (nginx, three gateways, Vault) with docker compose on the engine
+named by DOCKER_HOST (unset: the local engine; ssh://user@host for a server).
+
+Options:
+  --env NAME          staging or prod; reads deploy/.env.NAME (variables: deploy/.env.production.example)
+  --env-file FILE     read this file instead
+  --tag TAG           release tag (default: LLMGW_TAG, else the UTC time YYYYmmddHHMMSS)
+  --images-file FILE  published references, one per line (output of `dagger call publish`); skips build/push
+  --rebuild           build images even when the tag exists locally
+  --rollback          do not deploy: restore the previous live release
+  --dry-run           check the configuration and print every step's commands; change nothing
+  -h, --help          show this help
+
+Variables come from the env file (they win over the environment; unset ones are read from it).
+Steps: 1 images, 2 push, 3 deploy, 4 health (through nginx), 5 validate (python -m gateway.validate).
+A failure in steps 3-5 rolls back automatically to the previous live release and exits 1.
+Exit status: 0 deployed (or already live), 1 failed (rolled back if possible), 2 usage or configuration error.
+EOF
+}
+
+die() { echo "deploy: error: $*" >&2; exit 2; }
+log() { echo "deploy: $*"; }
+
+# -- arguments ---------------------------------------------------------------------------------
+env_name="" env_file="" tag="" images_file="" rebuild=0 rollback_only=0 dry_run=0
+while (($#)); do
+    case "$1" in
+        --env) [[ $# -ge 2 ]] || die "--env needs a value (staging or prod)"; env_name="$2"; shift 2 ;;
+        --env=*) env_name="${1#*=}"; shift ;;
+        --env-file) [[ $# -ge 2 ]] || die "--env-file needs a path"; env_file="$2"; shift 2 ;;
+        --tag) [[ $# -ge 2 ]] || die "--tag needs a value"; tag="$2"; shift 2 ;;
+        --images-file) [[ $# -ge 2 ]] || die "--images-file needs a path"; images_file="$2"; shift 2 ;;
+        --rebuild) rebuild=1; shift ;;
+        --rollback) rollback_only=1; shift ;;
+        --dry-run) dry_run=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) usage >&2; die "unknown argument: $1" ;;
+    esac
+done
+case "${env_name}" in
+    staging | prod) ;;
+    "") usage >&2; die "--env is required (staging or prod)" ;;
+    *) die "--env must be staging or prod, not '${env_name}'" ;;
+esac
+env_file="${env_file:-${deploy_dir}/.env.${env_name}}"
+[[ -f "${env_file}" ]] || die "${env_file} not found: copy deploy/.env.production.example and fill it in"
+[[ -z "${images_file}" || -f "${images_file}" ]] || die "--images-file ${images_file} not found"
+
+# -- configuration: KEY=VALUE lines, parsed (never sourced); a variable set in the file wins --------
+load_env_file() {
+    local line key value n=0
+    while IFS= read -r line || [[ -n "${line}" ]]; do
+        n=$((n + 1))
+        line="${line#"${line%%[![:space:]]*}"}"
+        [[ -z "${line}" || "${line}" == \#* ]] && continue
+        line="${line#export }"
+        [[ "${line}" =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || die "${env_file}:${n}: not KEY=VALUE"
+        key="${BASH_REMATCH[1]}" value="${BASH_REMATCH[2]}"
+        if [[ "${value}" =~ ^\"(.*)\"$ || "${value}" =~ ^\'(.*)\'$ ]]; then value="${BASH_REMATCH[1]}"; fi
+        [[ "${value}" == *"<"*">"* ]] && die "${key} still holds a placeholder (${env_file}:${n})"
+        [[ -n "${value}" ]] && export "${key}=${value}"
+    done <"${env_file}"
+}
+load_env_file
+
+# Same rule as gateway.validation.report.looks_like_placeholder.
+is_placeholder() {
+    local v="${1,,}"
+    v="${v#"${v%%[![:space:]]*}"}"; v="${v%"${v##*[![:space:]]}"}"
+    [[ -z "${v}" || "${v}" == *"<"* || "${v}" =~ ^[x*.]+$ ]] && return 0
+    case "${v}" in todo | tbd | none | null | secret | password | key | xxx) return 0 ;; esac
+    local m
+    for m in changeme change-me change_me replace-me replace_me replaceme placeholder your- your_ example; do
+        [[ "${v}" == *"${m}"* ]] && return 0
+    done
+    return 1
+}
+
+require() {  # require NAME [secret]: refuse missing values, and placeholders for secrets
+    local name="$1" kind="${2:-}"
+    [[ -n "${!name:-}" ]] || die "${name} is missing (set it in ${env_file})"
+    if [[ "${kind}" == secret ]] && is_placeholder "${!name}"; then
+        die "${name} holds a placeholder value in ${env_file}; put the real secret there"
+    fi
+}
+
+upstream="${LLMGW_UPSTREAM:-real}"
+[[ "${upstream}" == real || "${upstream}" == mock ]] || die "LLMGW_UPSTREAM must be real or mock"
+[[ "${env_name}" == prod && "${upstream}" == mock ]] && die "LLMGW_UPSTREAM=mock is refused for --env prod"
+require LLMGW_STATE_DIR
+require LLMGW_PUBLIC_URL
+require VAULT_ROOT_TOKEN secret
+if [[ "${upstream}" == real ]]; then
+    for name in "${SECRETS[@]:1}"; do require "${name}" secret; done
+fi
+require LLMGW_TLS_CERT
+require LLMGW_TLS_KEY
+target="${DOCKER_HOST:-}"
+remote=0
+[[ "${target}" == ssh://* ]] && remote=1
+if [[ -n "${REGISTRY:-}" && -z "${images_file}" ]]; then
+    require REGISTRY_USERNAME
+    require REGISTRY_PASSWORD secret
+fi
+if ((remote)) && [[ -z "${REGISTRY:-}" && -z "${images_file}" ]]; then
+    die "DOCKER_HOST=${target} is remote: set REGISTRY (images travel through it) or pass --images-file"
+fi
+
+prefix="${LLMGW_IMAGE_PREFIX:-llmgw}"
+tag="${tag:-${LLMGW_TAG:-$(date -u +%Y%m%d%H%M%S)}}"
+[[ "${tag}" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "tag '${tag}' is not a valid image tag"
+project="${LLMGW_PROJECT:-llmgw-${env_name}}"
+state="${LLMGW_STATE_DIR}"
+releases="${state}/releases"
+health_timeout="${LLMGW_HEALTH_TIMEOUT_S:-180}"
+public_url="${LLMGW_PUBLIC_URL%/}"
+export LLMGW_IMAGE_PREFIX="${prefix}" LLMGW_STATE_DIR="${state}" LLMGW_TAG="${tag}"
+export LLMGW_ENV_DIR="${LLMGW_ENV_DIR:-${deploy_dir}/env}"
+[[ "${upstream}" == mock ]] && export COMPOSE_PROFILES="${COMPOSE_PROFILES:-mock}"
+
+# -- helpers -------------------------------------------------------------------------------------
+run() {  # run CMD...: execute, or print under --dry-run
+    if ((dry_run)); then printf '  + %s\n' "$*"; else "$@"; fi
+}
+
+on_target() {  # on_target SCRIPT [ARGS]: run a shell script on the target host (stdin passes through)
+    if ((remote)); then
+        local hostport="${target#ssh://}" port=22
+        if [[ "${hostport}" =~ ^(.*):([0-9]+)$ ]]; then hostport="${BASH_REMATCH[1]}" port="${BASH_REMATCH[2]}"; fi
+        ssh -p "${port}" "${hostport}" bash -s -- "${@:2}" <<<"$1"
+    else
+        bash -c "$1" bash "${@:2}"
+    fi
+}
+
+local_docker() {  # build and push use the local engine even when DOCKER_HOST names the server
+    if ((remote)); then env -u DOCKER_HOST docker "$@"; else docker "$@"; fi
+}
+
+compose() {
+    local files=(-f "${deploy_dir}/docker-compose.yml") extra
+    for extra in ${LLMGW_COMPOSE_OVERRIDES:-}; do files+=(-f "${extra}"); done
+    if docker compose version >/dev/null 2>&1; then
+        docker compose -p "${project}" "${files[@]}" "$@"
+    else
+        docker-compose -p "${project}" "${files[@]}" "$@"
+    fi
+}
+
+now() { echo "${EPOCHREALTIME}"; }
+step_no=0
+step_start=""
+step() { step_no=$((step_no + 1)); step_name="$1"; step_start="$(now)"; log "[${step_no}/5] ${step_name} …"; }
+done_step() {
+    local elapsed
+    elapsed="$(awk -v a="${step_start}" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')"
+    log "[${step_no}/5] ${step_name} ✓ ${elapsed}s — $*$( ((dry_run)) && echo ' (dry run: nothing done)')"
+}
+
+fail_step() {
+    local elapsed
+    elapsed="$(awk -v a="${step_start}" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')"
+    log "[${step_no}/5] ${step_name} ✗ ${elapsed}s — $*" >&2
+}
+
+image() { echo "${prefix}/$1:$2"; }
+
+# -- releases: one line per attempt: <utc> <tag> <status> ---------------------------------------
+previous_live() {
+    on_target 'f="$1"; [[ -f "$f" ]] && awk '\''$3 == "live" { t = $2 } END { if (t) print t }'\'' "$f" || true' \
+        "${releases}"
+}
+record() {  # record TAG STATUS
+    ((dry_run)) && { printf '  + record %s %s in %s\n' "$1" "$2" "${releases}"; return; }
+    on_target 'mkdir -p "$(dirname "$1")" && echo "$2 $3 $4" >>"$1"' "${releases}" \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2"
+}
+
+# -- steps ---------------------------------------------------------------------------------------
+images_step() {
+    step images
+    if [[ -n "${images_file}" ]]; then
+        local ref component n=0
+        while IFS= read -r ref || [[ -n "${ref}" ]]; do
+            [[ -z "${ref}" || "${ref}" == \#* ]] && continue
+            component="$(basename "${ref%%[@:]*}")"; component="${component#llm-gateway-}"
+            run docker pull -q "${ref}"
+            run docker tag "${ref}" "$(image "${component}" "${tag}")"
+            n=$((n + 1))
+        done <"${images_file}"
+        done_step "pulled ${n} published references as ${prefix}/*:${tag}"
+        return
+    fi
+    local missing=() c
+    if ! ((dry_run)); then
+        for c in "${COMPONENTS[@]}"; do
+            local_docker image inspect "$(image "${c}" "${tag}")" >/dev/null 2>&1 || missing+=("${c}")
+        done
+    fi
+    if ((${#missing[@]} == 0 && !rebuild && !dry_run)); then
+        done_step "images ${prefix}/*:${tag} exist (use --rebuild to build again)"
+        return
+    fi
+    ((rebuild || dry_run)) && missing=("${COMPONENTS[@]}")
+    if ((remote)); then
+        run env -u DOCKER_HOST IMAGE_PREFIX="${prefix}" IMAGE_TAG="${tag}" "${deploy_dir}/docker/build-images.sh" \
+            "${missing[@]}"
+    else
+        run env IMAGE_PREFIX="${prefix}" IMAGE_TAG="${tag}" "${deploy_dir}/docker/build-images.sh" "${missing[@]}"
+    fi
+    done_step "built ${missing[*]} as ${prefix}/*:${tag}"
+}
+
+push_step() {
+    step push
+    if [[ -n "${images_file}" ]]; then done_step "skipped: already published (--images-file)"; return; fi
+    if [[ -z "${REGISTRY:-}" ]]; then done_step "skipped: no REGISTRY, the local engine already has the images"; return; fi
+    local registry="${REGISTRY%/}" c
+    if ((dry_run)); then
+        printf '  + docker login %s -u %s --password-stdin\n' "${registry%%/*}" "${REGISTRY_USERNAME}"
+    else
+        local_docker login "${registry%%/*}" -u "${REGISTRY_USERNAME}" --password-stdin \
+            <<<"${REGISTRY_PASSWORD}" >/dev/null
+    fi
+    for c in "${COMPONENTS[@]}"; do
+        run local_docker tag "$(image "${c}" "${tag}")" "${registry}/llm-gateway-${c}:${tag}"
+        run local_docker push -q "${registry}/llm-gateway-${c}:${tag}"
+    done
+    if ((remote)); then  # the server fetches what was just pushed
+        for c in "${COMPONENTS[@]}"; do
+            run docker pull -q "${registry}/llm-gateway-${c}:${tag}"
+            run docker tag "${registry}/llm-gateway-${c}:${tag}" "$(image "${c}" "${tag}")"
+        done
+    fi
+    done_step "pushed ${#COMPONENTS[@]} images to ${registry} (tag ${tag})"
+}
+
+host_files() {  # the state directory compose mounts: Vault token, provider keys, TLS, bootstrap output
+    local keys
+    if [[ "${upstream}" == real ]]; then
+        keys="$(printf '{"openai": "%s", "anthropic": "%s", "cohere": "%s"}' \
+            "${OPENAI_API_KEY}" "${ANTHROPIC_API_KEY}" "${COHERE_API_KEY}")"
+    else
+        keys='{"openai": "mock-key-openai", "anthropic": "mock-key-anthropic", "cohere": "mock-key-cohere"}'
+    fi
+    if ((dry_run)); then
+        printf '  + write %s/{vault-root-token,provider-keys.json,tls/} (secrets not shown)\n' "${state}"
+        return
+    fi
+    # One base64 line per file; files are 0444 inside a 0700 directory: containers read them under
+    # other uids, other host users cannot.
+    { printf '%s\n' "${VAULT_ROOT_TOKEN}" | base64 -w0; echo; printf '%s\n' "${keys}" | base64 -w0; echo
+      base64 -w0 <"${LLMGW_TLS_CERT}"; echo; base64 -w0 <"${LLMGW_TLS_KEY}"; echo; } | on_target '
+        set -euo pipefail; umask 077; s="$1"
+        install -d -m 0700 "$s" "$s/out"; install -d -m 0755 "$s/tls"
+        chown 10001:10001 "$s/out" 2>/dev/null || chmod 0733 "$s/out"
+        for f in vault-root-token provider-keys.json tls/server.pem tls/server.key; do
+            IFS= read -r line; printf "%s" "$line" | base64 -d >"$s/$f.new"
+            chmod 0444 "$s/$f.new"; mv -f "$s/$f.new" "$s/$f"
+        done' "${state}"
+}
+
+deploy_release() {  # deploy_release TAG: compose up the release's images
+    export LLMGW_TAG="$1"
+    run compose up -d --remove-orphans
+}
+
+deploy_step() {
+    step deploy
+    host_files || { fail_step "cannot write ${state}"; return 1; }
+    if [[ -n "${previous}" ]]; then
+        log "    previous live release: ${previous}"
+    fi
+    if ! deploy_release "${tag}"; then
+        fail_step "compose up failed for ${tag}"
+        return 1
+    fi
+    done_step "${project} running ${prefix}/*:${tag} on ${target:-the local engine}"
+}
+
+check_url() {
+    local opts=(-fsS -o /dev/null --max-time 5)
+    [[ -n "${LLMGW_HEALTH_CACERT:-}" ]] && opts+=(--cacert "${LLMGW_HEALTH_CACERT}")
+    curl "${opts[@]}" "$1"
+}
+
+health_step() {
+    step health
+    local paths=(/healthz) p deadline pending
+    for p in "${PROVIDERS[@]}"; do paths+=("/${p}/healthz" "/${p}/readyz"); done
+    if ((dry_run)); then
+        for p in "${paths[@]}"; do printf '  + curl -fsS %s%s\n' "${public_url}" "${p}"; done
+        done_step "dry run"
+        return
+    fi
+    deadline=$((SECONDS + health_timeout))
+    while :; do
+        pending=()
+        for p in "${paths[@]}"; do check_url "${public_url}${p}" 2>/dev/null || pending+=("${p}"); done
+        ((${#pending[@]} == 0)) && break
+        if ((SECONDS >= deadline)); then
+            echo "deploy: health: not green after ${health_timeout}s: ${pending[*]}" >&2
+            fail_step "not green"
+            return 1
+        fi
+        sleep 2
+    done
+    done_step "${public_url}: ${#paths[@]} checks green"
+}
+
+validate_step() {
+    step validate
+    local p cid failed=() key=()
+    [[ -n "${VALIDATE_CLIENT_KEY:-}" ]] && key=(-e "VALIDATE_CLIENT_KEY=${VALIDATE_CLIENT_KEY}")
+    # Inside each gateway container: its own GATEWAY_* settings, then the live service on its own port.
+    local script='python -m gateway.validate --settings-only; s=$?
+        python -m gateway.validate --target "$1=http://127.0.0.1:8000"; exit $((s | $?))'
+    for p in "${PROVIDERS[@]}"; do
+        if ((dry_run)); then
+            printf '  + docker exec <gateway-%s> python -m gateway.validate --settings-only\n' "${p}"
+            printf '  + docker exec <gateway-%s> python -m gateway.validate --target %s=http://127.0.0.1:8000\n' \
+                "${p}" "${p}"
+            continue
+        fi
+        cid="$(compose ps -q "gateway-${p}" 2>/dev/null)" || cid=""
+        if [[ -z "${cid}" ]]; then failed+=("${p} (no container)"); continue; fi
+        docker exec "${key[@]}" "${cid}" sh -c "${script}" sh "${p}" 2>&1 | sed "s/^/    /" || failed+=("${p}")
+    done
+    if ((${#failed[@]})); then
+        fail_step "failed: ${failed[*]}"
+        return 1
+    fi
+    done_step "LangChain configuration valid for ${PROVIDERS[*]}"
+}
+
+rollback() {  # rollback REASON STATUS: mark the current tag STATUS, bring `previous` back
+    local started; started="$(now)"
+    record "${tag}" "$2"
+    if [[ -z "${previous}" || "${previous}" == "${tag}" ]]; then
+        echo "deploy: $1; no previous live release to roll back to — ${tag} left in place for inspection" >&2
+        return 1
+    fi
+    echo "deploy: $1; rolling back to ${previous}" >&2
+    tag="${previous}"
+    step_no=3
+    # Containers of the failed release may still be restarting: one retry rides that out.
+    if ! { deploy_release "${previous}" || { sleep 5 && deploy_release "${previous}"; }; } || ! health_step; then
+        echo "deploy: rollback to ${previous} did not come back healthy either" >&2
+        return 1
+    fi
+    record "${previous}" live
+    log "rolled back to ${previous} in $(awk -v a="${started}" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
+}
+
+# -- main ----------------------------------------------------------------------------------------
+if ! ((dry_run)); then
+    command -v docker >/dev/null || die "docker CLI not found"
+    command -v curl >/dev/null || die "curl not found"
+    docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null \
+        || die "neither 'docker compose' nor docker-compose is installed"
+fi
+log "env ${env_name} (${env_file}), project ${project}, tag ${tag}, target ${target:-local engine}$(
+    ((dry_run)) && echo ', DRY RUN')"
+previous=""
+if ! ((dry_run && remote)); then previous="$(previous_live)"; fi
+started_all="$(now)"
+
+if ((rollback_only)); then
+    [[ -n "${previous}" ]] || die "no live release recorded in ${releases}"
+    before="$(on_target 'f="$1"; [[ -f "$f" ]] || exit 0
+        awk '\''$3 == "live" && $2 != last { tags[++n] = $2; last = $2 } END { if (n >= 2) print tags[n - 1] }'\'' "$f"' \
+        "${releases}")"
+    [[ -n "${before}" ]] || die "no release before ${previous} in ${releases}"
+    tag="${previous}" previous="${before}"
+    ((dry_run)) && { log "would roll back ${tag} → ${previous}"; exit 0; }
+    rollback "manual rollback of ${tag} requested" rolled-back || exit 1
+    exit 0
+fi
+
+images_step
+push_step
+if ! deploy_step; then rollback "deploy of ${tag} failed" failed || true; exit 1; fi
+if ! health_step; then rollback "health check of ${tag} failed" failed || true; exit 1; fi
+if ! validate_step; then rollback "LangChain validation of ${tag} failed" failed || true; exit 1; fi
+if [[ "${previous}" == "${tag}" ]]; then
+    log "release ${tag} was already live; re-verified"
+else
+    record "${tag}" live
+fi
+((dry_run)) && { log "dry run complete: configuration accepted, nothing changed"; exit 0; }
+log "done: ${tag} live on ${project} in $(awk -v a="${started_all}" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"

@@ -1,0 +1,178 @@
+"""deploy/deploy.sh against the local Docker engine: a release goes live, a re-run changes nothing,
+and a broken release is rolled back automatically while the previous one keeps serving.
+
+Uses its own compose project, image prefix, state directory and free ports, so it never touches the
+stack of `deploy/docker/stack.sh`. Release r1 reuses the images of `make containers-build` when they
+exist (tagged under the test prefix; deploy.sh's step 1 builds them otherwise); release r2 is r1 with
+a gateway image that cannot start (GATEWAY_AGENT_MAX_STEPS=0 fails settings validation).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.containers.conftest import REPO, docker, image
+
+pytestmark = pytest.mark.containers
+
+SCRIPT = REPO / "deploy" / "deploy.sh"
+COMPONENTS = ("openai", "anthropic", "cohere", "nginx", "mock")
+PREFIX = "llmgw-deploytest"
+BASE_IMAGE = "llmgw-local/base:bookworm"
+VAULT_IMAGE = "llmgw-local/openbao:2.7.2"
+
+
+@dataclass
+class Target:
+    """One deployment target: the env file deploy.sh reads, and what the tests need to reach it."""
+
+    root: Path
+    env_file: Path
+    project: str
+    url: str
+    ca: Path
+
+    @property
+    def releases(self) -> list[list[str]]:
+        """The release history: [utc, tag, status] per line."""
+        path = self.root / "state" / "releases"
+        return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+    def deploy(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run deploy.sh for this target."""
+        return subprocess.run(["bash", str(SCRIPT), "--env", "staging", "--env-file", str(self.env_file), *args],
+                              capture_output=True, text=True, timeout=900, check=False, cwd=REPO,
+                              env={"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(self.root),
+                                   "BASE_IMAGE": BASE_IMAGE})
+
+    def compose_env(self, tag: str) -> dict[str, str]:
+        """Variables compose needs to parse the file for this target."""
+        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LLMGW_STATE_DIR": str(self.root / "state"),
+                "LLMGW_ENV_DIR": str(self.root / "env"), "COMPOSE_PROFILES": "mock", "LLMGW_IMAGE_PREFIX": PREFIX,
+                "LLMGW_TAG": tag, "VAULT_IMAGE": VAULT_IMAGE}
+
+    def running_images(self) -> dict[str, str]:
+        """service → image of this project's running containers."""
+        out = docker("ps", "--filter", f"label=com.docker.compose.project={self.project}",
+                     "--format", '{{.Label "com.docker.compose.service"}} {{.Image}}').stdout
+        return dict(line.split() for line in out.splitlines() if line.strip())
+
+    def container_ids(self) -> set[str]:
+        """Ids of this project's running containers."""
+        out = docker("ps", "-q", "--filter", f"label=com.docker.compose.project={self.project}").stdout
+        return set(out.split())
+
+    def chat(self, provider: str = "openai") -> httpx.Response:
+        """One chat completion through nginx with the bootstrap's demo client key."""
+        keys = json.loads((self.root / "state" / "out" / "client-keys.json").read_text())
+        return httpx.post(f"{self.url}/{provider}/v1/chat/completions", verify=str(self.ca), timeout=30,
+                          headers={"Authorization": f"Bearer {keys[f'demo-{provider}']}"},
+                          json={"messages": [{"role": "user", "content": "still serving?"}]})
+
+
+def _tag(source: str, dest: str) -> None:
+    docker("tag", source, dest)
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    from devstack.ports import free_ports
+    from devstack.tls import issue
+
+    for needed in (BASE_IMAGE, VAULT_IMAGE):
+        if docker("image", "inspect", needed, check=False).returncode != 0:
+            pytest.fail(f"{needed} missing: run `make containers-build` (mk/containers.mk)")
+    root = tmp_path_factory.mktemp("deploy")
+    (root / "env").mkdir()
+    for example in (REPO / "deploy" / "env").glob("*.env.example"):
+        shutil.copy(example, root / "env" / example.name.removesuffix(".example"))
+    tls = issue(root / "tls", ("localhost", "127.0.0.1", "::1", "nginx"))
+    https, http = free_ports(2)
+    project = f"llmgwdeploy{secrets.token_hex(3)}"
+    env_file = root / "deploy.env"
+    env_file.write_text("\n".join([
+        f"LLMGW_STATE_DIR={root / 'state'}", f"LLMGW_ENV_DIR={root / 'env'}", f"LLMGW_PROJECT={project}",
+        f"LLMGW_IMAGE_PREFIX={PREFIX}", f"VAULT_IMAGE={VAULT_IMAGE}", "LLMGW_UPSTREAM=mock",
+        f"VAULT_ROOT_TOKEN=root-{secrets.token_hex(12)}", f"LLMGW_TLS_CERT={tls['cert']}",
+        f"LLMGW_TLS_KEY={tls['key']}", f"LLMGW_HEALTH_CACERT={tls['ca']}", f"LLMGW_HTTPS_PORT={https}",
+        f"LLMGW_HTTP_PORT={http}", f"LLMGW_PUBLIC_URL=https://127.0.0.1:{https}", "LLMGW_HEALTH_TIMEOUT_S=120",
+    ]) + "\n")
+    tgt = Target(root, env_file, project, f"https://127.0.0.1:{https}", tls["ca"])
+    for component in COMPONENTS:  # reuse `make containers-build` output when present
+        if docker("image", "inspect", image(component), check=False).returncode == 0:
+            _tag(image(component), f"{PREFIX}/{component}:r1")
+    try:
+        yield tgt
+    finally:
+        subprocess.run(["docker-compose", "-p", project, "-f", str(REPO / "deploy" / "docker-compose.yml"),
+                        "down", "--volumes", "--remove-orphans", "--timeout", "10"],
+                       env=tgt.compose_env("r1"), capture_output=True, check=False, timeout=180)
+        for component in COMPONENTS:
+            docker("rmi", "-f", f"{PREFIX}/{component}:r1", f"{PREFIX}/{component}:r2", check=False)
+        shutil.rmtree(root / "state", ignore_errors=True)
+
+
+def _seconds(pattern: str, text: str) -> float:
+    found = re.search(pattern, text)
+    assert found, f"{pattern!r} not in:\n{text}"
+    return float(found.group(1))
+
+
+def test_deploy_goes_live_and_serves(target: Target) -> None:
+    started = time.monotonic()
+    result = target.deploy("--tag", "r1")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    for n, name in enumerate(("images", "push", "deploy", "health", "validate"), start=1):
+        assert re.search(rf"\[{n}/5\] {name} ✓ \d+\.\ds", result.stdout), name
+    assert result.stdout.count("validation PASS") == 6, "settings + live check per gateway"
+    assert target.releases[-1][1:] == ["r1", "live"]
+    assert set(target.running_images().values()) >= {f"{PREFIX}/{c}:r1" for c in COMPONENTS}
+    assert target.chat().status_code == 200
+    step = _seconds(r"\[3/5\] deploy ✓ (\d+\.\d)s", result.stdout)
+    print(f"\ndeploy r1: {elapsed:.1f} s wall; compose up step {step} s")
+
+
+def test_a_rerun_is_idempotent(target: Target) -> None:
+    before = target.container_ids()
+    result = target.deploy("--tag", "r1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "images llmgw-deploytest/*:r1 exist" in result.stdout
+    assert "release r1 was already live; re-verified" in result.stdout
+    assert target.container_ids() == before, "an unchanged release recreates nothing"
+    assert [r[1:] for r in target.releases].count(["r1", "live"]) == 1
+
+
+def test_a_failing_release_rolls_back_and_the_previous_one_keeps_serving(target: Target) -> None:
+    broken = target.root / "broken"
+    broken.mkdir()
+    (broken / "Dockerfile").write_text(f"FROM {PREFIX}/openai:r1\nENV GATEWAY_AGENT_MAX_STEPS=0\n")
+    build = subprocess.run(["docker", "build", "-q", "-t", f"{PREFIX}/openai:r2", str(broken)], capture_output=True,
+                           text=True, check=False, timeout=300, env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"})
+    assert build.returncode == 0, build.stderr
+    for component in ("anthropic", "cohere", "nginx", "mock"):
+        _tag(f"{PREFIX}/{component}:r1", f"{PREFIX}/{component}:r2")
+    started = time.monotonic()
+    result = target.deploy("--tag", "r2")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "rolling back to r1" in result.stderr
+    rollback_s = _seconds(r"rolled back to r1 in (\d+\.\d)s", result.stdout + result.stderr)
+    assert [r[1:] for r in target.releases[-2:]] == [["r2", "failed"], ["r1", "live"]]
+    running = target.running_images()
+    assert running["gateway-openai"] == f"{PREFIX}/openai:r1"
+    assert running["nginx"] == f"{PREFIX}/nginx:r1"
+    for provider in ("openai", "anthropic", "cohere"):
+        assert target.chat(provider).status_code == 200, provider
+    print(f"\nfailed deploy r2 + automatic rollback: {elapsed:.1f} s wall; rollback itself {rollback_s} s")

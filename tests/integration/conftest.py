@@ -1,0 +1,38 @@
+"""Integration suites by concern, as markers: `health`, `auth`, `perf`, `langchain`.
+
+The Dagger module runs each suite alone (`pytest -m "auth and not local_stack"`); a module's
+suite is declared here, once, by file name.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SUITE_OF_MODULE = {
+    "test_edge_routing": "health",
+    "test_edge_failover": "health",
+    "test_validate": "health",
+    "test_monitoring": "health",
+    "test_gateway_errors": "health",
+    "test_auth_matrix": "auth",
+    "test_vault_isolation": "auth",
+    "test_vault_bootstrap": "auth",
+    "test_vault_rotation": "auth",
+    "test_vault_backend": "auth",
+    "test_vault_outage": "auth",
+    "test_edge_limits": "perf",
+    "test_perf_smoke": "perf",
+    "test_gateway_local": "perf",
+    "test_gateway_clients": "langchain",
+    "test_gateway_agent": "langchain",
+    "test_mock_protocols": "langchain",
+    "test_edge_standalone": "health",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tag each integration test with its module's suite marker."""
+    for item in items:
+        suite = SUITE_OF_MODULE.get(item.module.__name__.rsplit(".", 1)[-1]) if item.module else None
+        if suite:
+            item.add_marker(getattr(pytest.mark, suite))
