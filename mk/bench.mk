@@ -25,9 +25,8 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 
 bench-venv: $(BENCH_VENV)/.installed
 
-bench: $(BENCH_VENV)/.installed
-	@test -x $(BENCH_PY) || { echo "$(BENCH_PY) missing: create the project venv first (make venv)"; exit 2; }
+bench: deps $(BENCH_VENV)/.installed ## The benchmark vs LiteLLM (~8-10 min); writes docs/benchmarks.md and .png
 	$(BENCH_PY) bench/run.py $(BENCH_ARGS)
 
-bench-quick: $(BENCH_VENV)/.installed
+bench-quick: deps $(BENCH_VENV)/.installed ## The benchmark in about 2 minutes
 	$(BENCH_PY) bench/run.py --quick $(BENCH_ARGS)

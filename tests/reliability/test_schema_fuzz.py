@@ -1,0 +1,94 @@
+"""schemathesis (4.x CLI) against each gateway's own OpenAPI schema, with a valid client key.
+
+At least 1,000 generated cases in total; every response-side check must hold: no server error
+(5xx other than the documented upstream 502/503/504), documented status codes, content types,
+headers and bodies, and no endpoint that ignores missing credentials. Input-side findings
+(ST2xx: the schema is looser or stricter than the validation) are recorded in the report for
+the schema's owner; RELIABILITY_SCHEMA_STRICT=1 makes them fail too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability.conftest import REPORT, show
+from tests.support.stack import RunningStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
+
+PROVIDERS = ("openai", "anthropic", "cohere")
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+EXAMPLES = int(os.environ.get("RELIABILITY_SCHEMA_EXAMPLES", "150"))  # per operation
+SEED = os.environ.get("RELIABILITY_SCHEMA_SEED", "20260101")
+MIN_CASES = 1000
+# Response-side failure codes (`st explain CODE`): server errors, undocumented status, content type,
+# headers, body schema, unparsable body, ignored authentication.
+HARD = {"ST101", "ST102", "ST103", "ST104", "ST105", "ST106", "ST107", "ST108", "ST109", "ST110", "ST111",
+        "ST401", "ST402"}
+STRICT = os.environ.get("RELIABILITY_SCHEMA_STRICT") == "1"
+
+
+def _schemathesis() -> str:
+    binary = Path(sys.executable).with_name("schemathesis")
+    assert binary.exists(), "schemathesis is not installed: `make test-reliability` installs it"
+    return str(binary)
+
+
+def _run(provider: str, url: str, key: str, out_dir: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    report = out_dir / f"schemathesis-{provider}.json"
+    log = out_dir / f"schemathesis-{provider}.log"
+    argv = [_schemathesis(), "--config-file", str(CONFIG), "run", f"{url}/openapi.json",
+            "-H", f"Authorization: Bearer {key}", "--checks", "all", "--max-examples", str(EXAMPLES),
+            "--seed", SEED, "--generation-database", "none", "--request-timeout", "30",
+            "--report", "json", "--report-json-path", str(report),
+            "--output-truncate", "true", "--output-sanitize", "true", "--no-color"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=out_dir)
+    return proc, report, log
+
+
+def test_schemathesis_against_each_gateway(shared_stack: RunningStack, figures: dict[str, Any],
+                                           tmp_path: Path) -> None:
+    stack = shared_stack
+    started = time.monotonic()
+    runs = {p: _run(p, stack.gateway_urls[p], stack.keys[p], tmp_path) for p in PROVIDERS}
+    for provider, (proc, _, log) in runs.items():
+        try:
+            proc.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"schemathesis on {provider} did not finish in 240 s\n{log.read_text()[-3000:]}")
+    rows: dict[str, Any] = {}
+    hard: list[str] = []
+    for provider, (proc, report, log) in runs.items():
+        assert report.exists(), f"no report from schemathesis on {provider}:\n{log.read_text()[-3000:]}"
+        doc = json.loads(report.read_text())
+        failures = [{"code": f["code"], "title": f["title"], "count": f["count"], "operations": f["operations"]}
+                    for f in doc["failures"]]
+        rows[provider] = {"cases": doc["test_cases"]["generated"], "operations": doc["operations"]["tested"],
+                          "failures": failures, "errors": doc["errors"], "exit_code": proc.returncode}
+        for f in failures:
+            if f["code"] in HARD or STRICT:
+                hard.append(f"{provider}: {f['code']} {f['title']} on {', '.join(f['operations'])}")
+        if doc["errors"]:
+            hard.append(f"{provider}: schemathesis errors {doc['errors']}")
+    total = sum(r["cases"] for r in rows.values())
+    saved = REPORT.parent / "schemathesis"
+    saved.mkdir(parents=True, exist_ok=True)
+    for _, report, log in runs.values():
+        (saved / report.name).write_bytes(report.read_bytes())
+        (saved / log.name).write_bytes(log.read_bytes())
+    show(figures, "schemathesis", {"total_cases": total, "seconds": round(time.monotonic() - started, 1),
+                                   "examples_per_operation": EXAMPLES, "seed": SEED, "per_gateway": rows,
+                                   "logs": str(saved)})
+    assert total >= MIN_CASES, f"only {total} generated cases"
+    assert not hard, "\n".join(hard) + f"\n(see {saved})"
