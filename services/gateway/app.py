@@ -54,6 +54,7 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
     for router in (health.router, models.router, chat.router, agent.router):
         app.include_router(router)
     _install_error_handlers(app, runtime)
+    _document_limits(app, settings)
     app.add_middleware(GatewayMiddleware, runtime=runtime)
     return app
 
@@ -81,6 +82,32 @@ async def _refresh_jwks(runtime: Runtime, every_s: float = 300.0) -> None:
             log.warning("JWKS refresh failed", extra={"error_type": type(exc).__name__})
 
 
+def _is_field(part: int | str) -> bool:
+    """A path element of the request, not pydantic's `body` root or a union-member tag like `list[str]`."""
+    return isinstance(part, int) or (part != "body" and part.isidentifier() and part not in _TYPE_TAGS)
+
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
+def _document_limits(app: FastAPI, settings: Settings) -> None:
+    """Put the configured max_tokens limit into the OpenAPI schema, so the schema is as strict as the server."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            props = schema["components"]["schemas"]["ChatCompletionRequest"]["properties"]
+            for name in ("max_tokens", "max_completion_tokens"):
+                for variant in props[name].get("anyOf", [props[name]]):
+                    if variant.get("type") == "integer":
+                        variant["maximum"] = settings.max_tokens_limit
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _install_error_handlers(app: FastAPI, runtime: Runtime) -> None:
     def note(exc: GatewayError) -> None:
         ctx = context.get()
@@ -103,7 +130,7 @@ def _install_error_handlers(app: FastAPI, runtime: Runtime) -> None:
             err = InvalidRequestError("request body is not valid JSON", code="invalid_json")
         else:
             first = errors[0]
-            field = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
+            field = ".".join(str(p) for p in first["loc"] if _is_field(p)) or "body"
             err = InvalidRequestError(f"{field}: {first['msg']}", code="invalid_field", param=field)
             err.status = 422
         note(err)

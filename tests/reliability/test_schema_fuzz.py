@@ -33,7 +33,7 @@ MIN_CASES = 1000
 # headers, body schema, unparsable body, ignored authentication.
 HARD = {"ST101", "ST102", "ST103", "ST104", "ST105", "ST106", "ST107", "ST108", "ST109", "ST110", "ST111",
         "ST401", "ST402"}
-STRICT = os.environ.get("RELIABILITY_SCHEMA_STRICT") == "1"
+STRICT = os.environ.get("RELIABILITY_SCHEMA_STRICT", "1") == "1"
 
 
 def _schemathesis() -> str:

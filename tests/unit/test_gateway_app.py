@@ -177,8 +177,8 @@ async def test_auth_comes_before_validation(client: httpx.AsyncClient) -> None:
 async def test_agent_validation(client: httpx.AsyncClient) -> None:
     assert_error(await client.post("/v1/agent", json={"input": ""}, headers=AUTH), 422, "invalid_field")
     assert_error(await client.post("/v1/agent", json={"input": "x", "extra": 1}, headers=AUTH), 422)
-    err = assert_error(await client.post("/v1/agent", json={"input": "x", "tools": ["shell"]}, headers=AUTH), 400)
-    assert "shell" in err["message"] and err["param"] == "tools"
+    err = assert_error(await client.post("/v1/agent", json={"input": "x", "tools": ["shell"]}, headers=AUTH), 422)
+    assert "calculator" in err["message"] and err["param"] == "tools.0"
 
 
 async def test_unreachable_upstream_is_502_never_500(client: httpx.AsyncClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from langchain.agents import create_agent
@@ -25,7 +26,7 @@ class AgentStepLimitError(GatewayError):
     status, type, code, default_message = 422, "invalid_request_error", "agent_step_limit", "agent step limit"
 
 
-async def run_agent(model: BaseChatModel, text: str, tools: list[str] | None,
+async def run_agent(model: BaseChatModel, text: str, tools: Sequence[str] | None,
                     max_steps: int, timeout_s: float) -> dict[str, Any]:
     """Run the agent and return its answer, the tool steps it took and the summed usage."""
     try:

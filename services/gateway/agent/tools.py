@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -93,7 +93,7 @@ def chat_tool(model: BaseChatModel) -> BaseTool:
     return chat
 
 
-def build_tools(model: BaseChatModel, names: list[str] | None) -> list[BaseTool]:
+def build_tools(model: BaseChatModel, names: Sequence[str] | None) -> list[BaseTool]:
     """Return the requested tools (all when `names` is None); unknown names raise KeyError."""
     registry: dict[str, BaseTool] = {"chat": chat_tool(model), "calculator": calculator,
                                      "current_time": current_time}

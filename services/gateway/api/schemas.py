@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 NonEmptyStr = Annotated[str, Field(min_length=1, max_length=256)]
+StopWord = Annotated[str, Field(min_length=1, max_length=256)]
+ToolName = Literal["chat", "calculator", "current_time"]
 
 
 class TextPart(BaseModel):
@@ -43,12 +45,14 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: NonEmptyStr | None = None
-    messages: list[ChatMessage] = Field(min_length=1, max_length=1024)
+    # `contains` states the one-user-turn rule in the schema too, so generated clients and fuzzers know it.
+    messages: list[ChatMessage] = Field(min_length=1, max_length=1024, json_schema_extra={
+        "contains": {"type": "object", "properties": {"role": {"const": "user"}}, "required": ["role"]}})
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    stop: str | list[str] | None = None
+    stop: StopWord | Annotated[list[StopWord], Field(min_length=1, max_length=4)] | None = None
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     user: str | None = Field(None, max_length=256)
@@ -58,10 +62,7 @@ class ChatCompletionRequest(BaseModel):
     def _stop_list(cls, value: str | list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        stops = [value] if isinstance(value, str) else value
-        if len(stops) > 4 or any(not s for s in stops):
-            raise ValueError("stop takes 1 to 4 non-empty strings")
-        return stops
+        return [value] if isinstance(value, str) else value
 
     @field_validator("messages")
     @classmethod
@@ -78,7 +79,7 @@ class AgentRequest(BaseModel):
 
     input: str = Field(min_length=1, max_length=100_000)
     model: NonEmptyStr | None = None
-    tools: list[NonEmptyStr] | None = Field(None, max_length=16)
+    tools: list[ToolName] | None = Field(None, max_length=16)
     max_steps: int | None = Field(None, ge=1, le=50)
 
 

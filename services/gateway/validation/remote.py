@@ -2,7 +2,7 @@
 
 Every probe stops inside the gateway before a model is called: `/readyz` only constructs
 the chat model; a model outside the allowlist gets 404 before any upstream call; an unknown
-agent tool gets 400 (listing the available tools) before the agent starts; a `max_tokens`
+agent tool is refused (422, listing the available tools) before the agent starts; a `max_tokens`
 far above any sane limit gets 400 naming the limit. Probes that need a client credential are
 skipped, with a note, when none is given.
 """
@@ -156,16 +156,23 @@ def _max_tokens(checks: _Checks, client: httpx.Client, base: str, headers: dict[
         checks.add("max_tokens", "FAIL", f"max_tokens={PROBE_MAX_TOKENS} got {resp.status_code}, expected 400")
 
 
+def _listed_tools(status: int, message: str) -> list[str]:
+    """Tool names from the refusal: 422 `Input should be 'a', 'b' or 'c'` or 400 `available: a, b`."""
+    if status == 422:
+        return re.findall(r"'([^']+)'", message.partition("should be")[2])
+    found = re.search(r"available: (.+)$", message) if status == 400 else None
+    return [t.strip() for t in found.group(1).split(",") if t.strip()] if found else []
+
+
 def _agent_tools(checks: _Checks, client: httpx.Client, base: str, headers: dict[str, str],
                  expect_tools: Sequence[str]) -> None:
     resp = client.post(f"{base}/v1/agent", headers=headers, json={"input": "validate", "tools": [PROBE_TOOL]})
     err = _error(resp)
-    found = re.search(r"available: (.+)$", str(err.get("message", "")))
-    if resp.status_code != 400 or not found:
+    tools = _listed_tools(resp.status_code, str(err.get("message", "")))
+    if not tools:
         checks.add("agent tools", "FAIL", f"/v1/agent answered {resp.status_code} {err.get('code')} to an unknown "
-                                          "tool, expected 400 listing the available tools")
+                                          "tool, expected 400/422 listing the available tools")
         return
-    tools = [t.strip() for t in found.group(1).split(",") if t.strip()]
     missing = [t for t in expect_tools if t not in tools]
     if missing:
         checks.add("agent tools", "FAIL", f"tools {', '.join(tools)}; missing {', '.join(missing)}")
