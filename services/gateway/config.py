@@ -52,7 +52,6 @@ class Settings(BaseSettings):
     audit_backups: int = Field(5, ge=1, le=100)
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_content: bool = False
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_tokens_limit: int = Field(32768, ge=1)
     agent_max_steps: int = Field(6, ge=1, le=50)
