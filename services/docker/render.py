@@ -74,7 +74,7 @@ def render(target: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) every services/Dockerfile.<target>."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
     args = parser.parse_args(argv)
     stale = []
