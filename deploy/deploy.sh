@@ -97,6 +97,14 @@ is_placeholder() {
     return 1
 }
 
+# Published references are REGISTRY/llm-gateway-<component>[:tag][@digest] (dagger call publish,
+# the push step); the registry may carry a port, so the name is cut after the last slash.
+component_of() {
+    local name="${1%%@*}"
+    name="${name##*/}"; name="${name%%:*}"
+    echo "${name#llm-gateway-}"
+}
+
 require() {  # require NAME [secret]: refuse missing values, and placeholders for secrets
     local name="$1" kind="${2:-}"
     [[ -n "${!name:-}" ]] || die "${name} is missing (set it in ${env_file})"
@@ -138,6 +146,45 @@ public_url="${LLMGW_PUBLIC_URL%/}"
 export LLMGW_IMAGE_PREFIX="${prefix}" LLMGW_STATE_DIR="${state}" LLMGW_TAG="${tag}"
 export LLMGW_ENV_DIR="${LLMGW_ENV_DIR:-${deploy_dir}/env}"
 [[ "${upstream}" == mock ]] && export COMPOSE_PROFILES="${COMPOSE_PROFILES:-mock}"
+
+# Every image compose runs must be published, else compose fails half-way on the server.
+published=()
+if [[ -n "${images_file}" ]]; then
+    while IFS= read -r ref || [[ -n "${ref}" ]]; do
+        ref="${ref//[[:space:]]/}"
+        [[ -z "${ref}" || "${ref}" == \#* ]] && continue
+        published+=("${ref}")
+    done <"${images_file}"
+    for c in "${COMPONENTS[@]}"; do
+        found=0
+        for ref in "${published[@]}"; do
+            [[ "$(component_of "${ref}")" == "${c}" ]] && found=1
+        done
+        ((found)) || die "--images-file ${images_file} has no reference for '${c}' (needs ${COMPONENTS[*]})"
+    done
+fi
+# Files read on this machine: refuse early and by name rather than half-way through step 3.
+if ! ((dry_run)); then
+    for f in LLMGW_TLS_CERT LLMGW_TLS_KEY; do
+        [[ -r "${!f}" ]] || die "${f}=${!f} is not a readable file"
+    done
+    services=("${PROVIDERS[@]}")
+    [[ "${upstream}" == mock ]] && services+=(mock)
+    for s in "${services[@]}"; do
+        [[ -f "${LLMGW_ENV_DIR}/${s}.env" ]] \
+            || die "${LLMGW_ENV_DIR}/${s}.env not found (per-service settings: deploy/env/${s}.env.example)"
+    done
+fi
+if [[ "${upstream}" == real ]]; then
+    for p in "${PROVIDERS[@]}"; do
+        f="${LLMGW_ENV_DIR}/${p}.env"
+        [[ -f "${f}" ]] || continue
+        while IFS= read -r line || [[ -n "${line}" ]]; do
+            [[ "${line}" =~ ^[[:space:]]*GATEWAY_UPSTREAM_BASE_URL=.*//mock: ]] \
+                && die "${f} points at the mock upstream but LLMGW_UPSTREAM=real: delete its GATEWAY_UPSTREAM_BASE_URL line"
+        done <"${f}"
+    done
+fi
 
 # -- helpers -------------------------------------------------------------------------------------
 run() {  # run CMD...: execute, or print under --dry-run
@@ -186,6 +233,7 @@ fail_step() {
 
 image() { echo "${prefix}/$1:$2"; }
 
+
 # -- releases: one line per attempt: <utc> <tag> <status> ---------------------------------------
 previous_live() {
     on_target 'f="$1"; [[ -f "$f" ]] && awk '\''$3 == "live" { t = $2 } END { if (t) print t }'\'' "$f" || true' \
@@ -201,14 +249,12 @@ record() {  # record TAG STATUS
 images_step() {
     step images
     if [[ -n "${images_file}" ]]; then
-        local ref component n=0
-        while IFS= read -r ref || [[ -n "${ref}" ]]; do
-            [[ -z "${ref}" || "${ref}" == \#* ]] && continue
-            component="$(basename "${ref%%[@:]*}")"; component="${component#llm-gateway-}"
+        local ref n=0
+        for ref in "${published[@]}"; do
             run docker pull -q "${ref}"
-            run docker tag "${ref}" "$(image "${component}" "${tag}")"
+            run docker tag "${ref}" "$(image "$(component_of "${ref}")" "${tag}")"
             n=$((n + 1))
-        done <"${images_file}"
+        done
         done_step "pulled ${n} published references as ${prefix}/*:${tag}"
         return
     fi
@@ -278,7 +324,11 @@ host_files() {  # the state directory compose mounts: Vault token, provider keys
         for f in vault-root-token provider-keys.json tls/server.pem tls/server.key; do
             IFS= read -r line; printf "%s" "$line" | base64 -d >"$s/$f.new"
             chmod 0444 "$s/$f.new"; mv -f "$s/$f.new" "$s/$f"
-        done' "${state}"
+        done
+        if [[ ! -s "$s/grafana-admin-password" ]]; then  # profile `monitoring`; kept across releases
+            head -c 18 /dev/urandom | base64 | tr -d "/+=\n" >"$s/grafana-admin-password.new"
+            chmod 0444 "$s/grafana-admin-password.new"; mv -f "$s/grafana-admin-password.new" "$s/grafana-admin-password"
+        fi' "${state}"
 }
 
 deploy_release() {  # deploy_release TAG: compose up the release's images

@@ -38,8 +38,11 @@ prepare() {
     if [[ ! -s "${state}/vault-root-token" ]]; then
         (umask 077; "${python}" -c 'import secrets; print("root-" + secrets.token_urlsafe(24))' >"${state}/vault-root-token")
     fi
-    # Mounted into containers running as other uids; the 0700 state directory guards it on the host.
-    chmod 0444 "${state}/vault-root-token"
+    if [[ ! -s "${state}/grafana-admin-password" ]]; then  # profile `monitoring`
+        (umask 077; "${python}" -c 'import secrets; print(secrets.token_urlsafe(18))' >"${state}/grafana-admin-password")
+    fi
+    # Mounted into containers running as other uids; the 0700 state directory guards them on the host.
+    chmod 0444 "${state}/vault-root-token" "${state}/grafana-admin-password"
     (umask 077; "${python}" - >"${state}/provider-keys.json" <<'PY'
 import json, os
 print(json.dumps({p: os.environ.get(f"{p.upper()}_API_KEY") or f"mock-key-{p}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import hvac
@@ -71,8 +71,23 @@ def is_plain_secret_id(value: str) -> bool:
     return bool(_UUID.match(value))
 
 
-def secret_id_usable(client: hvac.Client, provider: str, value: str) -> bool:
-    """Return whether a stored secret_id (or wrapping token) can still be used to log in."""
+def _expiry(data: dict) -> datetime | None:
+    """When a secret_id (expiration_time) or a wrapping token (creation_time + creation_ttl) expires."""
+    expires = str(data.get("expiration_time") or "")
+    if expires and not expires.startswith("0001-"):
+        return datetime.fromisoformat(expires)
+    created, ttl = data.get("creation_time"), data.get("creation_ttl")
+    if created and ttl:
+        return datetime.fromisoformat(str(created)) + timedelta(seconds=int(ttl))
+    return None
+
+
+def secret_id_usable(client: hvac.Client, provider: str, value: str, min_remaining_s: int = 0) -> bool:
+    """Return whether a stored secret_id (or wrapping token) can still log in for min_remaining_s seconds.
+
+    A secret_id consumed by a login (single use) or a wrapping token that was unwrapped no longer
+    looks up, so both count as used.
+    """
     if not value:
         return False
     try:
@@ -86,10 +101,8 @@ def secret_id_usable(client: hvac.Client, provider: str, value: str) -> bool:
     data = answer.get("data") if isinstance(answer, dict) else None
     if not data:
         return False
-    expires = str(data.get("expiration_time") or "")
-    if expires and not expires.startswith("0001-"):
-        return datetime.fromisoformat(expires) > datetime.now(UTC)
-    return True
+    expires = _expiry(data)
+    return expires is None or expires > datetime.now(UTC) + timedelta(seconds=min_remaining_s)
 
 
 def credential_paths(out_dir: Path, provider: str) -> tuple[Path, Path]:
@@ -97,8 +110,10 @@ def credential_paths(out_dir: Path, provider: str) -> tuple[Path, Path]:
     return out_dir / provider / "role_id", out_dir / provider / "secret_id"
 
 
-def ensure_credentials(client: hvac.Client, provider: str, out_dir: Path, wrap_ttl: int | None) -> list[str]:
-    """Write role_id and a usable secret_id under out_dir/<provider>/; return what was written."""
+def ensure_credentials(
+    client: hvac.Client, provider: str, out_dir: Path, wrap_ttl: int | None, min_remaining_s: int = 0
+) -> list[str]:
+    """Write role_id and a secret_id usable for min_remaining_s under out_dir/<provider>/; return what was written."""
     role_file, secret_file = credential_paths(out_dir, provider)
     written = []
     role_id = read_role_id(client, provider)
@@ -106,7 +121,7 @@ def ensure_credentials(client: hvac.Client, provider: str, out_dir: Path, wrap_t
         write_secret_file(role_file, role_id + "\n")
         written.append(str(role_file))
     existing = secret_file.read_text().strip() if secret_file.exists() else ""
-    if not secret_id_usable(client, provider, existing):
+    if not secret_id_usable(client, provider, existing, min_remaining_s):
         write_secret_file(secret_file, issue_secret_id(client, provider, wrap_ttl) + "\n")
         written.append(f"{secret_file} ({f'wrapped, ttl {wrap_ttl}s' if wrap_ttl else 'plain'})")
     return written

@@ -12,6 +12,7 @@ from hvac import exceptions as hvac_errors
 from vaultctl import approle, clients, kv
 from vaultctl.connection import Reporter, VaultctlError, write_secret_file
 from vaultctl.policies import DEFAULT_MOUNT, PROVIDERS, render_policies
+from vaultctl.refresher import ensure_issuer_token
 
 AUDIT_API_REFUSED = ("declarative", "cannot enable audit device via api")
 
@@ -30,6 +31,7 @@ class BootstrapOptions:
     out_dir: Path | None = None
     wrap_ttl: int | None = None
     max_versions: int = kv.DEFAULT_MAX_VERSIONS
+    issuer_token_file: Path | None = None  # mint a `llm-secret-id-issuer` token for the refresher here
 
 
 def _data(answer: dict) -> dict:
@@ -160,6 +162,11 @@ def bootstrap(client: hvac.Client, opts: BootstrapOptions, report: Reporter) -> 
     seed_provider_keys(client, opts, report)
     create_clients(client, opts, report)
     write_credentials(client, opts, report)
+    if opts.issuer_token_file is not None:
+        if ensure_issuer_token(client, opts.issuer_token_file):
+            report.changed("token", "secret-id-issuer", f"minted (periodic); written to {opts.issuer_token_file}")
+        else:
+            report.unchanged("token", "secret-id-issuer", "still valid")
     summary = f"{report.changes} change(s)" if report.changes else "no changes"
     report.line("bootstrap", "done", summary)
     return report.changes

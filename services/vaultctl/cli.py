@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import hvac
+import requests
 from hvac import exceptions as hvac_errors
 
-from vaultctl import approle, clients, kv
+from vaultctl import approle, clients, kv, refresher
 from vaultctl.bootstrap import BootstrapOptions, bootstrap
 from vaultctl.connection import Reporter, VaultctlError, connect, parse_duration, write_secret_file
 from vaultctl.policies import DEFAULT_MOUNT, PROVIDERS, write_policy_files
@@ -60,6 +61,20 @@ def _add_bootstrap(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token-max-ttl", type=parse_duration, default=3600)
     p.add_argument("--secret-id-ttl", type=parse_duration, default=600)
     p.add_argument("--max-versions", type=int, default=kv.DEFAULT_MAX_VERSIONS)
+    p.add_argument("--issuer-token-file", type=Path,
+                   help="keep a periodic llm-secret-id-issuer token here for refresh-secret-ids (0600)")
+
+
+def _add_refresh(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("refresh-secret-ids", help="keep each gateway's secret_id file usable (loop)")
+    _common(p)
+    p.add_argument("--providers", type=_providers, default=list(PROVIDERS))
+    p.add_argument("--out-dir", type=Path, required=True, help="holds <provider>/role_id and secret_id")
+    p.add_argument("--interval", type=parse_duration, default=30, help="seconds between rounds (default 30s)")
+    p.add_argument("--wrap-ttl", type=parse_duration, help="write response-wrapped secret_ids with this TTL")
+    p.add_argument("--min-remaining", type=parse_duration,
+                   help="replace a secret_id valid for less than this (default: two intervals)")
+    p.add_argument("--once", action="store_true", help="one round, then exit (non-zero on a Vault error)")
 
 
 def _add_key_commands(sub: argparse._SubParsersAction) -> None:
@@ -113,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_bootstrap(sub)
     _add_key_commands(sub)
+    _add_refresh(sub)
     _add_client_key(sub)
     p = sub.add_parser("render-policies", help="write the policy .hcl files for a mount")
     p.add_argument("--mount", default=DEFAULT_MOUNT)
@@ -171,6 +187,7 @@ def _run(args: argparse.Namespace) -> int:
             role=approle.RoleSettings(args.token_ttl, args.token_max_ttl, args.secret_id_ttl),
             keys=_provider_keys(args), clients=args.client, client_keys_file=args.client_keys_file,
             out_dir=args.out_dir, wrap_ttl=args.wrap_ttl, max_versions=args.max_versions,
+            issuer_token_file=args.issuer_token_file,
         )
         bootstrap(_client(args), opts, Reporter())
     elif args.command == "issue-secret-id":
@@ -183,6 +200,12 @@ def _run(args: argparse.Namespace) -> int:
             print(f"wrote {role_file} and {secret_file}{' (wrapped)' if args.wrap_ttl else ''}")
         else:
             print(approle.issue_secret_id(client, args.provider, args.wrap_ttl))
+    elif args.command == "refresh-secret-ids":
+        opts = refresher.RefreshOptions(
+            out_dir=args.out_dir, providers=tuple(args.providers), interval_s=args.interval,
+            wrap_ttl=args.wrap_ttl, min_remaining_s=args.min_remaining,
+        )
+        refresher.run(_client(args), opts, Reporter(), once=args.once)
     elif args.command in ("rotate-provider-key", "rotate"):
         raw = args.key_file.read_text() if args.key_file else os.environ.get(args.from_env, "")
         value = raw.strip()
@@ -211,4 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except hvac_errors.VaultError as exc:
         print(f"vaultctl: Vault refused: {exc}", file=sys.stderr)
+        return 1
+    except requests.RequestException as exc:
+        print(f"vaultctl: cannot reach Vault: {type(exc).__name__}", file=sys.stderr)
         return 1

@@ -92,6 +92,33 @@ path "{mount}/metadata/llm/*" {{
 """
 
 
+ISSUER_POLICY = "llm-secret-id-issuer"
+
+_ISSUER_HEAD = """\
+# llm-secret-id-issuer: `vaultctl refresh-secret-ids` keeps each gateway's secret_id file usable.
+# It reads role_ids, issues and looks up secret_ids of the gateway AppRoles; nothing else (no KV,
+# no role changes). Own-token renew/lookup and sys/wrapping/lookup come from `default`.
+"""
+
+_ISSUER_ROLE = """
+path "auth/approle/role/{role}/role-id" {{
+  capabilities = ["read"]
+}}
+
+path "auth/approle/role/{role}/secret-id" {{
+  capabilities = ["update"]
+}}
+
+path "auth/approle/role/{role}/secret-id/lookup" {{
+  capabilities = ["update"]
+}}
+"""
+
+
+def _issuer(providers: tuple[str, ...]) -> str:
+    return _ISSUER_HEAD + "".join(_ISSUER_ROLE.format(role=gateway_policy_name(p)) for p in providers)
+
+
 def gateway_policy_name(provider: str) -> str:
     """Return the policy (and AppRole) name of a provider's gateway."""
     return f"llm-gateway-{provider}"
@@ -106,6 +133,7 @@ def render_policies(mount: str = DEFAULT_MOUNT, providers: tuple[str, ...] = PRO
     }
     policies["llm-rotator"] = _ROTATOR.format(mount=mount)
     policies["llm-admin"] = _ADMIN.format(mount=mount)
+    policies[ISSUER_POLICY] = _issuer(providers)
     return policies
 
 

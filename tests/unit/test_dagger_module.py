@@ -84,12 +84,20 @@ def keys() -> dict[str, dagger.Secret]:
     return {p: dag.set_secret(f"{p}-key", f"{SENTINEL}-{p}") for p in consts.PROVIDERS}
 
 
+def deploy_inputs(images: dagger.File, service_env: dagger.Directory | None = None) -> release.DeployInputs:
+    """Every deploy secret holds a sentinel, so a plaintext leak anywhere in the chain is found."""
+    secret = {n: dag.set_secret(n, f"{SENTINEL}-{n}") for n in ("env-file", "ssh", "known", "cert", "key")}
+    return release.DeployInputs(
+        env_file=secret["env-file"], ssh_key=secret["ssh"], known_hosts=secret["known"],
+        tls_cert=secret["cert"], tls_key=secret["key"], images=images, service_env=service_env,
+    )  # fmt: skip
+
+
 def pipelines(module: main.LlmStack, keys: dict[str, dagger.Secret]) -> dict[str, Type]:
     """The lazy objects behind every function that does not need an engine to build."""
     suite = suites.TestSuite(source=module.source, run_id=RUN)
     password = dag.set_secret("registry", f"{SENTINEL}-registry")
-    ssh_key = dag.set_secret("ssh", f"{SENTINEL}-ssh")
-    known = dag.set_secret("known-hosts", f"{SENTINEL}-known-hosts")
+    inputs = deploy_inputs(dag.file("i", "x"), service_env=dag.directory())
     objs: dict[str, Type] = {
         "stack": module.stack(openai_key=keys["openai"], anthropic_key=keys["anthropic"], cohere_key=keys["cohere"]),
         "proxy": module.proxy(),
@@ -99,7 +107,7 @@ def pipelines(module: main.LlmStack, keys: dict[str, dagger.Secret]) -> dict[str
         "edge": module.edge(),
         "unit": suite.unit_container(),
         "deploy": release.deploy_container(
-            module.source, release.Env.prod, "example.org", "deploy", 22, ssh_key, known, dag.file("i", "x"), "n"
+            module.source, release.Env.prod, release.DeployTarget("example.org"), inputs, "n"
         ),
     }
     for provider in main.Provider:
@@ -211,33 +219,74 @@ def test_vault_root_token_and_registry_password_are_secret_variables(
     assert "VAULT_TOKEN" in {c.args["name"] for c in chain(module.bootstrap()) if c.name == "withSecretVariable"}
     password = dag.set_secret("registry", "x")
     plan = release.publish_plan(module.source, "ghcr.io/acme/", "bot", password, "v1")
-    assert sorted(p.ref for p in plan) == sorted(
-        f"ghcr.io/acme/{c}:v1" for c in ("openai", "anthropic", "cohere", "nginx")
-    )
+    assert [p.ref for p in plan] == [
+        f"ghcr.io/acme/llm-gateway-{c}:v1" for c in ("openai", "anthropic", "cohere", "nginx", "mock")
+    ]
     for push in plan:
         auth = chain(push.container)[-1]
         assert (auth.name, auth.args["address"], auth.args["secret"]) == ("withRegistryAuth", "ghcr.io", password)
 
 
-def test_deploy_mounts_key_and_known_hosts_and_never_reuses_an_exec(module: main.LlmStack) -> None:
-    key, known = dag.set_secret("k", "k"), dag.set_secret("h", "h")
+def test_deploy_mounts_its_secrets_and_never_reuses_an_exec(module: main.LlmStack) -> None:
     images = dag.file("images.txt", "x")
+    inputs = deploy_inputs(images)
 
-    def deploy(nonce: str = "") -> dagger.Container:
+    def deploy(nonce: str = "", given: release.DeployInputs = inputs) -> dagger.Container:
         return release.deploy_container(
-            module.source, release.Env.staging, "h.example", "ops", 2222, key, known, images, nonce
+            module.source, release.Env.staging, release.DeployTarget("h.example", "ops", 2222), given, nonce
         )
 
     ctr = deploy()
     mounted = {c.args["path"]: c.args["source"] for c in chain(ctr) if c.name == "withMountedSecret"}
-    assert mounted == {"/root/.ssh/id_deploy": key, "/root/.ssh/known_hosts": known}
-    assert env(ctr)["DOCKER_HOST"] == "ssh://ops@h.example:2222"
+    assert mounted == {
+        "/root/.ssh/id_deploy": inputs.ssh_key,
+        "/root/.ssh/known_hosts": inputs.known_hosts,
+        "/run/deploy/env": inputs.env_file,
+        "/etc/llm-gateway/tls/server.pem": inputs.tls_cert,
+        "/etc/llm-gateway/tls/server.key": inputs.tls_key,
+    }
+    variables = env(ctr)
+    assert variables["DOCKER_HOST"] == "ssh://ops@h.example:2222"
+    assert (variables["LLMGW_TLS_CERT"], variables["LLMGW_TLS_KEY"]) == (consts.DEPLOY_TLS_CERT, consts.DEPLOY_TLS_KEY)
+    assert "LLMGW_ENV_DIR" not in variables
     assert chain(ctr)[-1].args["args"] == [
-        "bash", "deploy/deploy.sh", "--env", "staging", "--images-file", "/run/deploy/images.txt",
+        "bash", "deploy/deploy.sh", "--env", "staging",
+        "--env-file", "/run/deploy/env", "--images-file", "/run/deploy/images.txt",
     ]  # fmt: skip
     config = next(c.args["contents"] for c in chain(ctr) if c.name == "withNewFile")
     assert "StrictHostKeyChecking yes" in config
     assert env(deploy())["DEPLOY_NONCE"] != env(deploy())["DEPLOY_NONCE"]
+    settings = dag.directory()
+    with_settings = deploy(given=deploy_inputs(images, service_env=settings))
+    dirs = {c.args["path"]: c.args["source"] for c in chain(with_settings) if c.name == "withMountedDirectory"}
+    assert dirs == {"/etc/llm-gateway/env": settings}
+    assert env(with_settings)["LLMGW_ENV_DIR"] == "/etc/llm-gateway/env"
+
+
+def test_deploy_reads_what_deploy_sh_reads() -> None:
+    """The env file deploy.sh needs is a Secret (deploy/.env.* never reaches the source upload)."""
+    script = (ROOT / "deploy" / "deploy.sh").read_text()
+    assert "--env-file) " in script
+    assert "deploy/.env.*" in main.SOURCE_IGNORE
+    example = (ROOT / "deploy" / ".env.production.example").read_text()
+    assert f"LLMGW_TLS_CERT={consts.DEPLOY_TLS_CERT}" in example
+    assert f"LLMGW_TLS_KEY={consts.DEPLOY_TLS_KEY}" in example
+    assert f"LLMGW_ENV_DIR={consts.DEPLOY_SERVICE_ENV_DIR}" in example
+    params = registered()["deploy"].parameters
+    for name in ("env_file", "ssh_key", "known_hosts", "tls_cert", "tls_key"):
+        assert "Secret" in str(params[name].resolved_type), name
+
+
+def test_publish_pushes_every_image_compose_runs() -> None:
+    """deploy.sh pulls one reference per component; compose runs each `${LLMGW_IMAGE_PREFIX}/<c>:<tag>`."""
+    compose = (ROOT / "deploy" / "docker-compose.yml").read_text()
+    used = set(re.findall(r"\$\{LLMGW_IMAGE_PREFIX:-llmgw\}/([a-z]+):", compose))
+    assert used == set(consts.COMPONENTS)
+    script = (ROOT / "deploy" / "deploy.sh").read_text()
+    components = re.search(r"^readonly COMPONENTS=\(([^)]*)\)", script, re.MULTILINE)
+    assert components is not None and tuple(components.group(1).split()) == consts.COMPONENTS
+    assert all(consts.image_name(c) == f"llm-gateway-{c}" for c in consts.COMPONENTS)
+    assert '"${registry}/llm-gateway-${c}:${tag}"' in script
 
 
 # --- caching, checks, registration ----------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "deploy.sh"
 EXAMPLE = REPO / "deploy" / ".env.production.example"
+COMPONENTS = ("openai", "anthropic", "cohere", "nginx", "mock")
 TOOLS = ("bash", "env", "dirname", "basename", "date", "awk", "sed", "cat", "mkdir", "tail", "head")
 SECRETS = {"VAULT_ROOT_TOKEN": "hvs.9f8e7d6c5b4a39281706",
            "OPENAI_API_KEY": "sk-proj-4d3c2b1a0f9e8d7c6b5a",
@@ -170,7 +171,7 @@ def test_dry_run_with_a_registry_pushes_with_password_on_stdin(sandbox: Path) ->
 
 def test_dry_run_with_published_references(sandbox: Path) -> None:
     images = sandbox / "images.txt"
-    refs = [f"ghcr.io/acme/llm-gateway-{c}:v2@sha256:{'a' * 64}" for c in ("openai", "anthropic", "cohere", "nginx")]
+    refs = [f"ghcr.io/acme/llm-gateway-{c}:v2@sha256:{'a' * 64}" for c in COMPONENTS]
     images.write_text("\n".join(refs) + "\n")
     result = _deploy(sandbox, "--env", "prod", "--env-file", str(_config(sandbox)), "--images-file", str(images),
                      "--tag", "v2", "--dry-run")
@@ -178,6 +179,34 @@ def test_dry_run_with_published_references(sandbox: Path) -> None:
     assert f"+ docker pull -q {refs[0]}" in result.stdout
     assert f"+ docker tag {refs[3]} llmgw/nginx:v2" in result.stdout
     assert "skipped: already published (--images-file)" in result.stdout
+    assert f"+ docker tag {refs[4]} llmgw/mock:v2" in result.stdout  # vault-bootstrap runs from it
+
+
+def test_published_references_must_cover_every_image_compose_runs(sandbox: Path) -> None:
+    images = sandbox / "images.txt"
+    # A registry with a port: the component is the name after the last slash.
+    images.write_text("".join(f"registry.internal:5000/llm/llm-gateway-{c}:v2\n" for c in COMPONENTS[:4]))
+    result = _deploy(sandbox, "--env", "prod", "--env-file", str(_config(sandbox)), "--images-file", str(images),
+                     "--tag", "v2", "--dry-run")
+    assert result.returncode == 2
+    assert "has no reference for 'mock'" in result.stderr
+    images.write_text(images.read_text() + "registry.internal:5000/llm/llm-gateway-mock:v2\n")
+    result = _deploy(sandbox, "--env", "prod", "--env-file", str(_config(sandbox)), "--images-file", str(images),
+                     "--tag", "v2", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "+ docker tag registry.internal:5000/llm/llm-gateway-mock:v2 llmgw/mock:v2" in result.stdout
+
+
+def test_real_upstream_refuses_a_service_env_file_pointing_at_the_mock(sandbox: Path) -> None:
+    env_dir = sandbox / "env"
+    env_dir.mkdir()
+    for p in ("openai", "anthropic", "cohere"):
+        (env_dir / f"{p}.env").write_text("GATEWAY_LOG_LEVEL=info\n# GATEWAY_UPSTREAM_BASE_URL=http://mock:8199\n")
+    (env_dir / "cohere.env").write_text((REPO / "deploy" / "env" / "cohere.env.example").read_text())
+    result = _deploy(sandbox, "--env", "prod", "--env-file", str(_config(sandbox, LLMGW_ENV_DIR=str(env_dir))),
+                     "--dry-run")
+    assert result.returncode == 2
+    assert f"{env_dir}/cohere.env points at the mock upstream" in result.stderr
 
 
 def test_rollback_needs_recorded_releases(sandbox: Path) -> None:

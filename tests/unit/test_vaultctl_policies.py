@@ -41,3 +41,13 @@ def test_rotator_cannot_touch_auth_or_sys() -> None:
     paths = _paths(render_policies()["llm-rotator"])
     assert all(path.startswith("secret/") for path in paths)
     assert all("delete" not in caps and "list" not in caps for caps in paths.values())
+
+
+def test_secret_id_issuer_only_issues_and_looks_up_gateway_secret_ids() -> None:
+    paths = _paths(render_policies()["llm-secret-id-issuer"])
+    expected = {}
+    for provider in PROVIDERS:
+        role = f"auth/approle/role/llm-gateway-{provider}"
+        expected |= {f"{role}/role-id": ["read"], f"{role}/secret-id": ["update"],
+                     f"{role}/secret-id/lookup": ["update"]}
+    assert paths == expected

@@ -81,7 +81,7 @@ def test_secrets_only_through_env(path: Path) -> None:
         for key in ("run", "with"):
             assert "secrets." not in json.dumps(step.get(key, "")), f"{step.get('name')}: secret in {key}"
         assert "${{" not in step.get("run", ""), f"{step.get('name')}: expression in a script (use env)"
-    for match in re.finditer(r"--(password|ssh-key|known-hosts) (\S+)", path.read_text()):
+    for match in re.finditer(r"--(password|ssh-key|known-hosts|env-file|tls-cert|tls-key) (\S+)", path.read_text()):
         assert match.group(2).startswith("env://"), match.group(0)
 
 
@@ -115,6 +115,9 @@ def test_release_publishes_then_deploys_staging_from_main_and_prod_behind_an_env
     assert "call deploy --env staging" in " ".join(s.get("run", "") for s in staging["steps"])
     assert "call deploy --env prod" in " ".join(s.get("run", "") for s in prod["steps"])
     for job in (staging, prod):
+        deploy = " ".join(s.get("run", "") for s in job["steps"])
+        for secret in ("--env-file", "--ssh-key", "--known-hosts", "--tls-cert", "--tls-key"):
+            assert f"{secret} env://" in deploy, secret
         assert job["permissions"] == {"contents": "read"}
         assert job["concurrency"]["cancel-in-progress"] is False
 

