@@ -158,7 +158,7 @@ def test_agent_bad_input(stack: RunningStack, http: httpx.Client, provider: str)
     url = f"{stack.url}/{provider}/v1/agent"
     auth = {"Authorization": f"Bearer {stack.keys[provider]}"}
     assert_error(http.post(url, json={}, headers=auth), 422)
-    assert_error(http.post(url, json={"input": "x", "tools": ["shell"]}, headers=auth), 400)
+    assert_error(http.post(url, json={"input": "x", "tools": ["shell"]}, headers=auth), 422)
     assert_error(http.post(url, json={"input": "x", "model": "nope"}, headers=auth), 404, "model_not_found")
     assert_error(http.post(url, json={"input": "x", "max_steps": 0}, headers=auth), 422)
     assert_error(http.post(url, content=b"{", headers={**auth, "content-type": "application/json"}), 400)
