@@ -25,6 +25,7 @@ import pytest
 from devstack import nginx_render
 from devstack.ports import free_ports
 from devstack.tls import issue
+from tests.support.process import stop
 
 pytestmark = pytest.mark.integration
 
@@ -107,12 +108,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         _wait_ready(proc, url, tls["ca"], root / "nginx.log")
         yield Edge(url=url, ca=tls["ca"], prefix=conf.parent, conf=conf, gateway=gateway)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         server.shutdown()
 
 
@@ -211,7 +207,11 @@ def test_public_routes_strip_a_client_sent_identity(edge: Edge) -> None:
 def test_access_log_is_json_without_credentials(edge: Edge) -> None:
     httpx.get(f"{edge.url}/anthropic/v1/models?api_key=leak", verify=str(edge.ca),
               headers={"Authorization": f"Bearer {GOOD_KEY}", "X-Request-ID": "log-check-1"})
-    text = (edge.prefix / "logs" / "access.log").read_text()
+    log = edge.prefix / "logs" / "access.log"
+    deadline = time.monotonic() + 5  # nginx writes the line after the response has gone out
+    while "log-check-1" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    text = log.read_text()
     assert GOOD_KEY not in text and "leak" not in text
     entries = [json.loads(line) for line in text.splitlines()]
     [entry] = [e for e in entries if e["request_id"] == "log-check-1"]

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.support.process import running
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -118,31 +119,10 @@ def run_prometheus(tmp: Path, targets: list[str]) -> Iterator[str]:
     assert check.returncode == 0, check.stdout + check.stderr
     port = free_ports(1)[0]
     url = f"http://127.0.0.1:{port}"
-    log = tmp / "prometheus.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [_binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h", "--log.level=warn"],
-            stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"prometheus exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"prometheus not ready after 30 s:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)
+    argv = [_binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h", "--log.level=warn"]
+    with running(argv, f"{url}/-/ready", tmp / "prometheus.log", name="prometheus"):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _query(prom: str, expr: str) -> list[dict[str, Any]]:

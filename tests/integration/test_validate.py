@@ -7,13 +7,13 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.process import running
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -103,29 +103,10 @@ def _gateway_without_key(tmp: Path) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") and not k.endswith("_API_KEY")}
     env.update({"PYTHONPATH": str(SERVICES), "GATEWAY_PROVIDER": "openai", "GATEWAY_PORT": str(port),
                 "GATEWAY_HOST": "127.0.0.1"})
-    log = tmp / "gateway.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"gateway exited with {proc.returncode}:\n{log.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"gateway not up after 30 s:\n{log.read_text()}")
-            time.sleep(0.2)
+    with running([sys.executable, "-m", "gateway"], f"{url}/healthz", tmp / "gateway.log", name="gateway",
+                 env=env):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_a_gateway_without_provider_key_fails_readiness_by_name(tmp_path: Path) -> None:
