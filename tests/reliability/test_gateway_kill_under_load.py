@@ -72,8 +72,10 @@ def test_killed_gateway_isolated_and_restarted(stack: RunningStack, figures: dic
     assert others == [], result.kinds(lambda label: not victim_label(label))
     assert down, "killing the gateway produced no failure at all: was it really killed?"
     for outcome in down:
-        # In-flight streams lose their tail (the edge already sent 200); every other failure is a JSON 502/503.
-        if outcome.status == 200 and outcome.label.endswith("/stream") and outcome.started < killed:
+        # A request in flight at the kill whose 200 headers the edge had already relayed loses its body
+        # (mostly streams; rarely a plain answer caught between headers and body). Every other failure
+        # is a JSON 502/503 from the edge.
+        if outcome.status == 200 and outcome.started < killed:
             continue
         assert outcome.status in (502, 503), outcome
         assert outcome.content_type and outcome.content_type.startswith("application/json"), outcome
