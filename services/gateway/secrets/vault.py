@@ -106,10 +106,11 @@ class VaultSecretsBackend(SecretsBackend):
     async def stop(self) -> None:
         """Stop the refresh task and revoke the token (best effort)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            task.cancel()
+            _, pending = await asyncio.wait({task}, timeout=self.timeout_s + 2.0)
+            if pending:  # never hang shutdown on a stuck Vault call
+                log.warning("vault: refresh task did not stop within %.0f s", self.timeout_s + 2.0)
         with contextlib.suppress(*_FAILURES):
             await self._call(self._client.auth.token.revoke_self)
 
@@ -147,7 +148,10 @@ class VaultSecretsBackend(SecretsBackend):
         )
 
     async def _call(self, fn: Callable[[], T]) -> T:
-        return await asyncio.wait_for(asyncio.to_thread(fn), timeout=self.timeout_s + 1.0)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+        # lands as the inner call completes, and stop() would then wait for the loop forever.
+        async with asyncio.timeout(self.timeout_s + 1.0):
+            return await asyncio.to_thread(fn)
 
     def _describe(self, exc: BaseException) -> str:
         if isinstance(exc, hvac_errors.VaultError):
