@@ -44,9 +44,12 @@ containers-up: containers-build
 containers-down:
 	@$(CONTAINERS_ENV) deploy/docker/stack.sh down
 
-# The stack is torn down whatever the tests did; the exit status is the tests'.
+# The stack is torn down whatever happened (make runs recipes with `set -e`: every failure is caught
+# here); the exit status is the first failure's.
 test-containers: containers-build containers-lint
-	@$(CONTAINERS_ENV) deploy/docker/stack.sh up; \
-	STACK_ENV_FILE=$(CONTAINERS_STATE_DIR)/stack.env $(CONTAINERS_PY) -m pytest -q -p no:cacheprovider \
-		tests/containers tests/integration -m "not local_stack"; status=$$?; \
-	$(CONTAINERS_ENV) deploy/docker/stack.sh down; exit $$status
+	@status=0; $(CONTAINERS_ENV) deploy/docker/stack.sh up || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+		STACK_ENV_FILE=$(CONTAINERS_STATE_DIR)/stack.env $(CONTAINERS_PY) -m pytest -q -p no:cacheprovider \
+			tests/containers tests/integration -m "not local_stack" || status=$$?; \
+	fi; \
+	$(CONTAINERS_ENV) deploy/docker/stack.sh down || true; exit $$status
