@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,11 +20,12 @@ SCRIPT = REPO / "deploy" / "deploy.sh"
 EXAMPLE = REPO / "deploy" / ".env.production.example"
 COMPONENTS = ("openai", "anthropic", "cohere", "nginx", "mock")
 TOOLS = ("bash", "env", "dirname", "basename", "date", "awk", "sed", "cat", "mkdir", "tail", "head")
-SECRETS = {"VAULT_ROOT_TOKEN": "hvs.9f8e7d6c5b4a39281706",
-           "OPENAI_API_KEY": "sk-proj-4d3c2b1a0f9e8d7c6b5a",
-           "ANTHROPIC_API_KEY": "sk-ant-api03-1a2b3c4d5e6f7a8b",
-           "COHERE_API_KEY": "co-7f6e5d4c3b2a19080706",
-           "REGISTRY_PASSWORD": "ghp_5e4d3c2b1a0f9e8d7c6b"}
+# Real-looking values, made at run time (never committed), so placeholder detection cannot match them.
+SECRETS = {"VAULT_ROOT_TOKEN": "hvs." + secrets.token_hex(12),
+           "OPENAI_API_KEY": "sk-proj-" + secrets.token_hex(12),
+           "ANTHROPIC_API_KEY": "sk-ant-api03-" + secrets.token_hex(10),
+           "COHERE_API_KEY": "co-" + secrets.token_hex(12),
+           "REGISTRY_PASSWORD": "ghp_" + secrets.token_hex(12)}
 
 
 @pytest.fixture
