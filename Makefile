@@ -42,7 +42,7 @@ status: ## Show the local stack's processes
 	@$(PY) -m devstack status
 
 lint: deps ## ruff + pyright on the Python code
-	@$(VENV)/bin/ruff check services tests
+	@$(VENV)/bin/ruff check services tests bench
 	@$(VENV)/bin/pyright services
 
 test-unit: deps ## Unit tests only (no processes started)

@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, pids = spec.partition("=")
         groups[name] = [int(x) for x in pids.split(",") if x]
     try:
-        import uvloop  # noqa: PLC0415
+        import uvloop
         uvloop.install()
     except ImportError:
         pass

@@ -8,7 +8,7 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 ORDER = ("mock", "gateway", "edge", "litellm")
 LABELS = {"mock": "mock direct", "gateway": "gateway alone", "edge": "nginx+TLS+gateway", "litellm": "LiteLLM proxy"}
