@@ -6,7 +6,12 @@ suite is declared here, once, by file name.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import httpx
 import pytest
+
+from tests.support.stack import RunningStack
 
 SUITE_OF_MODULE = {
     "test_edge_routing": "health",
@@ -38,3 +43,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         suite = SUITE_OF_MODULE.get(item.module.__name__.rsplit(".", 1)[-1]) if item.module else None
         if suite:
             item.add_marker(getattr(pytest.mark, suite))
+
+
+@pytest.fixture(params=("openai", "anthropic", "cohere"))
+def provider(request: pytest.FixtureRequest) -> str:
+    """Each provider in turn (modules may override with their own)."""
+    return request.param
+
+
+@pytest.fixture
+def http(stack: RunningStack) -> Iterator[httpx.Client]:
+    """An HTTP client that trusts the stack's CA."""
+    with httpx.Client(verify=str(stack.ca), timeout=60) as client:
+        yield client

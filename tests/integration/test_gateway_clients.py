@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import openai
 import pytest
@@ -13,17 +11,6 @@ from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
 PROVIDERS = ("openai", "anthropic", "cohere")
-
-
-@pytest.fixture(params=PROVIDERS)
-def provider(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def http(stack: RunningStack) -> Iterator[httpx.Client]:
-    with httpx.Client(verify=str(stack.ca), timeout=60) as client:
-        yield client
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ gateway untouched. Never a 500, never a stack trace, never a key in a response.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,17 +17,6 @@ from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
 PROVIDERS = ("openai", "anthropic", "cohere")
-
-
-@pytest.fixture(params=PROVIDERS)
-def provider(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def http(stack: RunningStack) -> Iterator[httpx.Client]:
-    with httpx.Client(verify=str(stack.ca), timeout=60) as client:
-        yield client
 
 
 def post_chat(stack: RunningStack, http: httpx.Client, provider: str, text: str, **body: Any) -> httpx.Response:
