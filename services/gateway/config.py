@@ -34,11 +34,16 @@ class Settings(BaseSettings):
     client_keys: str = ""
     client_keys_file: Path | None = None
     vault_addr: str | None = None
+    vault_auth: Literal["approle", "kubernetes"] = "approle"
     vault_role_id_file: Path | None = None
     vault_secret_id_file: Path | None = None
     vault_mount: str = "secret"
     vault_refresh_s: float = Field(15.0, gt=0, le=30)
     vault_cacert: str | None = None
+    # Kubernetes auth: the role defaults to llm-gateway-<provider> (what `vaultctl bootstrap` writes).
+    vault_kubernetes_role: str | None = None
+    vault_kubernetes_token_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    vault_kubernetes_mount: str = "kubernetes"
 
     jwt_jwks_url: str | None = None
     jwt_public_key_file: Path | None = None
@@ -75,9 +80,12 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         if self.secrets_backend == "vault":
-            for name in ("vault_addr", "vault_role_id_file", "vault_secret_id_file"):
+            needed = ("vault_addr",) if self.vault_auth == "kubernetes" else (
+                "vault_addr", "vault_role_id_file", "vault_secret_id_file")
+            for name in needed:
                 if getattr(self, name) is None:
-                    raise ValueError(f"GATEWAY_{name.upper()} is required when GATEWAY_SECRETS_BACKEND=vault")
+                    raise ValueError(f"GATEWAY_{name.upper()} is required when GATEWAY_SECRETS_BACKEND=vault "
+                                     f"and GATEWAY_VAULT_AUTH={self.vault_auth}")
         if (self.jwt_jwks_url or self.jwt_public_key_file) and not (self.jwt_issuer and self.jwt_audience):
             raise ValueError("GATEWAY_JWT_ISSUER and GATEWAY_JWT_AUDIENCE are required when JWT auth is on")
         return self

@@ -50,12 +50,18 @@ def build_backend(settings: Settings) -> SecretsBackend:
     """Create the configured secrets backend."""
     if settings.secrets_backend == "vault":
         from gateway.secrets.vault import VaultSecretsBackend
+        from gateway.secrets.vault_login import KubernetesLogin
 
-        assert settings.vault_addr and settings.vault_role_id_file and settings.vault_secret_id_file
+        assert settings.vault_addr
+        auth = None
+        if settings.vault_auth == "kubernetes":
+            role = settings.vault_kubernetes_role or f"llm-gateway-{settings.provider}"
+            auth = KubernetesLogin(role, settings.vault_kubernetes_token_file, settings.vault_kubernetes_mount)
         return VaultSecretsBackend(
             provider=settings.provider, addr=settings.vault_addr,
             role_id_file=settings.vault_role_id_file, secret_id_file=settings.vault_secret_id_file,
             mount=settings.vault_mount, refresh_s=settings.vault_refresh_s, cacert=settings.vault_cacert,
+            auth=auth,
         )
     from gateway.secrets.env import EnvSecretsBackend
 

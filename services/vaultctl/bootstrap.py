@@ -9,7 +9,7 @@ from pathlib import Path
 import hvac
 from hvac import exceptions as hvac_errors
 
-from vaultctl import approle, clients, kv
+from vaultctl import approle, clients, kubernetes, kv
 from vaultctl.connection import Reporter, VaultctlError, write_secret_file
 from vaultctl.policies import DEFAULT_MOUNT, PROVIDERS, render_policies
 from vaultctl.refresher import ensure_issuer_token
@@ -32,6 +32,7 @@ class BootstrapOptions:
     wrap_ttl: int | None = None
     max_versions: int = kv.DEFAULT_MAX_VERSIONS
     issuer_token_file: Path | None = None  # mint a `llm-secret-id-issuer` token for the refresher here
+    kubernetes: kubernetes.KubernetesAuthOptions | None = None  # also set up auth/kubernetes (Helm chart)
 
 
 def _data(answer: dict) -> dict:
@@ -159,6 +160,8 @@ def bootstrap(client: hvac.Client, opts: BootstrapOptions, report: Reporter) -> 
             report.changed("approle", f"llm-gateway-{provider}", "written")
         else:
             report.unchanged("approle", f"llm-gateway-{provider}")
+    if opts.kubernetes is not None:
+        kubernetes.ensure_kubernetes_auth(client, opts.kubernetes, opts.providers, report)
     seed_provider_keys(client, opts, report)
     create_clients(client, opts, report)
     write_credentials(client, opts, report)

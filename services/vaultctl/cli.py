@@ -15,7 +15,7 @@ import hvac
 import requests
 from hvac import exceptions as hvac_errors
 
-from vaultctl import approle, clients, kv, refresher
+from vaultctl import approle, clients, kubernetes, kv, refresher
 from vaultctl.bootstrap import BootstrapOptions, bootstrap
 from vaultctl.connection import Reporter, VaultctlError, connect, parse_duration, write_secret_file
 from vaultctl.policies import DEFAULT_MOUNT, PROVIDERS, write_policy_files
@@ -63,6 +63,7 @@ def _add_bootstrap(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-versions", type=int, default=kv.DEFAULT_MAX_VERSIONS)
     p.add_argument("--issuer-token-file", type=Path,
                    help="keep a periodic llm-secret-id-issuer token here for refresh-secret-ids (0600)")
+    kubernetes.add_arguments(p)
 
 
 def _add_refresh(sub: argparse._SubParsersAction) -> None:
@@ -187,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
             role=approle.RoleSettings(args.token_ttl, args.token_max_ttl, args.secret_id_ttl),
             keys=_provider_keys(args), clients=args.client, client_keys_file=args.client_keys_file,
             out_dir=args.out_dir, wrap_ttl=args.wrap_ttl, max_versions=args.max_versions,
-            issuer_token_file=args.issuer_token_file,
+            issuer_token_file=args.issuer_token_file, kubernetes=kubernetes.options_from_args(args),
         )
         bootstrap(_client(args), opts, Reporter())
     elif args.command == "issue-secret-id":

@@ -27,6 +27,7 @@ SUITE_OF_MODULE = {
     "test_vault_backend": "auth",
     "test_vault_outage": "auth",
     "test_vault_refresher": "auth",
+    "test_vault_kubernetes": "auth",
     "test_edge_limits": "perf",
     "test_perf_smoke": "perf",
     "test_gateway_local": "perf",

@@ -1,15 +1,17 @@
-"""The `vault` secrets backend: AppRole login, token renewal and a cached refresh loop (hvac).
+"""The `vault` secrets backend: login, token renewal and a cached refresh loop (hvac).
 
 Lifecycle:
 
-- `start()` reads the role_id and secret_id files. A secret_id that is not a UUID is a
-  response-wrapping token: it is unwrapped (once) first. It logs in, loads the provider key
-  and the client registry, and raises `SecretsError` when any of that fails.
+- `start()` logs in (`vault_login.py`: AppRole with role_id/secret_id files, or Kubernetes with
+  the pod's service-account token), loads the provider key and the client registry, and raises
+  `SecretsError` when any of that fails. An AppRole secret_id that is not a UUID is a
+  response-wrapping token: it is unwrapped (once) first.
 - A background task renews the token at 2/3 of its TTL. When renewal is refused (token
   expired or revoked) or the token nears its max TTL, it logs in again with the secret_id
   file's *current* content. secret_ids are single-use, so re-login needs a fresh one: the
   orchestrator rewrites the file (`vaultctl issue-secret-id --out-dir …`; devstack does it
-  locally). Until then the backend keeps its cache and reports degraded.
+  locally). Until then the backend keeps its cache and reports degraded. Kubernetes login
+  re-reads the (rotated) service-account token instead.
 - Every `refresh_s` it re-reads its provider's path and the client registry. Vault
   unreachable → cached key and clients stay in use, status degraded with the reason,
   recovery is automatic. hvac is synchronous, so each call runs in a thread with a timeout.
@@ -21,10 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import math
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,24 +35,17 @@ import hvac
 from hvac import exceptions as hvac_errors
 
 from gateway.secrets.base import BackendStatus, ClientKeyRecord, SecretsBackend, SecretsError
+from gateway.secrets.vault_login import AUTH_REFUSED, AppRoleLogin, VaultLogin
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_AUTH_REFUSED = (hvac_errors.Forbidden, hvac_errors.Unauthorized, hvac_errors.InvalidRequest)
+_AUTH_REFUSED = AUTH_REFUSED
 _FAILURES = (hvac_errors.VaultError, OSError, TimeoutError, SecretsError)
 MAX_REFRESH_S = 30.0
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise SecretsError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from exc
-
-
 class VaultSecretsBackend(SecretsBackend):
-    """Reads one provider's key and the client registry from KV v2 with an AppRole token."""
+    """Reads one provider's key and the client registry from KV v2 with an AppRole or Kubernetes token."""
 
     name = "vault"
 
@@ -60,22 +53,27 @@ class VaultSecretsBackend(SecretsBackend):
         self,
         provider: str,
         addr: str,
-        role_id_file: Path,
-        secret_id_file: Path,
+        role_id_file: Path | None = None,
+        secret_id_file: Path | None = None,
         mount: str = "secret",
         refresh_s: float = 15.0,
         cacert: str | None = None,
         timeout_s: float = 5.0,
+        auth: VaultLogin | None = None,
     ) -> None:
         if not 0 < refresh_s <= MAX_REFRESH_S:
             raise ValueError(f"refresh_s must be in (0, {MAX_REFRESH_S}], got {refresh_s}")
         self.provider, self.addr, self.mount = provider, addr, mount.strip("/")
-        self.role_id_file, self.secret_id_file = Path(role_id_file), Path(secret_id_file)
         self.refresh_s, self.timeout_s = refresh_s, timeout_s
         self.key_path = f"llm/providers/{provider}"
         self._verify: bool | str = cacert or True
         self._timeout = max(1, math.ceil(timeout_s))  # hvac types its timeout as int seconds
         self._client = hvac.Client(url=addr, verify=self._verify, timeout=self._timeout)
+        if auth is None:
+            if role_id_file is None or secret_id_file is None:
+                raise ValueError("give role_id_file and secret_id_file (AppRole) or an auth method")
+            auth = AppRoleLogin(role_id_file, secret_id_file, self._token_client)
+        self.auth = auth
         self._key: str | None = None
         self._key_version: int | None = None
         self._clients: dict[str, ClientKeyRecord] = {}
@@ -86,8 +84,6 @@ class VaultSecretsBackend(SecretsBackend):
         self._token_expires_at = 0.0
         self._next_token_action = math.inf
         self._relogin_wanted = False
-        self._used_secret: str | None = None  # sha256 of the secret_id file content already consumed
-        self._pending_secret_id: str | None = None  # unwrapped but not yet used for a login
         self._renewals = 0
         self._logins = 0
         self._failures: Counter[str] = Counter()  # by operation: login, renew, read
@@ -138,6 +134,7 @@ class VaultSecretsBackend(SecretsBackend):
             last_refresh=self._last_refresh,
             details={
                 "vault_addr": self.addr,
+                "auth_method": self.auth.method,
                 "token_ttl_s": None if remaining is None else round(remaining, 1),
                 "token_renewals": self._renewals,
                 "logins": self._logins,
@@ -161,38 +158,16 @@ class VaultSecretsBackend(SecretsBackend):
             return f"Vault unreachable at {self.addr} ({type(exc).__name__})"
         return str(exc)
 
-    def _secret_id(self) -> tuple[str, str]:
-        """Return (secret_id, digest of the file content), unwrapping a wrapping token once."""
-        content = _read(self.secret_id_file)
-        digest = hashlib.sha256(content.encode()).hexdigest()
-        if digest == self._used_secret:
-            raise SecretsError(f"secret_id in {self.secret_id_file} was used already; awaiting a fresh one")
-        if _UUID.match(content):
-            return content, digest
-        if self._pending_secret_id is None:
-            wrapper = hvac.Client(url=self.addr, token=content, verify=self._verify, timeout=self._timeout)
-            try:
-                self._pending_secret_id = str(wrapper.sys.unwrap()["data"]["secret_id"])
-            except _AUTH_REFUSED as exc:
-                self._used_secret = digest
-                raise SecretsError(f"wrapped secret_id in {self.secret_id_file} is invalid or was unwrapped "
-                                   "already") from exc
-        return str(self._pending_secret_id), digest
+    def _token_client(self, token: str) -> hvac.Client:
+        return hvac.Client(url=self.addr, token=token, verify=self._verify, timeout=self._timeout)
 
     def _login_sync(self) -> None:
-        role_id = _read(self.role_id_file)
-        secret_id, digest = self._secret_id()
-        try:
-            answer = self._client.auth.approle.login(role_id=role_id, secret_id=secret_id)
-        except _AUTH_REFUSED as exc:
-            self._used_secret, self._pending_secret_id = digest, None
-            raise SecretsError(f"AppRole login refused with the secret_id in {self.secret_id_file}") from exc
-        self._used_secret, self._pending_secret_id = digest, None
+        answer = self.auth.login(self._client)
         self._login_lease = int(answer["auth"]["lease_duration"])
         self._logins += 1
         self._relogin_wanted = False
         self._schedule_token(self._login_lease)
-        log.info("vault: logged in as AppRole for %s (token ttl %ss)", self.provider, self._login_lease)
+        log.info("vault: logged in (%s) for %s (token ttl %ss)", self.auth.method, self.provider, self._login_lease)
 
     def _renew_sync(self) -> None:
         lease = int(self._client.auth.token.renew_self()["auth"]["lease_duration"])
