@@ -1,0 +1,88 @@
+{{/* Names, labels, images and the security settings every pod shares. */}}
+
+{{- define "llm-gateway.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "llm-gateway.labels" -}}
+{{ include "llm-gateway.selector" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+{{- end -}}
+
+{{/* NetworkPolicy peers from {cidrs, namespaceSelector, podSelector}; never empty (an empty
+     peer list would mean "everyone"). .what names the values key in the error. */}}
+{{- define "llm-gateway.peers" -}}
+{{- $peers := list -}}
+{{- range .peer.cidrs }}{{ $peers = append $peers (dict "ipBlock" (dict "cidr" .)) }}{{ end -}}
+{{- if or .peer.namespaceSelector .peer.podSelector -}}
+{{- $one := dict "podSelector" (.peer.podSelector | default dict) -}}
+{{- with .peer.namespaceSelector }}{{ $_ := set $one "namespaceSelector" . }}{{ end -}}
+{{- $peers = append $peers $one -}}
+{{- end -}}
+{{- if not $peers }}{{ fail (printf "%s: give cidrs or a namespaceSelector/podSelector" .what) }}{{ end -}}
+{{- toYaml $peers -}}
+{{- end -}}
+
+{{/* Selector labels: component (gateway, edge, mock) and, for gateways, the provider. */}}
+{{- define "llm-gateway.selector" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- with .provider }}
+llm-gateway.io/provider: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* <repository>@<digest> when a digest is set, else <repository>:<tag>. */}}
+{{- define "llm-gateway.image" -}}
+{{- if .digest -}}
+{{- printf "%s@%s" .repository .digest -}}
+{{- else -}}
+{{- printf "%s:%s" .repository (required "an image tag or digest is required" .tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The provider's effective settings: gateway defaults overridden by providers.<name>. */}}
+{{- define "llm-gateway.provider" -}}
+{{- $merged := mergeOverwrite (deepCopy .root.Values.gateway) (deepCopy .values) -}}
+{{- $_ := set $merged "image" (dict "repository" (printf "%s/%s" $merged.image.repository .name) "tag" $merged.image.tag "digest" $merged.image.digest) -}}
+{{- if and .values.image .values.image.repository -}}
+{{- $_ := set $merged "image" (mergeOverwrite (deepCopy .root.Values.gateway.image) .values.image) -}}
+{{- end -}}
+{{- toYaml $merged -}}
+{{- end -}}
+
+{{- define "llm-gateway.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "llm-gateway.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "llm-gateway.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+{{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
