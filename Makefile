@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-# Concern-specific targets live in mk/*.mk (ci, containers, edge, ops, bench, reliability).
+# Concern-specific targets live in mk/*.mk (ci, containers, edge, ops, bench, reliability, k8s).
 include $(wildcard mk/*.mk)
 
 .PHONY: help deps up down status test test-unit test-integration test-fast lint fmt clean
@@ -58,6 +58,7 @@ test-fast: deps edge-tools ## Unit + integration tests, no lint, no containers
 # integration suites against a real local stack, the reliability suite, then the container stage.
 test: deps lint lint-ci lint-nginx lint-monitoring edge-tools ## Every test that can run here (lint, unit, integration, reliability, containers)
 	@$(PYTEST) tests/unit tests/integration -q -p no:cacheprovider
+	@$(MAKE) --no-print-directory test-k8s
 	@$(MAKE) --no-print-directory test-reliability
 	@$(MAKE) --no-print-directory test-containers
 

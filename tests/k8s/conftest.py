@@ -20,7 +20,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "llm-gateway"
 # "defaults" renders values.yaml alone; the others add a file from the chart's ci/ directory.
-VALUE_SETS = {"defaults": None, **{p.name.removesuffix("-values.yaml"): p for p in sorted((CHART / "ci").glob("*-values.yaml"))}}
+VALUE_SETS: dict[str, Path | None] = {
+    "defaults": None, **{p.name.removesuffix("-values.yaml"): p for p in sorted((CHART / "ci").glob("*-values.yaml"))}}
 RELEASE, NAMESPACE = "llm", "llm"
 
 

@@ -1,0 +1,180 @@
+"""Policies over the rendered manifests of every value set: isolation per provider, hardening, drain.
+
+What these check is what the cluster would run: the objects `helm template` emits, not the templates.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from gateway.providers import REGISTRY
+from tests.k8s.conftest import CHART, RELEASE, Rendered, chart_values, render
+
+FULL = f"{RELEASE}-llm-gateway"
+PER_PROVIDER = ("Deployment", "Service", "ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+                "NetworkPolicy", "ConfigMap")
+SECRET_NAME = re.compile(r"(API_KEY|CLIENT_KEYS|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$")  # *_FILE paths are fine
+SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9-]{8,}|-----BEGIN|eyJ[A-Za-z0-9_-]{10,}\.)")
+
+
+def _pods(r: Rendered) -> list[tuple[dict, dict]]:
+    """(workload, pod spec) of every Deployment."""
+    return [(d, d["spec"]["template"]["spec"]) for d in r.of_kind("Deployment")]
+
+
+def _provider(obj: dict) -> str | None:
+    return obj["metadata"]["labels"].get("llm-gateway.io/provider")
+
+
+def test_provider_list_is_the_gateway_registry() -> None:
+    schema = __import__("json").loads((CHART / "values.schema.json").read_text())
+    assert sorted(chart_values()["providers"]) == sorted(REGISTRY)
+    assert sorted(schema["properties"]["providers"]["properties"]) == sorted(REGISTRY)
+
+
+def test_every_enabled_provider_has_its_objects_and_no_other(rendered: Rendered) -> None:
+    enabled = rendered.enabled_providers()
+    assert enabled, rendered.name
+    for kind in PER_PROVIDER:
+        providers = sorted(p for d in rendered.of_kind(kind) if (p := _provider(d)))
+        assert providers == enabled, f"{rendered.name}: {kind} for {providers}, enabled {enabled}"
+    for provider in enabled:
+        hpa = rendered.get("HorizontalPodAutoscaler", f"{FULL}-{provider}")
+        assert hpa and hpa["spec"]["minReplicas"] >= 2
+        assert hpa["spec"]["scaleTargetRef"]["name"] == f"{FULL}-{provider}"
+
+
+def test_gateway_pods_use_only_their_own_identity_and_settings(rendered: Rendered) -> None:
+    for deployment, pod in _pods(rendered):
+        provider = _provider(deployment)
+        if provider is None:
+            continue
+        own = f"{FULL}-{provider}"
+        assert pod["serviceAccountName"] == own
+        assert pod["automountServiceAccountToken"] is False
+        referenced = []
+        for volume in pod["volumes"]:
+            if "secret" in volume or "configMap" in volume:
+                referenced.append((volume.get("secret") or volume["configMap"]).get("secretName")
+                                  or volume["configMap"]["name"])
+            for source in volume.get("projected", {}).get("sources", []):
+                assert set(source) == {"serviceAccountToken"}, volume  # own SA token only
+        for container in pod["containers"]:
+            referenced += [e["configMapRef"]["name"] for e in container.get("envFrom", []) if "configMapRef" in e]
+            referenced += [e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e]
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {})
+                referenced += [ref[k]["name"] for k in ("secretKeyRef", "configMapKeyRef") if k in ref]
+        others = [p for p in REGISTRY if p != provider]
+        for name in referenced:
+            assert not any(name.endswith(f"-{o}") or f"-{o}-" in name for o in others), (provider, name)
+        settings = rendered.get("ConfigMap", own)
+        assert settings is not None
+        assert settings["data"]["GATEWAY_PROVIDER"] == provider
+        assert settings["data"]["GATEWAY_VAULT_KUBERNETES_ROLE"] == f"llm-gateway-{provider}"
+        assert settings["data"]["GATEWAY_VAULT_AUTH"] == "kubernetes"
+
+
+def test_no_latest_tags_and_every_image_pinned(rendered: Rendered) -> None:
+    for _, pod in _pods(rendered):
+        for container in pod["containers"] + pod.get("initContainers", []):
+            image = container["image"]
+            name, _, tag = image.rpartition(":") if "@" not in image else (image, "", "digest")
+            assert "@sha256:" in image or (name and tag and tag != "latest"), image
+
+
+def test_configmaps_hold_no_secret(rendered: Rendered) -> None:
+    for config in rendered.of_kind("ConfigMap"):
+        for key, value in (config.get("data") or {}).items():
+            assert not SECRET_NAME.search(key), (config["metadata"]["name"], key)
+            assert not SECRET_VALUE.search(str(value)), (config["metadata"]["name"], key)
+    assert not rendered.of_kind("Secret")  # the chart never carries secret material
+
+
+def test_every_container_is_hardened(rendered: Rendered) -> None:
+    for deployment, pod in _pods(rendered):
+        where = deployment["metadata"]["name"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, where
+        assert pod["securityContext"]["runAsUser"] > 0, where
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", where
+        for container in pod["containers"] + pod.get("initContainers", []):
+            sc = container["securityContext"]
+            assert sc["runAsNonRoot"] is True and sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False and sc.get("privileged", False) is False, where
+            assert sc["capabilities"]["drop"] == ["ALL"] and not sc["capabilities"].get("add"), where
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault", where
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), where
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"]), where
+
+
+def test_gateways_probe_health_and_outlive_their_drain(rendered: Rendered) -> None:
+    for deployment, pod in _pods(rendered):
+        provider = _provider(deployment)
+        if provider is None:
+            continue
+        container = pod["containers"][0]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["lifecycle"]["preStop"]["exec"]["command"]
+        grace = float(rendered.get("ConfigMap", f"{FULL}-{provider}")["data"]["GATEWAY_SHUTDOWN_GRACE_S"])
+        sleep = int(re.search(r"sleep\((\d+)\)", container["lifecycle"]["preStop"]["exec"]["command"][-1])[1])
+        assert pod["terminationGracePeriodSeconds"] > grace + sleep, deployment["metadata"]["name"]
+
+
+def _selects(peer: dict, labels: dict) -> bool:
+    match = peer.get("podSelector", {}).get("matchLabels")
+    return "namespaceSelector" not in peer and match is not None and all(labels.get(k) == v for k, v in match.items())
+
+
+def test_network_policies_isolate_each_gateway(rendered: Rendered) -> None:
+    policies = {p["metadata"]["name"]: p for p in rendered.of_kind("NetworkPolicy")}
+    gateway_labels = {p: d["spec"]["template"]["metadata"]["labels"] for d, _ in _pods(rendered)
+                      if (p := _provider(d))}
+    edge_labels = next(d["spec"]["template"]["metadata"]["labels"] for d, _ in _pods(rendered)
+                       if d["metadata"]["name"].endswith("-edge"))
+    for provider in gateway_labels:
+        spec = policies[f"{FULL}-{provider}"]["spec"]
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        for rule in spec["ingress"]:
+            for peer in rule["from"]:  # only the edge or the scraper's namespace, never a gateway
+                assert _selects(peer, edge_labels) or "namespaceSelector" in peer, peer
+                assert not any(_selects(peer, other) for other in gateway_labels.values()), peer
+        ports = set()
+        for rule in spec["egress"]:
+            assert rule.get("to", None) != [], "an empty peer list would allow every destination"
+            for peer in rule.get("to", []):
+                assert not any(_selects(peer, other) for other in gateway_labels.values()), (provider, peer)
+            if "to" not in rule:
+                ports |= {p["port"] for p in rule["ports"]}
+        assert ports == {53, 443}, f"{provider}: open egress on {ports}"  # DNS and TLS only; the rest names peers
+
+
+def test_edge_routes_exactly_the_enabled_providers_with_the_repository_renderer(rendered: Rendered,
+                                                                               tmp_path: object) -> None:
+    from pathlib import Path
+
+    from devstack.nginx_render import render as render_nginx
+
+    settings = rendered.get("ConfigMap", f"{FULL}-edge")
+    assert settings is not None
+    assert settings["data"]["NGINX_PROVIDERS"].split(",") == rendered.enabled_providers()
+    prefix = Path(str(tmp_path)) / "nginx"
+    values = {**settings["data"], "NGINX_TLS_CERT": "/etc/llm-gateway/tls/server.pem",
+              "NGINX_TLS_KEY": "/etc/llm-gateway/tls/server.key"}
+    conf = render_nginx(prefix, values)  # the image's entrypoint runs this same renderer on these values
+    assert sorted(p.name for p in (prefix / "providers").iterdir()) == rendered.enabled_providers()
+    text = "".join(p.read_text() for p in (prefix / "providers").rglob("*.conf")) + conf.read_text()
+    for provider in rendered.enabled_providers():
+        assert f"{FULL}-{provider}:8000" in text
+    edge = rendered.get("Deployment", f"{FULL}-edge")
+    mounts = {m["mountPath"] for m in edge["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+    assert {"/etc/llm-gateway/tls", "/tmp"} <= mounts  # the cert paths above and the render prefix
+
+
+def test_prometheus_rule_is_the_repository_alert_file() -> None:
+    rule = render("all-on").get("PrometheusRule", f"{FULL}-alerts")
+    assert rule is not None
+    source = yaml.safe_load((CHART.parents[2] / "deploy" / "monitoring" / "alerts.yml").read_text())
+    assert rule["spec"]["groups"] == source["groups"]
