@@ -53,9 +53,9 @@ llm-gateway.io/provider: {{ . }}
 {{/* The provider's effective settings: gateway defaults overridden by providers.<name>. */}}
 {{- define "llm-gateway.provider" -}}
 {{- $merged := mergeOverwrite (deepCopy .root.Values.gateway) (deepCopy .values) -}}
-{{- $_ := set $merged "image" (dict "repository" (printf "%s/%s" $merged.image.repository .name) "tag" $merged.image.tag "digest" $merged.image.digest) -}}
-{{- if and .values.image .values.image.repository -}}
-{{- $_ := set $merged "image" (mergeOverwrite (deepCopy .root.Values.gateway.image) .values.image) -}}
+{{- $_ := set $merged "image" (dict "repository" (replace "{provider}" .name $merged.image.repository) "tag" $merged.image.tag "digest" $merged.image.digest) -}}
+{{- if and .values.image .values.image.repository -}}{{/* a provider's own image name replaces the pattern */}}
+{{- $_ := set $merged "image" (mergeOverwrite (deepCopy .root.Values.gateway.image) (deepCopy .values.image)) -}}
 {{- end -}}
 {{- toYaml $merged -}}
 {{- end -}}
