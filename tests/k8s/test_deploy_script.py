@@ -1,0 +1,42 @@
+"""deploy/helm/deploy.sh with the real helm: what it refuses, and that it really asks the cluster in the kubeconfig."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+from tests.k8s.conftest import ROOT, helm
+
+SCRIPT = ROOT / "deploy" / "helm" / "deploy.sh"
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "HELM": helm()}
+    return subprocess.run([str(SCRIPT), *args], env={**base, **env}, capture_output=True, text=True, timeout=120)
+
+
+def test_refuses_without_a_kubeconfig_file(tmp_path: Path) -> None:
+    out = _run({})
+    assert out.returncode == 2 and "KUBECONFIG must name a readable file" in out.stderr
+    out = _run({"KUBECONFIG": str(tmp_path / "absent")})
+    assert out.returncode == 2
+
+
+def test_installs_against_the_cluster_named_in_the_kubeconfig(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on: the API server is unreachable
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:{port}", insecure-skip-tls-verify: true}}}}]
+users: [{{name: u, user: {{token: test-only}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+""")
+    kubeconfig.chmod(0o600)
+    out = _run({"KUBECONFIG": str(kubeconfig), "TIMEOUT": "20s"})
+    assert out.returncode != 0
+    assert f"127.0.0.1:{port}" in out.stderr and "connection refused" in out.stderr, out.stderr
