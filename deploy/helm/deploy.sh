@@ -24,4 +24,4 @@ fi
 # --atomic: on any failure (pods not ready in time) helm rolls back to the last good revision.
 "${helm}" upgrade --install "${release}" "${chart}" --namespace "${namespace}" --create-namespace \
     --atomic --wait --timeout "${timeout}" --history-max 10 "$@"
-"${helm}" status "${release}" --namespace "${namespace}" --show-resources=false | sed -n '1,8p'
+"${helm}" status "${release}" --namespace "${namespace}"
