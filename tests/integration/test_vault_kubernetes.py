@@ -8,10 +8,13 @@ provider key; another provider's account, another namespace or an unsigned token
 from __future__ import annotations
 
 import io
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
 
+import httpx
 import hvac
 import jwt
 import pytest
@@ -20,7 +23,8 @@ from hvac import exceptions as hvac_errors
 from gateway.secrets.base import SecretsError
 from gateway.secrets.vault import VaultSecretsBackend
 from gateway.secrets.vault_login import KubernetesLogin
-from tests.support.openbao import OpenBaoServer, bootstrap_server
+from tests.support.openbao import OpenBaoServer, bootstrap_server, free_port
+from tests.support.process import running
 from tests.support.tokenreview import TokenReviewServer
 from vaultctl.cli import main as vaultctl
 
@@ -140,3 +144,20 @@ def test_bootstrap_is_idempotent_and_roles_bind_one_account(bao: OpenBaoServer, 
         assert role["bound_service_account_names"] == [f"llm-gateway-{provider}"]
         assert role["bound_service_account_namespaces"] == [NAMESPACE]
         assert role["token_policies"] == [f"llm-gateway-{provider}"]
+
+
+def test_gateway_process_with_kubernetes_auth_turns_ready(bao: OpenBaoServer, kube: TokenReviewServer,
+                                                          tmp_path: Path) -> None:
+    """The settings the chart renders (GATEWAY_VAULT_AUTH=kubernetes + a projected token file) in a real gateway."""
+    token_file = _token_file(tmp_path, kube.issue(NAMESPACE, "llm-gateway-openai"))
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "services"),
+           "GATEWAY_PROVIDER": "openai", "GATEWAY_PORT": str(port), "GATEWAY_SECRETS_BACKEND": "vault",
+           "GATEWAY_VAULT_ADDR": bao.addr, "GATEWAY_VAULT_AUTH": "kubernetes",
+           "GATEWAY_VAULT_KUBERNETES_TOKEN_FILE": str(token_file), "GATEWAY_UPSTREAM_BASE_URL": "http://127.0.0.1:9/v1"}
+    before = len(kube.reviews)
+    url = f"http://127.0.0.1:{port}/readyz"
+    with running([sys.executable, "-m", "gateway"], url, tmp_path / "gateway.log", name="gateway", env=env):
+        assert httpx.get(url, timeout=5).status_code == 200
+    assert [r.authenticated for r in kube.reviews[before:]] == [True]
+    assert KEYS["openai"] not in (tmp_path / "gateway.log").read_text()

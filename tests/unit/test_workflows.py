@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-# k8s.yml drives kind with the runner's kind/kubectl/helm, not the Dagger CLI.
+# k8s.yml drives kind, kubectl and helm directly, not the Dagger CLI.
 DAGGER_WORKFLOWS = [p for p in WORKFLOWS if p.name != "k8s.yml"]
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 

@@ -9,6 +9,9 @@ cluster="${KIND_CLUSTER:-llm}"
 state="${STATE_DIR:-${repo}/.stack/kind}"
 ns=llm
 py="${repo}/.venv/bin/python"
+# The pinned tools `make k8s-tools` installs (kubectl 1.37 from the k8s extra, helm from tools/k8s).
+export PATH="${repo}/.venv/bin:${PATH}"
+export HELM="${repo}/build/tools/k8s/helm"
 mkdir -p "${state}/tls"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "${pid}" 2>/dev/null || true; done; }
