@@ -36,16 +36,14 @@ class KubernetesAuthOptions:
 
     def desired_role(self, provider: str) -> dict:
         """Return the role fields as Vault reports them on read."""
-        fields: dict = {
+        return {
             "bound_service_account_names": [self.service_account.format(provider=provider)],
             "bound_service_account_namespaces": [self.namespace],
             "token_policies": [gateway_policy_name(provider)],
             "token_ttl": self.token_ttl,
             "token_max_ttl": self.token_max_ttl,
+            "audience": self.audience or "",  # "" clears an audience set by an earlier run
         }
-        if self.audience:
-            fields["audience"] = self.audience
-        return fields
 
 
 def ensure_kubernetes_auth(client: hvac.Client, opts: KubernetesAuthOptions, providers: tuple[str, ...],

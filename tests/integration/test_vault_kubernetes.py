@@ -30,6 +30,7 @@ from vaultctl.cli import main as vaultctl
 
 pytestmark = pytest.mark.integration
 NAMESPACE = "llm"
+AUDIENCE = "vault"  # what the chart's projected tokens carry (vault.kubernetes.audience)
 KEYS = {"openai": "sk-k8s-openai-7c1e", "anthropic": "sk-ant-k8s-2b9f"}
 
 
@@ -50,7 +51,7 @@ def bao(tmp_path_factory: pytest.TempPathFactory, kube: TokenReviewServer) -> It
         (work / "reviewer.jwt").write_text(kube.issue("kube-system", "vault-token-reviewer"))
         args = ["bootstrap", "--addr", server.addr, "--providers", "openai,anthropic,cohere",
                 "--k8s-host", kube.url, "--k8s-ca-cert", str(work / "ca.pem"), "--k8s-namespace", NAMESPACE,
-                "--k8s-reviewer-jwt-file", str(work / "reviewer.jwt")]
+                "--k8s-reviewer-jwt-file", str(work / "reviewer.jwt"), "--k8s-audience", AUDIENCE]
         out = io.StringIO()
         with redirect_stdout(out):
             assert vaultctl([*args, "--token-file", str(_root_token_file(server, work))]) == 0
@@ -75,7 +76,7 @@ def _token_file(tmp_path: Path, token: str) -> Path:
 async def test_provider_service_account_logs_in_and_reads_only_its_key(
         bao: OpenBaoServer, kube: TokenReviewServer, tmp_path: Path) -> None:
     before = len(kube.reviews)
-    token_file = _token_file(tmp_path, kube.issue(NAMESPACE, "llm-gateway-openai"))
+    token_file = _token_file(tmp_path, kube.issue(NAMESPACE, "llm-gateway-openai", audience=AUDIENCE))
     backend = VaultSecretsBackend("openai", bao.addr, auth=KubernetesLogin("llm-gateway-openai", token_file),
                                   refresh_s=0.5)
     await backend.start()
@@ -100,23 +101,31 @@ async def test_provider_service_account_logs_in_and_reads_only_its_key(
     assert token  # the backend held a token while running
 
 
+async def test_token_for_another_audience_is_refused(bao: OpenBaoServer, kube: TokenReviewServer,
+                                                     tmp_path: Path) -> None:
+    token_file = _token_file(tmp_path, kube.issue(NAMESPACE, "llm-gateway-openai", audience="https://kubernetes"))
+    backend = VaultSecretsBackend("openai", bao.addr, auth=KubernetesLogin("llm-gateway-openai", token_file))
+    with pytest.raises(SecretsError, match="Kubernetes login refused"):
+        await backend.start()
+
+
 @pytest.mark.parametrize(("namespace", "account", "why"), [
     (NAMESPACE, "llm-gateway-anthropic", "another provider's service account"),
     ("other", "llm-gateway-openai", "the right name in another namespace"),
 ])
 async def test_other_service_accounts_are_refused(bao: OpenBaoServer, kube: TokenReviewServer, tmp_path: Path,
                                                   namespace: str, account: str, why: str) -> None:
-    token_file = _token_file(tmp_path, kube.issue(namespace, account))
+    token_file = _token_file(tmp_path, kube.issue(namespace, account, audience=AUDIENCE))
     backend = VaultSecretsBackend("openai", bao.addr, auth=KubernetesLogin("llm-gateway-openai", token_file))
     with pytest.raises(SecretsError, match="Kubernetes login refused for role llm-gateway-openai") as err:
         await backend.start()
-    assert kube.issue(namespace, account)[:20] not in str(err.value), why  # no token in the message
+    assert token_file.read_text().strip() not in str(err.value), why  # no token in the message
     assert backend.provider_key() is None
 
 
 async def test_token_the_cluster_did_not_sign_is_refused(bao: OpenBaoServer, kube: TokenReviewServer,
                                                         tmp_path: Path) -> None:
-    genuine = kube.issue(NAMESPACE, "llm-gateway-openai")
+    genuine = kube.issue(NAMESPACE, "llm-gateway-openai", audience=AUDIENCE)
     header, payload, _ = genuine.split(".")
     forged = f"{header}.{payload}.{'A' * 342}"
     before = len(kube.reviews)
@@ -134,7 +143,7 @@ def test_bootstrap_is_idempotent_and_roles_bind_one_account(bao: OpenBaoServer, 
     with redirect_stdout(out):
         code = vaultctl(["bootstrap", "--addr", bao.addr, "--token-file", str(_root_token_file(bao, tmp_path)),
                          "--k8s-host", kube.url, "--k8s-ca-cert", str(tmp_path / "ca.pem"),
-                         "--k8s-namespace", NAMESPACE])
+                         "--k8s-namespace", NAMESPACE, "--k8s-audience", AUDIENCE])
     assert code == 0
     rows = [line for line in out.getvalue().splitlines() if line.startswith(("k8s-", "auth"))]
     assert rows and all("written" not in r and "enabled" not in r for r in rows), out.getvalue()
@@ -144,12 +153,13 @@ def test_bootstrap_is_idempotent_and_roles_bind_one_account(bao: OpenBaoServer, 
         assert role["bound_service_account_names"] == [f"llm-gateway-{provider}"]
         assert role["bound_service_account_namespaces"] == [NAMESPACE]
         assert role["token_policies"] == [f"llm-gateway-{provider}"]
+        assert role["audience"] == AUDIENCE
 
 
 def test_gateway_process_with_kubernetes_auth_turns_ready(bao: OpenBaoServer, kube: TokenReviewServer,
                                                           tmp_path: Path) -> None:
     """The settings the chart renders (GATEWAY_VAULT_AUTH=kubernetes + a projected token file) in a real gateway."""
-    token_file = _token_file(tmp_path, kube.issue(NAMESPACE, "llm-gateway-openai"))
+    token_file = _token_file(tmp_path, kube.issue(NAMESPACE, "llm-gateway-openai", audience=AUDIENCE))
     port = free_port()
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "services"),
            "GATEWAY_PROVIDER": "openai", "GATEWAY_PORT": str(port), "GATEWAY_SECRETS_BACKEND": "vault",

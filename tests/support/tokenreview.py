@@ -135,6 +135,9 @@ def _handler(api: TokenReviewServer) -> type[BaseHTTPRequestHandler]:
                 return
             spec = request.get("spec") or {}
             user = api.review(str(spec.get("token") or ""))
+            wanted = list(spec.get("audiences") or [])
+            if user is not None and wanted and not set(wanted) & set(user["audiences"]):
+                user = None  # like the API server: the token must be valid for one requested audience
             api.reviews.append(Review(bearer, str(spec.get("token") or ""), list(spec.get("audiences") or []),
                                       user is not None))
             status: dict = {"authenticated": user is not None}
