@@ -35,10 +35,14 @@ def test_helm_lint_strict(name: str) -> None:
     assert out.returncode == 0 and "0 chart(s) failed" in out.stdout, out.stdout + out.stderr
 
 
-def test_chart_declares_the_oldest_supported_version() -> None:
+def test_chart_declares_the_oldest_supported_version_and_the_project_version() -> None:
+    import tomllib
+
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2"
     assert chart["kubeVersion"] == f">={KUBERNETES_VERSIONS[0]}-0"
+    project = tomllib.loads((CHART.parents[2] / "pyproject.toml").read_text())["project"]["version"]
+    assert chart["appVersion"] == project  # default image tag of every component
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)

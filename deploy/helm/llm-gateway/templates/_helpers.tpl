@@ -41,12 +41,12 @@ llm-gateway.io/provider: {{ . }}
 {{- end }}
 {{- end -}}
 
-{{/* <repository>@<digest> when a digest is set, else <repository>:<tag>. */}}
+{{/* <repository>@<digest> when a digest is set, else <repository>:<tag>; the tag defaults to appVersion. */}}
 {{- define "llm-gateway.image" -}}
-{{- if .digest -}}
-{{- printf "%s@%s" .repository .digest -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .repository (required "an image tag or digest is required" .tag) -}}
+{{- printf "%s:%s" .image.repository (.image.tag | default .root.Chart.AppVersion) -}}
 {{- end -}}
 {{- end -}}
 
