@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 
 from gateway.providers import REGISTRY
@@ -178,3 +179,31 @@ def test_prometheus_rule_is_the_repository_alert_file() -> None:
     assert rule is not None
     source = yaml.safe_load((CHART.parents[2] / "deploy" / "monitoring" / "alerts.yml").read_text())
     assert rule["spec"]["groups"] == source["groups"]
+
+
+def test_gateway_settings_are_ones_the_gateway_reads(rendered: Rendered, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings ignores unknown GATEWAY_* variables, so a misspelt key in the chart would be silently lost."""
+    from gateway.config import Settings, load_settings
+
+    known = {f"GATEWAY_{name.upper()}" for name in Settings.model_fields}
+    for provider in rendered.enabled_providers():
+        data = rendered.get("ConfigMap", f"{FULL}-{provider}")["data"]  # type: ignore[index]
+        assert set(data) <= known, set(data) - known
+        with monkeypatch.context() as env:
+            for key, value in data.items():
+                env.setenv(key, value)
+            settings = load_settings()
+        assert (settings.provider, settings.secrets_backend, settings.vault_auth) == (provider, "vault", "kubernetes")
+        assert settings.vault_kubernetes_role == f"llm-gateway-{provider}"
+        assert str(settings.vault_kubernetes_token_file) == "/var/run/secrets/vault/token"
+
+
+def test_edge_settings_are_ones_the_renderer_reads(rendered: Rendered) -> None:
+    from devstack import nginx_render
+
+    data = rendered.get("ConfigMap", f"{FULL}-edge")["data"]  # type: ignore[index]
+    providers = data["NGINX_PROVIDERS"].split(",")
+    known = set(nginx_render.DEFAULTS) | {"NGINX_HTTPS_PUBLIC_PORT"} | {
+        f"NGINX_UPSTREAM_{p.upper()}" for p in providers} | {
+        f"NGINX_{p.upper()}_{limit}" for p in providers for limit in nginx_render._LIMITS}
+    assert set(data) <= known, set(data) - known
