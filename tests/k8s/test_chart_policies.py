@@ -207,3 +207,29 @@ def test_edge_settings_are_ones_the_renderer_reads(rendered: Rendered) -> None:
         f"NGINX_UPSTREAM_{p.upper()}" for p in providers} | {
         f"NGINX_{p.upper()}_{limit}" for p in providers for limit in nginx_render._LIMITS}
     assert set(data) <= known, set(data) - known
+
+
+def test_kind_job_names_match_its_release(tmp_path: object) -> None:
+    """deploy/helm/kind/e2e.sh installs release llm-gateway: its Vault binding and mock URLs must name those objects."""
+    import subprocess
+
+    from tests.k8s.conftest import VALUE_SETS, helm
+
+    script = (CHART.parent / "kind" / "e2e.sh").read_text()
+    release = re.search(r"RELEASE=(\S+)", script)[1]  # type: ignore[index]
+    out = subprocess.run([helm(), "template", release, str(CHART), "-f", str(VALUE_SETS["kind"])],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    accounts = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount")
+    bound = re.search(r"--k8s-service-account '([^']+)'", script)[1]  # type: ignore[index]
+    assert accounts == sorted(bound.format(provider=p) for p in REGISTRY)
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    mock = next(n for n in services if n.endswith("-mock"))
+    for config in (d for d in docs if d["kind"] == "ConfigMap" and "GATEWAY_UPSTREAM_BASE_URL" in d["data"]):
+        url = config["data"]["GATEWAY_UPSTREAM_BASE_URL"]
+        assert url.startswith(f"http://{mock}:{services[mock]['spec']['ports'][0]['port']}"), url
+    assert f"svc/{release}-edge" in script and f"svc/{mock}" in script
+    audience = re.search(r"--k8s-audience (\S+)", script)[1]  # type: ignore[index]
+    for deployment in (d for d in docs if d["kind"] == "Deployment" and _provider(d)):
+        volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "vault-token")
+        assert volume["projected"]["sources"][0]["serviceAccountToken"]["audience"] == audience
