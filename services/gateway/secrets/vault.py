@@ -39,7 +39,6 @@ from gateway.secrets.vault_login import AUTH_REFUSED, AppRoleLogin, VaultLogin
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_AUTH_REFUSED = AUTH_REFUSED
 _FAILURES = (hvac_errors.VaultError, OSError, TimeoutError, SecretsError)
 MAX_REFRESH_S = 30.0
 
@@ -223,7 +222,7 @@ class VaultSecretsBackend(SecretsBackend):
     async def _refresh(self) -> None:
         try:
             await self._call(self._refresh_sync)
-        except _AUTH_REFUSED as exc:
+        except AUTH_REFUSED as exc:
             self._failures["read"] += 1
             self._refresh_error = self._describe(exc)
             self._relogin_wanted = True
@@ -254,7 +253,7 @@ class VaultSecretsBackend(SecretsBackend):
             await self._call(self._renew_sync)
             if not self._relogin_wanted:
                 self._token_error = None
-        except _AUTH_REFUSED as exc:
+        except AUTH_REFUSED as exc:
             self._failures["renew"] += 1
             self._token_error = f"token renewal refused: {self._describe(exc)}"
             self._relogin_wanted = True
