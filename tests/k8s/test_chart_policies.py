@@ -233,3 +233,23 @@ def test_kind_job_names_match_its_release(tmp_path: object) -> None:
     for deployment in (d for d in docs if d["kind"] == "Deployment" and _provider(d)):
         volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "vault-token")
         assert volume["projected"]["sources"][0]["serviceAccountToken"]["audience"] == audience
+
+
+def test_each_per_provider_object_can_be_disabled() -> None:
+    import subprocess
+
+    from tests.k8s.conftest import helm
+
+    sets = ["providers.openai.autoscaling.enabled=false", "providers.openai.replicas=3",
+            "providers.openai.pdb.enabled=false", "providers.openai.networkPolicy.enabled=false",
+            "edge.enabled=false"]
+    out = subprocess.run([helm(), "template", RELEASE, str(CHART), *[a for s in sets for a in ("--set", s)]],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    openai = {d["kind"] for d in docs if _provider(d) == "openai"}
+    assert openai == {"ConfigMap", "ServiceAccount", "Deployment", "Service"}
+    deployment = next(d for d in docs if d["kind"] == "Deployment" and _provider(d) == "openai")
+    assert deployment["spec"]["replicas"] == 3
+    cohere = {d["kind"] for d in docs if _provider(d) == "cohere"}
+    assert set(PER_PROVIDER) == cohere  # the others keep theirs
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-edge")]
