@@ -24,10 +24,14 @@ class RoleSettings:
     token_max_ttl: int = 3600
     secret_id_ttl: int = 600
     secret_id_num_uses: int = 1
+    # Where a gateway may log in from and use its token (CIDR blocks); empty means anywhere.
+    bound_cidrs: tuple[str, ...] = ()
 
     def desired(self, provider: str) -> dict:
         """Return the role fields as Vault reports them on read."""
         return {
+            "secret_id_bound_cidrs": list(self.bound_cidrs),
+            "token_bound_cidrs": list(self.bound_cidrs),
             "token_policies": [gateway_policy_name(provider)],
             "token_ttl": self.token_ttl,
             "token_max_ttl": self.token_max_ttl,
@@ -45,7 +49,7 @@ def ensure_role(client: hvac.Client, provider: str, settings: RoleSettings) -> b
         current = client.auth.approle.read_role(role_name=name)["data"]
     except hvac_errors.InvalidPath:
         current = None
-    if current is not None and all(current.get(k) == v for k, v in desired.items()):
+    if current is not None and all((current.get(k) or type(v)()) == v for k, v in desired.items()):
         return False
     client.auth.approle.create_or_update_approle(role_name=name, token_type="service", **desired)  # noqa: S106
     return True

@@ -33,6 +33,7 @@ class BootstrapOptions:
     max_versions: int = kv.DEFAULT_MAX_VERSIONS
     issuer_token_file: Path | None = None  # mint a `llm-secret-id-issuer` token for the refresher here
     kubernetes: kubernetes.KubernetesAuthOptions | None = None  # also set up auth/kubernetes (Helm chart)
+    force: bool = False  # overwrite stored provider keys with the given ones
 
 
 def _data(answer: dict) -> dict:
@@ -98,9 +99,14 @@ def ensure_policies(client: hvac.Client, mount: str, providers: tuple[str, ...],
 
 
 def seed_provider_keys(client: hvac.Client, opts: BootstrapOptions, report: Reporter) -> None:
-    """Write provider keys that were given and differ from the current version."""
+    """Write each given provider key only where none is stored yet (or with force)."""
     for provider in opts.providers:
         value = opts.keys.get(provider)
+        version, current = kv.current_key(client, opts.mount, provider)
+        if value and current and not opts.force and value != current:
+            # A redeploy must not undo a rotation: the stored key wins over a stale host file.
+            report.unchanged("provider-key", provider, f"v{version} kept: a key exists (--force to overwrite)")
+            continue
         if value:
             by = "vaultctl:bootstrap"
             result = kv.write_key(client, opts.mount, provider, value, by, opts.max_versions)
@@ -109,7 +115,6 @@ def seed_provider_keys(client: hvac.Client, opts: BootstrapOptions, report: Repo
             else:
                 report.unchanged("provider-key", provider, f"v{result.version}")
             continue
-        version, current = kv.current_key(client, opts.mount, provider)
         if current:
             report.unchanged("provider-key", provider, f"v{version} kept, no new key given")
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ import hvac
 import requests
 from hvac import exceptions as hvac_errors
 
-from vaultctl import approle, clients, kubernetes, kv, refresher
+from vaultctl import approle, clients, kubernetes, kv, operator, refresher
 from vaultctl.bootstrap import BootstrapOptions, bootstrap
 from vaultctl.connection import Reporter, VaultctlError, connect, parse_duration, write_secret_file
 from vaultctl.policies import DEFAULT_MOUNT, PROVIDERS, write_policy_files
@@ -64,6 +65,40 @@ def _add_bootstrap(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--issuer-token-file", type=Path,
                    help="keep a periodic llm-secret-id-issuer token here for refresh-secret-ids (0600)")
     kubernetes.add_arguments(p)
+    p.add_argument("--force", action="store_true",
+                   help="overwrite stored provider keys with the given ones (default: seed only where none exists)")
+    p.add_argument("--bound-cidrs", type=_cidrs, default=(),
+                   help="comma-separated CIDRs the gateways log in from (AppRole secret_id and token bound CIDRs)")
+
+
+def _cidrs(value: str) -> tuple[str, ...]:
+    try:
+        return tuple(str(ipaddress.ip_network(c.strip())) for c in value.split(",") if c.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_operator(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="initialise a server-mode Vault/OpenBao (unseal keys + root token, once)")
+    p.add_argument("--addr", help="Vault address (default: $VAULT_ADDR)")
+    p.add_argument("--cacert", help="CA bundle for TLS (default: $VAULT_CACERT)")
+    p.add_argument("--key-shares", type=int, default=5)
+    p.add_argument("--key-threshold", type=int, default=3)
+    p.add_argument("--out", type=Path, help="write keys and root token here (0600); else print them once")
+
+    p = sub.add_parser("unseal", help="unseal with keys from an `init` file (or one key per line)")
+    p.add_argument("--addr", help="Vault address (default: $VAULT_ADDR)")
+    p.add_argument("--cacert", help="CA bundle for TLS (default: $VAULT_CACERT)")
+    p.add_argument("--keys-file", type=Path, required=True)
+
+    p = sub.add_parser("admin-token", help="with a root token: write llm-admin and mint a token holding only it")
+    _common(p)
+    p.add_argument("--providers", type=_providers, default=list(PROVIDERS))
+    p.add_argument("--ttl", type=parse_duration, default=3600, help="lifetime, not renewable past it (default 1h)")
+    p.add_argument("--out", type=Path, required=True, help="write the admin token here (0600)")
+
+    p = sub.add_parser("revoke-root", help="revoke the root token given by --token-file / $VAULT_TOKEN")
+    _common(p)
 
 
 def _add_refresh(sub: argparse._SubParsersAction) -> None:
@@ -127,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the vaultctl argument parser."""
     parser = argparse.ArgumentParser(prog="vaultctl", description="Vault/OpenBao admin for the gateways")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_operator(sub)
     _add_bootstrap(sub)
     _add_key_commands(sub)
     _add_refresh(sub)
@@ -177,6 +213,28 @@ def _run_client_key(args: argparse.Namespace) -> None:
             print(f"{row['key_id']}  {row['name']:<20} {'+'.join(row['providers']):<26} {row['status']}")
 
 
+def _run_operator(args: argparse.Namespace) -> None:
+    if args.command == "init":
+        material = operator.init(operator.anonymous(args.addr, args.cacert), args.key_shares, args.key_threshold,
+                                 args.out)
+        if args.out:
+            print(f"initialised: {args.key_shares} unseal key(s), threshold {args.key_threshold}, and the "
+                  f"initial root token written to {args.out} (0600); keep it offline")
+        else:
+            print(json.dumps(material, indent=2) + "\n(shown once; store the keys apart and revoke the root "
+                  "token after bootstrap)")
+    elif args.command == "unseal":
+        was_sealed = operator.unseal(operator.anonymous(args.addr, args.cacert),
+                                     operator.read_unseal_keys(args.keys_file))
+        print("unsealed" if was_sealed else "already unsealed")
+    elif args.command == "admin-token":
+        accessor = operator.mint_admin_token(_client(args), args.out, args.ttl, args.mount, tuple(args.providers))
+        print(f"admin token (policy llm-admin, ttl {args.ttl}s, accessor {accessor}) written to {args.out}")
+    else:
+        operator.revoke_root(_client(args))
+        print("root token revoked")
+
+
 def _run(args: argparse.Namespace) -> int:
     by = getattr(args, "rotated_by", None) or f"vaultctl:{getpass.getuser()}"
     if args.command == "render-policies":
@@ -185,12 +243,16 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "bootstrap":
         opts = BootstrapOptions(
             mount=args.mount, providers=tuple(args.providers), audit_file=args.audit_file,
-            role=approle.RoleSettings(args.token_ttl, args.token_max_ttl, args.secret_id_ttl),
+            role=approle.RoleSettings(args.token_ttl, args.token_max_ttl, args.secret_id_ttl,
+                                      bound_cidrs=args.bound_cidrs),
+            force=args.force,
             keys=_provider_keys(args), clients=args.client, client_keys_file=args.client_keys_file,
             out_dir=args.out_dir, wrap_ttl=args.wrap_ttl, max_versions=args.max_versions,
             issuer_token_file=args.issuer_token_file, kubernetes=kubernetes.options_from_args(args),
         )
         bootstrap(_client(args), opts, Reporter())
+    elif args.command in ("init", "unseal", "admin-token", "revoke-root"):
+        _run_operator(args)
     elif args.command == "issue-secret-id":
         client = _client(args)
         if args.out_dir:

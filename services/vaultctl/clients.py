@@ -137,6 +137,10 @@ def _select(keys: dict[str, dict], key_id: str | None, name: str | None) -> list
     return selected
 
 
+def _when(stamp: object) -> datetime:
+    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+
+
 def rotate_client(
     client: hvac.Client, mount: str, overlap_s: int, key_id: str | None = None, name: str | None = None
 ) -> tuple[list[str], NewKey]:
@@ -147,12 +151,16 @@ def rotate_client(
         old_ids = _select(keys, key_id, name)
         deadline = datetime.now(UTC) + timedelta(seconds=overlap_s)
         template = keys[old_ids[0]]
+        # The new key inherits the client's expiry (the latest of its old keys'; none if any had none),
+        # so a rotation can never turn a time-limited credential into a permanent one.
+        expiries = [keys[old].get("expires_at") for old in old_ids]
+        inherited = None if not all(expiries) else max(expiries, key=_when)
         for old in old_ids:
             record = keys[old]
             current = record.get("expires_at")
-            if not current or datetime.fromisoformat(str(current).replace("Z", "+00:00")) > deadline:
+            if not current or _when(current) > deadline:
                 record["expires_at"] = deadline.isoformat(timespec="seconds")
-        keys[new.key_id] = _new_record(new, template.get("name", ""), template.get("providers") or [], None)
+        keys[new.key_id] = _new_record(new, template.get("name", ""), template.get("providers") or [], inherited)
         return old_ids, new
 
     return update_registry(client, mount, mutate)

@@ -6,6 +6,7 @@ The files in deploy/vault/policies/ are these renderings for the default mount `
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 PROVIDERS = ("openai", "anthropic", "cohere")
@@ -44,8 +45,11 @@ path "{mount}/metadata/llm/clients" {{
 }}
 """
 
-_ADMIN = """\
-# llm-admin: what `vaultctl bootstrap` and `vaultctl issue-secret-id` need.
+_ADMIN_HEAD = """\
+# llm-admin: what `vaultctl bootstrap` and `vaultctl issue-secret-id` need, and no more.
+# Exact policy and role names, and allowed_parameters pinning each policy's text and each role's
+# token_policies: the holder can (re)write the stack's policies and roles only as vaultctl renders
+# them, so it cannot mint a broader policy or a role that grants one. No audit-device changes.
 path "sys/mounts" {{
   capabilities = ["read"]
 }}
@@ -66,20 +70,8 @@ path "sys/audit" {{
   capabilities = ["read", "sudo"]
 }}
 
-path "sys/audit/*" {{
-  capabilities = ["create", "update", "sudo"]
-}}
-
-path "sys/policy/llm-*" {{
-  capabilities = ["create", "read", "update"]
-}}
-
-path "sys/policies/acl/llm-*" {{
-  capabilities = ["create", "read", "update"]
-}}
-
-path "auth/approle/role/llm-gateway-*" {{
-  capabilities = ["create", "read", "update"]
+path "sys/policy/llm-admin" {{
+  capabilities = ["read"]
 }}
 
 path "{mount}/data/llm/*" {{
@@ -89,10 +81,72 @@ path "{mount}/data/llm/*" {{
 path "{mount}/metadata/llm/*" {{
   capabilities = ["read", "update", "patch"]
 }}
+
+path "auth/token/roles/{issuer}" {{
+  capabilities = ["create", "read", "update"]
+  allowed_parameters = {{
+    "allowed_policies" = [["{issuer}"], "{issuer}"]
+    "orphan" = [true]
+    "renewable" = [true]
+    "token_period" = []
+    "token_type" = ["service"]
+  }}
+}}
+
+path "auth/token/create/{issuer}" {{
+  capabilities = ["update"]
+}}
+"""
+
+_ADMIN_POLICY = """
+path "sys/policy/{name}" {{
+  capabilities = ["create", "read", "update"]
+  allowed_parameters = {{
+    "policy" = [{text}]
+  }}
+}}
+"""
+
+_ADMIN_ROLE = """
+path "auth/approle/role/{role}" {{
+  capabilities = ["create", "read", "update"]
+  allowed_parameters = {{
+    "token_policies" = [["{role}"], "{role}"]
+    "token_type" = ["service"]
+    "bind_secret_id" = [true]
+    "token_ttl" = []
+    "token_max_ttl" = []
+    "secret_id_ttl" = []
+    "secret_id_num_uses" = []
+    "secret_id_bound_cidrs" = []
+    "token_bound_cidrs" = []
+  }}
+}}
+
+path "auth/approle/role/{role}/role-id" {{
+  capabilities = ["read"]
+}}
+
+path "auth/approle/role/{role}/secret-id" {{
+  capabilities = ["update"]
+}}
+
+path "auth/approle/role/{role}/secret-id/lookup" {{
+  capabilities = ["update"]
+}}
 """
 
 
+def _admin(mount: str, providers: tuple[str, ...], managed: dict[str, str]) -> str:
+    """Render llm-admin: each managed policy's exact text, each gateway role's exact policy."""
+    text = _ADMIN_HEAD.format(mount=mount, issuer=ISSUER_POLICY)
+    # An HCL string literal uses JSON's escapes, so json.dumps quotes the policy text exactly.
+    text += "".join(_ADMIN_POLICY.format(name=name, text=json.dumps(body)) for name, body in managed.items())
+    return text + "".join(_ADMIN_ROLE.format(role=gateway_policy_name(p)) for p in providers)
+
+
 ISSUER_POLICY = "llm-secret-id-issuer"
+ADMIN_POLICY = "llm-admin"
 
 _ISSUER_HEAD = """\
 # llm-secret-id-issuer: `vaultctl refresh-secret-ids` keeps each gateway's secret_id file usable.
@@ -132,8 +186,8 @@ def render_policies(mount: str = DEFAULT_MOUNT, providers: tuple[str, ...] = PRO
         for p in providers
     }
     policies["llm-rotator"] = _ROTATOR.format(mount=mount)
-    policies["llm-admin"] = _ADMIN.format(mount=mount)
     policies[ISSUER_POLICY] = _issuer(providers)
+    policies[ADMIN_POLICY] = _admin(mount, providers, dict(policies))
     return policies
 
 

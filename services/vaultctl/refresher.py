@@ -31,25 +31,46 @@ RETRYABLE = (hvac_errors.VaultError, requests.RequestException, OSError)
 
 
 def _is_issuer_token(client: hvac.Client, token: str) -> bool:
+    # lookup-self with the token itself (same connection settings): the admin needs no right to look up
+    # other tokens.
+    own = client.token
+    client.token = token
     try:
-        data = client.auth.token.lookup(token=token)["data"]
+        data = client.auth.token.lookup_self()["data"]
     except _GONE:
         return False
+    finally:
+        client.token = own
     return ISSUER_POLICY in (data.get("policies") or [])
+
+
+def ensure_issuer_role(client: hvac.Client, period_s: int = ISSUER_TOKEN_PERIOD_S) -> bool:
+    """Keep the token role that mints orphan periodic issuer tokens; return whether it was written."""
+    desired = {"allowed_policies": [ISSUER_POLICY], "orphan": True, "renewable": True,
+               "token_period": period_s, "token_type": "service"}
+    try:
+        current = client.adapter.get(f"/v1/auth/token/roles/{ISSUER_POLICY}")["data"]
+    except hvac_errors.InvalidPath:
+        current = None
+    if current is not None and all(current.get(k) == v for k, v in desired.items()):
+        return False
+    client.adapter.post(f"/v1/auth/token/roles/{ISSUER_POLICY}", json=desired)
+    return True
 
 
 def ensure_issuer_token(client: hvac.Client, path: Path, period_s: int = ISSUER_TOKEN_PERIOD_S) -> bool:
     """Keep a valid periodic `llm-secret-id-issuer` token in path; return whether a new one was minted.
 
-    The caller's token must be allowed to create a token with that policy (root, or a token that
-    holds the policy itself).
+    The caller's token must be root or hold `llm-admin` (which may write and use that token role).
     """
     existing = path.read_text().strip() if path.exists() else ""
     if existing and _is_issuer_token(client, existing):
         return False
-    answer = client.auth.token.create(
-        policies=[ISSUER_POLICY], period=f"{period_s}s", renewable=True, display_name="secret-id-refresher"
-    )
+    # Through the token role: an orphan (it outlives the admin token that minted it) holding only the
+    # issuer policy, which the admin token itself does not need to hold.
+    ensure_issuer_role(client, period_s)
+    answer = client.adapter.post(f"/v1/auth/token/create/{ISSUER_POLICY}",
+                                 json={"display_name": "secret-id-refresher"})
     write_secret_file(path, answer["auth"]["client_token"] + "\n")
     return True
 

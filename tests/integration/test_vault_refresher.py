@@ -61,7 +61,11 @@ def test_issuer_token_is_periodic_and_holds_only_its_policy(bao: OpenBaoServer, 
                                                               issuer: hvac.Client) -> None:
     info = issuer.auth.token.lookup_self()["data"]
     assert sorted(info["policies"]) == ["default", "llm-secret-id-issuer"]
-    assert info["period"] and info["renewable"]
+    # Periodic through its token role (the period lives on the role, so lookup shows no `period`); an
+    # orphan, so it outlives the admin token that minted it.
+    assert info["role"] == "llm-secret-id-issuer" and info["renewable"] and info["orphan"]
+    role = connect(bao.addr, bao.root_token).adapter.get("/v1/auth/token/roles/llm-secret-id-issuer")["data"]
+    assert role["token_period"] > 0 and info["explicit_max_ttl"] == 0
     with pytest.raises(hvac_errors.Forbidden):
         issuer.secrets.kv.v2.read_secret_version(path="llm/providers/openai", mount_point="secret")
     with pytest.raises(hvac_errors.Forbidden):
