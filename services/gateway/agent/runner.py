@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain.agents import create_agent
+from langchain.agents.middleware import AgentMiddleware, ModelRequest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
@@ -26,15 +27,36 @@ class AgentStepLimitError(GatewayError):
     status, type, code, default_message = 422, "invalid_request_error", "agent_step_limit", "agent step limit"
 
 
+class TokenCap(AgentMiddleware):
+    """Ask for at most max_tokens completion tokens on every model call of the agent."""
+
+    # Without it each call gets the SDK's default, which can be far above GATEWAY_MAX_TOKENS_LIMIT.
+    def __init__(self, max_tokens: int) -> None:
+        super().__init__()
+        self.max_tokens = max_tokens
+
+    def _capped(self, request: ModelRequest) -> ModelRequest:
+        return request.override(model_settings={**request.model_settings, "max_tokens": self.max_tokens})
+
+    def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], Any]) -> Any:
+        """Cap the call's max_tokens (sync path)."""
+        return handler(self._capped(request))
+
+    async def awrap_model_call(self, request: ModelRequest,
+                               handler: Callable[[ModelRequest], Awaitable[Any]]) -> Any:
+        """Cap the call's max_tokens."""
+        return await handler(self._capped(request))
+
+
 async def run_agent(model: BaseChatModel, text: str, tools: Sequence[str] | None,
-                    max_steps: int, timeout_s: float) -> dict[str, Any]:
+                    max_steps: int, timeout_s: float, *, max_tokens: int) -> dict[str, Any]:
     """Run the agent and return its answer, the tool steps it took and the summed usage."""
     try:
-        selected = build_tools(model, tools)
+        selected = build_tools(model.bind(max_tokens=max_tokens), tools)  # the chat tool's calls too
     except KeyError as exc:
         raise InvalidRequestError(f"unknown tool(s): {exc.args[0]}; available: {', '.join(TOOL_NAMES)}",
                                   param="tools") from None
-    agent = create_agent(model, selected, system_prompt=SYSTEM_PROMPT)
+    agent = create_agent(model, selected, system_prompt=SYSTEM_PROMPT, middleware=[TokenCap(max_tokens)])
     config = RunnableConfig(recursion_limit=2 * max_steps + 1)
     try:
         async with asyncio.timeout(timeout_s):

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool, tool
 
 _BINARY: dict[type, Callable[[float, float], float]] = {
@@ -81,7 +81,7 @@ def current_time(timezone: str = "UTC") -> str:
     return datetime.now(zone).isoformat(timespec="seconds")
 
 
-def chat_tool(model: BaseChatModel) -> BaseTool:
+def chat_tool(model: Runnable[Any, BaseMessage]) -> BaseTool:
     """Build the general chat tool (the seed's "Chat" tool) on the service's own model."""
 
     @tool
@@ -93,7 +93,7 @@ def chat_tool(model: BaseChatModel) -> BaseTool:
     return chat
 
 
-def build_tools(model: BaseChatModel, names: Sequence[str] | None) -> list[BaseTool]:
+def build_tools(model: Runnable[Any, BaseMessage], names: Sequence[str] | None) -> list[BaseTool]:
     """Return the requested tools (all when `names` is None); unknown names raise KeyError."""
     registry: dict[str, BaseTool] = {"chat": chat_tool(model), "calculator": calculator,
                                      "current_time": current_time}

@@ -20,9 +20,11 @@ async def run(req: AgentRequest, runtime: RuntimeDep, _client: ClientDep) -> Age
         ctx.route, ctx.audited = "agent", True
     model = runtime.adapter.chat_model(model_name, runtime.provider_key())
     settings = runtime.settings
+    # The configured step budget is a ceiling: a client may ask for fewer steps, never more.
+    steps = min(req.max_steps or settings.agent_max_steps, settings.agent_max_steps)
     try:
-        result = await run_agent(model, req.input, req.tools, req.max_steps or settings.agent_max_steps,
-                                 settings.agent_timeout_s)
+        result = await run_agent(model, req.input, req.tools, steps, settings.agent_timeout_s,
+                                 max_tokens=settings.max_tokens_limit)
     except Exception as exc:
         raise runtime.adapter.map_error(exc) from exc
     if ctx is not None and result["usage"]:

@@ -33,6 +33,8 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
     requested = req.max_completion_tokens or req.max_tokens
     if requested is not None and requested > limit:
         raise InvalidRequestError(f"max_tokens must be at most {limit}", param="max_tokens")
+    if requested is None:  # else the SDK's own default applies (64,000 for some models), above the limit
+        req = req.model_copy(update={"max_tokens": limit})
     model = runtime.adapter.chat_model(model_name, runtime.provider_key())
     completion_id = f"chatcmpl-{ctx.request_id if ctx else 'x'}"
     if ctx is not None:

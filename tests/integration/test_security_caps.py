@@ -1,0 +1,145 @@
+"""Security review finding 3: token and step caps cannot be bypassed by leaving parameters out.
+
+The gateway runs in-process; the upstream is the real mock (its wire protocols) served by uvicorn on a
+loopback socket behind a recorder that keeps every request body the provider SDK sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+
+from gateway.app import create_app
+from gateway.auth import keys
+from gateway.config import Settings
+from gateway.secrets.env import EnvSecretsBackend
+from mockllm.app import create_app as create_mock
+from tests.support.openbao import free_port
+
+# One event loop for the module: the provider SDKs cache their HTTP clients per process, bound to a loop.
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+LIMIT = 77
+STEPS = 2  # one tool round fits
+KEY, KEY_ID, KEY_HASH = keys.generate()
+BASE = {"openai": "/v1", "anthropic": "", "cohere": ""}
+
+
+class Recorder:
+    """ASGI wrapper: remember each POST body as JSON, then hand the request to the mock."""
+
+    def __init__(self) -> None:
+        self.app = create_mock()
+        self.bodies: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        raw = b"".join(chunks)
+        self.bodies.append(json.loads(raw))
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[tuple[str, Recorder]]:
+    recorder = Recorder()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "mock upstream did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", recorder
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def _gateway(provider: str, url: str, steps: int) -> AsyncIterator[httpx.AsyncClient]:
+    spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
+    cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=url + BASE[provider],  # type: ignore[arg-type]
+                   max_retries=0, upstream_timeout_s=10, max_tokens_limit=LIMIT, agent_max_steps=steps)
+    backend = EnvSecretsBackend(provider, spec, environ={f"{provider.upper()}_API_KEY": f"mock-key-{provider}"})
+    app = create_app(cfg, backend)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw", timeout=30,
+                                     headers={"Authorization": f"Bearer {KEY}"}) as client:
+            yield client
+
+
+@pytest_asyncio.fixture(params=("openai", "anthropic", "cohere"), loop_scope="module")
+async def gateway(request: pytest.FixtureRequest, upstream: tuple[str, Recorder]
+                  ) -> AsyncIterator[tuple[httpx.AsyncClient, Recorder]]:
+    url, recorder = upstream
+    async with _gateway(request.param, url, STEPS) as client:
+        recorder.bodies.clear()
+        yield client, recorder
+
+
+async def test_chat_without_max_tokens_asks_upstream_for_the_limit(
+        gateway: tuple[httpx.AsyncClient, Recorder]) -> None:
+    client, recorder = gateway
+    resp = await client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status_code == 200, resp.text
+    [body] = recorder.bodies
+    assert (body.get("max_tokens") or body.get("max_completion_tokens")) == LIMIT, body
+
+
+async def test_chat_with_a_smaller_max_tokens_keeps_it(gateway: tuple[httpx.AsyncClient, Recorder]) -> None:
+    client, recorder = gateway
+    resp = await client.post("/v1/chat/completions",
+                             json={"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status_code == 200, resp.text
+    [body] = recorder.bodies
+    assert (body.get("max_tokens") or body.get("max_completion_tokens")) == 5
+
+
+async def test_agent_model_calls_are_capped(gateway: tuple[httpx.AsyncClient, Recorder]) -> None:
+    client, recorder = gateway
+    resp = await client.post("/v1/agent", json={
+        "input": 'What is 2+3? [[mock:tool=calculator {"expression": "2+3"}]]', "tools": ["calculator"]})
+    assert resp.status_code == 200, resp.text
+    assert len(recorder.bodies) >= 2  # the tool call, then the answer
+    assert all((b.get("max_tokens") or b.get("max_completion_tokens")) == LIMIT for b in recorder.bodies)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere"])
+async def test_agent_steps_never_exceed_the_configured_budget(upstream: tuple[str, Recorder], provider: str) -> None:
+    url, recorder = upstream
+    async with _gateway(provider, url, steps=1) as client:
+        recorder.bodies.clear()
+        # A tool round needs more than the single configured step; asking for 50 must not buy more.
+        resp = await client.post("/v1/agent", json={
+            "input": 'What is 2+3? [[mock:tool=calculator {"expression": "2+3"}]]', "tools": ["calculator"],
+            "max_steps": 50})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["code"] == "agent_step_limit"
+    assert "within 1 steps" in resp.json()["error"]["message"]
+    assert len(recorder.bodies) <= 2  # the step budget bounds the model calls, whatever was asked
