@@ -198,7 +198,7 @@ def test_public_routes_strip_a_client_sent_identity(edge: Edge) -> None:
     edge.gateway.seen.clear()
     response = httpx.get(f"{edge.url}/cohere/readyz", verify=str(edge.ca), headers={"X-Client-Id": "admin"})
     assert response.status_code == 200
-    [proxied] = edge.gateway.requests("/readyz")
+    [proxied] = edge.gateway.requests("/readyz/public")
     assert "x-client-id" not in proxied["headers"]
     assert edge.gateway.requests("/v1/auth/verify") == []
     assert re.fullmatch(r"[0-9a-f]{32}", proxied["headers"]["x-request-id"])

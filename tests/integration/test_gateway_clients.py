@@ -115,4 +115,5 @@ def test_health_and_ready_through_the_edge(stack: RunningStack, provider: str, h
     assert http.get(f"{stack.url}/healthz").status_code == 200
     assert http.get(f"{stack.url}/{provider}/healthz").json() == {"status": "ok"}
     ready = http.get(f"{stack.url}/{provider}/readyz")
-    assert ready.status_code == 200 and ready.json()["provider"] == provider
+    # Public readiness says ready or not, nothing about Vault, counters, key versions or errors.
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}

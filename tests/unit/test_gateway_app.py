@@ -77,6 +77,13 @@ async def test_readyz_503_without_provider_key(keyless: httpx.AsyncClient) -> No
     assert body["checks"]["secrets"]["reason"] == "OPENAI_API_KEY is not set"
 
 
+async def test_public_readyz_says_only_ready_or_not(client: httpx.AsyncClient, keyless: httpx.AsyncClient) -> None:
+    ready = await client.get("/readyz/public")
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    not_ready = await keyless.get("/readyz/public")
+    assert not_ready.status_code == 503 and not_ready.json() == {"status": "not_ready"}
+
+
 async def test_chat_without_provider_key_is_503(keyless: httpx.AsyncClient) -> None:
     assert_error(await keyless.post(CHAT, json=HELLO, headers=AUTH), 503, "provider_key_missing")
 

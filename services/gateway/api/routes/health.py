@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from gateway import context
 from gateway.api.deps import RuntimeDep
+from gateway.runtime import Runtime
 
 router = APIRouter(tags=["health"])
 
@@ -23,10 +24,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: secrets, provider key and model construction; never calls the LLM",
-            responses={503: {"description": "not ready"}})
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    _route("readyz")
+def _readiness(runtime: Runtime) -> tuple[bool, dict[str, object]]:
     secrets = runtime.backend.status()
     key = runtime.backend.provider_key()
     checks: dict[str, object] = {"secrets": secrets.as_dict(), "provider_key": bool(key)}
@@ -40,8 +38,25 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks["model"] = model_ok
     ready = bool(key) and model_ok and not runtime.draining
     status = "draining" if runtime.draining else ("degraded" if secrets.degraded else "ready")
-    body = {"status": status if ready else "not_ready", "provider": runtime.settings.provider, "checks": checks}
+    return ready, {"status": status if ready else "not_ready", "provider": runtime.settings.provider,
+                   "checks": checks}
+
+
+@router.get("/readyz", summary="Readiness with details (internal port only): secrets, provider key, model "
+            "construction; never calls the LLM", responses={503: {"description": "not ready"}})
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    _route("readyz")
+    ready, body = _readiness(runtime)
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/readyz/public", summary="Readiness as the edge publishes it: ready or not_ready, nothing else",
+            responses={503: {"description": "not ready"}})
+async def readyz_public(runtime: RuntimeDep) -> JSONResponse:
+    # The public answer names no Vault address, counters, key versions or error reasons.
+    _route("readyz")
+    ready, _ = _readiness(runtime)
+    return JSONResponse({"status": "ready" if ready else "not_ready"}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
