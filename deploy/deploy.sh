@@ -11,7 +11,7 @@ set -euo pipefail
 
 readonly PROVIDERS=(openai anthropic cohere)
 readonly COMPONENTS=(openai anthropic cohere nginx mock)   # mock: vault-bootstrap's vaultctl runs from it
-readonly SECRETS=(VAULT_ROOT_TOKEN OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY)
+readonly SECRETS=(VAULT_ADMIN_TOKEN OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY)
 deploy_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "${deploy_dir}/.." && pwd)"
 
@@ -118,7 +118,7 @@ upstream="${LLMGW_UPSTREAM:-real}"
 [[ "${env_name}" == prod && "${upstream}" == mock ]] && die "LLMGW_UPSTREAM=mock is refused for --env prod"
 require LLMGW_STATE_DIR
 require LLMGW_PUBLIC_URL
-require VAULT_ROOT_TOKEN secret
+require VAULT_ADMIN_TOKEN secret
 if [[ "${upstream}" == real ]]; then
     for name in "${SECRETS[@]:1}"; do require "${name}" secret; done
 fi
@@ -165,8 +165,8 @@ if [[ -n "${images_file}" ]]; then
 fi
 # Files read on this machine: refuse early and by name rather than half-way through step 3.
 if ! ((dry_run)); then
-    for f in LLMGW_TLS_CERT LLMGW_TLS_KEY; do
-        [[ -r "${!f}" ]] || die "${f}=${!f} is not a readable file"
+    for f in LLMGW_TLS_CERT LLMGW_TLS_KEY LLMGW_VAULT_TLS_CERT LLMGW_VAULT_TLS_KEY LLMGW_VAULT_CA; do
+        [[ -n "${!f:-}" && -r "${!f}" ]] || die "${f}=${!f:-} is not a readable file"
     done
     services=("${PROVIDERS[@]}")
     [[ "${upstream}" == mock ]] && services+=(mock)
@@ -311,17 +311,22 @@ host_files() {  # the state directory compose mounts: Vault token, provider keys
         keys='{"openai": "mock-key-openai", "anthropic": "mock-key-anthropic", "cohere": "mock-key-cohere"}'
     fi
     if ((dry_run)); then
-        printf '  + write %s/{vault-root-token,provider-keys.json,tls/} (secrets not shown)\n' "${state}"
+        printf '  + write %s/{vault-admin-token,provider-keys.json,tls/,vault-tls/} (secrets not shown)\n' "${state}"
         return
     fi
     # One base64 line per file; files are 0444 inside a 0700 directory: containers read them under
     # other uids, other host users cannot.
-    { printf '%s\n' "${VAULT_ROOT_TOKEN}" | base64 -w0; echo; printf '%s\n' "${keys}" | base64 -w0; echo
-      base64 -w0 <"${LLMGW_TLS_CERT}"; echo; base64 -w0 <"${LLMGW_TLS_KEY}"; echo; } | on_target '
+    # provider-keys.json only seeds: vault-bootstrap writes a key where Vault holds none, so a redeploy
+    # never undoes a rotation (rotate with `vaultctl rotate-provider-key`, not by editing .env).
+    { printf '%s\n' "${VAULT_ADMIN_TOKEN}" | base64 -w0; echo; printf '%s\n' "${keys}" | base64 -w0; echo
+      base64 -w0 <"${LLMGW_TLS_CERT}"; echo; base64 -w0 <"${LLMGW_TLS_KEY}"; echo
+      base64 -w0 <"${LLMGW_VAULT_TLS_CERT}"; echo; base64 -w0 <"${LLMGW_VAULT_TLS_KEY}"; echo
+      base64 -w0 <"${LLMGW_VAULT_CA}"; echo; } | on_target '
         set -euo pipefail; umask 077; s="$1"
-        install -d -m 0700 "$s" "$s/out"; install -d -m 0755 "$s/tls"
+        install -d -m 0700 "$s" "$s/out"; install -d -m 0755 "$s/tls" "$s/vault-tls"
         chown 10001:10001 "$s/out" 2>/dev/null || chmod 0733 "$s/out"
-        for f in vault-root-token provider-keys.json tls/server.pem tls/server.key; do
+        for f in vault-admin-token provider-keys.json tls/server.pem tls/server.key \
+                 vault-tls/server.pem vault-tls/server.key vault-tls/ca.pem; do
             IFS= read -r line; printf "%s" "$line" | base64 -d >"$s/$f.new"
             chmod 0444 "$s/$f.new"; mv -f "$s/$f.new" "$s/$f"
         done
@@ -333,7 +338,25 @@ host_files() {  # the state directory compose mounts: Vault token, provider keys
 
 deploy_release() {  # deploy_release TAG: compose up the release's images
     export LLMGW_TAG="$1"
+    vault_unsealed || return 1
     run compose up -d --remove-orphans
+}
+
+# The server-mode Vault starts sealed (and, the first time, uninitialised); unsealing is an operator
+# step with keys deploy.sh never holds. Refuse with the steps instead of waiting for a healthcheck.
+vault_unsealed() {
+    [[ -n "${LLMGW_VAULT_ADDR:-}" ]] && return 0  # an external cluster: its operators unseal it
+    run compose up -d vault
+    ((dry_run)) && return 0
+    local i
+    for ((i = 0; i < 30; i++)); do
+        compose exec -T vault bao status >/dev/null 2>&1 && return 0
+        sleep 2
+    done
+    echo "deploy: Vault is sealed or not initialised. Once: vaultctl init --out <offline file>, then" \
+         "vaultctl unseal, admin-token (put it in VAULT_ADMIN_TOKEN) and revoke-root; after a restart:" \
+         "vaultctl unseal (docs/deployment.md). Then run deploy.sh again." >&2
+    return 1
 }
 
 deploy_step() {

@@ -104,7 +104,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     env_file.write_text("\n".join([
         f"LLMGW_STATE_DIR={root / 'state'}", f"LLMGW_ENV_DIR={root / 'env'}", f"LLMGW_PROJECT={project}",
         f"LLMGW_IMAGE_PREFIX={PREFIX}", f"VAULT_IMAGE={VAULT_IMAGE}", "LLMGW_UPSTREAM=mock",
-        f"VAULT_ROOT_TOKEN=root-{secrets.token_hex(12)}", f"LLMGW_TLS_CERT={tls['cert']}",
+        f"VAULT_ADMIN_TOKEN=admin-{secrets.token_hex(12)}", f"LLMGW_TLS_CERT={tls['cert']}",
         f"LLMGW_TLS_KEY={tls['key']}", f"LLMGW_HEALTH_CACERT={tls['ca']}", f"LLMGW_HTTPS_PORT={https}",
         f"LLMGW_HTTP_PORT={http}", f"LLMGW_PUBLIC_URL=https://127.0.0.1:{https}", "LLMGW_HEALTH_TIMEOUT_S=120",
     ]) + "\n")

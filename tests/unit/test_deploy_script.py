@@ -21,7 +21,7 @@ EXAMPLE = REPO / "deploy" / ".env.production.example"
 COMPONENTS = ("openai", "anthropic", "cohere", "nginx", "mock")
 TOOLS = ("bash", "env", "dirname", "basename", "date", "awk", "sed", "cat", "mkdir", "tail", "head")
 # Real-looking values, made at run time (never committed), so placeholder detection cannot match them.
-SECRETS = {"VAULT_ROOT_TOKEN": "hvs." + secrets.token_hex(12),
+SECRETS = {"VAULT_ADMIN_TOKEN": "hvs." + secrets.token_hex(12),
            "OPENAI_API_KEY": "sk-proj-" + secrets.token_hex(12),
            "ANTHROPIC_API_KEY": "sk-ant-api03-" + secrets.token_hex(10),
            "COHERE_API_KEY": "co-" + secrets.token_hex(12),
@@ -92,7 +92,7 @@ def test_the_example_file_is_refused_until_filled_in(sandbox: Path) -> None:
     assert re.search(r"error: REGISTRY still holds a placeholder \(.*\.env\.production\.example:\d+\)", result.stderr)
 
 
-@pytest.mark.parametrize("name", ["VAULT_ROOT_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "COHERE_API_KEY"])
+@pytest.mark.parametrize("name", ["VAULT_ADMIN_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "COHERE_API_KEY"])
 def test_a_missing_secret_is_named(sandbox: Path, name: str) -> None:
     result = _deploy(sandbox, "--env", "prod", "--env-file", str(_config(sandbox, **{name: None})), "--dry-run")
     assert result.returncode == 2
