@@ -128,9 +128,9 @@ def _chat_ok(stack: ComposeStack) -> bool:
     request = urllib.request.Request(f"{stack.env['STACK_URL']}/openai/v1/chat/completions", data=body,  # noqa: S310
                                      headers={"Authorization": f"Bearer {stack.env['STACK_KEY_OPENAI']}",
                                               "Content-Type": "application/json"})
+    context = ssl.create_default_context(cafile=stack.env["STACK_CA"])
     try:
-        with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=stack.env["STACK_CA"]),
-                                    timeout=30) as r:  # noqa: S310 (https only)
+        with urllib.request.urlopen(request, context=context, timeout=30) as r:  # noqa: S310 (https only)
             return r.status == 200
     except (urllib.error.URLError, OSError):
         return False
