@@ -16,6 +16,7 @@ reaches the config, so a variable cannot inject nginx directives.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
 import re
@@ -61,6 +62,9 @@ DEFAULTS = {
     "NGINX_CORS_ALLOW_CREDENTIALS": "false",
     "NGINX_CORS_ALLOW_HEADERS": "Authorization, Content-Type, X-Api-Key, X-Request-ID",
     "NGINX_CORS_MAX_AGE": "600",
+    # Comma-separated CIDRs of the load balancers / proxies in front of nginx. Only a connection from
+    # one of them may name the client in X-Forwarded-For; empty (default): the peer address is the client.
+    "NGINX_TRUSTED_PROXIES": "",
 }
 
 _RATE = r"[1-9]\d*r/[sm]"
@@ -76,8 +80,10 @@ _CHECKS = {
 }
 _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 _ORIGIN = re.compile(r"https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?")
-_MAY_BE_EMPTY = frozenset({"NGINX_HTTPS_PORT_SUFFIX", "NGINX_USER_DIRECTIVE"})
-_SPACED = frozenset({"NGINX_CORS_ALLOW_HEADERS", "NGINX_USER_DIRECTIVE"})  # checked or built here
+_MAY_BE_EMPTY = frozenset({"NGINX_HTTPS_PORT_SUFFIX", "NGINX_USER_DIRECTIVE", "NGINX_TRUSTED_PROXIES",
+                           "NGINX_REAL_IP_FROM"})
+# checked or built here
+_SPACED = frozenset({"NGINX_CORS_ALLOW_HEADERS", "NGINX_USER_DIRECTIVE", "NGINX_REAL_IP_FROM"})
 _UNSAFE = re.compile(r"[\s;{}'\"\\#$]")  # anything that could end a directive or start another
 
 
@@ -101,9 +107,23 @@ def settings(values: Mapping[str, str]) -> dict[str, str]:
                 del merged[key]
     _check(merged)
     merged["NGINX_USER_DIRECTIVE"] = _user_directive(merged.get("NGINX_USER", ""))
+    merged["NGINX_REAL_IP_FROM"] = "".join(f"set_real_ip_from {net};\n" for net in trusted_proxies(merged))
     port = merged["NGINX_HTTPS_PUBLIC_PORT"]
     merged["NGINX_HTTPS_PORT_SUFFIX"] = "" if port == "443" else f":{port}"
     return merged
+
+
+def trusted_proxies(merged: Mapping[str, str]) -> list[str]:
+    """Return NGINX_TRUSTED_PROXIES as normalised CIDRs; refuse anything that is not one."""
+    nets = []
+    for item in (i.strip() for i in merged.get("NGINX_TRUSTED_PROXIES", "").split(",")):
+        if not item:
+            continue
+        try:
+            nets.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise RenderError(f"NGINX_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR") from None
+    return nets
 
 
 def _user_directive(user: str) -> str:

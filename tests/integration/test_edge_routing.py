@@ -92,14 +92,17 @@ def test_nginx_answers_its_own_healthz(client: httpx.Client) -> None:
     assert response.headers["strict-transport-security"] == "max-age=63072000"
 
 
-def test_http_port_redirects_with_308(stack: RunningStack) -> None:
+def test_http_port_refuses_api_calls_without_redirecting(stack: RunningStack) -> None:
     if stack.stack is None:
         pytest.skip("the HTTP port of an external stack is not described by its env file")
     host, https_port = urlsplit(stack.url).hostname, urlsplit(stack.url).port
     http_port = stack.stack.config.http_port
-    response = httpx.post(f"http://{host}:{http_port}/openai/v1/chat/completions?x=1", json={})
-    assert response.status_code == 308
-    assert response.headers["location"] == f"https://{host}:{https_port}/openai/v1/chat/completions?x=1"
+    response = httpx.post(f"http://{host}:{http_port}/openai/v1/chat/completions?x=1", json={},
+                          headers={"Authorization": f"Bearer {stack.keys['openai']}"}, follow_redirects=False)
+    assert response.status_code == 403 and "location" not in response.headers
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["code"] == "https_required" and f"https://{host}:{https_port}" in error["message"]
 
 
 @pytest.mark.parametrize(("version", "accepted"), [
