@@ -75,7 +75,11 @@ async def _start(runtime: Runtime) -> None:
 async def _refresh_jwks(runtime: Runtime, every_s: float = 300.0) -> None:
     assert runtime.jwt is not None
     while True:
-        await asyncio.sleep(every_s if runtime.jwt.key_count else 10.0)
+        # The period, or at once when a token named a kid we do not hold (verify() asks for it).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every_s if runtime.jwt.key_count else 10.0):
+                await runtime.jwt.refresh_wanted.wait()
+        runtime.jwt.refresh_wanted.clear()
         try:
             await runtime.jwt.refresh()
         except Exception as exc:  # noqa: BLE001 — keep the last good key set, retry later

@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 Provider = Literal["openai", "anthropic", "cohere"]
 PROVIDERS: tuple[str, ...] = ("openai", "anthropic", "cohere")
@@ -76,6 +79,14 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/") if value else value
+
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _https_jwks(cls, value: str | None) -> str | None:
+        # Keys fetched over plain HTTP could be swapped in transit, and then any token verifies.
+        if value and value.startswith("http://") and urlsplit(value).hostname not in _LOOPBACK:
+            raise ValueError("must be an https:// URL (http:// only for a loopback issuer)")
+        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:

@@ -46,6 +46,9 @@ def test_models_are_split_and_urls_lose_trailing_slash(monkeypatch: pytest.Monke
     ({"GATEWAY_PROVIDER": "openai", "GATEWAY_MAX_BODY_BYTES": "10"}, "GATEWAY_MAX_BODY_BYTES"),
     ({"GATEWAY_PROVIDER": "openai", "GATEWAY_SECRETS_BACKEND": "vault"}, "GATEWAY_VAULT_ADDR"),
     ({"GATEWAY_PROVIDER": "openai", "GATEWAY_JWT_JWKS_URL": "https://idp/jwks"}, "GATEWAY_JWT_ISSUER"),
+    # Security review finding 8: JWKS over plain HTTP (keys swappable in transit) only for a loopback issuer.
+    ({"GATEWAY_PROVIDER": "openai", "GATEWAY_JWT_JWKS_URL": "http://idp.example/jwks",
+      "GATEWAY_JWT_ISSUER": "i", "GATEWAY_JWT_AUDIENCE": "a"}, "GATEWAY_JWT_JWKS_URL"),
 ])
 def test_bad_or_missing_setting_names_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str

@@ -2,12 +2,16 @@
 
 Algorithm confusion is closed by construction: each key is used only with the one
 algorithm its type allows (RSA → RS256, EC P-256 → ES256), so `alg: none`, HS256
-signed with the public key, or an RS/ES swap never verify. An unknown `kid` is refused.
+signed with the public key, or an RS/ES swap never verify. An unknown `kid` is refused and asks for
+an early JWKS refresh (the issuer may have rotated), so the next token with that kid verifies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 log = logging.getLogger("gateway.auth")
 
 _ALG_FOR_KEY = ((rsa.RSAPublicKey, "RS256"), (ec.EllipticCurvePublicKey, "ES256"))
+REFRESH_MIN_S = 10.0  # between kid-triggered refreshes: random kids cannot make us hammer the issuer
 
 
 class JwtError(Exception):
@@ -40,6 +45,10 @@ class JwtVerifier:
         self.issuer, self.audience, self.scope_claim, self.leeway = issuer, audience, scope_claim, leeway_s
         self.jwks_url = jwks_url
         self._keys: dict[str | None, tuple[Any, str]] = {}
+        # Set when a token names a kid we do not hold (the issuer rotated its keys): the refresh loop
+        # fetches the JWKS at once instead of at its next period, at most once per REFRESH_MIN_S.
+        self.refresh_wanted = asyncio.Event()
+        self._last_asked = -math.inf
         if public_key_file is not None:
             key = load_pem_public_key(public_key_file.read_bytes())
             self._keys[None] = (key, _alg_for(key))
@@ -79,6 +88,9 @@ class JwtVerifier:
         kid = header.get("kid")
         entry = self._keys.get(kid) or (self._keys.get(None) if kid is None or None in self._keys else None)
         if entry is None:
+            if self.jwks_url and time.monotonic() - self._last_asked >= REFRESH_MIN_S:
+                self._last_asked = time.monotonic()
+                self.refresh_wanted.set()
             raise JwtError("unknown signing key")
         key, alg = entry
         if header.get("alg") != alg:
