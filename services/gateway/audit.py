@@ -37,6 +37,7 @@ class AuditLog:
         if self._logger is None or not ctx.audited:
             return
         doc = {
+            "id": ctx.audit_id,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "request_id": ctx.request_id,
             "client_id": ctx.client_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -11,9 +12,11 @@ from dataclasses import dataclass, field
 class RequestContext:
     """What is known about the request in flight; filled in as it progresses."""
 
-    request_id: str
+    request_id: str  # correlation id: the edge's, which may come from the client's X-Request-ID
     method: str
     path: str
+    # The audit record's own id: always generated here, so a client cannot choose or collide it.
+    audit_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.perf_counter)
     route: str = "other"
     client_id: str | None = None

@@ -16,6 +16,15 @@ from gateway.context import RequestContext
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+def client_label(ctx: RequestContext) -> str:
+    """Return the bounded `client` label: the client key's registry name, or the auth method for JWTs."""
+    # A JWT `sub` is chosen by the identity provider, one per user or workload: unbounded cardinality.
+    # Client key names come from the registry the operator curates.
+    if ctx.auth_method == "api_key":
+        return ctx.client_id or ""
+    return ctx.auth_method or ""
+
+
 class Metrics:
     """The gateway's series; labels: provider, model, route, status, client."""
 
@@ -44,7 +53,7 @@ class Metrics:
     def observe(self, ctx: RequestContext, status: int, elapsed: float) -> None:
         """Record a finished request."""
         model = ctx.model or ""
-        self.requests.labels(self.provider, model, ctx.route, str(status), ctx.client_id or "").inc()
+        self.requests.labels(self.provider, model, ctx.route, str(status), client_label(ctx)).inc()
         self.latency.labels(self.provider, model, ctx.route).observe(elapsed)
         if ctx.prompt_tokens:
             self.tokens.labels(self.provider, model, "prompt").inc(ctx.prompt_tokens)

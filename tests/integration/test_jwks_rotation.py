@@ -94,3 +94,23 @@ async def test_unknown_kid_triggers_an_immediate_jwks_refresh(jwks: tuple[Jwks, 
                 assert (await models(new, "k-random")).status_code == 401
             await asyncio.sleep(0.3)
             assert doc.fetches == fetched
+
+
+async def test_metrics_client_label_is_bounded_for_jwts(jwks: tuple[Jwks, str]) -> None:
+    doc, url = jwks
+    key = ec.generate_private_key(ec.SECP256R1())
+    doc.publish(key, "k1")
+    cfg = Settings(provider="openai", upstream_base_url="http://127.0.0.1:9/v1",  # type: ignore[arg-type]
+                   jwt_jwks_url=url, jwt_issuer=ISS, jwt_audience=AUD)
+    app = create_app(cfg, EnvSecretsBackend("openai", "", environ={"OPENAI_API_KEY": "sk-upstream"}))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+            now = int(time.time())
+            for n in range(20):  # twenty users of one identity provider
+                claims = {"iss": ISS, "aud": AUD, "sub": f"user-{n}", "exp": now + 300, "scope": "llm:openai"}
+                token = jwt.encode(claims, key, "ES256", headers={"kid": "k1"})
+                assert (await client.get("/v1/models", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+            text = (await client.get("/metrics")).text
+    series = [line for line in text.splitlines() if line.startswith("llm_gateway_requests_total{") and "models" in line]
+    assert len(series) == 1 and 'client="jwt"' in series[0], series
+    assert "user-" not in text

@@ -81,10 +81,10 @@ def upstream() -> Iterator[tuple[str, Recorder]]:
 
 
 @contextlib.asynccontextmanager
-async def _gateway(provider: str, url: str, steps: int) -> AsyncIterator[httpx.AsyncClient]:
+async def _gateway(provider: str, url: str, steps: int, **extra: Any) -> AsyncIterator[httpx.AsyncClient]:
     spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
     cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=url + BASE[provider],  # type: ignore[arg-type]
-                   max_retries=0, upstream_timeout_s=10, max_tokens_limit=LIMIT, agent_max_steps=steps)
+                   max_retries=0, upstream_timeout_s=10, max_tokens_limit=LIMIT, agent_max_steps=steps, **extra)
     backend = EnvSecretsBackend(provider, spec, environ={f"{provider.upper()}_API_KEY": f"mock-key-{provider}"})
     app = create_app(cfg, backend)
     async with app.router.lifespan_context(app):
@@ -143,3 +143,17 @@ async def test_agent_steps_never_exceed_the_configured_budget(upstream: tuple[st
     assert resp.json()["error"]["code"] == "agent_step_limit"
     assert "within 1 steps" in resp.json()["error"]["message"]
     assert len(recorder.bodies) <= 2  # the step budget bounds the model calls, whatever was asked
+
+
+async def test_audit_record_id_is_never_the_clients_request_id(upstream: tuple[str, Recorder], tmp_path: Any) -> None:
+    url, _ = upstream
+    audit = tmp_path / "audit.log"
+    async with _gateway("openai", url, STEPS, audit_log=audit) as client:
+        for _ in range(2):
+            resp = await client.post("/v1/chat/completions", headers={"X-Request-ID": "forged-audit-id"},
+                                     json={"messages": [{"role": "user", "content": "hi"}]})
+            assert resp.status_code == 200, resp.text
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [r["request_id"] for r in records] == ["forged-audit-id"] * 2  # correlation only
+    ids = [r["id"] for r in records]
+    assert len(set(ids)) == 2 and all(len(i) == 32 and i != "forged-audit-id" for i in ids)
