@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     vault_kubernetes_role: str | None = None
     vault_kubernetes_token_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
     vault_kubernetes_mount: str = "kubernetes"
+    # How long a cached client registry is trusted while Vault cannot be read; then keys get 503.
+    vault_registry_max_stale_s: float = Field(300.0, gt=0)
 
     jwt_jwks_url: str | None = None
     jwt_public_key_file: Path | None = None

@@ -76,6 +76,7 @@ class BackendState:
     backend_up: bool
     failures: dict[str, int] = field(default_factory=dict)
     key_written_at: str | None = None
+    registry_stale: bool = False
 
 
 class _BackendCollector(Collector):
@@ -96,7 +97,11 @@ class _BackendCollector(Collector):
                                        labels=["provider", "operation"])
         for operation in ("login", "renew", "read"):
             failures.add_metric([self.provider, operation], float(st.failures.get(operation, 0)))
-        yield from (ready, up, failures)
+        stale = GaugeMetricFamily("llm_gateway_client_registry_stale",
+                                  "1 while the cached client registry is too old: client keys are refused (503)",
+                                  labels=["provider"])
+        stale.add_metric([self.provider], 1.0 if st.registry_stale else 0.0)
+        yield from (ready, up, failures, stale)
         if st.key_written_at:
             written = datetime.fromisoformat(st.key_written_at.replace("Z", "+00:00"))
             age = GaugeMetricFamily("llm_gateway_provider_key_age_seconds",

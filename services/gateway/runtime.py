@@ -29,14 +29,15 @@ class Runtime:
 
     def is_ready(self) -> bool:
         """A provider key is cached and the process is not draining (what /readyz also requires)."""
-        return bool(self.backend.provider_key()) and not self.draining
+        return bool(self.backend.provider_key()) and self.backend.serving() and not self.draining
 
     def backend_state(self) -> BackendState:
         """Snapshot for the scrape-time metrics collector."""
         st = self.backend.status()
         return BackendState(backend=st.backend, ready=self.is_ready(), backend_up=st.ok and not st.degraded,
                             failures=st.details.get("failures") or {},
-                            key_written_at=st.details.get("key_written_at"))
+                            key_written_at=st.details.get("key_written_at"),
+                            registry_stale=not self.backend.serving())
 
     def provider_key(self) -> str:
         """Return the current provider key or raise 503 when none is available."""
@@ -62,6 +63,7 @@ def build_backend(settings: Settings) -> SecretsBackend:
             role_id_file=settings.vault_role_id_file, secret_id_file=settings.vault_secret_id_file,
             mount=settings.vault_mount, refresh_s=settings.vault_refresh_s, cacert=settings.vault_cacert,
             auth=auth,
+            registry_max_stale_s=settings.vault_registry_max_stale_s,
         )
     from gateway.secrets.env import EnvSecretsBackend
 

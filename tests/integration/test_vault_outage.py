@@ -52,3 +52,33 @@ async def test_outage_keeps_cached_key_degrades_and_recovers(bao: OpenBaoServer,
     finally:
         await backend.stop()
     assert "sk-out-v" not in bao.audit_log_path.read_text()
+
+
+async def test_stale_client_registry_fails_closed_and_says_so(bao: OpenBaoServer, tmp_path: Path) -> None:
+    """Security review finding 8: during a long outage a disabled key must not keep working forever."""
+    from gateway.errors import ServiceUnavailableError
+    from gateway.metrics import BackendState, Metrics
+
+    root = hvac.Client(url=bao.addr, token=bao.root_token)
+    backend = VaultSecretsBackend("anthropic", bao.addr, *issue_credentials(root, "anthropic", tmp_path), refresh_s=0.5,
+                                  timeout_s=1.0, registry_max_stale_s=2.0)
+    await backend.start()
+    try:
+        assert len(backend.client_keys()) >= 1 and backend.serving()
+        bao.stop()
+        await wait_until(lambda: not backend.serving(), within=6)
+        with pytest.raises(ServiceUnavailableError) as refused:
+            backend.client_keys()
+        assert refused.value.status == 503 and refused.value.code == "client_registry_stale"
+        status = backend.status()
+        assert not status.ok and "failing closed" in (status.reason or "")
+        assert status.details["client_registry_stale"] is True
+        metrics = Metrics("anthropic")
+        metrics.watch(lambda: BackendState(backend="vault", ready=False, backend_up=False,
+                                           registry_stale=not backend.serving()))
+        assert 'llm_gateway_client_registry_stale{provider="anthropic"} 1.0' in metrics.render().decode()
+        bao.start()
+        await wait_until(backend.serving, within=8)
+        assert len(backend.client_keys()) >= 1
+    finally:
+        await backend.stop()

@@ -103,6 +103,10 @@ class SecretsBackend(ABC):
         """Stop background refresh and release connections."""
         return None
 
+    def serving(self) -> bool:
+        """Return False when the backend fails closed (its cached secrets are too old to trust)."""
+        return True
+
     @abstractmethod
     def provider_key(self) -> str | None:
         """Return the current provider API key from the cache (no I/O)."""

@@ -34,6 +34,7 @@ from typing import TypeVar
 import hvac
 from hvac import exceptions as hvac_errors
 
+from gateway.errors import ServiceUnavailableError
 from gateway.secrets.base import BackendStatus, ClientKeyRecord, SecretsBackend, SecretsError
 from gateway.secrets.vault_login import AUTH_REFUSED, AppRoleLogin, VaultLogin
 
@@ -59,11 +60,15 @@ class VaultSecretsBackend(SecretsBackend):
         cacert: str | None = None,
         timeout_s: float = 5.0,
         auth: VaultLogin | None = None,
+        registry_max_stale_s: float = 300.0,
     ) -> None:
         if not 0 < refresh_s <= MAX_REFRESH_S:
             raise ValueError(f"refresh_s must be in (0, {MAX_REFRESH_S}], got {refresh_s}")
         self.provider, self.addr, self.mount = provider, addr, mount.strip("/")
         self.refresh_s, self.timeout_s = refresh_s, timeout_s
+        # Past this age the cached client registry is not trusted (a key disabled in Vault meanwhile
+        # would keep working): client keys are refused with 503 until a refresh succeeds.
+        self.registry_max_stale_s = registry_max_stale_s
         self.key_path = f"llm/providers/{provider}"
         self._verify: bool | str = cacert or True
         self._timeout = max(1, math.ceil(timeout_s))  # hvac types its timeout as int seconds
@@ -113,8 +118,20 @@ class VaultSecretsBackend(SecretsBackend):
         """Return the cached provider key."""
         return self._key
 
+    def registry_stale(self) -> bool:
+        """Return whether the cached client registry is older than registry_max_stale_s (or never loaded)."""
+        return self._last_refresh is None or time.monotonic() - self._last_refresh > self.registry_max_stale_s
+
+    def serving(self) -> bool:
+        """Fail closed once the client registry is too old to trust."""
+        return not self.registry_stale()
+
     def client_keys(self) -> dict[str, ClientKeyRecord]:
-        """Return the cached client registry."""
+        """Return the cached client registry; raise 503 once it is older than registry_max_stale_s."""
+        if self.registry_stale():
+            raise ServiceUnavailableError(
+                f"the client registry could not be refreshed for over {self.registry_max_stale_s:g} s; "
+                "client keys are refused until Vault answers again", code="client_registry_stale")
         return self._clients
 
     def status(self) -> BackendStatus:
@@ -122,11 +139,14 @@ class VaultSecretsBackend(SecretsBackend):
         reason = self._token_error or self._refresh_error
         if self._key is None:
             reason = reason or f"no provider key at {self.mount}/{self.key_path}"
+        stale = self.registry_stale()
+        if stale:
+            reason = f"client registry older than {self.registry_max_stale_s:g} s: failing closed ({reason})"
         finite = self._login_lease and not math.isinf(self._token_expires_at)
         remaining = max(0.0, self._token_expires_at - time.monotonic()) if finite else None
         return BackendStatus(
             backend=self.name,
-            ok=self._key is not None,
+            ok=self._key is not None and not stale,
             degraded=reason is not None,
             reason=reason,
             key_version=self._key_version,
@@ -138,6 +158,7 @@ class VaultSecretsBackend(SecretsBackend):
                 "token_renewals": self._renewals,
                 "logins": self._logins,
                 "client_keys": len(self._clients),
+                "client_registry_stale": stale,
                 "failures": dict(self._failures),
                 "key_written_at": self._key_written_at,
             },
