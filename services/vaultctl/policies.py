@@ -137,12 +137,43 @@ path "auth/approle/role/{role}/secret-id/lookup" {{
 """
 
 
+# Kubernetes auth (`vaultctl bootstrap --k8s-*`, default mount only). The config is not pinned: the
+# admin can already read every provider key, so pointing the mount at another cluster grants nothing new;
+# each role is pinned to its own gateway policy like the AppRoles above.
+_ADMIN_K8S_HEAD = """
+path "sys/auth/kubernetes" {{
+  capabilities = ["create", "read", "update", "sudo"]
+}}
+
+path "auth/kubernetes/config" {{
+  capabilities = ["create", "read", "update"]
+}}
+"""
+
+_ADMIN_K8S_ROLE = """
+path "auth/kubernetes/role/{role}" {{
+  capabilities = ["create", "read", "update"]
+  allowed_parameters = {{
+    "token_policies" = [["{role}"], "{role}"]
+    "token_type" = ["service"]
+    "bound_service_account_names" = []
+    "bound_service_account_namespaces" = []
+    "token_ttl" = []
+    "token_max_ttl" = []
+    "audience" = []
+  }}
+}}
+"""
+
+
 def _admin(mount: str, providers: tuple[str, ...], managed: dict[str, str]) -> str:
     """Render llm-admin: each managed policy's exact text, each gateway role's exact policy."""
     text = _ADMIN_HEAD.format(mount=mount, issuer=ISSUER_POLICY)
     # An HCL string literal uses JSON's escapes, so json.dumps quotes the policy text exactly.
     text += "".join(_ADMIN_POLICY.format(name=name, text=json.dumps(body)) for name, body in managed.items())
-    return text + "".join(_ADMIN_ROLE.format(role=gateway_policy_name(p)) for p in providers)
+    text += "".join(_ADMIN_ROLE.format(role=gateway_policy_name(p)) for p in providers)
+    return text + _ADMIN_K8S_HEAD.format() + "".join(
+        _ADMIN_K8S_ROLE.format(role=gateway_policy_name(p)) for p in providers)
 
 
 ISSUER_POLICY = "llm-secret-id-issuer"

@@ -53,8 +53,8 @@ def bao(tmp_path_factory: pytest.TempPathFactory, kube: TokenReviewServer) -> It
                 "--k8s-host", kube.url, "--k8s-ca-cert", str(work / "ca.pem"), "--k8s-namespace", NAMESPACE,
                 "--k8s-reviewer-jwt-file", str(work / "reviewer.jwt"), "--k8s-audience", AUDIENCE]
         out = io.StringIO()
-        with redirect_stdout(out):
-            assert vaultctl([*args, "--token-file", str(_root_token_file(server, work))]) == 0
+        with redirect_stdout(out):  # the scoped operator token, as in production: llm-admin only, no root
+            assert vaultctl([*args, "--token-file", str(_admin_token_file(server, work))]) == 0
         assert "k8s-role" in out.getvalue() and "llm-gateway-openai" in out.getvalue(), out.getvalue()
         yield server
     finally:
@@ -65,6 +65,31 @@ def _root_token_file(server: OpenBaoServer, work: Path) -> Path:
     path = work / "root-token"
     path.write_text(server.root_token)
     return path
+
+
+def _admin_token_file(server: OpenBaoServer, work: Path) -> Path:
+    root = hvac.Client(url=server.addr, token=server.root_token)
+    token = root.auth.token.create(policies=["llm-admin"], no_default_policy=False, ttl="30m")["auth"]["client_token"]
+    path = work / "admin-token"
+    path.write_text(token)
+    return path
+
+
+@pytest.mark.parametrize(("role", "body"), [
+    ("llm-gateway-openai", {"token_policies": "llm-admin", "bound_service_account_names": "x",
+                            "bound_service_account_namespaces": "llm"}),
+    ("llm-gateway-openai", {"token_policies": ["llm-gateway-openai", "llm-gateway-anthropic"],
+                            "bound_service_account_names": "x", "bound_service_account_namespaces": "llm"}),
+    ("llm-gateway-evil", {"token_policies": "llm-gateway-openai", "bound_service_account_names": "x",
+                          "bound_service_account_namespaces": "llm"}),
+    ("llm-gateway-openai", {"token_policies": "llm-gateway-openai", "bound_service_account_names": "x",
+                            "bound_service_account_namespaces": "llm", "token_period": "768h"}),
+])
+def test_admin_token_cannot_widen_a_kubernetes_role(bao: OpenBaoServer, tmp_path: Path, role: str,
+                                                    body: dict) -> None:
+    admin = hvac.Client(url=bao.addr, token=_admin_token_file(bao, tmp_path).read_text())
+    with pytest.raises(hvac_errors.Forbidden):
+        admin.adapter.post(f"/v1/auth/kubernetes/role/{role}", json=body)
 
 
 def _token_file(tmp_path: Path, token: str) -> Path:

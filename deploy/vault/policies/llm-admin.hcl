@@ -164,3 +164,50 @@ path "auth/approle/role/llm-gateway-cohere/secret-id" {
 path "auth/approle/role/llm-gateway-cohere/secret-id/lookup" {
   capabilities = ["update"]
 }
+
+path "sys/auth/kubernetes" {
+  capabilities = ["create", "read", "update", "sudo"]
+}
+
+path "auth/kubernetes/config" {
+  capabilities = ["create", "read", "update"]
+}
+
+path "auth/kubernetes/role/llm-gateway-openai" {
+  capabilities = ["create", "read", "update"]
+  allowed_parameters = {
+    "token_policies" = [["llm-gateway-openai"], "llm-gateway-openai"]
+    "token_type" = ["service"]
+    "bound_service_account_names" = []
+    "bound_service_account_namespaces" = []
+    "token_ttl" = []
+    "token_max_ttl" = []
+    "audience" = []
+  }
+}
+
+path "auth/kubernetes/role/llm-gateway-anthropic" {
+  capabilities = ["create", "read", "update"]
+  allowed_parameters = {
+    "token_policies" = [["llm-gateway-anthropic"], "llm-gateway-anthropic"]
+    "token_type" = ["service"]
+    "bound_service_account_names" = []
+    "bound_service_account_namespaces" = []
+    "token_ttl" = []
+    "token_max_ttl" = []
+    "audience" = []
+  }
+}
+
+path "auth/kubernetes/role/llm-gateway-cohere" {
+  capabilities = ["create", "read", "update"]
+  allowed_parameters = {
+    "token_policies" = [["llm-gateway-cohere"], "llm-gateway-cohere"]
+    "token_type" = ["service"]
+    "bound_service_account_names" = []
+    "bound_service_account_namespaces" = []
+    "token_ttl" = []
+    "token_max_ttl" = []
+    "audience" = []
+  }
+}
