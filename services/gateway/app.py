@@ -133,10 +133,16 @@ def _install_error_handlers(app: FastAPI, runtime: Runtime) -> None:
         elif any(e.get("type") == "json_invalid" for e in errors):
             err = InvalidRequestError("request body is not valid JSON", code="invalid_json")
         else:
-            first = errors[0]
+            # An unknown field is refused with 400 naming it (OpenAI's answer); a bad value is a 422.
+            unknown = [e for e in errors if e.get("type") == "extra_forbidden"]
+            first = (unknown or errors)[0]
             field = ".".join(str(p) for p in first["loc"] if _is_field(p)) or "body"
-            err = InvalidRequestError(f"{field}: {first['msg']}", code="invalid_field", param=field)
-            err.status = 422
+            if unknown:
+                err = InvalidRequestError(f"{field}: unrecognized parameter", code="unsupported_parameter",
+                                          param=field)
+            else:
+                err = InvalidRequestError(f"{field}: {first['msg']}", code="invalid_field", param=field)
+                err.status = 422
         note(err)
         return error_response(err)
 

@@ -43,10 +43,8 @@ class GatewayError(Exception):
 
     def body(self) -> dict[str, Any]:
         """Return the OpenAI-style error document."""
-        err: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
-        if self.param:
-            err["param"] = self.param
-        return {"error": err}
+        # OpenAI's ErrorResponse requires `param` (nullable): present even when no field is at fault.
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
 class InvalidRequestError(GatewayError):

@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 
 from gateway import chat
 from gateway.api.schemas import ChatCompletionRequest
+from gateway.chat.stream import _add_usage
 from gateway.config import Settings
 from gateway.errors import RateLimitedError, UpstreamError
 from gateway.providers import create_adapter
@@ -74,11 +75,14 @@ def test_to_langchain_maps_every_role() -> None:
     assert [m.content for m in converted] == ["s", "d", "u", "a"]
 
 
-def test_call_params_prefers_max_completion_tokens_and_renames() -> None:
-    req = request(temperature=0.5, top_p=0.5, max_tokens=10, max_completion_tokens=20, stop="END")
-    assert chat.call_params(adapter("cohere"), req) == {"temperature": 0.5, "p": 0.5, "max_tokens": 20,
-                                                        "stop": ["END"]}
-    assert chat.call_params(adapter("openai"), request()) == {}
+def test_params_prefer_max_completion_tokens_and_rename() -> None:
+    req = request(temperature=0.5, top_p=0.5, max_tokens=10, max_completion_tokens=20, stop="END", seed=7)
+    model = ScriptedModel([])
+    assert chat.prepare(adapter("cohere"), model, req)[1] == {  # type: ignore[arg-type]
+        "temperature": 0.5, "p": 0.5, "max_tokens": 20, "stop": ["END"], "seed": 7}
+    assert chat.prepare(adapter("openai"), model, request())[1] == {}  # type: ignore[arg-type]
+    assert chat.prepare(adapter("anthropic"), model, request(user="u1"))[1] == {  # type: ignore[arg-type]
+        "extra_body": {"metadata": {"user_id": "u1"}}}
 
 
 def test_usage_of_and_accumulation() -> None:
@@ -88,7 +92,7 @@ def test_usage_of_and_accumulation() -> None:
     total = None
     for part in ({"prompt_tokens": 5, "completion_tokens": 0, "total_tokens": 5}, None,
                  {"prompt_tokens": 0, "completion_tokens": 2, "total_tokens": 2}):
-        total = chat._add_usage(total, part)
+        total = _add_usage(total, part)
     assert total == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
 
 
@@ -98,8 +102,8 @@ async def test_complete_builds_an_openai_document() -> None:
     model = ScriptedModel([], result=result)
     doc = await chat.complete(adapter("anthropic"), model, request(max_tokens=3), "claude-sonnet-4-5", "c1")  # type: ignore[arg-type]
     assert doc["object"] == "chat.completion" and doc["id"] == "c1" and doc["model"] == "claude-x"
-    assert doc["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "Echo: hi"},
-                               "finish_reason": "length"}]
+    assert doc["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "Echo: hi", "refusal": None},
+                               "logprobs": None, "finish_reason": "length"}]
     assert doc["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
     assert model.calls[0]["max_tokens"] == 3
 

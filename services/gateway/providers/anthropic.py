@@ -8,7 +8,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
 from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
-from gateway.providers.base import ProviderAdapter, from_status
+from gateway.providers.base import NAMED, ProviderAdapter, from_status
 
 
 class AnthropicAdapter(ProviderAdapter):
@@ -19,6 +19,14 @@ class AnthropicAdapter(ProviderAdapter):
     default_base_url = "https://api.anthropic.com"
     default_models = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
     finish_reason_key = "stop_reason"
+    param_map = {"user": "extra_body.metadata.user_id"}
+    refused = {"seed": "no sampling seed", "presence_penalty": "no penalties", "frequency_penalty": "no penalties",
+               "logit_bias": "no logit bias", "logprobs": "no log probabilities",
+               "top_logprobs": "no log probabilities", "metadata": "only a user id (send `user`)",
+               "store": "no stored completions", "service_tier": "different tiers",
+               "reasoning_effort": "extended thinking is configured per deployment"}
+    tool_choices = {"auto": "auto", "none": {"type": "none"}, "required": "any", "function": NAMED}
+    structured_methods = {"json_schema": "json_schema"}  # output_config.format; no schemaless JSON mode
     finish_reasons = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
                       "tool_use": "tool_calls", "refusal": "content_filter"}
 

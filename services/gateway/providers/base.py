@@ -3,7 +3,9 @@
 An adapter knows four things about its provider and nothing about HTTP routing:
 - how to build the LangChain chat model (official integration package, base URL,
   timeout, retries) — `build_model`;
-- how OpenAI-style request parameters are named for it — `param_map`, declared;
+- how OpenAI-style request parameters are named for it — `param_map`, declared; which ones it
+  cannot honour — `refused`, declared; which `tool_choice` forms and `response_format` types it
+  maps, and onto what — `tool_choices`, `structured_methods`, declared;
 - how its stop reasons read in OpenAI terms — `finish_reasons`, declared;
 - how its SDK's exceptions map onto the gateway error tree — `map_error`.
 
@@ -21,6 +23,7 @@ from typing import Any, ClassVar
 
 import httpx
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
 
 from gateway.config import Settings
 from gateway.errors import (
@@ -33,6 +36,7 @@ from gateway.errors import (
 )
 
 _MODEL_CACHE_SIZE = 16
+NAMED = "<function name>"  # tool_choices value: hand the named function's name to bind_tools
 
 
 class ProviderAdapter(ABC):
@@ -42,7 +46,16 @@ class ProviderAdapter(ABC):
     key_env: ClassVar[str]
     default_base_url: ClassVar[str]
     default_models: ClassVar[tuple[str, ...]]
+    # OpenAI parameter -> this provider's keyword; a dotted name nests (`metadata.user_id`).
     param_map: ClassVar[Mapping[str, str]] = {}
+    # OpenAI parameter -> why this provider cannot honour it (a 400 naming the parameter).
+    refused: ClassVar[Mapping[str, str]] = {}
+    # OpenAI tool_choice form ("auto", "none", "required", "function") -> the value bind_tools gets;
+    # NAMED passes the function name (LangChain builds the provider's form); absent forms are refused.
+    tool_choices: ClassVar[Mapping[str, Any]] = {"auto": "auto", "none": "none", "required": "required",
+                                                 "function": NAMED}
+    # response_format type -> the `with_structured_output` method of the LangChain integration.
+    structured_methods: ClassVar[Mapping[str, str]] = {"json_object": "json_mode", "json_schema": "json_schema"}
     finish_reasons: ClassVar[Mapping[str, str]] = {}
     finish_reason_key: ClassVar[str] = "finish_reason"
 
@@ -74,8 +87,23 @@ class ProviderAdapter(ABC):
         return built
 
     def invoke_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Rename OpenAI-style parameters to this provider's names, dropping unset ones."""
-        return {self.param_map.get(k, k): v for k, v in params.items() if v is not None}
+        """Rename OpenAI-style parameters to this provider's names (dotted names nest), dropping unset ones."""
+        out: dict[str, Any] = {}
+        for key, value in params.items():
+            if value is None:
+                continue
+            *parents, leaf = self.param_map.get(key, key).split(".")
+            target = out
+            for part in parents:
+                target = target.setdefault(part, {})
+            target[leaf] = value
+        return out
+
+    def bind_tools(self, model: BaseChatModel, tools: list[dict[str, Any]], tool_choice: Any,
+                   parallel_tool_calls: bool | None) -> Runnable[Any, Any]:
+        """Bind OpenAI-format tools with LangChain's `bind_tools` (the integration converts them)."""
+        extra = {} if parallel_tool_calls is None else {"parallel_tool_calls": parallel_tool_calls}
+        return model.bind_tools(tools, tool_choice=tool_choice, **extra)
 
     def finish_reason(self, metadata: Mapping[str, Any]) -> str | None:
         """Translate the provider's stop reason into OpenAI's vocabulary."""

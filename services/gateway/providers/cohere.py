@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cohere.core.api_error import ApiError
 from langchain_cohere import ChatCohere
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
 from pydantic import SecretStr
 
 from gateway.errors import GatewayError, UpstreamBadResponseError
-from gateway.providers.base import ProviderAdapter, from_status
+from gateway.providers.base import NAMED, ProviderAdapter, from_status
 
 
 class CohereAdapter(ProviderAdapter):
@@ -19,6 +22,12 @@ class CohereAdapter(ProviderAdapter):
     default_base_url = "https://api.cohere.com"
     default_models = ("command-a-03-2025", "command-r-plus-08-2024", "command-r7b-12-2024")
     param_map = {"top_p": "p"}
+    refused = {"logit_bias": "no logit bias", "logprobs": "not mapped", "top_logprobs": "not mapped",
+               "user": "no end-user id", "metadata": "no request metadata", "store": "no stored completions",
+               "service_tier": "no service tiers", "reasoning_effort": "not mapped",
+               "parallel_tool_calls": "no switch for parallel tool calls"}
+    # Cohere v2: tool_choice REQUIRED / NONE; "auto" is the default (omitted).
+    tool_choices = {"auto": None, "none": "NONE", "required": "REQUIRED", "function": NAMED}
     finish_reasons = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length",
                       "TOOL_CALL": "tool_calls", "ERROR": "stop"}
 
@@ -30,6 +39,16 @@ class CohereAdapter(ProviderAdapter):
             base_url=self.base_url,
             timeout_seconds=self.settings.upstream_timeout_s,
         )
+
+    def bind_tools(self, model: BaseChatModel, tools: list[dict[str, Any]], tool_choice: Any,
+                   parallel_tool_calls: bool | None) -> Runnable[Any, Any]:
+        # Cohere v2 tools are OpenAI's function tools, so they are bound as they are:
+        # ChatCohere.bind_tools would flatten nested parameter schemas. A named function
+        # is forced by offering only that one with REQUIRED.
+        if tool_choice not in (None, "NONE", "REQUIRED"):
+            tools, tool_choice = [t for t in tools if t["function"]["name"] == tool_choice], "REQUIRED"
+        extra = {} if tool_choice is None else {"tool_choice": tool_choice}
+        return model.bind(tools=tools, **extra)
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
         if isinstance(exc, ApiError) and exc.status_code is not None:

@@ -33,8 +33,11 @@ class OpenAIAdapter(ProviderAdapter):
     key_env = "OPENAI_API_KEY"
     default_base_url = "https://api.openai.com/v1"
     default_models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini")
+    # LangChain keeps `metadata` for its own run metadata: send OpenAI's through `extra_body`.
+    param_map = {"metadata": "extra_body.metadata"}
     finish_reasons = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
                       "content_filter": "content_filter"}
+    structured_methods = {"json_object": "passthrough", "json_schema": "passthrough"}
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
         return ChatOpenAI(

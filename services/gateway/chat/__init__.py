@@ -1,0 +1,65 @@
+"""Chat completions through LangChain: OpenAI request in, OpenAI response or SSE chunks out.
+
+    messages.py  OpenAI messages -> LangChain messages (tool calls, tool results, images)
+    params.py    parameters -> provider keywords: refusals, renames, bound tools, structured output
+    response.py  AIMessage -> `chat.completion`
+    stream.py    AIMessageChunks -> `chat.completion.chunk` SSE events
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk
+
+from gateway.api.chat_request import ChatCompletionRequest
+from gateway.chat import stream as _stream
+from gateway.chat.messages import to_langchain
+from gateway.chat.params import prepare
+from gateway.chat.response import completion_doc, usage_of
+from gateway.providers.base import ProviderAdapter
+
+
+async def complete(adapter: ProviderAdapter, model: BaseChatModel, req: ChatCompletionRequest,
+                   model_name: str, completion_id: str) -> dict[str, Any]:
+    """Run one non-streaming completion and return the OpenAI response document."""
+    runnable, params = prepare(adapter, model, req)
+    try:
+        result = await runnable.ainvoke(to_langchain(req.messages), **params)
+    except Exception as exc:
+        raise adapter.map_error(exc) from exc
+    assert isinstance(result, AIMessage)
+    return completion_doc(adapter, result, model_name, completion_id)
+
+
+async def stream(adapter: ProviderAdapter, model: BaseChatModel, req: ChatCompletionRequest,
+                 model_name: str, completion_id: str) -> AsyncIterator[bytes]:
+    """Open the upstream stream and return its OpenAI `chat.completion.chunk` SSE events, ending with [DONE].
+
+    The first upstream chunk is awaited here, before any byte goes to the client, so a failure
+    to start (429, 5xx, timeout) is still answered with its HTTP status and `Retry-After`;
+    later failures become an error event. Cancellation (client gone) propagates into `astream`,
+    which closes the upstream call.
+    """
+    runnable, params = prepare(adapter, model, req)
+    upstream = aiter(runnable.astream(to_langchain(req.messages), **params))
+    try:
+        first: AIMessageChunk | None = await anext(upstream)
+    except StopAsyncIteration:
+        first = None
+    except Exception as exc:
+        raise adapter.map_error(exc) from exc
+    include_usage = req.stream_options.include_usage if req.stream_options else False
+    return _stream.events(adapter, _prepend(first, upstream), include_usage, model_name, completion_id)
+
+
+async def _prepend(first: AIMessageChunk | None, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    if first is not None:
+        yield first
+    async for chunk in rest:
+        yield chunk
+
+
+__all__ = ["complete", "prepare", "stream", "to_langchain", "usage_of"]

@@ -1,0 +1,77 @@
+"""The request's parameters in the provider's vocabulary: refusals, renames, tools, structured output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
+
+from gateway.api.chat_request import ChatCompletionRequest, NamedToolChoice, ResponseFormat
+from gateway.errors import InvalidRequestError
+from gateway.providers.base import NAMED, ProviderAdapter
+
+# Parameters handed to the provider under their (possibly renamed) names; the others are
+# handled here (tools, tool_choice, response_format, stop, max_tokens) or by the route.
+PASSTHROUGH = ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty", "logit_bias",
+               "logprobs", "top_logprobs", "user", "metadata", "store", "service_tier", "reasoning_effort")
+
+
+def refuse(param: str, why: str) -> InvalidRequestError:
+    """The 400 for a parameter (or a form of it) the provider cannot honour."""
+    return InvalidRequestError(f"{param}: {why}", code="unsupported_parameter", param=param)
+
+
+def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
+    """Raise a 400 naming the first parameter given that this provider declares it cannot honour."""
+    for name in req.model_fields_set:
+        if name in adapter.refused and getattr(req, name) is not None:
+            raise refuse(name, f"not supported by the {adapter.name} provider ({adapter.refused[name]})")
+
+
+def prepare(adapter: ProviderAdapter, model: BaseChatModel,
+            req: ChatCompletionRequest) -> tuple[Runnable[Any, Any], dict[str, Any]]:
+    """Return the runnable to call (tools bound) and its call keywords in the provider's vocabulary."""
+    check_refused(adapter, req)
+    params = adapter.invoke_params({
+        **{name: getattr(req, name) for name in PASSTHROUGH},
+        "max_tokens": req.max_completion_tokens or req.max_tokens,
+    })
+    if req.stop:
+        params["stop"] = req.stop
+    if req.response_format is not None and req.response_format.type != "text":
+        params.update(structured_params(adapter, model, req.response_format))
+    runnable: Runnable[Any, Any] = model
+    if req.tools:
+        tools = [t.model_dump(exclude_none=True) for t in req.tools]
+        runnable = adapter.bind_tools(model, tools, tool_choice(adapter, req), req.parallel_tool_calls)
+    return runnable, params
+
+
+def tool_choice(adapter: ProviderAdapter, req: ChatCompletionRequest) -> Any:
+    """Translate `tool_choice` through the adapter's declared table (None: the provider's default)."""
+    choice = req.tool_choice
+    if choice is None:
+        return None
+    form = "function" if isinstance(choice, NamedToolChoice) else choice
+    if form not in adapter.tool_choices:
+        raise refuse("tool_choice", f"the {form!r} form is not supported by the {adapter.name} provider")
+    value = adapter.tool_choices[form]
+    return choice.function.name if value == NAMED and isinstance(choice, NamedToolChoice) else value
+
+
+def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: ResponseFormat) -> dict[str, Any]:
+    """The call keywords the integration's own `with_structured_output` binds for this response_format."""
+    method = adapter.structured_methods.get(fmt.type)
+    if method is None:
+        raise refuse("response_format", f"type {fmt.type!r} has no native mechanism at the {adapter.name} provider")
+    if method == "passthrough":  # the provider speaks OpenAI's response_format itself
+        return {"response_format": fmt.model_dump(by_alias=True, exclude_none=True)}
+    schema = (fmt.json_schema.schema_ or {"type": "object"}) if fmt.json_schema else None
+    structured = model.with_structured_output(schema, method=method)  # type: ignore[arg-type]
+    # with_structured_output returns `model.bind(...) | parser`: keep the binding's keywords,
+    # so the reply stays the raw JSON text the client asked for.
+    first = structured.first if isinstance(structured, RunnableSequence) else structured
+    if not isinstance(first, RunnableBinding):
+        raise refuse("response_format", f"not supported by the {adapter.name} provider")
+    return dict(first.kwargs)
