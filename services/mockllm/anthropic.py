@@ -9,6 +9,7 @@ import orjson
 from mockllm.asgi import Headers, bearer, header
 from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json
 from mockllm.engine import BadRequest, ChatRequest
+from mockllm.structured import mapping
 
 STOP = {"stop": "end_turn", "length": "max_tokens", "tool": "tool_use"}
 ERRORS = {
@@ -78,8 +79,17 @@ class AnthropicProtocol:
         if body.get("system"):
             turns.insert(0, ("system", content_text(body["system"])))
         tools = body.get("tools") or []
-        names = {t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)}
-        return ChatRequest(model, turns, names, max_tokens, bool(body.get("stream")))
+        schemas = {t["name"]: t.get("input_schema") or {} for t in tools
+                   if isinstance(t, dict) and isinstance(t.get("name"), str)}
+        choice = mapping(body.get("tool_choice"))
+        kind = choice.get("type")
+        fmt = mapping(mapping(body.get("output_config")).get("format"))
+        return ChatRequest(
+            model, turns, set(schemas), max_tokens, bool(body.get("stream")),
+            tool_schemas=schemas,
+            tool_choice=choice.get("name") if kind == "tool" else {"any": "any", "none": "none"}.get(str(kind)),
+            output_schema=mapping(fmt.get("schema")) if fmt.get("type") == "json_schema" else None,
+        )
 
     def error(self, kind: str, message: str) -> bytes:
         """Anthropic error envelope."""

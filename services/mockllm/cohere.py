@@ -9,6 +9,8 @@ import orjson
 from mockllm.asgi import Headers, bearer
 from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json
 from mockllm.engine import BadRequest, ChatRequest
+from mockllm.openai import function_tools
+from mockllm.structured import mapping
 
 FINISH = {"stop": "COMPLETE", "length": "MAX_TOKENS", "tool": "TOOL_CALL"}
 ROLES = ("user", "assistant", "system", "tool")
@@ -63,11 +65,17 @@ class CohereProtocol:
             if not isinstance(m, dict) or m.get("role") not in ROLES:
                 raise BadRequest(f"each message needs a role among {', '.join(ROLES)}")
             turns.append((m["role"], content_text(m.get("content"))))
-        tools = body.get("tools") or []
-        names = {t["function"]["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)}
+        schemas = function_tools(body.get("tools"))
         max_tokens = body.get("max_tokens")
+        fmt = mapping(body.get("response_format"))
+        json_object = fmt.get("type") == "json_object"
+        schema = fmt.get("schema") if isinstance(fmt.get("schema"), dict) else None
         return ChatRequest(
-            model, turns, names, max_tokens if isinstance(max_tokens, int) else None, bool(body.get("stream"))
+            model, turns, set(schemas), max_tokens if isinstance(max_tokens, int) else None, bool(body.get("stream")),
+            tool_schemas=schemas,
+            tool_choice={"REQUIRED": "any", "NONE": "none"}.get(str(body.get("tool_choice"))),
+            output_schema=schema if json_object else None,
+            json_mode=json_object and schema is None,
         )
 
     def error(self, kind: str, message: str) -> bytes:

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from mockllm.structured import instance
+
 OPEN = "[[mock:"
 CLOSE = "]]"
 FAULTS = frozenset({"429", "500", "503", "timeout", "malformed", "disconnect"})
@@ -145,19 +147,29 @@ def split_json(args: str, parts: int = 3) -> list[str]:
     return [args[i : i + size] for i in range(0, len(args), size)] or [args]
 
 
-def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None) -> Plan:
-    """Decide the reply for a normalized conversation (directives from the last user turn)."""
+def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, *,
+               tool_choice: str | None = None, tool_schemas: dict[str, Any] | None = None,
+               output_schema: dict[str, Any] | None = None, json_mode: bool = False) -> Plan:
+    """Decide the reply for a normalized conversation (directives from the last user turn).
+
+    ``tool_choice`` is None (auto), ``"none"``, ``"any"`` or a tool name; a forced call with no
+    ``tool`` directive gets arguments synthesized from the tool's schema. ``output_schema`` /
+    ``json_mode`` make the text a JSON document (structured output).
+    """
+    schemas = tool_schemas or {}
+    names = tool_names | set(schemas)
     last_user = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=-1)
     clean, d = parse(turns[last_user][1]) if last_user >= 0 else ("", Directives())
     input_tokens = max(1, sum(len(t.split()) for _, t in turns))
     tool_after = any(role == "tool" for role, _ in turns[last_user + 1 :])
     latency = d.latency_ms or 0
+    call = _tool_call(d, names, schemas, tool_choice)
     if turns and turns[-1][0] == "tool":
         text = f"Tool result: {turns[-1][1]}".strip()
-    elif d.tool and d.tool[0] in tool_names and not tool_after:
-        args = orjson.dumps(d.tool[1]).decode()
+    elif call and not tool_after:
+        args = orjson.dumps(call[1]).decode()
         return Plan(
-            tool_name=d.tool[0],
+            tool_name=call[0],
             tool_args=args,
             finish="tool",
             input_tokens=input_tokens,
@@ -165,6 +177,10 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None) 
             fault=d.fault,
             latency_ms=latency,
         )
+    elif output_schema is not None:
+        text = orjson.dumps(instance(output_schema)).decode()
+    elif json_mode:
+        text = orjson.dumps({"echo": clean}).decode()
     else:
         text = f"Echo: {clean}".strip()
     text, cut = truncate(text, max_tokens)
@@ -176,6 +192,20 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None) 
         fault=d.fault,
         latency_ms=latency,
     )
+
+
+def _tool_call(d: Directives, names: set[str], schemas: dict[str, Any],
+               choice: str | None) -> tuple[str, dict[str, Any]] | None:
+    """The (name, arguments) to call: the directive's if allowed, else the forced tool's."""
+    if choice == "none":
+        return None
+    if d.tool and d.tool[0] in names and choice in (None, "any", d.tool[0]):
+        return d.tool
+    forced = next(iter(schemas or sorted(names)), None) if choice == "any" else choice
+    if forced is None or forced not in names:
+        return None
+    args = instance(schemas.get(forced) or {"type": "object"})
+    return forced, args if isinstance(args, dict) else {}
 
 
 def content_text(content: Any) -> str:
@@ -198,6 +228,8 @@ def _part_text(part: Any) -> str:
         return ""
     if isinstance(part.get("text"), str):
         return part["text"]
+    if _is_image(part):
+        return "[image]"
     if "content" in part:  # e.g. Anthropic tool_result
         return content_text(part["content"])
     doc = part.get("document")
@@ -207,3 +239,17 @@ def _part_text(part: Any) -> str:
             return str(next(iter(data.values())))
         return data if isinstance(data, str) else orjson.dumps(data).decode()
     return ""
+
+
+def _is_image(part: dict[str, Any]) -> bool:
+    """An image part in OpenAI / Cohere (``image_url``) or Anthropic (``image`` + source) form."""
+    if part.get("type") == "image_url":
+        ref = part.get("image_url")
+        url = ref.get("url") if isinstance(ref, dict) else ref
+        return isinstance(url, str) and url.startswith(("https://", "data:image/"))
+    source = part.get("source")
+    if part.get("type") == "image" and isinstance(source, dict):
+        if source.get("type") == "base64":
+            return isinstance(source.get("data"), str) and str(source.get("media_type", "")).startswith("image/")
+        return source.get("type") == "url" and isinstance(source.get("url"), str)
+    return False

@@ -39,6 +39,10 @@ class ChatRequest:
     max_tokens: int | None
     stream: bool
     include_usage: bool = False
+    tool_schemas: dict[str, Any] = field(default_factory=dict)  # offered tool -> its parameters schema
+    tool_choice: str | None = None  # None (auto), "none", "any" or a tool name
+    output_schema: dict[str, Any] | None = None  # structured output: the reply is an instance of it
+    json_mode: bool = False  # the reply is some JSON object
 
 
 class Provider(Protocol):
@@ -142,7 +146,8 @@ async def handle_chat(provider: Provider, state: State, scope: Scope, receive: R
     except BadRequest as exc:
         await asgi.send_bytes(send, 400, provider.error("invalid", str(exc)))
         return
-    plan = plan_reply(req.turns, req.tool_names, req.max_tokens)
+    plan = plan_reply(req.turns, req.tool_names, req.max_tokens, tool_choice=req.tool_choice,
+                      tool_schemas=req.tool_schemas, output_schema=req.output_schema, json_mode=req.json_mode)
     fault = state.picker.pick(plan.fault, asgi.header(headers, b"x-mock-fault"))
     latency = plan.latency_ms or norm_latency(asgi.header(headers, b"x-mock-latency-ms")) or 0
     if fault:

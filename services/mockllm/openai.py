@@ -9,6 +9,7 @@ import orjson
 from mockllm.asgi import Headers, bearer
 from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json
 from mockllm.engine import BadRequest, ChatRequest
+from mockllm.structured import mapping
 
 CREATED = 1_700_000_000  # fixed timestamp keeps replies deterministic
 FINISH = {"stop": "stop", "length": "length", "tool": "tool_calls"}
@@ -32,6 +33,23 @@ def _usage(plan: Plan) -> dict[str, int]:
         "completion_tokens": plan.output_tokens,
         "total_tokens": plan.input_tokens + plan.output_tokens,
     }
+
+
+def function_tools(tools: Any) -> dict[str, Any]:
+    """``{name: parameters schema}`` of OpenAI-style function tools (Cohere v2 uses the same shape)."""
+    out: dict[str, Any] = {}
+    for t in tools if isinstance(tools, list) else []:
+        fn = t.get("function") if isinstance(t, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            out[fn["name"]] = fn.get("parameters") or {}
+    return out
+
+
+def _choice(value: Any) -> str | None:
+    if isinstance(value, dict):
+        fn = value.get("function")
+        return fn.get("name") if isinstance(fn, dict) else None
+    return {"none": "none", "required": "any"}.get(value) if isinstance(value, str) else None
 
 
 def models_list(models: tuple[str, ...]) -> dict[str, Any]:
@@ -69,17 +87,22 @@ class OpenAIProtocol:
             role = m["role"]
             role = {"developer": "system", "function": "tool"}.get(role) or role
             turns.append((role, content_text(m.get("content"))))
-        tools = body.get("tools") or []
-        names = {t["function"]["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)}
+        schemas = function_tools(body.get("tools"))
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         opts = body.get("stream_options") or {}
+        fmt = mapping(body.get("response_format"))
+        json_schema = mapping(fmt.get("json_schema")) if fmt.get("type") == "json_schema" else None
         return ChatRequest(
             model=model,
             turns=turns,
-            tool_names=names,
+            tool_names=set(schemas),
             max_tokens=max_tokens if isinstance(max_tokens, int) else None,
             stream=bool(body.get("stream")),
             include_usage=bool(isinstance(opts, dict) and opts.get("include_usage")),
+            tool_schemas=schemas,
+            tool_choice=_choice(body.get("tool_choice")),
+            output_schema=None if json_schema is None else mapping(json_schema.get("schema")),
+            json_mode=fmt.get("type") == "json_object",
         )
 
     def error(self, kind: str, message: str) -> bytes:

@@ -26,8 +26,9 @@ async def complete(adapter: ProviderAdapter, model: BaseChatModel, req: ChatComp
                    model_name: str, completion_id: str) -> dict[str, Any]:
     """Run one non-streaming completion and return the OpenAI response document."""
     runnable, params = prepare(adapter, model, req)
+    messages = to_langchain(req.messages)
     try:
-        result = await runnable.ainvoke(to_langchain(req.messages), **params)
+        result = await runnable.ainvoke(messages, **params)
     except Exception as exc:
         raise adapter.map_error(exc) from exc
     assert isinstance(result, AIMessage)

@@ -15,4 +15,6 @@ def to_langchain(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
     `convert_to_messages` turns `tool_calls` into `AIMessage.tool_calls`, `role: tool` into
     `ToolMessage` and keeps `image_url` parts, which each integration renders in its own wire form.
     """
-    return convert_to_messages([m.model_dump(exclude_none=True) for m in messages])
+    # LangChain wants a content key; OpenAI allows null content beside tool_calls.
+    dumped = [m.model_dump(exclude_none=True) for m in messages]
+    return convert_to_messages([{**d, "content": d.get("content") or ""} for d in dumped])

@@ -67,7 +67,11 @@ def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: Respo
         raise refuse("response_format", f"type {fmt.type!r} has no native mechanism at the {adapter.name} provider")
     if method == "passthrough":  # the provider speaks OpenAI's response_format itself
         return {"response_format": fmt.model_dump(by_alias=True, exclude_none=True)}
-    schema = (fmt.json_schema.schema_ or {"type": "object"}) if fmt.json_schema else None
+    schema = None
+    if fmt.json_schema is not None:  # LangChain names the schema by its title
+        schema = {"title": fmt.json_schema.name, **(fmt.json_schema.schema_ or {"type": "object"})}
+        if fmt.json_schema.description:
+            schema.setdefault("description", fmt.json_schema.description)
     structured = model.with_structured_output(schema, method=method)  # type: ignore[arg-type]
     # with_structured_output returns `model.bind(...) | parser`: keep the binding's keywords,
     # so the reply stays the raw JSON text the client asked for.

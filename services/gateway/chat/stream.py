@@ -25,6 +25,7 @@ class ToolCallDeltas:
 
     def __init__(self) -> None:
         self._index: dict[Any, int] = {}
+        self._last: Any = None
 
     @property
     def count(self) -> int:
@@ -36,13 +37,16 @@ class ToolCallDeltas:
         out: list[dict[str, Any]] = []
         for part in chunk.tool_call_chunks:
             key = part.get("index")
-            key = len(self._index) - 1 if key is None and part.get("id") is None and self._index else key
+            if key is None:  # langchain-cohere's async stream sends whole calls without an index
+                key = part.get("id") or self._last
             args = part.get("args") or ""
             if key not in self._index:
                 self._index[key] = len(self._index)
+                # OpenAI opens a call with its id, type, name and empty arguments.
                 out.append({"index": self._index[key], "id": part.get("id"), "type": "function",
-                            "function": {"name": part.get("name"), "arguments": args}})
-            elif args:
+                            "function": {"name": part.get("name"), "arguments": ""}})
+            self._last = key
+            if args:
                 out.append({"index": self._index[key], "function": {"arguments": args}})
         return out
 
@@ -71,12 +75,11 @@ async def events(adapter: ProviderAdapter, upstream: AsyncIterator[Any], include
                 delta["role"] = "assistant"
             if chunk.text or not opened:
                 delta["content"] = chunk.text
-            tool_deltas = calls.deltas(chunk)
-            if tool_deltas:
-                delta["tool_calls"] = tool_deltas
             if delta:
                 yield event(delta)
                 opened = True
+            for tool_delta in calls.deltas(chunk):  # one event per delta, as OpenAI sends them
+                yield event({"tool_calls": [tool_delta]})
         if finish is None:  # every provider closes a complete stream with a stop reason
             raise UpstreamBadResponseError("the upstream stream ended before completion", code="upstream_truncated")
     except Exception as exc:  # noqa: BLE001 - every upstream failure becomes one error event
