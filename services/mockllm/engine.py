@@ -66,6 +66,7 @@ class Stats:
     requests: int = 0  # chat requests (including refused ones)
     models: int = 0  # model-list requests
     last_key: str | None = None
+    last_params: dict[str, Any] = field(default_factory=dict)  # last chat body without its messages
     unauthorized: int = 0
     faults: int = 0
 
@@ -101,6 +102,7 @@ class State:
                 "requests": s.requests,
                 "models": s.models,
                 "last_key": s.last_key,
+                "last_params": s.last_params,
                 "unauthorized": s.unauthorized,
                 "faults": s.faults,
             }
@@ -142,6 +144,7 @@ async def handle_chat(provider: Provider, state: State, scope: Scope, receive: R
             raise BadRequest("request body is not valid JSON") from exc
         if not isinstance(body, dict):
             raise BadRequest("request body must be a JSON object")
+        state.stat(provider.name).last_params = {k: v for k, v in body.items() if k != "messages"}
         req = provider.parse(body)
     except BadRequest as exc:
         await asgi.send_bytes(send, 400, provider.error("invalid", str(exc)))

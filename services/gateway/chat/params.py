@@ -24,8 +24,8 @@ def refuse(param: str, why: str) -> InvalidRequestError:
 
 def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
     """Raise a 400 naming the first parameter given that this provider declares it cannot honour."""
-    for name in req.model_fields_set:
-        if name in adapter.refused and getattr(req, name) is not None:
+    for name in type(req).model_fields:  # declaration order: the same request names the same parameter
+        if name in adapter.refused and name in req.model_fields_set and getattr(req, name) is not None:
             raise refuse(name, f"not supported by the {adapter.name} provider ({adapter.refused[name]})")
 
 

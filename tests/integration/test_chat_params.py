@@ -1,0 +1,98 @@
+"""Every OpenAI chat parameter is honoured (it reaches the provider under its own name) or refused with
+a 400 naming it — never dropped. Each provider's refusals come from its adapter's declared table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.chat.params import PASSTHROUGH
+from gateway.providers import adapter_class
+from tests.support.stack import RunningStack
+
+pytestmark = pytest.mark.integration
+
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+# A valid value of each optional parameter (with what it needs besides, e.g. tools).
+SAMPLES: dict[str, dict[str, Any]] = {
+    "temperature": {"temperature": 0.3}, "top_p": {"top_p": 0.5}, "seed": {"seed": 7},
+    "presence_penalty": {"presence_penalty": 0.5}, "frequency_penalty": {"frequency_penalty": 0.25},
+    "logit_bias": {"logit_bias": {"50256": -100}}, "logprobs": {"logprobs": True},
+    "top_logprobs": {"logprobs": True, "top_logprobs": 2}, "user": {"user": "end-user-1"},
+    "metadata": {"metadata": {"team": "a"}}, "store": {"store": False}, "service_tier": {"service_tier": "auto"},
+    "reasoning_effort": {"reasoning_effort": "low"},
+    "parallel_tool_calls": {"tools": [TOOL], "parallel_tool_calls": False},
+}
+# Where each honoured parameter lands in the provider's own request body.
+LANDS = {
+    "openai": {"top_p": "top_p", "metadata": "metadata", "user": "user"},
+    "anthropic": {"top_p": "top_p", "user": "metadata.user_id"},
+    "cohere": {"top_p": "p", "seed": "seed", "presence_penalty": "presence_penalty"},
+}
+
+
+def post(http: httpx.Client, stack: RunningStack, provider: str, **fields: Any) -> httpx.Response:
+    body = {"model": stack.model(provider), "messages": [{"role": "user", "content": "hi"}], **fields}
+    return http.post(f"{stack.url}/{provider}/v1/chat/completions", json=body,
+                     headers={"Authorization": f"Bearer {stack.keys[provider]}"})
+
+
+def dig(doc: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        doc = doc[part]
+    return doc
+
+
+def test_the_samples_cover_every_parameter_passed_or_refused() -> None:
+    declared = set(PASSTHROUGH) | {"parallel_tool_calls"}
+    for name in ("openai", "anthropic", "cohere"):
+        declared |= set(adapter_class(name).refused)
+    assert declared <= set(SAMPLES)
+
+
+@pytest.mark.parametrize("param", sorted(SAMPLES))
+def test_each_parameter_is_honoured_or_refused(stack: RunningStack, provider: str, http: httpx.Client,
+                                               param: str) -> None:
+    resp = post(http, stack, provider, **SAMPLES[param])
+    if param in adapter_class(provider).refused:
+        assert resp.status_code == 400, resp.text
+        err = resp.json()["error"]
+        assert err["param"] in SAMPLES[param] and err["param"] in adapter_class(provider).refused
+        assert err["code"] == "unsupported_parameter" and provider in err["message"]
+        return
+    assert resp.status_code == 200, resp.text
+    sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
+    where = LANDS[provider].get(param)
+    if where:
+        assert dig(sent, where) == SAMPLES[param][param]
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"frobnicate": 1}, "frobnicate"), ({"functions": [{"name": "f"}]}, "functions"),
+    ({"modalities": ["audio"]}, "modalities"), ({"prediction": {"type": "content", "content": "x"}}, "prediction")])
+def test_unknown_parameters_get_a_400_naming_them(stack: RunningStack, provider: str, http: httpx.Client,
+                                                  fields: dict[str, Any], param: str) -> None:
+    resp = post(http, stack, provider, **fields)
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == param
+    assert resp.json()["error"]["code"] == "unsupported_parameter"
+
+
+def test_n_above_one_is_refused_and_one_is_fine(stack: RunningStack, provider: str, http: httpx.Client) -> None:
+    resp = post(http, stack, provider, n=2)
+    assert resp.status_code == 422 and resp.json()["error"]["param"] == "n"
+    assert post(http, stack, provider, n=1).status_code == 200
+
+
+def test_tool_choice_reaches_the_provider_in_its_own_form(stack: RunningStack, provider: str,
+                                                          http: httpx.Client) -> None:
+    other = {"type": "function", "function": {"name": "g", "parameters": {"type": "object", "properties": {}}}}
+    resp = post(http, stack, provider, tools=[TOOL, other], tool_choice={"type": "function", "function": {"name": "g"}})
+    assert resp.status_code == 200 and resp.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "g"
+    sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
+    expected = {"openai": {"type": "function", "function": {"name": "g"}},
+                "anthropic": {"type": "tool", "name": "g"}, "cohere": "REQUIRED"}[provider]
+    assert sent["tool_choice"] == expected
+    if provider == "cohere":  # forced by offering only the named function
+        assert [t["function"]["name"] for t in sent["tools"]] == ["g"]
