@@ -17,8 +17,10 @@ from gateway import context
 from gateway.api.routes import agent, chat, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
+from gateway.chat.params import document_refusals
 from gateway.config import Settings
 from gateway.errors import GatewayError, InvalidRequestError, NotFoundError, PayloadTooLargeError, error_response
+from gateway.providers.base import ProviderAdapter
 from gateway.runtime import Runtime, build_runtime
 from gateway.secrets.base import SecretsBackend, SecretsError
 
@@ -54,7 +56,7 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
     for router in (health.router, models.router, chat.router, agent.router):
         app.include_router(router)
     _install_error_handlers(app, runtime)
-    _document_limits(app, settings)
+    _document_limits(app, settings, runtime.adapter)
     app.add_middleware(GatewayMiddleware, runtime=runtime)
     return app
 
@@ -94,8 +96,8 @@ def _is_field(part: int | str) -> bool:
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
 
 
-def _document_limits(app: FastAPI, settings: Settings) -> None:
-    """Put the configured max_tokens limit into the OpenAPI schema, so the schema is as strict as the server."""
+def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter) -> None:
+    """Put the max_tokens limit and the refused parameters into the OpenAPI schema (as strict as the server)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -106,6 +108,7 @@ def _document_limits(app: FastAPI, settings: Settings) -> None:
                 for variant in props[name].get("anyOf", [props[name]]):
                     if variant.get("type") == "integer":
                         variant["maximum"] = settings.max_tokens_limit
+            document_refusals(props, adapter)
             app.openapi_schema = schema
         return app.openapi_schema
 

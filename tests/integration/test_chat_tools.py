@@ -129,7 +129,7 @@ def test_image_urls_other_than_https_or_data_images_are_refused(stack: RunningSt
     body = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}
     resp = http.post(f"{stack.url}/openai/v1/chat/completions", json=body,
                      headers={"Authorization": f"Bearer {stack.keys['openai']}"})
-    assert resp.status_code == 422 and resp.json()["error"]["param"].startswith("messages.0.content")
+    assert resp.status_code == 422 and resp.json()["error"]["param"].startswith("messages.0.user.content")
 
 
 def test_langchain_bind_tools_two_turns(stack: RunningStack, provider: str) -> None:

@@ -7,13 +7,15 @@ from typing import Any
 
 import orjson
 import pytest
-from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages.tool import tool_call_chunk
 
 from gateway import chat
 from gateway.api.schemas import ChatCompletionRequest
+from gateway.chat.params import tool_choice
 from gateway.chat.stream import _add_usage
 from gateway.config import Settings
-from gateway.errors import RateLimitedError, UpstreamError
+from gateway.errors import InvalidRequestError, RateLimitedError, UpstreamError
 from gateway.providers import create_adapter
 from gateway.providers.base import ProviderAdapter
 
@@ -160,3 +162,48 @@ async def test_error_mid_stream_becomes_an_error_event_then_done() -> None:
     assert got[0]["choices"][0]["delta"]["content"] == "partial"
     assert got[-2]["error"]["type"] == "upstream_error" and got[-2]["error"]["code"] == "upstream_unreachable"
     assert got[-1] == "[DONE]"
+
+
+def test_assistant_tool_calls_and_tool_results_become_langchain_messages() -> None:
+    req = request(messages=[
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}},
+            {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "not json"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "one"}])
+    _, ai, tool = chat.to_langchain(req.messages)
+    assert isinstance(ai, AIMessage) and isinstance(tool, ToolMessage)
+    assert [(c["id"], c["name"], c["args"]) for c in ai.tool_calls] == [("c1", "f", {"a": 1})]
+    assert [(c["id"], c["args"]) for c in ai.invalid_tool_calls] == [("c2", "not json")]  # kept, not dropped
+    assert tool.tool_call_id == "c1" and tool.content == "one"
+
+
+def test_refused_parameters_and_tool_choice_forms_are_named() -> None:
+    model = ScriptedModel([])
+    with pytest.raises(InvalidRequestError) as info:
+        chat.prepare(adapter("anthropic"), model, request(seed=1))  # type: ignore[arg-type]
+    assert info.value.param == "seed" and info.value.status == 400
+    with pytest.raises(InvalidRequestError) as info:
+        chat.prepare(adapter("anthropic"), model, request(response_format={"type": "json_object"}))  # type: ignore[arg-type]
+    assert info.value.param == "response_format"
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+    assert tool_choice(adapter("anthropic"), request(tools=[tool], tool_choice="required")) == "any"
+    assert tool_choice(adapter("cohere"), request(tools=[tool], tool_choice="auto")) is None
+    named = {"type": "function", "function": {"name": "f"}}
+    assert tool_choice(adapter("openai"), request(tools=[tool], tool_choice=named)) == "f"
+
+
+async def test_streamed_tool_calls_open_with_id_and_name_then_send_argument_fragments() -> None:
+    chunks = [AIMessageChunk(content="", tool_call_chunks=[tool_call_chunk(name="f", args="", id="t1", index=1)]),
+              AIMessageChunk(content="", tool_call_chunks=[tool_call_chunk(args='{"a"', index=1)]),
+              AIMessageChunk(content="", tool_call_chunks=[tool_call_chunk(args=": 1}", index=1)]),
+              AIMessageChunk(content="", tool_call_chunks=[tool_call_chunk(name="g", args="{}", id="t2", index=None)],
+                             response_metadata={"stop_reason": "tool_use"})]
+    body = await chat.stream(adapter("anthropic"), ScriptedModel(chunks), request(stream=True), "m", "c")  # type: ignore[arg-type]
+    calls = [e["choices"][0]["delta"]["tool_calls"][0] for e in events(await collect(body))[:-1]
+             if e["choices"] and "tool_calls" in e["choices"][0]["delta"]]
+    assert calls == [
+        {"index": 0, "id": "t1", "type": "function", "function": {"name": "f", "arguments": ""}},
+        {"index": 0, "function": {"arguments": '{"a"'}}, {"index": 0, "function": {"arguments": ": 1}"}},
+        {"index": 1, "id": "t2", "type": "function", "function": {"name": "g", "arguments": ""}},
+        {"index": 1, "function": {"arguments": "{}"}}]

@@ -176,3 +176,21 @@ def test_config_from_env() -> None:
 def test_config_rejects_bad_values(env: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         MockConfig.from_env(env)
+
+
+def test_forced_tool_gets_schema_arguments_and_none_blocks_the_directive() -> None:
+    schemas = {"get_weather": {"type": "object", "properties": {
+        "city": {"type": "string"}, "unit": {"enum": ["c", "f"]}, "days": {"type": ["integer", "null"]}}}}
+    forced = plan_reply([("user", "hi")], set(), None, tool_choice="any", tool_schemas=schemas)
+    assert forced.tool_name == "get_weather" and forced.finish == "tool"
+    assert orjson.loads(forced.tool_args) == {"city": "mock", "unit": "c", "days": 1}
+    turns = [("user", 'x [[mock:tool=get_weather {"city": "Oslo"}]]')]
+    assert plan_reply(turns, set(), None, tool_choice="none", tool_schemas=schemas).tool_name is None
+
+
+def test_structured_output_is_an_instance_of_the_schema() -> None:
+    schema = {"type": "object", "properties": {"p": {"$ref": "#/$defs/P"}, "tags": {"type": "array", "items": {
+        "type": "string"}}}, "$defs": {"P": {"type": "object", "properties": {"age": {"type": "integer"}}}}}
+    plan = plan_reply([("user", "who")], set(), None, output_schema=schema)
+    assert orjson.loads(plan.text) == {"p": {"age": 1}, "tags": ["mock"]}
+    assert orjson.loads(plan_reply([("user", "as json")], set(), None, json_mode=True).text) == {"echo": "as json"}

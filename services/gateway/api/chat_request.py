@@ -6,7 +6,6 @@ configured provider cannot honour is refused by the provider adapter's declared 
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
@@ -48,21 +47,10 @@ ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
 class FunctionCall(_Strict):
-    """The function of a tool call: name and JSON-encoded arguments."""
+    """The function of a tool call: name and JSON-encoded arguments (kept as sent, even if not JSON)."""
 
     name: FunctionName
     arguments: str = Field(max_length=1_000_000)
-
-    @field_validator("arguments")
-    @classmethod
-    def _json_object(cls, value: str) -> str:
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            raise ValueError("arguments must be a JSON object") from None
-        if not isinstance(parsed, dict):
-            raise ValueError("arguments must be a JSON object")
-        return value
 
 
 class ToolCall(_Strict):
@@ -73,34 +61,54 @@ class ToolCall(_Strict):
     function: FunctionCall
 
 
-class ChatMessage(_Strict):
-    """One message of the conversation (system, developer, user, assistant or tool)."""
+TextContent = Annotated[str | list[TextPart], Field(max_length=1_000_000)]
+UserContent = Annotated[str | list[ContentPart], Field(max_length=1_000_000)]
 
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = Field(None, max_length=1_000_000)
+
+class _Message(_Strict):
     name: str | None = Field(None, max_length=128)
-    tool_calls: list[ToolCall] | None = Field(None, min_length=1, max_length=128)
-    tool_call_id: str | None = Field(None, min_length=1, max_length=256)
-
-    @model_validator(mode="after")
-    def _role_fields(self) -> ChatMessage:
-        if self.tool_calls is not None and self.role != "assistant":
-            raise ValueError("tool_calls is only allowed on assistant messages")
-        if (self.tool_call_id is None) != (self.role != "tool"):
-            raise ValueError("tool messages need tool_call_id, and only they may carry it")
-        if self.content is None and not self.tool_calls:
-            raise ValueError("content is required unless the assistant message has tool_calls")
-        if self.role not in ("user", "assistant") and isinstance(self.content, list) and any(
-                isinstance(p, ImagePart) for p in self.content):
-            raise ValueError("image_url parts are only allowed in user messages")
-        return self
 
     @property
     def text(self) -> str:
         """The text of the message content, image parts left out."""
-        if self.content is None or isinstance(self.content, str):
-            return self.content or ""
-        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+        content = getattr(self, "content", None)
+        if content is None or isinstance(content, str):
+            return content or ""
+        return "".join(p.text for p in content if isinstance(p, TextPart))
+
+
+class SystemMessage(_Message):
+    """A system or developer instruction."""
+
+    role: Literal["system", "developer"]
+    content: TextContent
+
+
+class UserMessage(_Message):
+    """A user turn: text, and `image_url` parts."""
+
+    role: Literal["user"]
+    content: UserContent
+
+
+class AssistantMessage(_Message):
+    """An earlier assistant turn: text, tool calls, or both."""
+
+    role: Literal["assistant"]
+    content: TextContent | None = None
+    tool_calls: list[ToolCall] | None = Field(None, min_length=1, max_length=128)
+
+
+class ToolResultMessage(_Message):
+    """The result of one tool call, answering `tool_call_id`."""
+
+    role: Literal["tool"]
+    content: TextContent
+    tool_call_id: str = Field(min_length=1, max_length=256)
+
+
+ChatMessage = Annotated[SystemMessage | UserMessage | AssistantMessage | ToolResultMessage,
+                        Field(discriminator="role")]
 
 
 class FunctionDef(_Strict):
@@ -141,17 +149,26 @@ class JsonSchemaFormat(_Strict):
     strict: bool | None = None
 
 
-class ResponseFormat(_Strict):
-    """`response_format`: text, JSON mode or a JSON schema."""
+class TextFormat(_Strict):
+    """`response_format: {"type": "text"}` (the default)."""
 
-    type: Literal["text", "json_object", "json_schema"]
-    json_schema: JsonSchemaFormat | None = None
+    type: Literal["text"]
 
-    @model_validator(mode="after")
-    def _schema_with_type(self) -> ResponseFormat:
-        if (self.type == "json_schema") != (self.json_schema is not None):
-            raise ValueError("json_schema is required with type json_schema, and only then")
-        return self
+
+class JsonObjectFormat(_Strict):
+    """`response_format: {"type": "json_object"}` (JSON mode)."""
+
+    type: Literal["json_object"]
+
+
+class JsonSchemaResponseFormat(_Strict):
+    """`response_format: {"type": "json_schema", "json_schema": {...}}` (structured outputs)."""
+
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaFormat
+
+
+ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaResponseFormat, Field(discriminator="type")]
 
 
 class StreamOptions(_Strict):
@@ -160,8 +177,14 @@ class StreamOptions(_Strict):
     include_usage: bool = True
 
 
+_DEPENDENT = {"tool_choice": "tools", "parallel_tool_calls": "tools", "top_logprobs": "logprobs"}
+
+
 class ChatCompletionRequest(_Strict):
     """`POST /v1/chat/completions`."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "dependentRequired": {name: [needed] for name, needed in _DEPENDENT.items()}})
 
     model: NonEmptyStr | None = None
     # `contains` states the one-user-turn rule in the schema too, so generated clients and fuzzers know it.
@@ -207,13 +230,9 @@ class ChatCompletionRequest(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _tools_named(self) -> ChatCompletionRequest:
-        if isinstance(self.tool_choice, NamedToolChoice):
-            names = {t.function.name for t in self.tools or ()}
-            if self.tool_choice.function.name not in names:
-                raise ValueError("tool_choice names a function that is not in tools")
-        if (self.tool_choice in ("auto", "required") or self.parallel_tool_calls is not None) and not self.tools:
-            raise ValueError("tool_choice and parallel_tool_calls need tools")
-        if self.top_logprobs is not None and not self.logprobs:
-            raise ValueError("top_logprobs needs logprobs: true")
+    def _needs_tools(self) -> ChatCompletionRequest:
+        # Stated in the schema too (`dependentRequired`), so generated clients and fuzzers know it.
+        for name, needed in _DEPENDENT.items():
+            if getattr(self, name) is not None and needed not in self.model_fields_set:
+                raise ValueError(f"{name} needs {needed}")
         return self

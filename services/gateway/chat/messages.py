@@ -2,19 +2,50 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
-from langchain_core.messages import BaseMessage, convert_to_messages
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
+from langchain_core.messages.tool import invalid_tool_call, tool_call
 
-from gateway.api.chat_request import ChatMessage
+from gateway.api.chat_request import AssistantMessage, ChatMessage
 
 
 def to_langchain(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
     """Convert OpenAI-style messages (tool calls, tool results, image parts) into LangChain messages.
 
-    `convert_to_messages` turns `tool_calls` into `AIMessage.tool_calls`, `role: tool` into
-    `ToolMessage` and keeps `image_url` parts, which each integration renders in its own wire form.
+    `convert_to_messages` turns `role: tool` into `ToolMessage` and keeps `image_url` parts, which
+    each integration renders in its own wire form. Assistant tool calls become `AIMessage.tool_calls`,
+    or `invalid_tool_calls` when their arguments are not a JSON object (sent on as they came).
     """
-    # LangChain wants a content key; OpenAI allows null content beside tool_calls.
-    dumped = [m.model_dump(exclude_none=True) for m in messages]
-    return convert_to_messages([{**d, "content": d.get("content") or ""} for d in dumped])
+    out: list[BaseMessage] = []
+    for m in messages:
+        if isinstance(m, AssistantMessage) and m.tool_calls:
+            out.append(_assistant(m))
+            continue
+        dumped = m.model_dump(exclude_none=True)
+        out.extend(convert_to_messages([{**dumped, "content": dumped.get("content") or ""}]))
+    return out
+
+
+def _assistant(m: AssistantMessage) -> AIMessage:
+    calls, invalid = [], []
+    for call in m.tool_calls or ():
+        args = _json_object(call.function.arguments)
+        if args is None:
+            invalid.append(invalid_tool_call(name=call.function.name, args=call.function.arguments, id=call.id,
+                                             error="arguments are not a JSON object"))
+        else:
+            calls.append(tool_call(name=call.function.name, args=args, id=call.id))
+    content = m.model_dump(exclude_none=True).get("content") or ""
+    extra = {"name": m.name} if m.name else {}
+    return AIMessage(content=content, tool_calls=calls, invalid_tool_calls=invalid, **extra)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 
-from gateway.api.chat_request import ChatCompletionRequest, NamedToolChoice, ResponseFormat
+from gateway.api.chat_request import ChatCompletionRequest, JsonSchemaResponseFormat, NamedToolChoice, ResponseFormat
 from gateway.errors import InvalidRequestError
 from gateway.providers.base import NAMED, ProviderAdapter
 
@@ -68,10 +68,11 @@ def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: Respo
     if method == "passthrough":  # the provider speaks OpenAI's response_format itself
         return {"response_format": fmt.model_dump(by_alias=True, exclude_none=True)}
     schema = None
-    if fmt.json_schema is not None:  # LangChain names the schema by its title
-        schema = {"title": fmt.json_schema.name, **(fmt.json_schema.schema_ or {"type": "object"})}
-        if fmt.json_schema.description:
-            schema.setdefault("description", fmt.json_schema.description)
+    if isinstance(fmt, JsonSchemaResponseFormat):  # LangChain names the schema by its title
+        spec = fmt.json_schema
+        schema = {"title": spec.name, **(spec.schema_ or {"type": "object"})}
+        if spec.description:
+            schema.setdefault("description", spec.description)
     structured = model.with_structured_output(schema, method=method)  # type: ignore[arg-type]
     # with_structured_output returns `model.bind(...) | parser`: keep the binding's keywords,
     # so the reply stays the raw JSON text the client asked for.
@@ -79,3 +80,9 @@ def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: Respo
     if not isinstance(first, RunnableBinding):
         raise refuse("response_format", f"not supported by the {adapter.name} provider")
     return dict(first.kwargs)
+
+
+def document_refusals(properties: dict[str, Any], adapter: ProviderAdapter) -> None:
+    """Leave the parameters this provider refuses out of the request schema's properties (sending one is a 400)."""
+    for name in adapter.refused:
+        properties.pop(name, None)
