@@ -43,6 +43,7 @@ class ChatRequest:
     tool_choice: str | None = None  # None (auto), "none", "any" or a tool name
     output_schema: dict[str, Any] | None = None  # structured output: the reply is an instance of it
     json_mode: bool = False  # the reply is some JSON object
+    logprobs: bool = False  # OpenAI: per-token log probabilities requested
 
 
 class Provider(Protocol):

@@ -45,6 +45,14 @@ def function_tools(tools: Any) -> dict[str, Any]:
     return out
 
 
+def _logprobs(text: str, req: ChatRequest) -> dict[str, Any] | None:
+    """Deterministic per-word log probabilities, when the request asked for them."""
+    if not req.logprobs or not text:
+        return None
+    tokens = [{"token": w, "logprob": -0.5, "bytes": list(w.encode()), "top_logprobs": []} for w in split_chunks(text)]
+    return {"content": tokens, "refusal": None}
+
+
 def _choice(value: Any) -> str | None:
     if isinstance(value, dict):
         fn = value.get("function")
@@ -103,6 +111,7 @@ class OpenAIProtocol:
             tool_choice=_choice(body.get("tool_choice")),
             output_schema=None if json_schema is None else mapping(json_schema.get("schema")),
             json_mode=fmt.get("type") == "json_object",
+            logprobs=body.get("logprobs") is True,
         )
 
     def error(self, kind: str, message: str) -> bytes:
@@ -128,7 +137,8 @@ class OpenAIProtocol:
                 "object": "chat.completion",
                 "created": CREATED,
                 "model": req.model,
-                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH[plan.finish]}],
+                "choices": [{"index": 0, "message": message, "logprobs": _logprobs(plan.text, req),
+                             "finish_reason": FINISH[plan.finish]}],
                 "usage": _usage(plan),
                 "system_fingerprint": None,
             }
@@ -146,8 +156,8 @@ class OpenAIProtocol:
         if req.include_usage:
             base["usage"] = None
 
-        def frame(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        def frame(delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
             return _sse({**base, "choices": [choice]})
 
         if plan.tool_name:
@@ -160,7 +170,8 @@ class OpenAIProtocol:
             ]
         else:
             frames = [frame({"role": "assistant", "content": "", "refusal": None})]
-            frames += [frame({"content": piece}) for piece in split_chunks(plan.text)]
+            frames += [frame({"content": piece}, logprobs=_logprobs(piece, req))
+                       for piece in split_chunks(plan.text)]
         frames.append(frame({}, FINISH[plan.finish]))
         if req.include_usage:
             frames.append(_sse({**base, "choices": [], "usage": _usage(plan)}))

@@ -71,6 +71,13 @@ def test_every_reply_matches_openais_published_schema(stack: RunningStack, provi
         if status == 200:
             streamed = {**body, "stream": True, "stream_options": {"include_usage": True}}
             assert check_stream(wire, http, url, headers, streamed, f"{provider}/{name}/stream") >= 3
+    logprobs = {"model": stack.model(provider), "messages": USER, "logprobs": True, "top_logprobs": 1}
+    status = 200 if provider == "openai" else 400  # refused where the provider has none
+    resp = http.post(url, json=logprobs, headers=headers)
+    check_reply(wire, resp, status, f"{provider}/logprobs")
+    if status == 200:
+        assert resp.json()["choices"][0]["logprobs"]["content"]  # honoured, not dropped
+        check_stream(wire, http, url, headers, {**logprobs, "stream": True}, f"{provider}/logprobs/stream")
     check_reply(wire, http.post(url, json={"messages": USER}), 401, f"{provider}/no_key")
     check_reply(wire, http.post(url, json={"messages": USER}, headers={"Authorization": "Bearer lgw_wrong"}), 401,
                 f"{provider}/bad_key")

@@ -523,7 +523,8 @@ def test_stats_track_last_key_and_reset(mock: MockServer) -> None:
             model="m", max_tokens=5, messages=user("x")
         )
     stats = httpx.get(f"{mock.url}/_mock/stats").json()
-    assert stats["openai"] == {"requests": 1, "models": 0, "last_key": ROTATED, "unauthorized": 0, "faults": 0}
+    assert stats["openai"] == {"requests": 1, "models": 0, "last_key": ROTATED, "unauthorized": 0, "faults": 0,
+                               "last_params": {"model": "m"}}
     assert stats["anthropic"]["last_key"] == "sk-bad" and stats["anthropic"]["unauthorized"] == 1
     assert stats["cohere"]["requests"] == 0
 

@@ -57,8 +57,8 @@ async def events(adapter: ProviderAdapter, upstream: AsyncIterator[Any], include
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
             "model": model_name}
 
-    def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        doc = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+    def event(delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
+        doc = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]}
         return b"data: " + orjson.dumps(doc) + b"\n\n"
 
     calls = ToolCallDeltas()
@@ -75,8 +75,8 @@ async def events(adapter: ProviderAdapter, upstream: AsyncIterator[Any], include
                 delta["role"] = "assistant"
             if chunk.text or not opened:
                 delta["content"] = chunk.text
-            if delta:
-                yield event(delta)
+            if delta:  # OpenAI's per-token logprobs ride on the content chunk they describe
+                yield event(delta, logprobs=chunk.response_metadata.get("logprobs"))
                 opened = True
             for tool_delta in calls.deltas(chunk):  # one event per delta, as OpenAI sends them
                 yield event({"tool_calls": [tool_delta]})
