@@ -207,3 +207,14 @@ async def test_streamed_tool_calls_open_with_id_and_name_then_send_argument_frag
         {"index": 0, "function": {"arguments": '{"a"'}}, {"index": 0, "function": {"arguments": ": 1}"}},
         {"index": 1, "id": "t2", "type": "function", "function": {"name": "g", "arguments": ""}},
         {"index": 1, "function": {"arguments": "{}"}}]
+
+
+async def test_a_failed_generation_is_an_upstream_error_not_a_stop() -> None:
+    result = AIMessage(content="partial", response_metadata={"finish_reason": "ERROR"})
+    with pytest.raises(UpstreamError) as info:
+        await chat.complete(adapter("cohere"), ScriptedModel([], result=result), request(), "m", "c1")  # type: ignore[arg-type]
+    assert info.value.code == "upstream_failed"
+    chunks = [AIMessageChunk(content="par"), AIMessageChunk(content="", response_metadata={"finish_reason": "ERROR"})]
+    body = await chat.stream(adapter("cohere"), ScriptedModel(chunks), request(stream=True), "m", "c1")  # type: ignore[arg-type]
+    got = events(await collect(body))
+    assert got[-2]["error"]["code"] == "upstream_failed" and got[-1] == "[DONE]"

@@ -58,6 +58,8 @@ class ProviderAdapter(ABC):
     structured_methods: ClassVar[Mapping[str, str]] = {"json_object": "json_mode", "json_schema": "json_schema"}
     finish_reasons: ClassVar[Mapping[str, str]] = {}
     finish_reason_key: ClassVar[str] = "finish_reason"
+    # Stop reasons that mean the generation failed: answered as an upstream error, never as `stop`.
+    failed_finishes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -110,6 +112,8 @@ class ProviderAdapter(ABC):
         raw = metadata.get(self.finish_reason_key)
         if raw is None:
             return None
+        if str(raw) in self.failed_finishes:
+            raise UpstreamError(f"the upstream provider ended the generation with {raw}", code="upstream_failed")
         return self.finish_reasons.get(str(raw), str(raw).lower())
 
     def map_error(self, exc: BaseException) -> GatewayError:

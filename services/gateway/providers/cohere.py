@@ -29,7 +29,8 @@ class CohereAdapter(ProviderAdapter):
     # Cohere v2: tool_choice REQUIRED / NONE; "auto" is the default (omitted).
     tool_choices = {"auto": None, "none": "NONE", "required": "REQUIRED", "function": NAMED}
     finish_reasons = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length",
-                      "TOOL_CALL": "tool_calls", "ERROR": "stop"}
+                      "TOOL_CALL": "tool_calls"}
+    failed_finishes = frozenset({"ERROR"})
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
         # ChatCohere exposes no retry setting; the Cohere SDK retries 429/5xx itself.
