@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from gateway import context
-from gateway.api.routes import agent, chat, health, models
+from gateway.api.routes import agent, chat, embeddings, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
 from gateway.chat.params import document_refusals
@@ -55,10 +55,20 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
     app.state.runtime = runtime
     for router in (health.router, models.router, chat.router, agent.router):
         app.include_router(router)
+    _include_capability_routes(app, runtime)
     _install_error_handlers(app, runtime)
     _document_limits(app, settings, runtime.adapter)
     app.add_middleware(GatewayMiddleware, runtime=runtime)
     return app
+
+
+def _include_capability_routes(app: FastAPI, runtime: Runtime) -> None:
+    """Embeddings (a 404 where the provider has none) and, where declared, the Anthropic Messages API."""
+    app.include_router(embeddings.build_router(runtime.adapter))
+    if runtime.adapter.messages_api:  # imported here: it needs the anthropic SDK, absent from other images
+        from gateway.api.routes import messages
+
+        app.include_router(messages.build_router(runtime.adapter))
 
 
 async def _start(runtime: Runtime) -> None:
@@ -109,6 +119,9 @@ def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter)
                     if variant.get("type") == "integer":
                         variant["maximum"] = settings.max_tokens_limit
             document_refusals(props, adapter)
+            if "MessagesRequest" in schema["components"]["schemas"]:
+                schema["components"]["schemas"]["MessagesRequest"]["properties"]["max_tokens"]["maximum"] = \
+                    settings.max_tokens_limit
             app.openapi_schema = schema
         return app.openapi_schema
 

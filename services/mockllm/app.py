@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from mockllm import anthropic, asgi, cohere, openai
+from mockllm import anthropic, asgi, cohere, embeddings, openai
 from mockllm.asgi import Receive, Scope, Send
 from mockllm.config import MockConfig
 from mockllm.engine import Provider, State, authorize, handle_chat
@@ -75,6 +75,7 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         Route("/healthz", _ASGI(healthz), methods=["GET"]),
         Route("/_mock/stats", _ASGI(stats), methods=["GET"]),
         Route("/_mock/reset", _ASGI(reset), methods=["POST"]),
+        *embeddings.routes(state, OPENAI, COHERE),
     ]
     app = Starlette(routes=routes)
     app.state.mock = state

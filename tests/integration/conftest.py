@@ -35,6 +35,8 @@ SUITE_OF_MODULE = {
     "test_chat_tools": "langchain",
     "test_chat_params": "langchain",
     "test_chat_wire_schema": "langchain",
+    "test_gateway_embeddings": "langchain",
+    "test_anthropic_messages": "langchain",
     "test_gateway_agent": "langchain",
     "test_mock_protocols": "langchain",
     "test_edge_standalone": "health",

@@ -50,3 +50,5 @@ class AnthropicAdapter(ProviderAdapter):
         if isinstance(exc, anthropic.APIResponseValidationError | anthropic.APIError):
             return UpstreamBadResponseError()
         return None
+
+    messages_api = True

@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
@@ -134,6 +136,29 @@ class ProviderAdapter(ABC):
         if isinstance(exc, ValueError) and "No generation chunks" in str(exc):
             return UpstreamBadResponseError()  # langchain-core: the stream ended without a usable chunk
         return UpstreamError(f"upstream call failed ({type(exc).__name__})")
+
+    # Capabilities beyond chat (issue 17), declared by the adapters that have them.
+    # `embedding_models` empty: the provider offers no embeddings and the route answers 404.
+    embedding_models: ClassVar[tuple[str, ...]] = ()
+    embedding_dimensions: ClassVar[bool] = False  # whether `dimensions` (shorter vectors) is honoured
+    messages_api: ClassVar[bool] = False  # serves the Anthropic Messages API (`/v1/messages`) natively
+
+    def build_embeddings(self, model: str, api_key: str) -> Embeddings:
+        """Construct the provider's LangChain embeddings model."""
+        raise NotImplementedError(f"provider {self.name} has no embeddings")
+
+    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
+                    dimensions: int | None) -> Embedded:
+        """Embed `texts` (one vector each, in order) with the tokens the provider reports."""
+        return Embedded(await embeddings.aembed_documents(list(texts)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    """Vectors in input order and the input tokens the provider reported (None when it reports none)."""
+
+    vectors: list[list[float]]
+    tokens: int | None
 
 
 def _is_httpx(exc: BaseException, class_name: str) -> bool:

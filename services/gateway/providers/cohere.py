@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from typing import Any
+from collections.abc import Sequence
 
 from cohere.core.api_error import ApiError
-from langchain_cohere import ChatCohere
+from langchain_cohere import ChatCohere, CohereEmbeddings
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 from pydantic import SecretStr
 
 from gateway.errors import GatewayError, UpstreamBadResponseError
 from gateway.providers.base import NAMED, ProviderAdapter, from_status
+from gateway.providers.base import Embedded, ProviderAdapter, from_status
 
 
 class CohereAdapter(ProviderAdapter):
@@ -57,3 +60,28 @@ class CohereAdapter(ProviderAdapter):
                 return UpstreamBadResponseError()
             return from_status(exc.status_code, exc.headers)
         return None
+
+    embedding_models = ("embed-v4.0", "embed-english-v3.0", "embed-multilingual-v3.0")
+    embed_batch = 96  # texts per Cohere embed call (the API's limit)
+
+    def build_embeddings(self, model: str, api_key: str) -> Embeddings:
+        # A plain str on purpose: CohereEmbeddings reads the key through get_from_dict_or_env, which
+        # turns a SecretStr into its masked text ("**********").
+        return CohereEmbeddings(model=model, cohere_api_key=api_key, base_url=self.base_url,  # type: ignore[arg-type,call-arg]
+                                request_timeout=self.settings.upstream_timeout_s)
+
+    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
+                    dimensions: int | None) -> Embedded:
+        # aembed_documents drops the billed tokens, which audit and limits need: call the
+        # client LangChain configured directly, in batches the API accepts.
+        assert isinstance(embeddings, CohereEmbeddings)
+        vectors: list[list[float]] = []
+        tokens: int | None = None
+        for start in range(0, len(texts), self.embed_batch):
+            resp = await embeddings.async_client.embed(model=model, texts=texts[start:start + self.embed_batch],
+                                                       input_type="search_document", embedding_types=["float"])
+            vectors.extend(resp.embeddings.float_ or [])
+            billed = resp.meta.billed_units if resp.meta else None
+            if billed is not None and billed.input_tokens is not None:
+                tokens = (tokens or 0) + int(billed.input_tokens)
+        return Embedded(vectors, tokens)

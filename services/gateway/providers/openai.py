@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import langchain_openai.chat_models.base as _lc_openai
 import openai
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_openai import ChatOpenAI
+from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from pydantic import SecretStr
 
 from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
-from gateway.providers.base import ProviderAdapter, from_status
+from gateway.providers.base import Embedded, ProviderAdapter, from_status
 
 
 async def _run_inline(_executor: object, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -59,3 +60,23 @@ class OpenAIAdapter(ProviderAdapter):
         if isinstance(exc, openai.APIResponseValidationError | openai.APIError):
             return UpstreamBadResponseError()
         return None
+
+    embedding_models = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
+    embedding_dimensions = True
+
+    def build_embeddings(self, model: str, api_key: str) -> Embeddings:
+        # check_embedding_ctx_length=False sends the text as is: the token-splitting path needs
+        # tiktoken, which downloads its encodings at first use.
+        return OpenAIEmbeddings(model=model, api_key=SecretStr(api_key), base_url=self.base_url,
+                                timeout=self.settings.upstream_timeout_s, max_retries=self.settings.max_retries,
+                                check_embedding_ctx_length=False)
+
+    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
+                    dimensions: int | None) -> Embedded:
+        # aembed_documents drops the reported usage, which audit and limits need: call the
+        # client LangChain configured (key, base URL, timeout, retries) directly instead.
+        assert isinstance(embeddings, OpenAIEmbeddings)
+        extra = {"dimensions": dimensions} if dimensions else {}
+        resp = await embeddings.async_client.create(input=list(texts), model=model, **extra)
+        vectors = [item.embedding for item in sorted(resp.data, key=lambda item: item.index)]
+        return Embedded(vectors, resp.usage.prompt_tokens if resp.usage else None)

@@ -1,0 +1,210 @@
+"""Bodies of the Anthropic Messages API (`POST /v1/messages`, `/v1/messages/count_tokens`).
+
+As strict as the gateway: an unknown field or block type is a 400 naming it (never silently dropped);
+what passes is forwarded to Anthropic unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+ANTHROPIC_VERSIONS = ("2023-06-01", "2023-01-01")
+AnthropicVersion = Literal["2023-06-01", "2023-01-01"]
+LongText = Annotated[str, Field(max_length=1_000_000)]
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+ToolName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,128}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CacheControl(_Strict):
+    """Prompt-caching breakpoint."""
+
+    type: Literal["ephemeral"]
+    ttl: Literal["5m", "1h"] | None = None
+
+
+class TextBlock(_Strict):
+    """`{"type": "text", "text": ...}`."""
+
+    type: Literal["text"]
+    text: LongText
+    cache_control: CacheControl | None = None
+
+
+class ImageSource(_Strict):
+    """Inline base64 image or an image URL."""
+
+    type: Literal["base64", "url"]
+    media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"] | None = None
+    data: Annotated[str, Field(max_length=1_000_000)] | None = None
+    url: Annotated[str, Field(max_length=4096)] | None = None
+
+
+class ImageBlock(_Strict):
+    """`{"type": "image", "source": ...}`."""
+
+    type: Literal["image"]
+    source: ImageSource
+    cache_control: CacheControl | None = None
+
+
+class ToolUseBlock(_Strict):
+    """A tool call the assistant made (sent back in the history)."""
+
+    type: Literal["tool_use"]
+    id: Id
+    name: ToolName
+    input: dict[str, Any]
+    cache_control: CacheControl | None = None
+
+
+class ToolResultBlock(_Strict):
+    """The result of a tool call, in a user turn."""
+
+    type: Literal["tool_result"]
+    tool_use_id: Id
+    content: LongText | Annotated[list[TextBlock | ImageBlock], Field(max_length=256)] | None = None
+    is_error: StrictBool | None = None
+    cache_control: CacheControl | None = None
+
+
+class ThinkingBlock(_Strict):
+    """Extended thinking of an earlier assistant turn."""
+
+    type: Literal["thinking"]
+    thinking: LongText
+    signature: Annotated[str, Field(max_length=100_000)]
+
+
+class RedactedThinkingBlock(_Strict):
+    """Encrypted thinking of an earlier assistant turn."""
+
+    type: Literal["redacted_thinking"]
+    data: Annotated[str, Field(max_length=1_000_000)]
+
+
+Block = Annotated[TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock,
+                  Field(discriminator="type")]
+
+
+class InputMessage(_Strict):
+    """One turn: a string or a list of content blocks."""
+
+    role: Literal["user", "assistant"]
+    content: LongText | Annotated[list[Block], Field(min_length=1, max_length=1024)]
+
+
+class Tool(_Strict):
+    """A client tool (name, description, JSON schema of its input)."""
+
+    name: ToolName
+    description: Annotated[str, Field(max_length=100_000)] | None = None
+    input_schema: dict[str, Any]
+    type: Literal["custom"] | None = None
+    cache_control: CacheControl | None = None
+
+
+class ToolChoice(_Strict):
+    """How the model may use the tools."""
+
+    type: Literal["auto", "any", "tool", "none"]
+    name: ToolName | None = None
+    disable_parallel_tool_use: StrictBool | None = None
+
+
+class ThinkingConfig(_Strict):
+    """Extended thinking on (with a token budget) or off."""
+
+    type: Literal["enabled", "disabled"]
+    budget_tokens: Annotated[int, Field(ge=1024)] | None = None
+
+
+class Metadata(_Strict):
+    """Request metadata (an opaque end-user id)."""
+
+    user_id: Annotated[str, Field(max_length=256)] | None = None
+
+
+System = LongText | Annotated[list[TextBlock], Field(min_length=1, max_length=64)]
+Messages = Annotated[list[InputMessage], Field(min_length=1, max_length=1024)]
+Tools = Annotated[list[Tool], Field(max_length=128)]
+
+
+class MessagesRequest(_Strict):
+    """`POST /v1/messages`."""
+
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    messages: Messages
+    max_tokens: Annotated[int, Field(ge=1)]
+    system: System | None = None
+    stop_sequences: Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]],
+                              Field(max_length=16)] | None = None
+    stream: StrictBool = False
+    temperature: Annotated[float, Field(ge=0, le=1)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_k: Annotated[int, Field(ge=1)] | None = None
+    tools: Tools | None = None
+    tool_choice: ToolChoice | None = None
+    thinking: ThinkingConfig | None = None
+    metadata: Metadata | None = None
+    service_tier: Literal["auto", "standard_only"] | None = None
+
+
+class CountTokensRequest(_Strict):
+    """`POST /v1/messages/count_tokens`."""
+
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    messages: Messages
+    system: System | None = None
+    tools: Tools | None = None
+    tool_choice: ToolChoice | None = None
+    thinking: ThinkingConfig | None = None
+
+
+class CountTokensResponse(BaseModel):
+    """`{"input_tokens": n}`."""
+
+    input_tokens: int
+
+
+class AnthropicErrorDetail(BaseModel):
+    """Anthropic's error object."""
+
+    type: str
+    message: str
+
+
+class AnthropicErrorBody(BaseModel):
+    """`{"type": "error", "error": {...}}` — every non-2xx answer of the Messages routes."""
+
+    type: Literal["error"] = "error"
+    error: AnthropicErrorDetail
+
+
+class Usage(BaseModel):
+    """Token counts of a message."""
+
+    model_config = ConfigDict(extra="allow")
+
+    input_tokens: int
+    output_tokens: int
+
+
+class MessageResponse(BaseModel):
+    """A complete assistant message (Anthropic's `Message`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    type: Literal["message"]
+    role: Literal["assistant"]
+    model: str
+    content: list[dict[str, Any]]
+    stop_reason: str | None
+    stop_sequence: str | None = None
+    usage: Usage

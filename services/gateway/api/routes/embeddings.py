@@ -1,0 +1,40 @@
+"""`POST /v1/embeddings`: OpenAI-compatible, for providers whose adapter declares embeddings models."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from gateway import context
+from gateway.api.deps import ClientDep, RuntimeDep
+from gateway.api.embeddings_schemas import EmbeddingRequest, EmbeddingResponse
+from gateway.embeddings import Embedder
+from gateway.errors import NotFoundError
+from gateway.providers.base import ProviderAdapter
+
+_SUMMARY = "Create embeddings (OpenAI-compatible)"
+
+
+def build_router(adapter: ProviderAdapter) -> APIRouter:
+    """The embeddings route of this provider, or one that answers a clear 404 when it has none."""
+    router = APIRouter(tags=["embeddings"])
+    if not adapter.embedding_models:
+        @router.post("/v1/embeddings", summary=_SUMMARY, include_in_schema=False)
+        async def no_embeddings(_client: ClientDep) -> Response:
+            raise NotFoundError(f"provider {adapter.name} offers no embeddings models",
+                                code="embeddings_not_supported")
+
+        return router
+
+    embedder = Embedder(adapter)
+
+    @router.post("/v1/embeddings", summary=_SUMMARY, response_model=EmbeddingResponse)
+    async def create_embeddings(req: EmbeddingRequest, runtime: RuntimeDep, _client: ClientDep) -> Response:
+        ctx = context.get()
+        if ctx is not None:
+            ctx.route, ctx.audited = "embeddings", True
+        doc = await embedder.create(req, runtime.provider_key())
+        return Response(orjson.dumps(doc), media_type="application/json")
+
+    return router

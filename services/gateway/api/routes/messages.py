@@ -1,0 +1,127 @@
+"""`POST /v1/messages` (+ `/count_tokens`): the Anthropic Messages API, for Anthropic's own clients.
+
+Same auth (`x-api-key` or `Authorization: Bearer` with a gateway client key), usage, audit and metrics as
+chat; errors on these routes are Anthropic-shaped (`{"type": "error", "error": {...}}`) because that is
+what the anthropic SDK and tools built on it parse. Imported only by gateways whose adapter declares
+`messages_api` (it needs the anthropic SDK).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response, StreamingResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway import context
+from gateway.api.anthropic_schemas import (
+    AnthropicErrorBody,
+    AnthropicVersion,
+    CountTokensRequest,
+    CountTokensResponse,
+    MessageResponse,
+    MessagesRequest,
+)
+from gateway.api.deps import ClientDep, RuntimeDep, resolve_model
+from gateway.errors import GatewayError, InvalidRequestError
+from gateway.messages import MessagesRelay, error_body
+from gateway.providers.base import ProviderAdapter
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": AnthropicErrorBody, "description": desc} for code, desc in {
+    400: "invalid request (also failed validation)", 401: "missing or invalid credentials",
+    403: "credential not allowed here", 404: "unknown model", 413: "body too large", 422: "not used: see 400",
+    429: "rate limited (Retry-After)", 502: "upstream error", 503: "unavailable", 504: "upstream timeout",
+}.items()}
+VersionDep = Annotated[AnthropicVersion, Header(alias="anthropic-version",
+                                                description="Messages API version (2023-06-01)")]
+
+
+class AnthropicRoute(APIRoute):
+    """An APIRoute whose errors, validation included, are rendered in Anthropic's error shape."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except GatewayError as exc:
+                return anthropic_error(exc)
+            except RequestValidationError as exc:
+                return anthropic_error(_invalid(exc, request))
+            except StarletteHTTPException as exc:
+                if isinstance(exc.__cause__, GatewayError):  # the body passed the size limit while read
+                    return anthropic_error(exc.__cause__)
+                raise
+
+        return handle
+
+
+def anthropic_error(exc: GatewayError) -> Response:
+    """Render a gateway error as Anthropic does, noting its code for logs, metrics and audit."""
+    ctx = context.get()
+    if ctx is not None:
+        ctx.error_code = exc.code
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return Response(orjson.dumps(error_body(exc)), status_code=exc.status, media_type="application/json",
+                    headers=headers)
+
+
+def _invalid(exc: RequestValidationError, request: Request) -> GatewayError:
+    errors = exc.errors()
+    if "json" not in request.headers.get("content-type", ""):
+        return InvalidRequestError("Content-Type must be application/json", code="unsupported_content_type")
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return InvalidRequestError("request body is not valid JSON", code="invalid_json")
+    first = errors[0]
+    field = ".".join(str(p) for p in first["loc"] if _is_field(p)) or "body"
+    return InvalidRequestError(f"{field}: {first['msg']}", code="invalid_field", param=field)
+
+
+def _is_field(part: int | str) -> bool:
+    """A path element of the request: not pydantic's `body`/`header` root nor a union tag like `list[str]`."""
+    return isinstance(part, int) or (part not in _ROOTS and part.replace("-", "_").isidentifier())
+
+
+_ROOTS = frozenset({"body", "header", "query", "str", "int", "float", "bool", "list", "dict", "none"})
+
+
+def build_router(adapter: ProviderAdapter) -> APIRouter:
+    """The Messages API routes of this gateway."""
+    router = APIRouter(tags=["anthropic messages"], route_class=AnthropicRoute, responses=_ERRORS)
+    relay = MessagesRelay(adapter)
+
+    @router.post("/v1/messages", summary="Create a message (Anthropic Messages API)", response_model=MessageResponse,
+                 responses={200: {"content": {"text/event-stream": {}}, "description": "message or SSE stream"}})
+    async def create_message(req: MessagesRequest, runtime: RuntimeDep, _client: ClientDep,
+                             _version: VersionDep) -> Response:
+        ctx = context.get()
+        if ctx is not None:
+            ctx.route, ctx.audited, ctx.streamed = "messages", True, req.stream
+        resolve_model(runtime, req.model)
+        limit = runtime.settings.max_tokens_limit
+        if req.max_tokens > limit:
+            raise InvalidRequestError(f"max_tokens must be at most {limit}", param="max_tokens")
+        if req.stream:
+            events = await relay.stream(req, runtime.provider_key())
+            return StreamingResponse(events, media_type="text/event-stream", headers=_SSE_HEADERS)
+        return Response(orjson.dumps(await relay.create(req, runtime.provider_key())), media_type="application/json")
+
+    @router.post("/v1/messages/count_tokens", summary="Count the input tokens of a message (Anthropic)",
+                 response_model=CountTokensResponse)
+    async def count_tokens(req: CountTokensRequest, runtime: RuntimeDep, _client: ClientDep,
+                           _version: VersionDep) -> Response:
+        ctx = context.get()
+        if ctx is not None:
+            ctx.route, ctx.audited = "count_tokens", True
+        resolve_model(runtime, req.model)
+        return Response(orjson.dumps(await relay.count_tokens(req, runtime.provider_key())),
+                        media_type="application/json")
+
+    return router

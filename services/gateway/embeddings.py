@@ -1,0 +1,83 @@
+"""Embeddings through LangChain's embeddings classes: OpenAI request in, OpenAI response out."""
+
+from __future__ import annotations
+
+import array
+import base64
+import sys
+from collections import OrderedDict
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from gateway import context
+from gateway.api.embeddings_schemas import EmbeddingRequest
+from gateway.errors import InvalidRequestError, UnknownModelError, UpstreamBadResponseError
+from gateway.providers.base import ProviderAdapter
+
+_CACHE_SIZE = 16
+
+
+class Embedder:
+    """Runs embeddings requests for one provider; models are cached per (model, key) like chat models."""
+
+    def __init__(self, adapter: ProviderAdapter) -> None:
+        self.adapter = adapter
+        self._cache: OrderedDict[tuple[str, str], Embeddings] = OrderedDict()
+
+    def resolve_model(self, requested: str | None) -> str:
+        """Return the embeddings model to use (default: the first declared); 404 when not offered."""
+        allowed = self.adapter.embedding_models
+        model = requested or allowed[0]
+        if model not in allowed:
+            raise UnknownModelError(f"embedding model '{model}' is not available on this gateway; "
+                                    f"allowed: {', '.join(allowed)}", param="model")
+        return model
+
+    def model(self, name: str, api_key: str) -> Embeddings:
+        """Return a cached embeddings model for this model and key."""
+        key = (name, api_key)
+        found = self._cache.get(key)
+        if found is not None:
+            self._cache.move_to_end(key)
+            return found
+        built = self._cache[key] = self.adapter.build_embeddings(name, api_key)
+        while len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return built
+
+    async def create(self, req: EmbeddingRequest, api_key: str) -> dict[str, Any]:
+        """Embed the request's inputs and return the OpenAI `list` document; tokens go to the request context."""
+        name = self.resolve_model(req.model)
+        if req.dimensions is not None and not self.adapter.embedding_dimensions:
+            raise InvalidRequestError(f"dimensions: not supported by provider {self.adapter.name}",
+                                      code="unsupported_parameter", param="dimensions")
+        ctx = context.get()
+        if ctx is not None:
+            ctx.model = name
+        texts = req.texts
+        try:
+            result = await self.adapter.embed(self.model(name, api_key), name, texts, req.dimensions)
+        except Exception as exc:
+            raise self.adapter.map_error(exc) from exc
+        if len(result.vectors) != len(texts):
+            raise UpstreamBadResponseError("the upstream returned a different number of embeddings")
+        if ctx is not None:
+            ctx.prompt_tokens, ctx.completion_tokens = result.tokens, 0
+        encode = to_base64 if req.encoding_format == "base64" else list
+        usage = None if result.tokens is None else {"prompt_tokens": result.tokens, "total_tokens": result.tokens}
+        return {
+            "object": "list",
+            "data": [{"object": "embedding", "index": i, "embedding": encode(vec)}
+                     for i, vec in enumerate(result.vectors)],
+            "model": name,
+            "usage": usage,
+        }
+
+
+def to_base64(vector: list[float]) -> str:
+    """Encode a vector as OpenAI does for `encoding_format: base64`: little-endian float32 bytes."""
+    packed = array.array("f", vector)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode()

@@ -1,0 +1,121 @@
+"""The Anthropic Messages API, relayed: a validated request goes to Anthropic with the provider key.
+
+No LangChain here on purpose: the client already speaks the provider's own protocol, so a translation
+through LangChain messages would only lose fields (tool_use ids, thinking blocks, cache_control). The
+official `anthropic` SDK makes the call (timeouts, retries, error types the adapter already maps).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic
+import orjson
+
+from gateway import context
+from gateway.api.anthropic_schemas import CountTokensRequest, MessagesRequest
+from gateway.errors import GatewayError, UpstreamBadResponseError
+from gateway.providers.base import ProviderAdapter
+
+_CLIENTS = 4  # one per provider key in use; a rotated key gets a new client, old ones age out
+
+
+class MessagesRelay:
+    """Sends Messages API requests upstream and records their usage on the request context."""
+
+    def __init__(self, adapter: ProviderAdapter) -> None:
+        self.adapter = adapter
+        self._clients: OrderedDict[str, anthropic.AsyncAnthropic] = OrderedDict()
+
+    def client(self, api_key: str) -> anthropic.AsyncAnthropic:
+        """Return the cached SDK client for this provider key."""
+        found = self._clients.get(api_key)
+        if found is not None:
+            self._clients.move_to_end(api_key)
+            return found
+        settings = self.adapter.settings
+        built = self._clients[api_key] = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=self.adapter.base_url, timeout=settings.upstream_timeout_s,
+            max_retries=settings.max_retries)
+        while len(self._clients) > _CLIENTS:
+            self._clients.popitem(last=False)
+        return built
+
+    async def create(self, req: MessagesRequest, api_key: str) -> dict[str, Any]:
+        """Run a non-streamed request and return Anthropic's message document as received."""
+        try:
+            message = await self.client(api_key).messages.create(**_params(req))
+        except Exception as exc:
+            raise self.adapter.map_error(exc) from exc
+        _record(message.usage.input_tokens, message.usage.output_tokens)
+        return message.to_dict(mode="json")
+
+    async def stream(self, req: MessagesRequest, api_key: str) -> AsyncIterator[bytes]:
+        """Open the upstream stream (failures to open raise, with their status) and return its SSE events."""
+        try:
+            upstream = await self.client(api_key).messages.create(**_params(req), stream=True)
+        except Exception as exc:
+            raise self.adapter.map_error(exc) from exc
+        return self._events(upstream)
+
+    async def _events(self, upstream: anthropic.AsyncStream[Any]) -> AsyncIterator[bytes]:
+        tokens = [0, 0]
+        stopped = False
+        try:
+            async for event in upstream:
+                if event.type == "message_start":
+                    tokens[0] = event.message.usage.input_tokens
+                elif event.type == "message_delta":
+                    tokens[1] = event.usage.output_tokens
+                    tokens[0] = event.usage.input_tokens or tokens[0]
+                stopped = stopped or event.type == "message_stop"
+                yield sse(event.type, event.to_dict(mode="json"))
+            if not stopped:
+                raise UpstreamBadResponseError("the upstream stream ended before message_stop",
+                                               code="upstream_truncated")
+        except Exception as exc:  # noqa: BLE001 - every upstream failure becomes one error event
+            mapped = self.adapter.map_error(exc)
+            ctx = context.get()
+            if ctx is not None:
+                ctx.error_code = mapped.code
+            yield sse("error", error_body(mapped))
+            return
+        finally:
+            await upstream.close()
+        _record(tokens[0], tokens[1])
+
+    async def count_tokens(self, req: CountTokensRequest, api_key: str) -> dict[str, Any]:
+        """Ask Anthropic how many input tokens the request would use."""
+        try:
+            counted = await self.client(api_key).messages.count_tokens(**req.model_dump(exclude_none=True))
+        except Exception as exc:
+            raise self.adapter.map_error(exc) from exc
+        return counted.to_dict(mode="json")
+
+
+def _params(req: MessagesRequest) -> dict[str, Any]:
+    return req.model_dump(exclude_none=True, exclude={"stream"})
+
+
+def _record(input_tokens: int | None, output_tokens: int | None) -> None:
+    ctx = context.get()
+    if ctx is not None:
+        ctx.prompt_tokens, ctx.completion_tokens = input_tokens, output_tokens
+
+
+# Gateway status -> Anthropic error type (https://docs.anthropic.com/en/api/errors).
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+               404: "not_found_error", 413: "request_too_large", 422: "invalid_request_error",
+               429: "rate_limit_error", 504: "timeout_error"}
+
+
+def error_body(exc: GatewayError) -> dict[str, Any]:
+    """The Anthropic error document for a gateway error."""
+    return {"type": "error", "error": {"type": ERROR_TYPES.get(exc.status, "api_error"), "message": exc.message}}
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    """One server-sent event in Anthropic's framing (`event:` line, then `data:`)."""
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"

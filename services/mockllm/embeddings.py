@@ -1,0 +1,149 @@
+"""Embeddings wire protocols: OpenAI ``POST /v1/embeddings`` and Cohere ``POST /v1/embed`` / ``POST /v2/embed``.
+
+Vectors are deterministic per (text, dimension): SHAKE-256 of the text, read as int16s, scaled to unit
+length, so the same text always embeds to the same vector and different texts to different ones.
+Tokens are whitespace words (min 1 per text), as in the chat protocols.
+"""
+
+from __future__ import annotations
+
+import array
+import base64
+import hashlib
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.routing import Route
+
+from mockllm import asgi
+from mockllm.asgi import Receive, Scope, Send
+from mockllm.directives import OPEN, count_tokens, norm_fault, parse
+from mockllm.engine import MESSAGES, Provider, State, authorize
+from mockllm.faults import ERROR_FAULTS
+
+OPENAI_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
+COHERE_DIMS = {"embed-v4.0": 1536, "embed-english-v3.0": 1024, "embed-multilingual-v3.0": 1024,
+               "embed-english-light-v3.0": 384}
+MAX_INPUTS = {"openai": 2048, "cohere": 96}
+
+
+class _Invalid(Exception):
+    """A request the real API answers with 400."""
+
+
+def vector(text: str, dims: int) -> list[float]:
+    """The deterministic unit vector of `text` with `dims` components."""
+    raw = array.array("h", hashlib.shake_256(text.encode()).digest(2 * dims))
+    norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+    return [v / norm for v in raw]
+
+
+def _base64(vec: list[float]) -> str:
+    packed = array.array("f", vec)
+    if sys.byteorder == "big":  # the wire format is little-endian float32
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode()
+
+
+def _texts(value: Any, name: str, limit: int) -> list[str]:
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+        raise _Invalid(f"'{name}' must be a non-empty string or a non-empty array of non-empty strings")
+    if len(texts) > limit:
+        raise _Invalid(f"'{name}' must have at most {limit} items")
+    return texts
+
+
+def openai_reply(body: dict[str, Any]) -> dict[str, Any]:
+    """`CreateEmbeddingResponse` for an OpenAI embeddings request."""
+    model, fmt, dims = body.get("model"), body.get("encoding_format", "float"), body.get("dimensions")
+    if model not in OPENAI_DIMS:
+        raise _Invalid(f"unknown embedding model: {model!r}")
+    if fmt not in ("float", "base64"):
+        raise _Invalid("'encoding_format' must be 'float' or 'base64'")
+    if dims is not None and (not isinstance(dims, int) or not 1 <= dims <= OPENAI_DIMS[model]
+                             or model == "text-embedding-ada-002"):
+        raise _Invalid(f"'dimensions' is not valid for {model}")
+    texts = _texts(body.get("input"), "input", MAX_INPUTS["openai"])
+    data = []
+    for i, text in enumerate(texts):
+        vec = vector(text, dims or OPENAI_DIMS[model])
+        data.append({"object": "embedding", "index": i, "embedding": _base64(vec) if fmt == "base64" else vec})
+    tokens = sum(count_tokens(t) for t in texts)
+    return {"object": "list", "data": data, "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+def cohere_reply(body: dict[str, Any], version: int) -> dict[str, Any]:
+    """Cohere embed response (v1 `embeddings_by_type` or v2) for float embeddings."""
+    model = body.get("model")
+    if model not in COHERE_DIMS:
+        raise _Invalid(f"model '{model}' not found")
+    if body.get("input_type") not in ("search_document", "search_query", "classification", "clustering"):
+        raise _Invalid("input_type is required for embed models v3 and higher")
+    types = body.get("embedding_types") or ["float"]
+    if types != ["float"]:
+        raise _Invalid("the mock answers embedding_types ['float'] only")
+    texts = _texts(body.get("texts"), "texts", MAX_INPUTS["cohere"])
+    dims = COHERE_DIMS[model]
+    doc: dict[str, Any] = {
+        "id": "mock-embed", "texts": texts, "embeddings": {"float": [vector(t, dims) for t in texts]},
+        "meta": {"api_version": {"version": str(version)},
+                 "billed_units": {"input_tokens": sum(count_tokens(t) for t in texts)}},
+    }
+    if version == 1:
+        doc["response_type"] = "embeddings_by_type"
+    return doc
+
+
+def _directive_fault(body: dict[str, Any]) -> str | None:
+    """A `[[mock:fault=…]]` directive in any input text (how a test reaches the mock through a gateway)."""
+    texts = body.get("input", body.get("texts"))
+    for text in [texts] if isinstance(texts, str) else texts if isinstance(texts, list) else []:
+        if isinstance(text, str) and OPEN in text:
+            return parse(text)[1].fault
+    return None
+
+
+def routes(state: State, openai: Provider, cohere: Provider) -> list[Route]:
+    """The embeddings routes of the mock app."""
+    return [
+        Route("/v1/embeddings", _Endpoint(openai, state, openai_reply), methods=["POST"]),
+        Route("/v1/embed", _Endpoint(cohere, state, lambda body: cohere_reply(body, 1)), methods=["POST"]),
+        Route("/v2/embed", _Endpoint(cohere, state, lambda body: cohere_reply(body, 2)), methods=["POST"]),
+    ]
+
+
+class _Endpoint:
+    """A raw ASGI endpoint (an instance, so Starlette does not wrap it): auth, fault header, parse, reply."""
+
+    def __init__(self, protocol: Provider, state: State, reply: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.protocol, self.state, self.reply = protocol, state, reply
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        protocol, state = self.protocol, self.state
+        headers = asgi.headers_of(scope)
+        if not await authorize(protocol, state, headers, send):
+            return
+        raw = await asgi.read_body(receive)
+        fault = norm_fault(asgi.header(headers, b"x-mock-fault"))  # the random mix is for chat only
+        try:
+            body = orjson.loads(raw)
+            if not isinstance(body, dict):
+                raise _Invalid("request body must be a JSON object")
+            fault = fault or _directive_fault(body)
+            doc = None if fault in ERROR_FAULTS else self.reply(body)
+        except (orjson.JSONDecodeError, _Invalid) as exc:
+            message = str(exc) if isinstance(exc, _Invalid) else "request body is not valid JSON"
+            await asgi.send_bytes(send, 400, protocol.error("invalid", message))
+            return
+        if fault in ERROR_FAULTS:
+            state.stat(protocol.name).faults += 1
+            status, kind = ERROR_FAULTS[fault]
+            extra = [(b"retry-after", b"1")] if status == 429 else []
+            await asgi.send_bytes(send, status, protocol.error(kind, MESSAGES[kind]), extra=extra)
+            return
+        await asgi.send_bytes(send, 200, orjson.dumps(doc))

@@ -1,0 +1,155 @@
+"""`POST /{provider}/v1/embeddings` through nginx: the official `openai` SDK, LangChain, bad input, usage."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+import time
+
+import httpx
+import openai
+import pytest
+from langchain_openai import OpenAIEmbeddings
+
+from tests.support.stack import RunningStack
+
+pytestmark = pytest.mark.integration
+MODELS = {"openai": "text-embedding-3-small", "cohere": "embed-v4.0"}
+DIMS = {"openai": 1536, "cohere": 1536}
+
+
+@pytest.fixture(params=tuple(MODELS))
+def provider(request: pytest.FixtureRequest) -> str:
+    """The providers that have embeddings."""
+    return request.param
+
+
+def _sdk(stack: RunningStack, provider: str, http: httpx.Client) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], http_client=http,
+                         max_retries=0)
+
+
+def _post(http: httpx.Client, stack: RunningStack, provider: str, body: object) -> httpx.Response:
+    return http.post(f"{stack.url}/{provider}/v1/embeddings", json=body,
+                     headers={"Authorization": f"Bearer {stack.keys[provider]}"})
+
+
+def test_sdk_float_and_base64_agree(stack: RunningStack, provider: str, http: httpx.Client) -> None:
+    sdk = _sdk(stack, provider, http)
+    texts = ["the quick brown fox", "jumps over", "the quick brown fox"]
+    floats = sdk.embeddings.create(model=MODELS[provider], input=texts, encoding_format="float")
+    # Without encoding_format the SDK asks for base64 and decodes it itself.
+    decoded = sdk.embeddings.create(model=MODELS[provider], input=texts)
+    assert floats.object == "list" and floats.model == MODELS[provider]
+    assert [d.index for d in floats.data] == [0, 1, 2]
+    vectors = [d.embedding for d in floats.data]
+    assert all(len(v) == DIMS[provider] for v in vectors)
+    assert vectors[0] == vectors[2] and vectors[0] != vectors[1]  # deterministic per text
+    assert math.isclose(sum(x * x for x in vectors[0]), 1.0, rel_tol=1e-6)
+    for a, b in zip(vectors, (d.embedding for d in decoded.data), strict=True):
+        assert all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-7) for x, y in zip(a, b, strict=True))
+    assert floats.usage.prompt_tokens == 4 + 2 + 4 and floats.usage.total_tokens == 10
+
+
+def test_raw_base64_is_little_endian_float32(stack: RunningStack, provider: str, http: httpx.Client) -> None:
+    resp = _post(http, stack, provider, {"model": MODELS[provider], "input": "one", "encoding_format": "base64"})
+    assert resp.status_code == 200, resp.text
+    encoded = resp.json()["data"][0]["embedding"]
+    assert isinstance(encoded, str)
+    raw = base64.b64decode(encoded)
+    assert len(raw) == 4 * DIMS[provider]
+    first = struct.unpack_from("<f", raw)[0]
+    plain = _post(http, stack, provider, {"model": MODELS[provider], "input": "one"}).json()
+    assert math.isclose(first, plain["data"][0]["embedding"][0], rel_tol=1e-6, abs_tol=1e-7)
+
+
+def test_dimensions(stack: RunningStack, provider: str, http: httpx.Client) -> None:
+    resp = _post(http, stack, provider, {"model": MODELS[provider], "input": "short vector", "dimensions": 256})
+    if provider == "openai":
+        assert resp.status_code == 200, resp.text
+        assert len(resp.json()["data"][0]["embedding"]) == 256
+    else:
+        assert resp.status_code == 400
+        assert resp.json()["error"]["param"] == "dimensions"
+
+
+def test_langchain_openai_embeddings(stack: RunningStack, provider: str) -> None:
+    with httpx.Client(verify=str(stack.ca)) as client:
+        emb = OpenAIEmbeddings(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider],  # type: ignore[arg-type]
+                               model=MODELS[provider], http_client=client, max_retries=0,
+                               check_embedding_ctx_length=False)
+        docs = emb.embed_documents(["alpha beta", "gamma"])
+        query = emb.embed_query("alpha beta")
+    assert len(docs) == 2 and all(len(v) == DIMS[provider] for v in docs)
+    assert all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-7) for x, y in zip(docs[0], query, strict=True))
+
+
+@pytest.mark.parametrize(("body", "status", "param"), [
+    ({"input": ""}, 422, "input"),
+    ({"input": []}, 422, "input"),
+    ({"input": ["ok", ""]}, 422, "input"),
+    ({"input": ["x"] * 10_000}, 422, "input"),
+    ({"input": 42}, 422, "input"),
+    ({"input": [[1, 2, 3]]}, 422, "input"),
+    ({"input": "x", "encoding_format": "int8"}, 422, "encoding_format"),
+    ({"input": "x", "dimensions": 0}, 422, "dimensions"),
+    ({"input": "x", "temperature": 1}, 422, "temperature"),
+    ({"input": "x", "model": "no-such-embedder"}, 404, "model"),
+    ({"input": "x", "model": "gpt-4o-mini"}, 404, "model"),
+])
+def test_bad_input_is_a_clear_4xx(stack: RunningStack, provider: str, http: httpx.Client, body: dict,
+                                  status: int, param: str) -> None:
+    resp = _post(http, stack, provider, {"model": MODELS[provider], **body})
+    assert resp.status_code == status, resp.text
+    err = resp.json()["error"]
+    assert err["param"] == param or err["param"].startswith(f"{param}."), err
+    assert param in err["message"]
+
+
+def test_oversized_body_is_413(stack: RunningStack, provider: str, http: httpx.Client) -> None:
+    resp = _post(http, stack, provider, {"model": MODELS[provider], "input": ["y" * 90_000] * 20})
+    assert resp.status_code == 413
+    assert resp.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_not_json_and_no_credentials(stack: RunningStack, provider: str, http: httpx.Client) -> None:
+    url = f"{stack.url}/{provider}/v1/embeddings"
+    resp = http.post(url, content=b"{", headers={"Authorization": f"Bearer {stack.keys[provider]}",
+                                                 "Content-Type": "application/json"})
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_json"
+    assert http.post(url, json={"input": "x"}).status_code == 401
+    assert http.get(url, headers={"Authorization": f"Bearer {stack.keys[provider]}"}).status_code == 405
+
+
+def test_provider_without_embeddings_is_404(stack: RunningStack, http: httpx.Client) -> None:
+    resp = _post(http, stack, "anthropic", {"model": "text-embedding-3-small", "input": "x"})
+    assert resp.status_code == 404
+    err = resp.json()["error"]
+    assert err["code"] == "embeddings_not_supported" and "anthropic" in err["message"]
+    assert http.post(f"{stack.url}/anthropic/v1/embeddings", json={"input": "x"}).status_code == 401
+
+
+def test_upstream_429_keeps_retry_after(stack: RunningStack, provider: str, http: httpx.Client) -> None:
+    resp = _post(http, stack, provider, {"model": MODELS[provider], "input": ["x", "y [[mock:fault=429]]"]})
+    assert resp.status_code == 429 and resp.headers["retry-after"] == "1"
+    assert resp.json()["error"]["type"] == "rate_limit_error"
+
+
+@pytest.mark.local_stack
+def test_usage_is_audited_and_counted(stack: RunningStack, provider: str, http: httpx.Client) -> None:
+    resp = _post(http, stack, provider, {"model": MODELS[provider], "input": ["audit me please", "and me"]})
+    assert resp.status_code == 200
+    request_id = resp.headers["x-request-id"]
+    time.sleep(0.2)  # the record is written when the last body chunk is sent
+    text = (stack.state_dir / "audit" / f"{provider}.log").read_text()
+    assert "audit me" not in text
+    rec = next(r for r in map(json.loads, text.splitlines()) if r["request_id"] == request_id)
+    assert rec["route"] == "embeddings" and rec["model"] == MODELS[provider] and rec["status"] == 200
+    assert rec["prompt_tokens"] == 5 and rec["completion_tokens"] == 0
+    metrics = httpx.get(f"{stack.gateway_urls[provider]}/metrics").text.splitlines()
+    assert any(line.startswith("llm_gateway_requests_total{") and 'route="embeddings"' in line
+               and 'status="200"' in line for line in metrics), [m for m in metrics if "requests_total" in m]
+    tokens = f'llm_gateway_tokens_total{{model="{MODELS[provider]}",provider="{provider}",type="prompt"}}'
+    assert any(line.startswith(tokens) for line in metrics), [m for m in metrics if "tokens_total" in m]
