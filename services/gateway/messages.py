@@ -13,6 +13,7 @@ from typing import Any
 
 import anthropic
 import orjson
+from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
 from gateway import context
 from gateway.api.anthropic_schemas import CountTokensRequest, MessagesRequest
@@ -43,19 +44,22 @@ class MessagesRelay:
             self._clients.popitem(last=False)
         return built
 
-    async def create(self, req: MessagesRequest, api_key: str) -> dict[str, Any]:
+    async def create(self, req: MessagesRequest, api_key: str, version: str) -> dict[str, Any]:
         """Run a non-streamed request and return Anthropic's message document as received."""
         try:
-            message = await self.client(api_key).messages.create(**_params(req))
+            message = await self.client(api_key).post("/v1/messages", cast_to=Message, body=_params(req),
+                                                      options=_version(version))
         except Exception as exc:
             raise self.adapter.map_error(exc) from exc
         _record(message.usage.input_tokens, message.usage.output_tokens)
         return message.to_dict(mode="json")
 
-    async def stream(self, req: MessagesRequest, api_key: str) -> AsyncIterator[bytes]:
+    async def stream(self, req: MessagesRequest, api_key: str, version: str) -> AsyncIterator[bytes]:
         """Open the upstream stream (failures to open raise, with their status) and return its SSE events."""
         try:
-            upstream = await self.client(api_key).messages.create(**_params(req), stream=True)
+            upstream = await self.client(api_key).post(
+                "/v1/messages", cast_to=Message, body={**_params(req), "stream": True}, options=_version(version),
+                stream=True, stream_cls=anthropic.AsyncStream[RawMessageStreamEvent])
         except Exception as exc:
             raise self.adapter.map_error(exc) from exc
         return self._events(upstream)
@@ -86,17 +90,25 @@ class MessagesRelay:
             await upstream.close()
         _record(tokens[0], tokens[1])
 
-    async def count_tokens(self, req: CountTokensRequest, api_key: str) -> dict[str, Any]:
+    async def count_tokens(self, req: CountTokensRequest, api_key: str, version: str) -> dict[str, Any]:
         """Ask Anthropic how many input tokens the request would use."""
         try:
-            counted = await self.client(api_key).messages.count_tokens(**req.model_dump(exclude_none=True))
+            counted = await self.client(api_key).post(
+                "/v1/messages/count_tokens", cast_to=MessageTokensCount,
+                body=req.model_dump(exclude_none=True, by_alias=True), options=_version(version))
         except Exception as exc:
             raise self.adapter.map_error(exc) from exc
         return counted.to_dict(mode="json")
 
 
 def _params(req: MessagesRequest) -> dict[str, Any]:
-    return req.model_dump(exclude_none=True, exclude={"stream"})
+    # The validated body as sent, through the SDK's generic post: its typed create() lags the API
+    # (anthropic 2.x no longer names temperature/top_p/top_k, which ChatAnthropic still sends).
+    return req.model_dump(exclude_none=True, exclude={"stream"}, by_alias=True)
+
+
+def _version(version: str) -> Any:
+    return {"headers": {"anthropic-version": version}}
 
 
 def _record(input_tokens: int | None, output_tokens: int | None) -> None:

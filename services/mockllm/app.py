@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from mockllm import anthropic, asgi, cohere, embeddings, openai
+from mockllm import anthropic, asgi, cohere, count_tokens, embeddings, openai
 from mockllm.asgi import Receive, Scope, Send
 from mockllm.config import MockConfig
 from mockllm.engine import Provider, State, authorize, handle_chat
@@ -76,6 +76,7 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         Route("/_mock/stats", _ASGI(stats), methods=["GET"]),
         Route("/_mock/reset", _ASGI(reset), methods=["POST"]),
         *embeddings.routes(state, OPENAI, COHERE),
+        *count_tokens.routes(state, ANTHROPIC),
     ]
     app = Starlette(routes=routes)
     app.state.mock = state

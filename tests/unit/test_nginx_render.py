@@ -29,7 +29,7 @@ def test_render_writes_a_self_contained_tree(tmp_path: Path) -> None:
         assert f"location /{name}/ {{" in (prefix / "providers" / name / "server.conf").read_text()
     assert sorted(p.name for p in (prefix / "errors").iterdir()) == [
         "400.json", "401-missing.json", "401.json", "403.json", "404.json", "405.json", "413.json", "429.json",
-        "500.json", "502.json", "503.json", "504.json"]
+        "500.json", "502.json", "503.json", "504.json", "anthropic"]
     assert (prefix / "tls" / "ffdhe2048.dhparam").read_text().startswith("-----BEGIN DH PARAMETERS-----")
     for sub in ("logs", "tmp/body", "tmp/proxy"):
         assert (prefix / sub).is_dir()

@@ -1,7 +1,9 @@
 """Bodies of the Anthropic Messages API (`POST /v1/messages`, `/v1/messages/count_tokens`).
 
-As strict as the gateway: an unknown field or block type is a 400 naming it (never silently dropped);
-what passes is forwarded to Anthropic unchanged.
+Strict at the top: an unknown parameter or content-block type is a 400 naming it (never silently dropped).
+Inside a content block, fields beyond the core ones are allowed and forwarded unchanged: the API grows
+block fields often (citations, caller, ...) and clients send back the blocks they received, so Anthropic
+validates those. Everything that passes is forwarded as sent.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-ANTHROPIC_VERSIONS = ("2023-06-01", "2023-01-01")
-AnthropicVersion = Literal["2023-06-01", "2023-01-01"]
+# The published API versions: 2023-06-01 is what most tools send; 2026-10-21 is what anthropic SDK 2.x
+# (and so ChatAnthropic) sends. The client's version is forwarded upstream, so answers keep its format.
+AnthropicVersion = Literal["2023-01-01", "2023-06-01", "2026-10-21"]
 LongText = Annotated[str, Field(max_length=1_000_000)]
 Id = Annotated[str, Field(min_length=1, max_length=256)]
 ToolName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,128}$")]
@@ -21,6 +24,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
 class CacheControl(_Strict):
     """Prompt-caching breakpoint."""
 
@@ -28,7 +35,7 @@ class CacheControl(_Strict):
     ttl: Literal["5m", "1h"] | None = None
 
 
-class TextBlock(_Strict):
+class TextBlock(_Block):
     """`{"type": "text", "text": ...}`."""
 
     type: Literal["text"]
@@ -45,7 +52,7 @@ class ImageSource(_Strict):
     url: Annotated[str, Field(max_length=4096)] | None = None
 
 
-class ImageBlock(_Strict):
+class ImageBlock(_Block):
     """`{"type": "image", "source": ...}`."""
 
     type: Literal["image"]
@@ -53,7 +60,7 @@ class ImageBlock(_Strict):
     cache_control: CacheControl | None = None
 
 
-class ToolUseBlock(_Strict):
+class ToolUseBlock(_Block):
     """A tool call the assistant made (sent back in the history)."""
 
     type: Literal["tool_use"]
@@ -63,7 +70,7 @@ class ToolUseBlock(_Strict):
     cache_control: CacheControl | None = None
 
 
-class ToolResultBlock(_Strict):
+class ToolResultBlock(_Block):
     """The result of a tool call, in a user turn."""
 
     type: Literal["tool_result"]
@@ -73,7 +80,7 @@ class ToolResultBlock(_Strict):
     cache_control: CacheControl | None = None
 
 
-class ThinkingBlock(_Strict):
+class ThinkingBlock(_Block):
     """Extended thinking of an earlier assistant turn."""
 
     type: Literal["thinking"]
@@ -81,7 +88,7 @@ class ThinkingBlock(_Strict):
     signature: Annotated[str, Field(max_length=100_000)]
 
 
-class RedactedThinkingBlock(_Strict):
+class RedactedThinkingBlock(_Block):
     """Encrypted thinking of an earlier assistant turn."""
 
     type: Literal["redacted_thinking"]
@@ -124,6 +131,20 @@ class ThinkingConfig(_Strict):
     budget_tokens: Annotated[int, Field(ge=1024)] | None = None
 
 
+class OutputFormat(_Strict):
+    """Structured output: a JSON schema the answer must follow."""
+
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(_Strict):
+    """Effort level and output format."""
+
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    format: OutputFormat | None = None
+
+
 class Metadata(_Strict):
     """Request metadata (an opaque end-user id)."""
 
@@ -151,6 +172,7 @@ class MessagesRequest(_Strict):
     tools: Tools | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
+    output_config: OutputConfig | None = None
     metadata: Metadata | None = None
     service_tier: Literal["auto", "standard_only"] | None = None
 

@@ -39,7 +39,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": AnthropicErrorBody, 
     429: "rate limited (Retry-After)", 502: "upstream error", 503: "unavailable", 504: "upstream timeout",
 }.items()}
 VersionDep = Annotated[AnthropicVersion, Header(alias="anthropic-version",
-                                                description="Messages API version (2023-06-01)")]
+                                                description="Messages API version, forwarded upstream")]
 
 
 class AnthropicRoute(APIRoute):
@@ -79,7 +79,7 @@ def _invalid(exc: RequestValidationError, request: Request) -> GatewayError:
         return InvalidRequestError("Content-Type must be application/json", code="unsupported_content_type")
     if any(e.get("type") == "json_invalid" for e in errors):
         return InvalidRequestError("request body is not valid JSON", code="invalid_json")
-    first = errors[0]
+    first = max(errors, key=lambda e: len(e["loc"]))  # of a union's failures, the one that got furthest
     field = ".".join(str(p) for p in first["loc"] if _is_field(p)) or "body"
     return InvalidRequestError(f"{field}: {first['msg']}", code="invalid_field", param=field)
 
@@ -100,7 +100,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
     @router.post("/v1/messages", summary="Create a message (Anthropic Messages API)", response_model=MessageResponse,
                  responses={200: {"content": {"text/event-stream": {}}, "description": "message or SSE stream"}})
     async def create_message(req: MessagesRequest, runtime: RuntimeDep, _client: ClientDep,
-                             _version: VersionDep) -> Response:
+                             version: VersionDep) -> Response:
         ctx = context.get()
         if ctx is not None:
             ctx.route, ctx.audited, ctx.streamed = "messages", True, req.stream
@@ -109,19 +109,20 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         if req.max_tokens > limit:
             raise InvalidRequestError(f"max_tokens must be at most {limit}", param="max_tokens")
         if req.stream:
-            events = await relay.stream(req, runtime.provider_key())
+            events = await relay.stream(req, runtime.provider_key(), version)
             return StreamingResponse(events, media_type="text/event-stream", headers=_SSE_HEADERS)
-        return Response(orjson.dumps(await relay.create(req, runtime.provider_key())), media_type="application/json")
+        doc = await relay.create(req, runtime.provider_key(), version)
+        return Response(orjson.dumps(doc), media_type="application/json")
 
     @router.post("/v1/messages/count_tokens", summary="Count the input tokens of a message (Anthropic)",
                  response_model=CountTokensResponse)
     async def count_tokens(req: CountTokensRequest, runtime: RuntimeDep, _client: ClientDep,
-                           _version: VersionDep) -> Response:
+                           version: VersionDep) -> Response:
         ctx = context.get()
         if ctx is not None:
             ctx.route, ctx.audited = "count_tokens", True
         resolve_model(runtime, req.model)
-        return Response(orjson.dumps(await relay.count_tokens(req, runtime.provider_key())),
-                        media_type="application/json")
+        doc = await relay.count_tokens(req, runtime.provider_key(), version)
+        return Response(orjson.dumps(doc), media_type="application/json")
 
     return router

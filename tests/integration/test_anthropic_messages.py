@@ -1,0 +1,194 @@
+"""`POST /anthropic/v1/messages` through nginx: the official `anthropic` SDK and `ChatAnthropic`, unchanged."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Iterator
+
+import anthropic
+import httpx
+import httpx2
+import pytest
+from langchain_anthropic import ChatAnthropic
+from langchain_core.messages import AIMessageChunk
+
+from tests.support.stack import RunningStack
+
+pytestmark = pytest.mark.integration
+MODEL = "claude-sonnet-4-5"
+WEATHER = {"name": "get_weather", "description": "Weather of a city",
+           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+ASK_TOOL = 'weather please [[mock:tool=get_weather {"city": "Paris"}]]'
+
+
+def _client(stack: RunningStack, **credential: str) -> anthropic.Anthropic:
+    http = httpx2.Client(verify=ssl.create_default_context(cafile=str(stack.ca)), timeout=60)
+    return anthropic.Anthropic(base_url=f"{stack.url}/anthropic", http_client=http, max_retries=0, **credential)
+
+
+@pytest.fixture
+def client(stack: RunningStack) -> Iterator[anthropic.Anthropic]:
+    with _client(stack, api_key=stack.keys["anthropic"]) as c:
+        yield c
+
+
+def _post(http: httpx.Client, stack: RunningStack, body: object, **headers: str) -> httpx.Response:
+    hdrs = {"x-api-key": stack.keys["anthropic"], "anthropic-version": "2023-06-01", **headers}
+    return http.post(f"{stack.url}/anthropic/v1/messages", json=body, headers=hdrs)
+
+
+def test_plain_with_system_and_stop_sequences(client: anthropic.Anthropic) -> None:
+    msg = client.messages.create(model=MODEL, max_tokens=100, system="be brief", stop_sequences=["###"],
+                                 messages=[{"role": "user", "content": "hello gateway"}])
+    assert msg.type == "message" and msg.role == "assistant" and msg.id.startswith("msg_")
+    assert [b.type for b in msg.content] == ["text"] and msg.content[0].text == "Echo: hello gateway"  # type: ignore[union-attr]
+    assert msg.stop_reason == "end_turn" and msg.model == MODEL
+    assert (msg.usage.input_tokens, msg.usage.output_tokens) == (4, 3)
+
+
+def test_bearer_credential_is_the_gateway_client_key(stack: RunningStack) -> None:
+    with _client(stack, auth_token=stack.keys["anthropic"]) as c:
+        msg = c.messages.create(model=MODEL, max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+    assert msg.content[0].text == "Echo: hi"  # type: ignore[union-attr]
+
+
+def test_stream_events_and_text(client: anthropic.Anthropic) -> None:
+    with client.messages.stream(model=MODEL, max_tokens=100,
+                                messages=[{"role": "user", "content": "stream these words please"}]) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "Echo: stream these words please"
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens == 5
+    events = [e.type for e in client.messages.create(model=MODEL, max_tokens=100, stream=True,
+                                                      messages=[{"role": "user", "content": "a b"}])]
+    assert events[0] == "message_start" and events[-1] == "message_stop"
+    assert events[1] == "content_block_start" and "message_delta" in events
+    assert events.count("content_block_delta") == 3
+
+
+def test_tool_use_round_trip(client: anthropic.Anthropic) -> None:
+    first = client.messages.create(model=MODEL, max_tokens=100, tools=[WEATHER],  # type: ignore[list-item]
+                                   tool_choice={"type": "auto"}, messages=[{"role": "user", "content": ASK_TOOL}])
+    assert first.stop_reason == "tool_use"
+    call = first.content[0]
+    assert call.type == "tool_use" and call.name == "get_weather" and call.input == {"city": "Paris"}
+    second = client.messages.create(model=MODEL, max_tokens=100, tools=[WEATHER], messages=[  # type: ignore[list-item]
+        {"role": "user", "content": ASK_TOOL},
+        {"role": "assistant", "content": [call.model_dump()]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}]}])
+    assert second.content[0].text == "Tool result: sunny"  # type: ignore[union-attr]
+
+
+def test_tool_use_streamed(client: anthropic.Anthropic) -> None:
+    with client.messages.stream(model=MODEL, max_tokens=100, tools=[WEATHER],  # type: ignore[list-item]
+                                messages=[{"role": "user", "content": ASK_TOOL}]) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    assert final.content[0].type == "tool_use" and final.content[0].input == {"city": "Paris"}
+
+
+def test_count_tokens(client: anthropic.Anthropic) -> None:
+    counted = client.messages.count_tokens(model=MODEL, system="be brief",
+                                           messages=[{"role": "user", "content": "hello gateway"}])
+    assert counted.input_tokens == 4
+
+
+def test_chat_anthropic_invoke_and_stream(stack: RunningStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(stack.ca))  # ChatAnthropic builds its own HTTP client
+    llm = ChatAnthropic(base_url=f"{stack.url}/anthropic", api_key=stack.keys["anthropic"],  # type: ignore[arg-type]
+                        model_name=MODEL, max_retries=0, max_tokens_to_sample=200, timeout=60, stop=None,
+                        temperature=0.2, top_k=5)
+    answer = llm.invoke("hello from langchain")
+    assert answer.text == "Echo: hello from langchain"
+    assert answer.usage_metadata is not None and answer.usage_metadata["output_tokens"] == 4
+    chunks = list(llm.stream("stream from langchain please"))
+    assert "".join(c.text for c in chunks) == "Echo: stream from langchain please"
+    assert len([c for c in chunks if c.text]) >= 4 and all(isinstance(c, AIMessageChunk) for c in chunks)
+    tooled = llm.bind_tools([WEATHER]).invoke(ASK_TOOL)
+    assert tooled.tool_calls[0]["name"] == "get_weather"  # type: ignore[attr-defined]
+    assert tooled.tool_calls[0]["args"] == {"city": "Paris"}  # type: ignore[attr-defined]
+
+
+def test_sdk_errors_are_anthropic_shaped(stack: RunningStack, client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError) as not_found:
+        client.messages.create(model="claude-nope", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    assert not_found.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    with _client(stack, api_key="sk-not-a-gateway-key") as bad, pytest.raises(anthropic.AuthenticationError) as auth:
+        bad.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    assert auth.value.body == {"type": "error", "error": {"type": "authentication_error",  # the edge's page
+                                                          "message": "invalid credentials for this provider"}}
+    with _client(stack, api_key=stack.keys["openai"]) as other, pytest.raises(anthropic.PermissionDeniedError):
+        other.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        client.messages.create(model=MODEL, max_tokens=10,
+                               messages=[{"role": "user", "content": "x [[mock:fault=429]]"}])
+    assert limited.value.response.headers["retry-after"] == "1"
+    assert limited.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
+    ({"max_tokens": 10, "messages": []}, "messages"),
+    ({"max_tokens": 10, "messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+    ({"max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "video", "url": "x"}]}]},
+     "messages.0.content"),
+    ({"max_tokens": 10, "messages": [{"role": "user", "content": "x"}], "frequency_penalty": 1}, "frequency_penalty"),
+    ({"max_tokens": "ten", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
+    ({"max_tokens": 10_000_000, "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
+    ({"max_tokens": 10, "messages": [{"role": "user", "content": "x"}] * 10_000}, "messages"),
+    ({"max_tokens": 10, "messages": [{"role": "user", "content": "x"}], "stream": "yes"}, "stream"),
+])
+def test_bad_input_is_a_clear_400(stack: RunningStack, http: httpx.Client, body: dict, param: str) -> None:
+    resp = _post(http, stack, {"model": MODEL, **body})
+    assert resp.status_code == 400, resp.text
+    doc = resp.json()
+    assert doc["type"] == "error" and doc["error"]["type"] == "invalid_request_error"
+    assert param in doc["error"]["message"]
+
+
+@pytest.mark.parametrize("version", [None, "2020-01-01"])
+def test_anthropic_version_is_required(stack: RunningStack, http: httpx.Client, version: str | None) -> None:
+    body = {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+    headers = {"x-api-key": stack.keys["anthropic"]} | ({"anthropic-version": version} if version else {})
+    resp = http.post(f"{stack.url}/anthropic/v1/messages", json=body, headers=headers)
+    assert resp.status_code == 400
+    assert "anthropic-version" in resp.json()["error"]["message"]
+
+
+def test_edge_errors_on_the_route(stack: RunningStack, http: httpx.Client) -> None:
+    url = f"{stack.url}/anthropic/v1/messages"
+    missing = http.post(url, json={})
+    assert missing.status_code == 401 and missing.json()["error"]["type"] == "authentication_error"
+    assert missing.json()["type"] == "error"
+    got = http.get(url, headers={"x-api-key": stack.keys["anthropic"]})
+    assert got.status_code == 405 and got.json()["type"] == "error"
+    big = _post(http, stack, {"model": MODEL, "max_tokens": 1,
+                              "messages": [{"role": "user", "content": "y" * 2_000_000}]})
+    assert big.status_code == 413 and big.json()["error"]["type"] == "request_too_large"
+
+
+def test_other_providers_have_no_messages_route(stack: RunningStack, http: httpx.Client) -> None:
+    for provider in ("openai", "cohere"):
+        resp = http.post(f"{stack.url}/{provider}/v1/messages", headers={"x-api-key": stack.keys[provider]},
+                         json={"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]})
+        assert resp.status_code == 404, resp.text
+
+
+@pytest.mark.local_stack
+def test_usage_is_audited(stack: RunningStack, http: httpx.Client) -> None:
+    ids = []
+    for stream in (False, True):
+        resp = _post(http, stack, {"model": MODEL, "max_tokens": 50, "stream": stream,
+                                   "messages": [{"role": "user", "content": "count my words"}]})
+        assert resp.status_code == 200
+        ids.append(resp.headers["x-request-id"])
+    time.sleep(0.2)
+    text = (stack.state_dir / "audit" / "anthropic.log").read_text()
+    records = {r["request_id"]: r for r in map(json.loads, text.splitlines())}
+    for request_id, streamed in zip(ids, (False, True), strict=True):
+        rec = records[request_id]
+        assert rec["route"] == "messages" and rec["streamed"] is streamed and rec["status"] == 200
+        assert (rec["prompt_tokens"], rec["completion_tokens"]) == (3, 4)
+    assert "count my words" not in text

@@ -1,0 +1,49 @@
+"""Anthropic-shaped errors: the edge's pages mirror its OpenAI-shaped ones; the gateway maps its tree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway import errors
+from gateway.messages import error_body
+
+ERRORS = Path(__file__).resolve().parents[2] / "nginx" / "errors"
+SNIPPET = ERRORS.parent / "snippets" / "error-pages-anthropic.conf"
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in ERRORS.glob("*.json")))
+def test_each_edge_error_page_has_an_anthropic_twin(page: str) -> None:
+    openai_doc = json.loads((ERRORS / page).read_text())
+    twin = json.loads((ERRORS / "anthropic" / page).read_text())
+    assert twin["type"] == "error" and set(twin) == {"type", "error"}
+    assert twin["error"]["message"] == openai_doc["error"]["message"]
+    assert twin["error"]["type"].endswith("_error") or twin["error"]["type"] == "request_too_large"
+
+
+def test_the_snippet_covers_every_code_of_the_openai_pages() -> None:
+    openai_codes = set((ERRORS.parent / "snippets" / "error-pages.conf").read_text().split()) & {
+        str(c) for c in range(400, 600)}
+    text = SNIPPET.read_text()
+    for code in openai_codes | {"500"}:
+        assert f"error_page {code} " in text
+    assert sorted(p.name for p in (ERRORS / "anthropic").iterdir()) == sorted(p.name for p in ERRORS.glob("*.json"))
+
+
+@pytest.mark.parametrize(("exc", "status", "kind"), [
+    (errors.InvalidRequestError(), 400, "invalid_request_error"),
+    (errors.UnknownModelError("no such model"), 404, "not_found_error"),
+    (errors.AuthenticationError(), 401, "authentication_error"),
+    (errors.PermissionDeniedError(), 403, "permission_error"),
+    (errors.PayloadTooLargeError(), 413, "request_too_large"),
+    (errors.RateLimitedError(retry_after=2), 429, "rate_limit_error"),
+    (errors.UpstreamError(), 502, "api_error"),
+    (errors.ServiceUnavailableError(), 503, "api_error"),
+    (errors.UpstreamTimeoutError(), 504, "timeout_error"),
+    (errors.GatewayError(), 500, "api_error"),
+])
+def test_gateway_errors_map_to_anthropic_types(exc: errors.GatewayError, status: int, kind: str) -> None:
+    assert exc.status == status
+    assert error_body(exc) == {"type": "error", "error": {"type": kind, "message": exc.message}}
