@@ -107,7 +107,12 @@ _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
 
 
 def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter) -> None:
-    """Put the max_tokens limit and the refused parameters into the OpenAPI schema (as strict as the server)."""
+    """Put the limits and the refused parameters into the OpenAPI schema, so it is as strict as the server.
+
+    `dimensions` is bounded by what the default embeddings model accepts (absent: not on this provider).
+    """
+    default_embedder = adapter.embedding_models[0] if adapter.embedding_models else ""
+    dimensions = adapter.embedding_dimensions.get(default_embedder)
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -119,6 +124,12 @@ def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter)
                     if variant.get("type") == "integer":
                         variant["maximum"] = settings.max_tokens_limit
             document_refusals(props, adapter)
+            if "EmbeddingRequest" in schema["components"]["schemas"]:
+                embed = schema["components"]["schemas"]["EmbeddingRequest"]["properties"]
+                if dimensions is None:
+                    del embed["dimensions"]
+                else:
+                    embed["dimensions"]["anyOf"][0]["maximum"] = dimensions
             if "MessagesRequest" in schema["components"]["schemas"]:
                 schema["components"]["schemas"]["MessagesRequest"]["properties"]["max_tokens"]["maximum"] = \
                     settings.max_tokens_limit

@@ -49,9 +49,12 @@ class Embedder:
     async def create(self, req: EmbeddingRequest, api_key: str) -> dict[str, Any]:
         """Embed the request's inputs and return the OpenAI `list` document; tokens go to the request context."""
         name = self.resolve_model(req.model)
-        if req.dimensions is not None and not self.adapter.embedding_dimensions:
-            raise InvalidRequestError(f"dimensions: not supported by provider {self.adapter.name}",
+        native = self.adapter.embedding_dimensions.get(name)
+        if req.dimensions is not None and native is None:
+            raise InvalidRequestError(f"dimensions: not supported by model {name}",
                                       code="unsupported_parameter", param="dimensions")
+        if req.dimensions is not None and native is not None and req.dimensions > native:
+            raise InvalidRequestError(f"dimensions: at most {native} for model {name}", param="dimensions")
         ctx = context.get()
         if ctx is not None:
             ctx.model = name

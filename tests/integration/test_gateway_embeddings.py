@@ -70,6 +70,11 @@ def test_dimensions(stack: RunningStack, provider: str, http: httpx.Client) -> N
     if provider == "openai":
         assert resp.status_code == 200, resp.text
         assert len(resp.json()["data"][0]["embedding"]) == 256
+        large = _post(http, stack, provider, {"model": "text-embedding-3-large", "input": "x", "dimensions": 2000})
+        assert large.status_code == 200 and len(large.json()["data"][0]["embedding"]) == 2000
+        for model, dims in (("text-embedding-3-small", 2000), ("text-embedding-ada-002", 256)):
+            refused = _post(http, stack, provider, {"model": model, "input": "x", "dimensions": dims})
+            assert refused.status_code == 400 and refused.json()["error"]["param"] == "dimensions"
     else:
         assert resp.status_code == 400
         assert resp.json()["error"]["param"] == "dimensions"

@@ -20,7 +20,7 @@ class EmbeddingRequest(BaseModel):
     input: Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_INPUTS)]
     model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, ge=1, le=16384)
+    dimensions: int | None = Field(None, ge=1)
     user: str | None = Field(None, max_length=256)
 
     @property

@@ -140,7 +140,8 @@ class ProviderAdapter(ABC):
     # Capabilities beyond chat (issue 17), declared by the adapters that have them.
     # `embedding_models` empty: the provider offers no embeddings and the route answers 404.
     embedding_models: ClassVar[tuple[str, ...]] = ()
-    embedding_dimensions: ClassVar[bool] = False  # whether `dimensions` (shorter vectors) is honoured
+    # Models that honour `dimensions` (shorter vectors), with their native size (the largest accepted).
+    embedding_dimensions: ClassVar[Mapping[str, int]] = {}
     messages_api: ClassVar[bool] = False  # serves the Anthropic Messages API (`/v1/messages`) natively
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:

@@ -62,7 +62,7 @@ class OpenAIAdapter(ProviderAdapter):
         return None
 
     embedding_models = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
-    embedding_dimensions = True
+    embedding_dimensions = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:
         # check_embedding_ctx_length=False sends the text as is: the token-splitting path needs

@@ -1,0 +1,85 @@
+"""Which routes each provider's gateway has, in-process: the OpenAPI schema and the 404s of missing capabilities."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.auth import keys
+from gateway.config import Settings
+from gateway.secrets.env import EnvSecretsBackend
+
+KEY, KEY_ID, KEY_HASH = keys.generate()
+
+
+async def _client(provider: str) -> AsyncIterator[httpx.AsyncClient]:
+    spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
+    cfg = Settings(provider=provider, client_keys=spec, upstream_base_url="http://127.0.0.1:9",  # type: ignore[arg-type]
+                   max_retries=0, upstream_timeout_s=5, max_tokens_limit=4096)
+    app = create_app(cfg, EnvSecretsBackend(provider, spec, environ={f"{provider.upper()}_API_KEY": "sk-up"}))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+            yield client
+
+
+@pytest.fixture(params=("openai", "anthropic", "cohere"))
+async def gateway(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+    async for client in _client(request.param):
+        yield request.param, client
+
+
+async def test_openapi_documents_the_provider_routes(gateway: tuple[str, httpx.AsyncClient]) -> None:
+    provider, client = gateway
+    schema = (await client.get("/openapi.json")).json()
+    paths = set(schema["paths"])
+    assert ("/v1/embeddings" in paths) is (provider != "anthropic")
+    assert ("/v1/messages" in paths) is (provider == "anthropic")
+    assert ("/v1/messages/count_tokens" in paths) is (provider == "anthropic")
+    if provider != "anthropic":
+        props = schema["components"]["schemas"]["EmbeddingRequest"]["properties"]
+        # As strict as the server: the default model's largest `dimensions`, or none at all.
+        assert ("dimensions" in props) is (provider == "openai")
+        if provider == "openai":
+            assert props["dimensions"]["anyOf"][0]["maximum"] == 1536
+    if provider == "anthropic":
+        request = schema["components"]["schemas"]["MessagesRequest"]
+        assert request["properties"]["max_tokens"]["maximum"] == 4096
+        assert request["additionalProperties"] is False
+        params = schema["paths"]["/v1/messages"]["post"]["parameters"]
+        assert [p["name"] for p in params] == ["anthropic-version"] and params[0]["required"] is True
+        error = schema["paths"]["/v1/messages"]["post"]["responses"]["401"]["content"]["application/json"]
+        assert error["schema"]["$ref"].endswith("/AnthropicErrorBody")
+
+
+async def test_missing_capabilities_are_clear_404s(gateway: tuple[str, httpx.AsyncClient]) -> None:
+    provider, client = gateway
+    auth = {"Authorization": f"Bearer {KEY}", "anthropic-version": "2023-06-01"}
+    emb = await client.post("/v1/embeddings", json={"input": "x"}, headers=auth)
+    msg = await client.post("/v1/messages", json={"model": "m", "max_tokens": 1, "messages": []}, headers=auth)
+    if provider == "anthropic":
+        assert emb.status_code == 404 and emb.json()["error"]["code"] == "embeddings_not_supported"
+        assert msg.status_code == 400 and msg.json()["type"] == "error"  # the route exists: validation
+    else:
+        assert msg.status_code == 404 and msg.json()["error"]["code"] == "not_found"
+        assert emb.status_code != 404
+
+
+async def test_messages_validation_and_auth_are_anthropic_shaped() -> None:
+    async for client in _client("anthropic"):
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+        no_key = await client.post("/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"})
+        assert no_key.status_code == 401
+        assert no_key.json() == {"type": "error", "error": {"type": "authentication_error",
+                                                            "message": no_key.json()["error"]["message"]}}
+        too_many = await client.post("/v1/messages", json={**body, "max_tokens": 5000},
+                                     headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"})
+        assert too_many.status_code == 400 and "max_tokens" in too_many.json()["error"]["message"]
+        not_json = await client.post("/v1/messages", content=b"{", headers={
+            "x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"})
+        assert not_json.status_code == 400 and not_json.json()["error"]["message"] == "request body is not valid JSON"
+        down = await client.post("/v1/messages", json=body, headers={"x-api-key": KEY,
+                                                                       "anthropic-version": "2023-06-01"})
+        assert down.status_code == 502 and down.json()["error"]["type"] == "api_error"  # nothing listens upstream
