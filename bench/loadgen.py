@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stream", action="store_true")
     p.add_argument("--model", default="gpt-4o-mini")
     p.add_argument("--prompt", default="Benchmark request: answer with a short friendly greeting for the load test.")
+    p.add_argument("--body", help="a JSON request body sent as is instead of the chat request (e.g. embeddings)")
     p.add_argument("--header", action="append", default=[])
     p.add_argument("--cafile")
     p.add_argument("--group", action="append", default=[],
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"model": a.model, "messages": [{"role": "user", "content": a.prompt}], "max_tokens": 64}
     if a.stream:
         doc["stream"] = True
-    body = json.dumps(doc).encode()
+    body = a.body.encode() if a.body else json.dumps(doc).encode()
     target = build_target(a.url, body, a.header, a.stream, a.cafile)
     groups = {}
     for spec in a.group:

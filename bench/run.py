@@ -207,10 +207,11 @@ def environment(args: argparse.Namespace) -> Iterator[Env]:
 
 # -- measuring --------------------------------------------------------------------------------------------
 def loadgen(env: Env, target: str, levels: tuple[int, ...], stream: bool, duration: float, warmup: float,
-            max_requests: int) -> list[dict]:
-    cmd = [sys.executable, str(LOADGEN), "--url", env.urls[target], "--levels", ",".join(map(str, levels)),
+            max_requests: int, path: str | None = None, body: str | None = None) -> list[dict]:
+    url = env.urls[target].replace("/v1/chat/completions", path) if path else env.urls[target]
+    cmd = [sys.executable, str(LOADGEN), "--url", url, "--levels", ",".join(map(str, levels)),
            "--duration", str(duration), "--warmup", str(warmup), "--max-requests", str(max_requests),
-           "--model", MODEL]
+           "--model", MODEL] + (["--body", body] if body else [])
     if stream:
         cmd.append("--stream")
     for h in env.headers[target]:
@@ -224,6 +225,21 @@ def loadgen(env: Env, target: str, levels: tuple[int, ...], stream: bool, durati
     if out.returncode != 0:
         raise RuntimeError(f"loadgen failed for {target}: {out.stderr[-2000:]}")
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def embeddings_cpu(env: Env, reps: int, duration: float, warmup: float, max_requests: int) -> str:
+    """CPU the gateway alone adds per `POST /v1/embeddings` (8 texts, 1,536 dimensions), at concurrency 8."""
+    body = json.dumps({"model": "text-embedding-3-small", "input": [f"benchmark text number {i}" for i in range(8)]})
+    rows = [loadgen(env, "gateway", (8,), False, duration, warmup, max_requests, "/v1/embeddings", body)[0]
+            for _ in range(reps)]
+    if any(r["errors"] or not r["requests"] for r in rows):
+        raise RuntimeError(f"embeddings benchmark failed: statuses {[r['statuses'] for r in rows]}")
+    gateway_ms = med([r["cpu"]["server"]["ms_per_req"] for r in rows])
+    mock_ms = med([r["cpu"]["mock"]["ms_per_req"] for r in rows])
+    say(f"  embeddings via the gateway alone: {fmt(gateway_ms, '.2f')} ms CPU/request in the gateway "
+        f"({fmt(mock_ms, '.2f')} in the mock), {med([r['rps'] for r in rows]):.0f} req/s at concurrency 8")
+    return (f"embeddings (gateway alone, 8 texts × 1,536 dimensions per request, concurrency 8): "
+            f"{fmt(gateway_ms, '.2f')} ms gateway CPU per request ({fmt(mock_ms, '.2f')} ms in the mock)")
 
 
 def tree_hwm_kib(root: int) -> int:
@@ -299,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         for t in targets:
             mem[t] = {name: sum(tree_hwm_kib(pid) for pid in pids) for name, pids in env.mem_pids[t].items()}
         notes = list(env.notes)
+        if "gateway" in targets:
+            notes.append(embeddings_cpu(env, reps, duration, warmup, args.max_requests))
         if args.hold:
             say("• holding the targets (Ctrl-C to stop): " + json.dumps(env.urls))
             with contextlib.suppress(KeyboardInterrupt):

@@ -15,7 +15,7 @@ Text = Annotated[str, Field(min_length=1, max_length=MAX_INPUT_CHARS)]
 class EmbeddingRequest(BaseModel):
     """`POST /v1/embeddings`: `input` is one text or a list of texts (token-id arrays are not supported)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: `true` is not the integer 1
 
     input: Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_INPUTS)]
     model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
