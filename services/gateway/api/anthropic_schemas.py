@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+
+from gateway.api.embeddings_schemas import PositiveInt, json_integer
 
 # The published API versions: 2023-06-01 is what most tools send; 2026-10-21 is what anthropic SDK 2.x
 # (and so ChatAnthropic) sends. The client's version is forwarded upstream, so answers keep its format.
@@ -129,7 +131,7 @@ class ThinkingConfig(_Strict):
     """Extended thinking on (with a token budget) or off."""
 
     type: Literal["enabled", "disabled"]
-    budget_tokens: Annotated[int, Field(ge=1024)] | None = None
+    budget_tokens: Annotated[int, Field(strict=False, ge=1024), BeforeValidator(json_integer)] | None = None
 
 
 class OutputFormat(_Strict):
@@ -162,14 +164,14 @@ class MessagesRequest(_Strict):
 
     model: Annotated[str, Field(min_length=1, max_length=256)]
     messages: Messages
-    max_tokens: Annotated[int, Field(ge=1)]
+    max_tokens: PositiveInt
     system: System | None = None
     stop_sequences: Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]],
                               Field(max_length=16)] | None = None
     stream: StrictBool = False
     temperature: Annotated[float, Field(ge=0, le=1)] | None = None
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
-    top_k: Annotated[int, Field(ge=1)] | None = None
+    top_k: PositiveInt | None = None
     tools: Tools | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
