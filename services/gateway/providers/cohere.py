@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Sequence
+from typing import Any
 
 from cohere.core.api_error import ApiError
 from langchain_cohere import ChatCohere, CohereEmbeddings
@@ -13,8 +13,7 @@ from langchain_core.runnables import Runnable
 from pydantic import SecretStr
 
 from gateway.errors import GatewayError, UpstreamBadResponseError
-from gateway.providers.base import NAMED, ProviderAdapter, from_status
-from gateway.providers.base import Embedded, ProviderAdapter, from_status
+from gateway.providers.base import NAMED, Embedded, ProviderAdapter, from_status
 
 
 class CohereAdapter(ProviderAdapter):
