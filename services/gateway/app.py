@@ -48,6 +48,7 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
             if jwks_task:
                 jwks_task.cancel()
             await runtime.backend.stop()
+            await runtime.limiter.close()
             runtime.audit.close()
 
     app = FastAPI(title=f"LLM gateway ({settings.provider})", version="0.1.0", lifespan=lifespan,

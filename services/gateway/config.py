@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096)
     audit_backups: int = Field(5, ge=1, le=100)
 
+    # Per-client limits: in-process (one replica) or Redis/Valkey (shared by every replica).
+    limits_backend: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = None
+    limits_replicas: int = Field(1, ge=1, le=1000)  # replicas per provider: the fallback's share divisor
+    limits_budgets_on_outage: Literal["closed", "open"] = "closed"
+    limits_default_completion_tokens: int = Field(1024, ge=1)  # reserved when a request sets no max_tokens
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_tokens_limit: int = Field(32768, ge=1)
@@ -90,8 +97,17 @@ class Settings(BaseSettings):
             raise ValueError("must be an https:// URL (http:// only for a loopback issuer)")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
+        if self.limits_backend == "redis" and not self.redis_url:
+            raise ValueError("GATEWAY_REDIS_URL is required when GATEWAY_LIMITS_BACKEND=redis")
         if self.secrets_backend == "vault":
             needed = ("vault_addr",) if self.vault_auth == "kubernetes" else (
                 "vault_addr", "vault_role_id_file", "vault_secret_id_file")

@@ -7,7 +7,8 @@
     ├── AuthenticationError           401 invalid_api_key / missing_credentials
     ├── PermissionDeniedError         403 provider_not_allowed
     ├── NotFoundError                 404 not_found
-    ├── RateLimitedError              429 rate_limit_exceeded (+ Retry-After)
+    ├── RateLimitedError              429 rate_limit_exceeded (+ Retry-After): upstream or client limit
+    ├── QuotaExceededError            429 insufficient_quota (+ Retry-After): token budget exhausted
     ├── UpstreamError                 502 upstream_error (5xx, connection failure)
     │   └── UpstreamBadResponseError  502 upstream_bad_response (malformed body)
     ├── ServiceUnavailableError       503 service_unavailable (no provider key, shutting down)
@@ -74,6 +75,10 @@ class NotFoundError(GatewayError):
 
 class RateLimitedError(GatewayError):
     status, type, code, default_message = 429, "rate_limit_error", "rate_limit_exceeded", "upstream rate limit"
+
+
+class QuotaExceededError(GatewayError):
+    status, type, code, default_message = 429, "insufficient_quota", "insufficient_quota", "token budget exhausted"
 
 
 class UpstreamError(GatewayError):

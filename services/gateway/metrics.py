@@ -44,6 +44,11 @@ class Metrics:
                                        ["provider", "model", "code"], registry=r)
         self.auth_failures = Counter("llm_gateway_auth_failures", "Rejected credentials",
                                      ["provider", "reason"], registry=r)
+        self.limited = Counter("llm_gateway_limited", "Requests refused by a client limit or budget",
+                               ["provider", "limit"], registry=r)
+        self.limiter_fallbacks = Counter("llm_gateway_limiter_fallbacks",
+                                         "Limit decisions taken per replica because Redis was unreachable",
+                                         ["provider"], registry=r)
         self.in_flight = Gauge("llm_gateway_in_flight_requests", "Requests in progress", ["provider"], registry=r)
 
     def watch(self, state: Callable[[], BackendState]) -> None:

@@ -9,6 +9,7 @@ from gateway.auth.authenticator import Authenticator
 from gateway.auth.jwt import JwtVerifier
 from gateway.config import Settings
 from gateway.errors import ServiceUnavailableError
+from gateway.limits import Limiter, build_limiter
 from gateway.metrics import BackendState, Metrics
 from gateway.providers import ProviderAdapter, create_adapter
 from gateway.secrets.base import SecretsBackend
@@ -25,6 +26,7 @@ class Runtime:
     jwt: JwtVerifier | None
     metrics: Metrics
     audit: AuditLog
+    limiter: Limiter
     draining: bool = False
 
     def is_ready(self) -> bool:
@@ -79,14 +81,19 @@ def build_runtime(settings: Settings, backend: SecretsBackend | None = None) -> 
         verifier = JwtVerifier(issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                                scope_claim=settings.jwt_scope_claim, leeway_s=settings.jwt_leeway_s,
                                jwks_url=settings.jwt_jwks_url, public_key_file=settings.jwt_public_key_file)
+    metrics = Metrics(settings.provider)
+    fallback = metrics.limiter_fallbacks.labels(settings.provider)
     runtime = Runtime(
         settings=settings,
         adapter=create_adapter(settings),
         backend=backend,
         authenticator=Authenticator(settings.provider, backend, verifier),
         jwt=verifier,
-        metrics=Metrics(settings.provider),
+        metrics=metrics,
         audit=AuditLog(settings.provider, settings.audit_log, settings.audit_max_bytes, settings.audit_backups),
+        limiter=build_limiter(settings.limits_backend, settings.redis_url, replicas=settings.limits_replicas,
+                              budgets_fail_open=settings.limits_budgets_on_outage == "open",
+                              on_fallback=fallback.inc),
     )
     runtime.metrics.watch(runtime.backend_state)
     return runtime

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from gateway.auth import keys
 from gateway.auth.jwt import JwtError, JwtVerifier
 from gateway.errors import AuthenticationError, PermissionDeniedError
+from gateway.limits.base import Limits
 from gateway.secrets.base import SecretsBackend
 
 
@@ -17,6 +18,7 @@ class Principal:
 
     client_id: str
     method: str  # "api_key" | "jwt"
+    limits: Limits | None = None  # from the key record; counted per client name, shared by its keys
 
 
 def extract_credential(authorization: str | None, x_api_key: str | None) -> str:
@@ -63,7 +65,7 @@ class Authenticator:
             raise AuthenticationError("API key is not valid yet", code="key_not_yet_valid")
         if self.provider not in record.providers:
             raise PermissionDeniedError(f"API key is not allowed to use provider '{self.provider}'")
-        return Principal(client_id=record.name or parsed.key_id, method="api_key")
+        return Principal(client_id=record.name or parsed.key_id, method="api_key", limits=record.limits)
 
     def _jwt(self, token: str) -> Principal:
         if self.jwt is None:

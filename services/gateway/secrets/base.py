@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from gateway.limits.base import Limits
+
 
 class SecretsError(Exception):
     """The backend cannot provide what it was asked for (start-up or refresh failure)."""
@@ -30,6 +32,7 @@ class ClientKeyRecord:
     disabled: bool = False
     expires_at: datetime | None = None
     not_before: datetime | None = None
+    limits: Limits | None = None
 
     @classmethod
     def from_dict(cls, key_id: str, data: dict) -> ClientKeyRecord:
@@ -42,6 +45,7 @@ class ClientKeyRecord:
             disabled=bool(data.get("disabled", False)),
             expires_at=_parse_time(data.get("expires_at")),
             not_before=_parse_time(data.get("not_before")),
+            limits=_limits(key_id, data.get("limits")),
         )
 
     def to_dict(self) -> dict:
@@ -53,7 +57,15 @@ class ClientKeyRecord:
             "disabled": self.disabled,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "not_before": self.not_before.isoformat() if self.not_before else None,
+            **({"limits": self.limits.to_dict()} if self.limits else {}),
         }
+
+
+def _limits(key_id: str, data: object) -> Limits | None:
+    try:
+        return Limits.from_dict(data)
+    except ValueError as exc:  # a hand-edited registry: report it like any unreadable registry
+        raise SecretsError(f"client key {key_id}: {exc}") from None
 
 
 def _parse_time(value: object) -> datetime | None:

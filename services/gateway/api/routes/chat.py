@@ -12,7 +12,8 @@ from fastapi.responses import Response, StreamingResponse
 from gateway import chat, context
 from gateway.api.deps import ClientDep, RuntimeDep, resolve_model
 from gateway.api.schemas import ChatCompletionRequest
-from gateway.errors import InvalidRequestError
+from gateway.errors import InvalidRequestError, QuotaExceededError, RateLimitedError
+from gateway.limits import enforce
 
 router = APIRouter(tags=["chat"])
 
@@ -25,7 +26,7 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/v1/chat/completions", summary="Create a chat completion (OpenAI-compatible)", responses=_STREAM_DOC)
-async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep, _client: ClientDep,
+async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep, client: ClientDep,
                                  request: Request):
     ctx = context.get()
     model_name = resolve_model(runtime, req.model)
@@ -39,13 +40,39 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
     completion_id = f"chatcmpl-{ctx.request_id if ctx else 'x'}"
     if ctx is not None:
         ctx.route, ctx.audited, ctx.streamed = "chat", True, req.stream
+    limiter = runtime.limiter
+    estimate = enforce.estimate_tokens([m.text for m in req.messages], requested,
+                                       runtime.settings.limits_default_completion_tokens)
+    try:
+        reservation = await enforce.admit(limiter, client.client_id, client.limits, estimate)
+    except (RateLimitedError, QuotaExceededError) as exc:
+        runtime.metrics.limited.labels(runtime.settings.provider, exc.code).inc()
+        raise
+    limit_headers = enforce.headers(reservation)
     if req.stream:
         opening = asyncio.ensure_future(chat.stream(runtime.adapter, model, req, model_name, completion_id))
         if await _client_left_first(opening, request):
+            await enforce.settle(limiter, reservation, 0)
             return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
-        return StreamingResponse(opening.result(), media_type="text/event-stream", headers=_SSE_HEADERS)
-    doc = await chat.complete(runtime.adapter, model, req, model_name, completion_id)
-    return Response(orjson.dumps(doc), media_type="application/json")
+        if opening.exception() is not None:
+            await enforce.settle(limiter, reservation, 0)  # refused upstream: nothing was used
+        events = enforce.settled_stream(opening.result(), limiter, reservation, lambda: _used(ctx))
+        return StreamingResponse(events, media_type="text/event-stream", headers={**_SSE_HEADERS, **limit_headers})
+    try:
+        doc = await chat.complete(runtime.adapter, model, req, model_name, completion_id)
+    except Exception:
+        await enforce.settle(limiter, reservation, 0)
+        raise
+    usage = doc.get("usage")
+    await enforce.settle(limiter, reservation, usage["total_tokens"] if usage else None)
+    return Response(orjson.dumps(doc), media_type="application/json", headers=limit_headers)
+
+
+def _used(ctx: context.RequestContext | None) -> int | None:
+    """Tokens a finished stream reported (None when it reported none: the estimate stays counted)."""
+    if ctx is None or ctx.prompt_tokens is None:
+        return None
+    return ctx.prompt_tokens + (ctx.completion_tokens or 0)
 
 
 async def _client_left_first(opening: asyncio.Future[Any], request: Request) -> bool:

@@ -36,9 +36,12 @@ def _readiness(runtime: Runtime) -> tuple[bool, dict[str, object]]:
         except Exception as exc:  # noqa: BLE001 — construction failures are reported, never raised
             checks["model_error"] = type(exc).__name__
     checks["model"] = model_ok
+    limits = runtime.limiter.status()
+    checks["limits"] = limits  # a limiter in fallback degrades, never fails, readiness
     serving = runtime.backend.serving()  # False: the backend fails closed (stale client registry)
     ready = bool(key) and model_ok and serving and not runtime.draining
-    status = "draining" if runtime.draining else ("degraded" if secrets.degraded else "ready")
+    degraded = secrets.degraded or bool(limits.get("degraded"))
+    status = "draining" if runtime.draining else ("degraded" if degraded else "ready")
     return ready, {"status": status if ready else "not_ready", "provider": runtime.settings.provider,
                    "checks": checks}
 

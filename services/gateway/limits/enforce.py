@@ -1,0 +1,88 @@
+"""Apply a client's limits to one request: estimate, reserve, refuse (429), report headers, settle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from gateway.errors import QuotaExceededError, RateLimitedError
+from gateway.limits.base import Limiter, Limits, Reservation
+
+log = logging.getLogger("gateway.limits")
+_CHARS_PER_TOKEN = 4  # a deliberate over-estimate for English text; settled with the real count afterwards
+_PER_MESSAGE = 4
+_pending: set[asyncio.Task[None]] = set()  # settlements scheduled from stream teardown (kept alive until done)
+
+
+def estimate_tokens(texts: Sequence[str], max_tokens: int | None, default_completion: int) -> int:
+    """Prompt tokens (by length) plus the completion allowance reserved before the upstream call."""
+    prompt = sum(math.ceil(len(t) / _CHARS_PER_TOKEN) + _PER_MESSAGE for t in texts)
+    return prompt + (max_tokens if max_tokens is not None else default_completion)
+
+
+async def admit(limiter: Limiter, subject: str, limits: Limits | None, tokens: int) -> Reservation | None:
+    """Reserve the request for `subject`, or raise 429 naming the limit; None for an unlimited client."""
+    if limits is None:
+        return None
+    res = await limiter.acquire(subject, limits, tokens)
+    if res.denied is None:
+        return res
+    retry = res.retry_after()
+    if res.denied == "requests":
+        raise RateLimitedError(f"rate limit reached: {limits.rpm} requests per minute", retry_after=retry)
+    if res.denied == "tokens":
+        assert limits.tpm is not None
+        what = "request too large for" if tokens > limits.tpm else "rate limit reached:"
+        raise RateLimitedError(f"{what} {limits.tpm} tokens per minute (this request reserves {tokens})",
+                               retry_after=retry)
+    if res.denied == "unavailable":
+        raise QuotaExceededError("the token budget cannot be checked right now; retry shortly",
+                                 code="budget_unavailable", retry_after=retry)
+    period = "daily" if res.denied == "daily_tokens" else "monthly"
+    raise QuotaExceededError(f"{period} token budget exhausted ({getattr(limits, res.denied)} tokens)",
+                             retry_after=retry)
+
+
+def headers(res: Reservation | None) -> dict[str, str]:
+    """OpenAI's x-ratelimit-* headers for the limits the client has."""
+    if res is None:
+        return {}
+    out: dict[str, str] = {}
+    for name, suffix in (("rpm", "requests"), ("tpm", "tokens")):
+        limit = getattr(res.limits, name)
+        if limit is not None:
+            out[f"x-ratelimit-limit-{suffix}"] = str(limit)
+            out[f"x-ratelimit-remaining-{suffix}"] = str(res.remaining(name))
+            out[f"x-ratelimit-reset-{suffix}"] = f"{math.ceil(res.reset_s(name))}s"
+    return out
+
+
+async def settle(limiter: Limiter, res: Reservation | None, actual_tokens: int | None) -> None:
+    """Correct the reservation with the tokens used (None: not reported, the estimate stays)."""
+    if res is None or actual_tokens is None:
+        return
+    try:
+        await limiter.settle(res, actual_tokens)
+    except Exception as exc:  # noqa: BLE001 — a failed correction must never fail the request
+        log.warning("limiter: settling failed", extra={"error_type": type(exc).__name__})
+
+
+def settle_later(limiter: Limiter, res: Reservation | None, actual_tokens: int | None) -> None:
+    """Schedule `settle` from code that must not await (a stream's teardown)."""
+    if res is None or actual_tokens is None:
+        return
+    task = asyncio.get_running_loop().create_task(settle(limiter, res, actual_tokens))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def settled_stream(events: AsyncIterator[bytes], limiter: Limiter, res: Reservation | None,
+                         used: Callable[[], int | None]) -> AsyncIterator[bytes]:
+    """Pass the stream through, then settle with the usage it reported (also when cut short)."""
+    try:
+        async for event in events:
+            yield event
+    finally:
+        settle_later(limiter, res, used())

@@ -1,0 +1,119 @@
+"""The Redis/Valkey limiter: one shared count for every replica, with a per-replica fallback.
+
+When Redis does not answer, the replica decides alone: rate limits (rpm, tpm) fall back to its
+share of the limit (limit / replicas, rounded up), budgets fail closed (or open, if configured),
+`status()` reports degraded and `fallbacks` counts each local decision. Redis is retried at most
+once a second, so an outage costs no latency beyond one refused connection per second.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.limits.base import Limiter, Limits, Reservation, Windows
+from gateway.limits.memory import MemoryLimiter
+from gateway.limits.scripts import ACQUIRE, SETTLE
+
+log = logging.getLogger("gateway.limits")
+_NAMES = ("rpm", "tpm", "daily_tokens", "monthly_tokens")
+_FAILURES = (RedisError, OSError, TimeoutError)
+
+
+class RedisLimiter(Limiter):
+    """Counts in Redis with atomic Lua scripts; falls back to a per-replica share when Redis is down."""
+
+    name = "redis"
+
+    def __init__(self, url: str, *, prefix: str = "llmgw:limits", replicas: int = 1,
+                 budgets_fail_open: bool = False, timeout_s: float = 0.25, retry_s: float = 1.0,
+                 on_fallback: Callable[[], None] | None = None) -> None:
+        self.prefix = prefix
+        self.client = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                              retry_on_timeout=False)
+        self._acquire = self.client.register_script(ACQUIRE)
+        self._settle = self.client.register_script(SETTLE)
+        self.local = MemoryLimiter(share=replicas)
+        self.budgets_fail_open = budgets_fail_open
+        self.retry_s = retry_s
+        self.on_fallback = on_fallback or (lambda: None)
+        self._down_until = 0.0
+        self._down_reason: str | None = None
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the last attempt to reach Redis failed."""
+        return self._down_reason is not None
+
+    async def acquire(self, subject: str, limits: Limits, tokens: int) -> Reservation:
+        """Decide in Redis; when it is unreachable, decide locally (see the module docstring)."""
+        tokens = tokens if limits.counts_tokens else 0
+        if time.monotonic() >= self._down_until:
+            try:
+                reply = await self._acquire(args=[f"{self.prefix}:{subject}", limits.rpm or 0, limits.tpm or 0,
+                                                  limits.daily_tokens or 0, limits.monthly_tokens or 0, tokens])
+            except _FAILURES as exc:
+                self._went_down(exc)
+            else:
+                self._came_back()
+                return _reservation(subject, limits, tokens, reply)
+        return await self._fallback(subject, limits, tokens)
+
+    async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
+        """Correct the token counters the reservation used (in Redis, or locally if it was local)."""
+        delta = actual_tokens - reservation.tokens
+        if reservation.denied or not reservation.tokens or not delta:
+            return
+        if reservation.local:
+            await self.local.settle(reservation, actual_tokens)
+            return
+        win = reservation.windows
+        try:
+            await self._settle(args=[f"{self.prefix}:{reservation.subject}", win.minute, win.day, win.month, delta])
+        except _FAILURES as exc:  # the estimate stays counted: conservative, never an error to the client
+            self._went_down(exc)
+
+    async def _fallback(self, subject: str, limits: Limits, tokens: int) -> Reservation:
+        self.on_fallback()
+        has_budget = limits.daily_tokens is not None or limits.monthly_tokens is not None
+        if has_budget and not self.budgets_fail_open:
+            now = time.time()
+            return Reservation(subject, limits, 0, now, Windows.at(now), denied="unavailable", local=True)
+        if self.budgets_fail_open:
+            limits = Limits(rpm=limits.rpm, tpm=limits.tpm)
+        res = await self.local.acquire(subject, limits, tokens)
+        res.local = True
+        return res
+
+    def _went_down(self, exc: BaseException) -> None:
+        if self._down_reason is None:
+            log.warning("limiter: Redis unreachable, deciding per replica", extra={"error_type": type(exc).__name__})
+        self._down_reason = type(exc).__name__
+        self._down_until = time.monotonic() + self.retry_s
+
+    def _came_back(self) -> None:
+        if self._down_reason is not None:
+            log.info("limiter: Redis reachable again")
+        self._down_reason = None
+
+    def status(self) -> dict[str, object]:
+        """Backend, whether Redis answered last, and why not."""
+        return {"backend": self.name, "ok": not self.degraded, "degraded": self.degraded,
+                "reason": self._down_reason}
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()
+
+
+def _reservation(subject: str, limits: Limits, tokens: int, reply: list) -> Reservation:
+    denied, now, minute, day, month, *counts = reply
+    denied = denied.decode() if isinstance(denied, bytes) else str(denied)
+    now_s = float(now.decode() if isinstance(now, bytes) else now)
+    used = {name: int(value) for name, value in zip(_NAMES, counts, strict=True)}
+    return Reservation(subject, limits, tokens, now_s, Windows(int(minute), int(day), int(month)),
+                       denied or None, used)

@@ -1,0 +1,145 @@
+"""The in-process limiter and the limit enforcement, with a controlled clock (no process started)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.auth import keys
+from gateway.config import Settings
+from gateway.errors import QuotaExceededError, RateLimitedError
+from gateway.limits import Limits, MemoryLimiter, Windows, enforce
+from gateway.secrets.base import ClientKeyRecord, SecretsError
+from gateway.secrets.env import EnvSecretsBackend
+
+NOON = datetime(2026, 12, 2, 12, 0, 10, tzinfo=UTC).timestamp()
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_rpm_admits_exactly_the_limit_under_concurrency() -> None:
+    limiter = MemoryLimiter(Clock(NOON))
+    results = await asyncio.gather(*(limiter.acquire("c", Limits(rpm=50), 0) for _ in range(300)))
+    assert sum(r.denied is None for r in results) == 50
+    assert {r.denied for r in results if r.denied} == {"requests"}
+
+
+async def test_the_minute_window_starts_over() -> None:
+    clock = Clock(NOON)
+    limiter = MemoryLimiter(clock)
+    assert (await limiter.acquire("c", Limits(rpm=1), 0)).denied is None
+    denied = await limiter.acquire("c", Limits(rpm=1), 0)
+    assert denied.denied == "requests" and denied.retry_after() == 50  # 10 s into the minute
+    clock.now += 50
+    assert (await limiter.acquire("c", Limits(rpm=1), 0)).denied is None
+
+
+async def test_tokens_are_reserved_then_settled_to_actual_usage() -> None:
+    limiter = MemoryLimiter(Clock(NOON))
+    limits = Limits(tpm=1000, daily_tokens=5000)
+    first = await limiter.acquire("c", limits, 400)
+    assert first.denied is None and first.remaining("tpm") == 600
+    await limiter.settle(first, 37)  # the provider reported 37 tokens
+    second = await limiter.acquire("c", limits, 963)  # exactly fills the minute: 37 + 963 = 1000
+    assert second.denied is None and second.remaining("tpm") == 0 and second.used["daily_tokens"] == 1000
+    assert (await limiter.acquire("c", limits, 1)).denied == "tokens"
+
+
+async def test_budgets_refuse_past_the_last_token_and_name_the_period() -> None:
+    limiter = MemoryLimiter(Clock(NOON))
+    limits = Limits(daily_tokens=100, monthly_tokens=150)
+    res = await limiter.acquire("c", limits, 100)
+    await limiter.settle(res, 100)
+    with pytest.raises(QuotaExceededError) as daily:
+        await enforce.admit(limiter, "c", limits, 1)
+    assert daily.value.status == 429 and daily.value.code == "insufficient_quota"
+    assert "daily" in daily.value.message and daily.value.retry_after == 86400 - 12 * 3600 - 10
+
+
+async def test_admit_raises_openai_shaped_rate_limit_errors() -> None:
+    limiter = MemoryLimiter(Clock(NOON))
+    await enforce.admit(limiter, "c", Limits(rpm=1), 0)
+    with pytest.raises(RateLimitedError) as exc:
+        await enforce.admit(limiter, "c", Limits(rpm=1), 0)
+    assert exc.value.code == "rate_limit_exceeded" and exc.value.retry_after == 50
+    with pytest.raises(RateLimitedError, match="request too large"):
+        await enforce.admit(limiter, "d", Limits(tpm=10), 11)
+    assert await enforce.admit(limiter, "c", None, 10**9) is None  # an unlimited client is not counted
+
+
+async def test_headers_follow_openai_names() -> None:
+    res = await MemoryLimiter(Clock(NOON)).acquire("c", Limits(rpm=60, tpm=1000), 100)
+    assert enforce.headers(res) == {
+        "x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "59",
+        "x-ratelimit-reset-requests": "50s",
+        "x-ratelimit-limit-tokens": "1000", "x-ratelimit-remaining-tokens": "900",
+        "x-ratelimit-reset-tokens": "50s",
+    }
+
+
+def test_windows_are_utc_calendar_aligned() -> None:
+    last = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+    assert Windows.at(last).month == 2026 * 12 + 11
+    assert Windows.at(last + 1).month == 2027 * 12 + 0
+    assert Windows.at(last + 1).day == Windows.at(last).day + 1
+
+
+async def test_fallback_share_divides_rate_limits_not_budgets() -> None:
+    limiter = MemoryLimiter(Clock(NOON), share=3)
+    assert limiter.scaled(Limits(rpm=50, tpm=1000, daily_tokens=10)) == Limits(rpm=17, tpm=334, daily_tokens=10)
+    results = await asyncio.gather(*(limiter.acquire("c", Limits(rpm=50), 0) for _ in range(100)))
+    assert sum(r.denied is None for r in results) == 17
+
+
+@pytest.mark.parametrize("bad", [{"rpm": 0}, {"tpm": -5}, {"daily_tokens": "10"}, {"rpm": True}])
+def test_bad_stored_limits_are_refused_by_name(bad: dict) -> None:
+    with pytest.raises(SecretsError, match=next(iter(bad))):
+        ClientKeyRecord.from_dict("abc", {"hash": "0" * 64, "limits": bad})
+
+
+def test_limits_round_trip_with_the_key_record() -> None:
+    record = ClientKeyRecord.from_dict("abc", {"hash": "0" * 64, "limits": {"rpm": 5, "monthly_tokens": 9}})
+    assert record.limits == Limits(rpm=5, monthly_tokens=9)
+    assert record.to_dict()["limits"] == {"rpm": 5, "monthly_tokens": 9}
+    assert ClientKeyRecord.from_dict("abc", {"hash": "0" * 64, "limits": {}}).limits is None
+
+
+@pytest.fixture
+async def limited(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    full, key_id, digest = keys.generate()
+    path = tmp_path / "clients.json"
+    path.write_text(json.dumps({"keys": {key_id: {"hash": digest, "providers": ["openai"], "name": "team-a",
+                                                  "limits": {"rpm": 2}}}}))
+    cfg = Settings(provider="openai", client_keys_file=path, upstream_base_url="http://127.0.0.1:9/v1",
+                   max_retries=0, upstream_timeout_s=5)  # type: ignore[call-arg]
+    app = create_app(cfg, EnvSecretsBackend("openai", None, path, environ={"OPENAI_API_KEY": "sk-upstream"}))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw",
+                                     headers={"Authorization": f"Bearer {full}"}) as client:
+            yield client
+
+
+async def test_the_route_refuses_past_rpm_with_retry_after_and_counts_it(limited: httpx.AsyncClient) -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+    first = [await limited.post("/v1/chat/completions", json=body) for _ in range(2)]
+    assert [r.status_code for r in first] == [502, 502]  # nothing listens upstream: still a request
+    refused = await limited.post("/v1/chat/completions", json=body)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    metrics = (await limited.get("/metrics")).text
+    assert 'llm_gateway_limited_total{limit="rate_limit_exceeded",provider="openai"} 1.0' in metrics
+    ready = (await limited.get("/readyz")).json()
+    assert ready["checks"]["limits"] == {"backend": "memory", "ok": True, "degraded": False}
