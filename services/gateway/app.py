@@ -73,6 +73,7 @@ def _include_capability_routes(app: FastAPI, runtime: Runtime) -> None:
 
 
 async def _start(runtime: Runtime) -> None:
+    await runtime.limiter.start()
     try:
         await runtime.backend.start()
     except SecretsError as exc:  # keep running: /readyz reports it and the backend retries

@@ -124,6 +124,10 @@ class Limiter(ABC):
         """What /readyz reports about the limiter."""
         return {"backend": self.name, "ok": True, "degraded": False}
 
+    async def start(self) -> None:
+        """Prepare the backend (never raises: an unreachable engine is reported by `status`)."""
+        return None
+
     async def close(self) -> None:
         """Release connections."""
         return None

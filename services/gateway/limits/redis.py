@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.limits.base import Limiter, Limits, Reservation, Windows
@@ -30,11 +32,18 @@ class RedisLimiter(Limiter):
     name = "redis"
 
     def __init__(self, url: str, *, prefix: str = "llmgw:limits", replicas: int = 1,
-                 budgets_fail_open: bool = False, timeout_s: float = 0.25, retry_s: float = 1.0,
+                 budgets_fail_open: bool = False, timeout_s: float = 1.0, retry_s: float = 1.0,
+                 max_connections: int = 32, pool_wait_s: float = 5.0,
                  on_fallback: Callable[[], None] | None = None) -> None:
         self.prefix = prefix
-        self.client = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                              retry_on_timeout=False)
+        # A bounded pool: a burst waits for a connection instead of opening hundreds at once (which
+        # made connects time out and pushed sound decisions into the fallback). A refused connection
+        # (Redis down) fails at once; only a hung Redis costs up to timeout_s, once per retry_s.
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=pool_wait_s,
+                                                        socket_timeout=timeout_s,
+                                                        socket_connect_timeout=timeout_s)
+        # No client-side retries: an unanswered decision goes to the fallback at once.
+        self.client = aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
         self._acquire = self.client.register_script(ACQUIRE)
         self._settle = self.client.register_script(SETTLE)
         self.local = MemoryLimiter(share=replicas)
@@ -43,6 +52,14 @@ class RedisLimiter(Limiter):
         self.on_fallback = on_fallback or (lambda: None)
         self._down_until = 0.0
         self._down_reason: str | None = None
+
+    async def start(self) -> None:
+        """Load the scripts once, so a burst does not meet NOSCRIPT on every call (Redis down: later)."""
+        try:
+            for script in (ACQUIRE, SETTLE):
+                await self.client.script_load(script)
+        except _FAILURES as exc:
+            self._went_down(exc)
 
     @property
     def degraded(self) -> bool:
