@@ -136,17 +136,40 @@ def _add_key_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rotated-by", default=None)
 
 
+LIMIT_FLAGS = ("rpm", "tpm", "daily_tokens", "monthly_tokens")
+
+
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}")
+    return int(value)
+
+
+def _add_limit_flags(parser: argparse.ArgumentParser, action: str) -> None:
+    unset = "0 removes the limit" if action == "update" else "default: unlimited"
+    helps = {"rpm": "requests per minute", "tpm": "tokens per minute (reserved before, corrected after)",
+             "daily_tokens": "token budget per UTC day", "monthly_tokens": "token budget per UTC calendar month"}
+    for name in LIMIT_FLAGS:
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_count, help=f"{helps[name]} ({unset})")
+
+
+def _limits(args: argparse.Namespace) -> dict[str, int]:
+    return {name: getattr(args, name) for name in LIMIT_FLAGS if getattr(args, name) is not None}
+
+
 def _add_client_key(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("client-key", help="create, rotate, disable or list client keys")
+    p = sub.add_parser("client-key", help="create, update, rotate, disable or list client keys")
     actions = p.add_subparsers(dest="action", required=True)
-    for action in ("create", "rotate", "disable", "list"):
+    for action in ("create", "update", "rotate", "disable", "list"):
         a = actions.add_parser(action)
         _common(a)
         if action == "create":
             a.add_argument("--name", required=True)
             a.add_argument("--providers", type=_providers, required=True)
             a.add_argument("--expires-in", type=parse_duration)
-        if action in ("rotate", "disable"):
+        if action in ("create", "update"):
+            _add_limit_flags(a, action)
+        if action in ("update", "rotate", "disable"):
             who = a.add_mutually_exclusive_group(required=True)
             who.add_argument("--key-id")
             who.add_argument("--name")
@@ -199,7 +222,11 @@ def _run_client_key(args: argparse.Namespace) -> None:
         expires = None
         if args.expires_in:
             expires = (datetime.now(UTC) + timedelta(seconds=args.expires_in)).isoformat(timespec="seconds")
-        _show_key(clients.create_client(client, args.mount, args.name, args.providers, expires), args.key_out)
+        new = clients.create_client(client, args.mount, args.name, args.providers, expires, _limits(args))
+        _show_key(new, args.key_out)
+    elif args.action == "update":
+        ids = clients.update_limits(client, args.mount, _limits(args), args.key_id, args.name)
+        print("updated limits of " + ", ".join(ids))
     elif args.action == "rotate":
         old, new = clients.rotate_client(client, args.mount, args.overlap, args.key_id, args.name)
         print(f"old key(s) {', '.join(old)} expire in {args.overlap}s")
@@ -210,7 +237,9 @@ def _run_client_key(args: argparse.Namespace) -> None:
         print(json.dumps(clients.list_clients(client, args.mount), indent=2))
     else:
         for row in clients.list_clients(client, args.mount):
-            print(f"{row['key_id']}  {row['name']:<20} {'+'.join(row['providers']):<26} {row['status']}")
+            limits = " ".join(f"{k}={v}" for k, v in row["limits"].items())
+            print(f"{row['key_id']}  {row['name']:<20} {'+'.join(row['providers']):<26} {row['status']}"
+                  + (f"  {limits}" if limits else ""))
 
 
 def _run_operator(args: argparse.Namespace) -> None:

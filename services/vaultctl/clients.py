@@ -90,19 +90,24 @@ def update_registry(client: hvac.Client, mount: str, mutate: Callable[[dict[str,
     raise VaultctlError("the client registry kept changing concurrently; retry")
 
 
-def _new_record(new: NewKey, name: str, providers: list[str], expires_at: str | None) -> dict:
-    return {"hash": new.hash, "providers": sorted(set(providers)), "name": name,
-            "disabled": False, "expires_at": expires_at, "not_before": None}
+def _new_record(new: NewKey, name: str, providers: list[str], expires_at: str | None,
+                limits: dict[str, int] | None = None) -> dict:
+    record = {"hash": new.hash, "providers": sorted(set(providers)), "name": name,
+              "disabled": False, "expires_at": expires_at, "not_before": None}
+    if limits:
+        record["limits"] = dict(limits)
+    return record
 
 
 def create_client(
-    client: hvac.Client, mount: str, name: str, providers: list[str], expires_at: str | None = None
+    client: hvac.Client, mount: str, name: str, providers: list[str], expires_at: str | None = None,
+    limits: dict[str, int] | None = None,
 ) -> NewKey:
-    """Add a new key for client `name` scoped to providers; return it (shown once)."""
+    """Add a new key for client `name` scoped to providers (with optional limits); return it (shown once)."""
     new = generate_key()
 
     def mutate(keys: dict[str, dict]) -> NewKey:
-        keys[new.key_id] = _new_record(new, name, providers, expires_at)
+        keys[new.key_id] = _new_record(new, name, providers, expires_at, _set_limits({}, limits or {}))
         return new
 
     return update_registry(client, mount, mutate)
@@ -160,8 +165,42 @@ def rotate_client(
             current = record.get("expires_at")
             if not current or _when(current) > deadline:
                 record["expires_at"] = deadline.isoformat(timespec="seconds")
-        keys[new.key_id] = _new_record(new, template.get("name", ""), template.get("providers") or [], inherited)
+        keys[new.key_id] = _new_record(new, template.get("name", ""), template.get("providers") or [], inherited,
+                                       template.get("limits"))  # limits belong to the client, not the key
         return old_ids, new
+
+    return update_registry(client, mount, mutate)
+
+
+def _set_limits(current: dict[str, int], changes: dict[str, int]) -> dict[str, int]:
+    """Apply limit changes: a positive value sets a limit, 0 removes it (unlimited)."""
+    out = dict(current)
+    for name, value in changes.items():
+        if value < 0:
+            raise VaultctlError(f"--{name.replace('_', '-')} must be 0 (unlimited) or a positive integer")
+        if value:
+            out[name] = value
+        else:
+            out.pop(name, None)
+    return out
+
+
+def update_limits(
+    client: hvac.Client, mount: str, changes: dict[str, int], key_id: str | None = None, name: str | None = None
+) -> list[str]:
+    """Set or clear limits on one key (by key_id) or every usable key of a client (by name)."""
+    if not changes:
+        raise VaultctlError("nothing to update: give --rpm, --tpm, --daily-tokens or --monthly-tokens")
+
+    def mutate(keys: dict[str, dict]) -> list[str]:
+        ids = _select(keys, key_id, name)
+        for selected in ids:
+            limits = _set_limits(keys[selected].get("limits") or {}, changes)
+            if limits:
+                keys[selected]["limits"] = limits
+            else:
+                keys[selected].pop("limits", None)
+        return ids
 
     return update_registry(client, mount, mutate)
 
@@ -181,10 +220,10 @@ def disable_client(
 
 
 def list_clients(client: hvac.Client, mount: str) -> list[dict]:
-    """Return registry rows without hashes: key_id, name, providers, status, expires_at."""
+    """Return registry rows without hashes: key_id, name, providers, status, expires_at, limits."""
     _, keys = load_registry(client, mount)
     return [
         {"key_id": k, "name": r.get("name", ""), "providers": r.get("providers") or [],
-         "status": record_status(r), "expires_at": r.get("expires_at")}
+         "status": record_status(r), "expires_at": r.get("expires_at"), "limits": r.get("limits") or {}}
         for k, r in sorted(keys.items(), key=lambda item: (item[1].get("name", ""), item[0]))
     ]
