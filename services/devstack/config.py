@@ -22,6 +22,18 @@ def _port(name: str, default: int) -> int:
     return int(raw)
 
 
+def _replicas(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= 9:
+        raise ValueError(f"STACK_REPLICAS must be a number from 1 to 9, got {raw!r}")
+    return int(raw)
+
+
+def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    if raw not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 @dataclass
 class StackConfig:
     """Where and how the local stack runs."""
@@ -36,6 +48,11 @@ class StackConfig:
     gateway_ports: dict[str, int] = field(default_factory=lambda: {"openai": 8101, "anthropic": 8102,
                                                                    "cohere": 8103})
     secrets_backend: str = "vault"
+    replicas: int = 1  # gateways per provider; extra replicas listen on the first port + 10, + 20, ...
+    replica_ports: dict[str, list[int]] = field(default_factory=dict)  # explicit ports of the extra replicas
+    shared: str = "embedded"  # "redis": limits shared by every replica through a local redis-server
+    redis_port: int = 8379
+    redis_bin: str = "redis-server"
     # Gateways re-login with a fresh secret_id after this; the dev stack issues one secret_id per
     # gateway, so it runs a day before a gateway must be restarted (production uses a refresher).
     vault_token_max_ttl: str = "24h"  # noqa: S105 — a duration, not a secret
@@ -61,6 +78,10 @@ class StackConfig:
             gateway_ports={p: _port(f"STACK_GATEWAY_PORT_{p.upper()}", d)
                            for p, d in (("openai", 8101), ("anthropic", 8102), ("cohere", 8103))},
             secrets_backend=env.get("STACK_SECRETS_BACKEND", "vault"),
+            replicas=_replicas(env.get("STACK_REPLICAS", "1")),
+            shared=_choice("STACK_SHARED", env.get("STACK_SHARED", "embedded"), ("embedded", "redis")),
+            redis_port=_port("STACK_REDIS_PORT", 8379),
+            redis_bin=env.get("STACK_REDIS_BIN", "redis-server"),
             nginx_bin=env.get("STACK_NGINX_BIN", "nginx"),
             bao_bin=env.get("STACK_BAO_BIN", "bao"),
             real_keys={p: env[k] for p, k in KEY_ENV.items() if env.get(k)},
@@ -71,11 +92,20 @@ class StackConfig:
         search = os.pathsep.join([str(Path(self.python).parent), os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
         return shutil.which(binary, path=search)
 
+    def gateways(self, provider: str) -> list[tuple[str, int]]:
+        """(service name, port) of each replica of a provider's gateway; the first keeps the plain name."""
+        base = self.gateway_ports[provider]
+        extra = self.replica_ports.get(provider) or [base + 10 * i for i in range(1, self.replicas)]
+        return [(f"gateway-{provider}", base),
+                *((f"gateway-{provider}-{i}", port) for i, port in enumerate(extra[:self.replicas - 1], 2))]
+
     def ports(self) -> dict[str, int]:
         """Every port the stack will bind, by service name."""
         ports = {"nginx-https": self.https_port, "nginx-http": self.http_port, "mock": self.mock_port}
         if self.secrets_backend == "vault":
             ports["openbao"] = self.bao_port
             ports["openbao-cluster"] = self.bao_cluster_port
-        ports.update({f"gateway-{p}": port for p, port in self.gateway_ports.items()})
+        if self.shared == "redis":
+            ports["redis"] = self.redis_port
+        ports.update({name: port for p in self.gateway_ports for name, port in self.gateways(p)})
         return ports

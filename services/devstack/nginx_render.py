@@ -8,9 +8,11 @@
     errors/*.json, tls/ffdhe2048.dhparam          copied as they are
     logs/, tmp/                                   nginx's writable directories
 
-Per provider `p` (NGINX_PROVIDERS), the upstream is NGINX_UPSTREAM_<P>, and each limit NGINX_<P>_<LIMIT>
-overrides the global NGINX_<LIMIT> (e.g. NGINX_COHERE_RATE_KEY=5r/s). Every value is checked before it
-reaches the config, so a variable cannot inject nginx directives.
+Per provider `p` (NGINX_PROVIDERS), the upstream is NGINX_UPSTREAM_<P> (`host:port`, or a comma-separated
+list of replicas), and each limit NGINX_<P>_<LIMIT> overrides the global NGINX_<LIMIT> (e.g.
+NGINX_COHERE_RATE_IP=5r/s). Per-credential limits are not the edge's: they are set per client key in the
+gateway (`vaultctl client-key --rpm ...`); an NGINX_*_KEY limit is refused with that pointer. Every value
+is checked before it reaches the config, so a variable cannot inject nginx directives.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ _TEMPLATE_DIRS = ("conf.d", "snippets")
 _COPY_DIRS = ("errors", "tls")
 _PROVIDER_DIR = "provider"
 _WRITABLE = ("logs", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi")
-_LIMITS = ("RATE_IP", "BURST_IP", "RATE_KEY", "BURST_KEY")
+_LIMITS = ("RATE_IP", "BURST_IP")
+_MOVED = re.compile(r"NGINX_([A-Z0-9_]+_)?(RATE|BURST)_KEY")
+_HOST_PORT = re.compile(r"[A-Za-z0-9.\[\]:_-]+:\d{1,5}")
 
 DEFAULTS = {
     "NGINX_WORKER_PROCESSES": "auto",
@@ -47,11 +51,9 @@ DEFAULTS = {
     "NGINX_ACCESS_LOG": "${NGINX_PREFIX}/logs/access.log",
     "NGINX_ERROR_LOG": "${NGINX_PREFIX}/logs/error.log",
     "NGINX_DHPARAM": "${NGINX_PREFIX}/tls/ffdhe2048.dhparam",
-    # Limits: per client IP and per credential, per provider (overridable as NGINX_<P>_RATE_IP, ...).
+    # Flood guard per client IP, per provider (overridable as NGINX_<P>_RATE_IP, ...).
     "NGINX_RATE_IP": "50r/s",
     "NGINX_BURST_IP": "100",
-    "NGINX_RATE_KEY": "20r/s",
-    "NGINX_BURST_KEY": "50",
     "NGINX_CONN_PER_IP": "100",
     "NGINX_LIMIT_ZONE_SIZE": "10m",
     "NGINX_CLIENT_MAX_BODY_SIZE": "1m",
@@ -69,7 +71,7 @@ DEFAULTS = {
 
 _RATE = r"[1-9]\d*r/[sm]"
 _CHECKS = {
-    "RATE_IP": _RATE, "RATE_KEY": _RATE, "BURST_IP": r"\d+", "BURST_KEY": r"\d+",
+    "RATE_IP": _RATE, "BURST_IP": r"\d+",
     "NGINX_CONN_PER_IP": r"[1-9]\d*", "NGINX_WORKER_CONNECTIONS": r"[1-9]\d*",
     "NGINX_WORKER_RLIMIT_NOFILE": r"[1-9]\d*", "NGINX_WORKER_PROCESSES": r"auto|[1-9]\d*",
     "NGINX_LIMIT_ZONE_SIZE": r"\d+[km]", "NGINX_CLIENT_MAX_BODY_SIZE": r"\d+[kmg]?",
@@ -83,7 +85,7 @@ _ORIGIN = re.compile(r"https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?")
 _MAY_BE_EMPTY = frozenset({"NGINX_HTTPS_PORT_SUFFIX", "NGINX_USER_DIRECTIVE", "NGINX_TRUSTED_PROXIES",
                            "NGINX_REAL_IP_FROM"})
 # checked or built here
-_SPACED = frozenset({"NGINX_CORS_ALLOW_HEADERS", "NGINX_USER_DIRECTIVE", "NGINX_REAL_IP_FROM"})
+_SPACED = frozenset({"NGINX_CORS_ALLOW_HEADERS", "NGINX_USER_DIRECTIVE", "NGINX_REAL_IP_FROM", "NGINX_P_SERVERS"})
 _UNSAFE = re.compile(r"[\s;{}'\"\\#$]")  # anything that could end a directive or start another
 
 
@@ -145,6 +147,10 @@ def _lookup(merged: Mapping[str, str], name: str) -> str:
 
 
 def _check(merged: Mapping[str, str]) -> None:
+    for key in merged:
+        if _MOVED.fullmatch(key):
+            raise RenderError(f"{key}: per-credential limits moved from the edge to the gateway "
+                              "(set them per client key: vaultctl client-key create|update --rpm/--tpm)")
     for key, pattern in _CHECKS.items():
         key = key if key.startswith("NGINX_") else f"NGINX_{key}"
         if key in merged and not re.fullmatch(pattern, merged[key]):
@@ -177,15 +183,19 @@ def retry_after(*rates: str) -> int:
 def provider_values(merged: Mapping[str, str], provider: str) -> dict[str, str]:
     """The NGINX_P_* values of one provider's templates."""
     upper = provider.upper().replace("-", "_")
-    out = {"NGINX_P_NAME": provider, "NGINX_P_UPSTREAM": _lookup(merged, f"NGINX_UPSTREAM_{upper}")}
+    upstream = _lookup(merged, f"NGINX_UPSTREAM_{upper}")
+    servers = [s.strip() for s in upstream.split(",") if s.strip()]
+    if not servers or not all(_HOST_PORT.fullmatch(s) for s in servers):
+        raise RenderError(f"NGINX_UPSTREAM_{upper}: {upstream!r} is not a host:port (or a comma-separated list)")
+    out = {"NGINX_P_NAME": provider,
+           # max_fails=1: one refused connection takes a dead replica out of rotation for fail_timeout.
+           "NGINX_P_SERVERS": "\n    ".join(f"server {s} max_fails=1 fail_timeout=5s;" for s in servers)}
     for limit in _LIMITS:
         value = merged.get(f"NGINX_{upper}_{limit}") or merged[f"NGINX_{limit}"]
         if not re.fullmatch(_CHECKS[limit], value):
             raise RenderError(f"NGINX_{upper}_{limit}: {value!r} is not valid (expected {_CHECKS[limit]})")
         out[f"NGINX_P_{limit}"] = value
-    if _UNSAFE.search(out["NGINX_P_UPSTREAM"]):
-        raise RenderError(f"NGINX_UPSTREAM_{upper}: {out['NGINX_P_UPSTREAM']!r} is not a host:port")
-    out["NGINX_P_RETRY_AFTER"] = str(retry_after(out["NGINX_P_RATE_IP"], out["NGINX_P_RATE_KEY"]))
+    out["NGINX_P_RETRY_AFTER"] = str(retry_after(out["NGINX_P_RATE_IP"]))
     return {**merged, **out}
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import jwt_issuer, nginx_render, tls, vault
+from devstack import jwt_issuer, nginx_render, shared, tls, vault
 from devstack.config import KEY_ENV, PROVIDERS, StackConfig
 from devstack.ports import ensure_free
 from devstack.procs import ProcessSpec, StackError, alive, launch, start_time, stop, tail, wait_ready
@@ -78,7 +78,8 @@ class Stack:
             raise StackError(f"the stack is already running: {names}; run `make down` first")
         cfg = self.config
         ensure_free(cfg.host, cfg.ports())
-        for binary in ("nginx_bin", *(["bao_bin"] if cfg.secrets_backend == "vault" else [])):
+        for binary in ("nginx_bin", *(["bao_bin"] if cfg.secrets_backend == "vault" else []),
+                       *(["redis_bin"] if cfg.shared == "redis" else [])):
             if cfg.which(getattr(cfg, binary)) is None:
                 raise StackError(f"{getattr(cfg, binary)} not found; run `make deps` (installs nginx and OpenBao)")
         if self.state.exists():
@@ -106,10 +107,14 @@ class Stack:
                            env={"MOCK_API_KEYS": mock_keys, **cfg.mock_env},
                            ready_url=f"http://{host}:{cfg.mock_port}/healthz")
         self._run(mock)
+        if cfg.shared == "redis":
+            self._run(shared.redis_spec(cfg, self.state / "redis"))
+            shared.wait_redis(host, cfg.redis_port)
         secrets_env, client_keys, vault_addr = self._secrets(provider_keys)
         mock_base = f"http://{host}:{cfg.mock_port}"
         self.jwt_paths = jwt_issuer.create(self.state / "jwt")
-        gateways = [self._gateway_spec(p, provider_keys[p], mock_base, secrets_env[p]) for p in PROVIDERS]
+        gateways = [self._gateway_spec(name, port, p, provider_keys[p], mock_base, self._replica_secrets(
+                        name, p, secrets_env[p])) for p in PROVIDERS for name, port in cfg.gateways(p)]
         self._run(*gateways)
         nginx = self._nginx_spec(paths)
         self._run(nginx)
@@ -118,6 +123,8 @@ class Stack:
             gateway_urls={p: f"http://{host}:{port}" for p, port in cfg.gateway_ports.items()},
             mock_url=mock_base, vault_addr=vault_addr,
             extra={"STACK_STATE_DIR": str(self.state), "STACK_JWT_PRIVATE_KEY": str(self.jwt_paths["private"]),
+                   "STACK_REPLICAS": str(cfg.replicas), "STACK_SHARED": cfg.shared, "STACK_USAGE": "jsonl",
+                   **({"STACK_REDIS_URL": shared.redis_url(cfg)} if cfg.shared == "redis" else {}),
                    **({"STACK_VAULT_TOKEN_FILE": str(self.state / "vault" / "root-token")} if vault_addr else {})},
         )
 
@@ -192,20 +199,29 @@ class Stack:
             raise StackError(f"{name} failed with status {code}\n{tail(self.logs, name)}")
         self.say(f"  ✓ {name:<18} done")
 
-    def _gateway_spec(self, provider: str, key: str, mock_base: str, secrets_env: dict[str, str]) -> ProcessSpec:
+    def _replica_secrets(self, name: str, provider: str, secrets_env: dict[str, str]) -> dict[str, str]:
+        """A replica beyond the first logs in with its own secret_id (each is single-use)."""
+        if name == f"gateway-{provider}" or secrets_env.get("GATEWAY_SECRETS_BACKEND") != "vault":
+            return secrets_env
+        out_dir = self.state / "vault" / f"approle-{name}"
+        self.issue_secret_id(provider, out_dir)
+        return {**secrets_env, "GATEWAY_VAULT_ROLE_ID_FILE": str(out_dir / provider / "role_id"),
+                "GATEWAY_VAULT_SECRET_ID_FILE": str(out_dir / provider / "secret_id")}
+
+    def _gateway_spec(self, name: str, port: int, provider: str, key: str, mock_base: str,
+                      secrets_env: dict[str, str]) -> ProcessSpec:
         cfg = self.config
-        port = cfg.gateway_ports[provider]
         env = {
             "GATEWAY_PROVIDER": provider, "GATEWAY_HOST": cfg.host, "GATEWAY_PORT": str(port),
-            "GATEWAY_AUDIT_LOG": str(self.state / "audit" / f"{provider}.log"),
-            **jwt_issuer.gateway_env(self.jwt_paths), **secrets_env, **cfg.gateway_env,
+            "GATEWAY_AUDIT_LOG": str(self.state / "audit" / f"{name.removeprefix('gateway-')}.log"),
+            **shared.limits_env(cfg), **jwt_issuer.gateway_env(self.jwt_paths), **secrets_env, **cfg.gateway_env,
         }
         if provider not in cfg.real_keys:
             env["GATEWAY_UPSTREAM_BASE_URL"] = mock_base + ("/v1" if provider == "openai" else "")
         # A gateway sees no other provider's key, and with Vault not even its own in the environment.
         vault = secrets_env.get("GATEWAY_SECRETS_BACKEND") == "vault"
         others = (*tuple(v for p, v in KEY_ENV.items() if vault or p != provider), "VAULT_TOKEN")
-        return ProcessSpec(f"gateway-{provider}", [cfg.python, "-m", "gateway"], env=env, env_remove=others,
+        return ProcessSpec(name, [cfg.python, "-m", "gateway"], env=env, env_remove=others,
                            port=port, ready_url=f"http://{cfg.host}:{port}/readyz")
 
     def _nginx_spec(self, paths: dict[str, Path]) -> ProcessSpec:
@@ -215,7 +231,8 @@ class Stack:
             "NGINX_LISTEN_HTTPS": f"{cfg.host}:{cfg.https_port}", "NGINX_LISTEN_HTTP": f"{cfg.host}:{cfg.http_port}",
             "NGINX_HTTPS_PUBLIC_PORT": str(cfg.https_port),
             "NGINX_TLS_CERT": str(paths["cert"]), "NGINX_TLS_KEY": str(paths["key"]),
-            **{f"NGINX_UPSTREAM_{p.upper()}": f"{cfg.host}:{port}" for p, port in cfg.gateway_ports.items()},
+            **{f"NGINX_UPSTREAM_{p.upper()}": ",".join(f"{cfg.host}:{port}" for _, port in cfg.gateways(p))
+               for p in cfg.gateway_ports},
             **cfg.nginx_env,  # limits, CORS origins, timeouts: see nginx_render.DEFAULTS
         }
         conf = nginx_render.render(prefix, values)
@@ -250,19 +267,19 @@ class Stack:
         if name == "openbao":
             self._start_openbao()
             return
-        provider = name.removeprefix("gateway-")
+        provider = name.removeprefix("gateway-").split("-")[0]
         if name.startswith("gateway-") and spec.env.get("GATEWAY_SECRETS_BACKEND") == "vault":
-            self.issue_secret_id(provider)
+            self.issue_secret_id(provider, Path(spec.env["GATEWAY_VAULT_SECRET_ID_FILE"]).parents[1])
         self._run(spec)
 
-    def issue_secret_id(self, provider: str) -> None:
+    def issue_secret_id(self, provider: str, out_dir: Path | None = None) -> None:
         """Write a fresh secret_id for a gateway (each is single-use) with vaultctl."""
         vault_dir = self.state / "vault"
         cfg = self.config
         self._once(f"secret-id-{provider}", [
             cfg.python, "-m", "vaultctl", "issue-secret-id", "--provider", provider,
             "--addr", f"http://{cfg.host}:{cfg.bao_port}", "--token-file", str(vault_dir / "root-token"),
-            "--out-dir", str(vault_dir / "approle")], {})
+            "--out-dir", str(out_dir or vault_dir / "approle")], {})
 
     def leaked_secrets(self) -> list[str]:
         """Files under the state directory's logs that contain a secret this run generated."""

@@ -30,6 +30,7 @@ SUITE_OF_MODULE = {
     "test_vault_kubernetes": "auth",
     "test_vault_limits": "auth",
     "test_limits_redis": "perf",
+    "test_limits_replicas": "perf",
     "test_edge_limits": "perf",
     "test_perf_smoke": "perf",
     "test_gateway_local": "perf",

@@ -49,15 +49,31 @@ def test_mozilla_intermediate_tls_settings(tmp_path: Path) -> None:
 
 
 def test_per_provider_limits_override_the_global_ones(tmp_path: Path) -> None:
-    prefix = _render(tmp_path, NGINX_RATE_KEY="10r/s", NGINX_COHERE_RATE_KEY="30r/m",
+    prefix = _render(tmp_path, NGINX_RATE_IP="10r/s", NGINX_COHERE_RATE_IP="30r/m",
                      NGINX_COHERE_BURST_IP="7").parent
     cohere = (prefix / "providers" / "cohere" / "http.conf").read_text()
     openai = (prefix / "providers" / "openai" / "http.conf").read_text()
-    assert "zone=key_cohere:10m rate=30r/m;" in cohere
-    assert "zone=key_openai:10m rate=10r/s;" in openai
+    assert "zone=ip_cohere:10m rate=30r/m;" in cohere
+    assert "zone=ip_openai:10m rate=10r/s;" in openai
+    assert "zone=key_" not in cohere + openai  # per-credential limits are the gateway's
     assert "burst=7 nodelay;" in (prefix / "providers" / "cohere" / "server.conf").read_text()
     assert (prefix / "providers" / "cohere" / "retry-after.map").read_text().strip() == "cohere 2;"
     assert (prefix / "providers" / "openai" / "retry-after.map").read_text().strip() == "openai 1;"
+
+
+def test_replicas_are_balanced_with_retry_to_a_sibling(tmp_path: Path) -> None:
+    prefix = _render(tmp_path, NGINX_UPSTREAM_OPENAI="127.0.0.1:9001, 127.0.0.1:9002,127.0.0.1:9003").parent
+    http = (prefix / "providers" / "openai" / "http.conf").read_text()
+    assert [line.strip() for line in http.splitlines() if line.strip().startswith("server ")] == [
+        f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in (9001, 9002, 9003)]
+    proxy = (prefix / "snippets" / "proxy.conf").read_text()
+    assert "proxy_next_upstream error timeout http_503 non_idempotent;" in proxy
+
+
+@pytest.mark.parametrize("name", ["NGINX_RATE_KEY", "NGINX_COHERE_BURST_KEY"])
+def test_per_key_edge_limits_are_refused_with_a_pointer(tmp_path: Path, name: str) -> None:
+    with pytest.raises(RenderError, match=f"{name}: per-credential limits moved .* vaultctl client-key"):
+        _render(tmp_path, **{name: "5r/s"})
 
 
 @pytest.mark.parametrize(("rates", "seconds"), [(("50r/s", "20r/s"), 1), (("30r/m",), 2), (("1r/m", "5r/s"), 60)])
@@ -84,7 +100,8 @@ def test_wildcard_or_malformed_origins_are_refused(tmp_path: Path, origin: str) 
     ("NGINX_TLS_CERT", "/tls/a.pem}"),
     ("NGINX_ACCESS_LOG", "/dev/stdout edge_json; error_log /x"),
     ("NGINX_RATE_IP", "fast"),
-    ("NGINX_OPENAI_BURST_KEY", "-1"),
+    ("NGINX_OPENAI_BURST_IP", "-1"),
+    ("NGINX_UPSTREAM_COHERE", "127.0.0.1:1,127.0.0.1:2 backup"),
     ("NGINX_CLIENT_MAX_BODY_SIZE", "1t"),
     ("NGINX_CORS_ALLOW_CREDENTIALS", "yes"),
     ("NGINX_CORS_ALLOW_HEADERS", "Authorization; X"),
@@ -106,7 +123,8 @@ def test_providers_are_configurable_and_stale_ones_removed(tmp_path: Path) -> No
     _render(tmp_path)
     prefix = _render(tmp_path, NGINX_PROVIDERS="openai,mistral", NGINX_UPSTREAM_MISTRAL="10.0.0.9:8000").parent
     assert sorted(p.name for p in (prefix / "providers").iterdir()) == ["mistral", "openai"]
-    assert "server 10.0.0.9:8000;" in (prefix / "providers" / "mistral" / "http.conf").read_text()
+    mistral = (prefix / "providers" / "mistral" / "http.conf").read_text()
+    assert "server 10.0.0.9:8000 max_fails=1 fail_timeout=5s;" in mistral
 
 
 def test_container_port_shorthand_listens_on_all_interfaces(tmp_path: Path) -> None:
@@ -131,10 +149,10 @@ def test_cli_reads_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                                    capsys: pytest.CaptureFixture[str]) -> None:
     for key, value in BASE.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("NGINX_RATE_KEY", "3r/s")
+    monkeypatch.setenv("NGINX_RATE_IP", "3r/s")
     assert nginx_render.main(["--out", str(tmp_path / "edge")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "edge" / "nginx.conf")
     assert "rate=3r/s;" in (tmp_path / "edge" / "providers" / "openai" / "http.conf").read_text()
-    monkeypatch.setenv("NGINX_RATE_KEY", "lots")
+    monkeypatch.setenv("NGINX_RATE_IP", "lots")
     assert nginx_render.main(["--prefix", str(tmp_path / "edge")]) == 2
-    assert "NGINX_RATE_KEY" in capsys.readouterr().err
+    assert "NGINX_RATE_IP" in capsys.readouterr().err
