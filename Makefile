@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 DEPS_STAMP := $(VENV)/.deps-stamp
 
-# Concern-specific targets live in mk/*.mk (ci, containers, edge, ops, bench, reliability, k8s).
+# Concern-specific targets live in mk/*.mk (ci, containers, edge, limits, ops, bench, reliability, k8s).
 include $(wildcard mk/*.mk)
 
 .PHONY: help deps up down status test test-unit test-integration test-fast lint fmt clean
@@ -48,15 +48,15 @@ lint: deps ## ruff + pyright on the Python code
 test-unit: deps ## Unit tests only (no processes started)
 	@$(PYTEST) tests/unit -q
 
-test-integration: deps edge-tools ## Integration tests against a real local stack
+test-integration: deps edge-tools limits-tools ## Integration tests against a real local stack
 	@$(PYTEST) tests/integration -q
 
-test-fast: deps edge-tools ## Unit + integration tests, no lint, no containers
+test-fast: deps edge-tools limits-tools ## Unit + integration tests, no lint, no containers
 	@$(PYTEST) tests/unit tests/integration -q
 
 # Everything that runs on a bare Linux machine (what .ci/run calls): static checks, unit and
 # integration suites against a real local stack, the reliability suite, then the container stage.
-test: deps lint lint-ci lint-nginx lint-monitoring edge-tools ## Every test that can run here (lint, unit, integration, reliability, containers)
+test: deps lint lint-ci lint-nginx lint-monitoring edge-tools limits-tools ## Every test that can run here (lint, unit, integration, reliability, containers)
 	@$(PYTEST) tests/unit tests/integration -q -p no:cacheprovider
 	@$(MAKE) --no-print-directory test-k8s
 	@$(MAKE) --no-print-directory test-reliability
