@@ -49,7 +49,7 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
                 jwks_task.cancel()
             await runtime.backend.stop()
             await runtime.limiter.close()
-            runtime.audit.close()
+            await runtime.audit.close()  # the PostgreSQL sink flushes its buffer here (SIGTERM)
 
     app = FastAPI(title=f"LLM gateway ({settings.provider})", version="0.1.0", lifespan=lifespan,
                   responses=_ERRORS, docs_url=None, redoc_url=None)
@@ -74,6 +74,7 @@ def _include_capability_routes(app: FastAPI, runtime: Runtime) -> None:
 
 async def _start(runtime: Runtime) -> None:
     await runtime.limiter.start()
+    await runtime.audit.start()
     try:
         await runtime.backend.start()
     except SecretsError as exc:  # keep running: /readyz reports it and the backend retries

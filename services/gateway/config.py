@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     limits_budgets_on_outage: Literal["closed", "open"] = "closed"
     limits_default_completion_tokens: int = Field(1024, ge=1)  # reserved when a request sets no max_tokens
 
+    # Usage records: JSON lines on the local volume, or PostgreSQL (shared, durable).
+    usage_backend: Literal["jsonl", "postgres"] = "jsonl"
+    postgres_dsn: str | None = None
+    usage_batch: int = Field(500, ge=1, le=10_000)
+    usage_buffer_max: int = Field(50_000, ge=100)
+    usage_flush_s: float = Field(1.0, gt=0, le=300)
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_tokens_limit: int = Field(32768, ge=1)
@@ -106,6 +113,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
+        if self.usage_backend == "postgres" and not self.postgres_dsn:
+            raise ValueError("GATEWAY_POSTGRES_DSN is required when GATEWAY_USAGE_BACKEND=postgres")
         if self.limits_backend == "redis" and not self.redis_url:
             raise ValueError("GATEWAY_REDIS_URL is required when GATEWAY_LIMITS_BACKEND=redis")
         if self.secrets_backend == "vault":

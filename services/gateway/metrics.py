@@ -49,6 +49,8 @@ class Metrics:
         self.limiter_fallbacks = Counter("llm_gateway_limiter_fallbacks",
                                          "Limit decisions taken per replica because Redis was unreachable",
                                          ["provider"], registry=r)
+        self.usage_dropped = Counter("llm_gateway_usage_dropped", "Usage records dropped (sink buffer full)",
+                                     ["provider"], registry=r)
         self.in_flight = Gauge("llm_gateway_in_flight_requests", "Requests in progress", ["provider"], registry=r)
 
     def watch(self, state: Callable[[], BackendState]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.audit import AuditLog
+from gateway.audit import AuditSink, JsonLinesSink
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.jwt import JwtVerifier
 from gateway.config import Settings
@@ -25,7 +25,7 @@ class Runtime:
     authenticator: Authenticator
     jwt: JwtVerifier | None
     metrics: Metrics
-    audit: AuditLog
+    audit: AuditSink
     limiter: Limiter
     draining: bool = False
 
@@ -72,6 +72,18 @@ def build_backend(settings: Settings) -> SecretsBackend:
     return EnvSecretsBackend(settings.provider, settings.client_keys, settings.client_keys_file)
 
 
+def build_audit(settings: Settings, metrics: Metrics) -> AuditSink:
+    """Create the configured usage sink (psycopg is imported only when used)."""
+    if settings.usage_backend == "postgres":
+        from gateway.audit_postgres import PostgresSink
+
+        assert settings.postgres_dsn
+        return PostgresSink(settings.provider, settings.postgres_dsn, batch=settings.usage_batch,
+                            buffer_max=settings.usage_buffer_max, flush_s=settings.usage_flush_s,
+                            on_drop=metrics.usage_dropped.labels(settings.provider).inc)
+    return JsonLinesSink(settings.provider, settings.audit_log, settings.audit_max_bytes, settings.audit_backups)
+
+
 def build_runtime(settings: Settings, backend: SecretsBackend | None = None) -> Runtime:
     """Assemble the runtime for `settings` (nothing here does network I/O)."""
     backend = backend or build_backend(settings)
@@ -90,7 +102,7 @@ def build_runtime(settings: Settings, backend: SecretsBackend | None = None) -> 
         authenticator=Authenticator(settings.provider, backend, verifier),
         jwt=verifier,
         metrics=metrics,
-        audit=AuditLog(settings.provider, settings.audit_log, settings.audit_max_bytes, settings.audit_backups),
+        audit=build_audit(settings, metrics),
         limiter=build_limiter(settings.limits_backend, settings.redis_url, replicas=settings.limits_replicas,
                               budgets_fail_open=settings.limits_budgets_on_outage == "open",
                               on_fallback=fallback.inc),

@@ -38,9 +38,10 @@ def _readiness(runtime: Runtime) -> tuple[bool, dict[str, object]]:
     checks["model"] = model_ok
     limits = runtime.limiter.status()
     checks["limits"] = limits  # a limiter in fallback degrades, never fails, readiness
+    usage = checks["usage"] = runtime.audit.status()  # so does a usage sink that buffers
     serving = runtime.backend.serving()  # False: the backend fails closed (stale client registry)
     ready = bool(key) and model_ok and serving and not runtime.draining
-    degraded = secrets.degraded or bool(limits.get("degraded"))
+    degraded = secrets.degraded or bool(limits.get("degraded")) or bool(usage.get("degraded"))
     status = "draining" if runtime.draining else ("degraded" if degraded else "ready")
     return ready, {"status": status if ready else "not_ready", "provider": runtime.settings.provider,
                    "checks": checks}

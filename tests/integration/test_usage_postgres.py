@@ -1,0 +1,63 @@
+"""The PostgreSQL usage sink against a real PostgreSQL: batches, idempotence, partitions, buffer bound."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.audit_postgres import PostgresSink
+from tests.support.pgproc import PostgresServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def pg() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+def doc(i: int, when: str = "2026-12-02T10:00:00.000001Z") -> dict:
+    return {"id": f"audit-{i}", "time": when, "request_id": f"req-{i}", "client_id": "team-a", "auth_method": "api_key",
+            "provider": "openai", "route": "chat", "model": "gpt-4o-mini", "status": 200, "latency_ms": 12.5,
+            "prompt_tokens": 10, "completion_tokens": 5, "streamed": bool(i % 2), "error": None}
+
+
+async def test_batches_land_once_in_monthly_partitions(pg: PostgresServer) -> None:
+    sink = PostgresSink("openai", pg.dsn, batch=7)
+    for i in range(20):
+        sink.write(doc(i))
+    sink.write(doc(99, "2027-01-01T00:00:00.5Z"))  # the next month: its own partition
+    sink.write({**doc(0), "id": "audit-other"})  # another request that reused a client's X-Request-ID: kept
+    assert await sink.flush()
+    for i in range(20):  # the same rows again (a retried batch): nothing doubles
+        sink.write(doc(i))
+    assert await sink.flush()
+    await sink.close()
+    assert pg.query("SELECT count(*), count(DISTINCT id) FROM llm_usage") == [(22, 22)]
+    parts = pg.query("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                     "WHERE i.inhparent = 'llm_usage'::regclass ORDER BY 1")
+    assert parts == [("llm_usage_2026_12",), ("llm_usage_2027_01",)]
+    assert pg.query("SELECT sum(prompt_tokens), sum(completion_tokens) FROM llm_usage_2026_12") == [(210, 105)]
+
+
+async def test_rows_wait_for_postgres_and_the_buffer_is_bounded(pg: PostgresServer) -> None:
+    dropped: list[int] = []
+    sink = PostgresSink("openai", pg.dsn, buffer_max=100, on_drop=dropped.append)
+    pg.stop()
+    for i in range(150):
+        sink.write(doc(i, datetime.now(UTC).isoformat()))
+    assert not await sink.flush()
+    status = sink.status()
+    assert status["degraded"] is True and status["buffered"] == 100 and status["dropped"] == 50 == len(dropped)
+    pg.start()
+    assert await sink.flush()
+    assert sink.status() == {"backend": "postgres", "ok": True, "degraded": False, "reason": None,
+                             "buffered": 0, "dropped": 50}
+    await sink.close()
+    assert pg.query("SELECT count(*) FROM llm_usage") == [(100,)]
