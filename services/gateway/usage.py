@@ -1,4 +1,7 @@
-"""`python -m gateway.usage`: summarise audit logs per day, client and provider (table or JSON)."""
+"""`python -m gateway.usage`: summarise usage per day, client and provider (table or JSON).
+
+Reads JSON-lines audit logs (files or directories) or, with `--postgres DSN`, the `llm_usage` table.
+"""
 
 from __future__ import annotations
 
@@ -57,6 +60,25 @@ def summarise(files: Iterable[Path]) -> tuple[list[Row], int]:
     return rows, bad
 
 
+PG_SUMMARY = """
+SELECT to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, coalesce(client_id, '-') AS client, provider,
+       count(*) AS requests, count(*) FILTER (WHERE status >= 400) AS errors,
+       count(*) FILTER (WHERE streamed) AS streamed, coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0) AS completion_tokens
+FROM llm_usage GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+"""
+
+
+def summarise_postgres(dsn: str) -> list[Row]:
+    """The same rows as `summarise`, computed by PostgreSQL."""
+    import psycopg
+
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        cur = conn.execute(PG_SUMMARY)
+        names = [col.name for col in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
 def table(rows: list[Row]) -> str:
     """Render rows as an aligned text table."""
     cols = ["day", "client", "provider", "requests", "errors", "streamed", "prompt_tokens", "completion_tokens"]
@@ -69,13 +91,19 @@ def table(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI."""
     parser = argparse.ArgumentParser(prog="python -m gateway.usage", description=__doc__)
-    parser.add_argument("paths", nargs="+", type=Path, help="audit log files or directories holding them")
+    parser.add_argument("paths", nargs="*", type=Path, help="audit log files or directories holding them")
+    parser.add_argument("--postgres", metavar="DSN", help="read the llm_usage table instead of files")
     parser.add_argument("--format", choices=["table", "json"], default="table")
     args = parser.parse_args(argv)
+    if bool(args.paths) == bool(args.postgres):
+        parser.error("give audit log paths or --postgres DSN (one of them)")
     try:
-        rows, bad = summarise(audit_files(args.paths))
+        rows, bad = (summarise_postgres(args.postgres), 0) if args.postgres else summarise(audit_files(args.paths))
     except (FileNotFoundError, PermissionError) as exc:
         print(f"usage: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 — psycopg errors: report the class, never the DSN (it may hold a password)
+        print(f"usage: cannot read PostgreSQL: {type(exc).__name__}", file=sys.stderr)
         return 2
     print(json.dumps({"rows": rows, "skipped_lines": bad}, indent=2) if args.format == "json" else table(rows))
     if bad and args.format == "table":

@@ -31,6 +31,8 @@ SUITE_OF_MODULE = {
     "test_vault_limits": "auth",
     "test_limits_redis": "perf",
     "test_limits_replicas": "perf",
+    "test_usage_postgres": "auth",
+    "test_usage_postgres_gateway": "auth",
     "test_edge_limits": "perf",
     "test_perf_smoke": "perf",
     "test_gateway_local": "perf",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gateway import usage
 from gateway.audit_postgres import PostgresSink
 from tests.support.pgproc import PostgresServer
 
@@ -61,3 +62,17 @@ async def test_rows_wait_for_postgres_and_the_buffer_is_bounded(pg: PostgresServ
                              "buffered": 0, "dropped": 50}
     await sink.close()
     assert pg.query("SELECT count(*) FROM llm_usage") == [(100,)]
+
+
+async def test_usage_report_reads_postgres(pg: PostgresServer, capsys: pytest.CaptureFixture[str]) -> None:
+    sink = PostgresSink("openai", pg.dsn)
+    for i in range(6):
+        sink.write(doc(i))
+    await sink.close()
+    assert usage.summarise_postgres(pg.dsn) == [
+        {"day": "2026-12-02", "client": "team-a", "provider": "openai", "requests": 6, "errors": 0, "streamed": 3,
+         "prompt_tokens": 60, "completion_tokens": 30}]
+    assert usage.main(["--postgres", pg.dsn]) == 0
+    assert "team-a" in capsys.readouterr().out
+    assert usage.main(["--postgres", "postgresql://postgres:s3cret@127.0.0.1:1/none"]) == 2
+    assert "s3cret" not in capsys.readouterr().err
