@@ -48,8 +48,11 @@ prepare() {
     if [[ ! -s "${state}/grafana-admin-password" ]]; then  # profile `monitoring`
         (umask 077; "${python}" -c 'import secrets; print(secrets.token_urlsafe(18))' >"${state}/grafana-admin-password")
     fi
+    if [[ ! -s "${state}/postgres-password" ]]; then  # profile `shared`
+        (umask 077; "${python}" -c 'import secrets; print(secrets.token_urlsafe(18))' >"${state}/postgres-password")
+    fi
     # Mounted into containers running as other uids; the 0700 state directory guards them on the host.
-    chmod 0444 "${state}/grafana-admin-password"
+    chmod 0444 "${state}/grafana-admin-password" "${state}/postgres-password"
     (umask 077; "${python}" - >"${state}/provider-keys.json" <<'PY'
 import json, os
 print(json.dumps({p: os.environ.get(f"{p.upper()}_API_KEY") or f"mock-key-{p}"

@@ -72,6 +72,15 @@ def test_compose_file_validates(tmp_path: Path, profiles: str) -> None:
             assert services[service]["deploy"]["resources"]["limits"]["memory"], service
 
 
+def test_shared_profile_reaches_each_provider_over_its_own_network(tmp_path: Path) -> None:
+    services = _compose_config(tmp_path, "mock,shared")["services"]
+    for name in ("redis", "postgres"):
+        assert services[name]["profiles"] == ["shared"] and services[name]["read_only"] is True
+        assert set(services[name]["networks"]) == {"net-openai", "net-anthropic", "net-cohere"}
+        assert not services[name].get("ports")
+    assert (tmp_path / "state" / "postgres-password").stat().st_size > 16  # generated, never committed
+
+
 def test_monitoring_profile_scrapes_gateways_over_their_own_networks_only(tmp_path: Path) -> None:
     services = _compose_config(tmp_path, "mock,monitoring")["services"]
     prometheus, grafana = services["prometheus"], services["grafana"]
