@@ -53,6 +53,8 @@ class StackConfig:
     shared: str = "embedded"  # "redis": limits shared by every replica through a local redis-server
     redis_port: int = 8379
     redis_bin: str = "redis-server"
+    usage: str = "jsonl"  # "postgres": usage records into a local PostgreSQL cluster
+    postgres_port: int = 8432
     # Gateways re-login with a fresh secret_id after this; the dev stack issues one secret_id per
     # gateway, so it runs a day before a gateway must be restarted (production uses a refresher).
     vault_token_max_ttl: str = "24h"  # noqa: S105 — a duration, not a secret
@@ -82,6 +84,8 @@ class StackConfig:
             shared=_choice("STACK_SHARED", env.get("STACK_SHARED", "embedded"), ("embedded", "redis")),
             redis_port=_port("STACK_REDIS_PORT", 8379),
             redis_bin=env.get("STACK_REDIS_BIN", "redis-server"),
+            usage=_choice("STACK_USAGE", env.get("STACK_USAGE", "jsonl"), ("jsonl", "postgres")),
+            postgres_port=_port("STACK_POSTGRES_PORT", 8432),
             nginx_bin=env.get("STACK_NGINX_BIN", "nginx"),
             bao_bin=env.get("STACK_BAO_BIN", "bao"),
             real_keys={p: env[k] for p, k in KEY_ENV.items() if env.get(k)},
@@ -107,5 +111,7 @@ class StackConfig:
             ports["openbao-cluster"] = self.bao_cluster_port
         if self.shared == "redis":
             ports["redis"] = self.redis_port
+        if self.usage == "postgres":
+            ports["postgres"] = self.postgres_port
         ports.update({name: port for p in self.gateway_ports for name, port in self.gateways(p)})
         return ports

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import jwt_issuer, nginx_render, shared, tls, vault
+from devstack import jwt_issuer, nginx_render, shared, tls, usage_db, vault
 from devstack.config import KEY_ENV, PROVIDERS, StackConfig
 from devstack.ports import ensure_free
 from devstack.procs import ProcessSpec, StackError, alive, launch, start_time, stop, tail, wait_ready
@@ -110,6 +110,9 @@ class Stack:
         if cfg.shared == "redis":
             self._run(shared.redis_spec(cfg, self.state / "redis"))
             shared.wait_redis(host, cfg.redis_port)
+        if cfg.usage == "postgres":
+            self._run(usage_db.postgres_spec(cfg, self.state))
+            usage_db.wait_postgres(host, cfg.postgres_port)
         secrets_env, client_keys, vault_addr = self._secrets(provider_keys)
         mock_base = f"http://{host}:{cfg.mock_port}"
         self.jwt_paths = jwt_issuer.create(self.state / "jwt")
@@ -123,7 +126,8 @@ class Stack:
             gateway_urls={p: f"http://{host}:{port}" for p, port in cfg.gateway_ports.items()},
             mock_url=mock_base, vault_addr=vault_addr,
             extra={"STACK_STATE_DIR": str(self.state), "STACK_JWT_PRIVATE_KEY": str(self.jwt_paths["private"]),
-                   "STACK_REPLICAS": str(cfg.replicas), "STACK_SHARED": cfg.shared, "STACK_USAGE": "jsonl",
+                   "STACK_REPLICAS": str(cfg.replicas), "STACK_SHARED": cfg.shared, "STACK_USAGE": cfg.usage,
+                   **({"STACK_POSTGRES_DSN": usage_db.dsn(cfg)} if cfg.usage == "postgres" else {}),
                    **({"STACK_REDIS_URL": shared.redis_url(cfg)} if cfg.shared == "redis" else {}),
                    **({"STACK_VAULT_TOKEN_FILE": str(self.state / "vault" / "root-token")} if vault_addr else {})},
         )
@@ -214,7 +218,8 @@ class Stack:
         env = {
             "GATEWAY_PROVIDER": provider, "GATEWAY_HOST": cfg.host, "GATEWAY_PORT": str(port),
             "GATEWAY_AUDIT_LOG": str(self.state / "audit" / f"{name.removeprefix('gateway-')}.log"),
-            **shared.limits_env(cfg), **jwt_issuer.gateway_env(self.jwt_paths), **secrets_env, **cfg.gateway_env,
+            **shared.limits_env(cfg), **usage_db.usage_env(cfg), **jwt_issuer.gateway_env(self.jwt_paths),
+            **secrets_env, **cfg.gateway_env,
         }
         if provider not in cfg.real_keys:
             env["GATEWAY_UPSTREAM_BASE_URL"] = mock_base + ("/v1" if provider == "openai" else "")
@@ -297,6 +302,7 @@ class Stack:
                 stopped += 1
                 if not quiet:
                     self.say(f"  ✓ stopped {rec['name']} (pid {rec['pid']})")
+        usage_db.remove_cluster(self.state)
         if self.state.exists():
             if keep_logs:
                 self.pids_file.unlink(missing_ok=True)

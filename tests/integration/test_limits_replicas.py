@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import httpx
 import orjson
+import psycopg
 import pytest
 import redis
 
@@ -33,10 +34,11 @@ REPLICAS = 3
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    ports = free_ports(1 + 2 * 3)
-    replica_ports = {p: ports[1 + 2 * i: 3 + 2 * i] for i, p in enumerate(("openai", "anthropic", "cohere"))}
+    ports = free_ports(2 + 2 * 3)
+    replica_ports = {p: ports[2 + 2 * i: 4 + 2 * i] for i, p in enumerate(("openai", "anthropic", "cohere"))}
     with local_stack(tmp_path_factory.mktemp("limits-replicas"), replicas=REPLICAS, shared="redis",
-                     redis_port=ports[0], replica_ports=replica_ports, secrets_backend="vault",
+                     redis_port=ports[0], usage="postgres", postgres_port=ports[1],
+                     replica_ports=replica_ports, secrets_backend="vault",
                      gateway_env={"GATEWAY_VAULT_REFRESH_S": "1"}, nginx_env=EDGE_UNLIMITED) as running:
         yield running
 
@@ -184,3 +186,19 @@ def test_one_replica_sigkilled_costs_no_plain_request(stack: RunningStack) -> No
     print(f"replica SIGKILLed under load: {result.summary()}")
     assert result.count > 50 and result.failures() == [], result.kinds()
     stack.stack.restart_service("gateway-openai-2")
+
+
+def test_usage_of_every_replica_lands_once_in_postgres(stack: RunningStack) -> None:
+    key = create_key(stack, "usage-rows", "--rpm", "100000")
+    assert stack.env["STACK_USAGE"] == "postgres"
+    replies = asyncio.run(burst(stack, key, 60))
+    assert {r.status_code for r in replies} == {200}
+    ids = {r.headers["x-request-id"] for r in replies}
+    query = "SELECT count(*), count(DISTINCT request_id) FROM llm_usage WHERE client_id = 'usage-rows'"
+    deadline = time.monotonic() + 20
+    with psycopg.connect(stack.env["STACK_POSTGRES_DSN"], autocommit=True) as conn:
+        while (row := conn.execute(query).fetchone()) != (60, 60) and time.monotonic() < deadline:  # type: ignore[arg-type]
+            time.sleep(0.3)
+        stored = {r[0] for r in conn.execute("SELECT request_id FROM llm_usage WHERE client_id = 'usage-rows'")}
+    print(f"60 requests over {REPLICAS} replicas -> usage rows {row}")
+    assert row == (60, 60) and stored == ids
