@@ -143,3 +143,10 @@ async def test_the_route_refuses_past_rpm_with_retry_after_and_counts_it(limited
     assert 'llm_gateway_limited_total{limit="rate_limit_exceeded",provider="openai"} 1.0' in metrics
     ready = (await limited.get("/readyz")).json()
     assert ready["checks"]["limits"] == {"backend": "memory", "ok": True, "degraded": False}
+
+
+async def test_agent_requests_count_against_the_same_limit(limited: httpx.AsyncClient) -> None:
+    for _ in range(2):
+        assert (await limited.post("/v1/agent", json={"input": "what time is it?"})).status_code == 502
+    refused = await limited.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limit_exceeded"

@@ -8,7 +8,8 @@ from fastapi import Depends, Header, Request
 
 from gateway import context
 from gateway.auth.authenticator import Principal
-from gateway.errors import AuthenticationError, GatewayError, UnknownModelError
+from gateway.errors import AuthenticationError, GatewayError, QuotaExceededError, RateLimitedError, UnknownModelError
+from gateway.limits import Reservation, enforce
 from gateway.runtime import Runtime
 
 
@@ -59,3 +60,13 @@ def resolve_model(runtime: Runtime, requested: str | None) -> str:
     if ctx is not None:
         ctx.model = model
     return model
+
+
+async def admit(runtime: Runtime, client: Principal, texts: list[str], max_tokens: int | None) -> Reservation | None:
+    """Reserve this request under the client's limits (429 when refused, counted by limit)."""
+    estimate = enforce.estimate_tokens(texts, max_tokens, runtime.settings.limits_default_completion_tokens)
+    try:
+        return await enforce.admit(runtime.limiter, client.client_id, client.limits, estimate)
+    except (RateLimitedError, QuotaExceededError) as exc:
+        runtime.metrics.limited.labels(runtime.settings.provider, exc.code).inc()
+        raise

@@ -6,14 +6,15 @@ from fastapi import APIRouter
 
 from gateway import context
 from gateway.agent.runner import run_agent
-from gateway.api.deps import ClientDep, RuntimeDep, resolve_model
+from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model
 from gateway.api.schemas import AgentRequest, AgentResponse
+from gateway.limits import enforce
 
 router = APIRouter(tags=["agent"])
 
 
 @router.post("/v1/agent", response_model=AgentResponse, summary="Run the tool-using agent on one input")
-async def run(req: AgentRequest, runtime: RuntimeDep, _client: ClientDep) -> AgentResponse:
+async def run(req: AgentRequest, runtime: RuntimeDep, client: ClientDep) -> AgentResponse:
     ctx = context.get()
     model_name = resolve_model(runtime, req.model)
     if ctx is not None:
@@ -22,11 +23,15 @@ async def run(req: AgentRequest, runtime: RuntimeDep, _client: ClientDep) -> Age
     settings = runtime.settings
     # The configured step budget is a ceiling: a client may ask for fewer steps, never more.
     steps = min(req.max_steps or settings.agent_max_steps, settings.agent_max_steps)
+    reservation = await admit(runtime, client, [req.input], None)
     try:
         result = await run_agent(model, req.input, req.tools, steps, settings.agent_timeout_s,
                                  max_tokens=settings.max_tokens_limit)
     except Exception as exc:
+        await enforce.settle(runtime.limiter, reservation, 0)
         raise runtime.adapter.map_error(exc) from exc
+    usage = result["usage"]
+    await enforce.settle(runtime.limiter, reservation, usage["total_tokens"] if usage else None)
     if ctx is not None and result["usage"]:
         ctx.prompt_tokens = result["usage"]["prompt_tokens"]
         ctx.completion_tokens = result["usage"]["completion_tokens"]

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from gateway import chat, context
-from gateway.api.deps import ClientDep, RuntimeDep, resolve_model
+from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model
 from gateway.api.schemas import ChatCompletionRequest
-from gateway.errors import InvalidRequestError, QuotaExceededError, RateLimitedError
+from gateway.errors import InvalidRequestError
 from gateway.limits import enforce
 
 router = APIRouter(tags=["chat"])
@@ -41,13 +41,7 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
     if ctx is not None:
         ctx.route, ctx.audited, ctx.streamed = "chat", True, req.stream
     limiter = runtime.limiter
-    estimate = enforce.estimate_tokens([m.text for m in req.messages], requested,
-                                       runtime.settings.limits_default_completion_tokens)
-    try:
-        reservation = await enforce.admit(limiter, client.client_id, client.limits, estimate)
-    except (RateLimitedError, QuotaExceededError) as exc:
-        runtime.metrics.limited.labels(runtime.settings.provider, exc.code).inc()
-        raise
+    reservation = await admit(runtime, client, [m.text for m in req.messages], requested)
     limit_headers = enforce.headers(reservation)
     if req.stream:
         opening = asyncio.ensure_future(chat.stream(runtime.adapter, model, req, model_name, completion_id))
