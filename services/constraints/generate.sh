@@ -23,7 +23,7 @@ build_backend="$(sed -n 's/^requires = \["\(setuptools[^"]*\)"\]/\1/p' "${repo}/
 
 for target in "${targets[@]}"; do
     case "${target}" in
-        openai | anthropic | cohere) spec="${repo}[${target}]" ;;
+        openai | anthropic | cohere) spec="${repo}[${target},shared]" ;;
         mock) spec="${repo}" ;;
         *) echo "unknown target ${target}" >&2; exit 2 ;;
     esac

@@ -22,7 +22,7 @@ GENERATED = "GENERATED from services/docker/Dockerfile.in by services/docker/ren
 def _gateway(provider: str, title: str) -> dict[str, str]:
     return {
         "PROVIDER": provider,
-        "EXTRA": f"[{provider}]",
+        "EXTRA": f"[{provider},shared]",  # shared: redis + psycopg for replicas
         "TITLE": f"llm-gateway-{provider}",
         "DESCRIPTION": f"LLM gateway for {title}; installs only the {provider} integration.",
         "PORT": "8000",
