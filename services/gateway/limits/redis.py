@@ -8,6 +8,7 @@ once a second, so an outage costs no latency beyond one refused connection per s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -59,7 +60,7 @@ class RedisLimiter(Limiter):
             for script in (ACQUIRE, SETTLE):
                 await self.client.script_load(script)
         except _FAILURES as exc:
-            self._went_down(exc)
+            await self._went_down(exc)
 
     @property
     def degraded(self) -> bool:
@@ -74,7 +75,7 @@ class RedisLimiter(Limiter):
                 reply = await self._acquire(args=[f"{self.prefix}:{subject}", limits.rpm or 0, limits.tpm or 0,
                                                   limits.daily_tokens or 0, limits.monthly_tokens or 0, tokens])
             except _FAILURES as exc:
-                self._went_down(exc)
+                await self._went_down(exc)
             else:
                 self._came_back()
                 return _reservation(subject, limits, tokens, reply)
@@ -92,7 +93,7 @@ class RedisLimiter(Limiter):
         try:
             await self._settle(args=[f"{self.prefix}:{reservation.subject}", win.minute, win.day, win.month, delta])
         except _FAILURES as exc:  # the estimate stays counted: conservative, never an error to the client
-            self._went_down(exc)
+            await self._went_down(exc)
 
     async def _fallback(self, subject: str, limits: Limits, tokens: int) -> Reservation:
         self.on_fallback()
@@ -106,11 +107,15 @@ class RedisLimiter(Limiter):
         res.local = True
         return res
 
-    def _went_down(self, exc: BaseException) -> None:
+    async def _went_down(self, exc: BaseException) -> None:
         if self._down_reason is None:
             log.warning("limiter: Redis unreachable, deciding per replica", extra={"error_type": type(exc).__name__})
         self._down_reason = type(exc).__name__
         self._down_until = time.monotonic() + self.retry_s
+        # Drop every pooled connection: after a Redis restart each stale one would fail once more, one
+        # probe per retry_s, and keep the replica in fallback for many seconds after Redis is back.
+        with contextlib.suppress(Exception):
+            await self.client.connection_pool.disconnect()
 
     def _came_back(self) -> None:
         if self._down_reason is not None:
