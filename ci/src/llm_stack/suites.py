@@ -80,12 +80,9 @@ async def concurrently(*calls: Callable[[], Awaitable[SuiteResult]]) -> list[Sui
     return [results[i] for i in range(len(calls))]
 
 
-def pytest_args(name: str, *selection: str) -> list[str]:
-    """pytest command line writing a JUnit report for one suite."""
-    return [
-        "python", "-m", "pytest", *selection, "-q", "-rfE", "-p", "no:cacheprovider",
-        "-o", "junit_family=xunit2", f"--junitxml={REPORTS}/{name}.xml",
-    ]  # fmt: skip
+def step(*args: str) -> list[str]:
+    """The steps script's command line (ci/steps/run.sh): the same one `make test` replays in Docker."""
+    return ["bash", c.STEPS_SCRIPT, *args]
 
 
 @object_type
@@ -100,13 +97,17 @@ class TestSuite:
 
     def unit_container(self) -> dagger.Container:
         """Unit tests: no processes, no services."""
-        return toolbox(self.source).with_exec(pytest_args("unit", "tests/unit"), expect=ReturnType.ANY)
+        return toolbox(self.source).with_env_variable("REPORTS", REPORTS).with_exec(step("unit"), expect=ReturnType.ANY)
 
     def stack_client(self) -> dagger.Container:
         """Test container bound to the proxy, Vault and the mock, with STACK_ENV_FILE's inputs mounted."""
         plan = self.plan()
         gateways = {p: plan.gateway(img, p) for p, img in gateway_images(self.source).items()}
-        ctr = toolbox(self.source).with_service_binding(c.PROXY_HOST, plan.proxy(gateways))
+        ctr = (
+            toolbox(self.source)
+            .with_env_variable("REPORTS", REPORTS)
+            .with_service_binding(c.PROXY_HOST, plan.proxy(gateways))
+        )
         for provider, service in sorted(gateways.items()):
             ctr = ctr.with_service_binding(c.gateway_host(provider), service)
         return (
@@ -118,8 +119,8 @@ class TestSuite:
         )
 
     def integration_container(self, suite: str) -> dagger.Container:
-        """One integration suite (a key of consts.SUITES) against the stack."""
-        args = pytest_args(suite, "tests/integration", "-m", c.SUITES[suite])
+        """One integration suite (one of consts.SUITES) against the stack."""
+        args = step("integration", suite)
         keys = f"{STACK_DIR}/{c.CLIENT_KEYS}"
         command = ["python", "-c", WRITE_STACK_ENV, keys, c.CI_CLIENT, *args]
         return self.stack_client().with_exec(command, expect=ReturnType.ANY)
