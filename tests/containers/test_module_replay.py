@@ -22,11 +22,11 @@ from tests.containers.conftest import REPO, docker
 
 sys.path.insert(0, str(REPO / "ci" / "src"))
 
-from llm_stack import consts  # noqa: E402
-from llm_stack.source import filter_paths  # noqa: E402
+from llm_stack import consts
+from llm_stack.source import SOURCE_IGNORE, filter_paths
 
 # Run by `make test-dagger-replay`; test-containers leaves this file out (it needs no compose stack).
-pytestmark = pytest.mark.containers
+pytestmark = [pytest.mark.containers, pytest.mark.timeout(2400)]  # a cold toolbox build takes minutes
 
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "llmgw-local/base:bookworm")
 TOOLBOX = "llmgw-dagger-toolbox:replay"
@@ -109,6 +109,29 @@ def test_filtered_source_holds_what_the_steps_read(module_source: Path) -> None:
         assert (module_source / needed).is_file(), needed
     assert os.access(module_source / consts.STEPS_SCRIPT, os.X_OK)
     assert not list(module_source.rglob("__pycache__"))
+
+
+def test_filter_agrees_with_dockers_own_matcher(tmp_path: Path) -> None:
+    """filter_paths keeps exactly what moby's patternmatcher (the engine's) keeps, on the checkout plus strays."""
+    strays = ["services/x.pem", "nginx/x.key", ".env", "deploy/.env.prod", "ci/sdk/pyproject.toml",
+              ".venv/bin/python", "services/gateway/__pycache__/app.cpython-311.pyc", "bench/stray.py",
+              "tools/actionlint/node_modules/a.js"]  # fmt: skip
+    paths = [*tracked_files(), *strays]
+    context = tmp_path / "ctx"
+    for rel in paths:
+        (context / rel).parent.mkdir(parents=True, exist_ok=True)
+        (context / rel).write_text("x\n")
+    (context / ".dockerignore").write_text("\n".join(SOURCE_IGNORE) + "\n")
+    (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY . /ctx/\n")
+    tag = "llmgw-dagger-filter:replay"
+    result = subprocess.run(
+        ["docker", "build", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-f", str(tmp_path / "Dockerfile"), "-t", tag,
+         str(context)],
+        capture_output=True, text=True, timeout=BUILD_TIMEOUT, env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    kept_by_docker = {p.removeprefix("ctx/") for p in image_files(tag) if p.startswith("ctx/")} & set(paths)
+    assert set(filter_paths(paths)) == kept_by_docker
 
 
 @pytest.mark.parametrize("step", consts.LINT_STEPS)
