@@ -300,17 +300,32 @@ def registered() -> dict[str, Any]:
     return default_module()._objects["LlmStack"].functions
 
 
-def test_publish_and_deploy_are_never_cached() -> None:
+def test_cache_policy_follows_what_a_result_depends_on() -> None:
+    """Anything holding a run id (a live Vault) or acting outside is never cached; verdicts once per session."""
     policies = {name: fn.cache_policy for name, fn in registered().items()}
-    assert policies.pop("publish") == "never"
-    assert policies.pop("deploy") == "never"
-    assert set(policies.values()) == {None}
+    never = {"vault", "bootstrap", "gateway", "proxy", "stack", "suite", "publish", "deploy"}
+    session = {"test", "test_report", "test_integration", "test_health", "test_auth", "test_perf", "test_langchain"}
+    assert {n for n, p in policies.items() if p == "never"} == never
+    assert {n for n, p in policies.items() if p == "session"} == session
+    # Pure functions of the source keep the engine's default cache: lint, unit, builds, credentials of a run id.
+    assert {n for n, p in policies.items() if p is None} == set(policies) - never - session
+
+
+def test_stack_is_an_up_service_whose_log_holds_no_client_key(module: main.LlmStack) -> None:
+    assert registered()["stack"].service  # `@up`: `dagger up` serves it
+    proxy = module.stack()
+    assert not [c for c in chain(proxy) if c.name in ("withMountedFile", "withFile")]
+    script = chain(proxy)[-1].args["args"][-1]
+    assert "clients.json" not in script.split("jq")[0] and f"--run-id {RUN} stack-credentials" in script
+    files = [c.args["path"] for c in chain(module.stack_credentials()) if c.name == "withFile"]
+    assert files == ["clients.json", "ca.pem"]
 
 
 def test_suites_are_checks_and_every_function_is_documented() -> None:
     functions = registered()
     checks = {name for name, fn in functions.items() if fn.check}
-    assert checks == {"lint", "test_unit", *(f"test_{s}" for s in consts.SUITES)}
+    # `dagger check` runs checks concurrently: the integration suites are one check on one stack.
+    assert checks == {"lint", "test_unit", "test_integration"}
     for name, fn in functions.items():
         assert fn.doc and "\n" not in fn.doc.strip(), f"{name}: one-line docstring"
         for param in fn.parameters.values():
@@ -388,7 +403,7 @@ def test_announcing_proxy_starts_nginx_as_its_dockerfile_does() -> None:
     entry = re.search(r"^ENTRYPOINT (.+)$", (ROOT / "nginx" / "Dockerfile").read_text(), re.MULTILINE)
     assert entry is not None
     assert json.loads(entry.group(1)) == ["/bin/sh", "-c", consts.EDGE_ENTRY]
-    assert stack.ANNOUNCE.rstrip().endswith(consts.EDGE_ENTRY)
+    assert stack.announce_script(RUN).rstrip().endswith(consts.EDGE_ENTRY)
 
 
 def test_images_run_as_the_owners_the_module_mounts_for() -> None:

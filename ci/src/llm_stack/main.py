@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar, cast
 
 import dagger
-from dagger import DefaultPath, Doc, Ignore, check, enum_type, function, object_type
+from dagger import DefaultPath, Doc, Ignore, check, enum_type, function, object_type, up
 
 from . import consts as c
 from .build import edge_image, gateway_image, gateway_images
@@ -33,10 +33,22 @@ def as_check(fn: F) -> F:
     return cast(F, check(fn))
 
 
-def never_cached(fn: F) -> F:
-    """`@function(cache="never")`: the SDK's typed overloads of `function` omit `cache`."""
-    decorate = cast(Callable[[F], F], cast(Any, function)(cache="never"))
-    return decorate(fn)
+def as_up(fn: F) -> F:
+    """Mark a Service-returning function for `dagger up` (the SDK's `up` has no typed overloads)."""
+    return cast(F, up(fn))
+
+
+def cached(policy: str) -> Callable[[F], F]:
+    """`@function(cache=policy)`: the SDK's typed overloads of `function` omit `cache`.
+
+    "never": every call runs (a fresh run id, so a new Vault and bootstrap; publish and deploy act).
+    "session": one result per `dagger` invocation, so `dagger check` and a repeated call share it.
+    """
+    return cast(Callable[[F], F], cast(Any, function)(cache=policy))
+
+
+never_cached = cached("never")
+session_cached = cached("session")
 
 
 @enum_type
@@ -90,12 +102,12 @@ class LlmStack:
         """Build the nginx image with the config rendered for the compose deployment."""
         return edge_image(self.source)
 
-    @function
+    @never_cached
     def vault(self, image: VaultImage = c.OPENBAO_IMAGE) -> dagger.Service:
         """Start a dev Vault/OpenBao server on port 8200."""
         return self._plan(image).vault()
 
-    @function
+    @never_cached
     def bootstrap(self, vault_image: VaultImage = c.OPENBAO_IMAGE) -> dagger.Container:
         """Bootstrap the dev Vault with vaultctl (policies, AppRoles, keys); its output is in /run/stack."""
         return self._plan(vault_image).bootstrap()
@@ -105,7 +117,7 @@ class LlmStack:
         """Start the mock upstream on port 8199."""
         return self._plan().mock()
 
-    @function
+    @never_cached
     def gateway(
         self,
         provider: Annotated[Provider, Doc("Provider this gateway serves")],
@@ -117,13 +129,14 @@ class LlmStack:
         plan = self._plan(vault_image, keys)
         return plan.gateway(gateway_image(self.source, provider.value), provider.value)
 
-    @function
+    @never_cached
     def proxy(self, vault_image: VaultImage = c.OPENBAO_IMAGE) -> dagger.Service:
         """Start nginx (8443 HTTPS, 8080 redirect) in front of the three gateways."""
         plan = self._plan(vault_image)
         return plan.proxy({p: plan.gateway(img, p) for p, img in gateway_images(self.source).items()})
 
-    @function
+    @never_cached
+    @as_up
     def stack(
         self,
         vault_image: VaultImage = c.OPENBAO_IMAGE,
@@ -131,23 +144,28 @@ class LlmStack:
         anthropic_key: ProviderKey = None,
         cohere_key: ProviderKey = None,
     ) -> dagger.Service:
-        """Serve the whole stack: `dagger call stack up --ports 8443:8443` (the log shows a client key)."""
+        """Serve the whole stack: `dagger call --run-id demo stack up --ports 8443:8443`."""
         given = {"openai": openai_key, "anthropic": anthropic_key, "cohere": cohere_key}
         plan = self._plan(vault_image, {p: k for p, k in given.items() if k is not None})
         gateways = {p: plan.gateway(img, p) for p, img in gateway_images(self.source).items()}
         return plan.proxy(gateways, announce=True)
 
     @function
+    def stack_credentials(self) -> dagger.Directory:
+        """clients.json (demo client key) and ca.pem of the stack started with the same --run-id."""
+        return self._plan().client_files()
+
+    @never_cached
     def suite(self) -> TestSuite:
         """The lint, unit and integration suites of one run (see `report` to export JUnit files)."""
         return TestSuite(source=self.source, run_id=self._run_id())
 
-    @function
+    @session_cached
     async def test(self) -> str:
         """Lint and unit tests, then the integration suites against an ephemeral stack; fail with the summary."""
         return await self.suite().run()
 
-    @function
+    @session_cached
     async def test_report(self) -> dagger.Directory:
         """Run what `test` runs and return junit/*.xml, summary.txt and status, even when a suite fails."""
         return await self.suite().report()
@@ -158,29 +176,32 @@ class LlmStack:
         """Run tests/unit."""
         verdict([await self.suite().unit()])
 
-    @function
-    @as_check
+    @session_cached
     async def test_health(self) -> None:
         """Run the health suite against the stack."""
         verdict([await self.suite().integration("health")])
 
-    @function
-    @as_check
+    @session_cached
     async def test_auth(self) -> None:
         """Run the auth suite against the stack."""
         verdict([await self.suite().integration("auth")])
 
-    @function
-    @as_check
+    @session_cached
     async def test_perf(self) -> None:
         """Run the performance smoke suite against the stack."""
         verdict([await self.suite().integration("perf")])
 
-    @function
-    @as_check
+    @session_cached
     async def test_langchain(self) -> None:
         """Run the LangChain integration suite against the stack."""
         verdict([await self.suite().integration("langchain")])
+
+    @session_cached
+    @as_check
+    async def test_integration(self) -> None:
+        """Run the health, auth, perf and LangChain suites in sequence against one ephemeral stack."""
+        suite = self.suite()
+        verdict([await suite.integration(name) for name in c.SUITES])
 
     @never_cached
     async def publish(

@@ -20,14 +20,19 @@ from .build import edge_image, mock_image
 from .toolbox import toolbox
 
 TLS_DIR = c.EDGE_TLS_DIR
-DEMO_DIR = "/run/stack/demo"
-# Prints what `make up` prints (client key, CA, a curl line), then starts nginx/Dockerfile's entrypoint.
-ANNOUNCE = f"""key="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \\
-  {DEMO_DIR}/{c.CLIENT_KEYS} {c.CI_CLIENT})"
-echo "== llm-stack demo client key (valid for this run only): $key"
-echo "== CA certificate, save it as ca.pem:"
+
+
+def announce_script(run_id: str) -> str:
+    """Start-up lines of `dagger call stack up`: the CA, where the client key is, a curl line; then nginx.
+
+    The key itself never reaches the log: `stack-credentials` returns it (and the CA) for the same run id.
+    """
+    fetch = f"dagger call --run-id {run_id} stack-credentials export --path ./stack"
+    return f"""echo "== llm-stack run {run_id}: client key and CA with: {fetch}"
+echo "== CA certificate (also ./stack/ca.pem):"
 cat {TLS_DIR}/cert.pem
-echo "== curl --cacert ca.pem -H 'Authorization: Bearer $key' https://localhost:{c.HTTPS_PORT}/openai/v1/models"
+echo '== curl --cacert stack/ca.pem -H "Authorization: Bearer $(jq -r .{c.CI_CLIENT} stack/{c.CLIENT_KEYS})" \
+https://localhost:{c.HTTPS_PORT}/openai/v1/models'
 {c.EDGE_ENTRY}
 """
 
@@ -141,8 +146,7 @@ class StackPlan:
     def proxy(self, gateways: dict[str, dagger.Service], announce: bool = False) -> dagger.Service:
         """nginx (nginx/Dockerfile) on 8443 (HTTPS) and 8080 (redirect) in front of the gateways.
 
-        With announce, the log starts with the demo client key, the CA and a curl line, as
-        `make up` prints them: the one way to reach an ephemeral stack's credentials.
+        With announce, the log starts with the run id, the CA and how to fetch the client key.
         """
         ctr = (
             edge_image(self.source)
@@ -159,6 +163,12 @@ class StackPlan:
         ctr = ctr.with_exposed_port(c.HTTPS_PORT).with_exposed_port(c.HTTP_PORT)
         if not announce:
             return ctr.as_service(use_entrypoint=True)
-        demo = self.credentials().file(c.CLIENT_KEYS)
-        ctr = ctr.with_mounted_file(f"{DEMO_DIR}/{c.CLIENT_KEYS}", demo, owner=c.EDGE_OWNER)
-        return ctr.as_service(args=["/bin/sh", "-c", ANNOUNCE])
+        return ctr.as_service(args=["/bin/sh", "-c", announce_script(self.run_id)])
+
+    def client_files(self) -> dagger.Directory:
+        """clients.json (the demo client key) and ca.pem of this run's stack."""
+        return (
+            dag.directory()
+            .with_file(c.CLIENT_KEYS, self.credentials().file(c.CLIENT_KEYS))
+            .with_file("ca.pem", self.tls().file("cert.pem"))
+        )
