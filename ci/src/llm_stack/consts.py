@@ -66,6 +66,17 @@ BOOTSTRAP_CMD: Final = [
     "--out-dir", BOOTSTRAP_OUT,
     "--client", f"{CI_CLIENT}:{'+'.join(PROVIDERS)}",
     "--client-keys-file", f"{BOOTSTRAP_OUT}/{CLIENT_KEYS}",
+    "--issuer-token-file", f"{BOOTSTRAP_OUT}/issuer-token",
+]  # fmt: skip
+# secret_ids are single-use with a TTL and gateway tokens have a max TTL: the refresher (as in
+# deploy/docker-compose.yml's secret-id-refresher) keeps a fresh secret_id in each gateway's AppRole
+# volume, so a gateway logs in again whenever its token runs out, however long the stack lives.
+REFRESHER_DIR: Final = "/etc/llm-gateway/approle"  # <provider>/role_id, <provider>/secret_id
+REFRESHER_CMD: Final = [
+    "python", "-m", "vaultctl", "refresh-secret-ids",
+    "--token-file", "/run/stack/issuer-token",
+    "--out-dir", REFRESHER_DIR,
+    "--interval", "30s",
 ]  # fmt: skip
 # Gateway images read their AppRole files here (services/Dockerfile.<provider>, uid 10001).
 APPROLE_DIR: Final = "/etc/llm-gateway/approle"

@@ -90,6 +90,28 @@ class StackPlan:
         """The bootstrap output: <provider>/role_id, <provider>/secret_id and clients.json."""
         return self.bootstrap().directory(c.BOOTSTRAP_OUT)
 
+    def approle_volume(self, provider: str) -> dagger.CacheVolume:
+        """The provider's AppRole files for this run, shared by the refresher and the gateway."""
+        return dag.cache_volume(f"llm-stack-approle-{self.run_id}-{provider}")
+
+    def refresher(self) -> dagger.Service:
+        """Seed each AppRole volume from the bootstrap, then keep its secret_id usable (vaultctl refresh-secret-ids)."""
+        creds = self.credentials()
+        ctr = (
+            mock_image(self.source)
+            .with_(self.vault_client)
+            .with_mounted_file("/run/stack/issuer-token", creds.file("issuer-token"), owner=c.APP_OWNER)
+            .with_mounted_directory("/run/stack/seed", creds, owner=c.APP_OWNER)
+        )
+        seed = ""
+        for provider in c.PROVIDERS:
+            ctr = ctr.with_mounted_cache(
+                f"{c.REFRESHER_DIR}/{provider}", self.approle_volume(provider), owner=c.APP_OWNER
+            )
+            seed += f"cp /run/stack/seed/{provider}/*_id {c.REFRESHER_DIR}/{provider}/ && "
+        argv = " ".join(c.REFRESHER_CMD)
+        return ctr.as_service(args=["/bin/sh", "-c", f"{seed}exec {argv}"])
+
     def mock(self) -> dagger.Service:
         """Mock upstream (services/Dockerfile.mock) speaking the three providers' protocols on 8199."""
         return mock_image(self.source).with_exposed_port(c.MOCK_PORT).as_service(args=c.MOCK_CMD)
@@ -104,13 +126,16 @@ class StackPlan:
             .with_env_variable("GATEWAY_PORT", str(c.GATEWAY_PORT))
             .with_env_variable("GATEWAY_SECRETS_BACKEND", "vault")
             .with_env_variable("GATEWAY_VAULT_ADDR", f"http://{c.VAULT_HOST}:{c.VAULT_PORT}")
-            .with_mounted_directory(c.APPROLE_DIR, self.credentials().directory(provider), owner=c.APP_OWNER)
+            .with_service_binding("refresher", self.refresher())
+            .with_mounted_cache(c.APPROLE_DIR, self.approle_volume(provider), owner=c.APP_OWNER)
             .with_env_variable("GATEWAY_VAULT_ROLE_ID_FILE", f"{c.APPROLE_DIR}/role_id")
             .with_env_variable("GATEWAY_VAULT_SECRET_ID_FILE", f"{c.APPROLE_DIR}/secret_id")
         )
         if provider not in self.provider_keys:  # a real key means the real API (the default URL)
             ctr = ctr.with_env_variable("GATEWAY_UPSTREAM_BASE_URL", c.upstream_base_url(provider))
-        return ctr.with_exposed_port(c.GATEWAY_PORT).as_service(args=c.GATEWAY_CMD)
+        # The refresher seeds the volume when it starts: wait for the first secret_id, then serve.
+        wait = f"until [ -s {c.APPROLE_DIR}/secret_id ]; do sleep 1; done; exec {' '.join(c.GATEWAY_CMD)}"
+        return ctr.with_exposed_port(c.GATEWAY_PORT).as_service(args=["/bin/sh", "-c", wait])
 
     def tls(self) -> dagger.Directory:
         """Self-signed certificate for the proxy (cert.pem doubles as the CA clients trust)."""
