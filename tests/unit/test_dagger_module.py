@@ -134,7 +134,7 @@ def test_stack_binds_gateways_behind_the_proxy(module: main.LlmStack) -> None:
     for provider in consts.PROVIDERS:
         gateway = gateways[f"gateway-{provider}"]
         assert ports(gateway) == {8000}
-        assert set(bindings(gateway)) == {"vault", "mock"}
+        assert set(bindings(gateway)) == {"vault", "mock", "refresher"}
         assert ports(bindings(gateway)["vault"]) == {8200}
         assert ports(bindings(gateway)["mock"]) == {8199}
         variables = env(gateway)
@@ -148,19 +148,27 @@ def test_stack_binds_gateways_behind_the_proxy(module: main.LlmStack) -> None:
         assert variables["GATEWAY_VAULT_SECRET_ID_FILE"].endswith("/secret_id")
 
 
-def test_each_gateway_mounts_only_its_own_approle(module: main.LlmStack) -> None:
-    for provider, gateway in bindings(module.proxy()).items():
-        mounts = [c for c in chain(gateway) if c.name == "withMountedDirectory"]
-        assert len(mounts) == 1
-        picked = chain(mounts[0].args["source"])[-1]
-        assert (picked.name, picked.args["path"]) == ("directory", provider.removeprefix("gateway-"))
+def cache_keys(obj: Type) -> dict[str, str]:
+    """Cache volumes mounted on a container or service: path -> volume key."""
+    mounts = [c for c in chain(obj) if c.name == "withMountedCache"]
+    return {m.args["path"]: chain(m.args["cache"])[-1].args["key"] for m in mounts}
+
+
+def test_each_gateway_shares_only_its_own_approle_volume_with_the_refresher(module: main.LlmStack) -> None:
+    """The refresher writes fresh secret_ids into the volume the gateway reads; one volume per provider and run."""
+    for host, gateway in bindings(module.proxy()).items():
+        provider = host.removeprefix("gateway-")
+        assert cache_keys(gateway) == {consts.APPROLE_DIR: f"llm-stack-approle-{RUN}-{provider}"}
+        refresher = bindings(gateway)["refresher"]
+        assert cache_keys(refresher)[f"{consts.REFRESHER_DIR}/{provider}"] == cache_keys(gateway)[consts.APPROLE_DIR]
+        assert chain(refresher)[-1].args["args"][-1].endswith("exec " + " ".join(consts.REFRESHER_CMD))
 
 
 def test_a_real_provider_key_replaces_the_mock(module: main.LlmStack, keys: dict[str, dagger.Secret]) -> None:
     gateway = module.gateway(main.Provider.anthropic, provider_key=keys["anthropic"])
     assert "GATEWAY_UPSTREAM_BASE_URL" not in env(gateway)
     bootstrap = [c for c in walk(gateway) if c.name == "withSecretVariable" and c.args["name"] == "ANTHROPIC_API_KEY"]
-    assert len(bootstrap) == 1
+    assert bootstrap and all(c.args["secret"] is keys["anthropic"] for c in bootstrap)
 
 
 def test_integration_suites_reach_the_stack_by_hostname(module: main.LlmStack) -> None:
@@ -359,7 +367,9 @@ def repo_paths(argv: list[str]) -> set[str]:
             found.add("services/" + argv[i + 1].replace(".", "/"))
         elif re.match(r"^(services|deploy|tests|tools|nginx|ci)/", arg):
             found.add(arg)
-        # Scripts run with sh -c name files by their path inside an image (/opt/llmgw/services/...).
+        # Scripts run with sh -c name files by their path inside an image (/opt/llmgw/services/...),
+        # and modules by `python -m`.
+        found |= {"services/" + m.replace(".", "/") for m in re.findall(r"python3? -m ([\w.]+)", arg)}
         found |= set(re.findall(r"/opt/llmgw/(services/[\w/.]+\.py)", arg))
     return found
 
