@@ -425,17 +425,20 @@ def test_images_run_as_the_owners_the_module_mounts_for() -> None:
 
 
 def test_layout_is_what_dagger_init_writes_for_the_pinned_release() -> None:
+    """The engine vendors its SDK into ci/sdk (version 0.0.0 in its source) and locks it editable, unpinned."""
     version = metadata.version("dagger-io")
     config = json.loads((ROOT / "dagger.json").read_text())
     assert config == {"name": "llm-stack", "engineVersion": f"v{version}", "sdk": {"source": "python"}, "source": "ci"}
     project = tomllib.loads((ROOT / "ci" / "pyproject.toml").read_text())
-    assert f"dagger-io=={version}" in project["project"]["dependencies"]
+    assert project["project"]["dependencies"] == ["dagger-io"]  # a pin could never match the vendored 0.0.0
     assert project["tool"]["uv"]["sources"]["dagger-io"] == {"path": "sdk", "editable": True}
-    assert (ROOT / "ci" / "src" / "llm_stack" / "__init__.py").is_file()
+    python = (ROOT / "ci" / ".python-version").read_text().strip()
+    assert project["project"]["requires-python"] == f">={python}"  # what init derives from .python-version
     lock = tomllib.loads((ROOT / "ci" / "uv.lock").read_text())
+    assert lock["requires-python"] == f">={python}"
     locked = {p["name"]: p for p in lock["package"]}
-    assert locked["dagger-io"]["version"] == version
-    assert locked["dagger-io"]["source"] == {"editable": "sdk"}
+    assert (locked["dagger-io"]["version"], locked["dagger-io"]["source"]) == ("0.0.0", {"editable": "sdk"})
+    assert locked["llm-stack"]["metadata"]["requires-dist"] == [{"name": "dagger-io", "editable": "sdk"}]
     assert "/sdk" in (ROOT / "ci" / ".gitignore").read_text().split()
 
 
