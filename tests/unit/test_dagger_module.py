@@ -5,6 +5,7 @@ are objects themselves (a Service bound into a Container, a Secret) keep their o
 walk over them sees the whole pipeline a function would run.
 """
 
+import inspect
 import json
 import re
 import sys
@@ -85,12 +86,16 @@ def keys() -> dict[str, dagger.Secret]:
     return {p: dag.set_secret(f"{p}-key", f"{SENTINEL}-{p}") for p in consts.PROVIDERS}
 
 
-def deploy_inputs(images: dagger.File, service_env: dagger.Directory | None = None) -> release.DeployInputs:
+def deploy_inputs(images: dagger.File, service_env: dagger.Directory | None = None,
+                  pull: bool = False) -> release.DeployInputs:  # fmt: skip
     """Every deploy secret holds a sentinel, so a plaintext leak anywhere in the chain is found."""
-    secret = {n: dag.set_secret(n, f"{SENTINEL}-{n}") for n in ("env-file", "ssh", "known", "cert", "key")}
+    names = ("env-file", "ssh", "known", "cert", "key", "pull")
+    secret = {n: dag.set_secret(n, f"{SENTINEL}-{n}") for n in names}
     return release.DeployInputs(
         env_file=secret["env-file"], ssh_key=secret["ssh"], known_hosts=secret["known"],
-        tls_cert=secret["cert"], tls_key=secret["key"], images=images, service_env=service_env,
+        tls_cert=secret["cert"], tls_key=secret["key"], images=images,
+        service_env=service_env or dag.directory(),
+        registry_username="bot" if pull else "", registry_password=secret["pull"] if pull else None,
     )  # fmt: skip
 
 
@@ -98,7 +103,7 @@ def pipelines(module: main.LlmStack, keys: dict[str, dagger.Secret]) -> dict[str
     """The lazy objects behind every function that does not need an engine to build."""
     suite = suites.TestSuite(source=module.source, run_id=RUN)
     password = dag.set_secret("registry", f"{SENTINEL}-registry")
-    inputs = deploy_inputs(dag.file("i", "x"), service_env=dag.directory())
+    inputs = deploy_inputs(dag.file("i", "x"), service_env=dag.directory(), pull=True)
     objs: dict[str, Type] = {
         "stack": module.stack(openai_key=keys["openai"], anthropic_key=keys["anthropic"], cohere_key=keys["cohere"]),
         "proxy": module.proxy(),
@@ -258,7 +263,6 @@ def test_deploy_mounts_its_secrets_and_never_reuses_an_exec(module: main.LlmStac
     variables = env(ctr)
     assert variables["DOCKER_HOST"] == "ssh://ops@h.example:2222"
     assert (variables["LLMGW_TLS_CERT"], variables["LLMGW_TLS_KEY"]) == (consts.DEPLOY_TLS_CERT, consts.DEPLOY_TLS_KEY)
-    assert "LLMGW_ENV_DIR" not in variables
     assert chain(ctr)[-1].args["args"] == [
         "bash", "deploy/deploy.sh", "--env", "staging",
         "--env-file", "/run/deploy/env", "--images-file", "/run/deploy/images.txt",
@@ -271,6 +275,11 @@ def test_deploy_mounts_its_secrets_and_never_reuses_an_exec(module: main.LlmStac
     dirs = {c.args["path"]: c.args["source"] for c in chain(with_settings) if c.name == "withMountedDirectory"}
     assert dirs == {"/etc/llm-gateway/env": settings}
     assert env(with_settings)["LLMGW_ENV_DIR"] == "/etc/llm-gateway/env"
+    # Registry pull credentials: the password only as a secret variable, fed to docker login on stdin.
+    pulling = deploy(given=deploy_inputs(images, pull=True))
+    assert [c.args["name"] for c in chain(pulling) if c.name == "withSecretVariable"] == ["REGISTRY_PULL_PASSWORD"]
+    argv = chain(pulling)[-1].args["args"]
+    assert argv[:2] == ["sh", "-c"] and "--password-stdin" in argv[2] and argv[4:6] == ["bash", "deploy/deploy.sh"]
 
 
 def test_deploy_reads_what_deploy_sh_reads() -> None:
@@ -283,8 +292,12 @@ def test_deploy_reads_what_deploy_sh_reads() -> None:
     assert f"LLMGW_TLS_KEY={consts.DEPLOY_TLS_KEY}" in example
     assert f"LLMGW_ENV_DIR={consts.DEPLOY_SERVICE_ENV_DIR}" in example
     params = registered()["deploy"].parameters
-    for name in ("env_file", "ssh_key", "known_hosts", "tls_cert", "tls_key"):
+    for name in ("env_file", "ssh_key", "known_hosts", "tls_cert", "tls_key", "registry_password"):
         assert "Secret" in str(params[name].resolved_type), name
+    # What deploy.sh cannot run without has no default: `dagger call deploy` refuses to start without it.
+    required = {n for n, p in params.items() if p.signature.default is inspect.Parameter.empty}
+    assert {"env", "host", "env_file", "ssh_key", "known_hosts", "tls_cert", "tls_key", "images",
+            "service_env"} <= required  # fmt: skip
 
 
 def test_publish_pushes_every_image_compose_runs() -> None:

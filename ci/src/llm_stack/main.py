@@ -226,12 +226,18 @@ class LlmStack:
         tls_key: Annotated[dagger.Secret, Doc("nginx private key (PEM)")],
         images: Annotated[dagger.File, Doc("Published references with digests, one per line (publish's output)")],
         service_env: Annotated[
-            dagger.Directory | None, Doc("Directory with openai.env, anthropic.env, cohere.env (GATEWAY_* settings)")
+            dagger.Directory, Doc("Directory with openai.env, anthropic.env, cohere.env, e.g. deploy/env/prod")
+        ],
+        registry_username: Annotated[str, Doc("User the server pulls private images as")] = "",
+        registry_password: Annotated[
+            dagger.Secret | None, Doc("Token the server pulls private images with (env://REGISTRY_PULL_TOKEN)")
         ] = None,
         user: Annotated[str, Doc("SSH user")] = "deploy",
         port: Annotated[int, Doc("SSH port")] = 22,
     ) -> str:
         """Deploy published images with deploy/deploy.sh (compose over SSH, health check, rollback)."""
-        inputs = DeployInputs(env_file, ssh_key, known_hosts, tls_cert, tls_key, images, service_env)
+        inputs = DeployInputs(
+            env_file, ssh_key, known_hosts, tls_cert, tls_key, images, service_env, registry_username, registry_password
+        )
         ctr = deploy_container(self.source, env, DeployTarget(host, user, port), inputs)
         return await ctr.stdout()

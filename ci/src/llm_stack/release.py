@@ -15,6 +15,11 @@ from .toolbox import deployer
 DEPLOY_DIR = "/run/deploy"
 SSH_DIR = "/root/.ssh"
 ENV_FILE = f"{DEPLOY_DIR}/env"  # deploy.sh --env-file: mounted as a Secret, never a layer
+# Log the docker CLI in to the registry of the first published reference (host before the first /).
+REGISTRY_LOGIN = (
+    f'printf %s "$REGISTRY_PULL_PASSWORD" | docker login --username "$REGISTRY_PULL_USER" --password-stdin'
+    f' "$(head -n 1 {DEPLOY_DIR}/images.txt | cut -d / -f 1)" >/dev/null'
+)
 
 
 @enum_type
@@ -92,7 +97,9 @@ class DeployInputs:
     tls_cert: dagger.Secret
     tls_key: dagger.Secret
     images: dagger.File
-    service_env: dagger.Directory | None = None  # openai.env, anthropic.env, cohere.env (mock.env)
+    service_env: dagger.Directory  # openai.env, anthropic.env, cohere.env (mock.env): deploy.sh needs them
+    registry_username: str = ""  # with registry_password: the server pulls private images with these
+    registry_password: dagger.Secret | None = None
 
 
 def deploy_container(
@@ -115,11 +122,17 @@ def deploy_container(
         .with_env_variable("LLMGW_TLS_KEY", c.DEPLOY_TLS_KEY)
         .with_env_variable("DOCKER_HOST", f"ssh://{target.user}@{target.host}:{target.port}")
     )
-    if inputs.service_env is not None:
-        ctr = ctr.with_mounted_directory(c.DEPLOY_SERVICE_ENV_DIR, inputs.service_env).with_env_variable(
-            "LLMGW_ENV_DIR", c.DEPLOY_SERVICE_ENV_DIR
-        )
+    ctr = ctr.with_mounted_directory(c.DEPLOY_SERVICE_ENV_DIR, inputs.service_env).with_env_variable(
+        "LLMGW_ENV_DIR", c.DEPLOY_SERVICE_ENV_DIR
+    )
     argv = ["bash", c.DEPLOY_SCRIPT, "--env", env.value, "--env-file", ENV_FILE]
     argv += ["--images-file", f"{DEPLOY_DIR}/images.txt"]
+    if inputs.registry_password is not None:
+        # The docker CLI here sends these credentials with each pull to the server's engine; the
+        # password stays a Secret (stdin of docker login, never an argument or a layer).
+        ctr = ctr.with_env_variable("REGISTRY_PULL_USER", inputs.registry_username).with_secret_variable(
+            "REGISTRY_PULL_PASSWORD", inputs.registry_password
+        )
+        argv = ["sh", "-c", f'{REGISTRY_LOGIN} && exec "$@"', "deploy", *argv]
     # Every deploy runs: the engine would otherwise return a cached exec for the same inputs.
     return ctr.with_env_variable("DEPLOY_NONCE", nonce or secrets.token_hex(8)).with_exec(argv)
