@@ -7,6 +7,7 @@ walk over them sees the whole pipeline a function would run.
 
 import inspect
 import json
+import os
 import re
 import sys
 import tomllib
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import dagger
 import pytest
@@ -131,26 +133,33 @@ def pipelines(module: main.LlmStack, keys: dict[str, dagger.Secret]) -> dict[str
 # --- topology -----------------------------------------------------------------------------------
 
 
-def test_stack_binds_gateways_behind_the_proxy(module: main.LlmStack) -> None:
+def test_each_gateway_starts_with_settings_that_reach_its_bound_services(
+    module: main.LlmStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's own settings loader accepts the container's environment, and every URL in it names
+    a service bound to that container on a port that service exposes (what the process would dial)."""
+    from gateway.config import load_settings
+
     proxy = module.stack()
-    assert ports(proxy) == {consts.HTTPS_PORT, consts.HTTP_PORT} == {8443, 8080}
     gateways = bindings(proxy)
-    assert set(gateways) == {"gateway-openai", "gateway-anthropic", "gateway-cohere"}
-    for provider in consts.PROVIDERS:
-        gateway = gateways[f"gateway-{provider}"]
-        assert ports(gateway) == {8000}
-        assert set(bindings(gateway)) == {"vault", "mock", "refresher"}
-        assert ports(bindings(gateway)["vault"]) == {8200}
-        assert ports(bindings(gateway)["mock"]) == {8199}
-        variables = env(gateway)
-        assert variables["GATEWAY_PROVIDER"] == provider
-        assert variables["GATEWAY_HOST"] == "0.0.0.0"
-        assert variables["GATEWAY_PORT"] == "8000"
-        assert variables["GATEWAY_SECRETS_BACKEND"] == "vault"
-        assert variables["GATEWAY_VAULT_ADDR"] == "http://vault:8200"
-        assert variables["GATEWAY_UPSTREAM_BASE_URL"].startswith("http://mock:8199")
-        assert variables["GATEWAY_VAULT_ROLE_ID_FILE"].endswith("/role_id")
-        assert variables["GATEWAY_VAULT_SECRET_ID_FILE"].endswith("/secret_id")
+    assert set(gateways) == {f"gateway-{p}" for p in consts.PROVIDERS}
+    for host, gateway in gateways.items():
+        for name in [n for n in os.environ if n.startswith("GATEWAY_")]:
+            monkeypatch.delenv(name)
+        for name, value in env(gateway).items():
+            monkeypatch.setenv(name, value)
+        settings = load_settings()
+        assert f"gateway-{settings.provider}" == host
+        assert settings.port in ports(gateway) and settings.secrets_backend == "vault"
+        bound = bindings(gateway)
+        for url in (settings.vault_addr, settings.upstream_base_url):
+            parsed = urlparse(str(url))
+            assert parsed.hostname in bound and parsed.port in ports(bound[parsed.hostname]), url
+        mounted = set(cache_keys(gateway))
+        for path in (settings.vault_role_id_file, settings.vault_secret_id_file):
+            assert str(Path(str(path)).parent) in mounted, path
+    upstreams = {v.split(":")[0] for k, v in env(proxy).items() if k.startswith("NGINX_UPSTREAM_")}
+    assert upstreams == set(gateways)
 
 
 def cache_keys(obj: Type) -> dict[str, str]:
