@@ -114,10 +114,9 @@ def test_release_publishes_then_deploys_staging_from_main_and_prod_behind_an_env
     assert prod["environment"] == "production"
     assert "call deploy --env staging" in " ".join(s.get("run", "") for s in staging["steps"])
     assert "call deploy --env prod" in " ".join(s.get("run", "") for s in prod["steps"])
+    # That each deploy call passes what the module's deploy requires, secrets as env://, is checked
+    # against the function's signature in test_dagger_module.py::test_documented_deploy_calls_pass_….
     for job in (staging, prod):
-        deploy = " ".join(s.get("run", "") for s in job["steps"])
-        for secret in ("--env-file", "--ssh-key", "--known-hosts", "--tls-cert", "--tls-key"):
-            assert f"{secret} env://" in deploy, secret
         assert job["permissions"] == {"contents": "read"}
         assert job["concurrency"]["cancel-in-progress"] is False
 
