@@ -3,7 +3,9 @@
 #   test-dagger  unit tests that inspect the module's lazy query chains and the workflows
 #   test-dagger-replay  builds the module's toolbox (ci/Dockerfile.toolbox) with the local Docker engine and
 #                runs the module's steps (ci/steps/run.sh: every linter, unit, one integration suite) in it
-#                over the source as the module's Ignore list filters it (tests/containers/test_module_replay.py)
+#                over the source as the module's Ignore list filters it (tests/containers/test_module_replay.py);
+#                the stack's bootstrap + secret-id refresher argv against real OpenBao past every TTL
+#                (tests/containers/test_module_stack_credentials.py)
 VENV ?= .venv
 PIP ?= $(VENV)/bin/pip
 PYTEST ?= $(VENV)/bin/pytest
