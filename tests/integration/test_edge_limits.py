@@ -85,11 +85,45 @@ def test_client_limit_is_the_gateways_429_through_the_edge(client: httpx.Client,
     # The other credential style is the same client: the same count.
     bearer = {"Authorization": f"Bearer {key['x-api-key']}"}
     assert client.post("/anthropic/v1/chat/completions", json=body, headers=bearer).status_code == 429
+    # The Messages route of the same client draws on the same count, refused in Anthropic's shape.
+    msg = client.post("/anthropic/v1/messages", headers={**key, "anthropic-version": "2023-06-01"},
+                      json={"model": tuned.model("anthropic"), "max_tokens": 8,
+                            "messages": [{"role": "user", "content": "hi"}]})
+    assert msg.status_code == 429 and msg.json()["error"]["type"] == "rate_limit_error", msg.text
+    assert 1 <= int(msg.headers["retry-after"]) <= 60
     # The edge keeps no per-credential zone: unlimited routes of the same key still pass.
     assert {r.status_code for r in _burst(client, 10, "/anthropic/v1/models", [key] * 10)} == {200}
     # The other providers' limits are their own: the default openai limits let the same burst through.
     assert {r.status_code for r in _burst(client, 10, "/openai/v1/models",
                                           [{"x-api-key": tuned.keys["openai"]}] * 10)} == {200}
+
+
+def test_embeddings_draw_on_the_clients_token_budget(client: httpx.Client, tuned: RunningStack) -> None:
+    result = subprocess.run([sys.executable, "-m", "vaultctl", "client-key", "create", "--name", "budgeted",
+                             "--providers", "openai", "--daily-tokens", "60", "--rpm", "1000",
+                             "--addr", str(tuned.vault_addr),
+                             "--token-file", str(tuned.state_dir / "vault" / "root-token")],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    time.sleep(2.5)  # the gateway re-reads the client registry every second here
+    key = {"x-api-key": result.stdout.split("key: ")[1].split()[0]}
+    body = {"model": "text-embedding-3-small", "input": ["alpha beta gamma", "delta epsilon"]}
+    used, replies = 0, []
+    for _ in range(30):  # bounded: a 60-token budget is gone long before
+        reply = client.post("/openai/v1/embeddings", json=body, headers=key)
+        replies.append(reply)
+        if reply.status_code != 200:
+            break
+        assert reply.headers["x-ratelimit-limit-requests"] == "1000"
+        used += reply.json()["usage"]["total_tokens"]
+    print(f"\nembeddings under --daily-tokens 60: {len(replies) - 1} answered ({used} tokens), then "
+          f"{replies[-1].status_code}")
+    assert len(replies) >= 3 and 0 < used <= 60
+    assert replies[-1].status_code == 429 and replies[-1].json()["error"]["code"] == "insufficient_quota"
+    # Chat of the same client is refused too: one budget per client, whatever the route.
+    chat = client.post("/openai/v1/chat/completions", headers=key,
+                       json={"model": tuned.model("openai"), "messages": [{"role": "user", "content": "hi"}]})
+    assert chat.status_code == 429 and chat.json()["error"]["code"] == "insufficient_quota"
 
 
 def test_random_fake_keys_are_still_limited_per_ip(client: httpx.Client, tuned: RunningStack) -> None:

@@ -7,10 +7,11 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from gateway import context
-from gateway.api.deps import ClientDep, RuntimeDep
+from gateway.api.deps import ClientDep, RuntimeDep, admit
 from gateway.api.embeddings_schemas import EmbeddingRequest, EmbeddingResponse
 from gateway.embeddings import Embedder
 from gateway.errors import NotFoundError
+from gateway.limits import enforce
 from gateway.providers.base import ProviderAdapter
 
 _SUMMARY = "Create embeddings (OpenAI-compatible)"
@@ -30,11 +31,19 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
     embedder = Embedder(adapter)
 
     @router.post("/v1/embeddings", summary=_SUMMARY, response_model=EmbeddingResponse)
-    async def create_embeddings(req: EmbeddingRequest, runtime: RuntimeDep, _client: ClientDep) -> Response:
+    async def create_embeddings(req: EmbeddingRequest, runtime: RuntimeDep, client: ClientDep) -> Response:
         ctx = context.get()
         if ctx is not None:
             ctx.route, ctx.audited = "embeddings", True
-        doc = await embedder.create(req, runtime.provider_key())
-        return Response(orjson.dumps(doc), media_type="application/json")
+        # Counted by the client's limits like chat: the input is reserved, no completion allowance.
+        reservation = await admit(runtime, client, req.texts, 0)
+        try:
+            doc = await embedder.create(req, runtime.provider_key())
+        except Exception:
+            await enforce.settle(runtime.limiter, reservation, 0)
+            raise
+        usage = doc.get("usage")
+        await enforce.settle(runtime.limiter, reservation, usage["total_tokens"] if usage else None)
+        return Response(orjson.dumps(doc), media_type="application/json", headers=enforce.headers(reservation))
 
     return router

@@ -27,8 +27,9 @@ from gateway.api.anthropic_schemas import (
     MessageResponse,
     MessagesRequest,
 )
-from gateway.api.deps import ClientDep, RuntimeDep, resolve_model
+from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model
 from gateway.errors import GatewayError, InvalidRequestError
+from gateway.limits import enforce
 from gateway.messages import MessagesRelay, error_body
 from gateway.providers.base import ProviderAdapter
 
@@ -99,7 +100,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
 
     @router.post("/v1/messages", summary="Create a message (Anthropic Messages API)", response_model=MessageResponse,
                  responses={200: {"content": {"text/event-stream": {}}, "description": "message or SSE stream"}})
-    async def create_message(req: MessagesRequest, runtime: RuntimeDep, _client: ClientDep,
+    async def create_message(req: MessagesRequest, runtime: RuntimeDep, client: ClientDep,
                              version: VersionDep) -> Response:
         ctx = context.get()
         if ctx is not None:
@@ -108,11 +109,23 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         limit = runtime.settings.max_tokens_limit
         if req.max_tokens > limit:
             raise InvalidRequestError(f"max_tokens must be at most {limit}", param="max_tokens")
-        if req.stream:
-            events = await relay.stream(req, runtime.provider_key(), version)
-            return StreamingResponse(events, media_type="text/event-stream", headers=_SSE_HEADERS)
-        doc = await relay.create(req, runtime.provider_key(), version)
-        return Response(orjson.dumps(doc), media_type="application/json")
+        # The same client limits as chat: the serialised conversation and max_tokens are reserved, then
+        # settled with the usage Anthropic reports (also for a stream, when it ends or is cut).
+        conversation = [orjson.dumps(req.model_dump(include={"system", "messages", "tools"})).decode()]
+        reservation = await admit(runtime, client, conversation, req.max_tokens)
+        headers = enforce.headers(reservation)
+        try:
+            if req.stream:
+                events = await relay.stream(req, runtime.provider_key(), version)
+                settled = enforce.settled_stream(events, runtime.limiter, reservation, lambda: _used(ctx))
+                return StreamingResponse(settled, media_type="text/event-stream",
+                                         headers={**_SSE_HEADERS, **headers})
+            doc = await relay.create(req, runtime.provider_key(), version)
+        except Exception:
+            await enforce.settle(runtime.limiter, reservation, 0)  # refused or failed upstream: nothing used
+            raise
+        await enforce.settle(runtime.limiter, reservation, _used(ctx))
+        return Response(orjson.dumps(doc), media_type="application/json", headers=headers)
 
     @router.post("/v1/messages/count_tokens", summary="Count the input tokens of a message (Anthropic)",
                  response_model=CountTokensResponse)
@@ -126,3 +139,10 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         return Response(orjson.dumps(doc), media_type="application/json")
 
     return router
+
+
+def _used(ctx: context.RequestContext | None) -> int | None:
+    """Tokens the upstream reported for this request (None: not reported, the estimate stays counted)."""
+    if ctx is None or ctx.prompt_tokens is None:
+        return None
+    return ctx.prompt_tokens + (ctx.completion_tokens or 0)
