@@ -31,6 +31,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_KEY = "lgw_standalone0001_secretsecretsecretsecretsecret00"
+SLOW_PART, SLOW_PAUSE_S = b"x" * 64, 1.0
 NGINX = shutil.which("nginx", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"])) or "nginx"
 
 
@@ -51,7 +52,11 @@ class FakeGateway:
                 body = self.rfile.read(length) if length else b""
                 gateway.seen.append({"method": self.command, "path": self.path, "body": body,
                                      "headers": {k.lower(): v for k, v in self.headers.items()}})
-                if self.path != "/v1/auth/verify":
+                if b'"slow"' in body:  # first half, a pause, second half: as a stream or a plain reply
+                    stream = b'"stream":true' in body.replace(b" ", b"")
+                    self._send_slowly({"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"} if stream
+                                      else {"Content-Type": "application/json"})
+                elif self.path != "/v1/auth/verify":
                     self._send(200, b'{"ok":true}', {"Content-Type": "application/json"})
                 elif GOOD_KEY in (self.headers.get("x-api-key"), self.headers.get("authorization", "")[7:]):
                     self._send(204, b"", {"X-Client-Id": "client-1", "X-Auth-Method": "api_key"})
@@ -66,6 +71,16 @@ class FakeGateway:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _send_slowly(self, headers: dict[str, str]) -> None:
+                self.send_response(200)
+                for key, value in {**headers, "Content-Length": str(2 * len(SLOW_PART))}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(SLOW_PART)
+                self.wfile.flush()
+                time.sleep(SLOW_PAUSE_S)
+                self.wfile.write(SLOW_PART)
 
             do_GET = do_POST = do_HEAD = _answer
 
@@ -192,6 +207,25 @@ def test_gateway_sees_the_verified_identity_never_the_clients(edge: Edge) -> Non
     assert headers["x-request-id"] == "trace-42"
     assert headers["x-forwarded-for"] == "127.0.0.1"
     assert json.loads(proxied["body"]) == {"messages": []}
+
+
+def _first_byte_after(edge: Edge, body: dict, path: str) -> float:
+    start = time.perf_counter()
+    with httpx.stream("POST", f"{edge.url}{path}", verify=str(edge.ca), json=body,
+                      headers={"x-api-key": GOOD_KEY}) as response:
+        assert response.status_code == 200
+        next(response.iter_raw())
+        return time.perf_counter() - start
+
+
+def test_only_streams_the_gateway_marks_go_out_unbuffered(edge: Edge) -> None:
+    # A plain reply is buffered at the edge (errors and JSON arrive whole); a stream marked
+    # X-Accel-Buffering: no passes chunk by chunk, before the upstream has finished.
+    path = "/openai/v1/chat/completions"  # a route that may stream
+    plain = _first_byte_after(edge, {"model": "slow", "messages": []}, path)
+    streamed = _first_byte_after(edge, {"model": "slow", "stream": True, "messages": []}, path)
+    print(f"\nfirst byte: plain {plain * 1000:.0f} ms, stream {streamed * 1000:.0f} ms (pause {SLOW_PAUSE_S} s)")
+    assert plain >= SLOW_PAUSE_S * 0.9 and streamed < SLOW_PAUSE_S * 0.5
 
 
 def test_public_routes_strip_a_client_sent_identity(edge: Edge) -> None:
