@@ -43,4 +43,5 @@ test-dagger: deps ## Query-chain tests of the Dagger module and the workflow rul
 
 # Images are llmgw-dagger-*; the local base image stands in for the Dockerfiles' ARG BASE_IMAGE.
 test-dagger-replay: deps containers-base ## Replay the Dagger module's lint, unit and integration steps in Docker
-	@BASE_IMAGE=$(CONTAINERS_BASE_IMAGE) $(PYTEST) tests/containers/test_module_replay.py tests/containers/test_module_stack_credentials.py -q -s -p no:cacheprovider
+	@BASE_IMAGE=$(CONTAINERS_BASE_IMAGE) $(PYTEST) tests/containers/test_module_replay.py tests/containers/test_module_stack_credentials.py \
+		tests/containers/test_helm_deployer.py -q -s -p no:cacheprovider

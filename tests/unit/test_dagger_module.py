@@ -292,6 +292,32 @@ def test_deploy_mounts_its_secrets_and_never_reuses_an_exec(module: main.LlmStac
     assert argv[:2] == ["sh", "-c"] and "--password-stdin" in argv[2] and argv[4:6] == ["bash", "deploy/deploy.sh"]
 
 
+def test_deploy_kubernetes_runs_the_repos_deployer_with_the_kubeconfig_as_a_secret(module: main.LlmStack) -> None:
+    kubeconfig, values = dag.set_secret("kubeconfig", "x"), dag.file("values.yaml", "x")
+
+    def deploy() -> dagger.Container:
+        return release.kubernetes_deploy_container(module.source, release.Env.prod, kubeconfig, values, "llm", "gw")
+
+    ctr = deploy()
+    [build] = [c for c in chain(ctr) if c.name == "dockerBuild"]
+    assert build.args["dockerfile"] == consts.HELM_DEPLOYER_DOCKERFILE
+    [mount] = [c for c in chain(ctr) if c.name == "withMountedSecret"]
+    assert (mount.args["path"], mount.args["source"]) == (release.KUBECONFIG, kubeconfig)
+    assert mount.args["owner"] == consts.HELM_DEPLOYER_USER and mount.args.get("mode", 0o400) == 0o400  # SDK default
+    variables = env(ctr)
+    assert (variables["KUBECONFIG"], variables["NAMESPACE"], variables["RELEASE"]) == (release.KUBECONFIG, "llm", "gw")
+    argv = chain(ctr)[-1].args["args"]
+    assert argv[:3] == [consts.HELM_DEPLOY_SCRIPT, "-f", release.VALUES_FILE] and "--env prod" in argv[-1]
+    # The script the exec names is the one the image installs (its ENTRYPOINT), run as the image's user.
+    dockerfile = (ROOT / consts.HELM_DEPLOYER_DOCKERFILE).read_text()
+    assert f'ENTRYPOINT ["{consts.HELM_DEPLOY_SCRIPT}"]' in dockerfile
+    assert f"USER {consts.HELM_DEPLOYER_USER}" in dockerfile
+    assert env(deploy())["DEPLOY_NONCE"] != env(deploy())["DEPLOY_NONCE"]
+    for rel in ("deploy/helm/deploy.sh", "deploy/helm/Dockerfile.deployer", "tools/k8s/extract-helm.mjs",
+                "tools/k8s/package-lock.json", "deploy/monitoring/alerts.yml"):
+        assert not is_ignored(rel), f"{rel} must reach the engine"
+
+
 def test_deploy_reads_what_deploy_sh_reads() -> None:
     """The env file deploy.sh needs is a Secret (deploy/.env.* never reaches the source upload)."""
     script = (ROOT / "deploy" / "deploy.sh").read_text()
@@ -334,7 +360,7 @@ def registered() -> dict[str, Any]:
 def test_cache_policy_follows_what_a_result_depends_on() -> None:
     """Anything holding a run id (a live Vault) or acting outside is never cached; verdicts once per session."""
     policies = {name: fn.cache_policy for name, fn in registered().items()}
-    never = {"vault", "bootstrap", "gateway", "proxy", "stack", "suite", "publish", "deploy"}
+    never = {"vault", "bootstrap", "gateway", "proxy", "stack", "suite", "publish", "deploy", "deploy_kubernetes"}
     session = {"test", "test_report", "test_integration", "test_health", "test_auth", "test_perf", "test_langchain"}
     assert {n for n, p in policies.items() if p == "never"} == never
     assert {n for n, p in policies.items() if p == "session"} == session

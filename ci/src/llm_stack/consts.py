@@ -90,6 +90,10 @@ EDGE_ENTRY: Final = (
     " -g 'daemon off;'"
 )
 DEPLOY_SCRIPT: Final = "deploy/deploy.sh"
+# deploy-kubernetes: helm + the chart + deploy/helm/deploy.sh, as deploy/helm/Dockerfile.deployer installs them.
+HELM_DEPLOYER_DOCKERFILE: Final = "deploy/helm/Dockerfile.deployer"
+HELM_DEPLOY_SCRIPT: Final = "/opt/llm-gateway/deploy/helm/deploy.sh"
+HELM_DEPLOYER_USER: Final = "10300:10300"
 # Where the deploy container holds deploy.sh's inputs: the paths deploy/.env.production.example
 # suggests for the TLS files and per-service env files, so one env file works in both places.
 DEPLOY_TLS_CERT: Final = "/etc/llm-gateway/tls/server.pem"

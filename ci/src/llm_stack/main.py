@@ -10,7 +10,15 @@ from dagger import DefaultPath, Doc, Ignore, check, enum_type, function, object_
 
 from . import consts as c
 from .build import edge_image, gateway_image, gateway_images
-from .release import DeployInputs, DeployTarget, Env, deploy_container, publish_plan, push_all
+from .release import (
+    DeployInputs,
+    DeployTarget,
+    Env,
+    deploy_container,
+    kubernetes_deploy_container,
+    publish_plan,
+    push_all,
+)
 from .source import SOURCE_IGNORE
 from .stack import StackPlan
 from .suites import TestSuite, verdict
@@ -240,4 +248,17 @@ class LlmStack:
             env_file, ssh_key, known_hosts, tls_cert, tls_key, images, service_env, registry_username, registry_password
         )
         ctr = deploy_container(self.source, env, DeployTarget(host, user, port), inputs)
+        return await ctr.stdout()
+
+    @never_cached
+    async def deploy_kubernetes(
+        self,
+        env: Annotated[Env, Doc("Target environment (recorded as the Helm revision's description)")],
+        kubeconfig: Annotated[dagger.Secret, Doc("kubeconfig of the target cluster (file://~/.kube/prod)")],
+        values: Annotated[dagger.File, Doc("Helm values for this environment: images, Vault, hosts")],
+        namespace: Annotated[str, Doc("Namespace of the release")] = "llm",
+        release: Annotated[str, Doc("Helm release name")] = "llm-gateway",
+    ) -> str:
+        """Install or upgrade the Helm chart with deploy/helm/deploy.sh (helm upgrade --install --atomic)."""
+        ctr = kubernetes_deploy_container(self.source, env, kubeconfig, values, namespace, release)
         return await ctr.stdout()

