@@ -42,6 +42,7 @@ class Target:
     project: str
     url: str
     ca: Path
+    key: str = ""  # a client key created with the scoped admin token after the first deploy
 
     @property
     def releases(self) -> list[list[str]]:
@@ -73,12 +74,47 @@ class Target:
         out = docker("ps", "-q", "--filter", f"label=com.docker.compose.project={self.project}").stdout
         return set(out.split())
 
+    def compose(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """docker-compose on this target's project (the production file deploy.sh uses); fails loudly."""
+        files = ["-f", str(REPO / "deploy" / "docker-compose.yml")]
+        result = subprocess.run(["docker-compose", "-p", self.project, *files, *args], env=self.compose_env("r1"),
+                                input=stdin, capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, f"docker-compose {args[:3]}: {result.stdout}{result.stderr}"
+        return result
+
     def chat(self, provider: str = "openai") -> httpx.Response:
-        """One chat completion through nginx with the bootstrap's demo client key."""
-        keys = json.loads((self.root / "state" / "out" / "client-keys.json").read_text())
-        return httpx.post(f"{self.url}/{provider}/v1/chat/completions", verify=str(self.ca), timeout=30,
-                          headers={"Authorization": f"Bearer {keys[f'demo-{provider}']}"},
-                          json={"messages": [{"role": "user", "content": "still serving?"}]})
+        """One chat completion through nginx with a client key made by the operator (prod has no demo keys)."""
+        if not self.key:
+            made = self.compose("run", "--rm", "-T", "vault-bootstrap", "client-key", "create", "--name", "deploytest",
+                                "--providers", "openai+anthropic+cohere", "--addr", "https://vault:8200",
+                                "--cacert", "/etc/llm-gateway/vault-ca/ca.pem",
+                                "--token-file", "/run/secrets/vault_admin_token")
+            self.key = made.stdout.split("key: ")[1].split()[0]
+        deadline = time.monotonic() + 60  # the gateways re-read the client registry every 15 s
+        while True:
+            reply = httpx.post(f"{self.url}/{provider}/v1/chat/completions", verify=str(self.ca), timeout=30,
+                               headers={"Authorization": f"Bearer {self.key}"},
+                               json={"messages": [{"role": "user", "content": "still serving?"}]})
+            if reply.status_code != 401 or time.monotonic() > deadline:
+                return reply
+            time.sleep(2)
+
+
+def _operate_vault(target: Target) -> None:
+    """The operator's first run: deploy.sh refuses the sealed Vault; init, unseal, admin token, revoke root."""
+    first = target.deploy("--tag", "r1")
+    assert first.returncode != 0 and "Vault is sealed or not initialised" in first.stderr, first.stdout + first.stderr
+    init = json.loads(target.compose("exec", "-T", "vault", "bao", "operator", "init", "-key-shares=1",
+                                     "-key-threshold=1", "-format=json").stdout)
+    target.compose("exec", "-T", "vault", "bao", "operator", "unseal", init["unseal_keys_b64"][0])
+    root = ("-e", f"BAO_TOKEN={init['root_token']}")
+    target.compose("exec", "-T", *root, "vault", "bao", "policy", "write", "llm-admin", "-",
+                   stdin=(REPO / "deploy" / "vault" / "policies" / "llm-admin.hcl").read_text())
+    admin = target.compose("exec", "-T", *root, "vault", "bao", "token", "create", "-orphan", "-policy=llm-admin",
+                           "-ttl=2h", "-field=token").stdout.strip()
+    target.compose("exec", "-T", *root, "vault", "bao", "token", "revoke", "-self")
+    text = target.env_file.read_text()
+    target.env_file.write_text(re.sub(r"^VAULT_ADMIN_TOKEN=.*$", f"VAULT_ADMIN_TOKEN={admin}", text, flags=re.M))
 
 
 def _tag(source: str, dest: str) -> None:
@@ -98,6 +134,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     for example in (REPO / "deploy" / "env").glob("*.env.example"):
         shutil.copy(example, root / "env" / example.name.removesuffix(".example"))
     tls = issue(root / "tls", ("localhost", "127.0.0.1", "::1", "nginx"))
+    vault_tls = issue(root / "vault-tls", ("vault", "localhost", "127.0.0.1"))
     https, http = free_ports(2)
     project = f"llmgwdeploy{secrets.token_hex(3)}"
     env_file = root / "deploy.env"
@@ -107,12 +144,15 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         f"VAULT_ADMIN_TOKEN=admin-{secrets.token_hex(12)}", f"LLMGW_TLS_CERT={tls['cert']}",
         f"LLMGW_TLS_KEY={tls['key']}", f"LLMGW_HEALTH_CACERT={tls['ca']}", f"LLMGW_HTTPS_PORT={https}",
         f"LLMGW_HTTP_PORT={http}", f"LLMGW_PUBLIC_URL=https://127.0.0.1:{https}", "LLMGW_HEALTH_TIMEOUT_S=120",
+        f"LLMGW_VAULT_TLS_CERT={vault_tls['cert']}", f"LLMGW_VAULT_TLS_KEY={vault_tls['key']}",
+        f"LLMGW_VAULT_CA={vault_tls['ca']}",
     ]) + "\n")
     tgt = Target(root, env_file, project, f"https://127.0.0.1:{https}", tls["ca"])
     for component in COMPONENTS:  # reuse `make containers-build` output when present
         if docker("image", "inspect", image(component), check=False).returncode == 0:
             _tag(image(component), f"{PREFIX}/{component}:r1")
     try:
+        _operate_vault(tgt)
         yield tgt
     finally:
         subprocess.run(["docker-compose", "-p", project, "-f", str(REPO / "deploy" / "docker-compose.yml"),
