@@ -110,7 +110,11 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     upstream = f"127.0.0.1:{server.server_address[1]}"
     tls = issue(root / "tls")
+    # gixy treats any `listen` whose text contains "443" as TLS (weak_ssl_tls, hsts_header), so a random
+    # plain-HTTP port such as 44312 would be reported as a TLS server missing its settings: draw again.
     https, http = free_ports(2)
+    while "443" in str(http):
+        https, http = free_ports(2)
     conf = nginx_render.render(root / "nginx", {
         "NGINX_LISTEN_HTTPS": f"127.0.0.1:{https}", "NGINX_LISTEN_HTTP": f"127.0.0.1:{http}",
         "NGINX_TLS_CERT": str(tls["cert"]), "NGINX_TLS_KEY": str(tls["key"]), "NGINX_WORKER_PROCESSES": "1",
