@@ -483,12 +483,10 @@ def test_layout_is_what_dagger_init_writes_for_the_pinned_release() -> None:
     assert project["tool"]["uv"]["sources"]["dagger-io"] == {"path": "sdk", "editable": True}
     python = (ROOT / "ci" / ".python-version").read_text().strip()
     assert project["project"]["requires-python"] == f">={python}"  # what init derives from .python-version
-    lock = tomllib.loads((ROOT / "ci" / "uv.lock").read_text())
-    assert lock["requires-python"] == f">={python}"
-    locked = {p["name"]: p for p in lock["package"]}
-    assert (locked["dagger-io"]["version"], locked["dagger-io"]["source"]) == ("0.0.0", {"editable": "sdk"})
-    assert locked["llm-stack"]["metadata"]["requires-dist"] == [{"name": "dagger-io", "editable": "sdk"}]
-    assert "/sdk" in (ROOT / "ci" / ".gitignore").read_text().split()
+    # The engine writes ci/sdk and uv.lock on `dagger develop`; neither is committed (a uv lock records the
+    # package index's host names, which this repository never carries).
+    ignored = (ROOT / "ci" / ".gitignore").read_text().split()
+    assert {"/sdk", "/uv.lock"} <= set(ignored)
 
 
 def test_stack_plan_is_keyed_by_run() -> None:
@@ -501,7 +499,7 @@ def test_stack_plan_is_keyed_by_run() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["dagger.json", "ci/uv.lock", "ci/.gitignore", "ci/pyproject.toml", ".dockerignore", "ci/steps/run.sh",
+    ["dagger.json", "ci/.gitignore", "ci/pyproject.toml", ".dockerignore", "ci/steps/run.sh",
      "services/gateway/app.py", "tests/unit/test_dagger_module.py", "deploy/.env.production.example",
      "tools/actionlint/run.mjs", ".github/workflows/ci.yml"],
 )  # fmt: skip
