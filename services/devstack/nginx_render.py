@@ -62,7 +62,9 @@ DEFAULTS = {
     # CORS: comma-separated exact origins (scheme://host[:port]); empty means no cross-origin access.
     "NGINX_CORS_ORIGINS": "",
     "NGINX_CORS_ALLOW_CREDENTIALS": "false",
-    "NGINX_CORS_ALLOW_HEADERS": "Authorization, Content-Type, X-Api-Key, X-Request-ID",
+    # The openai and anthropic browser SDKs' request headers (the latter with dangerouslyAllowBrowser).
+    "NGINX_CORS_ALLOW_HEADERS": ("Authorization, Content-Type, X-Api-Key, X-Request-ID, Anthropic-Version, "
+                                 "Anthropic-Beta, Anthropic-Dangerous-Direct-Browser-Access"),
     "NGINX_CORS_MAX_AGE": "600",
     # Comma-separated CIDRs of the load balancers / proxies in front of nginx. Only a connection from
     # one of them may name the client in X-Forwarded-For; empty (default): the peer address is the client.

@@ -173,7 +173,9 @@ def test_preflight_is_answered_at_the_edge(client: httpx.Client, tuned: RunningS
     assert response.headers["access-control-allow-credentials"] == "true"
     assert "POST" in response.headers["access-control-allow-methods"]
     allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
-    assert {"authorization", "content-type", "x-api-key"} <= allowed
+    # What the openai and anthropic browser SDKs send (the latter with dangerouslyAllowBrowser).
+    assert {"authorization", "content-type", "x-api-key", "anthropic-version", "anthropic-beta",
+            "anthropic-dangerous-direct-browser-access"} <= allowed
     assert response.headers["access-control-max-age"] == "600"
     assert "*" not in "".join(v for k, v in response.headers.items() if k.startswith("access-control-"))
     # No credentials were needed, and the gateway saw nothing.
