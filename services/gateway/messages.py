@@ -44,21 +44,23 @@ class MessagesRelay:
             self._clients.popitem(last=False)
         return built
 
-    async def create(self, req: MessagesRequest, api_key: str, version: str) -> dict[str, Any]:
+    async def create(self, req: MessagesRequest, api_key: str, version: str,
+                     beta: str | None = None) -> dict[str, Any]:
         """Run a non-streamed request and return Anthropic's message document as received."""
         try:
             message = await self.client(api_key).post("/v1/messages", cast_to=Message, body=_params(req),
-                                                      options=_version(version))
+                                                      options=_headers(version, beta))
         except Exception as exc:
             raise self.adapter.map_error(exc) from exc
         _record(message.usage.input_tokens, message.usage.output_tokens)
         return message.to_dict(mode="json")
 
-    async def stream(self, req: MessagesRequest, api_key: str, version: str) -> AsyncIterator[bytes]:
+    async def stream(self, req: MessagesRequest, api_key: str, version: str,
+                     beta: str | None = None) -> AsyncIterator[bytes]:
         """Open the upstream stream (failures to open raise, with their status) and return its SSE events."""
         try:
             upstream = await self.client(api_key).post(
-                "/v1/messages", cast_to=Message, body={**_params(req), "stream": True}, options=_version(version),
+                "/v1/messages", cast_to=Message, body={**_params(req), "stream": True}, options=_headers(version, beta),
                 stream=True, stream_cls=anthropic.AsyncStream[RawMessageStreamEvent])
         except Exception as exc:
             raise self.adapter.map_error(exc) from exc
@@ -90,12 +92,13 @@ class MessagesRelay:
             await upstream.close()
         _record(tokens[0], tokens[1])
 
-    async def count_tokens(self, req: CountTokensRequest, api_key: str, version: str) -> dict[str, Any]:
+    async def count_tokens(self, req: CountTokensRequest, api_key: str, version: str,
+                           beta: str | None = None) -> dict[str, Any]:
         """Ask Anthropic how many input tokens the request would use."""
         try:
             counted = await self.client(api_key).post(
                 "/v1/messages/count_tokens", cast_to=MessageTokensCount,
-                body=req.model_dump(exclude_none=True, by_alias=True), options=_version(version))
+                body=req.model_dump(exclude_none=True, by_alias=True), options=_headers(version, beta))
         except Exception as exc:
             raise self.adapter.map_error(exc) from exc
         return counted.to_dict(mode="json")
@@ -107,8 +110,11 @@ def _params(req: MessagesRequest) -> dict[str, Any]:
     return req.model_dump(exclude_none=True, exclude={"stream"}, by_alias=True)
 
 
-def _version(version: str) -> Any:
-    return {"headers": {"anthropic-version": version}}
+def _headers(version: str, beta: str | None) -> Any:
+    headers = {"anthropic-version": version}
+    if beta:
+        headers["anthropic-beta"] = ",".join(part.strip() for part in beta.split(","))
+    return {"headers": headers}
 
 
 def _record(input_tokens: int | None, output_tokens: int | None) -> None:

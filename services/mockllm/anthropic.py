@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -52,6 +53,11 @@ def _turns(messages: list[Any]) -> list[Turn]:
     return turns
 
 
+# Anthropic's beta names end in their date (`prompt-caching-2024-07-31`, `claude-code-20250219`); the mock
+# takes any such name as known, and refuses others as the API refuses names it has never published.
+_BETA = re.compile(r"[a-z][a-z0-9-]*-(\d{4}-\d{2}-\d{2}|\d{8})")
+
+
 class AnthropicProtocol:
     """Anthropic messages."""
 
@@ -63,8 +69,15 @@ class AnthropicProtocol:
         return key or bearer(headers)
 
     def check_headers(self, headers: Headers) -> str | None:
-        """The real API refuses requests without ``anthropic-version``."""
-        return None if header(headers, b"anthropic-version") else "anthropic-version: header is required"
+        """The real API refuses requests without ``anthropic-version``, and beta names it does not know."""
+        if not header(headers, b"anthropic-version"):
+            return "anthropic-version: header is required"
+        betas = [b.strip() for b in (header(headers, b"anthropic-beta") or "").split(",") if b.strip()]
+        unknown = [b for b in betas if not _BETA.fullmatch(b)]
+        if unknown:
+            return (f"Unexpected value(s) `{', '.join(unknown)}` for the `anthropic-beta` header. Please consult our "
+                    "documentation at docs.anthropic.com or try again without the header.")
+        return None
 
     def parse(self, body: dict[str, Any]) -> ChatRequest:
         """Validate and normalize a messages request."""

@@ -157,6 +157,24 @@ def test_anthropic_version_is_required(stack: RunningStack, http: httpx.Client, 
     assert "anthropic-version" in resp.json()["error"]["message"]
 
 
+def test_beta_features_are_forwarded_and_the_upstream_verdict_reaches_the_client(
+        stack: RunningStack, client: anthropic.Anthropic, http: httpx.Client) -> None:
+    # The SDK's beta namespace sends `anthropic-beta`; a published beta name passes through to the upstream.
+    msg = client.beta.messages.create(model=MODEL, max_tokens=20, betas=["token-efficient-tools-2025-02-19"],
+                                      messages=[{"role": "user", "content": "hi"}])
+    assert msg.content[0].text == "Echo: hi"  # type: ignore[union-attr]
+    # A name Anthropic never published is refused by the upstream, and its own reason reaches the client.
+    refused = _post(http, stack, {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]},
+                    **{"anthropic-beta": "made-up-feature"})
+    assert refused.status_code == 400, refused.text
+    message = refused.json()["error"]["message"]
+    assert "upstream provider rejected" in message and "`made-up-feature`" in message
+    # A header that is not a list of names never leaves the gateway.
+    bad = _post(http, stack, {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]},
+                **{"anthropic-beta": "a b;c"})
+    assert bad.status_code == 400 and "anthropic-beta" in bad.json()["error"]["message"], bad.text
+
+
 def test_edge_errors_on_the_route(stack: RunningStack, http: httpx.Client) -> None:
     url = f"{stack.url}/anthropic/v1/messages"
     missing = http.post(url, json={})

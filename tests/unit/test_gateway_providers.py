@@ -128,6 +128,11 @@ def test_status_errors_of_openai_and_anthropic_sdks(sdk) -> None:
             UpstreamError, 502, "upstream_auth")
     _expect(a.map_error(sdk.BadRequestError("bad", response=_resp2(400), body=None)),
             InvalidRequestError, 400, "upstream_rejected")
+    # The provider's own reason for a rejection reaches the client, on one bounded line.
+    inner = {"type": "invalid_request_error", "message": "messages: roles must\n alternate"}
+    body = inner if sdk is openai else {"type": "error", "error": inner}  # openai's SDK unwraps `error`
+    rejected = a.map_error(sdk.BadRequestError("bad", response=_resp2(400), body=body))
+    assert rejected.message.endswith("(status 400): messages: roles must alternate"), rejected.message
     _expect(a.map_error(sdk.APIStatusError("gw", response=_resp2(504), body=None)), UpstreamTimeoutError, 504)
     _expect(a.map_error(sdk.APITimeoutError(request=_req2())), UpstreamTimeoutError, 504)
     _expect(a.map_error(sdk.APIConnectionError(request=_req2())), UpstreamError, 502, "upstream_unreachable")
@@ -152,6 +157,7 @@ def test_cohere_sdk_errors() -> None:
     _expect(a.map_error(cohere.ServiceUnavailableError(body={})), UpstreamError, 502)
     _expect(a.map_error(cohere.UnauthorizedError(body={})), UpstreamError, 502, "upstream_auth")
     _expect(a.map_error(cohere.BadRequestError(body={})), InvalidRequestError, 400)
+    assert a.map_error(cohere.BadRequestError(body={"message": "x" * 900})).message.endswith("x" * 499 + "…")
     _expect(a.map_error(cohere.GatewayTimeoutError(body={})), UpstreamTimeoutError, 504)
     # the SDK raises ApiError(status_code=200) when a successful answer is not JSON
     _expect(a.map_error(cohere.core.api_error.ApiError(status_code=200, body="{trunc")),

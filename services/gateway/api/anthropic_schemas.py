@@ -17,6 +17,9 @@ from gateway.api.embeddings_schemas import PositiveInt, json_integer
 # The published API versions: 2023-06-01 is what most tools send; 2026-10-21 is what anthropic SDK 2.x
 # (and so ChatAnthropic) sends. The client's version is forwarded upstream, so answers keep its format.
 AnthropicVersion = Literal["2023-01-01", "2023-06-01", "2026-10-21"]
+# Beta features the client opts into (`anthropic-beta: a-2025-01-01,b-2025-02-02`), forwarded upstream as
+# sent: Anthropic itself refuses names it does not know, and that refusal reaches the client.
+AnthropicBeta = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+( *, *[A-Za-z0-9._-]+){0,31}$", max_length=1024)]
 LongText = Annotated[str, Field(max_length=1_000_000)]
 Id = Annotated[str, Field(min_length=1, max_length=256)]
 ToolName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,128}$")]

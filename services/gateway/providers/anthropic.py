@@ -46,7 +46,7 @@ class AnthropicAdapter(ProviderAdapter):
         if isinstance(exc, anthropic.APIConnectionError):
             return UpstreamError("the connection to the upstream provider failed", code="upstream_unreachable")
         if isinstance(exc, anthropic.APIStatusError):
-            return from_status(exc.status_code, exc.response.headers)
+            return from_status(exc.status_code, exc.response.headers, exc.body)
         if isinstance(exc, anthropic.APIResponseValidationError | anthropic.APIError):
             return UpstreamBadResponseError()
         return None

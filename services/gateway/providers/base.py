@@ -168,8 +168,8 @@ def _is_httpx(exc: BaseException, class_name: str) -> bool:
                for cls in type(exc).__mro__)
 
 
-def from_status(status: int, headers: Mapping[str, str] | None = None) -> GatewayError:
-    """Map an upstream HTTP status onto the gateway error tree."""
+def from_status(status: int, headers: Mapping[str, str] | None = None, body: object = None) -> GatewayError:
+    """Map an upstream HTTP status onto the gateway error tree (`body`: the SDK's parsed error body)."""
     if status == 429:
         return RateLimitedError(retry_after=retry_after_seconds(headers))
     if status in (401, 403):
@@ -177,9 +177,29 @@ def from_status(status: int, headers: Mapping[str, str] | None = None) -> Gatewa
     if status in (408, 504):
         return UpstreamTimeoutError()
     if status in (400, 404, 413, 422):
-        return InvalidRequestError(f"the upstream provider rejected the request (status {status})",
-                                   code="upstream_rejected")
+        reason = upstream_message(body)
+        return InvalidRequestError(f"the upstream provider rejected the request (status {status})"
+                                   + (f": {reason}" if reason else ""), code="upstream_rejected")
     return UpstreamError(f"upstream provider error (status {status})")
+
+
+_MESSAGE_MAX = 500
+
+
+def upstream_message(body: object) -> str | None:
+    """The provider's own message from its error body, one line and bounded; None when it gave none.
+
+    A rejected request is the client's to fix, and the provider says what is wrong with it (OpenAI and
+    Mistral: `{"error": {"message"}}`, the openai SDK passing the inner object; Anthropic:
+    `{"type": "error", "error": {"message"}}`; Cohere: `{"message"}`). Only 4xx rejections carry it.
+    """
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        body = body["error"]
+    message = body.get("message") if isinstance(body, Mapping) else None
+    if not isinstance(message, str) or not message.strip():
+        return None
+    line = " ".join(message.split())
+    return line if len(line) <= _MESSAGE_MAX else line[: _MESSAGE_MAX - 1] + "…"
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None, default: int = 1) -> int:

@@ -57,7 +57,7 @@ class CohereAdapter(ProviderAdapter):
         if isinstance(exc, ApiError) and exc.status_code is not None:
             if 200 <= exc.status_code < 300:  # the SDK could not parse a successful answer
                 return UpstreamBadResponseError()
-            return from_status(exc.status_code, exc.headers)
+            return from_status(exc.status_code, exc.headers, exc.body)
         return None
 
     embedding_models = ("embed-v4.0", "embed-english-v3.0", "embed-multilingual-v3.0")

@@ -56,7 +56,7 @@ class OpenAIAdapter(ProviderAdapter):
         if isinstance(exc, openai.APIConnectionError):
             return UpstreamError("the connection to the upstream provider failed", code="upstream_unreachable")
         if isinstance(exc, openai.APIStatusError):
-            return from_status(exc.status_code, exc.response.headers)
+            return from_status(exc.status_code, exc.response.headers, exc.body)
         if isinstance(exc, openai.APIResponseValidationError | openai.APIError):
             return UpstreamBadResponseError()
         return None

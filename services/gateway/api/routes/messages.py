@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import context
 from gateway.api.anthropic_schemas import (
+    AnthropicBeta,
     AnthropicErrorBody,
     AnthropicVersion,
     CountTokensRequest,
@@ -41,6 +42,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": AnthropicErrorBody, 
 }.items()}
 VersionDep = Annotated[AnthropicVersion, Header(alias="anthropic-version",
                                                 description="Messages API version, forwarded upstream")]
+BetaDep = Annotated[AnthropicBeta | None, Header(alias="anthropic-beta",
+                                                 description="beta features, forwarded upstream as sent")]
 
 
 class AnthropicRoute(APIRoute):
@@ -101,7 +104,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
     @router.post("/v1/messages", summary="Create a message (Anthropic Messages API)", response_model=MessageResponse,
                  responses={200: {"content": {"text/event-stream": {}}, "description": "message or SSE stream"}})
     async def create_message(req: MessagesRequest, runtime: RuntimeDep, client: ClientDep,
-                             version: VersionDep) -> Response:
+                             version: VersionDep, beta: BetaDep = None) -> Response:
         ctx = context.get()
         if ctx is not None:
             ctx.route, ctx.audited, ctx.streamed = "messages", True, req.stream
@@ -116,11 +119,11 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         headers = enforce.headers(reservation)
         try:
             if req.stream:
-                events = await relay.stream(req, runtime.provider_key(), version)
+                events = await relay.stream(req, runtime.provider_key(), version, beta)
                 settled = enforce.settled_stream(events, runtime.limiter, reservation, lambda: _used(ctx))
                 return StreamingResponse(settled, media_type="text/event-stream",
                                          headers={**_SSE_HEADERS, **headers})
-            doc = await relay.create(req, runtime.provider_key(), version)
+            doc = await relay.create(req, runtime.provider_key(), version, beta)
         except Exception:
             await enforce.settle(runtime.limiter, reservation, 0)  # refused or failed upstream: nothing used
             raise
@@ -130,12 +133,12 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
     @router.post("/v1/messages/count_tokens", summary="Count the input tokens of a message (Anthropic)",
                  response_model=CountTokensResponse)
     async def count_tokens(req: CountTokensRequest, runtime: RuntimeDep, _client: ClientDep,
-                           version: VersionDep) -> Response:
+                           version: VersionDep, beta: BetaDep = None) -> Response:
         ctx = context.get()
         if ctx is not None:
             ctx.route, ctx.audited = "count_tokens", True
         resolve_model(runtime, req.model)
-        doc = await relay.count_tokens(req, runtime.provider_key(), version)
+        doc = await relay.count_tokens(req, runtime.provider_key(), version, beta)
         return Response(orjson.dumps(doc), media_type="application/json")
 
     return router
