@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         access_log=False,
         lifespan="off",
+        # Providers keep idle connections open for minutes. uvicorn's default (5 s) equals httpx's pool
+        # expiry, so a gateway could reuse a connection at the instant the mock closes it: a spurious
+        # "upstream unreachable" that no real provider would cause.
+        timeout_keep_alive=75,
     )
 
 
