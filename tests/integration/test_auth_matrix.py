@@ -89,11 +89,14 @@ def cases(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> dict
     _vaultctl(stack, "client-key", "disable", "--name", f"matrix-disabled-{suffix}")
     expired = _create_key(stack, tmp, f"matrix-expired-{suffix}", PROVIDER, "--expires-in", "1s")
     other = _create_key(stack, tmp, f"matrix-other-{suffix}", "anthropic+cohere")
-    # Gateways pick up registry changes on their refresh interval; wait until the new key works.
+    # Gateways pick up registry changes on their refresh interval. Wait until the LAST change is seen (the
+    # other provider's key, created last, is known: 403, not 401): a refresh that landed between two
+    # vaultctl calls would show the good key while still holding the disabled one as enabled.
     deadline = time.monotonic() + 40
     with _client(stack) as http:
-        while http.post(_url(stack), json=BODY, headers=_bearer(good)).status_code != 200:
-            assert time.monotonic() < deadline, "the new client key never became valid"
+        while (http.post(_url(stack), json=BODY, headers=_bearer(good)).status_code != 200
+               or http.post(_url(stack), json=BODY, headers=_bearer(other)).status_code != 403):
+            assert time.monotonic() < deadline, "the registry changes never reached the gateway"
             time.sleep(0.5)
     bogus_id = "lgw_" + "a" * 12 + "_" + "b" * 32
     matrix: dict[str, tuple[dict, int]] = {

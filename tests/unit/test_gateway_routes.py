@@ -49,7 +49,7 @@ async def test_openapi_documents_the_provider_routes(gateway: tuple[str, httpx.A
         assert request["properties"]["max_tokens"]["maximum"] == 4096
         assert request["additionalProperties"] is False
         params = schema["paths"]["/v1/messages"]["post"]["parameters"]
-        assert [p["name"] for p in params] == ["anthropic-version"] and params[0]["required"] is True
+        assert [(p["name"], p["required"]) for p in params] == [("anthropic-version", True), ("anthropic-beta", False)]
         error = schema["paths"]["/v1/messages"]["post"]["responses"]["401"]["content"]["application/json"]
         assert error["schema"]["$ref"].endswith("/AnthropicErrorBody")
 
