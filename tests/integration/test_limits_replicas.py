@@ -181,14 +181,21 @@ def test_one_replica_sigkilled_costs_no_plain_request(stack: RunningStack) -> No
     victim = [r for r in stack.stack.records() if r["name"] == "gateway-openai-2"][-1]
     targets = chat_targets(f"{stack.url}/openai", "openai", key, stack.model("openai"), stream_too=False)
     load = Load(targets, clients=12, duration_s=60, max_requests=20_000, ca=stack.ca)
-    with load:
-        time.sleep(2)
-        os.kill(int(victim["pid"]), signal.SIGKILL)
-        time.sleep(5)
-        result = load.stop()
+    try:
+        with load:
+            time.sleep(2)
+            os.kill(int(victim["pid"]), signal.SIGKILL)
+            time.sleep(5)
+            result = load.stop()
+    finally:  # the next tests poll every replica
+        stack.stack.restart_service("gateway-openai-2")
     print(f"replica SIGKILLed under load: {result.summary()}")
-    assert result.count > 50 and result.failures() == [], result.kinds()
-    stack.stack.restart_service("gateway-openai-2")
+    # nginx hands a request the victim never answered to a sibling. One whose response header had already
+    # left the victim when it died cannot be replayed (the client has the status): its body is cut. Only
+    # requests in flight at that instant can end so; any other failure (a 502, a refused connection) is a bug.
+    cut = [o for o in result.failures() if o.status == 200 and o.error == "RemoteProtocolError"]
+    assert result.count > 50 and len(cut) <= load.clients, result.kinds()
+    assert [o for o in result.failures() if o not in cut] == [], result.kinds()
 
 
 def test_usage_of_every_replica_lands_once_in_postgres(stack: RunningStack) -> None:
