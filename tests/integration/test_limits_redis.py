@@ -106,3 +106,43 @@ async def test_budgets_fail_open_when_configured(server: RedisServer) -> None:
         assert res.local and res.denied is None
     finally:
         await limiter.close()
+
+
+def _counter(server: RedisServer, subject: str, kind: str, window: int) -> int:
+    return int(redis.Redis.from_url(server.url).get(f"llmgw:limits:{subject}:{kind}:{window}") or 0)
+
+
+async def test_deferred_settles_leave_the_path_and_land_in_one_batch(server: RedisServer,
+                                                                     replicas: list[RedisLimiter]) -> None:
+    limits = Limits(tpm=1_000_000, daily_tokens=1_000_000)
+    granted = [await replicas[0].acquire("deferred", limits, 50) for _ in range(40)]
+    for res in granted:  # what the routes do: hand the correction over, answer the client
+        await replicas[0].defer_settle(res, 20)
+    day = granted[0].windows.day
+    assert _counter(server, "deferred", "daily", day) == 40 * 50  # not applied on the response path
+    await asyncio.sleep(0.3)  # the sender's delay is 5 ms: the batch has landed
+    assert _counter(server, "deferred", "daily", day) == 40 * 20
+    assert _counter(server, "deferred", "tpm", granted[0].windows.minute) == 40 * 20
+    assert replicas[0].status()["unsent_settles"] == 0
+
+
+async def test_deferred_settles_are_flushed_on_close_and_never_dropped_when_full(server: RedisServer) -> None:
+    limiter = RedisLimiter(server.url, settle_delay_s=60)  # the sender would wait a minute: only close sends
+    limiter.settles.max_pending = 3  # a full queue makes the caller wait for a send, it drops nothing
+    await limiter.start()
+    limits = Limits(daily_tokens=1_000_000)
+    granted = [await limiter.acquire(f"shutdown-{i % 5}", limits, 30) for i in range(25)]
+    for res in granted:
+        await limiter.defer_settle(res, 10)
+    await limiter.close()  # what the lifespan does on SIGTERM
+    day = granted[0].windows.day
+    assert [_counter(server, f"shutdown-{i}", "daily", day) for i in range(5)] == [5 * 10] * 5
+
+
+async def test_settles_while_redis_is_down_keep_the_estimate(server: RedisServer,
+                                                             replicas: list[RedisLimiter]) -> None:
+    res = await replicas[0].acquire("down-settle", Limits(daily_tokens=1000), 40)
+    server.kill()
+    await replicas[0].defer_settle(res, 10)
+    await replicas[0].flush()  # never raises: the correction is counted as unsent, the estimate stays
+    assert replicas[0].status()["unsent_settles"] == 1

@@ -131,7 +131,10 @@ def test_daily_budget_is_consumed_to_the_token_by_plain_and_streamed_requests(st
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "insufficient_quota"
     assert int(refused.headers["retry-after"]) >= 1
     day = int(redis_client(stack).time()[0]) // 86400
-    counted = int(redis_client(stack).get(f"llmgw:limits:budget-400:daily:{day}") or 0)
+    deadline = time.monotonic() + 5  # settles are applied off the response path, within milliseconds
+    while (counted := int(redis_client(stack).get(f"llmgw:limits:budget-400:daily:{day}") or 0)) != used \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
     print(f"daily budget {budget}: {used} tokens used by plain+streamed requests, counter {counted}")
     assert counted == used and budget - 60 < used <= budget  # refused only when the next estimate no longer fits
 

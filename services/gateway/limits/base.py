@@ -118,7 +118,11 @@ class Limiter(ABC):
 
     @abstractmethod
     async def settle(self, reservation: Reservation, actual_tokens: int) -> None:
-        """Correct a granted reservation's token counters with the tokens actually used."""
+        """Correct a granted reservation's token counters with the tokens actually used (applied on return)."""
+
+    async def defer_settle(self, reservation: Reservation, actual_tokens: int) -> None:
+        """Hand the correction over to be applied soon (off the response path); never lost, see `flush`."""
+        await self.settle(reservation, actual_tokens)
 
     def status(self) -> dict[str, object]:
         """What /readyz reports about the limiter."""
@@ -126,6 +130,10 @@ class Limiter(ABC):
 
     async def start(self) -> None:
         """Prepare the backend (never raises: an unreachable engine is reported by `status`)."""
+        return None
+
+    async def flush(self) -> None:
+        """Wait until every deferred settle has been applied."""
         return None
 
     async def close(self) -> None:

@@ -60,11 +60,11 @@ def headers(res: Reservation | None) -> dict[str, str]:
 
 
 async def settle(limiter: Limiter, res: Reservation | None, actual_tokens: int | None) -> None:
-    """Correct the reservation with the tokens used (None: not reported, the estimate stays)."""
+    """Hand the correction to the limiter (None: not reported, the estimate stays); applied off the path."""
     if res is None or actual_tokens is None:
         return
     try:
-        await limiter.settle(res, actual_tokens)
+        await limiter.defer_settle(res, actual_tokens)
     except Exception as exc:  # noqa: BLE001 — a failed correction must never fail the request
         log.warning("limiter: settling failed", extra={"error_type": type(exc).__name__})
 

@@ -50,11 +50,14 @@ end
 return {denied, now, minute, day, month, r, tk, d, mo}
 """
 
-# ARGV: prefix, minute, day, month, delta (actual - reserved). Counters whose window is gone stay gone.
+# ARGV: groups of five — prefix, minute, day, month, delta (actual - reserved) — one per settled counter set,
+# so a batch of deferred settles is one atomic call. Counters whose window is gone stay gone.
 SETTLE = """
-local p, delta = ARGV[1], tonumber(ARGV[5])
-for _, key in ipairs({p .. ':tpm:' .. ARGV[2], p .. ':daily:' .. ARGV[3], p .. ':monthly:' .. ARGV[4]}) do
-  if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, delta) end
+for i = 1, #ARGV, 5 do
+  local p, delta = ARGV[i], tonumber(ARGV[i + 4])
+  for _, key in ipairs({p .. ':tpm:' .. ARGV[i + 1], p .. ':daily:' .. ARGV[i + 2], p .. ':monthly:' .. ARGV[i + 3]}) do
+    if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, delta) end
+  end
 end
 return 1
 """
