@@ -21,8 +21,24 @@ SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9-]{8,}|-----BEGIN|eyJ[A-Za-z0-9_-]{10,
 
 
 def _pods(r: Rendered) -> list[tuple[dict, dict]]:
-    """(workload, pod spec) of every Deployment."""
-    return [(d, d["spec"]["template"]["spec"]) for d in r.of_kind("Deployment")]
+    """(workload, pod spec) of every Deployment and StatefulSet (the in-chart stores)."""
+    return [(d, d["spec"]["template"]["spec"]) for d in r.of_kind("Deployment") + r.of_kind("StatefulSet")]
+
+
+# What a Secret would hold, for settings that come from one (the chart never renders a Secret).
+SECRET_STANDINS = {"GATEWAY_REDIS_URL": "rediss://:pw@redis.data.svc:6380/0",
+                   "GATEWAY_POSTGRES_DSN": "postgresql://llm:pw@10.30.0.5:5432/llm"}
+
+
+def container_env(workload: dict) -> dict[str, str]:
+    """The first container's `env` as the kubelet sets it: Secret refs stood in for, $(VAR) expanded."""
+    out: dict[str, str] = {}
+    for item in workload["spec"]["template"]["spec"]["containers"][0].get("env", []):
+        if "valueFrom" in item:
+            out[item["name"]] = SECRET_STANDINS.get(item["name"], "hex0123456789abcdef")
+        else:
+            out[item["name"]] = re.sub(r"\$\((\w+)\)", lambda m: out[m[1]], item["value"])
+    return out
 
 
 def _provider(obj: dict) -> str | None:
@@ -189,8 +205,10 @@ def test_gateway_settings_are_ones_the_gateway_reads(rendered: Rendered, monkeyp
     for provider in rendered.enabled_providers():
         data = rendered.get("ConfigMap", f"{FULL}-{provider}")["data"]  # type: ignore[index]
         assert set(data) <= known, set(data) - known
+        deployment = rendered.get("Deployment", f"{FULL}-{provider}")
+        assert deployment is not None
         with monkeypatch.context() as env:
-            for key, value in data.items():
+            for key, value in {**data, **container_env(deployment)}.items():
                 env.setenv(key, value)
             settings = load_settings()
         assert (settings.provider, settings.secrets_backend, settings.vault_auth) == (provider, "vault", "kubernetes")
