@@ -146,3 +146,10 @@ async def test_settles_while_redis_is_down_keep_the_estimate(server: RedisServer
     await replicas[0].defer_settle(res, 10)
     await replicas[0].flush()  # never raises: the correction is counted as unsent, the estimate stays
     assert replicas[0].status()["unsent_settles"] == 1
+
+
+async def test_decisions_survive_a_flushed_script_cache(server: RedisServer, replicas: list[RedisLimiter]) -> None:
+    first = await replicas[0].acquire("noscript", Limits(rpm=10), 0)
+    redis.Redis.from_url(server.url).script_flush()  # what a restarted or failed-over Redis looks like
+    again = await replicas[0].acquire("noscript", Limits(rpm=10), 0)
+    assert not first.local and not again.local and again.used["rpm"] == 2

@@ -22,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.limits.base import Limiter, Limits, Reservation, Windows
+from gateway.limits.lane import ScriptLane
 from gateway.limits.memory import MemoryLimiter
 from gateway.limits.scripts import ACQUIRE, SETTLE
 from gateway.limits.settles import SettleQueue
@@ -44,12 +45,13 @@ class RedisLimiter(Limiter):
         # A bounded pool: a burst waits for a connection instead of opening hundreds at once (which
         # made connects time out and pushed sound decisions into the fallback). A refused connection
         # (Redis down) fails at once; only a hung Redis costs up to timeout_s, once per retry_s.
+        # No client-side retries: an unanswered decision goes to the fallback at once.
         pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=pool_wait_s,
                                                         socket_timeout=timeout_s,
-                                                        socket_connect_timeout=timeout_s)
-        # No client-side retries: an unanswered decision goes to the fallback at once.
+                                                        socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0))
         self.client = aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
-        self._acquire = self.client.register_script(ACQUIRE)
+        # Decisions (one per request) take the lean lane; settle batches and script loading the client.
+        self._acquire = ScriptLane(pool, ACQUIRE, max_connections=max_connections, wait_s=pool_wait_s)
         self._settle = self.client.register_script(SETTLE)
         self.local = MemoryLimiter(share=replicas)
         self.budgets_fail_open = budgets_fail_open
@@ -78,8 +80,8 @@ class RedisLimiter(Limiter):
         tokens = tokens if limits.counts_tokens else 0
         if time.monotonic() >= self._down_until:
             try:
-                reply = await self._acquire(args=[f"{self.prefix}:{subject}", limits.rpm or 0, limits.tpm or 0,
-                                                  limits.daily_tokens or 0, limits.monthly_tokens or 0, tokens])
+                reply = await self._acquire.call(f"{self.prefix}:{subject}", limits.rpm or 0, limits.tpm or 0,
+                                                 limits.daily_tokens or 0, limits.monthly_tokens or 0, tokens)
             except _FAILURES as exc:
                 await self._went_down(exc)
             else:
@@ -138,6 +140,7 @@ class RedisLimiter(Limiter):
         # probe per retry_s, and keep the replica in fallback for many seconds after Redis is back.
         with contextlib.suppress(Exception):
             await self.client.connection_pool.disconnect()
+        await self._acquire.reset()
 
     def _came_back(self) -> None:
         if self._down_reason is not None:
@@ -152,6 +155,7 @@ class RedisLimiter(Limiter):
     async def close(self) -> None:
         """Send the deferred settles (shutdown), then close the connection pool."""
         await self.settles.close()
+        await self._acquire.reset()
         await self.client.aclose()
 
 
