@@ -14,11 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
-from hiredis import pack_command
+import hiredis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import NoScriptError
+
+# hiredis' stub types the argument as a 1-tuple (`Tuple[X]`); it packs a tuple of any length.
+_pack = cast("Callable[[tuple[str | int, ...]], bytes]", hiredis.pack_command)
 
 
 class ScriptLane:
@@ -52,12 +56,12 @@ class ScriptLane:
         return reply
 
     async def _evalsha(self, conn: AbstractConnection, args: tuple[str | int, ...]) -> Any:
-        command = pack_command(("EVALSHA", self._sha, 0, *args))
+        command = _pack(("EVALSHA", self._sha, 0, *args))
         await conn.send_packed_command(command, check_health=False)
         try:
             return await conn.read_response()
         except NoScriptError:  # a restarted or failed-over Redis has lost its script cache
-            await conn.send_packed_command(pack_command(("SCRIPT", "LOAD", self._script)), check_health=False)
+            await conn.send_packed_command(_pack(("SCRIPT", "LOAD", self._script)), check_health=False)
             await conn.read_response()
             await conn.send_packed_command(command, check_health=False)
             return await conn.read_response()
