@@ -51,22 +51,27 @@ class SettleQueue:
         """Send everything queued, and wait for a send already in flight."""
         async with self._lock:
             while self._pending:
-                batch = list(self._pending.items())[:_BATCH]
-                for counters, _ in batch:
-                    del self._pending[counters]
-                args: list[str | int] = []
-                for (prefix, minute, day, month), delta in batch:
-                    if delta:
-                        args += [prefix, minute, day, month, delta]
-                if args and not await self._send(args):
-                    self.unsent += len(batch)
+                await self._send_queued()
+
+    async def _send_queued(self) -> None:
+        """Send what is queued now (the lock held); what arrives meanwhile waits for the next batch."""
+        queued, self._pending = list(self._pending.items()), {}
+        for start in range(0, len(queued), _BATCH):
+            batch = queued[start:start + _BATCH]
+            args: list[str | int] = []
+            for (prefix, minute, day, month), delta in batch:
+                if delta:
+                    args += [prefix, minute, day, month, delta]
+            if args and not await self._send(args):
+                self.unsent += len(batch)
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             await asyncio.sleep(self.delay_s)  # let a burst gather into one call
-            await self.flush()
+            async with self._lock:
+                await self._send_queued()
 
     async def close(self) -> None:
         """Send what is queued, then stop the background sender."""
