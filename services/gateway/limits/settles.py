@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("gateway.limits")
 
 # (counter prefix of the client, minute, day, month) -> summed delta
 _Counters = tuple[str, int, int, int]
@@ -26,7 +29,7 @@ class SettleQueue:
         self._send = send  # returns False when Redis did not take the batch
         self.delay_s = delay_s
         self.max_pending = max_pending
-        self.unsent = 0  # settles Redis did not take (their estimates stay counted)
+        self.unsent = 0  # counter sets Redis did not take (their estimates stay counted)
         self._pending: dict[_Counters, int] = {}
         self._lock = asyncio.Lock()  # one send at a time: flush() returns only after in-flight batches land
         self._wake = asyncio.Event()
@@ -62,8 +65,15 @@ class SettleQueue:
             for (prefix, minute, day, month), delta in batch:
                 if delta:
                     args += [prefix, minute, day, month, delta]
-            if args and not await self._send(args):
+            if args and not await self._sent(args):
                 self.unsent += len(batch)
+
+    async def _sent(self, args: list[str | int]) -> bool:
+        try:
+            return await self._send(args)
+        except Exception as exc:  # noqa: BLE001 — the sender must outlive any one batch
+            log.warning("limiter: a settle batch failed", extra={"error_type": type(exc).__name__})
+            return False
 
     async def _run(self) -> None:
         while True:
