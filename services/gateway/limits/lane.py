@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import hiredis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 # hiredis' stub types the argument as a 1-tuple (`Tuple[X]`); it packs a tuple of any length.
 _pack = cast("Callable[[tuple[str | int, ...]], bytes]", hiredis.pack_command)
@@ -48,7 +48,7 @@ class ScriptLane:
             reply = await self._evalsha(conn, args)
         except BaseException:  # failed or cancelled mid-reply: its stream position is unknown
             self._slots.release()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
                 await conn.disconnect()
             raise
         self._idle.append(conn)
@@ -70,5 +70,5 @@ class ScriptLane:
         """Drop the idle connections (after a failure each would fail once more)."""
         idle, self._idle = self._idle, []
         for conn in idle:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
                 await conn.disconnect()

@@ -138,7 +138,7 @@ class RedisLimiter(Limiter):
         self._down_until = time.monotonic() + self.retry_s
         # Drop every pooled connection: after a Redis restart each stale one would fail once more, one
         # probe per retry_s, and keep the replica in fallback for many seconds after Redis is back.
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(*_FAILURES):  # closing sockets to a server that is gone
             await self.client.connection_pool.disconnect()
         await self._acquire.reset()
 
