@@ -19,7 +19,15 @@ from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
 from gateway.chat.params import document_refusals
 from gateway.config import Settings
-from gateway.errors import GatewayError, InvalidRequestError, NotFoundError, PayloadTooLargeError, error_response
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ValidationFailedError,
+    error_response,
+)
 from gateway.providers.base import ProviderAdapter
 from gateway.runtime import Runtime, build_runtime
 from gateway.secrets.base import SecretsBackend, SecretsError
@@ -171,22 +179,23 @@ def _install_error_handlers(app: FastAPI, runtime: Runtime) -> None:
                 err = InvalidRequestError(f"{field}: unrecognized parameter", code="unsupported_parameter",
                                           param=field)
             else:
-                err = InvalidRequestError(f"{field}: {first['msg']}", code="invalid_field", param=field)
-                err.status = 422
+                err = ValidationFailedError(f"{field}: {first['msg']}", param=field)
         note(err)
         return error_response(err)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        err = NotFoundError("no such route") if exc.status_code == 404 else InvalidRequestError(str(exc.detail))
-        headers = None
-        if exc.status_code == 405:
-            err = InvalidRequestError("method not allowed", code="method_not_allowed")
-            err.status, headers = 405, dict(exc.headers or {})
+        err: GatewayError
         if isinstance(exc.__cause__, PayloadTooLargeError):  # a chunked body passed the limit while read
             err = exc.__cause__
+        elif exc.status_code == 404:
+            err = NotFoundError("no such route")
+        elif exc.status_code == 405:
+            err = MethodNotAllowedError()
+        else:
+            err = InvalidRequestError(str(exc.detail))
         note(err)
-        return error_response(err, headers)
+        return error_response(err, dict(exc.headers or {}) if isinstance(err, MethodNotAllowedError) else None)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:

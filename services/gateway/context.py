@@ -36,3 +36,11 @@ current: ContextVar[RequestContext | None] = ContextVar("gateway_request", defau
 def get() -> RequestContext | None:
     """Return the context of the request being handled, if any."""
     return current.get()
+
+
+def require() -> RequestContext:
+    """Return the context of the request being handled; the middleware always sets one for a route."""
+    ctx = current.get()
+    if ctx is None:
+        raise RuntimeError("no request context: the route ran outside GatewayMiddleware")
+    return ctx

@@ -2,7 +2,10 @@
 
     GatewayError                      (500 internal_error — never carries a stack trace)
     ├── InvalidRequestError           400 invalid_request_error
-    │   └── UnknownModelError         404 model_not_found
+    │   ├── UnknownModelError         404 model_not_found
+    │   ├── MethodNotAllowedError     405 method_not_allowed (+ Allow)
+    │   ├── ValidationFailedError     422 invalid_field: a well-formed body with a bad value
+    │   └── AgentStepLimitError       422 agent_step_limit: the agent found no answer within its steps
     ├── PayloadTooLargeError          413 request_too_large
     ├── AuthenticationError           401 invalid_api_key / missing_credentials
     ├── PermissionDeniedError         403 provider_not_allowed
@@ -54,6 +57,18 @@ class InvalidRequestError(GatewayError):
 
 class UnknownModelError(InvalidRequestError):
     status, code = 404, "model_not_found"
+
+
+class MethodNotAllowedError(InvalidRequestError):
+    status, code, default_message = 405, "method_not_allowed", "method not allowed"
+
+
+class ValidationFailedError(InvalidRequestError):
+    status, code = 422, "invalid_field"
+
+
+class AgentStepLimitError(InvalidRequestError):
+    status, code, default_message = 422, "agent_step_limit", "agent step limit"
 
 
 class PayloadTooLargeError(GatewayError):

@@ -87,3 +87,9 @@ def test_summarize_pairs_tool_calls_with_outputs_and_sums_usage() -> None:
 def test_summarize_without_usage_reports_none() -> None:
     assert summarize([HumanMessage("hi"), AIMessage(content="hello")]) == {
         "output": "hello", "steps": [], "usage": None}
+
+
+def test_summarize_never_invents_a_tool_name() -> None:
+    """A tool message that matches no call and names no tool is reported with `tool: None`."""
+    out = summarize([HumanMessage("hi"), ToolMessage(content="42", tool_call_id="orphan"), AIMessage(content="42")])
+    assert out["steps"] == [{"tool": None, "input": {}, "output": "42"}]

@@ -13,18 +13,12 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 
-from gateway.errors import GatewayError, InvalidRequestError, UpstreamTimeoutError
+from gateway.errors import AgentStepLimitError, InvalidRequestError, UpstreamTimeoutError
 
 from .tools import TOOL_NAMES, build_tools
 
 SYSTEM_PROMPT = ("You are a helpful assistant. Use the calculator for arithmetic, current_time for the "
                  "date or time, and chat for general questions. Answer concisely.")
-
-
-class AgentStepLimitError(GatewayError):
-    """The agent did not reach an answer within its step budget."""
-
-    status, type, code, default_message = 422, "invalid_request_error", "agent_step_limit", "agent step limit"
 
 
 class TokenCap(AgentMiddleware):
@@ -86,7 +80,7 @@ def summarize(messages: list[Any]) -> dict[str, Any]:
             if not msg.tool_calls:
                 answer = msg.text
         elif isinstance(msg, ToolMessage):
-            call = calls.get(msg.tool_call_id, {"tool": msg.name or "unknown", "input": {}})
+            call = calls.get(msg.tool_call_id, {"tool": msg.name, "input": {}})  # name None: not reported
             steps.append({**call, "output": msg.text})
     usage = ({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
              if reported else None)

@@ -26,7 +26,7 @@ class AgentRequest(BaseModel):
 class AgentStep(BaseModel):
     """One tool call the agent made."""
 
-    tool: str
+    tool: str | None  # None: the tool message named no tool and matched no call (never invented)
     input: dict
     output: str
 

@@ -15,10 +15,9 @@ router = APIRouter(tags=["agent"])
 
 @router.post("/v1/agent", response_model=AgentResponse, summary="Run the tool-using agent on one input")
 async def run(req: AgentRequest, runtime: RuntimeDep, client: ClientDep) -> AgentResponse:
-    ctx = context.get()
+    ctx = context.require()  # its request id names the answer
     model_name = resolve_model(runtime, req.model)
-    if ctx is not None:
-        ctx.route, ctx.audited = "agent", True
+    ctx.route, ctx.audited = "agent", True
     model = runtime.adapter.chat_model(model_name, runtime.provider_key())
     settings = runtime.settings
     # The configured step budget is a ceiling: a client may ask for fewer steps, never more.
@@ -32,7 +31,7 @@ async def run(req: AgentRequest, runtime: RuntimeDep, client: ClientDep) -> Agen
         raise runtime.adapter.map_error(exc) from exc
     usage = result["usage"]
     await enforce.settle(runtime.limiter, reservation, usage["total_tokens"] if usage else None)
-    if ctx is not None and result["usage"]:
+    if result["usage"]:
         ctx.prompt_tokens = result["usage"]["prompt_tokens"]
         ctx.completion_tokens = result["usage"]["completion_tokens"]
-    return AgentResponse(id=f"agent-{ctx.request_id if ctx else 'x'}", model=model_name, **result)
+    return AgentResponse(id=f"agent-{ctx.request_id}", model=model_name, **result)

@@ -28,7 +28,7 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
 @router.post("/v1/chat/completions", summary="Create a chat completion (OpenAI-compatible)", responses=_STREAM_DOC)
 async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep, client: ClientDep,
                                  request: Request):
-    ctx = context.get()
+    ctx = context.require()  # its request id names the completion
     model_name = resolve_model(runtime, req.model)
     limit = runtime.settings.max_tokens_limit
     requested = req.max_completion_tokens or req.max_tokens
@@ -37,9 +37,8 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
     if requested is None:  # else the SDK's own default applies (64,000 for some models), above the limit
         req = req.model_copy(update={"max_tokens": limit})
     model = runtime.adapter.chat_model(model_name, runtime.provider_key())
-    completion_id = f"chatcmpl-{ctx.request_id if ctx else 'x'}"
-    if ctx is not None:
-        ctx.route, ctx.audited, ctx.streamed = "chat", True, req.stream
+    completion_id = f"chatcmpl-{ctx.request_id}"
+    ctx.route, ctx.audited, ctx.streamed = "chat", True, req.stream
     limiter = runtime.limiter
     reservation = await admit(runtime, client, [m.text for m in req.messages], requested)
     limit_headers = enforce.headers(reservation)
