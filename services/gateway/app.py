@@ -17,6 +17,7 @@ from gateway import context
 from gateway.api.routes import agent, chat, embeddings, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
+from gateway.auth.jwt import REFRESH_ERRORS
 from gateway.chat.params import document_refusals
 from gateway.config import Settings
 from gateway.errors import (
@@ -88,8 +89,10 @@ async def _start(runtime: Runtime) -> None:
     except SecretsError as exc:  # keep running: /readyz reports it and the backend retries
         log.error("secrets backend not ready", extra={"reason": str(exc)})
     if runtime.jwt is not None:
-        with contextlib.suppress(Exception):
+        try:
             await runtime.jwt.refresh()
+        except REFRESH_ERRORS as exc:  # start anyway: JWTs are refused until the refresh loop gets the keys
+            log.warning("JWKS fetch at start-up failed", extra={"error_type": type(exc).__name__})
     log.info("gateway started", extra={"provider": runtime.settings.provider,
                                        "models": list(runtime.adapter.models),
                                        "secrets_backend": runtime.backend.name})

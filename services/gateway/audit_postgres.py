@@ -135,8 +135,10 @@ class PostgresSink(AuditSink):
         self._error = type(exc).__name__
         conn, self._conn = self._conn, None  # reconnect next time
         if conn is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await conn.close()
+            except (psycopg.Error, OSError) as exc:  # already broken: it is dropped either way
+                log.debug("usage sink: closing the failed connection failed", extra={"error_type": type(exc).__name__})
 
     async def close(self) -> None:
         """Stop the writer and flush the buffer (retrying until the deadline)."""

@@ -26,6 +26,10 @@ _ALG_FOR_KEY = ((rsa.RSAPublicKey, "RS256"), (ec.EllipticCurvePublicKey, "ES256"
 REFRESH_MIN_S = 10.0  # between kid-triggered refreshes: random kids cannot make us hammer the issuer
 
 
+# What a JWKS refresh raises when the issuer is unreachable or answers something that is not a JWKS.
+REFRESH_ERRORS = (httpx.HTTPError, ValueError)
+
+
 class JwtError(Exception):
     """The token is not acceptable; the message is safe to return to the client."""
 
@@ -54,7 +58,7 @@ class JwtVerifier:
             self._keys[None] = (key, _alg_for(key))
 
     async def refresh(self, client: httpx.AsyncClient | None = None) -> None:
-        """Fetch the JWKS (when configured) and replace the key set."""
+        """Fetch the JWKS (when configured) and replace the key set; raise one of REFRESH_ERRORS on failure."""
         if not self.jwks_url:
             return
         owned = client is None
@@ -62,8 +66,14 @@ class JwtVerifier:
         try:
             resp = await client.get(self.jwks_url)
             resp.raise_for_status()
+            doc = resp.json()  # a body that is not JSON raises ValueError
+            if not isinstance(doc, dict) or not isinstance(doc.get("keys", []), list):
+                raise ValueError("the JWKS is not a {\"keys\": [...]} document")
             keys: dict[str | None, tuple[Any, str]] = {}
-            for jwk in resp.json().get("keys", []):
+            for jwk in doc.get("keys", []):
+                if not isinstance(jwk, dict):
+                    log.warning("skipping JWKS key", extra={"kid": None, "reason": "not a JSON object"})
+                    continue
                 try:
                     key = jwt.PyJWK(jwk).key
                     keys[jwk.get("kid")] = (key, _alg_for(key))
