@@ -15,7 +15,6 @@ class AnthropicAdapter(ProviderAdapter):
     """Messages API of Anthropic, exposed as OpenAI chat completions."""
 
     name = "anthropic"
-    key_env = "ANTHROPIC_API_KEY"
     default_base_url = "https://api.anthropic.com"
     default_models = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
     finish_reason_key = "stop_reason"

@@ -45,7 +45,6 @@ class ProviderAdapter(ABC):
     """Base of the per-provider adapters (see the module docstring)."""
 
     name: ClassVar[str]
-    key_env: ClassVar[str]
     default_base_url: ClassVar[str]
     default_models: ClassVar[tuple[str, ...]]
     # OpenAI parameter -> this provider's keyword; a dotted name nests (`metadata.user_id`).

@@ -20,7 +20,6 @@ class CohereAdapter(ProviderAdapter):
     """Cohere v2 chat, exposed as OpenAI chat completions."""
 
     name = "cohere"
-    key_env = "COHERE_API_KEY"
     default_base_url = "https://api.cohere.com"
     default_models = ("command-a-03-2025", "command-r-plus-08-2024", "command-r7b-12-2024")
     param_map = {"top_p": "p"}

@@ -31,7 +31,6 @@ class OpenAIAdapter(ProviderAdapter):
     """Chat completions against the OpenAI API (or anything speaking its protocol)."""
 
     name = "openai"
-    key_env = "OPENAI_API_KEY"
     default_base_url = "https://api.openai.com/v1"
     default_models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini")
     # LangChain keeps `metadata` for its own run metadata: send OpenAI's through `extra_body`.
