@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from mockllm.asgi import Headers, bearer, header
-from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json
+from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json, wire_finish
 from mockllm.engine import BadRequest, ChatRequest
 from mockllm.structured import mapping
 
@@ -115,7 +115,7 @@ class AnthropicProtocol:
             "role": "assistant",
             "model": req.model,
             "content": content,
-            "stop_reason": STOP[plan.finish] if final else None,
+            "stop_reason": wire_finish(plan, STOP) if final else None,
             "stop_sequence": None,
             "usage": {"input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens if final else 1},
         }
@@ -158,7 +158,7 @@ class AnthropicProtocol:
             _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": d}) for d in deltas
         ]
         frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
-        delta = {"stop_reason": STOP[plan.finish], "stop_sequence": None}
+        delta = {"stop_reason": wire_finish(plan, STOP), "stop_sequence": None}
         # The API reports cumulative usage here, input tokens included (langchain-anthropic reads them here).
         usage = {"input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens}
         frames.append(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from mockllm.asgi import Headers, bearer
-from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json
+from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json, wire_finish
 from mockllm.engine import BadRequest, ChatRequest
 from mockllm.openai import function_tools
 from mockllm.structured import mapping
@@ -99,7 +99,7 @@ class CohereProtocol:
             message["content"] = [{"type": "text", "text": plan.text}]
         body = {
             "id": f"mock-{rid}",
-            "finish_reason": FINISH[plan.finish],
+            "finish_reason": wire_finish(plan, FINISH),
             "message": message,
             "usage": _usage(plan),
         }
@@ -137,7 +137,7 @@ class CohereProtocol:
                 for p in split_chunks(plan.text)
             ]
             frames.append(_event({"type": "content-end", "index": 0}))
-        end = {"finish_reason": FINISH[plan.finish], "usage": _usage(plan)}
+        end = {"finish_reason": wire_finish(plan, FINISH), "usage": _usage(plan)}
         frames.append(_event({"type": "message-end", "delta": end}))
         return frames
 

@@ -16,6 +16,7 @@ CLOSE = "]]"
 FAULTS = frozenset({"429", "500", "503", "timeout", "malformed", "disconnect"})
 _KEY = re.compile(r"([a-z_]+)=")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+_FINISH = re.compile(r"[A-Za-z_]{1,40}")
 _PIECES = re.compile(r"\s*\S+")
 _DECODER = json.JSONDecoder()
 
@@ -30,6 +31,7 @@ class Directives:
     fault: str | None = None
     latency_ms: int | None = None
     tool: tuple[str, dict[str, Any]] | None = None
+    finish: str | None = None  # the provider's own stop reason, sent verbatim (`finish=ERROR`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,12 @@ class Plan:
     output_tokens: int = 1
     fault: str | None = None
     latency_ms: int = 0
+    wire_finish: str | None = None  # overrides `finish` with the provider's own word (e.g. Cohere's ERROR)
+
+
+def wire_finish(plan: Plan, table: dict[str, str]) -> str:
+    """The stop reason as the protocol sends it: the directive's verbatim word, else the mapped one."""
+    return plan.wire_finish or table[plan.finish]
 
 
 def count_tokens(text: str) -> int:
@@ -106,6 +114,7 @@ def parse(text: str) -> tuple[str, Directives]:
     fault: str | None = None
     latency: int | None = None
     tool: tuple[str, dict[str, Any]] | None = None
+    finish: str | None = None
     pos = 0
     while (start := text.find(OPEN, pos)) >= 0:
         out.append(text[pos:start])
@@ -122,8 +131,10 @@ def parse(text: str) -> tuple[str, Directives]:
             latency = latency if ms is None else ms
         elif key == "tool":
             tool = value
+        elif key == "finish" and _FINISH.fullmatch(value):
+            finish = value
     out.append(text[pos:])
-    return " ".join("".join(out).split()), Directives(fault, latency, tool)
+    return " ".join("".join(out).split()), Directives(fault, latency, tool, finish)
 
 
 def truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
@@ -176,6 +187,7 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
             output_tokens=count_tokens(args),
             fault=d.fault,
             latency_ms=latency,
+            wire_finish=d.finish,
         )
     elif output_schema is not None:
         text = orjson.dumps(instance(output_schema)).decode()
@@ -191,6 +203,7 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
         output_tokens=count_tokens(text),
         fault=d.fault,
         latency_ms=latency,
+        wire_finish=d.finish,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from mockllm.asgi import Headers, bearer
-from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json
+from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json, wire_finish
 from mockllm.engine import BadRequest, ChatRequest
 from mockllm.structured import mapping
 
@@ -138,7 +138,7 @@ class OpenAIProtocol:
                 "created": CREATED,
                 "model": req.model,
                 "choices": [{"index": 0, "message": message, "logprobs": _logprobs(plan.text, req),
-                             "finish_reason": FINISH[plan.finish]}],
+                             "finish_reason": wire_finish(plan, FINISH)}],
                 "usage": _usage(plan),
                 "system_fingerprint": None,
             }
@@ -172,7 +172,7 @@ class OpenAIProtocol:
             frames = [frame({"role": "assistant", "content": "", "refusal": None})]
             frames += [frame({"content": piece}, logprobs=_logprobs(piece, req))
                        for piece in split_chunks(plan.text)]
-        frames.append(frame({}, FINISH[plan.finish]))
+        frames.append(frame({}, wire_finish(plan, FINISH)))
         if req.include_usage:
             frames.append(_sse({**base, "choices": [], "usage": _usage(plan)}))
         frames.append(b"data: [DONE]\n\n")

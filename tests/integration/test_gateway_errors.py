@@ -60,6 +60,17 @@ def test_upstream_fault_maps_to_status(stack: RunningStack, http: httpx.Client, 
         assert int(resp.headers["retry-after"]) >= 1
 
 
+@pytest.mark.parametrize("finish", ["ERROR", "TIMEOUT"])
+def test_cohere_failed_generation_is_an_upstream_error(stack: RunningStack, http: httpx.Client, finish: str) -> None:
+    plain = post_chat(stack, http, "cohere", f"half an answer [[mock:finish={finish}]]")
+    assert finish in assert_error(plain, 502, "upstream_failed")["message"]
+    streamed = post_chat(stack, http, "cohere", f"half an answer [[mock:finish={finish}]]", stream=True)
+    assert streamed.status_code == 200  # the text had started: the failure is reported in-band, never as `stop`
+    events = sse_events(streamed)
+    assert events[-1] == "[DONE]" and events[-2]["error"]["code"] == "upstream_failed"
+    assert not any(e.get("choices") and e["choices"][0]["finish_reason"] for e in events[:-2])
+
+
 def test_disconnect_before_the_body_completes_is_502(stack: RunningStack, http: httpx.Client, provider: str) -> None:
     assert_error(post_chat(stack, http, provider, "a b c [[mock:fault=disconnect]]"), 502, "upstream_unreachable")
 

@@ -398,6 +398,14 @@ def test_cohere_tools(co: cohere.ClientV2) -> None:
     assert events[-1].delta.finish_reason == "TOOL_CALL"
 
 
+def test_cohere_finish_directive(co: cohere.ClientV2) -> None:
+    r = co.chat(model="m", messages=user("half an answer [[mock:finish=ERROR]]"), request_options=NO_RETRY)
+    assert r.finish_reason == "ERROR"
+    events: list[Any] = list(co.chat_stream(model="m", messages=user("x [[mock:finish=TIMEOUT]]"),
+                                            request_options=NO_RETRY))
+    assert events[-1].type == "message-end" and events[-1].delta.finish_reason == "TIMEOUT"
+
+
 def test_cohere_faults(co: cohere.ClientV2) -> None:
     for fault, exc in [
         ("429", cohere.TooManyRequestsError),

@@ -23,6 +23,7 @@ from mockllm.directives import (
     split_chunks,
     split_json,
     truncate,
+    wire_finish,
 )
 from mockllm.faults import FaultPicker
 
@@ -114,6 +115,14 @@ def test_plan_directives_come_from_last_user_message_only() -> None:
     plan = plan_reply(turns, set(), None)
     assert plan.fault is None
     assert plan.text == "Echo: new"
+
+
+def test_finish_directive_sends_the_providers_own_word() -> None:
+    plan = plan_reply([("user", "partial answer [[mock:finish=ERROR]]")], set(), None)
+    assert (plan.text, plan.finish, plan.wire_finish) == ("Echo: partial answer", "stop", "ERROR")
+    assert wire_finish(plan, {"stop": "COMPLETE"}) == "ERROR"
+    assert wire_finish(plan_reply([("user", "x")], set(), None), {"stop": "COMPLETE"}) == "COMPLETE"
+    assert parse("x [[mock:finish=not a word]]")[1].finish is None  # only a plain word is sent verbatim
 
 
 def test_plan_truncates_to_max_tokens() -> None:

@@ -31,7 +31,7 @@ class CohereAdapter(ProviderAdapter):
     tool_choices = {"auto": None, "none": "NONE", "required": "REQUIRED", "function": NAMED}
     finish_reasons = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length",
                       "TOOL_CALL": "tool_calls"}
-    failed_finishes = frozenset({"ERROR"})
+    failed_finishes = frozenset({"ERROR", "TIMEOUT"})  # Cohere v2 ChatFinishReason: the generation failed
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
         # ChatCohere exposes no retry setting; the Cohere SDK retries 429/5xx itself.
