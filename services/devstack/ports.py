@@ -1,4 +1,4 @@
-"""Port checks: refuse to start on a busy port, and find free ones for tests."""
+"""Ports: refuse to start on a busy one, find free ones — the only `free_port` of devstack, bench and tests."""
 
 from __future__ import annotations
 
@@ -34,3 +34,15 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
         for sock in socks:
             sock.close()
     return ports
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return one port that was free a moment ago."""
+    return free_ports(1, host)[0]
+
+
+def answers(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on the port (a server must not start there)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from devstack import jwt_issuer, nginx_render, shared, tls, usage_db, vault
 from devstack.config import KEY_ENV, PROVIDERS, StackConfig
 from devstack.ports import ensure_free
-from devstack.procs import ProcessSpec, StackError, alive, launch, start_time, stop, tail, wait_ready
+from devstack.procs import ProcessSpec, StackError, alive, launch, start_time, stop, tail, terminate, wait_ready
 
 Say = Callable[[str], None]
 
@@ -197,7 +197,7 @@ class Stack:
         try:
             code = proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            terminate(proc, grace_s=5)  # its whole session: a stuck step may have children
             raise StackError(f"{name} did not finish within 120 s\n{tail(self.logs, name)}") from None
         if code != 0:
             raise StackError(f"{name} failed with status {code}\n{tail(self.logs, name)}")

@@ -8,13 +8,13 @@ a closed loopback port, and the test asserts helm reached for exactly that addre
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from devstack.ports import free_port
 from tests.containers.conftest import REPO
 from tests.containers.test_module_replay import build, copy_filtered, tracked_files
 
@@ -54,9 +54,7 @@ def test_deployer_carries_helm_and_a_chart_that_lints(deployer: str) -> None:
 
 
 def test_deploy_script_asks_the_cluster_the_kubeconfig_names(deployer: str, tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port nothing listens on: the API server is unreachable
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens on it: the API server is unreachable
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(f"""apiVersion: v1
 kind: Config

@@ -44,6 +44,7 @@ SUITE_OF_MODULE = {
     "test_gateway_agent": "langchain",
     "test_mock_protocols": "langchain",
     "test_edge_standalone": "health",
+    "test_procs": "health",
 }
 
 

@@ -4,7 +4,6 @@ taken from X-Forwarded-For only when the peer is a configured trusted proxy."""
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,10 +14,10 @@ import httpx
 import pytest
 
 from devstack import nginx_render
+from devstack.ports import free_ports
+from devstack.procs import spawn, terminate
 from devstack.tls import issue
 from tests.integration.test_edge_standalone import NGINX, FakeGateway, _wait_ready
-from tests.support.process import stop
-from tests.support.stack import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -37,15 +36,14 @@ def _edge(root: Path, trusted: str) -> Iterator[tuple[str, Path, Path, FakeGatew
         "NGINX_TLS_CERT": str(tls["cert"]), "NGINX_TLS_KEY": str(tls["key"]), "NGINX_WORKER_PROCESSES": "1",
         "NGINX_RATE_IP": "1r/m", "NGINX_BURST_IP": "1", "NGINX_TRUSTED_PROXIES": trusted,
         **{f"NGINX_UPSTREAM_{p}": upstream for p in ("OPENAI", "ANTHROPIC", "COHERE")}})
-    log = (root / "nginx.log").open("wb")
-    proc = subprocess.Popen([NGINX, "-p", str(conf.parent), "-c", str(conf), "-e", str(conf.parent / "logs/error.log"),
-                             "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT)
+    proc = spawn([NGINX, "-p", str(conf.parent), "-c", str(conf), "-e", str(conf.parent / "logs/error.log"),
+                  "-g", "daemon off;"], root / "nginx.log")
     url = f"https://127.0.0.1:{https}"
     try:
         _wait_ready(proc, url, tls["ca"], root / "nginx.log")
         yield url, tls["ca"], conf.parent / "logs" / "access.log", gateway
     finally:
-        stop(proc)
+        terminate(proc)
         server.shutdown()
 
 

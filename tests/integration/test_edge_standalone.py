@@ -24,8 +24,9 @@ import pytest
 
 from devstack import nginx_render
 from devstack.ports import free_ports
+from devstack.procs import spawn, terminate
 from devstack.tls import issue
-from tests.support.process import stop
+from tests.support.process import wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -119,29 +120,19 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         "NGINX_LISTEN_HTTPS": f"127.0.0.1:{https}", "NGINX_LISTEN_HTTP": f"127.0.0.1:{http}",
         "NGINX_TLS_CERT": str(tls["cert"]), "NGINX_TLS_KEY": str(tls["key"]), "NGINX_WORKER_PROCESSES": "1",
         **{f"NGINX_UPSTREAM_{p}": upstream for p in ("OPENAI", "ANTHROPIC", "COHERE")}})
-    log = (root / "nginx.log").open("wb")
-    proc = subprocess.Popen([NGINX, "-p", str(conf.parent), "-c", str(conf), "-e", str(conf.parent / "logs/error.log"),
-                             "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT)
+    proc = spawn([NGINX, "-p", str(conf.parent), "-c", str(conf), "-e", str(conf.parent / "logs/error.log"),
+                  "-g", "daemon off;"], root / "nginx.log")
     url = f"https://127.0.0.1:{https}"
     try:
         _wait_ready(proc, url, tls["ca"], root / "nginx.log")
         yield Edge(url=url, ca=tls["ca"], prefix=conf.parent, conf=conf, gateway=gateway)
     finally:
-        stop(proc)
+        terminate(proc)
         server.shutdown()
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, ca: Path, log: Path) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"nginx exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", verify=str(ca), timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    pytest.fail(f"nginx not ready after 15 s:\n{log.read_text()}")
+    wait_ready(proc, f"{url}/healthz", log, name="nginx", deadline_s=15, verify=str(ca))
 
 
 def _tool(name: str, *candidates: Path) -> str:

@@ -18,12 +18,12 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
+from devstack.ports import free_port
 from gateway.app import create_app
 from gateway.auth import keys
 from gateway.config import Settings
 from gateway.secrets.env import EnvSecretsBackend
 from mockllm.app import create_app as create_mock
-from tests.support.openbao import free_port
 
 # One event loop for the module: the provider SDKs cache their HTTP clients per process, bound to a loop.
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

@@ -13,11 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.ports import free_port
+from devstack.procs import spawn, terminate
 from gateway.auth import keys
 from tests.support.load import Load, chat_targets
-from tests.support.mockproc import SERVICES, MockServer, free_port, run_mock
+from tests.support.mockproc import SERVICES, MockServer, run_mock
 from tests.support.pgproc import PostgresServer
-from tests.support.process import stop, wait_ready
+from tests.support.process import wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +50,7 @@ def start_gateway(mock: MockServer, pg: PostgresServer, tmp_path: Path,
             "GATEWAY_CLIENT_KEYS": f"{key_id}:{digest}:openai", "GATEWAY_USAGE_BACKEND": "postgres",
             "GATEWAY_POSTGRES_DSN": pg.dsn, **env}
     log = tmp_path / "gateway.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway"], env=genv, stdout=out, stderr=subprocess.STDOUT)
+    proc = spawn([sys.executable, "-m", "gateway"], log, env=genv)
     url = f"http://127.0.0.1:{port}"
     wait_ready(proc, f"{url}/readyz", log, name="gateway")
     return proc, url, full
@@ -92,7 +93,7 @@ def test_postgres_stopped_30s_under_load_every_row_arrives_once(mock: MockServer
         assert degraded["status"] == "degraded" and degraded["checks"]["usage"]["degraded"] is True
         assert count == distinct == result.count
     finally:
-        stop(proc)
+        terminate(proc)
 
 
 def test_sigterm_flushes_buffered_rows(mock: MockServer, pg: PostgresServer, tmp_path: Path) -> None:

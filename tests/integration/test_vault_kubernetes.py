@@ -20,10 +20,11 @@ import jwt
 import pytest
 from hvac import exceptions as hvac_errors
 
+from devstack.ports import free_port
 from gateway.secrets.base import SecretsError
 from gateway.secrets.vault import VaultSecretsBackend
 from gateway.secrets.vault_login import KubernetesLogin
-from tests.support.openbao import OpenBaoServer, bootstrap_server, free_port
+from tests.support.openbao import OpenBaoServer, bootstrap_server
 from tests.support.process import running
 from tests.support.tokenreview import TokenReviewServer
 from vaultctl.cli import main as vaultctl

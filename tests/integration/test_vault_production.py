@@ -18,9 +18,11 @@ import hvac
 import pytest
 from hvac import exceptions as hvac_errors
 
+from devstack.ports import free_port
+from devstack.procs import spawn, terminate
 from devstack.tls import issue
-from tests.support.openbao import find_bao, free_port
-from tests.support.process import stop, wait_ready
+from tests.support.openbao import find_bao
+from tests.support.process import wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -55,16 +57,14 @@ class ServerModeBao:
     def start(self) -> None:
         """Start the server and wait until it answers (sealed or not: seal-status is always 200)."""
         log = self.root / "server.log"
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen([find_bao(), "server", f"-config={self.config}"], stdout=out,
-                                         stderr=subprocess.STDOUT)
+        self.proc = spawn([find_bao(), "server", f"-config={self.config}"], log)
         wait_ready(self.proc, f"{self.addr}/v1/sys/seal-status", log, name="openbao", deadline_s=20,
                    verify=str(self.tls["ca"]))
 
     def stop(self) -> None:
         """Stop it: terminate → wait → kill."""
-        if self.proc is not None and self.proc.poll() is None:
-            stop(self.proc)
+        if self.proc is not None:
+            terminate(self.proc)
 
     def client(self, token: str | None = None) -> hvac.Client:
         """Return a client that verifies the server's certificate."""

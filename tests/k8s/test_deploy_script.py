@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
+from devstack.ports import free_port
 from tests.k8s.conftest import ROOT, helm
 
 SCRIPT = ROOT / "deploy" / "helm" / "deploy.sh"
@@ -25,9 +25,7 @@ def test_refuses_without_a_kubeconfig_file(tmp_path: Path) -> None:
 
 
 def test_installs_against_the_cluster_named_in_the_kubeconfig(tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port nothing listens on: the API server is unreachable
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens on it: the API server is unreachable
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(f"""apiVersion: v1
 kind: Config

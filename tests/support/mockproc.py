@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.ports import free_port
+from devstack.procs import spawn, terminate, wait_until
+
 SERVICES = Path(__file__).resolve().parents[2] / "services"
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -54,23 +47,11 @@ def run_mock(env: Mapping[str, str] | None = None, startup_timeout: float = 20.0
     penv["PYTHONPATH"] = os.pathsep.join(p for p in (str(SERVICES), penv.get("PYTHONPATH", "")) if p)
     with tempfile.TemporaryDirectory(prefix="mockllm-") as tmp:
         log = Path(tmp) / "mockllm.log"
-        with log.open("wb") as out:
-            cmd = [sys.executable, "-m", "mockllm", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=penv)
-        server = MockServer(url, port, log)
+        cmd = [sys.executable, "-m", "mockllm", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
+        proc = spawn(cmd, log, env=penv)
         try:
-            deadline = time.monotonic() + startup_timeout
-            while not _healthy(url):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"mockllm exited with {proc.returncode}:\n{server.log_text()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"mockllm not healthy after {startup_timeout}s:\n{server.log_text()}")
-                time.sleep(0.05)
-            yield server
+            wait_until(proc, lambda: _healthy(url), name="mockllm", log=log, deadline_s=startup_timeout,
+                       every_s=0.05)
+            yield MockServer(url, port, log)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            terminate(proc, grace_s=5)

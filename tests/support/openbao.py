@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,24 +32,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from devstack.ports import answers, free_port
+from devstack.procs import spawn, terminate
+from devstack.procs import wait_until as wait_for_process
+
 DEFAULT_ROOT_TOKEN = "test-root-token"
 
 
 class OpenBaoError(RuntimeError):
     """The OpenBao process could not be started or answered unexpectedly."""
-
-
-def free_port() -> int:
-    """Return a currently free loopback TCP port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_answers(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def find_bao() -> str:
@@ -106,11 +96,10 @@ class OpenBaoServer:
         """Start the server and wait until it is initialised, unsealed and active."""
         if self.running:
             return self
-        if _port_answers(self.port):
+        if answers(self.port):
             raise OpenBaoError(f"port {self.port} already answers; refusing to start OpenBao there")
         self.config_path.write_text(self._config())
-        with self.output_path.open("ab") as out:
-            self._process = subprocess.Popen(self._command(), stdout=out, stderr=subprocess.STDOUT)
+        self._process = spawn(self._command(), self.output_path)
         try:
             if self.persistent:
                 self._wait(lambda code: code is not None)
@@ -126,12 +115,7 @@ class OpenBaoServer:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        terminate(process)
 
     def output(self) -> str:
         """Return what the server printed so far."""
@@ -218,15 +202,10 @@ class OpenBaoServer:
             return None
 
     def _wait(self, ready: Callable[[int | None], bool]) -> None:
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                code = None if self._process is None else self._process.returncode
-                raise OpenBaoError(f"OpenBao exited early (code {code}):\n{self.output()}")
-            if ready(self._health_code()):
-                return
-            time.sleep(0.1)
-        raise OpenBaoError(f"OpenBao not ready after {self.start_timeout_s}s:\n{self.output()}")
+        if self._process is None:
+            raise OpenBaoError("OpenBao is not running")
+        wait_for_process(self._process, lambda: ready(self._health_code()), name="OpenBao", log=self.output_path,
+                         deadline_s=self.start_timeout_s)
 
 
 def bootstrap_server(

@@ -15,13 +15,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.support.openbao import _port_answers, free_port
+from devstack.ports import answers, free_port
+from devstack.procs import spawn, terminate, wait_until
 
 
 def pg_binary(name: str) -> str:
@@ -65,37 +65,27 @@ class PostgresServer:
 
     def start(self, deadline_s: float = 30.0) -> PostgresServer:
         """Start postgres and wait until it accepts a connection."""
-        if _port_answers(self.port):
+        if answers(self.port):
             pytest.fail(f"port {self.port} already answers; refusing to start postgres on it")
         argv = [pg_binary("postgres"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port),
                 "-k", str(self.sockets), "-c", "fsync=off", "-c", "synchronous_commit=off",
                 "-c", "full_page_writes=off"]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                         **self._user)  # type: ignore[arg-type]
-        deadline = time.monotonic() + deadline_s
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"postgres exited with {self.proc.returncode}:\n{self.log.read_text()}")
+        self.proc = spawn(argv, self.log, **self._user)
+
+        def accepts() -> bool:
             try:
                 with psycopg.connect(self.dsn, connect_timeout=1):
-                    return self
+                    return True
             except psycopg.OperationalError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"postgres not ready after {deadline_s:.0f} s:\n{self.log.read_text()}")
-            time.sleep(0.1)
+                return False
+
+        wait_until(self.proc, accepts, name="postgres", log=self.log, deadline_s=deadline_s)
+        return self
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT: disconnect clients, stop), then kill if it hangs."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc, grace_s=20, sig=signal.SIGINT)
 
     def remove(self) -> None:
         """Stop and delete the cluster."""

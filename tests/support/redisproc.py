@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.support.openbao import _port_answers, free_port
+from devstack.ports import answers, free_port
+from devstack.procs import spawn, terminate, wait_until
 
 
 class RedisServer:
@@ -38,26 +38,24 @@ class RedisServer:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not Path(binary).exists():
             pytest.fail("redis-server is not installed: run `make limits-tools` (apt-get install redis-server)")
-        if _port_answers(self.port):
+        if answers(self.port):
             pytest.fail(f"port {self.port} already answers; refusing to start redis-server on it")
         argv = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
                 "--dir", str(self.dir), "--protected-mode", "yes", "--daemonize", "no"]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + deadline_s
+        self.proc = spawn(argv, self.log)
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"redis-server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+
+        def pong() -> bool:
             try:
-                if client.ping():
-                    client.close()
-                    return self
+                return bool(client.ping())
             except redis.RedisError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"redis-server not ready after {deadline_s:.0f} s:\n{self.log.read_text()}")
-            time.sleep(0.05)
+                return False
+
+        try:
+            wait_until(self.proc, pong, name="redis-server", log=self.log, deadline_s=deadline_s, every_s=0.05)
+        finally:
+            client.close()
+        return self
 
     def kill(self) -> None:
         """Crash the server (SIGKILL): no goodbye to its clients."""
@@ -67,10 +65,5 @@ class RedisServer:
 
     def stop(self) -> None:
         """Terminate, wait, then kill."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.proc is not None:
+            terminate(self.proc)

@@ -1,0 +1,74 @@
+"""The one process helper (devstack.procs, devstack.ports) on real processes: start, wait, stop, ports."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from devstack.ports import answers, free_port, free_ports
+from devstack.procs import StackError, spawn, terminate, wait_until
+
+pytestmark = pytest.mark.integration
+
+SLEEPER = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
+# Ignores SIGTERM, so only the SIGKILL after the grace period stops it.
+STUBBORN = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('up', flush=True); time.sleep(60)"]
+
+
+def _logged(log: Path, text: str) -> bool:
+    return log.exists() and text in log.read_text()
+
+
+def test_spawn_logs_and_terminate_stops_with_sigterm(tmp_path: Path) -> None:
+    log = tmp_path / "sleeper.log"
+    proc = spawn(SLEEPER, log)
+    wait_until(proc, lambda: _logged(log, "up"), name="sleeper", log=log, deadline_s=20)
+    terminate(proc)
+    assert proc.returncode == -signal.SIGTERM
+
+
+def test_terminate_kills_what_ignores_sigterm_after_the_grace(tmp_path: Path) -> None:
+    log = tmp_path / "stubborn.log"
+    proc = spawn(STUBBORN, log, new_session=True)
+    wait_until(proc, lambda: _logged(log, "up"), name="stubborn", log=log, deadline_s=20)
+    started = time.monotonic()
+    terminate(proc, grace_s=0.5)
+    assert proc.returncode == -signal.SIGKILL
+    assert time.monotonic() - started >= 0.5
+
+
+def test_wait_until_fails_at_once_with_the_log_when_the_process_exits(tmp_path: Path) -> None:
+    log = tmp_path / "crash.log"
+    proc = spawn([sys.executable, "-c", "import sys; print('bad setting X'); sys.exit(3)"], log)
+    started = time.monotonic()
+    with pytest.raises(StackError, match="exited with status 3") as info:
+        wait_until(proc, lambda: False, name="crash", log=log, deadline_s=30)
+    assert "bad setting X" in str(info.value)
+    assert time.monotonic() - started < 10  # not the deadline
+
+
+def test_wait_until_gives_up_at_the_deadline(tmp_path: Path) -> None:
+    log = tmp_path / "sleeper.log"
+    proc = spawn(SLEEPER, log)
+    try:
+        with pytest.raises(StackError, match="not ready after"):
+            wait_until(proc, lambda: False, name="sleeper", log=log, deadline_s=0.5)
+    finally:
+        terminate(proc)
+
+
+def test_free_ports_are_distinct_and_answers_tells_a_listening_one() -> None:
+    ports = free_ports(5)
+    assert len(set(ports)) == 5
+    port = free_port()
+    assert not answers(port)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        assert answers(port)
