@@ -42,7 +42,11 @@ SUITE_OF_MODULE = {
     "test_gateway_embeddings": "langchain",
     "test_anthropic_messages": "langchain",
     "test_gateway_agent": "langchain",
-    "test_mock_protocols": "langchain",
+    "test_mock_openai": "langchain",
+    "test_mock_anthropic": "langchain",
+    "test_mock_cohere": "langchain",
+    "test_mock_langchain": "langchain",
+    "test_mock_control": "langchain",
     "test_edge_standalone": "health",
     "test_procs": "health",
 }
