@@ -39,7 +39,7 @@ zizmor: $(ZIZMOR_STAMP) ## zizmor --offline on .github/workflows
 	@$(VENV)/bin/zizmor --offline --persona=pedantic .github/workflows
 
 test-dagger: deps ## Query-chain tests of the Dagger module and the workflow rules
-	@$(PYTEST) tests/unit/test_dagger_module.py tests/unit/test_workflows.py -q -p no:cacheprovider
+	@$(PYTEST) tests/unit/dagger tests/unit/test_workflows.py -q -p no:cacheprovider
 
 # Images are llmgw-dagger-*; the local base image stands in for the Dockerfiles' ARG BASE_IMAGE.
 test-dagger-replay: deps containers-base ## Replay the Dagger module's lint, unit and integration steps in Docker

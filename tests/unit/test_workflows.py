@@ -115,7 +115,7 @@ def test_release_publishes_then_deploys_staging_from_main_and_prod_behind_an_env
     assert "call deploy --env staging" in " ".join(s.get("run", "") for s in staging["steps"])
     assert "call deploy --env prod" in " ".join(s.get("run", "") for s in prod["steps"])
     # That each deploy call passes what the module's deploy requires, secrets as env://, is checked
-    # against the function's signature in test_dagger_module.py::test_documented_deploy_calls_pass_….
+    # against the function's signature in dagger/test_dagger_deploy_calls.py::test_documented_deploy_calls_pass_….
     for job in (staging, prod):
         assert job["permissions"] == {"contents": "read"}
         assert job["concurrency"]["cancel-in-progress"] is False

@@ -1,0 +1,100 @@
+"""The stack the module wires: which settings, volumes and services each gateway gets."""
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import dagger
+import pytest
+from dagger import dag
+from dagger.client.base import Type
+
+from tests.unit.dagger.chain import (
+    RUN,
+    bindings,
+    chain,
+    consts,
+    env,
+    main,
+    ports,
+    suites,
+    walk,
+)
+
+
+def test_each_gateway_starts_with_settings_that_reach_its_bound_services(
+    module: main.LlmStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's own settings loader accepts the container's environment, and every URL in it names
+    a service bound to that container on a port that service exposes (what the process would dial)."""
+    from gateway.config import load_settings
+
+    proxy = module.stack()
+    gateways = bindings(proxy)
+    assert set(gateways) == {f"gateway-{p}" for p in consts.PROVIDERS}
+    for host, gateway in gateways.items():
+        for name in [n for n in os.environ if n.startswith("GATEWAY_")]:
+            monkeypatch.delenv(name)
+        for name, value in env(gateway).items():
+            monkeypatch.setenv(name, value)
+        settings = load_settings()
+        assert f"gateway-{settings.provider}" == host
+        assert settings.port in ports(gateway) and settings.secrets_backend == "vault"
+        bound = bindings(gateway)
+        for url in (settings.vault_addr, settings.upstream_base_url):
+            parsed = urlparse(str(url))
+            assert parsed.hostname in bound and parsed.port in ports(bound[parsed.hostname]), url
+        mounted = set(cache_keys(gateway))
+        for path in (settings.vault_role_id_file, settings.vault_secret_id_file):
+            assert str(Path(str(path)).parent) in mounted, path
+    upstreams = {v.split(":")[0] for k, v in env(proxy).items() if k.startswith("NGINX_UPSTREAM_")}
+    assert upstreams == set(gateways)
+
+
+def cache_keys(obj: Type) -> dict[str, str]:
+    """Cache volumes mounted on a container or service: path -> volume key."""
+    mounts = [c for c in chain(obj) if c.name == "withMountedCache"]
+    return {m.args["path"]: chain(m.args["cache"])[-1].args["key"] for m in mounts}
+
+
+def test_each_gateway_shares_only_its_own_approle_volume_with_the_refresher(module: main.LlmStack) -> None:
+    """The refresher writes fresh secret_ids into the volume the gateway reads; one volume per provider and run."""
+    for host, gateway in bindings(module.proxy()).items():
+        provider = host.removeprefix("gateway-")
+        assert cache_keys(gateway) == {consts.APPROLE_DIR: f"llm-stack-approle-{RUN}-{provider}"}
+        refresher = bindings(gateway)["refresher"]
+        assert cache_keys(refresher)[f"{consts.REFRESHER_DIR}/{provider}"] == cache_keys(gateway)[consts.APPROLE_DIR]
+        assert chain(refresher)[-1].args["args"][-1].endswith("exec " + " ".join(consts.REFRESHER_CMD))
+
+
+def test_a_real_provider_key_replaces_the_mock(module: main.LlmStack, keys: dict[str, dagger.Secret]) -> None:
+    gateway = module.gateway(main.Provider.anthropic, provider_key=keys["anthropic"])
+    assert "GATEWAY_UPSTREAM_BASE_URL" not in env(gateway)
+    bootstrap = [c for c in walk(gateway) if c.name == "withSecretVariable" and c.args["name"] == "ANTHROPIC_API_KEY"]
+    assert bootstrap and all(c.args["secret"] is keys["anthropic"] for c in bootstrap)
+
+
+def test_integration_suites_reach_the_stack_by_hostname(module: main.LlmStack) -> None:
+    suite = suites.TestSuite(source=module.source, run_id=RUN)
+    for name in consts.SUITES:
+        ctr = suite.integration_container(name)
+        bound = bindings(ctr)
+        assert set(bound) == {"proxy", "vault", "mock", "gateway-openai", "gateway-anthropic", "gateway-cohere"}
+        assert bound["gateway-openai"] == bindings(bound["proxy"])["gateway-openai"]  # the same service
+        assert ports(bound["proxy"]) == {8443, 8080}
+        assert env(ctr)["STACK_ENV_FILE"] == "/run/stack/env"
+        # The steps script `make test-dagger-replay` runs in Docker, after writing STACK_ENV_FILE.
+        argv = chain(ctr)[-1].args["args"]
+        assert argv[-4:] == ["bash", consts.STEPS_SCRIPT, "integration", name]
+        assert env(ctr)["REPORTS"] == suites.REPORTS
+
+
+def test_one_run_shares_one_vault_and_a_new_run_gets_a_new_one(module: main.LlmStack) -> None:
+    def vault_ids(service: Type) -> set[str]:
+        found = walk(service)
+        return {c.args["value"] for c in found if c.name == "withEnvVariable" and c.args["name"] == "STACK_RUN_ID"}
+
+    assert vault_ids(module.stack()) == {RUN}
+    fresh = main.LlmStack(source=dag.directory())
+    first, second = vault_ids(fresh.stack()), vault_ids(fresh.stack())
+    assert len(first) == len(second) == 1 and first != second
