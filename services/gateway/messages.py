@@ -125,8 +125,8 @@ def _record(input_tokens: int | None, output_tokens: int | None) -> None:
 
 # Gateway status -> Anthropic error type (https://docs.anthropic.com/en/api/errors).
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 413: "request_too_large", 422: "invalid_request_error",
-               429: "rate_limit_error", 504: "timeout_error"}
+               404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
+               422: "invalid_request_error", 429: "rate_limit_error", 504: "timeout_error"}
 
 
 def error_body(exc: GatewayError) -> dict[str, Any]:
