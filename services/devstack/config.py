@@ -8,8 +8,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROVIDERS = ("openai", "anthropic", "cohere")
-KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "cohere": "COHERE_API_KEY"}
+import catalogue
+
+PROVIDERS = catalogue.names()
+KEY_ENV = {p.name: p.key_env for p in catalogue.providers()}
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -45,8 +47,7 @@ class StackConfig:
     mock_port: int = 8199
     bao_port: int = 8200
     bao_cluster_port: int = 8201
-    gateway_ports: dict[str, int] = field(default_factory=lambda: {"openai": 8101, "anthropic": 8102,
-                                                                   "cohere": 8103})
+    gateway_ports: dict[str, int] = field(default_factory=lambda: {p.name: p.port for p in catalogue.providers()})
     secrets_backend: str = "vault"
     replicas: int = 1  # gateways per provider; extra replicas listen on the first port + 10, + 20, ...
     replica_ports: dict[str, list[int]] = field(default_factory=dict)  # explicit ports of the extra replicas
@@ -77,8 +78,7 @@ class StackConfig:
             mock_port=_port("STACK_MOCK_PORT", 8199),
             bao_port=_port("STACK_BAO_PORT", 8200),
             bao_cluster_port=_port("STACK_BAO_CLUSTER_PORT", 8201),
-            gateway_ports={p: _port(f"STACK_GATEWAY_PORT_{p.upper()}", d)
-                           for p, d in (("openai", 8101), ("anthropic", 8102), ("cohere", 8103))},
+            gateway_ports={p.name: _port(f"STACK_GATEWAY_PORT_{p.upper}", p.port) for p in catalogue.providers()},
             secrets_backend=env.get("STACK_SECRETS_BACKEND", "vault"),
             replicas=_replicas(env.get("STACK_REPLICAS", "1")),
             shared=_choice("STACK_SHARED", env.get("STACK_SHARED", "embedded"), ("embedded", "redis")),

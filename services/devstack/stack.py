@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import catalogue
 from devstack import jwt_issuer, nginx_render, shared, tls, usage_db, vault
 from devstack.config import KEY_ENV, PROVIDERS, StackConfig
 from devstack.ports import ensure_free
@@ -34,8 +35,8 @@ class StackInfo:
     def env(self) -> dict[str, str]:
         """The shell-sourceable variables of `.stack/env`."""
         out = {"STACK_URL": self.url, "STACK_CA": str(self.ca), "STACK_MOCK_URL": self.mock_url}
-        out.update({f"STACK_KEY_{p.upper()}": k for p, k in self.client_keys.items()})
-        out.update({f"STACK_GATEWAY_URL_{p.upper()}": u for p, u in self.gateway_urls.items()})
+        out.update({f"STACK_KEY_{catalogue.provider(p).upper}": k for p, k in self.client_keys.items()})
+        out.update({f"STACK_GATEWAY_URL_{catalogue.provider(p).upper}": u for p, u in self.gateway_urls.items()})
         if self.vault_addr:
             out["VAULT_ADDR"] = self.vault_addr
         out.update(self.extra)
@@ -222,7 +223,7 @@ class Stack:
             **secrets_env, **cfg.gateway_env,
         }
         if provider not in cfg.real_keys:
-            env["GATEWAY_UPSTREAM_BASE_URL"] = mock_base + ("/v1" if provider == "openai" else "")
+            env["GATEWAY_UPSTREAM_BASE_URL"] = mock_base + catalogue.provider(provider).mock_path
         # A gateway sees no other provider's key, and with Vault not even its own in the environment.
         vault = secrets_env.get("GATEWAY_SECRETS_BACKEND") == "vault"
         others = (*tuple(v for p, v in KEY_ENV.items() if vault or p != provider), "VAULT_TOKEN")
@@ -236,7 +237,9 @@ class Stack:
             "NGINX_LISTEN_HTTPS": f"{cfg.host}:{cfg.https_port}", "NGINX_LISTEN_HTTP": f"{cfg.host}:{cfg.http_port}",
             "NGINX_HTTPS_PUBLIC_PORT": str(cfg.https_port),
             "NGINX_TLS_CERT": str(paths["cert"]), "NGINX_TLS_KEY": str(paths["key"]),
-            **{f"NGINX_UPSTREAM_{p.upper()}": ",".join(f"{cfg.host}:{port}" for _, port in cfg.gateways(p))
+            "NGINX_PROVIDERS": ",".join(cfg.gateway_ports),
+            **{f"NGINX_UPSTREAM_{catalogue.provider(p).upper}": ",".join(f"{cfg.host}:{port}"
+                                                                       for _, port in cfg.gateways(p))
                for p in cfg.gateway_ports},
             **cfg.nginx_env,  # limits, CORS origins, timeouts: see nginx_render.DEFAULTS
         }

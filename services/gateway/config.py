@@ -10,10 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+import catalogue
 
-Provider = Literal["openai", "anthropic", "cohere"]
-PROVIDERS: tuple[str, ...] = ("openai", "anthropic", "cohere")
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class ConfigError(Exception):
@@ -25,7 +24,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
 
-    provider: Provider
+    provider: str  # a catalogue name (services/catalogue/providers.toml)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     upstream_base_url: str | None = None
@@ -81,6 +80,13 @@ class Settings(BaseSettings):
     agent_max_steps: int = Field(6, ge=1, le=50)
     agent_timeout_s: float = Field(60.0, gt=0, le=600)
     shutdown_grace_s: float = Field(20.0, ge=0, le=300)
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in catalogue.names():
+            raise ValueError(f"unknown provider {value!r}; known: {', '.join(catalogue.names())}")
+        return value
 
     @field_validator("models", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+import catalogue
 from gateway import context
 
 _STD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -46,5 +47,6 @@ def configure(level: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request once
-    for noisy in ("httpx", "httpcore", "openai", "anthropic", "cohere", "hvac", "urllib3"):
+    sdk_loggers = {name for p in catalogue.providers() for name in p.loggers}
+    for noisy in ("httpx", "httpcore", "hvac", "urllib3", *sorted(sdk_loggers)):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

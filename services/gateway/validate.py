@@ -22,8 +22,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import catalogue
 from gateway.agent.tools import TOOL_NAMES as DEFAULT_TOOLS
-from gateway.config import PROVIDERS
 from gateway.validation import Report, Target, check_settings, check_target
 
 
@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--target", action="append", default=[], metavar="PROVIDER=URL",
                         help="a gateway (direct URL, or the nginx prefix https://host/PROVIDER); repeatable")
     parser.add_argument("--edge", metavar="URL", help="nginx base URL: validate URL/<provider> for every provider")
-    parser.add_argument("--providers", default=",".join(PROVIDERS), help="providers for --edge (comma-separated)")
+    parser.add_argument("--providers", default=",".join(catalogue.names()),
+                        help="providers for --edge (comma-separated)")
     parser.add_argument("--stack-env", type=Path, metavar="FILE", help="the local stack's env file (.stack/env)")
     parser.add_argument("--cacert", metavar="PEM", help="CA bundle for https targets (env VALIDATE_CACERT)")
     parser.add_argument("--expect-models", action="append", default=[], metavar="PROVIDER=M1,M2",
@@ -59,8 +60,8 @@ def _pairs(items: Sequence[str], what: str) -> list[tuple[str, str]]:
         provider = provider.strip().lower()
         if not sep or not value.strip():
             raise UsageError(f"{what} {item!r} is not PROVIDER=VALUE")
-        if provider not in PROVIDERS:
-            raise UsageError(f"{what} {item!r}: unknown provider {provider!r}; known: {', '.join(PROVIDERS)}")
+        if provider not in catalogue.names():
+            raise UsageError(f"{what} {item!r}: unknown provider {provider!r}; known: {', '.join(catalogue.names())}")
         pairs.append((provider, value.strip()))
     return pairs
 
@@ -79,19 +80,20 @@ def _stack_env(path: Path) -> dict[str, str]:
 def resolve_targets(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[list[Target], str | None]:
     """Turn arguments and environment into targets (with client keys) and the CA bundle to trust."""
     urls: dict[str, str] = {}
-    keys = {p: env.get(f"VALIDATE_CLIENT_KEY_{p.upper()}") or env.get("VALIDATE_CLIENT_KEY") for p in PROVIDERS}
+    keys = {p.name: env.get(f"VALIDATE_CLIENT_KEY_{p.upper}") or env.get("VALIDATE_CLIENT_KEY")
+            for p in catalogue.providers()}
     cacert = args.cacert or env.get("VALIDATE_CACERT")
     if args.stack_env:
         stack = _stack_env(args.stack_env)
-        for p in PROVIDERS:
+        for p in catalogue.names():
             if f"STACK_GATEWAY_URL_{p.upper()}" in stack:
                 urls[p] = stack[f"STACK_GATEWAY_URL_{p.upper()}"]
             keys[p] = keys[p] or stack.get(f"STACK_KEY_{p.upper()}")
         cacert = cacert or stack.get("STACK_CA")
     if args.edge:
         for p in (x.strip() for x in args.providers.split(",") if x.strip()):
-            if p not in PROVIDERS:
-                raise UsageError(f"--providers: unknown provider {p!r}; known: {', '.join(PROVIDERS)}")
+            if p not in catalogue.names():
+                raise UsageError(f"--providers: unknown provider {p!r}; known: {', '.join(catalogue.names())}")
             urls[p] = f"{args.edge.rstrip('/')}/{p}"
     env_targets = re.split(r"[,\s]+", env.get("VALIDATE_TARGETS", "").strip())
     targets_spec = args.target or ([t for t in env_targets if t] if not urls else [])
@@ -104,7 +106,7 @@ def resolve_targets(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[l
             raise UsageError(f"target {provider}={url}: the URL must start with http:// or https://")
     expected = {p: tuple(m.strip() for m in v.split(",") if m.strip())
                 for p, v in _pairs(args.expect_models, "--expect-models")}
-    targets = [Target(p, urls[p], keys.get(p), expected.get(p, ())) for p in PROVIDERS if p in urls]
+    targets = [Target(p, urls[p], keys.get(p), expected.get(p, ())) for p in catalogue.names() if p in urls]
     return targets, cacert
 
 

@@ -6,13 +6,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import catalogue
 from mockllm.directives import FAULTS
 
-DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
-    "openai": ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"),
-    "anthropic": ("claude-3-5-haiku-latest", "claude-sonnet-4-5"),
-    "cohere": ("command-r-plus-08-2024", "command-a-03-2025", "command-r7b-12-2024"),
-}
+# What `GET /v1/models` lists per provider: the catalogue's models.
+DEFAULT_MODELS: dict[str, tuple[str, ...]] = {p.name: p.models for p in catalogue.providers()}
 
 
 def _csv(value: str | None) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import orjson
 
+import catalogue
 from mockllm import asgi
 from mockllm.asgi import Headers, Receive, Scope, Send
 from mockllm.config import MockConfig
@@ -21,7 +22,6 @@ MESSAGES = {
     "server": "The server had an error while processing your request (mock fault 500).",
     "overloaded": "The service is temporarily overloaded (mock fault 503).",
 }
-PROVIDERS = ("openai", "anthropic", "cohere")
 DISCONNECT_AFTER = 3  # stream frames sent before a ``disconnect`` fault aborts
 
 
@@ -107,7 +107,7 @@ class State:
                 "unauthorized": s.unauthorized,
                 "faults": s.faults,
             }
-            for name, s in ((p, self.stat(p)) for p in PROVIDERS)
+            for name, s in ((p, self.stat(p)) for p in catalogue.names())
         }
 
 

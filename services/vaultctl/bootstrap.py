@@ -9,6 +9,7 @@ from pathlib import Path
 import hvac
 from hvac import exceptions as hvac_errors
 
+import catalogue
 from vaultctl import approle, clients, kubernetes, kv
 from vaultctl.connection import Reporter, VaultctlError, write_secret_file
 from vaultctl.policies import DEFAULT_MOUNT, PROVIDERS, render_policies
@@ -118,7 +119,7 @@ def seed_provider_keys(client: hvac.Client, opts: BootstrapOptions, report: Repo
         if current:
             report.unchanged("provider-key", provider, f"v{version} kept, no new key given")
         else:
-            report.line("provider-key", provider, f"skipped: no key given (set {provider.upper()}_API_KEY "
+            report.line("provider-key", provider, f"skipped: no key given (set {catalogue.provider(provider).key_env} "
                         "or --keys-file)")
 
 

@@ -16,6 +16,7 @@ import hvac
 import requests
 from hvac import exceptions as hvac_errors
 
+import catalogue
 from vaultctl import approle, clients, kubernetes, kv, operator, refresher
 from vaultctl.bootstrap import BootstrapOptions, bootstrap
 from vaultctl.connection import Reporter, VaultctlError, connect, parse_duration, write_secret_file
@@ -52,7 +53,7 @@ def _add_bootstrap(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bootstrap", help="idempotently set up mounts, policies, AppRoles, keys and clients")
     _common(p)
     p.add_argument("--providers", type=_providers, default=list(PROVIDERS))
-    p.add_argument("--keys-file", type=Path, help='JSON {"openai": "sk-…", …}; else <PROVIDER>_API_KEY')
+    p.add_argument("--keys-file", type=Path, help='JSON {"openai": "sk-…", …}; else each key_env of the catalogue')
     p.add_argument("--client", action="append", type=_client_spec, default=[], metavar="NAME:P1+P2")
     p.add_argument("--client-keys-file", type=Path, help="write new client keys here (JSON, 0600)")
     p.add_argument("--out-dir", type=Path, help="write <provider>/role_id and <provider>/secret_id here")
@@ -201,7 +202,7 @@ def _client(args: argparse.Namespace) -> hvac.Client:
 
 
 def _provider_keys(args: argparse.Namespace) -> dict[str, str]:
-    from_env = {p: os.environ.get(f"{p.upper()}_API_KEY", "") for p in args.providers}
+    from_env = {p: os.environ.get(catalogue.provider(p).key_env, "") for p in args.providers}
     keys = {p: v for p, v in from_env.items() if v}
     if args.keys_file:
         keys.update({k: str(v) for k, v in json.loads(args.keys_file.read_text()).items() if v})

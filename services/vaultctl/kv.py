@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import hvac
 from hvac import exceptions as hvac_errors
 
+import catalogue
 from vaultctl.connection import VaultctlError
-from vaultctl.policies import PROVIDER_PATH
 
 DEFAULT_MAX_VERSIONS = 10
 
@@ -25,7 +25,7 @@ class KeyWrite:
 
 def provider_path(provider: str) -> str:
     """Return the KV path (inside the mount) of a provider's key."""
-    return PROVIDER_PATH.format(provider=provider)
+    return catalogue.provider(provider).vault_path
 
 
 def now_iso() -> str:

@@ -1,7 +1,8 @@
 """Vault ACL policies for the gateway stack, rendered for a KV v2 mount.
 
-The files in deploy/vault/policies/ are these renderings for the default mount `secret`
-(`python -m vaultctl render-policies` regenerates them; a unit test keeps them in sync).
+The files in deploy/vault/policies/ are these renderings for the default mount `secret`, one
+gateway policy per catalogue provider (`python -m catalogue.generate` regenerates them with every
+other generated file; `--check` in `make lint` keeps them in sync). The paths come from the catalogue.
 """
 
 from __future__ import annotations
@@ -9,38 +10,40 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-PROVIDERS = ("openai", "anthropic", "cohere")
-DEFAULT_MOUNT = "secret"
-PROVIDER_PATH = "llm/providers/{provider}"
-CLIENTS_PATH = "llm/clients"
+import catalogue
+
+PROVIDERS = catalogue.names()
+DEFAULT_MOUNT = catalogue.vault().mount
+CLIENTS_PATH = catalogue.vault().clients_path
+_PROVIDERS_GLOB = catalogue.vault().provider_path.format(name="*")
 
 _GATEWAY = """\
 # {name}: the {provider} gateway reads its own provider key and the client registry.
 # Nothing else: no list, no write, no other provider. Token renew/lookup comes from `default`.
-path "{mount}/data/llm/providers/{provider}" {{
+path "{mount}/data/{path}" {{
   capabilities = ["read"]
 }}
 
-path "{mount}/data/llm/clients" {{
+path "{mount}/data/{clients}" {{
   capabilities = ["read"]
 }}
 """
 
 _ROTATOR = """\
 # llm-rotator: rotates provider keys (CAS writes, custom metadata, rollback) and client keys.
-path "{mount}/data/llm/providers/*" {{
+path "{mount}/data/{providers}" {{
   capabilities = ["create", "read", "update", "patch"]
 }}
 
-path "{mount}/metadata/llm/providers/*" {{
+path "{mount}/metadata/{providers}" {{
   capabilities = ["read", "update", "patch"]
 }}
 
-path "{mount}/data/llm/clients" {{
+path "{mount}/data/{clients}" {{
   capabilities = ["create", "read", "update", "patch"]
 }}
 
-path "{mount}/metadata/llm/clients" {{
+path "{mount}/metadata/{clients}" {{
   capabilities = ["read"]
 }}
 """
@@ -213,10 +216,11 @@ def render_policies(mount: str = DEFAULT_MOUNT, providers: tuple[str, ...] = PRO
     """Return {policy name: HCL text} for the given mount."""
     mount = mount.strip("/")
     policies = {
-        gateway_policy_name(p): _GATEWAY.format(name=gateway_policy_name(p), provider=p, mount=mount)
+        gateway_policy_name(p): _GATEWAY.format(name=gateway_policy_name(p), provider=p, mount=mount,
+                        path=catalogue.provider(p).vault_path, clients=CLIENTS_PATH)
         for p in providers
     }
-    policies["llm-rotator"] = _ROTATOR.format(mount=mount)
+    policies["llm-rotator"] = _ROTATOR.format(mount=mount, providers=_PROVIDERS_GLOB, clients=CLIENTS_PATH)
     policies[ISSUER_POLICY] = _issuer(providers)
     policies[ADMIN_POLICY] = _admin(mount, providers, dict(policies))
     return policies

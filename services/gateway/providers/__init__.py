@@ -1,4 +1,4 @@
-"""Provider registry: name → adapter class, imported lazily.
+"""Provider adapters, chosen by the catalogue row's kind and imported lazily.
 
 Lazy import matters: each provider image installs only its own SDK, so the OpenAI
 image must never import the Anthropic or Cohere modules.
@@ -8,22 +8,14 @@ from __future__ import annotations
 
 from importlib import import_module
 
+import catalogue
 from gateway.config import Settings
 from gateway.providers.base import ProviderAdapter
 
-REGISTRY: dict[str, str] = {
-    "openai": "gateway.providers.openai:OpenAIAdapter",
-    "anthropic": "gateway.providers.anthropic:AnthropicAdapter",
-    "cohere": "gateway.providers.cohere:CohereAdapter",
-}
-
 
 def adapter_class(name: str) -> type[ProviderAdapter]:
-    """Import and return the adapter class registered under `name`."""
-    try:
-        module_name, _, attr = REGISTRY[name].partition(":")
-    except KeyError:
-        raise ValueError(f"unknown provider {name!r}; known: {', '.join(REGISTRY)}") from None
+    """Import and return the adapter class of the catalogue provider `name`."""
+    module_name, _, attr = catalogue.provider(name).adapter.partition(":")
     return getattr(import_module(module_name), attr)
 
 
@@ -32,4 +24,4 @@ def create_adapter(settings: Settings) -> ProviderAdapter:
     return adapter_class(settings.provider)(settings)
 
 
-__all__ = ["REGISTRY", "ProviderAdapter", "adapter_class", "create_adapter"]
+__all__ = ["ProviderAdapter", "adapter_class", "create_adapter"]

@@ -14,9 +14,6 @@ from gateway.providers.base import NAMED, ProviderAdapter, from_status
 class AnthropicAdapter(ProviderAdapter):
     """Messages API of Anthropic, exposed as OpenAI chat completions."""
 
-    name = "anthropic"
-    default_base_url = "https://api.anthropic.com"
-    default_models = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")
     finish_reason_key = "stop_reason"
     param_map = {"user": "extra_body.metadata.user_id"}
     refused = {"seed": "no sampling seed", "presence_penalty": "no penalties", "frequency_penalty": "no penalties",

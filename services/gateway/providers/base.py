@@ -27,6 +27,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
+import catalogue
 from gateway.config import Settings
 from gateway.errors import (
     GatewayError,
@@ -44,9 +45,6 @@ NAMED = "<function name>"  # tool_choices value: hand the named function's name 
 class ProviderAdapter(ABC):
     """Base of the per-provider adapters (see the module docstring)."""
 
-    name: ClassVar[str]
-    default_base_url: ClassVar[str]
-    default_models: ClassVar[tuple[str, ...]]
     # OpenAI parameter -> this provider's keyword; a dotted name nests (`metadata.user_id`).
     param_map: ClassVar[Mapping[str, str]] = {}
     # OpenAI parameter -> why this provider cannot honour it (a 400 naming the parameter).
@@ -64,8 +62,12 @@ class ProviderAdapter(ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.models: tuple[str, ...] = settings.models or self.default_models
-        self.base_url = settings.upstream_base_url or self.default_base_url
+        # Name, default URL and models, embeddings: the catalogue row (one kind serves many rows).
+        self.entry = catalogue.provider(settings.provider)
+        self.name = self.entry.name
+        self.models: tuple[str, ...] = settings.models or self.entry.models
+        self.base_url = settings.upstream_base_url or self.entry.base_url
+        self.embedding_models: tuple[str, ...] = self.entry.embedding_models
         self._cache: OrderedDict[tuple[str, str], BaseChatModel] = OrderedDict()
 
     @abstractmethod
@@ -136,9 +138,8 @@ class ProviderAdapter(ABC):
             return UpstreamBadResponseError()  # langchain-core: the stream ended without a usable chunk
         return UpstreamError(f"upstream call failed ({type(exc).__name__})")
 
-    # Capabilities beyond chat (issue 17), declared by the adapters that have them.
-    # `embedding_models` empty: the provider offers no embeddings and the route answers 404.
-    embedding_models: ClassVar[tuple[str, ...]] = ()
+    # Capabilities beyond chat (issue 17). `embedding_models` (from the catalogue) empty: the
+    # provider offers no embeddings and the route answers 404.
     # Models that honour `dimensions` (shorter vectors), with their native size (the largest accepted).
     embedding_dimensions: ClassVar[Mapping[str, int]] = {}
     messages_api: ClassVar[bool] = False  # serves the Anthropic Messages API (`/v1/messages`) natively

@@ -19,9 +19,6 @@ from gateway.providers.base import NAMED, Embedded, ProviderAdapter, from_status
 class CohereAdapter(ProviderAdapter):
     """Cohere v2 chat, exposed as OpenAI chat completions."""
 
-    name = "cohere"
-    default_base_url = "https://api.cohere.com"
-    default_models = ("command-a-03-2025", "command-r-plus-08-2024", "command-r7b-12-2024")
     param_map = {"top_p": "p"}
     refused = {"logit_bias": "no logit bias", "logprobs": "not mapped", "top_logprobs": "not mapped",
                "user": "no end-user id", "metadata": "no request metadata", "store": "no stored completions",
@@ -59,7 +56,6 @@ class CohereAdapter(ProviderAdapter):
             return from_status(exc.status_code, exc.headers, exc.body)
         return None
 
-    embedding_models = ("embed-v4.0", "embed-english-v3.0", "embed-multilingual-v3.0")
     embed_batch = 96  # texts per Cohere embed call (the API's limit)
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:

@@ -34,9 +34,6 @@ def convert_responses_inline() -> None:
 class OpenAIAdapter(ProviderAdapter):
     """Chat completions against the OpenAI API (or anything speaking its protocol)."""
 
-    name = "openai"
-    default_base_url = "https://api.openai.com/v1"
-    default_models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini")
     # LangChain keeps `metadata` for its own run metadata: send OpenAI's through `extra_body`.
     param_map = {"metadata": "extra_body.metadata"}
     finish_reasons = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
@@ -68,7 +65,6 @@ class OpenAIAdapter(ProviderAdapter):
             return UpstreamBadResponseError()
         return None
 
-    embedding_models = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
     embedding_dimensions = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import catalogue
 from gateway.secrets.base import BackendStatus, ClientKeyRecord, SecretsBackend, SecretsError
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def provider_env_var(provider: str) -> str:
     """Return the environment variable holding a provider's API key."""
-    return f"{provider.upper()}_API_KEY"
+    return catalogue.provider(provider).key_env
 
 
 def parse_client_keys_spec(spec: str) -> dict[str, ClientKeyRecord]:

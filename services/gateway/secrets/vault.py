@@ -34,6 +34,7 @@ from typing import TypeVar
 import hvac
 from hvac import exceptions as hvac_errors
 
+import catalogue
 from gateway.errors import ServiceUnavailableError
 from gateway.secrets.base import BackendStatus, ClientKeyRecord, SecretsBackend, SecretsError
 from gateway.secrets.vault_login import AUTH_REFUSED, AppRoleLogin, VaultLogin
@@ -69,7 +70,7 @@ class VaultSecretsBackend(SecretsBackend):
         # Past this age the cached client registry is not trusted (a key disabled in Vault meanwhile
         # would keep working): client keys are refused with 503 until a refresh succeeds.
         self.registry_max_stale_s = registry_max_stale_s
-        self.key_path = f"llm/providers/{provider}"
+        self.key_path = catalogue.provider(provider).vault_path
         self._verify: bool | str = cacert or True
         self._timeout = max(1, math.ceil(timeout_s))  # hvac types its timeout as int seconds
         self._client = hvac.Client(url=addr, verify=self._verify, timeout=self._timeout)
@@ -211,7 +212,7 @@ class VaultSecretsBackend(SecretsBackend):
             document = None
         try:
             registry = kv.read_secret_version(
-                path="llm/clients", mount_point=self.mount, raise_on_deleted_version=True
+                path=catalogue.vault().clients_path, mount_point=self.mount, raise_on_deleted_version=True
             )["data"]["data"].get("keys") or {}
         except hvac_errors.InvalidPath:
             registry = {}

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import catalogue
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.validation.report import Check, Status, looks_like_placeholder
 
@@ -82,7 +83,7 @@ def _provider_key(checks: _Checks, settings: Settings, env: Mapping[str, str]) -
     if settings.secrets_backend == "vault":
         checks.add("provider key", "SKIP", "held in Vault; /readyz of the running service proves it is readable")
         return None
-    var = f"{settings.provider.upper()}_API_KEY"
+    var = catalogue.provider(settings.provider).key_env
     value = env.get(var, "")
     if not value:
         checks.add("provider key", "FAIL", f"{var} is not set (GATEWAY_SECRETS_BACKEND=env)")

@@ -70,7 +70,7 @@ def test_anthropic_tool_use(ant: anthropic.Anthropic) -> None:
 
 
 def test_anthropic_models(ant: anthropic.Anthropic) -> None:
-    assert "claude-3-5-haiku-latest" in [m.id for m in ant.models.list()]
+    assert "claude-haiku-4-5" in [m.id for m in ant.models.list()]
 
 
 @pytest.mark.parametrize(
