@@ -41,9 +41,10 @@ down: ## Stop the local stack started by `make up`
 status: ## Show the local stack's processes
 	@$(PY) -m devstack status
 
-lint: deps ## ruff + pyright on the Python code
+lint: deps ## ruff + pyright on the Python code; files generated from the provider catalogue are current
 	@$(VENV)/bin/ruff check services tests bench
 	@$(VENV)/bin/pyright services
+	@$(PY) -m catalogue.generate --check && echo "catalogue: generated files current"
 
 test-unit: deps ## Unit tests only (no processes started)
 	@$(PYTEST) tests/unit -q

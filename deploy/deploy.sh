@@ -9,9 +9,15 @@
 # Re-running with the same tag is safe: existing images are reused and compose changes nothing.
 set -euo pipefail
 
-readonly PROVIDERS=(openai anthropic cohere)
-readonly COMPONENTS=(openai anthropic cohere nginx mock)   # mock: vault-bootstrap's vaultctl runs from it
-readonly SECRETS=(VAULT_ADMIN_TOKEN OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY)
+# The providers (services/catalogue/providers.toml; `python -m catalogue.generate` writes this region).
+# BEGIN catalogue:shell-providers
+PROVIDERS=(openai anthropic cohere)
+PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY)
+PROVIDER_EXTRAS=(openai anthropic cohere)
+# END catalogue:shell-providers
+readonly PROVIDERS PROVIDER_KEY_VARS PROVIDER_EXTRAS
+readonly COMPONENTS=("${PROVIDERS[@]}" nginx mock)   # mock: vault-bootstrap's vaultctl runs from it
+readonly SECRETS=(VAULT_ADMIN_TOKEN "${PROVIDER_KEY_VARS[@]}")
 deploy_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "${deploy_dir}/.." && pwd)"
 
@@ -19,7 +25,7 @@ usage() {
     cat <<'EOF'
 Usage: deploy/deploy.sh --env staging|prod [options]
 
-Deploy the LLM gateway stack (nginx, three gateways, Vault) with docker compose on the engine
+Deploy the LLM gateway stack (nginx, one gateway per catalogue provider, Vault) with docker compose on the engine
 named by DOCKER_HOST (unset: the local engine; ssh://user@host for a server).
 
 Options:
@@ -303,13 +309,14 @@ push_step() {
 }
 
 host_files() {  # the state directory compose mounts: Vault token, provider keys, TLS, bootstrap output
-    local keys
-    if [[ "${upstream}" == real ]]; then
-        keys="$(printf '{"openai": "%s", "anthropic": "%s", "cohere": "%s"}' \
-            "${OPENAI_API_KEY}" "${ANTHROPIC_API_KEY}" "${COHERE_API_KEY}")"
-    else
-        keys='{"openai": "mock-key-openai", "anthropic": "mock-key-anthropic", "cohere": "mock-key-cohere"}'
-    fi
+    local keys="{" sep="" i var value
+    for i in "${!PROVIDERS[@]}"; do  # {"<provider>": "<its key>", …}: the real keys, or the mock's
+        var="${PROVIDER_KEY_VARS[i]}"
+        if [[ "${upstream}" == real ]]; then value="${!var}"; else value="mock-key-${PROVIDERS[i]}"; fi
+        keys+="${sep}\"${PROVIDERS[i]}\": \"${value}\""
+        sep=", "
+    done
+    keys+="}"
     if ((dry_run)); then
         printf '  + write %s/{vault-admin-token,provider-keys.json,tls/,vault-tls/} (secrets not shown)\n' "${state}"
         return

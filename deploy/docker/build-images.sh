@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Build the stack's images: the three provider gateways, the mock/tools image and nginx.
+# Build the stack's images: one gateway per catalogue provider, the mock/tools image and nginx.
 # Env: BASE_IMAGE (unset: each Dockerfile's official default), IMAGE_PREFIX (llmgw),
 #      IMAGE_TAG (local), VCS_REF, IMAGE_SOURCE, PIP_INDEX_URL (optional mirror),
 #      DOCKER_BUILD_FLAGS (extra flags, e.g. --no-cache for a cold build).
-# Usage: deploy/docker/build-images.sh [openai anthropic cohere mock nginx]
+# Usage: deploy/docker/build-images.sh [PROVIDER... mock nginx]   (default: all)
 # Prints each build's wall time and the image sizes.
 set -euo pipefail
 
@@ -11,7 +11,12 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 prefix="${IMAGE_PREFIX:-llmgw}"
 tag="${IMAGE_TAG:-local}"
 targets=("$@")
-((${#targets[@]})) || targets=(openai anthropic cohere mock nginx)
+# BEGIN catalogue:shell-providers
+PROVIDERS=(openai anthropic cohere)
+PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY)
+PROVIDER_EXTRAS=(openai anthropic cohere)
+# END catalogue:shell-providers
+((${#targets[@]})) || targets=("${PROVIDERS[@]}" mock nginx)
 
 args=(--build-arg "VCS_REF=${VCS_REF:-unknown}" --build-arg "IMAGE_SOURCE=${IMAGE_SOURCE:-unknown}")
 [[ -n "${BASE_IMAGE:-}" ]] && args+=(--build-arg "BASE_IMAGE=${BASE_IMAGE}")

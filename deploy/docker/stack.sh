@@ -9,7 +9,8 @@
 #   down:   remove containers, networks, volumes and the state directory.
 # The unseal keys (vault-init.json) stay in the state directory for local runs only; production
 # keeps them offline (docs/security.md).
-# Real provider keys in OPENAI_API_KEY / ANTHROPIC_API_KEY / COHERE_API_KEY replace the mock keys.
+# Real provider keys in each provider's key variable (OPENAI_API_KEY, …: the catalogue's key_env)
+# replace the mock keys.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -53,10 +54,10 @@ prepare() {
     fi
     # Mounted into containers running as other uids; the 0700 state directory guards them on the host.
     chmod 0444 "${state}/grafana-admin-password" "${state}/postgres-password"
-    (umask 077; "${python}" - >"${state}/provider-keys.json" <<'PY'
+    (umask 077; PYTHONPATH="${repo}/services" "${python}" - >"${state}/provider-keys.json" <<'PY'
 import json, os
-print(json.dumps({p: os.environ.get(f"{p.upper()}_API_KEY") or f"mock-key-{p}"
-                  for p in ("openai", "anthropic", "cohere")}))
+import catalogue
+print(json.dumps({p.name: os.environ.get(p.key_env) or f"mock-key-{p.name}" for p in catalogue.providers()}))
 PY
     )
     chown "${APP_UID}:${APP_UID}" "${state}/provider-keys.json"
@@ -128,7 +129,7 @@ wait_healthy() {
 
 write_env() {
     local state="${LLMGW_STATE_DIR}"
-    "${python}" - "${state}" "${https_port}" "${LLMGW_MOCK_PORT:-8199}" "${LLMGW_VAULT_PORT:-8200}" <<'PY' >"${state}/stack.env"
+    PYTHONPATH="${repo}/services" "${python}" - "${state}" "${https_port}" "${LLMGW_MOCK_PORT:-8199}" "${LLMGW_VAULT_PORT:-8200}" <<'PY' >"${state}/stack.env"
 import json, shlex, sys
 from pathlib import Path
 state, https, mock, vault = Path(sys.argv[1]), *sys.argv[2:]
@@ -137,7 +138,8 @@ env = {"STACK_URL": f"https://127.0.0.1:{https}", "STACK_CA": str(state / "tls" 
        "STACK_MOCK_URL": f"http://127.0.0.1:{mock}", "VAULT_ADDR": f"https://127.0.0.1:{vault}",
        "VAULT_CACERT": str(state / "vault-tls" / "ca.pem"),
        "STACK_KIND": "compose", "STACK_STATE_DIR": str(state)}
-env.update({f"STACK_KEY_{p.upper()}": keys[f"demo-{p}"] for p in ("openai", "anthropic", "cohere")})
+import catalogue
+env.update({f"STACK_KEY_{p.upper}": keys[f"demo-{p.name}"] for p in catalogue.providers()})
 for k, v in env.items():
     print(f"export {k}={shlex.quote(v)}")
 PY

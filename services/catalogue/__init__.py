@@ -18,15 +18,10 @@ from functools import cache
 from pathlib import Path
 
 CATALOGUE = Path(__file__).with_name("providers.toml")
-# Adapter kind -> "module:class". A kind is a protocol family; a row is one deployment of it.
-KINDS: dict[str, str] = {
-    "openai": "gateway.providers.openai:OpenAIAdapter",
-    "anthropic": "gateway.providers.anthropic:AnthropicAdapter",
-    "cohere": "gateway.providers.cohere:CohereAdapter",
-}
 MOCK_PROTOCOLS = ("openai", "anthropic", "cohere")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")  # a DNS label: service, route, volume, policy names
 _ENV = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_ADAPTER = re.compile(r"^gateway\.providers\.[a-z_]+:[A-Za-z]+Adapter$")  # module:class of the adapter
 
 
 class CatalogueError(ValueError):
@@ -40,6 +35,7 @@ class Provider:
     name: str
     title: str
     kind: str
+    adapter: str
     extra: str
     loggers: tuple[str, ...]
     key_env: str
@@ -51,11 +47,6 @@ class Provider:
     streaming: bool
     tools: bool
     embedding_models: tuple[str, ...]
-
-    @property
-    def adapter(self) -> str:
-        """The "module:class" of this row's adapter."""
-        return KINDS[self.kind]
 
     @property
     def vault_path(self) -> str:
@@ -78,9 +69,9 @@ class Vault:
 
 
 _FIELDS = {
-    "name": str, "title": str, "kind": str, "extra": str, "loggers": list, "key_env": str, "base_url": str,
-    "models": list, "port": int, "mock_protocol": str, "mock_path": str, "streaming": bool, "tools": bool,
-    "embedding_models": list,
+    "name": str, "title": str, "kind": str, "adapter": str, "extra": str, "loggers": list, "key_env": str,
+    "base_url": str, "models": list, "port": int, "mock_protocol": str, "mock_path": str, "streaming": bool,
+    "tools": bool, "embedding_models": list,
 }
 
 
@@ -96,7 +87,8 @@ def _row(raw: dict[str, object], index: int) -> Provider:
     row = Provider(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})  # type: ignore[arg-type]
     checks = {
         "name": bool(_NAME.match(row.name)),
-        "kind": row.kind in KINDS,
+        "kind": bool(_NAME.match(row.kind)),
+        "adapter": bool(_ADAPTER.match(row.adapter)),
         "key_env": bool(_ENV.match(row.key_env)),
         "base_url": row.base_url.startswith(("http://", "https://")),
         "models": bool(row.models),
@@ -148,4 +140,4 @@ def vault() -> Vault:
     return _load()[1]
 
 
-__all__ = ["CATALOGUE", "KINDS", "CatalogueError", "Provider", "Vault", "names", "provider", "providers", "vault"]
+__all__ = ["CATALOGUE", "CatalogueError", "Provider", "Vault", "names", "provider", "providers", "vault"]

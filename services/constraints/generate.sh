@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Regenerate the image lock files services/constraints/<target>.txt from pyproject.toml.
 #
-# Each file pins the full dependency closure of one image (core + that provider's extra;
+# Each file pins the full dependency closure of one SDK extra's images (core + that extra;
 # `mock` = core only) with the sha256 of the file pip picked for CPython 3.11 on
 # manylinux x86_64, plus the build backend. The Dockerfiles install it with
 # --require-hashes, then the project itself with --no-deps --no-index.
 #
 # Resolution ignores this machine's pip configuration (local mirrors, find-links,
 # constraints) so the lock is what a clean container gets from the default index.
-# Usage: services/constraints/generate.sh [target ...]   (default: all)
+# Usage: services/constraints/generate.sh [extra ... | mock]   (default: every extra of the catalogue + mock)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,15 +17,22 @@ python="${PYTHON:-${repo}/.venv/bin/python}"
 [[ -x "${python}" ]] || python="$(command -v python3)"
 
 targets=("$@")
-((${#targets[@]})) || targets=(openai anthropic cohere mock)
+# BEGIN catalogue:shell-providers
+PROVIDERS=(openai anthropic cohere)
+PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY)
+PROVIDER_EXTRAS=(openai anthropic cohere)
+# END catalogue:shell-providers
+# One lock per SDK extra (self-hosted OpenAI-compatible rows share the openai lock), plus mock.
+mapfile -t extras < <(printf '%s\n' "${PROVIDER_EXTRAS[@]}" | sort -u)
+((${#targets[@]})) || targets=("${extras[@]}" mock)
 
 build_backend="$(sed -n 's/^requires = \["\(setuptools[^"]*\)"\]/\1/p' "${repo}/pyproject.toml")"
 
 for target in "${targets[@]}"; do
     case "${target}" in
-        openai | anthropic | cohere) spec="${repo}[${target},shared]" ;;
         mock) spec="${repo}" ;;
-        *) echo "unknown target ${target}" >&2; exit 2 ;;
+        *) [[ " ${extras[*]} " == *" ${target} "* ]] || { echo "unknown target ${target}" >&2; exit 2; }
+           spec="${repo}[${target},shared]" ;;
     esac
     echo "constraints: resolving ${target}"
     report="$(mktemp)"

@@ -2,8 +2,9 @@
 
 Plain `docker build` (the legacy builder, no BuildKit here) has no include or shared
 build context, so the shared stages live in the template and each image's file is
-generated. `--check` exits 1 when a committed file differs from what the template makes
-(tests/containers/test_dockerfiles.py runs it).
+generated. One gateway target per catalogue provider (services/catalogue/providers.toml), plus
+`mock`. `--check` exits 1 when a committed file differs from what the template makes
+(`python -m catalogue.generate --check`, in `make lint`, covers these files too).
 """
 
 from __future__ import annotations
@@ -15,16 +16,23 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SERVICES = HERE.parent
+if str(SERVICES) not in sys.path:  # run as a script: make the catalogue package importable
+    sys.path.insert(0, str(SERVICES))
+
+import catalogue  # noqa: E402
+
 TEMPLATE = HERE / "Dockerfile.in"
 GENERATED = "GENERATED from services/docker/Dockerfile.in by services/docker/render.py; do not edit."
 
 
-def _gateway(provider: str, title: str) -> dict[str, str]:
+def _gateway(row: catalogue.Provider) -> dict[str, str]:
+    provider = row.name
     return {
         "PROVIDER": provider,
-        "EXTRA": f"[{provider},shared]",  # shared: redis + psycopg for replicas
+        "LOCK": row.extra,  # one lock per SDK extra: rows of one kind share it
+        "EXTRA": f"[{row.extra},shared]",  # shared: redis + psycopg for replicas
         "TITLE": f"llm-gateway-{provider}",
-        "DESCRIPTION": f"LLM gateway for {title}; installs only the {provider} integration.",
+        "DESCRIPTION": f"LLM gateway for {row.title}; installs only the {row.extra} integration.",
         "PORT": "8000",
         "PORT_VAR": "GATEWAY_PORT",
         "HEALTH_PATH": "/healthz",
@@ -40,13 +48,12 @@ def _gateway(provider: str, title: str) -> dict[str, str]:
 
 
 TARGETS: dict[str, dict[str, str]] = {
-    "openai": _gateway("openai", "OpenAI"),
-    "anthropic": _gateway("anthropic", "Anthropic"),
-    "cohere": _gateway("cohere", "Cohere"),
+    **{row.name: _gateway(row) for row in catalogue.providers()},
     # Core dependencies only, no provider SDK: the mock upstream, and the tools image the
     # compose stack's one-shot vault-bootstrap service runs (`python -m vaultctl ...`).
     "mock": {
         "PROVIDER": "none",
+        "LOCK": "mock",
         "EXTRA": "",
         "TITLE": "llm-gateway-mock",
         "DESCRIPTION": "Mock LLM upstream (OpenAI, Anthropic, Cohere wire protocols) and vaultctl tools.",
@@ -55,7 +62,7 @@ TARGETS: dict[str, dict[str, str]] = {
         "HEALTH_PATH": "/healthz",
         "ENV": "    MOCK_HOST=0.0.0.0 \\\n    MOCK_PORT=8199",
         # vault-bootstrap writes every provider's credentials, each into that provider's volume.
-        "APPROLE_DIRS": " ".join(f"/etc/llm-gateway/approle/{p}" for p in ("openai", "anthropic", "cohere")),
+        "APPROLE_DIRS": " ".join(f"/etc/llm-gateway/approle/{p}" for p in catalogue.names()),
         "ENTRYPOINT": json.dumps(["python", "-m", "mockllm"]),
     },
 }

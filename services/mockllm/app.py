@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+import catalogue
 from mockllm import anthropic, asgi, cohere, count_tokens, embeddings, openai
 from mockllm.asgi import Receive, Scope, Send
 from mockllm.config import MockConfig
@@ -16,6 +17,10 @@ Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 OPENAI = openai.OpenAIProtocol()
 ANTHROPIC = anthropic.AnthropicProtocol()
 COHERE = cohere.CohereProtocol()
+# Where each protocol's own routes live (below); other catalogue rows get theirs under their mock_path.
+ROOTS = {("openai", "/v1"), ("anthropic", ""), ("cohere", "")}
+# Protocols the mock can serve again under a prefix, one instance per catalogue row.
+PREFIXED: dict[str, Callable[[str], Provider]] = {"openai": openai.OpenAIProtocol}
 
 
 class _ASGI:
@@ -57,6 +62,13 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         module = {"openai": openai, "anthropic": anthropic, "cohere": cohere}[provider.name]
         await asgi.send_json(send, 200, module.models_list(cfg.models.get(provider.name, ())))
 
+    def models_of(provider: Provider) -> _ASGI:
+        async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+            if await authorize(provider, state, asgi.headers_of(scope), send, chat=False):
+                await asgi.send_json(send, 200, openai.models_list(cfg.models.get(provider.name, ())))
+
+        return _ASGI(handler)
+
     async def healthz(scope: Scope, receive: Receive, send: Send) -> None:
         await asgi.send_json(send, 200, {"status": "ok"})
 
@@ -78,6 +90,14 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         *embeddings.routes(state, OPENAI, COHERE),
         *count_tokens.routes(state, ANTHROPIC),
     ]
+    for row in catalogue.providers():
+        if (row.mock_protocol, row.mock_path) in ROOTS:
+            continue
+        if row.mock_protocol not in PREFIXED:
+            raise ValueError(f"catalogue row {row.name}: the mock serves {row.mock_protocol} only at its root")
+        protocol = PREFIXED[row.mock_protocol](row.name)
+        routes += [Route(f"{row.mock_path}/chat/completions", chat(protocol), methods=["POST"]),
+                   Route(f"{row.mock_path}/models", models_of(protocol), methods=["GET"])]
     app = Starlette(routes=routes)
     app.state.mock = state
     return app

@@ -69,9 +69,10 @@ def models_list(models: tuple[str, ...]) -> dict[str, Any]:
 
 
 class OpenAIProtocol:
-    """OpenAI chat completions."""
+    """OpenAI chat completions; `name` is the catalogue provider it answers for (stats, model list)."""
 
-    name = "openai"
+    def __init__(self, name: str = "openai") -> None:
+        self.name = name
 
     def api_key(self, headers: Headers) -> str | None:
         """Key from ``Authorization: Bearer``."""

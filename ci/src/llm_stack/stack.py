@@ -17,6 +17,7 @@ from dagger import dag
 
 from . import consts as c
 from .build import edge_image, mock_image
+from .providers import KEY_ENV
 from .toolbox import toolbox
 
 TLS_DIR = c.EDGE_TLS_DIR
@@ -83,7 +84,7 @@ class StackPlan:
             .with_secret_variable("VAULT_TOKEN", self.root_token())
         )
         for provider, key in sorted(self.provider_keys.items()):
-            ctr = ctr.with_secret_variable(f"{provider.upper()}_API_KEY", key)
+            ctr = ctr.with_secret_variable(KEY_ENV[provider], key)
         return ctr.with_exec(c.BOOTSTRAP_CMD)
 
     def credentials(self) -> dagger.Directory:

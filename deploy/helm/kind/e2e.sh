@@ -17,8 +17,13 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "${pid}" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-IMAGE_TAG=ci "${repo}/deploy/docker/build-images.sh" openai anthropic cohere mock nginx
-for image in openai anthropic cohere mock nginx; do kind load docker-image --name "${cluster}" "llmgw/${image}:ci"; done
+# BEGIN catalogue:shell-providers
+PROVIDERS=(openai anthropic cohere)
+PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY)
+PROVIDER_EXTRAS=(openai anthropic cohere)
+# END catalogue:shell-providers
+IMAGE_TAG=ci "${repo}/deploy/docker/build-images.sh" "${PROVIDERS[@]}" mock nginx
+for image in "${PROVIDERS[@]}" mock nginx; do kind load docker-image --name "${cluster}" "llmgw/${image}:ci"; done
 
 kubectl create namespace vault --dry-run=client -o yaml | kubectl apply -f -
 kubectl create namespace "${ns}" --dry-run=client -o yaml | kubectl apply -f -
@@ -31,10 +36,11 @@ kubectl -n vault port-forward svc/openbao 18200:8200 >"${state}/pf-vault.log" 2>
 for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:18200/v1/sys/health >/dev/null 2>&1 && break; sleep 0.2; done
 printf '%s' "${root}" >"${state}/root-token" && chmod 0600 "${state}/root-token"
 # Keys for the mock upstream, generated here (the mock accepts any non-empty key by default).
-for p in OPENAI ANTHROPIC COHERE; do export "${p}_API_KEY=mock-$("${py}" -c 'import secrets; print(secrets.token_hex(8))')"; done
+for var in "${PROVIDER_KEY_VARS[@]}"; do export "${var}=mock-$("${py}" -c 'import secrets; print(secrets.token_hex(8))')"; done
+demo_clients=(); for p in "${PROVIDERS[@]}"; do demo_clients+=(--client "demo-${p}:${p}"); done
 PYTHONPATH="${repo}/services" "${py}" -m vaultctl bootstrap --addr http://127.0.0.1:18200 \
     --token-file "${state}/root-token" \
-    --client demo-openai:openai --client demo-anthropic:anthropic --client demo-cohere:cohere \
+    "${demo_clients[@]}" \
     --client-keys-file "${state}/client-keys.json" \
     --k8s-host https://kubernetes.default.svc --k8s-namespace "${ns}" \
     --k8s-service-account 'llm-gateway-{provider}' --k8s-audience vault
@@ -51,7 +57,7 @@ kubectl -n "${ns}" get deploy,hpa,pdb,networkpolicy,pods -o wide
 kubectl -n "${ns}" port-forward svc/llm-gateway-edge 18443:443 >"${state}/pf-edge.log" 2>&1 & pids+=($!)
 kubectl -n "${ns}" port-forward svc/llm-gateway-mock 18199:8199 >"${state}/pf-mock.log" 2>&1 & pids+=($!)
 for _ in $(seq 1 50); do curl -fsS --cacert "${state}/tls/ca.pem" https://127.0.0.1:18443/healthz >/dev/null 2>&1 && break; sleep 0.2; done
-"${py}" - "${state}" >"${state}/stack.env" <<'PY'
+"${py}" - "${state}" "${repo}/services" >"${state}/stack.env" <<'PY'
 import json, shlex, sys
 from pathlib import Path
 state = Path(sys.argv[1])
@@ -59,7 +65,9 @@ keys = json.loads((state / "client-keys.json").read_text())
 env = {"STACK_URL": "https://127.0.0.1:18443", "STACK_CA": str(state / "tls" / "ca.pem"),
        "STACK_MOCK_URL": "http://127.0.0.1:18199", "VAULT_ADDR": "http://127.0.0.1:18200",
        "STACK_VAULT_TOKEN_FILE": str(state / "root-token"), "STACK_KIND": "kubernetes", "STACK_STATE_DIR": str(state)}
-env.update({f"STACK_KEY_{p.upper()}": keys[f"demo-{p}"] for p in ("openai", "anthropic", "cohere")})
+sys.path.insert(0, sys.argv[2])
+import catalogue
+env.update({f"STACK_KEY_{p.upper}": keys[f"demo-{p.name}"] for p in catalogue.providers()})
 print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items()))
 PY
 STACK_ENV_FILE="${state}/stack.env" "${py}" -m pytest -q -p no:cacheprovider tests/integration \

@@ -3,6 +3,7 @@
 import inspect
 import json
 import re
+import subprocess
 
 import dagger
 from dagger import dag
@@ -148,10 +149,14 @@ def test_deploy_reads_what_deploy_sh_reads() -> None:
 def test_publish_pushes_every_image_compose_runs() -> None:
     """deploy.sh pulls one reference per component; compose runs each `${LLMGW_IMAGE_PREFIX}/<c>:<tag>`."""
     compose = (ROOT / "deploy" / "docker-compose.yml").read_text()
-    used = set(re.findall(r"\$\{LLMGW_IMAGE_PREFIX:-llmgw\}/([a-z]+):", compose))
+    used = set(re.findall(r"\$\{LLMGW_IMAGE_PREFIX:-llmgw\}/([a-z0-9-]+):", compose))
     assert used == set(consts.COMPONENTS)
     script = (ROOT / "deploy" / "deploy.sh").read_text()
-    components = re.search(r"^readonly COMPONENTS=\(([^)]*)\)", script, re.MULTILINE)
-    assert components is not None and tuple(components.group(1).split()) == consts.COMPONENTS
+    # The script's own list, as bash expands it (PROVIDERS is a generated region, COMPONENTS builds on it).
+    lists = "\n".join(line for line in script.splitlines()
+                      if re.match(r"^(readonly )?(PROVIDERS|PROVIDER_KEY_VARS|PROVIDER_EXTRAS|COMPONENTS)[=\s]", line))
+    shown = subprocess.run(["bash", "-c", lists + '\nprintf "%s\\n" "${COMPONENTS[@]}"'], capture_output=True,
+                           text=True, timeout=10, check=True).stdout.split()
+    assert tuple(shown) == consts.COMPONENTS
     assert all(consts.image_name(c) == f"llm-gateway-{c}" for c in consts.COMPONENTS)
     assert '"${registry}/llm-gateway-${c}:${tag}"' in script
