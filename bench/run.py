@@ -35,12 +35,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "services"))
 
-from devstack import nginx_render  # noqa: E402
 from devstack.config import StackConfig  # noqa: E402
 from devstack.ports import free_ports  # noqa: E402
 from devstack.procs import ProcessSpec, launch, stop, wait_ready  # noqa: E402
 from devstack.procs import start_time as proc_start  # noqa: E402
 from devstack.stack import Stack  # noqa: E402
+from edge import render as nginx_render  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import LABELS, TARGETS, console_table, fmt, med, reduce, summarize, write_report  # noqa: E402

@@ -26,7 +26,7 @@ lint-nginx: $(GIXY) ## nginx -t and gixy on the rendered edge config
 	@openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=lint \
 	  -keyout $(EDGE_LINT_DIR)/tls/key.pem -out $(EDGE_LINT_DIR)/tls/cert.pem 2>/dev/null
 	@NGINX_TLS_CERT=$(CURDIR)/$(EDGE_LINT_DIR)/tls/cert.pem NGINX_TLS_KEY=$(CURDIR)/$(EDGE_LINT_DIR)/tls/key.pem \
-	  $(PY) -m devstack.nginx_render --prefix $(EDGE_LINT_DIR)/conf >/dev/null
+	  $(PY) -m edge.render --prefix $(EDGE_LINT_DIR)/conf >/dev/null
 	@$(NGINX) -t -q -p $(CURDIR)/$(EDGE_LINT_DIR)/conf -c $(CURDIR)/$(EDGE_LINT_DIR)/conf/nginx.conf \
 	  -e $(CURDIR)/$(EDGE_LINT_DIR)/conf/logs/error.log
 	@# No --nginx-version: Debian backports security fixes into 1.22.1, so version-matched CVE reports

@@ -25,7 +25,7 @@ nginx_step() {  # render nginx/ for loopback upstreams with a throwaway certific
     openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=lint \
         -keyout "${tls}/key.pem" -out "${tls}/cert.pem" 2>/dev/null
     NGINX_TLS_CERT="${tls}/cert.pem" NGINX_TLS_KEY="${tls}/key.pem" \
-        python -m devstack.nginx_render --prefix "${dir}" >/dev/null
+        python -m edge.render --prefix "${dir}" >/dev/null
     nginx -t -p "${dir}" -c "${dir}/nginx.conf"
     gixy "${dir}/nginx.conf"
 }

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import catalogue
-from devstack import jwt_issuer, nginx_render, shared, tls, usage_db, vault
+from devstack import jwt_issuer, shared, tls, usage_db, vault
 from devstack.config import KEY_ENV, PROVIDERS, StackConfig
 from devstack.ports import ensure_free
 from devstack.procs import ProcessSpec, StackError, alive, launch, start_time, stop, tail, terminate, wait_ready
+from edge import render as nginx_render
 
 Say = Callable[[str], None]
 

@@ -25,10 +25,20 @@ TEMPLATE = HERE / "Dockerfile.in"
 GENERATED = "GENERATED from services/docker/Dockerfile.in by services/docker/render.py; do not edit."
 
 
+# The packages of pyproject.toml; each image keeps the ones it runs (the edge image: nginx/Dockerfile).
+PACKAGES = ("catalogue", "devstack", "edge", "gateway", "mockllm", "vaultctl")
+
+
+def _packages(*keep: str) -> dict[str, str]:
+    drop = [f"/opt/venv/lib/python3*/site-packages/{p}" for p in PACKAGES if p not in keep]
+    return {"KEEP": ", ".join(keep), "DROP": " \\\n        ".join(drop)}
+
+
 def _gateway(row: catalogue.Provider) -> dict[str, str]:
     provider = row.name
     return {
         "PROVIDER": provider,
+        **_packages("catalogue", "gateway"),
         "LOCK": row.extra,  # one lock per SDK extra: rows of one kind share it
         "EXTRA": f"[{row.extra},shared]",  # shared: redis + psycopg for replicas
         "TITLE": f"llm-gateway-{provider}",
@@ -53,6 +63,7 @@ TARGETS: dict[str, dict[str, str]] = {
     # compose stack's one-shot vault-bootstrap service runs (`python -m vaultctl ...`).
     "mock": {
         "PROVIDER": "none",
+        **_packages("catalogue", "mockllm", "vaultctl"),
         "LOCK": "mock",
         "EXTRA": "",
         "TITLE": "llm-gateway-mock",

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+import catalogue
 from tests.support.stack import parse_env_file
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_SH = REPO / "deploy" / "docker" / "stack.sh"
-PROVIDERS = ("openai", "anthropic", "cohere")
+PROVIDERS = catalogue.names()
 PREFIX = os.environ.get("LLMGW_IMAGE_PREFIX", "llmgw")
 TAG = os.environ.get("LLMGW_TAG", "local")
 PROJECT = os.environ.get("LLMGW_PROJECT", "llmgw")

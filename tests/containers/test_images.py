@@ -44,6 +44,18 @@ def test_image_imports_only_its_own_sdk(provider: str) -> None:
             assert code != 0 and "ModuleNotFoundError" in out, f"{provider} image can import {module}"
 
 
+@pytest.mark.parametrize(("target", "kept", "absent"), [
+    *((p, ("catalogue", "gateway"), ("devstack", "edge", "mockllm", "vaultctl")) for p in PROVIDERS),
+    ("mock", ("catalogue", "mockllm", "vaultctl"), ("devstack", "edge", "gateway")),
+])
+def test_image_ships_only_the_packages_it_runs(target: str, kept: tuple[str, ...], absent: tuple[str, ...]) -> None:
+    code, out = run_python(target, "; ".join(f"import {m}" for m in kept))
+    assert code == 0, out
+    for module in absent:
+        code, out = run_python(target, f"import {module}")
+        assert code != 0 and "ModuleNotFoundError" in out, f"the {target} image can import {module}"
+
+
 @pytest.mark.parametrize("target", [*PROVIDERS, "mock"])
 def test_runs_as_non_root_with_read_only_root(target: str) -> None:
     code, out = run_python(target, "import os; print(os.getuid(), os.getgid())")

@@ -22,10 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack import nginx_render
 from devstack.ports import free_ports
 from devstack.procs import spawn, terminate
 from devstack.tls import issue
+from edge import render as nginx_render
 from tests.support.process import wait_ready
 
 pytestmark = pytest.mark.integration

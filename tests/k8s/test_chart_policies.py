@@ -172,7 +172,7 @@ def test_edge_routes_exactly_the_enabled_providers_with_the_repository_renderer(
                                                                                tmp_path: object) -> None:
     from pathlib import Path
 
-    from devstack.nginx_render import render as render_nginx
+    from edge.render import render as render_nginx
 
     settings = rendered.get("ConfigMap", f"{FULL}-edge")
     assert settings is not None
@@ -217,7 +217,7 @@ def test_gateway_settings_are_ones_the_gateway_reads(rendered: Rendered, monkeyp
 
 
 def test_edge_settings_are_ones_the_renderer_reads(rendered: Rendered) -> None:
-    from devstack import nginx_render
+    from edge import render as nginx_render
 
     data = rendered.get("ConfigMap", f"{FULL}-edge")["data"]  # type: ignore[index]
     providers = data["NGINX_PROVIDERS"].split(",")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack import nginx_render
-from devstack.nginx_render import RenderError, render, render_text, retry_after
+from edge import render as nginx_render
+from edge.render import RenderError, render, render_text, retry_after
 
 BASE = {"NGINX_TLS_CERT": "/tls/server.pem", "NGINX_TLS_KEY": "/tls/server.key"}
 
@@ -156,3 +156,18 @@ def test_cli_reads_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("NGINX_RATE_IP", "lots")
     assert nginx_render.main(["--prefix", str(tmp_path / "edge")]) == 2
     assert "NGINX_RATE_IP" in capsys.readouterr().err
+
+
+def test_upstream_pattern_names_each_catalogue_gateway_unless_one_is_set(tmp_path: Path) -> None:
+    # The edge image sets NGINX_UPSTREAM_PATTERN: every catalogue provider gets gateway-<name>:8000.
+    import catalogue
+
+    conf = render(tmp_path / "edge", {"NGINX_UPSTREAM_PATTERN": "gateway-{provider}:8000",
+                                      "NGINX_UPSTREAM_COHERE": "10.0.0.7:9000",
+                                      "NGINX_TLS_CERT": "/c.pem", "NGINX_TLS_KEY": "/k.pem"})
+    for name in catalogue.names():
+        http = (conf.parent / "providers" / name / "http.conf").read_text()
+        expected = "10.0.0.7:9000" if name == "cohere" else f"gateway-{name}:8000"
+        assert f"server {expected} max_fails=1" in http
+    with pytest.raises(RenderError, match="NGINX_UPSTREAM_PATTERN"):
+        nginx_render.settings({"NGINX_UPSTREAM_PATTERN": "gateway-x:8000;evil"})

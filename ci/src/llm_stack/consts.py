@@ -86,7 +86,7 @@ APP_OWNER: Final = "10001:10001"
 EDGE_OWNER: Final = "33:33"
 EDGE_TLS_DIR: Final = "/etc/llm-gateway/tls"
 EDGE_ENTRY: Final = (
-    'python3 /opt/llmgw/services/devstack/nginx_render.py --prefix "$NGINX_PREFIX_DIR" >/dev/null'
+    'python3 -m edge.render --prefix "$NGINX_PREFIX_DIR" >/dev/null'
     ' && exec nginx -e stderr -p "$NGINX_PREFIX_DIR" -c "$NGINX_PREFIX_DIR/nginx.conf"'
     " -g 'daemon off;'"
 )

@@ -1,4 +1,4 @@
-"""Render the nginx/ templates from NGINX_* variables (stdlib only: also runs in containers and Dagger).
+"""Render the nginx/ templates from NGINX_* variables (stdlib + the catalogue: the edge image runs it).
 
 `render(prefix, values)` writes a self-contained tree under `prefix`:
 
@@ -8,11 +8,13 @@
     errors/*.json, tls/ffdhe2048.dhparam          copied as they are
     logs/, tmp/                                   nginx's writable directories
 
-Per provider `p` (NGINX_PROVIDERS), the upstream is NGINX_UPSTREAM_<P> (`host:port`, or a comma-separated
-list of replicas), and each limit NGINX_<P>_<LIMIT> overrides the global NGINX_<LIMIT> (e.g.
-NGINX_COHERE_RATE_IP=5r/s). Per-credential limits are not the edge's: they are set per client key in the
-gateway (`vaultctl client-key --rpm ...`); an NGINX_*_KEY limit is refused with that pointer. Every value
-is checked before it reaches the config, so a variable cannot inject nginx directives.
+Per provider `p` (NGINX_PROVIDERS, default: every catalogue provider), the upstream is NGINX_UPSTREAM_<P>
+(`host:port`, or a comma-separated list of replicas; default: NGINX_UPSTREAM_PATTERN with {provider}
+replaced when that is set, as in the edge image, else 127.0.0.1:<catalogue port>), and each limit
+NGINX_<P>_<LIMIT> overrides the global NGINX_<LIMIT> (e.g. NGINX_COHERE_RATE_IP=5r/s). Per-credential
+limits are not the edge's: they are set per client key in the gateway (`vaultctl client-key --rpm ...`);
+an NGINX_*_KEY limit is refused with that pointer. Every value is checked before it reaches the config,
+so a variable cannot inject nginx directives.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import catalogue
+
 NGINX_DIR = Path(__file__).resolve().parents[2] / "nginx"
 TEMPLATE = NGINX_DIR / "nginx.conf"
 _VAR = re.compile(r"\$\{(NGINX_[A-Z0-9_]+)\}")
@@ -37,6 +41,7 @@ _WRITABLE = ("logs", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/s
 _LIMITS = ("RATE_IP", "BURST_IP")
 _MOVED = re.compile(r"NGINX_([A-Z0-9_]+_)?(RATE|BURST)_KEY")
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\[\]:_-]+:\d{1,5}")
+_PATTERN = re.compile(r"[A-Za-z0-9._-]*\{provider\}[A-Za-z0-9._-]*:\d{1,5}")
 
 DEFAULTS = {
     "NGINX_WORKER_PROCESSES": "auto",
@@ -44,10 +49,8 @@ DEFAULTS = {
     "NGINX_WORKER_RLIMIT_NOFILE": "16384",
     "NGINX_LISTEN_HTTPS": "127.0.0.1:8443",
     "NGINX_LISTEN_HTTP": "127.0.0.1:8080",
-    "NGINX_PROVIDERS": "openai,anthropic,cohere",
-    "NGINX_UPSTREAM_OPENAI": "127.0.0.1:8101",
-    "NGINX_UPSTREAM_ANTHROPIC": "127.0.0.1:8102",
-    "NGINX_UPSTREAM_COHERE": "127.0.0.1:8103",
+    "NGINX_PROVIDERS": ",".join(catalogue.names()),
+    **{f"NGINX_UPSTREAM_{p.upper}": f"127.0.0.1:{p.port}" for p in catalogue.providers()},
     "NGINX_ACCESS_LOG": "${NGINX_PREFIX}/logs/access.log",
     "NGINX_ERROR_LOG": "${NGINX_PREFIX}/logs/error.log",
     "NGINX_DHPARAM": "${NGINX_PREFIX}/tls/ffdhe2048.dhparam",
@@ -103,6 +106,14 @@ def settings(values: Mapping[str, str]) -> dict[str, str]:
         if port and f"NGINX_LISTEN_{name.removeprefix('NGINX_')}" not in values:
             merged[f"NGINX_LISTEN_{name.removeprefix('NGINX_')}"] = f"0.0.0.0:{port}"
     merged.setdefault("NGINX_HTTPS_PUBLIC_PORT", merged["NGINX_LISTEN_HTTPS"].rpartition(":")[2])
+    pattern = merged.pop("NGINX_UPSTREAM_PATTERN", "")
+    if pattern:  # e.g. gateway-{provider}:8000: an upstream per provider not named explicitly
+        if not _PATTERN.fullmatch(pattern):
+            raise RenderError(f"NGINX_UPSTREAM_PATTERN: {pattern!r} is not host-with-{{provider}}:port")
+        for name in providers(merged):
+            key = f"NGINX_UPSTREAM_{name.upper().replace('-', '_')}"
+            if key not in values:
+                merged[key] = pattern.replace("{provider}", name)
     for key, value in list(merged.items()):
         if "${" in value:  # defaults under the prefix; left out (reported if used) when there is no prefix
             try:
