@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+import catalogue
 from tests.support.stack import RunningStack, external_stack, local_stack
 
 _SCRUB = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
           "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
-          "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "COHERE_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
-          "CO_API_KEY", "CO_API_URL")
+          *(p.key_env for p in catalogue.providers()), "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
+          "CO_API_KEY", "CO_API_URL", "MISTRAL_BASE_URL")
 
 
 @pytest.fixture(autouse=True)

@@ -86,6 +86,7 @@ BLOCKS: dict[str, Block] = {
                                       for row in (f"gateway-{p.name}:", "  condition: service_healthy")],
     "compose-demo-clients": _each("- --client=demo-{name}:{name}"),
     "shell-providers": _shell_lists,
+    "env-provider-keys": _each("{key_env}=<{name}-api-key>"),
     "prometheus-targets": _prometheus_targets,
     "helm-providers": _helm_providers,
     "helm-kind-providers": _each('{name}: {{enabled: true, upstreamBaseUrl: "http://llm-gateway-mock:8199{mock_path}"}}'),

@@ -27,6 +27,7 @@ REGION_FILES = (
     "deploy/docker-compose.yml", "deploy/docker-compose.demo.yml", "deploy/deploy.sh", "deploy/docker/build-images.sh",
     "deploy/helm/kind/e2e.sh", "services/constraints/generate.sh", "deploy/monitoring/prometheus.yml",
     "deploy/helm/llm-gateway/values.yaml", "deploy/helm/llm-gateway/ci/kind-values.yaml", "ci/src/llm_stack/main.py",
+    "deploy/.env.production.example",
 )
 ENVIRONMENTS = ("prod", "staging")
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+import catalogue
 from tests.support.stack import RunningStack
 
 # Not listed (no Dagger suite yet: its test container has no redis-server/postgres): test_limits_redis,
@@ -60,7 +61,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, suite))
 
 
-@pytest.fixture(params=("openai", "anthropic", "cohere"))
+@pytest.fixture(params=catalogue.names())
 def provider(request: pytest.FixtureRequest) -> str:
     """Each provider in turn (modules may override with their own)."""
     return request.param

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import catalogue
 from devstack.config import PROVIDERS, StackConfig
 from devstack.ports import free_ports
 from devstack.stack import Stack
 
-PROVIDER_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5", "cohere": "command-a-03-2025"}
+PROVIDER_MODELS = {p.name: p.models[0] for p in catalogue.providers()}  # each provider's default model
 
 
 @dataclass
@@ -57,10 +58,10 @@ def external_stack(env_file: Path) -> RunningStack:
     env = parse_env_file(env_file)
     return RunningStack(
         url=env["STACK_URL"], ca=Path(env["STACK_CA"]),
-        keys={p: env[f"STACK_KEY_{p.upper()}"] for p in PROVIDERS},
+        keys={p.name: env[f"STACK_KEY_{p.upper}"] for p in catalogue.providers()},
         mock_url=env.get("STACK_MOCK_URL", ""),
-        gateway_urls={p: env[f"STACK_GATEWAY_URL_{p.upper()}"] for p in PROVIDERS
-                      if f"STACK_GATEWAY_URL_{p.upper()}" in env},
+        gateway_urls={p.name: env[f"STACK_GATEWAY_URL_{p.upper}"] for p in catalogue.providers()
+                      if f"STACK_GATEWAY_URL_{p.upper}" in env},
         vault_addr=env.get("VAULT_ADDR"), env=env,
     )
 

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
+import catalogue
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "deploy.sh"
 EXAMPLE = REPO / "deploy" / ".env.production.example"
-COMPONENTS = ("openai", "anthropic", "cohere", "nginx", "mock")
+COMPONENTS = (*catalogue.names(), "nginx", "mock")
 TOOLS = ("bash", "env", "dirname", "basename", "date", "awk", "sed", "cat", "mkdir", "tail", "head")
 # Real-looking values, made at run time (never committed), so placeholder detection cannot match them.
 SECRETS = {"VAULT_ADMIN_TOKEN": "hvs." + secrets.token_hex(12),
-           "OPENAI_API_KEY": "sk-proj-" + secrets.token_hex(12),
-           "ANTHROPIC_API_KEY": "sk-ant-api03-" + secrets.token_hex(10),
-           "COHERE_API_KEY": "co-" + secrets.token_hex(12),
+           **{p.key_env: f"{p.name[:2]}-live-" + secrets.token_hex(12) for p in catalogue.providers()},
            "REGISTRY_PASSWORD": "ghp_" + secrets.token_hex(12)}
 
 
@@ -92,7 +92,7 @@ def test_the_example_file_is_refused_until_filled_in(sandbox: Path) -> None:
     assert re.search(r"error: REGISTRY still holds a placeholder \(.*\.env\.production\.example:\d+\)", result.stderr)
 
 
-@pytest.mark.parametrize("name", ["VAULT_ADMIN_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "COHERE_API_KEY"])
+@pytest.mark.parametrize("name", ["VAULT_ADMIN_TOKEN", *(p.key_env for p in catalogue.providers())])
 def test_a_missing_secret_is_named(sandbox: Path, name: str) -> None:
     result = _deploy(sandbox, "--env", "prod", "--env-file", str(_config(sandbox, **{name: None})), "--dry-run")
     assert result.returncode == 2
@@ -116,7 +116,7 @@ def test_registry_password_is_required_and_checked_when_pushing(sandbox: Path) -
 
 
 def test_mock_upstream_is_refused_for_prod_but_needs_no_provider_keys_for_staging(sandbox: Path) -> None:
-    cfg = _config(sandbox, LLMGW_UPSTREAM="mock", OPENAI_API_KEY=None, ANTHROPIC_API_KEY=None, COHERE_API_KEY=None)
+    cfg = _config(sandbox, LLMGW_UPSTREAM="mock", **{p.key_env: None for p in catalogue.providers()})
     prod = _deploy(sandbox, "--env", "prod", "--env-file", str(cfg), "--dry-run")
     assert prod.returncode == 2 and "LLMGW_UPSTREAM=mock is refused for --env prod" in prod.stderr
     staging = _deploy(sandbox, "--env", "staging", "--env-file", str(cfg), "--dry-run")
@@ -148,7 +148,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(sandbox: Path) -> None:
     assert "project llmgw-staging, tag v1.2.3, target local engine, DRY RUN" in out
     for n, name in enumerate(("images", "push", "deploy", "health", "validate"), start=1):
         assert re.search(rf"\[{n}/5\] {name} ✓ \d+\.\ds — ", out), f"step {n} {name}:\n{out}"
-    assert "deploy/docker/build-images.sh openai anthropic cohere nginx mock" in out
+    assert f"deploy/docker/build-images.sh {' '.join(COMPONENTS)}" in out
     assert "IMAGE_TAG=v1.2.3" in out
     assert "skipped: no REGISTRY" in out
     assert "+ compose up -d --remove-orphans" in out
@@ -179,15 +179,15 @@ def test_dry_run_with_published_references(sandbox: Path) -> None:
                      "--tag", "v2", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert f"+ docker pull -q {refs[0]}" in result.stdout
-    assert f"+ docker tag {refs[3]} llmgw/nginx:v2" in result.stdout
+    assert f"+ docker tag {refs[-2]} llmgw/nginx:v2" in result.stdout
     assert "skipped: already published (--images-file)" in result.stdout
-    assert f"+ docker tag {refs[4]} llmgw/mock:v2" in result.stdout  # vault-bootstrap runs from it
+    assert f"+ docker tag {refs[-1]} llmgw/mock:v2" in result.stdout  # vault-bootstrap runs from it
 
 
 def test_published_references_must_cover_every_image_compose_runs(sandbox: Path) -> None:
     images = sandbox / "images.txt"
     # A registry with a port: the component is the name after the last slash.
-    images.write_text("".join(f"registry.internal:5000/llm/llm-gateway-{c}:v2\n" for c in COMPONENTS[:4]))
+    images.write_text("".join(f"registry.internal:5000/llm/llm-gateway-{c}:v2\n" for c in COMPONENTS[:-1]))
     result = _deploy(sandbox, "--env", "prod", "--env-file", str(_config(sandbox)), "--images-file", str(images),
                      "--tag", "v2", "--dry-run")
     assert result.returncode == 2

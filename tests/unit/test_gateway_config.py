@@ -34,7 +34,7 @@ def test_models_are_split_and_urls_lose_trailing_slash(monkeypatch: pytest.Monke
 
 @pytest.mark.parametrize(("env", "variable"), [
     ({}, "GATEWAY_PROVIDER"),
-    ({"GATEWAY_PROVIDER": "mistral"}, "GATEWAY_PROVIDER"),
+    ({"GATEWAY_PROVIDER": "gemini"}, "GATEWAY_PROVIDER"),
     ({"GATEWAY_PROVIDER": "openai", "GATEWAY_PORT": "70000"}, "GATEWAY_PORT"),
     ({"GATEWAY_PROVIDER": "openai", "GATEWAY_PORT": "http"}, "GATEWAY_PORT"),
     ({"GATEWAY_PROVIDER": "openai", "GATEWAY_UPSTREAM_TIMEOUT_S": "0"}, "GATEWAY_UPSTREAM_TIMEOUT_S"),

@@ -113,8 +113,8 @@ def test_unsafe_or_invalid_values_are_refused(tmp_path: Path, name: str, value: 
 
 
 def test_a_missing_upstream_or_certificate_is_named(tmp_path: Path) -> None:
-    with pytest.raises(RenderError, match="NGINX_UPSTREAM_MISTRAL"):
-        _render(tmp_path, NGINX_PROVIDERS="openai,mistral")
+    with pytest.raises(RenderError, match="NGINX_UPSTREAM_GEMINI"):  # not in the catalogue: no default
+        _render(tmp_path, NGINX_PROVIDERS="openai,gemini")
     with pytest.raises(RenderError, match="NGINX_TLS_CERT"):
         render(tmp_path / "edge", {"NGINX_TLS_KEY": "/k"})
 

@@ -163,7 +163,7 @@ def test_targets_from_the_stack_env_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("argv", "message"), [
     ([], "nothing to validate"),
     (["--target", "openai"], "is not PROVIDER=VALUE"),
-    (["--target", "mistral=http://x"], "unknown provider 'mistral'"),
+    (["--target", "gemini=http://x"], "unknown provider 'gemini'"),
     (["--target", "openai=localhost:8101"], "must start with http://"),
     (["--stack-env", "/nonexistent/env"], "run `make up` first"),
 ])

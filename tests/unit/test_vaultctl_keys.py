@@ -68,4 +68,4 @@ def test_cli_parses_clients_and_durations() -> None:
 
 def test_cli_rejects_unknown_provider() -> None:
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["rotate-provider-key", "--provider", "mistral", "--from-env", "X"])
+        build_parser().parse_args(["rotate-provider-key", "--provider", "gemini", "--from-env", "X"])

@@ -8,6 +8,7 @@ from importlib import metadata
 import dagger
 from dagger import dag
 
+import catalogue
 from tests.unit.dagger.chain import (
     ROOT,
     RUN,
@@ -74,7 +75,7 @@ def test_python_m_commands_match_the_contracts() -> None:
     assert consts.MOCK_CMD == ["python", "-m", "mockllm", "--host", "0.0.0.0", "--port", "8199"]
     assert consts.GATEWAY_CMD == ["python", "-m", "gateway"]
     assert consts.BOOTSTRAP_CMD[:4] == ["python", "-m", "vaultctl", "bootstrap"]
-    assert "ci:openai+anthropic+cohere" in consts.BOOTSTRAP_CMD
+    assert f"ci:{'+'.join(catalogue.names())}" in consts.BOOTSTRAP_CMD
 
 
 def test_announcing_proxy_starts_nginx_as_its_dockerfile_does() -> None:

@@ -8,6 +8,7 @@ import subprocess
 import dagger
 from dagger import dag
 
+import catalogue
 from tests.unit.dagger.chain import (
     ROOT,
     SECRET_SINKS,
@@ -55,7 +56,7 @@ def test_vault_root_token_and_registry_password_are_secret_variables(
     password = dag.set_secret("registry", "x")
     plan = release.publish_plan(module.source, "ghcr.io/acme/", "bot", password, "v1")
     assert [p.ref for p in plan] == [
-        f"ghcr.io/acme/llm-gateway-{c}:v1" for c in ("openai", "anthropic", "cohere", "nginx", "mock")
+        f"ghcr.io/acme/llm-gateway-{c}:v1" for c in (*catalogue.names(), "nginx", "mock")
     ]
     for push in plan:
         auth = chain(push.container)[-1]

@@ -9,6 +9,7 @@ import pytest
 from dagger import dag
 from dagger.client.base import Type
 
+import catalogue
 from tests.unit.dagger.chain import (
     RUN,
     bindings,
@@ -79,7 +80,7 @@ def test_integration_suites_reach_the_stack_by_hostname(module: main.LlmStack) -
     for name in consts.SUITES:
         ctr = suite.integration_container(name)
         bound = bindings(ctr)
-        assert set(bound) == {"proxy", "vault", "mock", "gateway-openai", "gateway-anthropic", "gateway-cohere"}
+        assert set(bound) == {"proxy", "vault", "mock", *(f"gateway-{p}" for p in catalogue.names())}
         assert bound["gateway-openai"] == bindings(bound["proxy"])["gateway-openai"]  # the same service
         assert ports(bound["proxy"]) == {8443, 8080}
         assert env(ctr)["STACK_ENV_FILE"] == "/run/stack/env"
