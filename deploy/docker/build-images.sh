@@ -12,9 +12,9 @@ prefix="${IMAGE_PREFIX:-llmgw}"
 tag="${IMAGE_TAG:-local}"
 targets=("$@")
 # BEGIN catalogue:shell-providers
-PROVIDERS=(openai anthropic cohere)
-PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY)
-PROVIDER_EXTRAS=(openai anthropic cohere)
+PROVIDERS=(openai anthropic cohere mistral)
+PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY MISTRAL_API_KEY)
+PROVIDER_EXTRAS=(openai anthropic cohere mistral)
 # END catalogue:shell-providers
 ((${#targets[@]})) || targets=("${PROVIDERS[@]}" mock nginx)
 

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 
 CATALOGUE = Path(__file__).with_name("providers.toml")
-MOCK_PROTOCOLS = ("openai", "anthropic", "cohere")
+MOCK_PROTOCOLS = ("openai", "anthropic", "cohere", "mistral")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")  # a DNS label: service, route, volume, policy names
 _ENV = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _ADAPTER = re.compile(r"^gateway\.providers\.[a-z_]+:[A-Za-z]+Adapter$")  # module:class of the adapter

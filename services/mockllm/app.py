@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 import catalogue
-from mockllm import anthropic, asgi, cohere, count_tokens, embeddings, openai
+from mockllm import anthropic, asgi, cohere, count_tokens, embeddings, mistral, openai
 from mockllm.asgi import Receive, Scope, Send
 from mockllm.config import MockConfig
 from mockllm.engine import Provider, State, authorize, handle_chat
@@ -20,7 +20,7 @@ COHERE = cohere.CohereProtocol()
 # Where each protocol's own routes live (below); other catalogue rows get theirs under their mock_path.
 ROOTS = {("openai", "/v1"), ("anthropic", ""), ("cohere", "")}
 # Protocols the mock can serve again under a prefix, one instance per catalogue row.
-PREFIXED: dict[str, Callable[[str], Provider]] = {"openai": openai.OpenAIProtocol}
+PREFIXED: dict[str, Callable[[str], Provider]] = {"openai": openai.OpenAIProtocol, "mistral": mistral.MistralProtocol}
 
 
 class _ASGI:

@@ -16,6 +16,7 @@ import openai
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_cohere import ChatCohere
+from langchain_mistralai import ChatMistralAI
 from langchain_openai import ChatOpenAI
 
 import catalogue
@@ -32,7 +33,8 @@ from gateway.providers import adapter_class, create_adapter
 from gateway.providers.base import ProviderAdapter, from_status, retry_after_seconds
 
 PROVIDERS = catalogue.names()
-CHAT_MODEL_TYPES: dict[str, type] = {"openai": ChatOpenAI, "anthropic": ChatAnthropic, "cohere": ChatCohere}
+CHAT_MODEL_TYPES: dict[str, type] = {"openai": ChatOpenAI, "anthropic": ChatAnthropic, "cohere": ChatCohere,
+                                     "mistral": ChatMistralAI}
 
 
 def adapter(provider: str, **settings: object) -> ProviderAdapter:

@@ -68,6 +68,7 @@ class Provider(enum.Enum):
     openai = "openai"
     anthropic = "anthropic"
     cohere = "cohere"
+    mistral = "mistral"
     # END catalogue:dagger-provider-enum
 
 
@@ -155,6 +156,7 @@ class LlmStack:
         openai_key: ProviderKey = None,
         anthropic_key: ProviderKey = None,
         cohere_key: ProviderKey = None,
+        mistral_key: ProviderKey = None,
         # END catalogue:dagger-key-args
     ) -> dagger.Service:
         """Serve the whole stack: `dagger call --run-id demo stack up --ports 8443:8443`."""
@@ -163,6 +165,7 @@ class LlmStack:
             "openai": openai_key,
             "anthropic": anthropic_key,
             "cohere": cohere_key,
+            "mistral": mistral_key,
         }
         # END catalogue:dagger-key-given
         plan = self._plan(vault_image, {p: k for p, k in given.items() if k is not None})

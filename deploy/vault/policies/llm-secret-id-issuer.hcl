@@ -37,3 +37,15 @@ path "auth/approle/role/llm-gateway-cohere/secret-id" {
 path "auth/approle/role/llm-gateway-cohere/secret-id/lookup" {
   capabilities = ["update"]
 }
+
+path "auth/approle/role/llm-gateway-mistral/role-id" {
+  capabilities = ["read"]
+}
+
+path "auth/approle/role/llm-gateway-mistral/secret-id" {
+  capabilities = ["update"]
+}
+
+path "auth/approle/role/llm-gateway-mistral/secret-id/lookup" {
+  capabilities = ["update"]
+}

@@ -1,0 +1,9 @@
+# llm-gateway-mistral: the mistral gateway reads its own provider key and the client registry.
+# Nothing else: no list, no write, no other provider. Token renew/lookup comes from `default`.
+path "secret/data/llm/providers/mistral" {
+  capabilities = ["read"]
+}
+
+path "secret/data/llm/clients" {
+  capabilities = ["read"]
+}
