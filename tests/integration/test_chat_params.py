@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+import catalogue
 from gateway.chat.params import PASSTHROUGH
 from gateway.providers import adapter_class
 from tests.support.stack import RunningStack
@@ -30,7 +31,11 @@ LANDS = {
     "openai": {"top_p": "top_p", "metadata": "metadata", "user": "user"},
     "anthropic": {"top_p": "top_p", "user": "metadata.user_id"},
     "cohere": {"top_p": "p", "seed": "seed", "presence_penalty": "presence_penalty"},
+    "mistral": {"top_p": "top_p", "seed": "random_seed", "presence_penalty": "presence_penalty"},
 }
+# Rows of the self-hosted kind speak OpenAI's request body.
+LANDS.update({p.name: {"top_p": "top_p", "user": "user"} for p in catalogue.providers()
+              if p.kind == "openai-compatible"})
 
 
 def post(http: httpx.Client, stack: RunningStack, provider: str, **fields: Any) -> httpx.Response:
@@ -47,7 +52,7 @@ def dig(doc: dict[str, Any], dotted: str) -> Any:
 
 def test_the_samples_cover_every_parameter_passed_or_refused() -> None:
     declared = set(PASSTHROUGH) | {"parallel_tool_calls"}
-    for name in ("openai", "anthropic", "cohere"):
+    for name in catalogue.names():
         declared |= set(adapter_class(name).refused)
     assert declared <= set(SAMPLES)
 
@@ -64,7 +69,7 @@ def test_each_parameter_is_honoured_or_refused(stack: RunningStack, provider: st
         return
     assert resp.status_code == 200, resp.text
     sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
-    where = LANDS[provider].get(param)
+    where = LANDS[provider].get(param)  # every catalogue row needs an entry: a KeyError names a new one
     if where:
         assert dig(sent, where) == SAMPLES[param][param]
 
@@ -91,8 +96,8 @@ def test_tool_choice_reaches_the_provider_in_its_own_form(stack: RunningStack, p
     resp = post(http, stack, provider, tools=[TOOL, other], tool_choice={"type": "function", "function": {"name": "g"}})
     assert resp.status_code == 200 and resp.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "g"
     sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
-    expected = {"openai": {"type": "function", "function": {"name": "g"}},
-                "anthropic": {"type": "tool", "name": "g"}, "cohere": "REQUIRED"}[provider]
+    openai_form = {"type": "function", "function": {"name": "g"}}
+    expected = {"anthropic": {"type": "tool", "name": "g"}, "cohere": "REQUIRED"}.get(provider, openai_form)
     assert sent["tool_choice"] == expected
     if provider == "cohere":  # forced by offering only the named function
         assert [t["function"]["name"] for t in sent["tools"]] == ["g"]

@@ -167,4 +167,4 @@ def test_unknown_routes_and_methods(stack: RunningStack, http: httpx.Client, pro
     auth = {"Authorization": f"Bearer {stack.keys[provider]}"}
     assert http.get(f"{stack.url}/{provider}/v1/nothing-here", headers=auth).status_code == 404
     assert http.get(f"{stack.url}/{provider}/v1/chat/completions", headers=auth).status_code == 405
-    assert http.get(f"{stack.url}/mistral/v1/models", headers=auth).status_code == 404
+    assert http.get(f"{stack.url}/gemini/v1/models", headers=auth).status_code == 404

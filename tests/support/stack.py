@@ -68,11 +68,11 @@ def external_stack(env_file: Path) -> RunningStack:
 
 def stack_config(state_dir: Path, **overrides: object) -> StackConfig:
     """A StackConfig on free loopback ports under `state_dir`."""
-    ports = free_ports(8)
+    ports = free_ports(5 + len(PROVIDERS))
     cfg = StackConfig(
         state_dir=state_dir, https_port=ports[0], http_port=ports[1], mock_port=ports[2],
-        bao_port=ports[3], bao_cluster_port=ports[7],
-        gateway_ports=dict(zip(PROVIDERS, ports[4:7], strict=True)),
+        bao_port=ports[3], bao_cluster_port=ports[4],
+        gateway_ports=dict(zip(PROVIDERS, ports[5:], strict=True)),
         secrets_backend=os.environ.get("STACK_SECRETS_BACKEND", "vault"),
     )
     for key, value in overrides.items():

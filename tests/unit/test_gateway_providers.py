@@ -34,7 +34,7 @@ from gateway.providers.base import ProviderAdapter, from_status, retry_after_sec
 
 PROVIDERS = catalogue.names()
 CHAT_MODEL_TYPES: dict[str, type] = {"openai": ChatOpenAI, "anthropic": ChatAnthropic, "cohere": ChatCohere,
-                                     "mistral": ChatMistralAI}
+                                     "mistral": ChatMistralAI, "openai-compatible": ChatOpenAI}
 
 
 def adapter(provider: str, **settings: object) -> ProviderAdapter:

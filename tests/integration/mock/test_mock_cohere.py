@@ -8,6 +8,7 @@ import cohere
 import httpx
 import pytest
 
+import catalogue
 from tests.integration.mock.common import NO_RETRY, OPENAI_TOOLS, TOOL_ASK, user
 from tests.support.mockproc import MockServer
 
@@ -96,4 +97,4 @@ def test_cohere_auth_and_models(mock: MockServer, co: cohere.ClientV2) -> None:
         )
     assert info.value.status_code == 401 and "message" in info.value.body
     models = co.models.list(default_only=True, endpoint="chat")
-    assert models.models and models.models[0].name == "command-r-plus-08-2024"
+    assert models.models and models.models[0].name == catalogue.provider("cohere").models[0]

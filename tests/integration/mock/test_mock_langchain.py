@@ -8,9 +8,11 @@ import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_cohere import ChatCohere
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_mistralai import ChatMistralAI
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
+import catalogue
 from tests.integration.mock.common import KEY, TOOL_ASK, get_weather
 from tests.support.mockproc import MockServer
 
@@ -31,10 +33,12 @@ def _lc_models(url: str) -> dict[str, Any]:
             stop=None,
         ),
         "cohere": ChatCohere(base_url=url, cohere_api_key=SecretStr(KEY), model="command-r-plus-08-2024"),
+        "mistral": ChatMistralAI(base_url=f"{url}/mistral/v1", api_key=SecretStr(KEY),
+                                 model_name="mistral-small-latest", max_retries=0),
     }
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere", "mistral"])
 def test_langchain_invoke_stream_tools(mock: MockServer, provider: str) -> None:
     llm = _lc_models(mock.url)[provider]
     msg = llm.invoke("hello there")
@@ -71,7 +75,7 @@ def test_langchain_invoke_stream_tools(mock: MockServer, provider: str) -> None:
     assert bound.invoke(history).text == "Tool result: 22C"
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere", "mistral"])
 async def test_langchain_async_paths(mock: MockServer, provider: str) -> None:
     llm = _lc_models(mock.url)[provider]
     msg = await llm.ainvoke("async hello")
@@ -84,4 +88,4 @@ async def test_langchain_async_paths(mock: MockServer, provider: str) -> None:
 
 def test_langchain_cohere_default_model_lookup(mock: MockServer) -> None:
     llm = ChatCohere(base_url=mock.url, cohere_api_key=SecretStr(KEY))  # asks GET /v1/models?default_only=true
-    assert llm.model == "command-r-plus-08-2024"
+    assert llm.model == catalogue.provider("cohere").models[0]
