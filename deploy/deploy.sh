@@ -11,9 +11,9 @@ set -euo pipefail
 
 # The providers (services/catalogue/providers.toml; `python -m catalogue.generate` writes this region).
 # BEGIN catalogue:shell-providers
-PROVIDERS=(openai anthropic cohere mistral)
-PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY MISTRAL_API_KEY)
-PROVIDER_EXTRAS=(openai anthropic cohere mistral)
+PROVIDERS=(openai anthropic cohere mistral local-llama)
+PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY MISTRAL_API_KEY LOCAL_LLAMA_API_KEY)
+PROVIDER_EXTRAS=(openai anthropic cohere mistral openai)
 # END catalogue:shell-providers
 readonly PROVIDERS PROVIDER_KEY_VARS PROVIDER_EXTRAS
 readonly COMPONENTS=("${PROVIDERS[@]}" nginx mock)   # mock: vault-bootstrap's vaultctl runs from it

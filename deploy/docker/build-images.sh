@@ -12,9 +12,9 @@ prefix="${IMAGE_PREFIX:-llmgw}"
 tag="${IMAGE_TAG:-local}"
 targets=("$@")
 # BEGIN catalogue:shell-providers
-PROVIDERS=(openai anthropic cohere mistral)
-PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY MISTRAL_API_KEY)
-PROVIDER_EXTRAS=(openai anthropic cohere mistral)
+PROVIDERS=(openai anthropic cohere mistral local-llama)
+PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY MISTRAL_API_KEY LOCAL_LLAMA_API_KEY)
+PROVIDER_EXTRAS=(openai anthropic cohere mistral openai)
 # END catalogue:shell-providers
 ((${#targets[@]})) || targets=("${PROVIDERS[@]}" mock nginx)
 

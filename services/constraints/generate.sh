@@ -18,9 +18,9 @@ python="${PYTHON:-${repo}/.venv/bin/python}"
 
 targets=("$@")
 # BEGIN catalogue:shell-providers
-PROVIDERS=(openai anthropic cohere mistral)
-PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY MISTRAL_API_KEY)
-PROVIDER_EXTRAS=(openai anthropic cohere mistral)
+PROVIDERS=(openai anthropic cohere mistral local-llama)
+PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY MISTRAL_API_KEY LOCAL_LLAMA_API_KEY)
+PROVIDER_EXTRAS=(openai anthropic cohere mistral openai)
 # END catalogue:shell-providers
 # One lock per SDK extra (self-hosted OpenAI-compatible rows share the openai lock), plus mock.
 mapfile -t extras < <(printf '%s\n' "${PROVIDER_EXTRAS[@]}" | sort -u)

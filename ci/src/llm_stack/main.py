@@ -69,6 +69,7 @@ class Provider(enum.Enum):
     anthropic = "anthropic"
     cohere = "cohere"
     mistral = "mistral"
+    local_llama = "local-llama"
     # END catalogue:dagger-provider-enum
 
 
@@ -157,6 +158,7 @@ class LlmStack:
         anthropic_key: ProviderKey = None,
         cohere_key: ProviderKey = None,
         mistral_key: ProviderKey = None,
+        local_llama_key: ProviderKey = None,
         # END catalogue:dagger-key-args
     ) -> dagger.Service:
         """Serve the whole stack: `dagger call --run-id demo stack up --ports 8443:8443`."""
@@ -166,6 +168,7 @@ class LlmStack:
             "anthropic": anthropic_key,
             "cohere": cohere_key,
             "mistral": mistral_key,
+            "local-llama": local_llama_key,
         }
         # END catalogue:dagger-key-given
         plan = self._plan(vault_image, {p: k for p, k in given.items() if k is not None})

@@ -18,9 +18,9 @@ cleanup() { for pid in "${pids[@]}"; do kill "${pid}" 2>/dev/null || true; done;
 trap cleanup EXIT
 
 # BEGIN catalogue:shell-providers
-PROVIDERS=(openai anthropic cohere mistral)
-PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY MISTRAL_API_KEY)
-PROVIDER_EXTRAS=(openai anthropic cohere mistral)
+PROVIDERS=(openai anthropic cohere mistral local-llama)
+PROVIDER_KEY_VARS=(OPENAI_API_KEY ANTHROPIC_API_KEY COHERE_API_KEY MISTRAL_API_KEY LOCAL_LLAMA_API_KEY)
+PROVIDER_EXTRAS=(openai anthropic cohere mistral openai)
 # END catalogue:shell-providers
 IMAGE_TAG=ci "${repo}/deploy/docker/build-images.sh" "${PROVIDERS[@]}" mock nginx
 for image in "${PROVIDERS[@]}" mock nginx; do kind load docker-image --name "${cluster}" "llmgw/${image}:ci"; done

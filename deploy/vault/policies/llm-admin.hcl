@@ -77,6 +77,13 @@ path "sys/policy/llm-gateway-mistral" {
   }
 }
 
+path "sys/policy/llm-gateway-local-llama" {
+  capabilities = ["create", "read", "update"]
+  allowed_parameters = {
+    "policy" = ["# llm-gateway-local-llama: the local-llama gateway reads its own provider key and the client registry.\n# Nothing else: no list, no write, no other provider. Token renew/lookup comes from `default`.\npath \"secret/data/llm/providers/local-llama\" {\n  capabilities = [\"read\"]\n}\n\npath \"secret/data/llm/clients\" {\n  capabilities = [\"read\"]\n}\n"]
+  }
+}
+
 path "sys/policy/llm-rotator" {
   capabilities = ["create", "read", "update"]
   allowed_parameters = {
@@ -87,7 +94,7 @@ path "sys/policy/llm-rotator" {
 path "sys/policy/llm-secret-id-issuer" {
   capabilities = ["create", "read", "update"]
   allowed_parameters = {
-    "policy" = ["# llm-secret-id-issuer: `vaultctl refresh-secret-ids` keeps each gateway's secret_id file usable.\n# It reads role_ids, issues and looks up secret_ids of the gateway AppRoles; nothing else (no KV,\n# no role changes). Own-token renew/lookup and sys/wrapping/lookup come from `default`.\n\npath \"auth/approle/role/llm-gateway-openai/role-id\" {\n  capabilities = [\"read\"]\n}\n\npath \"auth/approle/role/llm-gateway-openai/secret-id\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-openai/secret-id/lookup\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-anthropic/role-id\" {\n  capabilities = [\"read\"]\n}\n\npath \"auth/approle/role/llm-gateway-anthropic/secret-id\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-anthropic/secret-id/lookup\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-cohere/role-id\" {\n  capabilities = [\"read\"]\n}\n\npath \"auth/approle/role/llm-gateway-cohere/secret-id\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-cohere/secret-id/lookup\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-mistral/role-id\" {\n  capabilities = [\"read\"]\n}\n\npath \"auth/approle/role/llm-gateway-mistral/secret-id\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-mistral/secret-id/lookup\" {\n  capabilities = [\"update\"]\n}\n"]
+    "policy" = ["# llm-secret-id-issuer: `vaultctl refresh-secret-ids` keeps each gateway's secret_id file usable.\n# It reads role_ids, issues and looks up secret_ids of the gateway AppRoles; nothing else (no KV,\n# no role changes). Own-token renew/lookup and sys/wrapping/lookup come from `default`.\n\npath \"auth/approle/role/llm-gateway-openai/role-id\" {\n  capabilities = [\"read\"]\n}\n\npath \"auth/approle/role/llm-gateway-openai/secret-id\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-openai/secret-id/lookup\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-anthropic/role-id\" {\n  capabilities = [\"read\"]\n}\n\npath \"auth/approle/role/llm-gateway-anthropic/secret-id\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-anthropic/secret-id/lookup\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-cohere/role-id\" {\n  capabilities = [\"read\"]\n}\n\npath \"auth/approle/role/llm-gateway-cohere/secret-id\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-cohere/secret-id/lookup\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-mistral/role-id\" {\n  capabilities = [\"read\"]\n}\n\npath \"auth/approle/role/llm-gateway-mistral/secret-id\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-mistral/secret-id/lookup\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-local-llama/role-id\" {\n  capabilities = [\"read\"]\n}\n\npath \"auth/approle/role/llm-gateway-local-llama/secret-id\" {\n  capabilities = [\"update\"]\n}\n\npath \"auth/approle/role/llm-gateway-local-llama/secret-id/lookup\" {\n  capabilities = [\"update\"]\n}\n"]
   }
 }
 
@@ -199,6 +206,33 @@ path "auth/approle/role/llm-gateway-mistral/secret-id/lookup" {
   capabilities = ["update"]
 }
 
+path "auth/approle/role/llm-gateway-local-llama" {
+  capabilities = ["create", "read", "update"]
+  allowed_parameters = {
+    "token_policies" = [["llm-gateway-local-llama"], "llm-gateway-local-llama"]
+    "token_type" = ["service"]
+    "bind_secret_id" = [true]
+    "token_ttl" = []
+    "token_max_ttl" = []
+    "secret_id_ttl" = []
+    "secret_id_num_uses" = []
+    "secret_id_bound_cidrs" = []
+    "token_bound_cidrs" = []
+  }
+}
+
+path "auth/approle/role/llm-gateway-local-llama/role-id" {
+  capabilities = ["read"]
+}
+
+path "auth/approle/role/llm-gateway-local-llama/secret-id" {
+  capabilities = ["update"]
+}
+
+path "auth/approle/role/llm-gateway-local-llama/secret-id/lookup" {
+  capabilities = ["update"]
+}
+
 path "sys/auth/kubernetes" {
   capabilities = ["create", "read", "update", "sudo"]
 }
@@ -250,6 +284,19 @@ path "auth/kubernetes/role/llm-gateway-mistral" {
   capabilities = ["create", "read", "update"]
   allowed_parameters = {
     "token_policies" = [["llm-gateway-mistral"], "llm-gateway-mistral"]
+    "token_type" = ["service"]
+    "bound_service_account_names" = []
+    "bound_service_account_namespaces" = []
+    "token_ttl" = []
+    "token_max_ttl" = []
+    "audience" = []
+  }
+}
+
+path "auth/kubernetes/role/llm-gateway-local-llama" {
+  capabilities = ["create", "read", "update"]
+  allowed_parameters = {
+    "token_policies" = [["llm-gateway-local-llama"], "llm-gateway-local-llama"]
     "token_type" = ["service"]
     "bound_service_account_names" = []
     "bound_service_account_namespaces" = []

@@ -49,3 +49,15 @@ path "auth/approle/role/llm-gateway-mistral/secret-id" {
 path "auth/approle/role/llm-gateway-mistral/secret-id/lookup" {
   capabilities = ["update"]
 }
+
+path "auth/approle/role/llm-gateway-local-llama/role-id" {
+  capabilities = ["read"]
+}
+
+path "auth/approle/role/llm-gateway-local-llama/secret-id" {
+  capabilities = ["update"]
+}
+
+path "auth/approle/role/llm-gateway-local-llama/secret-id/lookup" {
+  capabilities = ["update"]
+}

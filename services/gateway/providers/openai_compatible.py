@@ -1,0 +1,19 @@
+"""Self-hosted OpenAI-compatible servers (vLLM, Ollama, TGI, LM Studio): `ChatOpenAI` with the row's base URL.
+
+A provider *kind*: every catalogue row with this adapter is one named instance (`local-llama`, …) with
+its own gateway, route, Vault key path and limits. The server speaks OpenAI's wire format, so the
+OpenAI adapter's model building and error mapping apply unchanged; what such servers do not have is
+refused by name instead of being sent and silently ignored.
+"""
+
+from __future__ import annotations
+
+from gateway.providers.openai import OpenAIAdapter
+
+
+class OpenAICompatibleAdapter(OpenAIAdapter):
+    """Chat completions against a self-hosted server speaking the OpenAI protocol."""
+
+    param_map = {}  # no OpenAI `metadata` to route through extra_body: refused below
+    refused = {"metadata": "no request metadata on a self-hosted server", "store": "no stored completions",
+               "service_tier": "no service tiers", "reasoning_effort": "not mapped for self-hosted models"}
