@@ -79,7 +79,7 @@ def test_each_provider_is_routed_to_its_gateway(client: httpx.Client, stack: Run
     assert client.get(f"/{provider}/readyz").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/mistral/v1/chat/completions", "/", "/openai", "/openai/metrics",
+@pytest.mark.parametrize("path", ["/gemini/v1/chat/completions", "/", "/openai", "/openai/metrics",
                                   "/anthropic/v1/auth/verify", "/cohere/docs", "/cohere/openapi.json",
                                   "/_auth/openai", "/_errors/404.json"])
 def test_unknown_and_internal_routes_are_404_json(client: httpx.Client, stack: RunningStack, path: str) -> None:

@@ -138,7 +138,7 @@ def test_in_flight_gauge_returns_to_zero(slow: RunningStack) -> None:
 
 
 @pytest.mark.parametrize(("env", "variable"), [
-    ({"GATEWAY_PROVIDER": "mistral"}, "GATEWAY_PROVIDER"),
+    ({"GATEWAY_PROVIDER": "gemini"}, "GATEWAY_PROVIDER"),
     ({"GATEWAY_PROVIDER": "openai", "GATEWAY_PORT": "eighty"}, "GATEWAY_PORT"),
     ({"GATEWAY_PROVIDER": "openai", "GATEWAY_SECRETS_BACKEND": "vault"}, "GATEWAY_VAULT_ADDR"),
 ])
