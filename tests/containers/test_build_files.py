@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.containers.conftest import REPO, STACK_SH
+from tests.containers.conftest import PROVIDERS, REPO, STACK_SH
 
 pytestmark = pytest.mark.containers
 
@@ -62,8 +62,8 @@ def _volumes(service: dict) -> dict[str, tuple[str, bool]]:
 @pytest.mark.parametrize("profiles", ["mock", "mock,monitoring"])
 def test_compose_file_validates(tmp_path: Path, profiles: str) -> None:
     services = _compose_config(tmp_path, profiles)["services"]
-    for service in ("vault", "vault-bootstrap", "secret-id-refresher", "mock", "gateway-openai",
-                    "gateway-anthropic", "gateway-cohere", "nginx", "prometheus", "grafana"):
+    for service in ("vault", "vault-bootstrap", "secret-id-refresher", "mock",
+                    *(f"gateway-{p}" for p in PROVIDERS), "nginx", "prometheus", "grafana"):
         assert service in services
         assert services[service]["read_only"] is True, service
         assert services[service]["cap_drop"] == ["ALL"], service
@@ -76,7 +76,7 @@ def test_shared_profile_reaches_each_provider_over_its_own_network(tmp_path: Pat
     services = _compose_config(tmp_path, "mock,shared")["services"]
     for name in ("redis", "postgres"):
         assert services[name]["profiles"] == ["shared"] and services[name]["read_only"] is True
-        assert set(services[name]["networks"]) == {"net-openai", "net-anthropic", "net-cohere"}
+        assert set(services[name]["networks"]) == {f"net-{p}" for p in PROVIDERS}
         assert not services[name].get("ports")
     assert (tmp_path / "state" / "postgres-password").stat().st_size > 16  # generated, never committed
 
@@ -86,7 +86,7 @@ def test_monitoring_profile_scrapes_gateways_over_their_own_networks_only(tmp_pa
     prometheus, grafana = services["prometheus"], services["grafana"]
     assert prometheus["profiles"] == grafana["profiles"] == ["monitoring"]
     assert prometheus["image"].startswith("prom/prometheus:v") and grafana["image"].startswith("grafana/grafana:")
-    assert set(prometheus["networks"]) == {"net-openai", "net-anthropic", "net-cohere", "monitoring"}
+    assert set(prometheus["networks"]) == {*(f"net-{p}" for p in PROVIDERS), "monitoring"}
     assert set(grafana["networks"]) == {"monitoring", "grafana-ui"}
     assert not prometheus.get("ports")
     assert [str(p).split(":")[0] for p in grafana["ports"]] == ["127.0.0.1"]
@@ -97,7 +97,7 @@ def test_monitoring_profile_scrapes_gateways_over_their_own_networks_only(tmp_pa
     assert {"/etc/grafana/provisioning", "/var/lib/grafana/dashboards"} <= targets
     scrape = yaml.safe_load((REPO / "deploy" / "monitoring" / "prometheus.yml").read_text())
     gateways = {t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
-    for provider in ("openai", "anthropic", "cohere"):
+    for provider in PROVIDERS:
         assert f"gateway-{provider}:8000" in gateways
         assert f"net-{provider}" in services[f"gateway-{provider}"]["networks"]
 
@@ -111,7 +111,7 @@ def test_secret_id_refresher_holds_only_the_issuer_token_on_the_admin_network(tm
     assert refresher["command"][0] == "refresh-secret-ids"
     mounts = _volumes(refresher)
     assert mounts["/var/lib/llm-gateway/issuer"] == ("issuer-token", True)
-    for provider in ("openai", "anthropic", "cohere"):
+    for provider in PROVIDERS:
         assert mounts[f"/etc/llm-gateway/approle/{provider}"] == (f"approle-{provider}", False)
     assert "--issuer-token-file=/var/lib/llm-gateway/issuer/token" in bootstrap["command"]
     holders = {name for name, svc in services.items()
