@@ -10,7 +10,7 @@ import re
 import pytest
 import yaml
 
-from gateway.providers import REGISTRY
+import catalogue
 from tests.k8s.conftest import CHART, RELEASE, Rendered, chart_values, render
 
 FULL = f"{RELEASE}-llm-gateway"
@@ -47,8 +47,8 @@ def _provider(obj: dict) -> str | None:
 
 def test_provider_list_is_the_gateway_registry() -> None:
     schema = __import__("json").loads((CHART / "values.schema.json").read_text())
-    assert sorted(chart_values()["providers"]) == sorted(REGISTRY)
-    assert sorted(schema["properties"]["providers"]["properties"]) == sorted(REGISTRY)
+    assert sorted(chart_values()["providers"]) == sorted(catalogue.names())
+    assert sorted(schema["properties"]["providers"]["properties"]) == sorted(catalogue.names())
 
 
 def test_every_enabled_provider_has_its_objects_and_no_other(rendered: Rendered) -> None:
@@ -84,7 +84,7 @@ def test_gateway_pods_use_only_their_own_identity_and_settings(rendered: Rendere
             for env in container.get("env", []):
                 ref = env.get("valueFrom", {})
                 referenced += [ref[k]["name"] for k in ("secretKeyRef", "configMapKeyRef") if k in ref]
-        others = [p for p in REGISTRY if p != provider]
+        others = [p for p in catalogue.names() if p != provider]
         for name in referenced:
             assert not any(name.endswith(f"-{o}") or f"-{o}-" in name for o in others), (provider, name)
         settings = rendered.get("ConfigMap", own)
@@ -240,7 +240,7 @@ def test_kind_job_names_match_its_release(tmp_path: object) -> None:
     docs = [d for d in yaml.safe_load_all(out) if d]
     accounts = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount")
     bound = re.search(r"--k8s-service-account '([^']+)'", script)[1]  # type: ignore[index]
-    assert accounts == sorted(bound.format(provider=p) for p in REGISTRY)
+    assert accounts == sorted(bound.format(provider=p) for p in catalogue.names())
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
     mock = next(n for n in services if n.endswith("-mock"))
     for config in (d for d in docs if d["kind"] == "ConfigMap" and "GATEWAY_UPSTREAM_BASE_URL" in d["data"]):

@@ -76,7 +76,7 @@ def test_custom_resources_are_only_the_optional_ones() -> None:
 
 
 def test_schema_refuses_bad_values() -> None:
-    for bad in ("gateway.image.tag=latest", "providers.mistral.enabled=true", "edge.service.type=External",
+    for bad in ("gateway.image.tag=latest", "providers.gemini.enabled=true", "edge.service.type=External",
                 "redis.mode=cluster", "postgres.external.sslmode=off", "postgres.inChart.image.tag=latest",
                 "gateway.autoscaling.minReplicas=0", "vault.addr=vault:8200",
                 "gateway.env.GATEWAY_CLIENT_KEYS=k1", "providers.openai.env.OPENAI_API_KEY=sk-x"):
