@@ -212,3 +212,16 @@ def test_retry_after_parsing(headers: dict[str, str] | None, seconds: int) -> No
 
 def test_retry_after_reads_case_insensitive_httpx_headers() -> None:
     assert retry_after_seconds(httpx.Headers({"RETRY-AFTER": "4"})) == 4
+
+
+def test_mistral_rejection_carries_mistrals_reason_and_statuses_map() -> None:
+    a = adapter("mistral")
+    req = httpx.Request("POST", "http://upstream.test/v1/chat/completions")
+    body = {"object": "error", "message": "temperature: Input should be <= 1.5", "type": "invalid_request_error"}
+    rejected = httpx.HTTPStatusError("422", request=req, response=httpx.Response(422, json=body, request=req))
+    err = a.map_error(rejected)
+    assert isinstance(err, InvalidRequestError) and "temperature: Input should be <= 1.5" in err.message
+    limited = httpx.Response(429, headers={"retry-after": "7"}, text="not json", request=req)
+    err = a.map_error(httpx.HTTPStatusError("429", request=req, response=limited))
+    assert isinstance(err, RateLimitedError) and err.retry_after == 7
+    assert isinstance(a.map_error(httpx.ConnectError("refused", request=req)), UpstreamError)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 
+import httpx
 from langchain_core.language_models import BaseChatModel
 from langchain_mistralai import ChatMistralAI
 from pydantic import SecretStr
 
 from gateway.errors import GatewayError
-from gateway.providers.base import NAMED, ProviderAdapter
+from gateway.providers.base import NAMED, ProviderAdapter, from_status
 
 
 class MistralAdapter(ProviderAdapter):
@@ -40,4 +41,13 @@ class MistralAdapter(ProviderAdapter):
         )
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
-        return None  # no vendor SDK: httpx errors, mapped by the base adapter
+        # No vendor SDK: a status arrives as httpx's error with the body already read; Mistral's own
+        # reason (`{"object": "error", "message": ...}`) goes with a rejection. The rest is httpx's, mapped
+        # by the base adapter.
+        if isinstance(exc, httpx.HTTPStatusError):
+            try:
+                body = exc.response.json()
+            except ValueError:
+                body = None
+            return from_status(exc.response.status_code, exc.response.headers, body)
+        return None
