@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = render(args.prefix, env)
     except RenderError as exc:
-        print(f"nginx_render: {exc}", file=sys.stderr)
+        print(f"edge.render: {exc}", file=sys.stderr)
         return 2
     print(path)
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import hvac
 import pytest
 
+import catalogue
 from tests.support.openbao import OpenBaoServer
 
 pytestmark = pytest.mark.integration
@@ -40,6 +41,8 @@ def _bootstrap(bao: OpenBaoServer, out: Path) -> subprocess.CompletedProcess[str
         "--client", "demo:openai+anthropic", "--client-keys-file", str(out.parent / "client-keys.json"),
         "--audit-file", str(out.parent / "audit.log"),
         OPENAI_API_KEY="sk-boot-openai-5512", ANTHROPIC_API_KEY="sk-boot-anthropic-0417",
+        # The rows after the first three get theirs from their own key variables too.
+        **{p.key_env: f"boot-{p.name}-7731" for p in catalogue.providers()[3:]},
     )
 
 
@@ -58,7 +61,9 @@ def test_bootstrap_twice_changes_nothing_the_second_time(bao: OpenBaoServer, tmp
     second = _bootstrap(bao, out)
     assert second.returncode == 0, second.stderr
     steps = [line for line in second.stdout.splitlines() if not line.startswith(("audit", "bootstrap"))]
-    assert len(steps) == 18  # mount, auth, 6 policies, 3 roles, 3 keys, client, 3 credentials
+    n = len(catalogue.names())
+    assert len(steps) == 6 + 4 * n  # mount, auth, client, rotator/issuer/admin policies; per provider a
+    # policy, a role, a key and credentials
     assert all(": no changes" in line for line in steps), second.stdout
     assert second.stdout.rstrip().endswith("done: no changes")
 
@@ -66,7 +71,7 @@ def test_bootstrap_twice_changes_nothing_the_second_time(bao: OpenBaoServer, tmp
 def test_bootstrap_writes_private_wrapped_credentials(bao: OpenBaoServer, tmp_path: Path) -> None:
     out = tmp_path / "creds"
     assert _bootstrap(bao, out).returncode == 0
-    for provider in ("openai", "anthropic", "cohere"):
+    for provider in catalogue.names():
         for name in ("role_id", "secret_id"):
             path = out / provider / name
             assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -81,7 +86,8 @@ def test_consumed_secret_id_is_replaced_on_rerun(bao: OpenBaoServer, tmp_path: P
     hvac.Client(url=bao.addr, token=(out / "openai" / "secret_id").read_text().strip()).sys.unwrap()
     rerun = _bootstrap(bao, out)
     credential_lines = [line for line in rerun.stdout.splitlines() if line.startswith("credentials")]
-    assert [("wrote" in line) for line in credential_lines] == [True, False, False], rerun.stdout
+    assert [("wrote" in line) for line in credential_lines] == [True] + [False] * (len(catalogue.names()) - 1), (
+        rerun.stdout)
 
 
 def test_issue_secret_id_writes_a_fresh_wrapped_secret_id(bao: OpenBaoServer, tmp_path: Path) -> None:

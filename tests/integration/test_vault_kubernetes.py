@@ -20,6 +20,7 @@ import jwt
 import pytest
 from hvac import exceptions as hvac_errors
 
+import catalogue
 from devstack.ports import free_port
 from gateway.secrets.base import SecretsError
 from gateway.secrets.vault import VaultSecretsBackend
@@ -50,7 +51,7 @@ def bao(tmp_path_factory: pytest.TempPathFactory, kube: TokenReviewServer) -> It
         bootstrap_server(server, work / "creds", keys=KEYS)
         (work / "ca.pem").write_text(kube.ca_pem)
         (work / "reviewer.jwt").write_text(kube.issue("kube-system", "vault-token-reviewer"))
-        args = ["bootstrap", "--addr", server.addr, "--providers", "openai,anthropic,cohere",
+        args = ["bootstrap", "--addr", server.addr, "--providers", ",".join(catalogue.names()),
                 "--k8s-host", kube.url, "--k8s-ca-cert", str(work / "ca.pem"), "--k8s-namespace", NAMESPACE,
                 "--k8s-reviewer-jwt-file", str(work / "reviewer.jwt"), "--k8s-audience", AUDIENCE]
         out = io.StringIO()
