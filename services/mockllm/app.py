@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -21,6 +22,9 @@ COHERE = cohere.CohereProtocol()
 ROOTS = {("openai", "/v1"), ("anthropic", ""), ("cohere", "")}
 # Protocols the mock can serve again under a prefix, one instance per catalogue row.
 PREFIXED: dict[str, Callable[[str], Provider]] = {"openai": openai.OpenAIProtocol, "mistral": mistral.MistralProtocol}
+# Their embeddings replies, given the row's embedding models (a self-hosted server serves only its own).
+EMBEDDING_REPLIES: dict[str, Callable[[tuple[str, ...]], Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    "openai": embeddings.self_hosted_reply, "mistral": lambda _models: embeddings.mistral_reply}
 
 
 class _ASGI:
@@ -98,6 +102,9 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         protocol = PREFIXED[row.mock_protocol](row.name)
         routes += [Route(f"{row.mock_path}/chat/completions", chat(protocol), methods=["POST"]),
                    Route(f"{row.mock_path}/models", models_of(protocol), methods=["GET"])]
+        if row.embedding_models:
+            reply = EMBEDDING_REPLIES[row.mock_protocol](row.embedding_models)
+            routes.append(embeddings.prefixed_route(row.mock_path, protocol, state, reply))
     app = Starlette(routes=routes)
     app.state.mock = state
     return app

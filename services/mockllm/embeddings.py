@@ -1,4 +1,5 @@
-"""Embeddings wire protocols: OpenAI ``POST /v1/embeddings`` and Cohere ``POST /v1/embed`` / ``POST /v2/embed``.
+"""Embeddings wire protocols: OpenAI ``POST /v1/embeddings`` and Cohere ``POST /v1/embed`` / ``POST /v2/embed``;
+Mistral's and self-hosted OpenAI-compatible servers' ``POST <prefix>/embeddings`` (catalogue rows' mock paths).
 
 Vectors are deterministic per (text, dimension): SHAKE-256 of the text, read as int16s, scaled to unit
 length, so the same text always embeds to the same vector and different texts to different ones.
@@ -27,7 +28,10 @@ from mockllm.faults import ERROR_FAULTS
 OPENAI_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 COHERE_DIMS = {"embed-v4.0": 1536, "embed-english-v3.0": 1024, "embed-multilingual-v3.0": 1024,
                "embed-english-light-v3.0": 384}
-MAX_INPUTS = {"openai": 2048, "cohere": 96}
+MISTRAL_DIMS = {"mistral-embed": 1024, "codestral-embed": 1536}
+MISTRAL_MAX_DIM = {"codestral-embed": 3072}  # `output_dimension` is accepted up to this
+SELF_HOSTED_DIMS = 768  # a self-hosted server answers with its model's size; the mock's models have this one
+MAX_INPUTS = {"openai": 2048, "cohere": 96, "mistral": 512}
 
 
 class _Invalid(Exception):
@@ -77,6 +81,49 @@ def openai_reply(body: dict[str, Any]) -> dict[str, Any]:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
+def mistral_reply(body: dict[str, Any]) -> dict[str, Any]:
+    """Mistral's embeddings response (OpenAI-shaped list, usage with completion_tokens 0); unknown fields refused."""
+    unknown = sorted(set(body) - {"model", "input", "output_dimension", "output_dtype", "encoding_format"})
+    if unknown:
+        raise _Invalid(f"Extra inputs are not permitted: {', '.join(unknown)}")
+    model, dims = body.get("model"), body.get("output_dimension")
+    if model not in MISTRAL_DIMS:
+        raise _Invalid(f"Invalid model: {model}")
+    if body.get("output_dtype", "float") != "float" or body.get("encoding_format", "float") != "float":
+        raise _Invalid("the mock answers output_dtype 'float' and encoding_format 'float' only")
+    if dims is not None and (not isinstance(dims, int) or not 1 <= dims <= MISTRAL_MAX_DIM.get(model, 0)):
+        raise _Invalid(f"output_dimension is not valid for {model}")
+    texts = _texts(body.get("input"), "input", MAX_INPUTS["mistral"])
+    data = [{"object": "embedding", "index": i, "embedding": vector(t, dims or MISTRAL_DIMS[model])}
+            for i, t in enumerate(texts)]
+    tokens = sum(count_tokens(t) for t in texts)
+    return {"id": "mockembed", "object": "list", "data": data, "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0}}
+
+
+def self_hosted_reply(models: tuple[str, ...]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """OpenAI's embeddings response from a self-hosted server serving `models` (no `dimensions`, float only)."""
+
+    def reply(body: dict[str, Any]) -> dict[str, Any]:
+        model = body.get("model")
+        if model not in models:
+            raise _Invalid(f"The model `{model}` does not exist.")
+        if body.get("dimensions") is not None:
+            raise _Invalid("this server answers embeddings of the model's own size only")
+        fmt = body.get("encoding_format", "float")  # the openai SDK asks for base64 unless told otherwise
+        if fmt not in ("float", "base64"):
+            raise _Invalid("'encoding_format' must be 'float' or 'base64'")
+        texts = _texts(body.get("input"), "input", MAX_INPUTS["openai"])
+        data = [{"object": "embedding", "index": i,
+                 "embedding": _base64(vec) if fmt == "base64" else vec}
+                for i, vec in enumerate(vector(t, SELF_HOSTED_DIMS) for t in texts)]
+        tokens = sum(count_tokens(t) for t in texts)
+        return {"object": "list", "data": data, "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    return reply
+
+
 def cohere_reply(body: dict[str, Any], version: int) -> dict[str, Any]:
     """Cohere embed response (v1 `embeddings_by_type` or v2) for float embeddings."""
     model = body.get("model")
@@ -108,8 +155,14 @@ def _directive_fault(body: dict[str, Any]) -> str | None:
     return None
 
 
+def prefixed_route(path: str, protocol: Provider, state: State,
+                   reply: Callable[[dict[str, Any]], dict[str, Any]]) -> Route:
+    """`POST {path}/embeddings` of a catalogue row the mock serves under its own prefix."""
+    return Route(f"{path}/embeddings", _Endpoint(protocol, state, reply), methods=["POST"])
+
+
 def routes(state: State, openai: Provider, cohere: Provider) -> list[Route]:
-    """The embeddings routes of the mock app."""
+    """The embeddings routes of the mock app at the protocols' roots."""
     return [
         Route("/v1/embeddings", _Endpoint(openai, state, openai_reply), methods=["POST"]),
         Route("/v1/embed", _Endpoint(cohere, state, lambda body: cohere_reply(body, 1)), methods=["POST"]),

@@ -13,11 +13,13 @@ import openai
 import pytest
 from langchain_openai import OpenAIEmbeddings
 
+import catalogue
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
-MODELS = {"openai": "text-embedding-3-small", "cohere": "embed-v4.0"}
-DIMS = {"openai": 1536, "cohere": 1536}
+# Every catalogue row with embeddings, at its default (first) model, and the size the mock answers for it.
+MODELS = {p.name: p.embedding_models[0] for p in catalogue.providers() if p.embedding_models}
+DIMS = {"openai": 1536, "cohere": 1536, "mistral": 1024, "local-llama": 768}
 
 
 @pytest.fixture(params=tuple(MODELS))
@@ -75,9 +77,16 @@ def test_dimensions(stack: RunningStack, provider: str, http: httpx.Client) -> N
         for model, dims in (("text-embedding-3-small", 2000), ("text-embedding-ada-002", 256)):
             refused = _post(http, stack, provider, {"model": model, "input": "x", "dimensions": dims})
             assert refused.status_code == 400 and refused.json()["error"]["param"] == "dimensions"
-    else:
+    else:  # the default model has one size (and a self-hosted server's size is its model's)
         assert resp.status_code == 400
         assert resp.json()["error"]["param"] == "dimensions"
+    if provider == "mistral":  # codestral-embed answers `output_dimension`, up to 3072
+        short = _post(http, stack, provider, {"model": "codestral-embed", "input": "x", "dimensions": 256})
+        assert short.status_code == 200 and len(short.json()["data"][0]["embedding"]) == 256, short.text
+        native = _post(http, stack, provider, {"model": "codestral-embed", "input": "x"})
+        assert native.status_code == 200 and len(native.json()["data"][0]["embedding"]) == 1536
+        refused = _post(http, stack, provider, {"model": "codestral-embed", "input": "x", "dimensions": 4096})
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "dimensions"
 
 
 def test_langchain_openai_embeddings(stack: RunningStack, provider: str) -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+import catalogue
 from gateway.app import create_app
 from gateway.auth import keys
 from gateway.config import Settings
@@ -25,7 +26,7 @@ async def _client(provider: str) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-@pytest.fixture(params=("openai", "anthropic", "cohere"))
+@pytest.fixture(params=catalogue.names())
 async def gateway(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
     async for client in _client(request.param):
         yield request.param, client
@@ -35,10 +36,11 @@ async def test_openapi_documents_the_provider_routes(gateway: tuple[str, httpx.A
     provider, client = gateway
     schema = (await client.get("/openapi.json")).json()
     paths = set(schema["paths"])
-    assert ("/v1/embeddings" in paths) is (provider != "anthropic")
+    embeds = bool(catalogue.provider(provider).embedding_models)
+    assert ("/v1/embeddings" in paths) is embeds
     assert ("/v1/messages" in paths) is (provider == "anthropic")
     assert ("/v1/messages/count_tokens" in paths) is (provider == "anthropic")
-    if provider != "anthropic":
+    if embeds:
         props = schema["components"]["schemas"]["EmbeddingRequest"]["properties"]
         # As strict as the server: the default model's largest `dimensions`, or none at all.
         assert ("dimensions" in props) is (provider == "openai")
@@ -59,12 +61,14 @@ async def test_missing_capabilities_are_clear_404s(gateway: tuple[str, httpx.Asy
     auth = {"Authorization": f"Bearer {KEY}", "anthropic-version": "2023-06-01"}
     emb = await client.post("/v1/embeddings", json={"input": "x"}, headers=auth)
     msg = await client.post("/v1/messages", json={"model": "m", "max_tokens": 1, "messages": []}, headers=auth)
-    if provider == "anthropic":
+    if catalogue.provider(provider).embedding_models:
+        assert emb.status_code != 404
+    else:
         assert emb.status_code == 404 and emb.json()["error"]["code"] == "embeddings_not_supported"
+    if provider == "anthropic":
         assert msg.status_code == 400 and msg.json()["type"] == "error"  # the route exists: validation
     else:
         assert msg.status_code == 404 and msg.json()["error"]["code"] == "not_found"
-        assert emb.status_code != 404
 
 
 async def test_messages_validation_and_auth_are_anthropic_shaped() -> None:

@@ -8,14 +8,19 @@ the base adapter already maps. It retries only transport errors (tenacity, `max_
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
 
 import httpx
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_mistralai import ChatMistralAI
+from langchain_mistralai import ChatMistralAI, MistralAIEmbeddings
 from pydantic import SecretStr
+from tokenizers import Tokenizer, models, pre_tokenizers
 
-from gateway.errors import GatewayError
-from gateway.providers.base import NAMED, ProviderAdapter, from_status
+from gateway.errors import GatewayError, UpstreamBadResponseError
+from gateway.providers.base import NAMED, Embedded, ProviderAdapter, from_status
 
 
 class MistralAdapter(ProviderAdapter):
@@ -51,3 +56,42 @@ class MistralAdapter(ProviderAdapter):
                 body = None
             return from_status(exc.response.status_code, exc.response.headers, body)
         return None
+
+    # mistral-embed has one size (1024); codestral-embed answers `output_dimension` up to 3072.
+    embedding_dimensions = {"codestral-embed": 3072}
+
+    def build_embeddings(self, model: str, api_key: str) -> Embeddings:
+        return MistralAIEmbeddings(model=model, api_key=SecretStr(api_key), endpoint=self.base_url,
+                                   timeout=math.ceil(self.settings.upstream_timeout_s), tokenizer=_batching_tokenizer())
+
+    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
+                    dimensions: int | None) -> Embedded:
+        # aembed_documents drops the reported usage, which audit and limits need: post through the client
+        # LangChain configured (key, base URL, timeout) instead, in one request (the route bounds the input).
+        assert isinstance(embeddings, MistralAIEmbeddings)
+        body: dict[str, Any] = {"model": model, "input": list(texts)}
+        if dimensions:
+            body["output_dimension"] = dimensions
+        resp = await embeddings.async_client.post("/embeddings", json=body)
+        resp.raise_for_status()
+        try:
+            doc = resp.json()
+            data = sorted(doc["data"], key=lambda item: item["index"])
+            vectors = [[float(v) for v in item["embedding"]] for item in data]
+            usage = doc.get("usage") or {}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UpstreamBadResponseError() from exc
+        tokens = usage.get("prompt_tokens")
+        return Embedded(vectors, tokens if isinstance(tokens, int) else None)
+
+
+@cache
+def _batching_tokenizer() -> Tokenizer:
+    """A local word tokenizer for MistralAIEmbeddings' own batching (not used on this path, which posts once).
+
+    Without one, constructing the class downloads Mixtral's tokenizer from Hugging Face: egress from a
+    gateway pod and a start-up delay, for a count the adapter does not need.
+    """
+    tokenizer = Tokenizer(models.WordLevel(vocab={"[UNK]": 0}, unk_token="[UNK]"))  # noqa: S106 (not a secret)
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # type: ignore[assignment]
+    return tokenizer

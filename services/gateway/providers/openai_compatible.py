@@ -17,3 +17,4 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     param_map = {}  # no OpenAI `metadata` to route through extra_body: refused below
     refused = {"metadata": "no request metadata on a self-hosted server", "store": "no stored completions",
                "service_tier": "no service tiers", "reasoning_effort": "not mapped for self-hosted models"}
+    embedding_dimensions = {}  # the server's model decides its size; `dimensions` is refused by name

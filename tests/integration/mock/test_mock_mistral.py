@@ -34,3 +34,25 @@ def test_mistral_wire_protocol(mock: MockServer) -> None:
     assert denied.status_code == 401 and denied.json()["type"] == "invalid_request_error"
     models = httpx.get(f"{mock.url}/mistral/v1/models", headers=auth).json()
     assert [m["id"] for m in models["data"]] == list(catalogue.provider("mistral").models)
+
+
+def test_mistral_and_self_hosted_embeddings(mock: MockServer) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    url = f"{mock.url}/mistral/v1/embeddings"
+    doc = httpx.post(url, json={"model": "mistral-embed", "input": ["a b", "c"]}, headers=auth).json()
+    assert [len(d["embedding"]) for d in doc["data"]] == [1024, 1024] and doc["data"][0] != doc["data"][1]
+    assert doc["usage"] == {"prompt_tokens": 3, "total_tokens": 3, "completion_tokens": 0}
+    short = httpx.post(url, json={"model": "codestral-embed", "input": "x", "output_dimension": 256}, headers=auth)
+    assert len(short.json()["data"][0]["embedding"]) == 256
+    for bad in ({"model": "mistral-embed", "input": "x", "output_dimension": 256},
+                {"model": "mistral-embed", "input": "x", "dimensions": 256},
+                {"model": "text-embedding-3-small", "input": "x"}):
+        refused = httpx.post(url, json=bad, headers=auth)
+        assert refused.status_code == 400 and refused.json()["object"] == "error", bad
+    assert httpx.post(url, json={"model": "mistral-embed", "input": "x"}).status_code == 401
+    hosted = f"{mock.url}/local-llama/v1/embeddings"
+    model = catalogue.provider("local-llama").embedding_models[0]
+    vec = httpx.post(hosted, json={"model": model, "input": "x"}, headers=auth).json()["data"][0]["embedding"]
+    assert len(vec) == 768
+    assert httpx.post(hosted, json={"model": model, "input": "x", "dimensions": 8}, headers=auth).status_code == 400
+    assert httpx.post(hosted, json={"model": "mistral-embed", "input": "x"}, headers=auth).status_code == 400
