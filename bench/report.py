@@ -5,6 +5,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from floor_report import floor_tables
+
 TARGETS = ("mock", "gateway", "edge", "litellm")
 LABELS = {"mock": "mock direct", "gateway": "gateway alone", "edge": "nginx+TLS+gateway", "litellm": "LiteLLM proxy"}
 
@@ -160,7 +162,7 @@ def console_table(summary: dict[str, dict]) -> str:
     return "\n".join(out)
 
 
-def write_report(path: Path, png: Path | None, res: dict, summary: dict, meta: dict) -> None:
+def write_report(path: Path, png: Path | None, res: dict, summary: dict, meta: dict, floor: dict | None = None) -> None:
     body = [
         "# Benchmarks",
         "",
@@ -179,6 +181,7 @@ def write_report(path: Path, png: Path | None, res: dict, summary: dict, meta: d
         "saturated rps understates a worker's capacity). Peak RSS is VmHWM.",
         "",
         tables(res, summary, meta),
+        floor_tables(floor or {}),
         "### Is the load generator the bottleneck?\n",
         "No: the load generator (`bench/loadgen.py`, asyncio + uvloop, raw HTTP/1.1) spends "
         f"{meta['loadgen_us']} µs of CPU per request (TLS included for the edge), and the mock-direct "

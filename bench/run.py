@@ -43,10 +43,12 @@ from devstack.stack import Stack  # noqa: E402
 from edge import render as nginx_render  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floor_report import floor_console  # noqa: E402
 from report import LABELS, TARGETS, console_table, fmt, med, reduce, summarize, write_report  # noqa: E402
 
 BENCH_DIR = REPO / ".bench"
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
+FLOOR = Path(__file__).resolve().parent / "floor.py"
 LITELLM_CONFIG = Path(__file__).resolve().parent / "litellm_config.yaml"
 MODEL = "gpt-4o-mini"
 LEVELS = (1, 8, 32, 64)
@@ -242,6 +244,17 @@ def embeddings_cpu(env: Env, reps: int, duration: float, warmup: float, max_requ
             f"{fmt(gateway_ms, '.2f')} ms gateway CPU per request ({fmt(mock_ms, '.2f')} ms in the mock)")
 
 
+def floor(env: Env, reps: int, duration: float, quick: bool) -> dict:
+    """The floor and the overhead split (bench/floor.py) against this run's mock."""
+    mock = env.urls["mock"].removesuffix("/v1/chat/completions")
+    cmd = [sys.executable, str(FLOOR), "--mock-url", mock, "--reps", str(reps), "--duration", str(duration),
+           "--warmup", "0.1" if quick else "0.3", "--state", str(BENCH_DIR / "state" / "floor")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"floor bench failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def tree_hwm_kib(root: int) -> int:
     sys.path.insert(0, str(LOADGEN.parent))
     from loadgen import tree_pids
@@ -276,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                    choices=("vault", "env"), help="backend of the edge path's gateway")
     p.add_argument("--targets", default=",".join(TARGETS))
     p.add_argument("--skip-litellm", action="store_true")
+    p.add_argument("--skip-floor", action="store_true", help="leave out the floor and overhead split")
     p.add_argument("--litellm-bin", default=str(BENCH_DIR / "venv" / "bin" / "litellm"))
     p.add_argument("--plot-python", default=str(BENCH_DIR / "venv" / "bin" / "python"))
     p.add_argument("--report", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -317,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         notes = list(env.notes)
         if "gateway" in targets:
             notes.append(embeddings_cpu(env, reps, duration, warmup, args.max_requests))
+        floor_doc: dict = {}
+        if not args.skip_floor:
+            say("• the floor and the overhead split (bench/floor.py)")
+            floor_doc = floor(env, 1 if args.quick else reps, 0.5 if args.quick else 1.5, args.quick)
+            say(floor_console(floor_doc))
         if args.hold:
             say("• holding the targets (Ctrl-C to stop): " + json.dumps(env.urls))
             with contextlib.suppress(KeyboardInterrupt):
@@ -339,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"{os.cpu_count()} CPUs (other work on the machine inflates latency and lowers throughput; "
                          "CPU per request is the most robust figure)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"meta": meta, "levels": res, "summary": summary, "raw": raw}, indent=1))
+    args.json.write_text(json.dumps({"meta": meta, "levels": res, "summary": summary, "raw": raw,
+                                           "floor": floor_doc}, indent=1))
     png = args.png
     plot_py = Path(args.plot_python)
     if plot_py.exists():
@@ -352,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  ! {plot_py} missing: no plot (run `make bench`)")
         png = None
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    write_report(args.report, png, res, summary, meta)
+    write_report(args.report, png, res, summary, meta, floor_doc)
     say("")
     say(console_table(summary))
     say("")
