@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from gateway import context
+from gateway import context, gc_tuning
 from gateway.api.routes import agent, chat, embeddings, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
@@ -49,6 +49,7 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await _start(runtime)
+        gc_tuning.tune(settings.gc_gen0_threshold)  # last: everything built at start-up gets frozen
         jwks_task = asyncio.create_task(_refresh_jwks(runtime)) if runtime.jwt and runtime.jwt.jwks_url else None
         try:
             yield
@@ -59,6 +60,9 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
             await runtime.backend.stop()
             await runtime.limiter.close()
             await runtime.audit.close()  # the PostgreSQL sink flushes its buffer here (SIGTERM)
+            await runtime.adapter.aclose()
+            if settings.gc_gen0_threshold:
+                gc_tuning.untune()
 
     app = FastAPI(title=f"LLM gateway ({settings.provider})", version="0.1.0", lifespan=lifespan,
                   responses=_ERRORS, docs_url=None, redoc_url=None)

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     models: Annotated[tuple[str, ...], NoDecode] = ()
     upstream_timeout_s: float = Field(60.0, gt=0, le=900)
     max_retries: int = Field(2, ge=0, le=10)
+    # The OpenAI SDK's HTTP transport: aiohttp keeps idle upstream connections in O(1), where the default
+    # httpx pool probes every idle connection's socket on each request (CPU grows with the pool's size).
+    upstream_http: Literal["aiohttp", "httpx"] = "aiohttp"
 
     secrets_backend: Literal["env", "vault"] = "env"
     client_keys: str = ""
@@ -73,6 +76,9 @@ class Settings(BaseSettings):
     usage_batch: int = Field(500, ge=1, le=10_000)
     usage_buffer_max: int = Field(50_000, ge=100)
     usage_flush_s: float = Field(1.0, gt=0, le=300)
+
+    # Young-generation GC threshold, with the start-up objects frozen (gateway/gc_tuning.py); 0: Python's defaults.
+    gc_gen0_threshold: int = Field(20_000, ge=0, le=10_000_000)
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(1024 * 1024, ge=1024)

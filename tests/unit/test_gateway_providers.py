@@ -225,3 +225,24 @@ def test_mistral_rejection_carries_mistrals_reason_and_statuses_map() -> None:
     err = a.map_error(httpx.HTTPStatusError("429", request=req, response=limited))
     assert isinstance(err, RateLimitedError) and err.retry_after == 7
     assert isinstance(a.map_error(httpx.ConnectError("refused", request=req)), UpstreamError)
+
+
+async def test_openai_upstream_transport_is_aiohttp_by_default_and_httpx_on_request() -> None:
+    fast = adapter("openai").build_model("gpt-4o-mini", "sk-test")
+    plain = adapter("openai", upstream_http="httpx").build_model("gpt-4o-mini", "sk-test")
+    assert isinstance(fast, ChatOpenAI) and isinstance(plain, ChatOpenAI)
+    assert isinstance(fast.http_async_client, openai.DefaultAioHttpClient)
+    assert plain.http_async_client is None  # the SDK's own httpx2 pool
+    await fast.http_async_client.aclose()
+
+
+async def test_openai_refused_connection_under_aiohttp_is_unreachable_not_timeout() -> None:
+    # The aiohttp transport reports a refused connection as a connect timeout; the gateway must not.
+    a = adapter("openai", upstream_base_url="http://127.0.0.1:9/v1", max_retries=0)
+    model = a.chat_model("gpt-4o-mini", "sk-test")
+    with pytest.raises(openai.APIConnectionError) as info:
+        await model.ainvoke("hello")
+    mapped = a.map_error(info.value)
+    assert isinstance(mapped, UpstreamError) and mapped.code == "upstream_unreachable"
+    await a.aclose()  # closes the aiohttp session of every cached model
+    assert model.http_async_client.is_closed

@@ -91,6 +91,14 @@ class ProviderAdapter(ABC):
             self._cache.popitem(last=False)
         return built
 
+    async def aclose(self) -> None:
+        """Close the HTTP clients the gateway handed to its cached models (aiohttp sessions warn otherwise)."""
+        for model in self._cache.values():
+            client = getattr(model, "http_async_client", None)
+            if client is not None:
+                await client.aclose()
+        self._cache.clear()
+
     def invoke_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Rename OpenAI-style parameters to this provider's names (dotted names nest), dropping unset ones."""
         out: dict[str, Any] = {}

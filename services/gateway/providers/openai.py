@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import aiohttp
 import langchain_openai.chat_models.base as _lc_openai
 import openai
 from langchain_core.embeddings import Embeddings
@@ -31,6 +32,18 @@ def convert_responses_inline() -> None:
     _lc_openai.run_in_executor = _run_inline  # type: ignore[assignment]
 
 
+def _refused(exc: BaseException) -> bool:
+    """A connection refused/reset under the aiohttp transport, which reports it as a connect *timeout*."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain is short: SDK error <- httpx2 error <- aiohttp error
+        if seen is None:
+            return False
+        if isinstance(seen, aiohttp.ClientConnectorError) and not isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class OpenAIAdapter(ProviderAdapter):
     """Chat completions against the OpenAI API (or anything speaking its protocol)."""
 
@@ -45,6 +58,10 @@ class OpenAIAdapter(ProviderAdapter):
         convert_responses_inline()
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
+        # aiohttp (the SDK's own `DefaultAioHttpClient`): see Settings.upstream_http. One client per
+        # cached model; the SDK still applies its timeout and retries per request.
+        http = (openai.DefaultAioHttpClient(timeout=self.settings.upstream_timeout_s)
+                if self.settings.upstream_http == "aiohttp" else None)
         return ChatOpenAI(
             model=model,
             api_key=SecretStr(api_key),
@@ -52,10 +69,11 @@ class OpenAIAdapter(ProviderAdapter):
             timeout=self.settings.upstream_timeout_s,
             max_retries=self.settings.max_retries,
             stream_usage=True,
+            http_async_client=http,
         )
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
-        if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, openai.APITimeoutError) and not _refused(exc):
             return UpstreamTimeoutError()
         if isinstance(exc, openai.APIConnectionError):
             return UpstreamError("the connection to the upstream provider failed", code="upstream_unreachable")
