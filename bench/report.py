@@ -162,6 +162,28 @@ def console_table(summary: dict[str, dict]) -> str:
     return "\n".join(out)
 
 
+def cpu_vs_concurrency(res: dict[str, dict]) -> str:
+    """Server CPU ms per request at each concurrency, plain and streamed, with the 64-vs-8 ratio."""
+    keys = sorted({k for lv in res.values() for k in lv}, key=lambda k: (k.startswith("stream"), int(k.split("-")[1])))
+    head = " | ".join(("SSE " if k.startswith("stream") else "") + "@" + k.split("-")[1] for k in keys)
+    lines = ["### CPU per request against concurrency (server CPU ms per request, medians)\n",
+             f"| target | {head} | plain 64 vs 8 | SSE 64 vs 8 |", "|---|" + "---|" * (len(keys) + 2)]
+    for t in TARGETS:
+        lv = res.get(t)
+        if not lv:
+            continue
+        cells = [fmt((lv.get(k) or {}).get("cpu_ms_per_req", {}).get("server"), ".2f") for k in keys]
+
+        def growth(kind: str, lv: dict = lv) -> str:
+            a = (lv.get(f"{kind}-8") or {}).get("cpu_ms_per_req", {}).get("server")
+            b = (lv.get(f"{kind}-64") or {}).get("cpu_ms_per_req", {}).get("server")
+            return f"{(b / a - 1) * 100:+.0f} %" if a and b else "–"
+
+        lines.append(f"| {LABELS[t]} | " + " | ".join(cells) + f" | {growth('plain')} | {growth('stream')} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def write_report(path: Path, png: Path | None, res: dict, summary: dict, meta: dict, floor: dict | None = None) -> None:
     body = [
         "# Benchmarks",
@@ -180,7 +202,10 @@ def write_report(path: Path, png: Path | None, res: dict, summary: dict, meta: d
         "(on this 2-core machine the mock, the load generator and the server share two cores, so measured "
         "saturated rps understates a worker's capacity). Peak RSS is VmHWM.",
         "",
+        *(["> **Quick mode**: 1-second windows, for a smoke check of the bench; not the reported figures "
+            "(`make bench` runs the sustained mode).", ""] if meta["mode"] == "quick" else []),
         tables(res, summary, meta),
+        cpu_vs_concurrency(res),
         floor_tables(floor or {}),
         "### Is the load generator the bottleneck?\n",
         "No: the load generator (`bench/loadgen.py`, asyncio + uvloop, raw HTTP/1.1) spends "

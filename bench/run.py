@@ -52,7 +52,8 @@ FLOOR = Path(__file__).resolve().parent / "floor.py"
 LITELLM_CONFIG = Path(__file__).resolve().parent / "litellm_config.yaml"
 MODEL = "gpt-4o-mini"
 LEVELS = (1, 8, 32, 64)
-STREAM_LEVELS = (1, 8)
+STREAM_LEVELS = (1, 8, 64)
+SUSTAINED_S = 10.0  # the reported (full) mode: seconds measured per level and repetition
 
 # Edge limits raised for the benchmark: a closed loop from one IP would otherwise measure 429s.
 # Applied only to the names nginx_render knows (they land with the nginx issue); anything else that
@@ -71,6 +72,15 @@ NGINX_BENCH_OVERRIDES = {
 
 def say(msg: str) -> None:
     print(msg, flush=True)
+
+
+def host_speed() -> dict:
+    """A fixed pure-Python workload (ms; lower is faster) and the load average: how busy the host is."""
+    t0 = time.perf_counter()
+    acc = 0
+    for i in range(3_000_000):
+        acc += i * i % 7
+    return {"workload_ms": round((time.perf_counter() - t0) * 1000, 1), "load1": round(os.getloadavg()[0], 2)}
 
 
 # -- processes --------------------------------------------------------------------------------------------
@@ -248,7 +258,7 @@ def floor(env: Env, reps: int, duration: float, quick: bool) -> dict:
     """The floor and the overhead split (bench/floor.py) against this run's mock."""
     mock = env.urls["mock"].removesuffix("/v1/chat/completions")
     cmd = [sys.executable, str(FLOOR), "--mock-url", mock, "--reps", str(reps), "--duration", str(duration),
-           "--warmup", "0.1" if quick else "0.3", "--state", str(BENCH_DIR / "state" / "floor")]
+           "--warmup", "0.1" if quick else "0.2", "--state", str(BENCH_DIR / "state" / "floor")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"floor bench failed: {out.stderr[-2000:]}")
@@ -279,11 +289,11 @@ def smoke(env: Env, target: str) -> None:
 # -- reducing and reporting ---------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="about two minutes: short levels")
+    p.add_argument("--quick", action="store_true", help="a few minutes: 1 s windows, labelled as quick")
     p.add_argument("--reps", type=int, default=None)
     p.add_argument("--duration", type=float, default=None, help="seconds measured per level")
     p.add_argument("--warmup", type=float, default=None)
-    p.add_argument("--max-requests", type=int, default=20000, help="per level and repetition")
+    p.add_argument("--max-requests", type=int, default=300000, help="per level and repetition (a bound, not a goal)")
     p.add_argument("--chunk-delay-ms", type=float, default=2.0, help="mock pause between streamed chunks")
     p.add_argument("--secrets-backend", default=os.environ.get("STACK_SECRETS_BACKEND", "vault"),
                    choices=("vault", "env"), help="backend of the edge path's gateway")
@@ -298,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hold", action="store_true", help="keep the targets running after the run (profiling)")
     args = p.parse_args(argv)
     reps = args.reps or 3
-    duration = args.duration or (1.0 if args.quick else 4.0)
+    duration = args.duration or (1.0 if args.quick else SUSTAINED_S)
     warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.5)
     targets = [t for t in args.targets.split(",") if t in TARGETS]
     if args.skip_litellm:
@@ -306,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args.skip_litellm = "litellm" not in targets
     started = time.monotonic()
-    load_before = os.getloadavg()[0]
+    speed_before = host_speed()
+    say(f"host speed at start: {speed_before['workload_ms']} ms for the reference workload, "
+        f"1-minute load {speed_before['load1']} on {os.cpu_count()} CPUs"
+        + ("  [QUICK MODE: short windows, not the reported figures]" if args.quick else
+           f"  [sustained mode: {duration:.0f} s per level]"))
     runs = len(targets) * (len(LEVELS) + len(STREAM_LEVELS)) * reps
     say(f"bench: {len(targets)} targets × {len(LEVELS)}+{len(STREAM_LEVELS)} levels × {reps} reps × "
         f"{duration + warmup:.1f} s ≈ {runs * (duration + warmup + 0.3) / 60:.1f} min of load after start-up")
@@ -334,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         floor_doc: dict = {}
         if not args.skip_floor:
             say("• the floor and the overhead split (bench/floor.py)")
-            floor_doc = floor(env, 1 if args.quick else reps, 0.5 if args.quick else 1.5, args.quick)
+            floor_doc = floor(env, 1 if args.quick else reps, 0.5 if args.quick else 1.0, args.quick)
             say(floor_console(floor_doc))
         if args.hold:
             say("• holding the targets (Ctrl-C to stop): " + json.dumps(env.urls))
@@ -349,14 +363,19 @@ def main(argv: list[str] | None = None) -> int:
             litellm_version = subprocess.run(
                 [args.plot_python, "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
                 capture_output=True, text=True, timeout=60, check=False).stdout.strip() or "?"
-    meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "mode": "quick" if args.quick else "full",
+    meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "mode": "quick" if args.quick else "sustained",
             "reps": reps, "duration": duration, "warmup": warmup, "cpus": os.cpu_count(),
             "python": sys.version.split()[0], "litellm": litellm_version, "chunk_delay_ms": args.chunk_delay_ms,
             "loadgen_us": fmt(loadgen_us, ".0f"), "notes": notes or ["none"]}
-    load_after = os.getloadavg()[0]
-    meta["notes"].append(f"1-minute load average {load_before:.1f} before and {load_after:.1f} after the run on "
-                         f"{os.cpu_count()} CPUs (other work on the machine inflates latency and lowers throughput; "
-                         "CPU per request is the most robust figure)")
+    speed_after = host_speed()
+    say(f"host speed at end: {speed_after['workload_ms']} ms for the reference workload, "
+        f"1-minute load {speed_after['load1']}")
+    meta["host_speed"] = {"start": speed_before, "end": speed_after}
+    meta["notes"].append(f"host speed (a fixed pure-Python workload, lower is faster) {speed_before['workload_ms']} ms "
+                         f"at the start and {speed_after['workload_ms']} ms at the end; 1-minute load average "
+                         f"{speed_before['load1']} before and {speed_after['load1']} after the run on "
+                         f"{os.cpu_count()} CPUs (other work on the machine inflates latency and CPU time and lowers "
+                         "throughput; compare figures within this run)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"meta": meta, "levels": res, "summary": summary, "raw": raw,
                                            "floor": floor_doc}, indent=1))
