@@ -218,3 +218,15 @@ async def test_a_failed_generation_is_an_upstream_error_not_a_stop() -> None:
     body = await chat.stream(adapter("cohere"), ScriptedModel(chunks), request(stream=True), "m", "c1")  # type: ignore[arg-type]
     got = events(await collect(body))
     assert got[-2]["error"]["code"] == "upstream_failed" and got[-1] == "[DONE]"
+
+
+def test_plain_text_messages_convert_exactly_as_langchain_does() -> None:
+    from langchain_core.messages import convert_to_messages
+
+    from gateway.api.chat_request import ChatCompletionRequest
+    from gateway.chat.messages import to_langchain
+
+    raw = [{"role": "system", "content": "be brief"}, {"role": "developer", "content": "as a dev"},
+           {"role": "user", "content": "hi", "name": "bob"}, {"role": "user", "content": "plain"}]
+    req = ChatCompletionRequest.model_validate({"model": "m", "messages": raw})
+    assert to_langchain(req.messages) == convert_to_messages(raw)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, convert_to_messages
 from langchain_core.messages.tool import invalid_tool_call, tool_call
 
 from gateway.api.chat_request import AssistantMessage, ChatMessage
@@ -21,12 +21,21 @@ def to_langchain(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
     """
     out: list[BaseMessage] = []
     for m in messages:
+        text = m.content
+        direct = _DIRECT.get(m.role) if isinstance(text, str) else None
+        if direct is not None and isinstance(text, str):  # plain text: built directly, not dumped and converted back
+            out.append(direct(content=text, name=m.name) if m.name else direct(content=text))
+            continue
         if isinstance(m, AssistantMessage) and m.tool_calls:
             out.append(_assistant(m))
             continue
         dumped = m.model_dump(exclude_none=True)
         out.extend(convert_to_messages([{**dumped, "content": dumped.get("content") or ""}]))
     return out
+
+
+# The roles whose plain-text form maps 1:1 (what convert_to_messages would build for them).
+_DIRECT: dict[str, type[HumanMessage] | type[SystemMessage]] = {"user": HumanMessage, "system": SystemMessage}
 
 
 def _assistant(m: AssistantMessage) -> AIMessage:
