@@ -1,12 +1,14 @@
-"""`python -m gateway`: run one provider's gateway under uvicorn."""
+"""`python -m gateway`: run one provider's gateway under uvicorn (GATEWAY_WORKERS processes)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 
-from gateway import logs
+from gateway import logs, multiproc
 from gateway.app import create_app
-from gateway.config import ConfigError, exit_on_config_error, load_settings
+from gateway.config import ConfigError, Settings, exit_on_config_error, load_settings
 
 
 def main() -> None:
@@ -17,11 +19,20 @@ def main() -> None:
         exit_on_config_error(exc)
         return
     logs.configure(settings.log_level)
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                proxy_headers=False, server_header=False, date_header=False,
-                timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
-                timeout_keep_alive=75)
+    options = _server_options(settings)
+    if settings.workers > 1:
+        # Each worker builds its own app from the environment (uvicorn spawns them); metrics are
+        # shared through the multiprocess directory, set before any worker imports prometheus_client.
+        multiproc.prepare()
+        uvicorn.run("gateway.app:app_from_env", factory=True, workers=settings.workers, **options)
+        return
+    uvicorn.run(create_app(settings), **options)
+
+
+def _server_options(settings: Settings) -> dict[str, Any]:
+    return {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False,
+            "proxy_headers": False, "server_header": False, "date_header": False,
+            "timeout_graceful_shutdown": int(settings.shutdown_grace_s) or None, "timeout_keep_alive": 75}
 
 
 if __name__ == "__main__":

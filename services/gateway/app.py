@@ -13,13 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from gateway import context, gc_tuning
+from gateway import context, gc_tuning, logs, multiproc
 from gateway.api.routes import agent, chat, embeddings, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
 from gateway.auth.jwt import REFRESH_ERRORS
 from gateway.chat.params import document_refusals
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings, exit_on_config_error, load_settings
 from gateway.errors import (
     GatewayError,
     InvalidRequestError,
@@ -63,6 +63,7 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
             await runtime.adapter.aclose()
             if settings.gc_gen0_threshold:
                 gc_tuning.untune()
+            multiproc.worker_exit()
 
     app = FastAPI(title=f"LLM gateway ({settings.provider})", version="0.1.0", lifespan=lifespan,
                   responses=_ERRORS, docs_url=None, redoc_url=None)
@@ -74,6 +75,17 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
     _document_limits(app, settings, runtime.adapter)
     app.add_middleware(GatewayMiddleware, runtime=runtime)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn factory of each worker process (GATEWAY_WORKERS > 1): settings and logs from the environment."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        exit_on_config_error(exc)
+        raise
+    logs.configure(settings.log_level)
+    return create_app(settings)
 
 
 def _include_capability_routes(app: FastAPI, runtime: Runtime) -> None:

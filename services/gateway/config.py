@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     provider: str  # a catalogue name (services/catalogue/providers.toml)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # uvicorn worker processes; >1 shares metrics through PROMETHEUS_MULTIPROC_DIR and needs Redis limits.
+    workers: int = Field(1, ge=1, le=32)
     upstream_base_url: str | None = None
     models: Annotated[tuple[str, ...], NoDecode] = ()
     upstream_timeout_s: float = Field(60.0, gt=0, le=900)
@@ -127,6 +129,9 @@ class Settings(BaseSettings):
     def _coherent(self) -> Settings:
         if self.usage_backend == "postgres" and not self.postgres_dsn:
             raise ValueError("GATEWAY_POSTGRES_DSN is required when GATEWAY_USAGE_BACKEND=postgres")
+        if self.workers > 1 and self.limits_backend != "redis":
+            raise ValueError("GATEWAY_WORKERS > 1 needs GATEWAY_LIMITS_BACKEND=redis "
+                             "(in-process counters would multiply every client's limits by the worker count)")
         if self.limits_backend == "redis" and not self.redis_url:
             raise ValueError("GATEWAY_REDIS_URL is required when GATEWAY_LIMITS_BACKEND=redis")
         if self.secrets_backend == "vault":

@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from gateway import multiproc
 from gateway.context import RequestContext
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -51,11 +52,16 @@ class Metrics:
                                          ["provider"], registry=r)
         self.usage_dropped = Counter("llm_gateway_usage_dropped", "Usage records dropped (sink buffer full)",
                                      ["provider"], registry=r)
-        self.in_flight = Gauge("llm_gateway_in_flight_requests", "Requests in progress", ["provider"], registry=r)
+        # livesum: with several workers the gauge is the sum over the live ones (ignored in one process)
+        self.in_flight = Gauge("llm_gateway_in_flight_requests", "Requests in progress", ["provider"], registry=r,
+                               multiprocess_mode="livesum")
+        self._scrape_time: list[Collector] = []
 
     def watch(self, state: Callable[[], BackendState]) -> None:
         """Export readiness and secrets-backend series, read from `state()` at each scrape."""
-        self.registry.register(_BackendCollector(self.provider, state))
+        collector = _BackendCollector(self.provider, state)
+        self.registry.register(collector)
+        self._scrape_time.append(collector)
 
     def observe(self, ctx: RequestContext, status: int, elapsed: float) -> None:
         """Record a finished request."""
@@ -70,8 +76,14 @@ class Metrics:
             self.upstream_errors.labels(self.provider, model, ctx.error_code).inc()
 
     def render(self) -> bytes:
-        """Return the text exposition format."""
-        return generate_latest(self.registry)
+        """Return the text exposition format (with several workers: every worker's series, summed)."""
+        if not multiproc.enabled():
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        for collector in self._scrape_time:  # readiness and backend state: this worker's view
+            registry.register(collector)
+        return generate_latest(registry)
 
 
 @dataclass(frozen=True)

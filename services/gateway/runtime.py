@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from gateway.audit import AuditSink, JsonLinesSink
@@ -81,7 +82,10 @@ def build_audit(settings: Settings, metrics: Metrics) -> AuditSink:
         return PostgresSink(settings.provider, settings.postgres_dsn, batch=settings.usage_batch,
                             buffer_max=settings.usage_buffer_max, flush_s=settings.usage_flush_s,
                             on_drop=metrics.usage_dropped.labels(settings.provider).inc)
-    return JsonLinesSink(settings.provider, settings.audit_log, settings.audit_max_bytes, settings.audit_backups)
+    path = settings.audit_log
+    if path is not None and settings.workers > 1:  # one file per worker: rotation is not safe across processes
+        path = path.with_name(f"{path.stem}.pid{os.getpid()}{path.suffix or '.log'}")
+    return JsonLinesSink(settings.provider, path, settings.audit_max_bytes, settings.audit_backups)
 
 
 def build_runtime(settings: Settings, backend: SecretsBackend | None = None) -> Runtime:

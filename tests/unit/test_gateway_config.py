@@ -75,3 +75,12 @@ def test_exit_on_config_error_prints_one_line_and_exits_2(capsys: pytest.Capture
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "GATEWAY_PORT" in err
+
+
+def test_workers_above_one_require_the_redis_limiter() -> None:
+    from gateway.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="GATEWAY_WORKERS > 1 needs GATEWAY_LIMITS_BACKEND=redis"):
+        load_settings(provider="openai", workers=2)
+    ok = load_settings(provider="openai", workers=2, limits_backend="redis", redis_url="redis://127.0.0.1:6379/0")
+    assert ok.workers == 2
