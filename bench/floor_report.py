@@ -58,3 +58,19 @@ def floor_console(floor: dict) -> str:
                        f"above it {_f(row['total above the floor (uvicorn - bare)'])} ms "
                        f"(server {_f(row['server (uvicorn, httptools, uvloop transport)'])})")
     return "\n".join(out)
+
+
+def workers_markdown(doc: dict) -> str:
+    """The report section: one row per worker count and level."""
+    lines = ["### One worker vs two (GATEWAY_WORKERS, same container, same mock)\n",
+             f"`bench/workers.py`: {doc['reps']} interleaved repetitions × {doc['duration']} s per level; Redis "
+             "limiter and a limited client key in both; CPU is the whole process tree (supervisor + workers). "
+             "On a 2-core machine shared with the mock and the load generator, a second worker can only use what "
+             "is left of the second core.\n",
+             "| workers | level | rps | p50 ms | server CPU ms/req | server CPU util | errors |",
+             "|---|---|---|---|---|---|---|"]
+    for row in doc["rows"]:
+        lines.append(f"| {row['workers']} | {row['level']} | {row['rps']:.0f} | {row['p50_ms']:.2f} | "
+                     f"{row['cpu_ms']:.2f} | {row['util']:.0%} | {row['errors']} |")
+    lines.append("")
+    return "\n".join(lines)

@@ -14,7 +14,7 @@ from devstack.usage_db import dsn, postgres_spec, remove_cluster, wait_postgres
 
 
 def backing_services(stack: contextlib.AsyncExitStack, state: Path, records: list[dict],
-                     notes: list[str]) -> dict[str, str]:
+                     notes: list[str], postgres: bool = True) -> dict[str, str]:
     """Start what is installed; return {"redis": url, "postgres": dsn}; a missing one is noted, not fatal."""
     ports = free_ports(2)
     cfg = StackConfig(state_dir=state / "services", redis_port=ports[0], postgres_port=ports[1])
@@ -27,6 +27,8 @@ def backing_services(stack: contextlib.AsyncExitStack, state: Path, records: lis
         out["redis"] = redis_url(cfg)
     except StackError as exc:
         notes.append(f"Redis limiter not measured: {str(exc).splitlines()[0]}")
+    if not postgres:
+        return out
     try:
         (state / "services").mkdir(parents=True, exist_ok=True)
         spec = postgres_spec(cfg, state / "services")

@@ -184,7 +184,8 @@ def cpu_vs_concurrency(res: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def write_report(path: Path, png: Path | None, res: dict, summary: dict, meta: dict, floor: dict | None = None) -> None:
+def write_report(path: Path, png: Path | None, res: dict, summary: dict, meta: dict, floor: dict | None = None,
+                 workers: str = "") -> None:
     body = [
         "# Benchmarks",
         "",
@@ -207,6 +208,7 @@ def write_report(path: Path, png: Path | None, res: dict, summary: dict, meta: d
         tables(res, summary, meta),
         cpu_vs_concurrency(res),
         floor_tables(floor or {}),
+        workers,
         "### Is the load generator the bottleneck?\n",
         "No: the load generator (`bench/loadgen.py`, asyncio + uvloop, raw HTTP/1.1) spends "
         f"{meta['loadgen_us']} µs of CPU per request (TLS included for the edge), and the mock-direct "

@@ -44,11 +44,13 @@ from edge import render as nginx_render  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_report import floor_console  # noqa: E402
+from floor_report import workers_markdown as workers_md  # noqa: E402
 from report import LABELS, TARGETS, console_table, fmt, med, reduce, summarize, write_report  # noqa: E402
 
 BENCH_DIR = REPO / ".bench"
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 FLOOR = Path(__file__).resolve().parent / "floor.py"
+WORKERS = Path(__file__).resolve().parent / "workers.py"
 LITELLM_CONFIG = Path(__file__).resolve().parent / "litellm_config.yaml"
 MODEL = "gpt-4o-mini"
 LEVELS = (1, 8, 32, 64)
@@ -265,6 +267,17 @@ def floor(env: Env, reps: int, duration: float, quick: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def workers(env: Env, reps: int, duration: float) -> dict:
+    """GATEWAY_WORKERS=1 vs 2 (bench/workers.py) against this run's mock."""
+    mock = env.urls["mock"].removesuffix("/v1/chat/completions")
+    cmd = [sys.executable, str(WORKERS), "--mock-url", mock, "--reps", str(reps), "--duration", str(duration),
+           "--state", str(BENCH_DIR / "state" / "workers")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"workers bench failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def tree_hwm_kib(root: int) -> int:
     sys.path.insert(0, str(LOADGEN.parent))
     from loadgen import tree_pids
@@ -300,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", default=",".join(TARGETS))
     p.add_argument("--skip-litellm", action="store_true")
     p.add_argument("--skip-floor", action="store_true", help="leave out the floor and overhead split")
+    p.add_argument("--skip-workers", action="store_true", help="leave out GATEWAY_WORKERS=1 vs 2")
     p.add_argument("--litellm-bin", default=str(BENCH_DIR / "venv" / "bin" / "litellm"))
     p.add_argument("--plot-python", default=str(BENCH_DIR / "venv" / "bin" / "python"))
     p.add_argument("--report", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -350,6 +364,13 @@ def main(argv: list[str] | None = None) -> int:
             say("• the floor and the overhead split (bench/floor.py)")
             floor_doc = floor(env, 1 if args.quick else reps, 0.5 if args.quick else 1.0, args.quick)
             say(floor_console(floor_doc))
+        workers_doc: dict = {}
+        if not args.skip_workers:
+            say("• one worker vs two (bench/workers.py)")
+            workers_doc = workers(env, 1 if args.quick else 2, 1.0 if args.quick else 5.0)
+            for row in workers_doc["rows"]:
+                say(f"  workers={row['workers']} {row['level']:>6}: {row['rps']:.0f} rps, "
+                    f"{row['cpu_ms']:.2f} ms CPU/request, util {row['util']:.0%}")
         if args.hold:
             say("• holding the targets (Ctrl-C to stop): " + json.dumps(env.urls))
             with contextlib.suppress(KeyboardInterrupt):
@@ -378,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                          "throughput; compare figures within this run)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"meta": meta, "levels": res, "summary": summary, "raw": raw,
-                                           "floor": floor_doc}, indent=1))
+                                           "floor": floor_doc, "workers": workers_doc}, indent=1))
     png = args.png
     plot_py = Path(args.plot_python)
     if plot_py.exists():
@@ -391,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  ! {plot_py} missing: no plot (run `make bench`)")
         png = None
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    write_report(args.report, png, res, summary, meta, floor_doc)
+    write_report(args.report, png, res, summary, meta, floor_doc, workers_md(workers_doc) if workers_doc else "")
     say("")
     say(console_table(summary))
     say("")

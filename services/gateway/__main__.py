@@ -20,6 +20,8 @@ def main() -> None:
         return
     logs.configure(settings.log_level)
     options = _server_options(settings)
+    if multiproc.enabled():  # the operator set PROMETHEUS_MULTIPROC_DIR: it must exist before any metric does
+        multiproc.prepare()
     if settings.workers > 1:
         # Each worker builds its own app from the environment (uvicorn spawns them); metrics are
         # shared through the multiprocess directory, set before any worker imports prometheus_client.
