@@ -48,5 +48,6 @@ def configure(level: str) -> None:
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request once
     sdk_loggers = {name for p in catalogue.providers() for name in p.loggers}
-    for noisy in ("httpx", "httpcore", "hvac", "urllib3", *sorted(sdk_loggers)):
+    # httpx2/httpcore2: the OpenAI and Anthropic SDKs' HTTP stack; at INFO they log every upstream request.
+    for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "aiohttp", "hvac", "urllib3", *sorted(sdk_loggers)):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
