@@ -48,7 +48,13 @@ GATEWAY_UPSTREAM_TIMEOUT_S=60
 GATEWAY_MAX_RETRIES=2
 GATEWAY_LOG_LEVEL=info
 GATEWAY_SHUTDOWN_GRACE_S=20
-{_VAULT_LINES}# More than one replica (compose profile `shared`): one limit count and one usage table for all of them.
+# GATEWAY_WORKERS=1                    # uvicorn worker processes; >1 needs GATEWAY_LIMITS_BACKEND=redis
+# GATEWAY_GC_GEN0_THRESHOLD=20000      # 0 keeps Python's GC defaults
+{_upstream_http(p)}{_VAULT_LINES}{_SHARED_LINES}"""
+
+
+_SHARED_LINES = """\
+# More than one replica (compose profile `shared`): one limit count and one usage table for all of them.
 # GATEWAY_LIMITS_BACKEND=redis
 # GATEWAY_REDIS_URL=redis://redis:6379/0
 # GATEWAY_LIMITS_REPLICAS=3               # the per-replica share of rate limits while Redis is down
@@ -56,6 +62,13 @@ GATEWAY_SHUTDOWN_GRACE_S=20
 # GATEWAY_USAGE_BACKEND=postgres
 # GATEWAY_POSTGRES_DSN=postgresql://llmgw:<postgres-password>@postgres:5432/llmgw
 """
+
+
+def _upstream_http(p: Provider) -> str:
+    """The openai SDK's transport setting (its extra's rows only: the other SDKs have no choice to make)."""
+    if p.extra != "openai":
+        return ""
+    return "# GATEWAY_UPSTREAM_HTTP=aiohttp        # or httpx (the SDK default pool; see docs/architecture.md)\n"
 
 
 _VAULT_LINES = """\
