@@ -20,9 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.ports import free_port
+from devstack.procs import spawn, terminate
 from gateway.auth import keys
-from tests.support.mockproc import SERVICES, MockServer, free_port, run_mock
-from tests.support.process import stop, wait_ready
+from tests.support.mockproc import SERVICES, MockServer, run_mock
+from tests.support.process import wait_ready
 from tests.support.redisproc import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -66,8 +68,7 @@ def test_two_workers_share_metrics_and_write_every_audit_record(mock: MockServer
            "GATEWAY_CLIENT_KEYS": f"{key_id}:{digest}:openai", "GATEWAY_AUDIT_LOG": str(audit_dir / "gateway.log"),
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     log = tmp_path / "gateway.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = spawn([sys.executable, "-m", "gateway"], log, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(proc, f"{url}/readyz", log, name="gateway (2 workers)", deadline_s=60)
@@ -100,7 +101,7 @@ def test_two_workers_share_metrics_and_write_every_audit_record(mock: MockServer
             assert re.search(r'^llm_gateway_in_flight_requests\{provider="openai"\} 1\.0$', text, re.M), text[:600]
             assert re.search(r'^llm_gateway_ready\{provider="openai"\} 1\.0$', text, re.M)
     finally:
-        stop(proc)
+        terminate(proc)
     assert "Traceback" not in log.read_text(errors="replace")
 
 
