@@ -16,11 +16,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import catalogue
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
 
-PROVIDERS = ("openai", "anthropic", "cohere")
+PROVIDERS = catalogue.names()
 SECURITY_HEADERS = {
     "strict-transport-security": "max-age=63072000",
     "x-content-type-options": "nosniff",

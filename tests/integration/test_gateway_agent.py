@@ -5,12 +5,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
+import catalogue
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere"])
+@pytest.mark.parametrize("provider", catalogue.names())
 def test_agent_uses_the_calculator(stack: RunningStack, provider: str) -> None:
     with httpx.Client(verify=str(stack.ca), timeout=60) as http:
         resp = http.post(f"{stack.url}/{provider}/v1/agent",
@@ -24,7 +25,7 @@ def test_agent_uses_the_calculator(stack: RunningStack, provider: str) -> None:
     assert body["usage"]["prompt_tokens"] > 0 and body["usage"]["completion_tokens"] > 0
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere"])
+@pytest.mark.parametrize("provider", catalogue.names())
 def test_agent_tool_allowlist_and_errors(stack: RunningStack, provider: str) -> None:
     url = f"{stack.url}/{provider}/v1/agent"
     auth = {"Authorization": f"Bearer {stack.keys[provider]}"}

@@ -7,11 +7,12 @@ import openai
 import pytest
 from langchain_openai import ChatOpenAI
 
+import catalogue
 from gateway.providers import adapter_class
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
-PROVIDERS = ("openai", "anthropic", "cohere")
+PROVIDERS = catalogue.names()
 
 
 @pytest.fixture

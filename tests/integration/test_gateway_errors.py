@@ -13,10 +13,11 @@ import httpx
 import openai
 import pytest
 
+import catalogue
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
-PROVIDERS = ("openai", "anthropic", "cohere")
+PROVIDERS = catalogue.names()
 
 
 def post_chat(stack: RunningStack, http: httpx.Client, provider: str, text: str, **body: Any) -> httpx.Response:

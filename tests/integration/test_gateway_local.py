@@ -19,10 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+import catalogue
 from tests.support.stack import RunningStack, local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
-PROVIDERS = ("openai", "anthropic", "cohere")
+PROVIDERS = catalogue.names()
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 
 

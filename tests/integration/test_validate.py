@@ -13,13 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+import catalogue
 from tests.support.process import running
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
-PROVIDERS = ("openai", "anthropic", "cohere")
+PROVIDERS = catalogue.names()
 
 
 def _validate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -31,7 +32,7 @@ def _validate(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 
 
 def _keys(stack: RunningStack) -> dict[str, str]:
-    return {f"VALIDATE_CLIENT_KEY_{p.upper()}": stack.keys[p] for p in PROVIDERS}
+    return {f"VALIDATE_CLIENT_KEY_{catalogue.provider(p).upper}": stack.keys[p] for p in PROVIDERS}
 
 
 def _mock_stats(stack: RunningStack) -> dict:
@@ -51,9 +52,10 @@ def test_every_gateway_validates_green_without_spending_tokens(stack: RunningSta
     assert result.returncode == 0, result.stdout + result.stderr
     for provider in PROVIDERS:
         assert f"[{provider}]" in result.stdout
-    assert result.stdout.count("PASS  agent tools") == 3
-    assert result.stdout.count("PASS  allowlist") == 3
-    assert result.stdout.splitlines()[-1] == "validation PASS: 18 checks, 0 failed, 0 warnings, 0 skipped"
+    assert result.stdout.count("PASS  agent tools") == len(PROVIDERS)
+    assert result.stdout.count("PASS  allowlist") == len(PROVIDERS)
+    checks = 6 * len(PROVIDERS)
+    assert result.stdout.splitlines()[-1] == f"validation PASS: {checks} checks, 0 failed, 0 warnings, 0 skipped"
     assert _mock_stats(stack) == before, "validation must not reach the LLM"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import catalogue
 from tests.reliability.conftest import REFRESH_S, show, stack_overrides
 from tests.reliability.helpers import mock_stats, readyz, vaultctl, wait_for
 from tests.support.load import Load, chat_targets
@@ -21,8 +22,9 @@ from tests.support.stack import RunningStack, local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
-KEYS = {"openai": ("sk-rel-openai-old-1f3a", "sk-rel-openai-new-9c2e"),
-        "anthropic": ("sk-rel-anthropic-3b7d", None), "cohere": ("sk-rel-cohere-5e1a", None)}
+# Every catalogue provider gets a key the mock accepts; openai's is rotated under load.
+KEYS = {**{p: (f"sk-rel-{p}-3b7d", None) for p in catalogue.names()},
+        "openai": ("sk-rel-openai-old-1f3a", "sk-rel-openai-new-9c2e")}
 CLIENTS = 50
 BEFORE_S, AFTER_S = 4.0, 6.0
 

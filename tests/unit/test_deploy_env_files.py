@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+import catalogue
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
-@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere"])
+@pytest.mark.parametrize("provider", catalogue.names())
 def test_service_env_is_real_upstream_and_secret_free(env: str, provider: str) -> None:
     text = (ROOT / "deploy" / "env" / env / f"{provider}.env").read_text()
     settings = dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))

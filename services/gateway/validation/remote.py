@@ -58,7 +58,8 @@ def check_target(target: Target, client: httpx.Client, expect_tools: Sequence[st
     if not _readiness(checks, client, base):
         return checks.results
     if not target.client_key:
-        note = f"no client key: set VALIDATE_CLIENT_KEY_{target.provider.upper()} (or VALIDATE_CLIENT_KEY)"
+        variable = target.provider.upper().replace("-", "_")  # as catalogue rows name their variables
+        note = f"no client key: set VALIDATE_CLIENT_KEY_{variable} (or VALIDATE_CLIENT_KEY)"
         for name in ("models", "allowlist", "max_tokens", "agent tools"):
             checks.add(name, "SKIP", note)
         return checks.results
