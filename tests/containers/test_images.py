@@ -6,17 +6,19 @@ import json
 
 import pytest
 
+import catalogue
 from tests.containers.conftest import PROVIDERS, docker, image
 
 pytestmark = pytest.mark.containers
 
+# The modules of each SDK extra (catalogue rows that share an extra, like self-hosted ones, share an image's SDK).
 SDK_MODULES = {
     "openai": ("openai", "langchain_openai"),
     "anthropic": ("anthropic", "langchain_anthropic"),
     "cohere": ("cohere", "langchain_cohere"),
+    "mistral": ("langchain_mistralai",),
 }
-CREDENTIAL_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "COHERE_API_KEY", "CO_API_KEY", "VAULT_TOKEN",
-                   "BAO_TOKEN")
+CREDENTIAL_VARS = (*(p.key_env for p in catalogue.providers()), "CO_API_KEY", "VAULT_TOKEN", "BAO_TOKEN")
 
 
 def run_python(target: str, code: str, *extra: str) -> tuple[int, str]:
@@ -33,13 +35,14 @@ def inspect(target: str) -> dict:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_image_imports_only_its_own_sdk(provider: str) -> None:
-    own = "; ".join(f"import {m}" for m in SDK_MODULES[provider])
-    code, out = run_python(provider, f"{own}; import gateway.providers.{provider}")
+    row = catalogue.provider(provider)
+    adapter_module = row.adapter.split(":")[0]
+    code, out = run_python(provider, "; ".join(f"import {m}" for m in (*SDK_MODULES[row.extra], adapter_module)))
     assert code == 0, out
-    for other in PROVIDERS:
-        if other == provider:
+    for extra, modules in SDK_MODULES.items():
+        if extra == row.extra:
             continue
-        for module in SDK_MODULES[other]:
+        for module in modules:
             code, out = run_python(provider, f"import {module}")
             assert code != 0 and "ModuleNotFoundError" in out, f"{provider} image can import {module}"
 
