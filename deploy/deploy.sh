@@ -337,10 +337,14 @@ host_files() {  # the state directory compose mounts: Vault token, provider keys
             IFS= read -r line; printf "%s" "$line" | base64 -d >"$s/$f.new"
             chmod 0444 "$s/$f.new"; mv -f "$s/$f.new" "$s/$f"
         done
-        if [[ ! -s "$s/grafana-admin-password" ]]; then  # profile `monitoring`; kept across releases
-            head -c 18 /dev/urandom | base64 | tr -d "/+=\n" >"$s/grafana-admin-password.new"
-            chmod 0444 "$s/grafana-admin-password.new"; mv -f "$s/grafana-admin-password.new" "$s/grafana-admin-password"
-        fi' "${state}"
+        # Profiles `monitoring` and `shared`: random, kept across releases. compose checks every secret file
+        # its file declares, so both exist even when their profile is off.
+        for f in grafana-admin-password postgres-password; do
+            if [[ ! -s "$s/$f" ]]; then
+                head -c 18 /dev/urandom | base64 | tr -d "/+=\n" >"$s/$f.new"
+                chmod 0444 "$s/$f.new"; mv -f "$s/$f.new" "$s/$f"
+            fi
+        done' "${state}"
 }
 
 deploy_release() {  # deploy_release TAG: compose up the release's images
