@@ -57,11 +57,12 @@ test-fast: deps edge-tools limits-tools ## Unit + integration tests, no lint, no
 
 # Everything that runs on a bare Linux machine (what .ci/run calls): static checks, unit and
 # integration suites against a real local stack, the reliability suite, then the container stage.
-test: deps lint lint-ci lint-nginx lint-monitoring edge-tools limits-tools ## Every test that can run here (lint, unit, integration, reliability, containers, Dagger replay)
+test: deps lint lint-ci lint-nginx lint-monitoring edge-tools limits-tools ## Every test that can run here (lint, unit, integration, reliability, containers, deploy.sh, Dagger replay)
 	@$(PYTEST) tests/unit tests/integration -q -p no:cacheprovider
 	@$(MAKE) --no-print-directory test-k8s
 	@$(MAKE) --no-print-directory test-reliability
 	@$(MAKE) --no-print-directory test-containers
+	@$(MAKE) --no-print-directory test-deploy
 	@$(MAKE) --no-print-directory test-dagger-replay
 
 clean: ## Remove the venv, caches and local state

@@ -75,13 +75,23 @@ class Target:
         out = docker("ps", "-q", "--filter", f"label=com.docker.compose.project={self.project}").stdout
         return set(out.split())
 
-    def compose(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def compose(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         """docker-compose on this target's project (the production file deploy.sh uses); fails loudly."""
         files = ["-f", str(REPO / "deploy" / "docker-compose.yml")]
         result = subprocess.run(["docker-compose", "-p", self.project, *files, *args], env=self.compose_env("r1"),
                                 input=stdin, capture_output=True, text=True, timeout=300, check=False)
-        assert result.returncode == 0, f"docker-compose {args[:3]}: {result.stdout}{result.stderr}"
+        assert not check or result.returncode == 0, f"docker-compose {args[:3]}: {result.stdout}{result.stderr}"
         return result
+
+    def wait_vault_answers(self, within_s: float = 90.0) -> None:
+        """Until `bao status` answers from the container (exit 2: sealed), as an operator would check first."""
+        deadline = time.monotonic() + within_s
+        while True:
+            status = self.compose("exec", "-T", "vault", "bao", "status", "-format=json", check=False)
+            if status.returncode == 2:
+                return
+            assert time.monotonic() < deadline, f"Vault did not answer: {status.returncode} {status.stdout}"
+            time.sleep(1)
 
     def chat(self, provider: str = "openai") -> httpx.Response:
         """One chat completion through nginx with a client key made by the operator (prod has no demo keys)."""
@@ -105,6 +115,7 @@ def _operate_vault(target: Target) -> None:
     """The operator's first run: deploy.sh refuses the sealed Vault; init, unseal, admin token, revoke root."""
     first = target.deploy("--tag", "r1")
     assert first.returncode != 0 and "Vault is sealed or not initialised" in first.stderr, first.stdout + first.stderr
+    target.wait_vault_answers()  # on a loaded host its container may still be starting
     init = json.loads(target.compose("exec", "-T", "vault", "bao", "operator", "init", "-key-shares=1",
                                      "-key-threshold=1", "-format=json").stdout)
     target.compose("exec", "-T", "vault", "bao", "operator", "unseal", init["unseal_keys_b64"][0])
