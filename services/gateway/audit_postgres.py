@@ -67,6 +67,8 @@ class PostgresSink(AuditSink):
         self._task: asyncio.Task[None] | None = None
         self._error: str | None = None
         self._wake = asyncio.Event()
+        # One flush at a time: two would both insert the buffer's head, then both delete it (losing rows).
+        self._flushing = asyncio.Lock()
 
     def write(self, doc: dict[str, Any]) -> None:
         """Buffer one record; drop it (counted) when the buffer is full."""
@@ -85,13 +87,20 @@ class PostgresSink(AuditSink):
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as the event
+            # fires, and close() would wait for this loop forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_s):
+                    await self._wake.wait()
             self._wake.clear()
             await self.flush()
 
     async def flush(self) -> bool:
         """Write everything buffered in batches; False (rows kept) when PostgreSQL fails."""
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         while self._buffer:
             rows = self._buffer[: self.batch]
             try:
@@ -135,8 +144,10 @@ class PostgresSink(AuditSink):
         self._error = type(exc).__name__
         conn, self._conn = self._conn, None  # reconnect next time
         if conn is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await conn.close()
+            except (psycopg.Error, OSError) as exc:  # already broken: it is dropped either way
+                log.debug("usage sink: closing the failed connection failed", extra={"error_type": type(exc).__name__})
 
     async def close(self) -> None:
         """Stop the writer and flush the buffer (retrying until the deadline)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -45,6 +46,28 @@ async def test_batches_land_once_in_monthly_partitions(pg: PostgresServer) -> No
                      "WHERE i.inhparent = 'llm_usage'::regclass ORDER BY 1")
     assert parts == [("llm_usage_2026_12",), ("llm_usage_2027_01",)]
     assert pg.query("SELECT sum(prompt_tokens), sum(completion_tokens) FROM llm_usage_2026_12") == [(210, 105)]
+
+
+async def test_concurrent_flushes_write_every_row_once(pg: PostgresServer) -> None:
+    # The background writer and an explicit flush (or close) may overlap: each row lands exactly once.
+    sink = PostgresSink("openai", pg.dsn, batch=50)
+    for i in range(1000):
+        sink.write(doc(i))
+    assert all(await asyncio.gather(*(sink.flush() for _ in range(4))))
+    await sink.close()
+    assert pg.query("SELECT count(*), count(DISTINCT id) FROM llm_usage") == [(1000, 1000)]
+
+
+async def test_close_stops_the_writer_while_rows_keep_arriving(pg: PostgresServer) -> None:
+    # SIGTERM under load: the writer is woken as close() cancels it; close must still end, every row written.
+    sink = PostgresSink("openai", pg.dsn, batch=10, flush_s=0.05)
+    await sink.start()
+    for i in range(500):
+        sink.write(doc(i))
+        await asyncio.sleep(0)
+    sink.write(doc(500))
+    await asyncio.wait_for(sink.close(), 30)
+    assert pg.query("SELECT count(*) FROM llm_usage") == [(501,)]
 
 
 async def test_rows_wait_for_postgres_and_the_buffer_is_bounded(pg: PostgresServer) -> None:
