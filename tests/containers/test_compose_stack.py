@@ -150,9 +150,54 @@ def test_restart_of_vault_and_a_gateway_loses_nothing(compose_stack: ComposeStac
         assert time.monotonic() < deadline, unseal.stdout + unseal.stderr
         time.sleep(1)
     docker("restart", compose_stack.container("gateway-openai"), timeout=120)
-    deadline = time.monotonic() + 120
-    while not _chat_ok(compose_stack):  # the same client key, provider key and AppRole: nothing re-created
-        assert time.monotonic() < deadline, "gateway-openai did not serve again after the restarts"
-        time.sleep(2)
+    _wait_for_chat(compose_stack)
     status, seal = _vault(compose_stack, "/v1/sys/seal-status")
     assert status == 200 and not seal["sealed"]
+
+
+def test_gateway_started_with_a_consumed_secret_id_waits_for_the_refresher(compose_stack: ComposeStack) -> None:
+    """A gateway that crashed right after a login restarts with a used secret_id: it keeps retrying."""
+    refresher, gateway = compose_stack.container("secret-id-refresher"), compose_stack.container("gateway-openai")
+    docker("stop", refresher, timeout=60)
+    try:
+        _consume_secret_id(compose_stack, "gateway-openai")
+        before = len(_logs(compose_stack, "gateway-openai", lines=None).splitlines())
+        docker("restart", gateway, timeout=120)
+        deadline = time.monotonic() + 60
+        while "login failed" not in (log := "\n".join(_logs(compose_stack, "gateway-openai",
+                                                              lines=None).splitlines()[before:])):
+            assert time.monotonic() < deadline, log
+            time.sleep(1)
+        assert not _chat_ok(compose_stack)  # not serving yet: no key, no client registry
+    finally:
+        docker("start", refresher, timeout=60)
+    _wait_for_chat(compose_stack)  # the refresher's first round writes a fresh secret_id
+
+
+def _wait_for_chat(stack: ComposeStack, within_s: float = 120) -> None:
+    deadline = time.monotonic() + within_s
+    while not _chat_ok(stack):  # the same client key, provider key and AppRole: nothing re-created
+        assert time.monotonic() < deadline, "gateway-openai did not serve again:\n" + \
+            _logs(stack, "gateway-openai") + _logs(stack, "secret-id-refresher")
+        time.sleep(2)
+
+
+def _consume_secret_id(stack: ComposeStack, service: str) -> None:
+    """Unwrap the wrapped secret_id in the service's file, unless a login consumed it already."""
+    wrapped = docker("exec", stack.container(service), "cat", "/etc/llm-gateway/approle/secret_id").stdout.strip()
+    request = urllib.request.Request(stack.env["VAULT_ADDR"] + "/v1/sys/wrapping/unwrap", data=b"{}",  # noqa: S310
+                                     headers={"X-Vault-Token": wrapped}, method="POST")
+    context = ssl.create_default_context(cafile=stack.env["VAULT_CACERT"])
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as r:  # noqa: S310 (https, loopback)
+            assert json.load(r)["data"]["secret_id"]
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400, exc  # unwrapped already: just as unusable
+
+
+def _logs(stack: ComposeStack, service: str, lines: int | None = 25) -> str:
+    """The service's log (both streams), its last `lines` lines or all of it."""
+    result = subprocess.run(["docker", "logs", "--tail", "all" if lines is None else str(lines),
+                             stack.container(service)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, check=False, timeout=30)
+    return f"--- {service}\n{result.stdout}"

@@ -54,8 +54,35 @@ async def test_wrapped_secret_id_login_loads_key_and_clients(bao: OpenBaoServer,
     finally:
         await backend.stop()
     again = VaultSecretsBackend("openai", bao.addr, role_file, secret_file, refresh_s=0.5)
-    with pytest.raises(SecretsError, match="unwrapped already"):
-        await again.start()
+    try:
+        with pytest.raises(SecretsError, match="unwrapped already"):
+            await again.start()
+    finally:
+        await again.stop()
+
+
+async def test_failed_first_login_is_retried_until_a_fresh_secret_id_arrives(
+    bao: OpenBaoServer, root: hvac.Client, tmp_path: Path
+) -> None:
+    """A gateway restarted before the refresher replaced its consumed secret_id serves once it has."""
+    role_file, secret_file = issue(root, "openai", tmp_path)
+    first = VaultSecretsBackend("openai", bao.addr, role_file, secret_file, refresh_s=0.5)
+    await first.start()
+    await first.stop()  # the restart: the wrapped secret_id in the file is consumed
+    backend = VaultSecretsBackend("openai", bao.addr, role_file, secret_file, refresh_s=0.5)
+    try:
+        with pytest.raises(SecretsError, match="unwrapped already"):
+            await backend.start()
+        status = backend.status()
+        assert not status.ok and "login failed" in (status.reason or "")
+        assert backend.provider_key() is None
+        issue(root, "openai", tmp_path)  # the refresher's next round
+        await wait_until(lambda: backend.status().ok, within=5)
+        status = backend.status()
+        assert (status.degraded, status.details["logins"]) == (False, 1)
+        assert backend.provider_key() == "sk-be-openai-v1-4f2a" and backend.client_keys()
+    finally:
+        await backend.stop()
 
 
 async def test_rotated_key_is_used_within_the_refresh_interval(bao: OpenBaoServer, root: hvac.Client,
@@ -134,5 +161,8 @@ def test_audit_log_has_entries_but_no_generated_secret(bao: OpenBaoServer) -> No
 
 async def test_missing_credentials_file_is_reported_as_such(bao: OpenBaoServer, tmp_path: Path) -> None:
     backend = VaultSecretsBackend("openai", bao.addr, tmp_path / "role_id", tmp_path / "secret_id")
-    with pytest.raises(SecretsError, match=r"cannot read .*role_id"):
-        await backend.start()
+    try:
+        with pytest.raises(SecretsError, match=r"cannot read .*role_id"):
+            await backend.start()
+    finally:
+        await backend.stop()

@@ -128,12 +128,21 @@ async def test_provider_service_account_logs_in_and_reads_only_its_key(
     assert token  # the backend held a token while running
 
 
+async def _refused_start(backend: VaultSecretsBackend, match: str) -> SecretsError:
+    """start() refuses (its retry task is stopped at once); return the error."""
+    try:
+        with pytest.raises(SecretsError, match=match) as err:
+            await backend.start()
+    finally:
+        await backend.stop()
+    return err.value
+
+
 async def test_token_for_another_audience_is_refused(bao: OpenBaoServer, kube: TokenReviewServer,
                                                      tmp_path: Path) -> None:
     token_file = _token_file(tmp_path, kube.issue(NAMESPACE, "llm-gateway-openai", audience="https://kubernetes"))
     backend = VaultSecretsBackend("openai", bao.addr, auth=KubernetesLogin("llm-gateway-openai", token_file))
-    with pytest.raises(SecretsError, match="Kubernetes login refused"):
-        await backend.start()
+    await _refused_start(backend, "Kubernetes login refused")
 
 
 @pytest.mark.parametrize(("namespace", "account", "why"), [
@@ -144,9 +153,8 @@ async def test_other_service_accounts_are_refused(bao: OpenBaoServer, kube: Toke
                                                   namespace: str, account: str, why: str) -> None:
     token_file = _token_file(tmp_path, kube.issue(namespace, account, audience=AUDIENCE))
     backend = VaultSecretsBackend("openai", bao.addr, auth=KubernetesLogin("llm-gateway-openai", token_file))
-    with pytest.raises(SecretsError, match="Kubernetes login refused for role llm-gateway-openai") as err:
-        await backend.start()
-    assert token_file.read_text().strip() not in str(err.value), why  # no token in the message
+    err = await _refused_start(backend, "Kubernetes login refused for role llm-gateway-openai")
+    assert token_file.read_text().strip() not in str(err), why  # no token in the message
     assert backend.provider_key() is None
 
 
@@ -158,8 +166,7 @@ async def test_token_the_cluster_did_not_sign_is_refused(bao: OpenBaoServer, kub
     before = len(kube.reviews)
     backend = VaultSecretsBackend("openai", bao.addr,
                                   auth=KubernetesLogin("llm-gateway-openai", _token_file(tmp_path, forged)))
-    with pytest.raises(SecretsError, match="Kubernetes login refused"):
-        await backend.start()
+    await _refused_start(backend, "Kubernetes login refused")
     assert [r.authenticated for r in kube.reviews[before:]] == [False]
 
 

@@ -4,7 +4,9 @@ Lifecycle:
 
 - `start()` logs in (`vault_login.py`: AppRole with role_id/secret_id files, or Kubernetes with
   the pod's service-account token), loads the provider key and the client registry, and raises
-  `SecretsError` when any of that fails. An AppRole secret_id that is not a UUID is a
+  `SecretsError` when any of that fails — after starting the background task all the same, which
+  retries every few seconds: a gateway restarted while Vault is sealed, or before its fresh
+  secret_id is written, serves as soon as it can. An AppRole secret_id that is not a UUID is a
   response-wrapping token: it is unwrapped (once) first.
 - A background task renews the token at 2/3 of its TTL. When renewal is refused (token
   expired or revoked) or the token nears its max TTL, it logs in again with the secret_id
@@ -96,13 +98,28 @@ class VaultSecretsBackend(SecretsBackend):
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Log in and load the provider key and client registry; start the refresh task."""
+        """Log in and load the provider key and client registry; start the task that keeps them fresh.
+
+        On failure the task starts all the same and retries every few seconds (a restarted gateway
+        waits for the orchestrator's fresh secret_id, or for Vault to be unsealed), and SecretsError
+        says why nothing is served yet. Call stop() whatever start() did.
+        """
+        failure: SecretsError | None = None
         try:
             await self._call(self._login_sync)
             await self._call(self._refresh_sync)
         except _FAILURES as exc:
-            raise SecretsError(f"vault backend cannot start: {self._describe(exc)}") from exc
+            failure = SecretsError(f"vault backend cannot start: {self._describe(exc)}")
+            failure.__cause__ = exc
+            self._failures["login" if not self._logins else "read"] += 1
+            if not self._logins:  # the login itself failed: retry it soon
+                self._token_error = f"login failed: {self._describe(exc)}; retrying"
+                self._next_token_action = time.monotonic() + self._retry_s
+            else:
+                self._refresh_error = self._describe(exc)
         self._task = asyncio.create_task(self._run(), name=f"vault-secrets-{self.provider}")
+        if failure is not None:
+            raise failure
 
     async def stop(self) -> None:
         """Stop the refresh task and revoke the token (best effort)."""
@@ -229,8 +246,13 @@ class VaultSecretsBackend(SecretsBackend):
         self._key_written_at = document["metadata"].get("created_time")
         self._refresh_error = None
 
+    @property
+    def _retry_s(self) -> float:
+        return min(self.refresh_s, 5.0)
+
     async def _run(self) -> None:
-        next_refresh = time.monotonic() + self.refresh_s
+        # Never loaded (start() failed after its login): the first refresh comes as soon as a retry would.
+        next_refresh = time.monotonic() + (self.refresh_s if self._last_refresh is not None else self._retry_s)
         while True:
             wake = min(next_refresh, self._next_token_action)
             await asyncio.sleep(max(0.0, wake - time.monotonic()))
@@ -258,7 +280,7 @@ class VaultSecretsBackend(SecretsBackend):
         """Renew or re-login; return True after a fresh login."""
         now = time.monotonic()
         alive = now < self._token_expires_at - 0.5
-        retry_at = now + min(self.refresh_s, 5.0)
+        retry_at = now + self._retry_s
         if self._relogin_wanted or not alive:
             try:
                 await self._call(self._login_sync)
@@ -266,7 +288,7 @@ class VaultSecretsBackend(SecretsBackend):
                 return True
             except _FAILURES as exc:
                 self._failures["login"] += 1
-                self._token_error = f"re-login failed: {self._describe(exc)}"
+                self._token_error = f"{'re-login' if self._logins else 'login'} failed: {self._describe(exc)}"
                 log.warning("vault: %s", self._token_error)
                 if not alive:
                     self._next_token_action = retry_at
