@@ -86,11 +86,15 @@ def _add_operator(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key-shares", type=int, default=5)
     p.add_argument("--key-threshold", type=int, default=3)
     p.add_argument("--out", type=Path, help="write keys and root token here (0600); else print them once")
+    p.add_argument("--timeout", type=parse_duration, default=operator.OPERATOR_TIMEOUT_S,
+                   help=f"wait this long for the server's answer (default {operator.OPERATOR_TIMEOUT_S}s)")
 
     p = sub.add_parser("unseal", help="unseal with keys from an `init` file (or one key per line)")
     p.add_argument("--addr", help="Vault address (default: $VAULT_ADDR)")
     p.add_argument("--cacert", help="CA bundle for TLS (default: $VAULT_CACERT)")
     p.add_argument("--keys-file", type=Path, required=True)
+    p.add_argument("--timeout", type=parse_duration, default=operator.OPERATOR_TIMEOUT_S,
+                   help=f"wait this long for each answer (default {operator.OPERATOR_TIMEOUT_S}s)")
 
     p = sub.add_parser("admin-token", help="with a root token: write llm-admin and mint a token holding only it")
     _common(p)
@@ -245,8 +249,8 @@ def _run_client_key(args: argparse.Namespace) -> None:
 
 def _run_operator(args: argparse.Namespace) -> None:
     if args.command == "init":
-        material = operator.init(operator.anonymous(args.addr, args.cacert), args.key_shares, args.key_threshold,
-                                 args.out)
+        material = operator.init(operator.anonymous(args.addr, args.cacert, args.timeout), args.key_shares,
+                                 args.key_threshold, args.out)
         if args.out:
             print(f"initialised: {args.key_shares} unseal key(s), threshold {args.key_threshold}, and the "
                   f"initial root token written to {args.out} (0600); keep it offline")
@@ -254,7 +258,7 @@ def _run_operator(args: argparse.Namespace) -> None:
             print(json.dumps(material, indent=2) + "\n(shown once; store the keys apart and revoke the root "
                   "token after bootstrap)")
     elif args.command == "unseal":
-        was_sealed = operator.unseal(operator.anonymous(args.addr, args.cacert),
+        was_sealed = operator.unseal(operator.anonymous(args.addr, args.cacert, args.timeout),
                                      operator.read_unseal_keys(args.keys_file))
         print("unsealed" if was_sealed else "already unsealed")
     elif args.command == "admin-token":

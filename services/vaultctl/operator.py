@@ -12,13 +12,18 @@ import os
 from pathlib import Path
 
 import hvac
+import requests
 from hvac import exceptions as hvac_errors
 
 from vaultctl.connection import VaultctlError, write_secret_file
 from vaultctl.policies import ADMIN_POLICY, DEFAULT_MOUNT, PROVIDERS, render_policies
 
+# init writes the barrier keys and bootstraps raft storage, unseal starts the raft node: seconds on an
+# idle host, longer on a loaded one. Waiting too little for init loses its keys (see init()).
+OPERATOR_TIMEOUT_S = 120
 
-def anonymous(addr: str | None, cacert: str | None, timeout_s: int = 10) -> hvac.Client:
+
+def anonymous(addr: str | None, cacert: str | None, timeout_s: int = OPERATOR_TIMEOUT_S) -> hvac.Client:
     """Return a client without a token (init, unseal and seal status need none)."""
     addr = addr or os.environ.get("VAULT_ADDR")
     if not addr:
@@ -33,7 +38,14 @@ def init(client: hvac.Client, shares: int, threshold: int, out: Path | None) -> 
         raise VaultctlError("the server is already initialised; nothing written")
     if out is not None and out.exists():
         raise VaultctlError(f"{out} exists; refusing to overwrite unseal keys")
-    answer = client.sys.initialize(secret_shares=shares, secret_threshold=threshold)
+    try:
+        answer = client.sys.initialize(secret_shares=shares, secret_threshold=threshold)
+    except (requests.Timeout, requests.ConnectionError) as exc:
+        # The server may have finished initialising with keys nobody received: say so, never retry blindly.
+        raise VaultctlError(
+            f"no answer to init ({type(exc).__name__}): the server may now be initialised with unseal keys "
+            "nobody holds. Check `bao status`: if Initialized is true, wipe its storage and init again "
+            "(raise --timeout on a slow host)") from exc
     material = {"unseal_keys_b64": answer["keys_base64"], "unseal_threshold": threshold,
                 "root_token": answer["root_token"]}
     if out is not None:
