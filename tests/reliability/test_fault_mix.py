@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+import catalogue
 from tests.reliability.conftest import show
 from tests.reliability.helpers import pid_of, usage
 from tests.support.load import Load, Target, chat_targets
@@ -30,7 +31,7 @@ from tests.support.stack import RunningStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
-PROVIDERS = ("openai", "anthropic", "cohere")
+PROVIDERS = catalogue.names()
 CLIENTS = 40
 DURATION_S = 20.0
 FD_SLACK = 8

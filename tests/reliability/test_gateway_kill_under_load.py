@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import catalogue
 from tests.reliability.conftest import show, stack_overrides
 from tests.reliability.helpers import pid_of, signal_and_reap, wait_for
 from tests.support.load import Load, chat_targets
@@ -17,7 +18,7 @@ from tests.support.stack import RunningStack, local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
-PROVIDERS = ("openai", "anthropic", "cohere")
+PROVIDERS = catalogue.names()
 VICTIM = "openai"
 CLIENTS = 30
 DOWN_S = 4.0

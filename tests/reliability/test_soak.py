@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import catalogue
 from tests.reliability.conftest import show
 from tests.reliability.helpers import pid_of, usage
 from tests.support.load import Load, chat_targets
@@ -21,7 +22,7 @@ from tests.support.stack import RunningStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
-PROVIDERS = ("openai", "anthropic", "cohere")
+PROVIDERS = catalogue.names()
 SOAK_S = float(os.environ.get("RELIABILITY_SOAK_S", "110"))
 WARMUP_S = 10.0
 SAMPLE_EVERY_S = 10.0
