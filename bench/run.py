@@ -35,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "services"))
 
+import catalogue  # noqa: E402
 from devstack.config import StackConfig  # noqa: E402
 from devstack.ports import free_ports  # noqa: E402
 from devstack.procs import ProcessSpec, launch, stop, wait_ready  # noqa: E402
@@ -142,13 +143,13 @@ def environment(args: argparse.Namespace) -> Iterator[Env]:
     logs = state / "logs"
     logs.mkdir(parents=True)
     try:
-        say("• starting the local stack (mock, 3 gateways, nginx) on free ports")
+        names = catalogue.names()
+        say(f"• starting the local stack (mock, {len(names)} gateways, nginx) on free ports")
         _raise_edge_limits()
-        ports = free_ports(9)
+        ports = free_ports(4 + len(names))
         backend = args.secrets_backend
         cfg = StackConfig(state_dir=state / "stack", https_port=ports[0], http_port=ports[1], mock_port=ports[2],
-                          bao_port=ports[3], gateway_ports=dict(zip(("openai", "anthropic", "cohere"), ports[4:7],
-                                                                    strict=True)),
+                          bao_port=ports[3], gateway_ports=dict(zip(names, ports[4:], strict=True)),
                           secrets_backend=backend,
                           mock_env={"MOCK_API_KEYS": "", "MOCK_CHUNK_DELAY_MS": str(args.chunk_delay_ms)})
         if backend == "vault" and cfg.which(cfg.bao_bin) is None:

@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
+import catalogue
 from devstack.ports import free_port
 from gateway.app import create_app
 from gateway.auth import keys
@@ -31,7 +32,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 LIMIT = 77
 STEPS = 2  # one tool round fits
 KEY, KEY_ID, KEY_HASH = keys.generate()
-BASE = {"openai": "/v1", "anthropic": "", "cohere": ""}
 
 
 class Recorder:
@@ -83,9 +83,9 @@ def upstream() -> Iterator[tuple[str, Recorder]]:
 @contextlib.asynccontextmanager
 async def _gateway(provider: str, url: str, steps: int, **extra: Any) -> AsyncIterator[httpx.AsyncClient]:
     spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
-    cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=url + BASE[provider],  # type: ignore[arg-type]
+    cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=url + catalogue.provider(provider).mock_path,  # type: ignore[arg-type]
                    max_retries=0, upstream_timeout_s=10, max_tokens_limit=LIMIT, agent_max_steps=steps, **extra)
-    backend = EnvSecretsBackend(provider, spec, environ={f"{provider.upper()}_API_KEY": f"mock-key-{provider}"})
+    backend = EnvSecretsBackend(provider, spec, environ={catalogue.provider(provider).key_env: f"mock-key-{provider}"})
     app = create_app(cfg, backend)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -94,7 +94,7 @@ async def _gateway(provider: str, url: str, steps: int, **extra: Any) -> AsyncIt
             yield client
 
 
-@pytest_asyncio.fixture(params=("openai", "anthropic", "cohere"), loop_scope="module")
+@pytest_asyncio.fixture(params=catalogue.names(), loop_scope="module")
 async def gateway(request: pytest.FixtureRequest, upstream: tuple[str, Recorder]
                   ) -> AsyncIterator[tuple[httpx.AsyncClient, Recorder]]:
     url, recorder = upstream
@@ -130,7 +130,7 @@ async def test_agent_model_calls_are_capped(gateway: tuple[httpx.AsyncClient, Re
     assert all((b.get("max_tokens") or b.get("max_completion_tokens")) == LIMIT for b in recorder.bodies)
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere"])
+@pytest.mark.parametrize("provider", catalogue.names())
 async def test_agent_steps_never_exceed_the_configured_budget(upstream: tuple[str, Recorder], provider: str) -> None:
     url, recorder = upstream
     async with _gateway(provider, url, steps=1) as client:

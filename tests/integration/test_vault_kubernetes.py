@@ -182,7 +182,7 @@ def test_bootstrap_is_idempotent_and_roles_bind_one_account(bao: OpenBaoServer, 
     rows = [line for line in out.getvalue().splitlines() if line.startswith(("k8s-", "auth"))]
     assert rows and all("written" not in r and "enabled" not in r for r in rows), out.getvalue()
     root = hvac.Client(url=bao.addr, token=bao.root_token)
-    for provider in ("openai", "anthropic", "cohere"):
+    for provider in catalogue.names():
         role = root.auth.kubernetes.read_role(name=f"llm-gateway-{provider}")
         assert role["bound_service_account_names"] == [f"llm-gateway-{provider}"]
         assert role["bound_service_account_namespaces"] == [NAMESPACE]

@@ -18,13 +18,14 @@ import hvac
 import pytest
 from hvac import exceptions as hvac_errors
 
+import catalogue
 from gateway.secrets.vault import VaultSecretsBackend
 from tests.support.openbao import OpenBaoServer, wait_until
 from vaultctl import BootstrapOptions, Reporter, approle, bootstrap, connect
 from vaultctl.refresher import RefreshOptions, refresh_once
 
 pytestmark = pytest.mark.integration
-PROVIDERS = ("openai", "anthropic", "cohere")
+PROVIDERS = catalogue.names()
 
 
 @pytest.fixture(scope="module")

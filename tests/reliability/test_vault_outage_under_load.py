@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import catalogue
 from tests.reliability.conftest import REFRESH_S, show, stack_overrides
 from tests.reliability.helpers import pid_of, readyz, signal_and_reap, wait_for
 from tests.support.load import Load, chat_targets
@@ -22,7 +23,7 @@ from tests.support.stack import RunningStack, local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
-PROVIDERS = ("openai", "anthropic", "cohere")
+PROVIDERS = catalogue.names()
 CLIENTS = 30
 DOWN_S = 8.0  # Vault stays down this long under load once every gateway reports degraded
 
