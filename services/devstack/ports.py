@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import socket
+from pathlib import Path
 
 from devstack.procs import StackError
 
@@ -21,19 +23,52 @@ def ensure_free(host: str, ports: dict[str, int]) -> None:
         raise StackError(f"port already in use: {', '.join(busy)}; stop what uses it or set another port")
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Return `count` distinct ports that were free a moment ago."""
-    socks, ports = [], []
+# Ports handed out by this process: never twice, even after the socket that probed one is closed.
+_HANDED_OUT: set[int] = set()
+_RANDOM = random.SystemRandom()
+
+
+def _ephemeral_range() -> tuple[int, int]:
     try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((host, 0))
-            socks.append(sock)
-            ports.append(sock.getsockname()[1])
-    finally:
-        for sock in socks:
-            sock.close()
-    return ports
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _candidates() -> range:
+    """Ports outside the kernel's ephemeral range.
+
+    A port the kernel picked for bind(0) lies in the range it also takes the local port of every
+    outgoing connection from: between probing it and a server binding it, a client socket (a gateway
+    calling Vault, say) could get it — "address already in use" at start-up. Outside that range only
+    another listener can take it.
+    """
+    low, high = _ephemeral_range()
+    return range(10000, low) if low - 10000 >= 5000 else range(high + 1, 65536)
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Return `count` distinct ports, outside the ephemeral range, that were free a moment ago."""
+    candidates = _candidates()
+    ports: list[int] = []
+    for _ in range(50 * count + 100):
+        if len(ports) == count:
+            return ports
+        port = _RANDOM.choice(candidates)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        ports.append(port)
+    if len(ports) == count:
+        return ports
+    raise StackError(f"found only {len(ports)} of {count} free ports in {candidates.start}-{candidates.stop - 1}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

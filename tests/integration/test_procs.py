@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack import ports
 from devstack.ports import answers, free_port, free_ports
 from devstack.procs import StackError, spawn, terminate, wait_until
 
@@ -72,3 +73,23 @@ def test_free_ports_are_distinct_and_answers_tells_a_listening_one() -> None:
         sock.bind(("127.0.0.1", port))
         sock.listen()
         assert answers(port)
+
+
+def test_free_ports_avoid_the_ephemeral_range_and_never_repeat() -> None:
+    """Outgoing connections take local ports from the ephemeral range: a server port must not lie there."""
+    low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    first, second = free_ports(40), free_ports(40)
+    assert not set(first) & set(second)
+    assert all(not low <= p <= high and p >= 1024 for p in first + second), (low, high, first + second)
+
+
+def test_a_listening_port_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as busy, socket.socket() as probe:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        probe.bind(("127.0.0.1", 0))
+        taken, free = busy.getsockname()[1], probe.getsockname()[1]
+        probe.close()
+        draws = iter([taken, taken, free])
+        monkeypatch.setattr(ports, "_RANDOM", type("Draws", (), {"choice": lambda _self, _range: next(draws)})())
+        assert free_ports(1) == [free]
