@@ -147,6 +147,7 @@ def environment(args: argparse.Namespace) -> Iterator[Env]:
         say(f"• starting the local stack (mock, {len(names)} gateways, nginx) on free ports")
         _raise_edge_limits()
         ports = free_ports(4 + len(names))
+        gw_port, ll_port = free_ports(2)  # the gateway alone and LiteLLM
         backend = args.secrets_backend
         cfg = StackConfig(state_dir=state / "stack", https_port=ports[0], http_port=ports[1], mock_port=ports[2],
                           bao_port=ports[3], gateway_ports=dict(zip(names, ports[4:], strict=True)),
@@ -176,7 +177,6 @@ def environment(args: argparse.Namespace) -> Iterator[Env]:
         from gateway.auth import keys
 
         full, key_id, digest = keys.generate()
-        gw_port = ports[7]
         gw = ProcessSpec("gateway-alone", [sys.executable, "-m", "gateway"], env={
             "PYTHONPATH": str(REPO / "services"),
             "GATEWAY_PROVIDER": "openai", "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(gw_port),
@@ -197,7 +197,6 @@ def environment(args: argparse.Namespace) -> Iterator[Env]:
                 raise SystemExit(f"{litellm} not found: run `make bench` (it creates .bench/venv) "
                                  "or pass --skip-litellm")
             say("• starting the LiteLLM proxy (one worker, no database) — it takes a while to import")
-            ll_port = ports[8]
             master = "sk-bench-" + secrets.token_hex(8)
             spec = ProcessSpec("litellm", [str(litellm), "--config", str(LITELLM_CONFIG), "--host", "127.0.0.1",
                                            "--port", str(ll_port), "--num_workers", "1"],
