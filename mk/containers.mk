@@ -8,9 +8,10 @@
 
 CONTAINERS_PY ?= .venv/bin/python
 CONTAINERS_BASE_IMAGE ?= llmgw-local/base:bookworm
+CONTAINERS_EDGE_BASE_IMAGE ?= llmgw-local/debian:bookworm
 CONTAINERS_STATE_DIR ?= $(CURDIR)/.stack/compose
 CONTAINERS_VCS_REF ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-CONTAINERS_ENV = BASE_IMAGE=$(CONTAINERS_BASE_IMAGE) VCS_REF=$(CONTAINERS_VCS_REF) \
+CONTAINERS_ENV = BASE_IMAGE=$(CONTAINERS_BASE_IMAGE) EDGE_BASE_IMAGE=$(CONTAINERS_EDGE_BASE_IMAGE) VCS_REF=$(CONTAINERS_VCS_REF) \
 	LLMGW_STATE_DIR=$(CONTAINERS_STATE_DIR) PYTHON=$(CURDIR)/$(CONTAINERS_PY)
 
 .PHONY: containers-tools containers-engine containers-base containers-build containers-lint \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the stack's images: one gateway per catalogue provider, the mock/tools image and nginx.
-# Env: BASE_IMAGE (unset: each Dockerfile's official default), IMAGE_PREFIX (llmgw),
+# Env: BASE_IMAGE (unset: each Dockerfile's official default), EDGE_BASE_IMAGE (the nginx image's;
+#      unset: BASE_IMAGE; CI here: the Python-less local Debian base), IMAGE_PREFIX (llmgw),
 #      IMAGE_TAG (local), VCS_REF, IMAGE_SOURCE, PIP_INDEX_URL (optional mirror),
 #      DOCKER_BUILD_FLAGS (extra flags, e.g. --no-cache for a cold build).
 # Usage: deploy/docker/build-images.sh [PROVIDER... mock nginx]   (default: all)
@@ -29,14 +30,16 @@ python3 "${repo}/services/docker/render.py" --check
 log="$(mktemp "${TMPDIR:-/tmp}/llmgw-build.XXXXXX")"
 trap 'rm -f "${log}"' EXIT
 for target in "${targets[@]}"; do
+    base=()
     case "${target}" in
-        nginx) dockerfile="${repo}/nginx/Dockerfile" ;;
+        nginx) dockerfile="${repo}/nginx/Dockerfile"
+               [[ -n "${EDGE_BASE_IMAGE:-}" ]] && base=(--build-arg "BASE_IMAGE=${EDGE_BASE_IMAGE}") ;;
         *) dockerfile="${repo}/services/Dockerfile.${target}" ;;
     esac
     image="${prefix}/${target}:${tag}"
     started=${SECONDS}
     # The engine here (Debian docker.io) has no buildx; the files need only the legacy builder.
-    if ! DOCKER_BUILDKIT=0 docker build "${args[@]}" -f "${dockerfile}" -t "${image}" "${repo}" >"${log}" 2>&1; then
+    if ! DOCKER_BUILDKIT=0 docker build "${args[@]}" ${base[@]+"${base[@]}"} -f "${dockerfile}" -t "${image}" "${repo}" >"${log}" 2>&1; then
         cat "${log}" >&2
         echo "build: ${image} FAILED" >&2
         exit 1
