@@ -65,7 +65,7 @@ class ComposeStack:
 
     def exec_python(self, service: str, code: str) -> subprocess.CompletedProcess[str]:
         """Run a Python snippet inside a service's container."""
-        return docker("exec", self.container(service), "python", "-c", code, check=False, timeout=60)
+        return docker("exec", self.container(service), "python3", "-c", code, check=False, timeout=60)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ CONNECT = ("import socket, sys\n"
 
 
 def can_connect(stack: ComposeStack, service: str, host: str, port: int) -> bool:
-    result = docker("exec", stack.container(service), "python", "-c", CONNECT, host, str(port),
+    result = docker("exec", stack.container(service), "python3", "-c", CONNECT, host, str(port),
                     check=False, timeout=60)
     return result.returncode == 0
 
