@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the compose stack with local images and mock upstream: up | unseal | down | config | ps | logs.
+# Run the compose stack with local images and mock upstream: up | unseal | down | config | ps | logs |
+# compose ARGS (any docker-compose command on this project and its files, e.g. `compose restart nginx`).
 #   up:     prepare host files under LLMGW_STATE_DIR (provider keys, TLS for nginx and Vault, env
 #           files), start the server-mode Vault and run the operator flow on it (first start:
 #           vaultctl init → unseal → admin-token → revoke-root; later starts: unseal), then start
@@ -166,5 +167,6 @@ case "${1:-}" in
     unseal) vaultctl unseal --keys-file "${LLMGW_STATE_DIR}/vault-init.json" ;;
     config) prepare; compose config ;;
     ps | logs) compose "$@" ;;
-    *) echo "usage: $0 up|unseal|down|config|ps|logs" >&2; exit 2 ;;
+    compose) shift; compose "$@" ;;
+    *) echo "usage: $0 up|unseal|down|config|ps|logs|compose ARGS" >&2; exit 2 ;;
 esac

@@ -193,13 +193,20 @@ def retry_after(*rates: str) -> int:
     return max(1, math.ceil(max(periods)))
 
 
-def provider_values(merged: Mapping[str, str], provider: str) -> dict[str, str]:
-    """The NGINX_P_* values of one provider's templates."""
+def upstream_servers(merged: Mapping[str, str], provider: str) -> list[str]:
+    """The `host:port` of each of a provider's gateway replicas (NGINX_UPSTREAM_<P>, checked)."""
     upper = provider.upper().replace("-", "_")
     upstream = _lookup(merged, f"NGINX_UPSTREAM_{upper}")
     servers = [s.strip() for s in upstream.split(",") if s.strip()]
     if not servers or not all(_HOST_PORT.fullmatch(s) for s in servers):
         raise RenderError(f"NGINX_UPSTREAM_{upper}: {upstream!r} is not a host:port (or a comma-separated list)")
+    return servers
+
+
+def provider_values(merged: Mapping[str, str], provider: str) -> dict[str, str]:
+    """The NGINX_P_* values of one provider's templates."""
+    upper = provider.upper().replace("-", "_")
+    servers = upstream_servers(merged, provider)
     out = {"NGINX_P_NAME": provider,
            # max_fails=1: one refused connection takes a dead replica out of rotation for fail_timeout.
            "NGINX_P_SERVERS": "\n    ".join(f"server {s} max_fails=1 fail_timeout=5s;" for s in servers)}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.containers.conftest import PROVIDERS, STACK_SH, ComposeStack, docker
+from tests.containers.conftest import PROJECT, PROVIDERS, STACK_SH, ComposeStack, docker, image
 
 pytestmark = pytest.mark.containers
 
@@ -172,6 +172,45 @@ def test_gateway_started_with_a_consumed_secret_id_waits_for_the_refresher(compo
     finally:
         docker("start", refresher, timeout=60)
     _wait_for_chat(compose_stack)  # the refresher's first round writes a fresh secret_id
+
+
+def test_edge_follows_a_gateway_recreated_at_another_address(compose_stack: ComposeStack) -> None:
+    """nginx resolves upstream names only when it loads its config; a gateway recreated while its old
+    address went to another container (as a release or a rollback can do) would leave the edge proxying
+    there. The edge image's follower (services/edge/follow.py) reloads nginx when the name moves."""
+    network = f"{PROJECT}_net-openai"
+    assert _chat_ok(compose_stack)
+    old = _address(compose_stack, "gateway-openai", network)
+    _stack_sh(compose_stack, "compose", "rm", "--stop", "--force", "gateway-openai")
+    holders: list[str] = []  # containers that take free addresses until one holds the gateway's old one
+    try:
+        while len(holders) < 8 and (not holders or _address_of(holders[-1], network) != old):
+            holders.append(docker("run", "-d", "--rm", "--network", network, "--entrypoint", "sleep",
+                                  image("nginx"), "300").stdout.strip())
+        _stack_sh(compose_stack, "compose", "up", "-d", "--no-deps", "gateway-openai")
+        new = _address(compose_stack, "gateway-openai", network)
+        assert new != old
+        _wait_for_chat(compose_stack)
+        assert f"gateway-openai {old} -> {new}; nginx reloaded" in _logs(compose_stack, "nginx", lines=None)
+    finally:
+        if holders:
+            docker("rm", "-f", *holders, check=False)
+
+
+def _stack_sh(stack: ComposeStack, *args: str) -> None:
+    env = {**os.environ, "LLMGW_STATE_DIR": stack.env["STACK_STATE_DIR"]}
+    result = subprocess.run([str(STACK_SH), *args], env=env, capture_output=True, text=True, timeout=180,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _address(stack: ComposeStack, service: str, network: str) -> str:
+    return _address_of(stack.container(service), network)
+
+
+def _address_of(container: str, network: str) -> str:
+    networks = json.loads(docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", container).stdout)
+    return networks[network]["IPAddress"]
 
 
 def _wait_for_chat(stack: ComposeStack, within_s: float = 120) -> None:

@@ -82,11 +82,13 @@ REFRESHER_CMD: Final = [
 # Gateway images read their AppRole files here (services/Dockerfile.<provider>, uid 10001).
 APPROLE_DIR: Final = "/etc/llm-gateway/approle"
 APP_OWNER: Final = "10001:10001"
-# nginx/Dockerfile renders nginx/nginx.conf from NGINX_* at start; it runs as www-data.
+# nginx/Dockerfile renders nginx/nginx.conf from NGINX_* at start and starts the address follower
+# (services/edge/follow.py) before nginx; it runs as www-data.
 EDGE_OWNER: Final = "33:33"
 EDGE_TLS_DIR: Final = "/etc/llm-gateway/tls"
 EDGE_ENTRY: Final = (
     'python3 -m edge.render --prefix "$NGINX_PREFIX_DIR" >/dev/null'
+    ' && python3 -m edge.follow --prefix "$NGINX_PREFIX_DIR"'
     ' && exec nginx -e stderr -p "$NGINX_PREFIX_DIR" -c "$NGINX_PREFIX_DIR/nginx.conf"'
     " -g 'daemon off;'"
 )

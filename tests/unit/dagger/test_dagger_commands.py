@@ -57,7 +57,8 @@ def test_every_command_and_dockerfile_the_module_uses_exists(
             used |= repo_paths(argv_of(call))
             if call.name == "dockerBuild":
                 used.add(call.args["dockerfile"])
-    assert {"services/mockllm", "services/gateway", "services/vaultctl", "services/edge/render"} <= used
+    assert {"services/mockllm", "services/gateway", "services/vaultctl", "services/edge/render",
+            "services/edge/follow"} <= used
     assert {consts.STEPS_SCRIPT, consts.TOOLBOX_DOCKERFILE} <= used
     dockerfiles = {f"services/Dockerfile.{p}" for p in consts.PROVIDERS} | {
         "services/Dockerfile.mock",
