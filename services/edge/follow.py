@@ -88,6 +88,7 @@ class Follower:
     pid_file: Path
     resolver: Resolver = resolve
     say: Callable[[str], None] = _say
+    kill: Callable[[int, int], None] = os.kill
     applied: Addresses = field(default_factory=dict[str, frozenset[str] | None])
     unresolved: frozenset[str] = frozenset()  # reported once, until the set changes
 
@@ -114,7 +115,7 @@ class Follower:
         except (OSError, ValueError):
             return True  # nginx is still starting (no pid file yet): the next round reloads
         try:
-            os.kill(pid, signal.SIGHUP)
+            self.kill(pid, signal.SIGHUP)
         except ProcessLookupError:
             self.say(f"nginx (pid {pid}) is gone; stopping")
             return False
