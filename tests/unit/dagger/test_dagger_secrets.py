@@ -152,7 +152,7 @@ def test_publish_pushes_every_image_compose_runs() -> None:
     compose = (ROOT / "deploy" / "docker-compose.yml").read_text()
     used = set(re.findall(r"\$\{LLMGW_IMAGE_PREFIX:-llmgw\}/([a-z0-9-]+):", compose))
     assert used == set(consts.COMPONENTS)
-    script = (ROOT / "deploy" / "deploy.sh").read_text()
+    script = (ROOT / "deploy" / "deploy.sh").read_text() + (ROOT / "deploy" / "deploy-steps.sh").read_text()
     # The script's own list, as bash expands it (PROVIDERS is a generated region, COMPONENTS builds on it).
     lists = "\n".join(line for line in script.splitlines()
                       if re.match(r"^(readonly )?(PROVIDERS|PROVIDER_KEY_VARS|PROVIDER_EXTRAS|COMPONENTS)[=\s]", line))

@@ -1,0 +1,210 @@
+# shellcheck shell=bash
+# The five steps of deploy/deploy.sh and its rollback (images, push, deploy, health, validate; rollback).
+# Sourced by deploy.sh after it has read and checked its configuration: these functions use its settings
+# (tag, prefix, project, target, releases, dry_run, ...) and helpers (run, on_target, compose, step, record).
+
+# -- steps ---------------------------------------------------------------------------------------
+images_step() {
+    step images
+    if [[ -n "${images_file}" ]]; then
+        local ref n=0
+        for ref in "${published[@]}"; do
+            run docker pull -q "${ref}"
+            run docker tag "${ref}" "$(image "$(component_of "${ref}")" "${tag}")"
+            n=$((n + 1))
+        done
+        done_step "pulled ${n} published references as ${prefix}/*:${tag}"
+        return
+    fi
+    local missing=() c
+    if ! ((dry_run)); then
+        for c in "${COMPONENTS[@]}"; do
+            local_docker image inspect "$(image "${c}" "${tag}")" >/dev/null 2>&1 || missing+=("${c}")
+        done
+    fi
+    if ((${#missing[@]} == 0 && !rebuild && !dry_run)); then
+        done_step "images ${prefix}/*:${tag} exist (use --rebuild to build again)"
+        return
+    fi
+    ((rebuild || dry_run)) && missing=("${COMPONENTS[@]}")
+    if ((remote)); then
+        run env -u DOCKER_HOST IMAGE_PREFIX="${prefix}" IMAGE_TAG="${tag}" "${deploy_dir}/docker/build-images.sh" \
+            "${missing[@]}"
+    else
+        run env IMAGE_PREFIX="${prefix}" IMAGE_TAG="${tag}" "${deploy_dir}/docker/build-images.sh" "${missing[@]}"
+    fi
+    done_step "built ${missing[*]} as ${prefix}/*:${tag}"
+}
+
+push_step() {
+    step push
+    if [[ -n "${images_file}" ]]; then done_step "skipped: already published (--images-file)"; return; fi
+    if [[ -z "${REGISTRY:-}" ]]; then done_step "skipped: no REGISTRY, the local engine already has the images"; return; fi
+    local registry="${REGISTRY%/}" c
+    if ((dry_run)); then
+        printf '  + docker login %s -u %s --password-stdin\n' "${registry%%/*}" "${REGISTRY_USERNAME}"
+    else
+        local_docker login "${registry%%/*}" -u "${REGISTRY_USERNAME}" --password-stdin \
+            <<<"${REGISTRY_PASSWORD}" >/dev/null
+    fi
+    for c in "${COMPONENTS[@]}"; do
+        run local_docker tag "$(image "${c}" "${tag}")" "${registry}/llm-gateway-${c}:${tag}"
+        run local_docker push -q "${registry}/llm-gateway-${c}:${tag}"
+    done
+    if ((remote)); then  # the server fetches what was just pushed
+        for c in "${COMPONENTS[@]}"; do
+            run docker pull -q "${registry}/llm-gateway-${c}:${tag}"
+            run docker tag "${registry}/llm-gateway-${c}:${tag}" "$(image "${c}" "${tag}")"
+        done
+    fi
+    done_step "pushed ${#COMPONENTS[@]} images to ${registry} (tag ${tag})"
+}
+
+host_files() {  # the state directory compose mounts: Vault token, provider keys, TLS, bootstrap output
+    local keys="{" sep="" i var value
+    for i in "${!PROVIDERS[@]}"; do  # {"<provider>": "<its key>", …}: the real keys, or the mock's
+        var="${PROVIDER_KEY_VARS[i]}"
+        if [[ "${upstream}" == real ]]; then value="${!var}"; else value="mock-key-${PROVIDERS[i]}"; fi
+        keys+="${sep}\"${PROVIDERS[i]}\": \"${value}\""
+        sep=", "
+    done
+    keys+="}"
+    if ((dry_run)); then
+        printf '  + write %s/{vault-admin-token,provider-keys.json,tls/,vault-tls/} (secrets not shown)\n' "${state}"
+        return
+    fi
+    # One base64 line per file; files are 0444 inside a 0700 directory: containers read them under
+    # other uids, other host users cannot.
+    # provider-keys.json only seeds: vault-bootstrap writes a key where Vault holds none, so a redeploy
+    # never undoes a rotation (rotate with `vaultctl rotate-provider-key`, not by editing .env).
+    { printf '%s\n' "${VAULT_ADMIN_TOKEN}" | base64 -w0; echo; printf '%s\n' "${keys}" | base64 -w0; echo
+      base64 -w0 <"${LLMGW_TLS_CERT}"; echo; base64 -w0 <"${LLMGW_TLS_KEY}"; echo
+      base64 -w0 <"${LLMGW_VAULT_TLS_CERT}"; echo; base64 -w0 <"${LLMGW_VAULT_TLS_KEY}"; echo
+      base64 -w0 <"${LLMGW_VAULT_CA}"; echo; } | on_target '
+        set -euo pipefail; umask 077; s="$1"
+        install -d -m 0700 "$s" "$s/out"; install -d -m 0755 "$s/tls" "$s/vault-tls"
+        chown 10001:10001 "$s/out" 2>/dev/null || chmod 0733 "$s/out"
+        for f in vault-admin-token provider-keys.json tls/server.pem tls/server.key \
+                 vault-tls/server.pem vault-tls/server.key vault-tls/ca.pem; do
+            IFS= read -r line; printf "%s" "$line" | base64 -d >"$s/$f.new"
+            chmod 0444 "$s/$f.new"; mv -f "$s/$f.new" "$s/$f"
+        done
+        # Profiles `monitoring` and `shared`: random, kept across releases. compose checks every secret file
+        # its file declares, so both exist even when their profile is off.
+        for f in grafana-admin-password postgres-password; do
+            if [[ ! -s "$s/$f" ]]; then
+                head -c 18 /dev/urandom | base64 | tr -d "/+=\n" >"$s/$f.new"
+                chmod 0444 "$s/$f.new"; mv -f "$s/$f.new" "$s/$f"
+            fi
+        done' "${state}"
+}
+
+deploy_release() {  # deploy_release TAG: compose up the release's images
+    export LLMGW_TAG="$1"
+    vault_unsealed || return 1
+    run compose up -d --remove-orphans
+}
+
+# The server-mode Vault starts sealed (and, the first time, uninitialised); unsealing is an operator
+# step with keys deploy.sh never holds. Refuse with the steps instead of waiting for a healthcheck.
+vault_unsealed() {
+    [[ -n "${LLMGW_VAULT_ADDR:-}" ]] && return 0  # an external cluster: its operators unseal it
+    run compose up -d vault
+    ((dry_run)) && return 0
+    local i
+    for ((i = 0; i < 30; i++)); do
+        compose exec -T vault bao status >/dev/null 2>&1 && return 0
+        sleep 2
+    done
+    echo "deploy: Vault is sealed or not initialised. Once: vaultctl init --out <offline file>, then" \
+         "vaultctl unseal, admin-token (put it in VAULT_ADMIN_TOKEN) and revoke-root; after a restart:" \
+         "vaultctl unseal (docs/deployment.md). Then run deploy.sh again." >&2
+    return 1
+}
+
+deploy_step() {
+    step deploy
+    host_files || { fail_step "cannot write ${state}"; return 1; }
+    if [[ -n "${previous}" ]]; then
+        log "    previous live release: ${previous}"
+    fi
+    if ! deploy_release "${tag}"; then
+        fail_step "compose up failed for ${tag}"
+        return 1
+    fi
+    done_step "${project} running ${prefix}/*:${tag} on ${target:-the local engine}"
+}
+
+check_url() {
+    local opts=(-fsS -o /dev/null --max-time 5)
+    [[ -n "${LLMGW_HEALTH_CACERT:-}" ]] && opts+=(--cacert "${LLMGW_HEALTH_CACERT}")
+    curl "${opts[@]}" "$1"
+}
+
+health_step() {
+    step health
+    local paths=(/healthz) p deadline pending
+    for p in "${PROVIDERS[@]}"; do paths+=("/${p}/healthz" "/${p}/readyz"); done
+    if ((dry_run)); then
+        for p in "${paths[@]}"; do printf '  + curl -fsS %s%s\n' "${public_url}" "${p}"; done
+        done_step "dry run"
+        return
+    fi
+    deadline=$((SECONDS + health_timeout))
+    while :; do
+        pending=()
+        for p in "${paths[@]}"; do check_url "${public_url}${p}" 2>/dev/null || pending+=("${p}"); done
+        ((${#pending[@]} == 0)) && break
+        if ((SECONDS >= deadline)); then
+            echo "deploy: health: not green after ${health_timeout}s: ${pending[*]}" >&2
+            fail_step "not green"
+            return 1
+        fi
+        sleep 2
+    done
+    done_step "${public_url}: ${#paths[@]} checks green"
+}
+
+validate_step() {
+    step validate
+    local p cid failed=() key=()
+    [[ -n "${VALIDATE_CLIENT_KEY:-}" ]] && key=(-e "VALIDATE_CLIENT_KEY=${VALIDATE_CLIENT_KEY}")
+    # Inside each gateway container: its own GATEWAY_* settings, then the live service on its own port.
+    local script='python -m gateway.validate --settings-only; s=$?
+        python -m gateway.validate --target "$1=http://127.0.0.1:8000"; exit $((s | $?))'
+    for p in "${PROVIDERS[@]}"; do
+        if ((dry_run)); then
+            printf '  + docker exec <gateway-%s> python -m gateway.validate --settings-only\n' "${p}"
+            printf '  + docker exec <gateway-%s> python -m gateway.validate --target %s=http://127.0.0.1:8000\n' \
+                "${p}" "${p}"
+            continue
+        fi
+        cid="$(compose ps -q "gateway-${p}" 2>/dev/null)" || cid=""
+        if [[ -z "${cid}" ]]; then failed+=("${p} (no container)"); continue; fi
+        docker exec "${key[@]}" "${cid}" sh -c "${script}" sh "${p}" 2>&1 | sed "s/^/    /" || failed+=("${p}")
+    done
+    if ((${#failed[@]})); then
+        fail_step "failed: ${failed[*]}"
+        return 1
+    fi
+    done_step "LangChain configuration valid for ${PROVIDERS[*]}"
+}
+
+rollback() {  # rollback REASON STATUS: mark the current tag STATUS, bring `previous` back
+    local started; started="$(now)"
+    record "${tag}" "$2"
+    if [[ -z "${previous}" || "${previous}" == "${tag}" ]]; then
+        echo "deploy: $1; no previous live release to roll back to — ${tag} left in place for inspection" >&2
+        return 1
+    fi
+    echo "deploy: $1; rolling back to ${previous}" >&2
+    tag="${previous}"
+    step_no=3
+    # Containers of the failed release may still be restarting: one retry rides that out.
+    if ! { deploy_release "${previous}" || { sleep 5 && deploy_release "${previous}"; }; } || ! health_step; then
+        echo "deploy: rollback to ${previous} did not come back healthy either" >&2
+        return 1
+    fi
+    record "${previous}" live
+    log "rolled back to ${previous} in $(awk -v a="${started}" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
+}
