@@ -29,6 +29,21 @@ GENERATED = "GENERATED from services/docker/Dockerfile.in by services/docker/ren
 PACKAGES = ("catalogue", "devstack", "edge", "gateway", "mockllm", "vaultctl")
 
 
+# Declared dependencies no code in these images loads, uninstalled once `pip check` has passed.
+# hf-xet (8.6 MB) is huggingface_hub's download accelerator for the Hub's Xet storage, pulled in through
+# tokenizers (Cohere's and Mistral's SDKs); the gateways never download from the Hub (tokenizers are built
+# in process, Cohere's SDK fetches its own over HTTP), and huggingface_hub works without it
+# (`huggingface_hub.utils._runtime.is_xet_available()`). tests/containers/test_images.py checks that both
+# images still tokenize.
+UNUSED_AT_RUNTIME = ("hf-xet",)
+
+
+def _unused(lock: str) -> str:
+    """The UNUSED_AT_RUNTIME packages this lock pins, as extra `pip uninstall` arguments."""
+    text = (SERVICES / "constraints" / f"{lock}.txt").read_text()
+    return "".join(f" {name}" for name in UNUSED_AT_RUNTIME if f"\n{name}==" in f"\n{text}")
+
+
 def _packages(*keep: str) -> dict[str, str]:
     drop = [f"/opt/venv/lib/python3*/site-packages/{p}" for p in PACKAGES if p not in keep]
     return {"KEEP": ", ".join(keep), "DROP": " \\\n        ".join(drop)}
@@ -40,6 +55,7 @@ def _gateway(row: catalogue.Provider) -> dict[str, str]:
         "PROVIDER": provider,
         **_packages("catalogue", "gateway"),
         "LOCK": row.extra,  # one lock per SDK extra: rows of one kind share it
+        "UNUSED": _unused(row.extra),
         "EXTRA": f"[{row.extra},shared]",  # shared: redis + psycopg for replicas
         "TITLE": f"llm-gateway-{provider}",
         "DESCRIPTION": f"LLM gateway for {row.title}; installs only the {row.extra} integration.",
@@ -65,6 +81,7 @@ TARGETS: dict[str, dict[str, str]] = {
         "PROVIDER": "none",
         **_packages("catalogue", "mockllm", "vaultctl"),
         "LOCK": "mock",
+        "UNUSED": _unused("mock"),
         "EXTRA": "",
         "TITLE": "llm-gateway-mock",
         "DESCRIPTION": "Mock LLM upstream (OpenAI, Anthropic, Cohere wire protocols) and vaultctl tools.",

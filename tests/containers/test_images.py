@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,11 @@ SDK_MODULES = {
     "cohere": ("cohere", "langchain_cohere"),
     "mistral": ("langchain_mistralai",),
 }
+_RENDER = importlib.util.spec_from_file_location(
+    "dockerfile_render", Path(__file__).resolve().parents[2] / "services" / "docker" / "render.py")
+assert _RENDER and _RENDER.loader
+render = importlib.util.module_from_spec(_RENDER)
+_RENDER.loader.exec_module(render)
 CREDENTIAL_VARS = (*(p.key_env for p in catalogue.providers()), "CO_API_KEY", "VAULT_TOKEN", "BAO_TOKEN")
 
 
@@ -57,6 +64,33 @@ def test_image_ships_only_the_packages_it_runs(target: str, kept: tuple[str, ...
     for module in absent:
         code, out = run_python(target, f"import {module}")
         assert code != 0 and "ModuleNotFoundError" in out, f"the {target} image can import {module}"
+
+
+# Images whose lock pins a package render.py uninstalls as unused at runtime (Cohere's and Mistral's: hf-xet).
+PRUNED = [p for p in PROVIDERS if render._unused(catalogue.provider(p).extra)]
+
+
+def test_some_image_prunes_a_dependency() -> None:
+    assert PRUNED, "no image's lock pins a package of render.UNUSED_AT_RUNTIME: the prune list is stale"
+
+
+@pytest.mark.parametrize("provider", PRUNED)
+def test_pruned_dependencies_are_gone_and_their_users_still_work(provider: str) -> None:
+    """hf-xet is uninstalled; tokenizers (the path that pulled it in) and huggingface_hub still work without it."""
+    row = catalogue.provider(provider)
+    code, out = run_python(provider, "\n".join([
+        "import importlib.util as u",
+        *(f"assert u.find_spec({m.replace('-', '_')!r}) is None, {m!r}" for m in render.UNUSED_AT_RUNTIME),
+        f"import {row.adapter.split(':')[0]}",
+        "from tokenizers import Tokenizer, models, pre_tokenizers",
+        "t = Tokenizer(models.WordLevel({'[UNK]': 0, 'hello': 1}, unk_token='[UNK]'))",
+        "t.pre_tokenizer = pre_tokenizers.Whitespace()",
+        "assert t.encode('hello world').ids == [1, 0]",
+        "import huggingface_hub, huggingface_hub.utils._runtime as h",
+        "assert not h.is_xet_available()",
+        "print('ok')",
+    ]))
+    assert code == 0 and out.strip().endswith("ok"), out
 
 
 @pytest.mark.parametrize("target", [*PROVIDERS, "mock"])
@@ -138,10 +172,10 @@ def test_shared_objects_carry_no_debug_symbols(provider: str) -> None:
 
 
 # Uncompressed size on this CI's local bases (Debian bookworm minbase, + python3 for the gateways), in MB
-# of 10^6 bytes as `docker images` shows. Gateways: #18's 250 MB target, but Cohere, whose SDK alone brings
-# tokenizers, huggingface_hub, hf_xet, fsspec and fastavro (~28 MB), measured 251 MB. Edge: #18's 100 MB
-# (it measured 36.6 MB once built `FROM scratch` with only what it runs, nginx/rootfs.sh).
-SIZE_BUDGET_MB = {**{p: 250.0 for p in PROVIDERS}, "cohere": 252.0, "nginx": 100.0}
+# of 10^6 bytes as `docker images` shows. Gateways: #18's 250 MB (Cohere, the largest, measured 251 MB
+# until hf-xet, which nothing here loads, was uninstalled). Edge: #18's 100 MB (it measured 36.6 MB once
+# built `FROM scratch` with only what it runs, nginx/rootfs.sh).
+SIZE_BUDGET_MB = {**{p: 250.0 for p in PROVIDERS}, "nginx": 100.0}
 
 
 def test_edge_image_holds_only_what_the_edge_runs() -> None:
