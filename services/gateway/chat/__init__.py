@@ -53,14 +53,7 @@ async def stream(adapter: ProviderAdapter, model: BaseChatModel, req: ChatComple
     except Exception as exc:
         raise adapter.map_error(exc) from exc
     include_usage = req.stream_options.include_usage if req.stream_options else False
-    return _stream.events(adapter, _prepend(first, upstream), include_usage, model_name, completion_id)
-
-
-async def _prepend(first: AIMessageChunk | None, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    if first is not None:
-        yield first
-    async for chunk in rest:
-        yield chunk
+    return _stream.events(adapter, first, upstream, include_usage, model_name, completion_id)
 
 
 __all__ = ["complete", "prepare", "stream", "to_langchain", "usage_of"]

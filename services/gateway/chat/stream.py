@@ -51,9 +51,13 @@ class ToolCallDeltas:
         return out
 
 
-async def events(adapter: ProviderAdapter, upstream: AsyncIterator[Any], include_usage: bool,
-                 model_name: str, completion_id: str) -> AsyncIterator[bytes]:
-    """Yield the SSE events of one completion, ending with `data: [DONE]` (errors become an error event)."""
+async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstream: AsyncIterator[Any],
+                 include_usage: bool, model_name: str, completion_id: str) -> AsyncIterator[bytes]:
+    """Yield the SSE events of one completion, ending with `data: [DONE]` (errors become an error event).
+
+    `first` is the chunk `chat.stream` awaited before answering (None: the stream ended at once); the
+    rest come from `upstream`. Runs once per streamed token: each chunk does only what it needs.
+    """
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
             "model": model_name}
 
@@ -65,21 +69,28 @@ async def events(adapter: ProviderAdapter, upstream: AsyncIterator[Any], include
     usage: dict[str, int] | None = None
     finish: str | None = None
     opened = False
+    chunk: Any = first
     try:
-        async for chunk in upstream:
+        while True:
+            if chunk is None:
+                chunk = await anext(upstream, None)
+                if chunk is None:
+                    break
             assert isinstance(chunk, AIMessageChunk)
-            usage = _add_usage(usage, usage_of(chunk))
-            finish = adapter.finish_reason(chunk.response_metadata) or finish
-            delta: dict[str, Any] = {}
-            if not opened:
-                delta["role"] = "assistant"
-            if chunk.text or not opened:
-                delta["content"] = chunk.text
-            if delta:  # OpenAI's per-token logprobs ride on the content chunk they describe
-                yield event(delta, logprobs=chunk.response_metadata.get("logprobs"))
+            if chunk.usage_metadata:
+                usage = _add_usage(usage, usage_of(chunk))
+            metadata = chunk.response_metadata
+            if metadata:
+                finish = adapter.finish_reason(metadata) or finish
+            text = chunk.text
+            if text or not opened:
+                delta: dict[str, Any] = {"role": "assistant", "content": text} if not opened else {"content": text}
+                yield event(delta, logprobs=metadata.get("logprobs"))  # OpenAI's logprobs ride on their chunk
                 opened = True
-            for tool_delta in calls.deltas(chunk):  # one event per delta, as OpenAI sends them
-                yield event({"tool_calls": [tool_delta]})
+            if chunk.tool_call_chunks:
+                for tool_delta in calls.deltas(chunk):  # one event per delta, as OpenAI sends them
+                    yield event({"tool_calls": [tool_delta]})
+            chunk = None
         if finish is None:  # every provider closes a complete stream with a stop reason
             raise UpstreamBadResponseError("the upstream stream ended before completion", code="upstream_truncated")
     except Exception as exc:  # noqa: BLE001 - every upstream failure becomes one error event
