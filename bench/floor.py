@@ -6,9 +6,9 @@
 Variants (bench/floor_variants.py), measured interleaved (rep 1 of every variant, then rep 2, ...):
   bare        the provider's LangChain chat model `ainvoke` / `astream` (the floor: same class, same mock)
   convert     + the gateway's conversions and serialisation (chat.complete, orjson)
-  core        the FastAPI app over raw ASGI: routing, validation, the route; no middleware/auth/limits/audit
   full        the whole app over raw ASGI (middleware, auth, in-process limiter, metrics, access log, JSONL audit)
   -X          full with component X switched off;  +redis / +postgres: full with that backend
+  -direct     full with FastAPI routing the request (GATEWAY_DIRECT_ROUTES=false, gateway/api/direct.py)
   uvicorn     `python -m gateway` (uvicorn, httptools, uvloop) in a subprocess, its CPU from /proc
 CPU is this process's (or the subprocess's) CPU time per request; the mock's CPU is never included.
 Prints one JSON document on stdout. Every loop is bounded by time and count.
@@ -181,7 +181,7 @@ def reduce(raw: dict) -> dict:
 SPLIT = (
     ("floor: bare LangChain call", "bare", None),
     ("conversion + serialisation", "convert", "bare"),
-    ("FastAPI/Starlette app (routing, validation, route)", "core", "convert"),
+    ("FastAPI routing, dependencies, body parsing (skipped by direct routes)", "-direct", "full"),
     ("auth", "full", "-auth"),
     ("limiter, in-process", "full", "-limiter"),
     ("limiter, Redis (vs none)", "+redis", "-limiter"),
@@ -192,6 +192,11 @@ SPLIT = (
     ("server (uvicorn, httptools, uvloop transport)", "uvicorn", "full"),
     ("total above the floor (uvicorn - bare)", "uvicorn", "bare"),
 )
+
+
+# The components switched off one at a time in `full`; what `full - convert` leaves after them is the REST.
+TOGGLED = ("auth", "limiter, in-process", "audit, JSON lines", "metrics", "access log")
+REST = "the rest of the app (middleware, validation, the route, the response)"
 
 
 def splits(levels: dict) -> dict:
@@ -206,10 +211,9 @@ def splits(levels: dict) -> dict:
                 va = (vs.get(a) or {}).get("cpu_ms")
                 vb = 0.0 if b is None else (vs.get(b) or {}).get("cpu_ms")
                 row[label] = None if va is None or vb is None else va - vb
-            mw = [(vs.get(v) or {}).get("cpu_ms") for v in ("full", "-middleware")]
-            parts = [row["metrics"], row["audit, JSON lines"], row["access log"]]
-            row["middleware itself (context, request id, body limit)"] = (
-                None if None in mw or None in parts else mw[0] - mw[1] - sum(parts))  # type: ignore[operator]
+            app = [(vs.get(v) or {}).get("cpu_ms") for v in ("full", "convert")]
+            parts = [row[k] for k in TOGGLED]
+            row[REST] = None if None in app or None in parts else app[0] - app[1] - sum(parts)  # type: ignore[operator]
             out.setdefault(p, {})[key] = row
     return out
 

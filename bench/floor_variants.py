@@ -21,9 +21,7 @@ from langchain_core.messages import HumanMessage
 
 from gateway import chat, logs
 from gateway.api.chat_request import ChatCompletionRequest
-from gateway.api.deps import require_client
 from gateway.app import create_app
-from gateway.auth.authenticator import Principal
 from gateway.auth.keys import generate
 from gateway.config import load_settings
 from gateway.providers import create_adapter
@@ -33,8 +31,8 @@ Variant = Callable[[], Awaitable[bool]]
 PROMPT = "Benchmark request: answer with a short friendly greeting for the load test."
 UPSTREAM_KEY = "sk-bench-upstream"
 # Each app variant: which components are on. "full" is the default deployment plus a limited client key.
-FULL = {"middleware": True, "auth": True, "limits": True, "metrics": True, "access_log": True,
-        "audit": "jsonl", "limiter": "memory"}
+FULL = {"auth": True, "limits": True, "metrics": True, "access_log": True, "audit": "jsonl",
+        "limiter": "memory", "direct": True}
 APP_VARIANTS: dict[str, dict[str, Any]] = {
     "full": {},
     "-audit": {"audit": "none"},
@@ -42,8 +40,7 @@ APP_VARIANTS: dict[str, dict[str, Any]] = {
     "-access_log": {"access_log": False},
     "-limiter": {"limits": False},
     "-auth": {"auth": False},
-    "-middleware": {"middleware": False},
-    "core": {"middleware": False, "auth": False, "limits": False, "audit": "none"},
+    "-direct": {"direct": False},  # FastAPI routes the request (GATEWAY_DIRECT_ROUTES=false)
     "+redis": {"limiter": "redis"},
     "+postgres": {"audit": "postgres"},
 }
@@ -127,16 +124,6 @@ def convert(p: Provider) -> Variant:
     return once
 
 
-class _NoGauge:
-    def labels(self, *_: str) -> _NoGauge:
-        return self
-
-    def inc(self, *_: float) -> None:
-        return None
-
-    dec = inc
-
-
 async def app_variant(stack: contextlib.AsyncExitStack, p: Provider, keys: Keys, state: Path, name: str,
                       stream: bool, services: dict[str, str]) -> tuple[Variant, Callable[[bool], None]]:
     """A started gateway app with the components of `name` on; returns the request and a log switch."""
@@ -148,26 +135,20 @@ async def app_variant(stack: contextlib.AsyncExitStack, p: Provider, keys: Keys,
         kw.update(usage_backend="postgres", postgres_dsn=services["postgres"], usage_flush_s=0.5)
     if cfg["limiter"] == "redis":
         kw.update(limits_backend="redis", redis_url=services["redis"])
-    settings = load_settings(**kw)
+    settings = load_settings(**kw, direct_routes=cfg["direct"])
     backend = EnvSecretsBackend(p.name, client_keys_file=keys.path,
                                 environ={"OPENAI_API_KEY": UPSTREAM_KEY, "ANTHROPIC_API_KEY": UPSTREAM_KEY,
                                          "COHERE_API_KEY": UPSTREAM_KEY})
     app = create_app(settings, backend)
-    if not cfg["middleware"]:
-        app.user_middleware = [m for m in app.user_middleware if m.cls.__name__ != "GatewayMiddleware"]
     runtime = app.state.runtime
     if not cfg["metrics"]:
         runtime.metrics.observe = lambda *_: None
-        runtime.metrics.in_flight = _NoGauge()
+        runtime.metrics.started = runtime.metrics.ended = lambda: None
     await stack.enter_async_context(app.router.lifespan_context(app))
     key = keys.limited if cfg["limits"] else keys.unlimited
-    if not cfg["auth"]:
+    if not cfg["auth"]:  # every credential check returns the key's principal at once
         principal = runtime.authenticator.authenticate(f"Bearer {key}", None)
-
-        async def fixed() -> Principal:
-            return principal
-
-        app.dependency_overrides[require_client] = fixed
+        runtime.authenticator.authenticate = lambda *_: principal
     headers = [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
                (b"accept", b"application/json, text/event-stream"), (b"authorization", f"Bearer {key}".encode())]
     body = p.stream_body if stream else p.body

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from gateway import context, gc_tuning, logs, multiproc
+from gateway.api import direct
 from gateway.api.routes import agent, chat, embeddings, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
@@ -73,7 +74,8 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
     _include_capability_routes(app, runtime)
     _install_error_handlers(app, runtime)
     _document_limits(app, settings, runtime.adapter)
-    app.add_middleware(GatewayMiddleware, runtime=runtime)
+    app.add_middleware(GatewayMiddleware, runtime=runtime, direct_routes=direct.table(chat.DIRECT)
+                       if settings.direct_routes else None)
     return app
 
 

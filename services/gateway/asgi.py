@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import context
+from gateway.api import direct
 from gateway.api.deps import authenticate
 from gateway.context import RequestContext
 from gateway.errors import GatewayError, PayloadTooLargeError, error_response
@@ -30,10 +31,12 @@ _VALID_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 class GatewayMiddleware:
     """Wraps every HTTP request with the cross-cutting concerns listed above."""
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime,
+                 direct_routes: dict[str, direct.DirectRoute] | None = None) -> None:
         self.app = app
         self.runtime = runtime
         self.max_body = runtime.settings.max_body_bytes
+        self.direct = direct_routes or {}  # served past FastAPI's routing (gateway/api/direct.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,7 +50,7 @@ class GatewayMiddleware:
         status = 500
         started = False
         id_header = (b"x-request-id", request_id.encode())
-        self.runtime.metrics.in_flight.labels(self.runtime.settings.provider).inc()
+        self.runtime.metrics.started()
         try:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body:
@@ -70,9 +73,13 @@ class GatewayMiddleware:
                     self._finish(ctx, status)
                 await send(message)
 
-            await self.app(scope, self._limited(receive), send_wrapper)
+            route = self.direct.get(scope["path"]) if scope["method"] == "POST" else None
+            if route is not None:
+                await direct.serve(route, self.app, scope, self._limited(receive), send_wrapper)
+            else:
+                await self.app(scope, self._limited(receive), send_wrapper)
         finally:
-            self.runtime.metrics.in_flight.labels(self.runtime.settings.provider).dec()
+            self.runtime.metrics.ended()
             if not ctx.finished:  # cut short: 499 when the client left mid-response (nginx's convention)
                 self._finish(ctx, 499 if started else status)
             context.current.reset(token)

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
 
     # Young-generation GC threshold, with the start-up objects frozen (gateway/gc_tuning.py); 0: Python's defaults.
     gc_gen0_threshold: int = Field(20_000, ge=0, le=10_000_000)
+    # Well-formed chat completions served past FastAPI's routing (gateway/api/direct.py); off: FastAPI serves all.
+    direct_routes: bool = True
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(1024 * 1024, ge=1024)

@@ -38,6 +38,10 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str) -> None:
     """Send all logs (ours, uvicorn's, libraries') through the JSON formatter."""
+    # The JSON lines carry none of the record's caller, thread or process fields: skip collecting them
+    # (the logging module's documented optimisations; the caller lookup walks the stack on every record).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -56,6 +57,24 @@ class Metrics:
         self.in_flight = Gauge("llm_gateway_in_flight_requests", "Requests in progress", ["provider"], registry=r,
                                multiprocess_mode="livesum")
         self._scrape_time: list[Collector] = []
+        # Label children by label values: `labels()` re-validates and locks on every call, on every request.
+        self._children: dict[tuple[Any, ...], Any] = {}
+        self._in_flight = self.in_flight.labels(provider)
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
+    def started(self) -> None:
+        """A request began (the in-flight gauge)."""
+        self._in_flight.inc()
+
+    def ended(self) -> None:
+        """A request ended, however it ended."""
+        self._in_flight.dec()
 
     def watch(self, state: Callable[[], BackendState]) -> None:
         """Export readiness and secrets-backend series, read from `state()` at each scrape."""
@@ -66,12 +85,12 @@ class Metrics:
     def observe(self, ctx: RequestContext, status: int, elapsed: float) -> None:
         """Record a finished request."""
         model = ctx.model or ""
-        self.requests.labels(self.provider, model, ctx.route, str(status), client_label(ctx)).inc()
-        self.latency.labels(self.provider, model, ctx.route).observe(elapsed)
+        self._child(self.requests, self.provider, model, ctx.route, str(status), client_label(ctx)).inc()
+        self._child(self.latency, self.provider, model, ctx.route).observe(elapsed)
         if ctx.prompt_tokens:
-            self.tokens.labels(self.provider, model, "prompt").inc(ctx.prompt_tokens)
+            self._child(self.tokens, self.provider, model, "prompt").inc(ctx.prompt_tokens)
         if ctx.completion_tokens:
-            self.tokens.labels(self.provider, model, "completion").inc(ctx.completion_tokens)
+            self._child(self.tokens, self.provider, model, "completion").inc(ctx.completion_tokens)
         if ctx.error_code and (status >= 500 or status == 429 or ctx.error_code.startswith("upstream")):
             self.upstream_errors.labels(self.provider, model, ctx.error_code).inc()
 

@@ -20,11 +20,11 @@ def _variants(**cpu: float) -> dict:
             for name, v in cpu.items()}
 
 
-def test_split_is_the_difference_of_medians_and_the_middleware_rest() -> None:
-    from floor import splits
+def test_split_is_the_difference_of_medians_and_the_app_rest() -> None:
+    from floor import REST, splits
 
-    variants = _variants(bare=1.0, convert=1.1, core=1.4, full=2.0, minus_auth=1.9, minus_limiter=1.95,
-                         minus_audit=1.8, minus_metrics=1.85, minus_access_log=1.9, minus_middleware=1.5,
+    variants = _variants(bare=1.0, convert=1.1, full=2.0, minus_auth=1.9, minus_limiter=1.95,
+                         minus_audit=1.8, minus_metrics=1.85, minus_access_log=1.9, minus_direct=2.15,
                          plus_redis=2.3, plus_postgres=2.1, uvicorn=2.6)
     variants["-access_log"] = variants.pop("-access-log")
     row = splits({"openai": {"plain-1": variants, "stream-1": {"bare": {"cpu_ms": 9.0}}}})["openai"]
@@ -35,8 +35,9 @@ def test_split_is_the_difference_of_medians_and_the_middleware_rest() -> None:
     assert r["limiter, Redis (vs none)"] == pytest.approx(0.35)
     assert r["server (uvicorn, httptools, uvloop transport)"] == pytest.approx(0.6)
     assert r["total above the floor (uvicorn - bare)"] == pytest.approx(1.6)
-    # full - (-middleware) = 0.5, minus metrics 0.15, audit 0.2, access log 0.1
-    assert r["middleware itself (context, request id, body limit)"] == pytest.approx(0.05)
+    assert r["FastAPI routing, dependencies, body parsing (skipped by direct routes)"] == pytest.approx(0.15)
+    # full - convert = 0.9, minus auth 0.1, limiter 0.05, audit 0.2, metrics 0.15, access log 0.1
+    assert r[REST] == pytest.approx(0.3)
 
 
 def test_missing_variant_gives_no_figure_instead_of_a_wrong_one() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from gateway import context
 from gateway.auth.authenticator import Principal
@@ -23,13 +23,12 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 # Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a worker
 # thread, two thread hops per request for work that never blocks.
-async def require_client(
-    runtime: RuntimeDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Principal:
+# The credential headers are read from the request, not declared as `Header` parameters: they stay out of
+# the OpenAPI document either way, and FastAPI validates declared parameters one by one on every request.
+async def require_client(request: Request) -> Principal:
     """Authenticate the caller for this provider (401/403), recording who it is."""
-    return authenticate(runtime, authorization, x_api_key)
+    headers = request.headers
+    return authenticate(request.app.state.runtime, headers.get("authorization"), headers.get("x-api-key"))
 
 
 def authenticate(runtime: Runtime, authorization: str | None, x_api_key: str | None) -> Principal:

@@ -11,6 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from gateway import chat, context
 from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model
+from gateway.api.direct import DirectRoute
 from gateway.api.schemas import ChatCompletionRequest
 from gateway.errors import InvalidRequestError
 from gateway.limits import enforce
@@ -59,6 +60,10 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
     usage = doc.get("usage")
     await enforce.settle(limiter, reservation, usage["total_tokens"] if usage else None)
     return Response(orjson.dumps(doc), media_type="application/json", headers=limit_headers)
+
+
+# GatewayMiddleware serves well-formed requests of this route directly (gateway/api/direct.py).
+DIRECT = DirectRoute("/v1/chat/completions", ChatCompletionRequest, create_chat_completion)
 
 
 def _used(ctx: context.RequestContext | None) -> int | None:
