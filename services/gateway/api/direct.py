@@ -65,14 +65,14 @@ async def serve(route: DirectRoute, app: ASGIApp, scope: Scope, receive: Receive
     except orjson.JSONDecodeError:
         await app(scope, replayed, send)
         return
+    try:
+        req = route.body.model_validate(document)
+    except pydantic.ValidationError:  # FastAPI checks the credential first, then answers the validation error
+        await app(scope, replayed, send)
+        return
     request = Request(scope, replayed)
     try:
-        client = await require_client(request)  # FastAPI's order: the JSON parses, then auth, then validation
-        try:
-            req = route.body.model_validate(document)
-        except pydantic.ValidationError:
-            await app(scope, _replay(received, receive), send)
-            return
+        client = await require_client(request)
         await request.body()  # the replayed body: later `request.receive()` calls are the client's own
         response = await route.endpoint(req=req, runtime=scope["app"].state.runtime, client=client,
                                         request=request)
