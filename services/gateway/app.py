@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from gateway import context, gc_tuning, logs, multiproc
 from gateway.api import direct
@@ -43,7 +44,29 @@ _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody, "descript
 }.items()}
 
 
-def create_app(settings: Settings, backend: SecretsBackend | None = None) -> FastAPI:
+class GatewayApp(FastAPI):
+    """FastAPI with GatewayMiddleware in front of FastAPI's own middleware, not inside it.
+
+    Every answer passes through GatewayMiddleware, FastAPI's 500s included (their x-request-id, the status
+    the metrics and the usage record see), and a request it serves directly (gateway/api/direct.py) skips
+    FastAPI's whole stack: the telemetry, error, body-limit and exception layers wrap each response message.
+    """
+
+    gateway: GatewayMiddleware | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.gateway is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self  # as Starlette sets it: direct routes read the runtime and handlers from it
+        await self.gateway(scope, receive, send)
+
+    async def fastapi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's own handling of a request: what GatewayMiddleware wraps."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, backend: SecretsBackend | None = None) -> GatewayApp:
     """Build a gateway application for one provider."""
     runtime = build_runtime(settings, backend)
 
@@ -66,20 +89,23 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Fas
                 gc_tuning.untune()
             multiproc.worker_exit()
 
-    app = FastAPI(title=f"LLM gateway ({settings.provider})", version="0.1.0", lifespan=lifespan,
-                  responses=_ERRORS, docs_url=None, redoc_url=None)
+    # FastAPI's native OpenTelemetry checks on every request whether a tracer, meter or logger provider has
+    # been configured (~15 µs); the images carry only opentelemetry-api, no SDK, so none ever can be.
+    app = GatewayApp(title=f"LLM gateway ({settings.provider})", version="0.1.0", lifespan=lifespan,
+                  responses=_ERRORS, docs_url=None, redoc_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
     for router in (health.router, models.router, chat.router, agent.router):
         app.include_router(router)
     _include_capability_routes(app, runtime)
     _install_error_handlers(app, runtime)
     _document_limits(app, settings, runtime.adapter)
-    app.add_middleware(GatewayMiddleware, runtime=runtime, direct_routes=direct.table(chat.DIRECT)
-                       if settings.direct_routes else None)
+    app.gateway = GatewayMiddleware(app.fastapi, runtime=runtime, direct_routes=direct.table(chat.DIRECT)
+                                    if settings.direct_routes else None)
     return app
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> GatewayApp:
     """The uvicorn factory of each worker process (GATEWAY_WORKERS > 1): settings and logs from the environment."""
     try:
         settings = load_settings()

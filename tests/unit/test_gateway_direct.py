@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
+from gateway.app import GatewayApp, create_app
 from gateway.asgi import GatewayMiddleware
 from gateway.auth import keys
 from gateway.config import Settings
+from gateway.limits import enforce
 from gateway.secrets.env import EnvSecretsBackend
 
 KEY, KEY_ID, KEY_HASH = keys.generate()
@@ -33,8 +34,8 @@ VOLATILE = {"x-request-id", "date", "content-length"}  # content-length follows 
 class Gateway:
     """One in-process gateway and what reached FastAPI's router behind its middleware."""
 
-    def __init__(self, client: httpx.AsyncClient, audit: Path, inner_calls: list[str]) -> None:
-        self.client, self.audit, self.inner_calls = client, audit, inner_calls
+    def __init__(self, app: GatewayApp, client: httpx.AsyncClient, audit: Path, inner_calls: list[str]) -> None:
+        self.app, self.client, self.audit, self.inner_calls = app, client, audit, inner_calls
 
     def records(self) -> list[dict[str, Any]]:
         if not self.audit.exists():
@@ -52,10 +53,9 @@ async def _gateway(tmp: Path, direct: bool) -> AsyncIterator[Gateway]:
     app = create_app(cfg, EnvSecretsBackend("openai", SPEC, environ={"OPENAI_API_KEY": "sk-up"}))
     inner_calls: list[str] = []
     async with app.router.lifespan_context(app):
-        stack = app.middleware_stack or app.build_middleware_stack()
-        app.middleware_stack = stack
-        middleware = _find(stack)
-        inner = middleware.app
+        middleware = app.gateway
+        assert isinstance(middleware, GatewayMiddleware)
+        inner = middleware.app  # FastAPI's own handling, middleware stack and router
 
         async def counted(scope: dict, receive: Any, send: Any) -> None:
             inner_calls.append(scope["path"])
@@ -63,15 +63,7 @@ async def _gateway(tmp: Path, direct: bool) -> AsyncIterator[Gateway]:
 
         middleware.app = counted
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
-            yield Gateway(client, audit, inner_calls)
-
-
-def _find(app: Any) -> GatewayMiddleware:
-    for _ in range(20):
-        if isinstance(app, GatewayMiddleware):
-            return app
-        app = app.app
-    raise AssertionError("GatewayMiddleware not found in the middleware stack")
+            yield Gateway(app, client, audit, inner_calls)
 
 
 @pytest.fixture
@@ -172,3 +164,28 @@ async def test_well_formed_requests_skip_fastapi_and_malformed_ones_reach_it(pai
     models = await direct.client.get("/v1/models", headers=AUTH)
     assert models.status_code == 200
     assert direct.inner_calls == ["/v1/chat/completions", "/v1/models"]
+
+
+async def test_an_unexpected_error_is_answered_alike_and_still_raised(pair: tuple[Gateway, Gateway],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastAPI's ServerErrorMiddleware answers with the app's `Exception` handler and re-raises for the server's
+    log; the direct path does the same. Both answers pass through GatewayMiddleware (x-request-id, the status)."""
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(enforce, "headers", broken)  # the endpoint fails once the request is audited
+    answers = []
+    for gw in pair:
+        transport = httpx.ASGITransport(app=gw.app, raise_app_exceptions=False)  # the server logs it
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            answers.append(await client.post("/v1/chat/completions", headers={**JSON, **AUTH}, json=GOOD))
+        with pytest.raises(RuntimeError, match="a bug"):
+            await gw.client.post("/v1/chat/completions", headers={**JSON, **AUTH}, json=GOOD)
+    assert [a.status_code for a in answers] == [502, 502]
+    assert _body(answers[0]) == _body(answers[1]) == {"error": {
+        "message": "upstream call failed (RuntimeError)", "type": "upstream_error", "code": "upstream_error",
+        "param": None}}
+    assert _headers(answers[0]) == _headers(answers[1]) and all(a.headers["x-request-id"] for a in answers)
+    assert pair[0].records() == pair[1].records()
+    assert [r["status"] for r in pair[0].records()] == [502, 502]  # the status answered, not 500

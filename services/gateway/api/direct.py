@@ -83,12 +83,17 @@ async def serve(route: DirectRoute, app: ASGIApp, scope: Scope, receive: Receive
 
 
 async def _answer_error(request: Request, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
-    """Answer with the exception handler FastAPI's ExceptionMiddleware would pick, or re-raise as it would."""
-    handler = _handler(scope["app"], exc)
-    if handler is None:
-        raise exc
-    response = await handler(request, exc)
-    await response(scope, receive, send)
+    """Answer as FastAPI would: the handler its ExceptionMiddleware picks or, for any other exception, the
+    app's `Exception` handler, which its ServerErrorMiddleware calls before re-raising for the server's log."""
+    app = scope["app"]
+    handler = _handler(app, exc)
+    if handler is not None:
+        await (await handler(request, exc))(scope, receive, send)
+        return
+    fallback = app.exception_handlers.get(500) or app.exception_handlers.get(Exception)
+    if fallback is not None:
+        await (await fallback(request, exc))(scope, receive, send)
+    raise exc
 
 
 def _is_json(scope: Scope) -> bool:
