@@ -85,7 +85,8 @@ def build_audit(settings: Settings, metrics: Metrics) -> AuditSink:
     path = settings.audit_log
     if path is not None and settings.workers > 1:  # one file per worker: rotation is not safe across processes
         path = path.with_name(f"{path.stem}.pid{os.getpid()}{path.suffix or '.log'}")
-    return JsonLinesSink(settings.provider, path, settings.audit_max_bytes, settings.audit_backups)
+    return JsonLinesSink(settings.provider, path, settings.audit_max_bytes, settings.audit_backups,
+                         on_drop=metrics.usage_dropped.labels(settings.provider).inc)
 
 
 def build_runtime(settings: Settings, backend: SecretsBackend | None = None) -> Runtime:
