@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,7 +44,7 @@ class GatewayMiddleware:
             return
         headers = dict(scope["headers"])
         raw_id = headers.get(b"x-request-id", b"")
-        request_id = raw_id.decode() if _VALID_ID.match(raw_id) else uuid.uuid4().hex
+        request_id = raw_id.decode() if _VALID_ID.match(raw_id) else secrets.token_hex(16)  # 128 random bits
         ctx = RequestContext(request_id=request_id, method=scope["method"], path=scope["path"])
         token = context.current.set(ctx)
         status = 500

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -16,7 +16,8 @@ class RequestContext:
     method: str
     path: str
     # The audit record's own id: always generated here, so a client cannot choose or collide it.
-    audit_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # 128 random bits as 32 hex digits, like a uuid4 hex without building a UUID object (on every request).
+    audit_id: str = field(default_factory=lambda: secrets.token_hex(16))
     started: float = field(default_factory=time.perf_counter)
     route: str = "other"
     client_id: str | None = None
