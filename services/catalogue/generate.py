@@ -50,6 +50,7 @@ GATEWAY_LOG_LEVEL=info
 GATEWAY_SHUTDOWN_GRACE_S=20
 # GATEWAY_WORKERS=1                    # uvicorn worker processes; >1 needs GATEWAY_LIMITS_BACKEND=redis
 # GATEWAY_GC_GEN0_THRESHOLD=20000      # 0 keeps Python's GC defaults
+# GATEWAY_STREAM_IDLE_TIMEOUT_S=120    # longest silence between streamed chunks (then an upstream_timeout event)
 # GATEWAY_DIRECT_ROUTES=true           # false: FastAPI routes every request (see docs/architecture.md)
 {_upstream_http(p)}{_VAULT_LINES}{_SHARED_LINES}"""
 

@@ -19,6 +19,7 @@ from gateway import context
 from gateway.api.anthropic_schemas import CountTokensRequest, MessagesRequest
 from gateway.errors import GatewayError, UpstreamBadResponseError
 from gateway.providers.base import ProviderAdapter
+from gateway.stream_idle import IdleBound
 
 _CLIENTS = 4  # one per provider key in use; a rotated key gets a new client, old ones age out
 
@@ -69,8 +70,9 @@ class MessagesRelay:
     async def _events(self, upstream: anthropic.AsyncStream[Any]) -> AsyncIterator[bytes]:
         tokens = [0, 0]
         stopped = False
+        events, idle = aiter(upstream), IdleBound(self.adapter.settings.stream_idle_timeout_s)
         try:
-            async for event in upstream:
+            while (event := await idle.next(events)) is not None:
                 if event.type == "message_start":
                     tokens[0] = event.message.usage.input_tokens
                 elif event.type == "message_delta":
@@ -89,6 +91,7 @@ class MessagesRelay:
             yield sse("error", error_body(mapped))
             return
         finally:
+            idle.close()
             await upstream.close()
         _record(tokens[0], tokens[1])
 

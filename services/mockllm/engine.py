@@ -22,7 +22,7 @@ MESSAGES = {
     "server": "The server had an error while processing your request (mock fault 500).",
     "overloaded": "The service is temporarily overloaded (mock fault 503).",
 }
-DISCONNECT_AFTER = 3  # stream frames sent before a ``disconnect`` fault aborts
+DISCONNECT_AFTER = 3  # stream frames sent before a ``disconnect`` fault aborts (or a ``stall`` pauses)
 
 
 class BadRequest(Exception):
@@ -156,7 +156,8 @@ async def handle_chat(provider: Provider, state: State, scope: Scope, receive: R
     latency = plan.latency_ms or norm_latency(asgi.header(headers, b"x-mock-latency-ms")) or 0
     if fault:
         state.stat(provider.name).faults += 1
-    if fault == "timeout" and await asgi.sleep_or_disconnect(receive, state.config.timeout_s):
+    stalls_first = fault == "timeout" or (fault == "stall" and not req.stream)  # a stream stalls mid-way
+    if stalls_first and await asgi.sleep_or_disconnect(receive, state.config.timeout_s):
         return
     rid = f"{next(state.ids):08d}"
     if not req.stream or fault in ERROR_FAULTS:
@@ -205,7 +206,10 @@ async def _send_stream(
         if fault == "disconnect":  # returning without the final chunk makes uvicorn drop the connection
             frames = frames[:DISCONNECT_AFTER]
     delay = state.config.chunk_delay_ms / 1000
-    for frame in frames:
+    for n, frame in enumerate(frames):
+        if fault == "stall" and n == DISCONNECT_AFTER and await asgi.sleep_or_disconnect(
+                receive, state.config.timeout_s):
+            return
         await asgi.chunk(send, frame)
         if delay:
             await asyncio.sleep(delay)

@@ -8,6 +8,7 @@ mock would have finished.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -29,9 +30,10 @@ SERVICES = Path(__file__).resolve().parents[2] / "services"
 
 @pytest.fixture(scope="module")
 def slow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """A stack whose gateways time out after 4 s without retrying, before a mock that streams slowly."""
+    """Gateways that time out after 4 s (2 s of stream silence) without retrying, before a slow mock."""
     with local_stack(tmp_path_factory.mktemp("slow"),
-                     gateway_env={"GATEWAY_UPSTREAM_TIMEOUT_S": "4", "GATEWAY_MAX_RETRIES": "0"},
+                     gateway_env={"GATEWAY_UPSTREAM_TIMEOUT_S": "4", "GATEWAY_MAX_RETRIES": "0",
+                                  "GATEWAY_STREAM_IDLE_TIMEOUT_S": "2"},
                      mock_env={"MOCK_TIMEOUT_S": "10", "MOCK_CHUNK_DELAY_MS": "250"}) as running:
         yield running
 
@@ -129,6 +131,36 @@ def test_upstream_timeout_is_504(slow: RunningStack, provider: str, stream: bool
     assert resp.status_code == 504, resp.text
     assert resp.json()["error"]["code"] == "upstream_timeout"
     assert 3.5 < elapsed < 9  # the gateway's 4 s, not the mock's 10 s stall
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_stream_silent_past_the_idle_timeout_ends_with_an_error_event(slow: RunningStack, provider: str) -> None:
+    url, body, headers = _chat(slow, provider, "a b c d e f g h [[mock:fault=stall]]", stream=True)
+    before = upstream_connections(slow, provider)
+    started = time.monotonic()
+    with httpx.Client(verify=str(slow.ca), timeout=30) as client:
+        resp = client.post(url, json=body, headers=headers)
+    elapsed = time.monotonic() - started
+    assert resp.status_code == 200, resp.text  # the stream had started: the timeout is reported in-band
+    events = [line[6:] for line in resp.text.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    error = json.loads(events[-2])["error"]
+    assert error["code"] == "upstream_timeout" and "sent nothing for 2 s" in error["message"], error
+    assert json.loads(events[0])["choices"][0]["delta"]["role"] == "assistant"  # the stream had opened
+    assert elapsed < 9  # the gateway's bound, not the end of the mock's 10 s silence
+    assert wait_for(lambda: upstream_connections(slow, provider) <= before, timeout=5)  # the upstream call closed
+
+
+def test_a_messages_stream_silent_past_the_idle_timeout_ends_with_an_error_event(slow: RunningStack) -> None:
+    headers = {"x-api-key": slow.keys["anthropic"], "anthropic-version": "2023-06-01"}
+    body = {"model": slow.model("anthropic"), "max_tokens": 64, "stream": True,
+            "messages": [{"role": "user", "content": "a b c d e f g h [[mock:fault=stall]]"}]}
+    with httpx.Client(verify=str(slow.ca), timeout=30) as client:
+        resp = client.post(f"{slow.url}/anthropic/v1/messages", json=body, headers=headers)
+    assert resp.status_code == 200, resp.text
+    blocks = resp.text.strip().split("\n\n")
+    assert blocks[0].startswith("event: message_start")
+    assert blocks[-1].startswith("event: error\n") and "sent nothing for 2 s" in blocks[-1], blocks[-1]
 
 
 def test_in_flight_gauge_returns_to_zero(slow: RunningStack) -> None:

@@ -46,14 +46,13 @@ async def stream(adapter: ProviderAdapter, model: BaseChatModel, req: ChatComple
     """
     runnable, params = prepare(adapter, model, req)
     upstream = aiter(runnable.astream(to_langchain(req.messages), **params))
-    try:
-        first: AIMessageChunk | None = await anext(upstream)
-    except StopAsyncIteration:
-        first = None
+    try:  # the request goes out here: the SDK's upstream timeout bounds the wait for the first chunk
+        first: AIMessageChunk | None = await anext(upstream, None)
     except Exception as exc:
         raise adapter.map_error(exc) from exc
     include_usage = req.stream_options.include_usage if req.stream_options else False
-    return _stream.events(adapter, first, upstream, include_usage, model_name, completion_id)
+    idle_s = adapter.settings.stream_idle_timeout_s  # then each later chunk within GATEWAY_STREAM_IDLE_TIMEOUT_S
+    return _stream.events(adapter, first, upstream, idle_s, include_usage, model_name, completion_id)
 
 
 __all__ = ["complete", "prepare", "stream", "to_langchain", "usage_of"]

@@ -13,6 +13,7 @@ from gateway import context
 from gateway.chat.response import record_usage, usage_of
 from gateway.errors import GatewayError, UpstreamBadResponseError, sse_error
 from gateway.providers.base import ProviderAdapter
+from gateway.stream_idle import IdleBound
 
 
 class ToolCallDeltas:
@@ -52,11 +53,12 @@ class ToolCallDeltas:
 
 
 async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstream: AsyncIterator[Any],
-                 include_usage: bool, model_name: str, completion_id: str) -> AsyncIterator[bytes]:
+                 idle_s: float, include_usage: bool, model_name: str, completion_id: str) -> AsyncIterator[bytes]:
     """Yield the SSE events of one completion, ending with `data: [DONE]` (errors become an error event).
 
     `first` is the chunk `chat.stream` awaited before answering (None: the stream ended at once); the
-    rest come from `upstream`. Runs once per streamed token: each chunk does only what it needs.
+    rest come from `upstream`, each within `idle_s` seconds of the one before. Runs once per streamed
+    token: each chunk does only what it needs.
     """
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
             "model": model_name}
@@ -70,10 +72,11 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     finish: str | None = None
     opened = False
     chunk: Any = first
+    idle = IdleBound(idle_s)
     try:
         while True:
             if chunk is None:
-                chunk = await anext(upstream, None)
+                chunk = await idle.next(upstream)
                 if chunk is None:
                     break
             assert isinstance(chunk, AIMessageChunk)
@@ -99,6 +102,8 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
         yield sse_error(mapped)
         yield b"data: [DONE]\n\n"
         return
+    finally:
+        idle.close()
     record_usage(usage)
     yield event({}, finish)
     if include_usage:
