@@ -57,7 +57,10 @@ cp /etc/nsswitch.conf "${root}/etc/nsswitch.conf"
 
 # Checks, from ROOT alone: the programs run, and every extension module left in the stdlib imports
 # (so each one found its libraries).
-chroot "${root}" /usr/sbin/nginx -V 2>&1 | head -n 1
+# The whole output first: `nginx -V | head -n 1` fails now and then with SIGPIPE (141) under pipefail, when
+# head exits before nginx has written its later lines.
+nginx_version="$(chroot "${root}" /usr/sbin/nginx -V 2>&1)"
+echo "${nginx_version%%$'\n'*}"
 chroot "${root}" /usr/bin/sh -c ': "$(cat /etc/group)" && sleep 0'
 chroot "${root}" /usr/bin/python3 -c '
 import argparse, dataclasses, http.client, importlib, ipaddress, json, math, os, pathlib, re, shutil, signal
