@@ -57,6 +57,30 @@ def test_reopened_file_keeps_its_size_for_rotation(tmp_path: Path) -> None:
     assert path.with_name("a.log.1").stat().st_size == 1000 and path.stat().st_size == 100
 
 
+def test_a_failed_rotation_drops_one_record_and_the_next_ones_are_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.log"
+    sink = JsonLinesSink("openai", path, max_bytes=4096, backups=1)
+    for n in range(30):
+        _record(sink, n)
+    real_replace = Path.replace
+
+    def refused(self: Path, target: Path) -> Path:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "replace", refused)
+    for n in range(30, 60):
+        _record(sink, n)  # once the file is full every rotation fails; the request path never sees it
+    monkeypatch.setattr(Path, "replace", real_replace)
+    full = _lines(path)
+    assert 0 < sink.dropped < 30 and sink.status()["degraded"] is True
+    assert full[-1]["request_id"] == f"req-{59 - sink.dropped:04d}"  # written until full, then counted
+    _record(sink, 60)  # renames work again: the file rotates and the record is written
+    assert sink.status()["ok"] is True
+    assert [r["request_id"] for r in _lines(path)] == ["req-0060"]
+    assert _lines(path.with_name("a.log.1")) == full
+
+
 def test_a_line_longer_than_max_bytes_is_written_whole(tmp_path: Path) -> None:
     path = tmp_path / "a.log"
     lines = RotatingLines(path, max_bytes=100, backups=1)
