@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     models: Annotated[tuple[str, ...], NoDecode] = ()
     upstream_timeout_s: float = Field(60.0, gt=0, le=900)
     # Longest silence between two streamed chunks (keep-alive bytes do not count): the stream then ends with
-    # an `upstream_timeout` error event. Checked by the gateway for every provider (gateway/chat/stream.py).
+    # an `upstream_timeout` error event. Checked by the gateway for every provider (gateway/stream_idle.py).
     stream_idle_timeout_s: float = Field(120.0, gt=0, le=3600)
     max_retries: int = Field(2, ge=0, le=10)
     # The OpenAI SDK's HTTP transport: aiohttp keeps idle upstream connections in O(1), where the default
