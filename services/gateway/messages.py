@@ -8,7 +8,7 @@ official `anthropic` SDK makes the call (timeouts, retries, error types the adap
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anthropic
@@ -57,7 +57,7 @@ class MessagesRelay:
         return message.to_dict(mode="json")
 
     async def stream(self, req: MessagesRequest, api_key: str, version: str,
-                     beta: str | None = None) -> AsyncIterator[bytes]:
+                     beta: str | None = None) -> AsyncGenerator[bytes, None]:
         """Open the upstream stream (failures to open raise, with their status) and return its SSE events."""
         try:
             upstream = await self.client(api_key).post(
@@ -67,7 +67,7 @@ class MessagesRelay:
             raise self.adapter.map_error(exc) from exc
         return self._events(upstream)
 
-    async def _events(self, upstream: anthropic.AsyncStream[Any]) -> AsyncIterator[bytes]:
+    async def _events(self, upstream: anthropic.AsyncStream[Any]) -> AsyncGenerator[bytes, None]:
         tokens = [0, 0]
         stopped = False
         events, idle = aiter(upstream), IdleBound(self.adapter.settings.stream_idle_timeout_s)

@@ -120,6 +120,48 @@ def test_client_disconnect_before_the_first_chunk_cancels_too(slow: RunningStack
                     timeout=5), metrics
 
 
+def _messages(stack: RunningStack, text: str) -> tuple[str, dict, dict]:
+    body = {"model": stack.model("anthropic"), "max_tokens": 512, "stream": True,
+            "messages": [{"role": "user", "content": text}]}
+    return (f"{stack.url}/anthropic/v1/messages", body,
+            {"x-api-key": stack.keys["anthropic"], "anthropic-version": "2023-06-01"})
+
+
+def test_client_disconnect_mid_messages_stream_cancels_the_upstream_call(slow: RunningStack) -> None:
+    url, body, headers = _messages(slow, " ".join(f"w{i}" for i in range(120)))
+    before = upstream_connections(slow, "anthropic")
+    with httpx.Client(verify=str(slow.ca), timeout=30) as client, \
+            client.stream("POST", url, json=body, headers=headers) as resp:
+        assert resp.status_code == 200
+        lines = resp.iter_lines()
+        got = [line for line in (next(lines) for _ in range(9)) if line.startswith("event: ")]
+        assert "event: content_block_delta" in got, got
+        during = upstream_connections(slow, "anthropic")
+        assert during > before
+    assert wait_for(lambda: upstream_connections(slow, "anthropic") < during, timeout=5), (before, during)
+
+
+def test_client_disconnect_before_the_first_messages_event_cancels_too(slow: RunningStack) -> None:
+    # the mock holds its answer, headers included (a stream's latency directive would send them first)
+    url, body, headers = _messages(slow, "wait for it [[mock:fault=timeout]]")
+    before = upstream_connections(slow, "anthropic")
+
+    def call() -> None:
+        with httpx.Client(verify=str(slow.ca), timeout=httpx.Timeout(30, read=1.5)) as client, \
+                pytest.raises(httpx.ReadTimeout):
+            client.post(url, json=body, headers=headers)
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(call)
+        assert wait_for(lambda: upstream_connections(slow, "anthropic") > before, timeout=1.2)
+        during = upstream_connections(slow, "anthropic")
+        pending.result()
+    # closed well before the gateway's own 4 s upstream timeout, and recorded as 499
+    assert wait_for(lambda: upstream_connections(slow, "anthropic") < during, timeout=1.5)
+    metrics_url = f"{slow.gateway_urls['anthropic']}/metrics"
+    assert wait_for(lambda: 'route="messages",status="499"' in httpx.get(metrics_url).text, timeout=5)
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_upstream_timeout_is_504(slow: RunningStack, provider: str, stream: bool) -> None:

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -36,7 +36,7 @@ async def complete(adapter: ProviderAdapter, model: BaseChatModel, req: ChatComp
 
 
 async def stream(adapter: ProviderAdapter, model: BaseChatModel, req: ChatCompletionRequest,
-                 model_name: str, completion_id: str) -> AsyncIterator[bytes]:
+                 model_name: str, completion_id: str) -> AsyncGenerator[bytes, None]:
     """Open the upstream stream and return its OpenAI `chat.completion.chunk` SSE events, ending with [DONE].
 
     The first upstream chunk is awaited here, before any byte goes to the client, so a failure

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
@@ -52,8 +52,8 @@ class ToolCallDeltas:
         return out
 
 
-async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstream: AsyncIterator[Any],
-                 idle_s: float, include_usage: bool, model_name: str, completion_id: str) -> AsyncIterator[bytes]:
+async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstream: AsyncIterator[Any], idle_s: float,
+                 include_usage: bool, model_name: str, completion_id: str) -> AsyncGenerator[bytes, None]:
     """Yield the SSE events of one completion, ending with `data: [DONE]` (errors become an error event).
 
     `first` is the chunk `chat.stream` awaited before answering (None: the stream ended at once); the

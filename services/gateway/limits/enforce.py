@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 
 from gateway.errors import QuotaExceededError, RateLimitedError
 from gateway.limits.base import Limiter, Limits, Reservation
@@ -77,12 +77,3 @@ def settle_later(limiter: Limiter, res: Reservation | None, actual_tokens: int |
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 
-
-async def settled_stream(events: AsyncIterator[bytes], limiter: Limiter, res: Reservation | None,
-                         used: Callable[[], int | None]) -> AsyncIterator[bytes]:
-    """Pass the stream through, then settle with the usage it reported (also when cut short)."""
-    try:
-        async for event in events:
-            yield event
-    finally:
-        settle_later(limiter, res, used())

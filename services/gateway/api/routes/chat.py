@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from gateway import chat, context
 from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model
 from gateway.api.direct import DirectRoute
+from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.schemas import ChatCompletionRequest
 from gateway.errors import InvalidRequestError
 from gateway.limits import enforce
@@ -44,14 +44,18 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
     reservation = await admit(runtime, client, [m.text for m in req.messages], requested)
     limit_headers = enforce.headers(reservation)
     if req.stream:
-        opening = asyncio.ensure_future(chat.stream(runtime.adapter, model, req, model_name, completion_id))
-        if await _client_left_first(opening, request):
+        watch = ClientWatch(request.receive)  # from here on, a client that leaves cancels the upstream call
+        try:
+            events = await watch.run(chat.stream(runtime.adapter, model, req, model_name, completion_id))
+        except Exception:
+            watch.close()
+            await enforce.settle(limiter, reservation, 0)  # refused upstream: nothing was used
+            raise
+        if events is None:
             await enforce.settle(limiter, reservation, 0)
             return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
-        if opening.exception() is not None:
-            await enforce.settle(limiter, reservation, 0)  # refused upstream: nothing was used
-        events = enforce.settled_stream(opening.result(), limiter, reservation, lambda: _used(ctx))
-        return StreamingResponse(events, media_type="text/event-stream", headers={**_SSE_HEADERS, **limit_headers})
+        return EventStreamResponse(events, watch, {**_SSE_HEADERS, **limit_headers},
+                                   on_close=lambda: enforce.settle_later(limiter, reservation, _used(ctx)))
     try:
         doc = await chat.complete(runtime.adapter, model, req, model_name, completion_id)
     except Exception:
@@ -72,19 +76,3 @@ def _used(ctx: context.RequestContext | None) -> int | None:
         return None
     return ctx.prompt_tokens + (ctx.completion_tokens or 0)
 
-
-async def _client_left_first(opening: asyncio.Future[Any], request: Request) -> bool:
-    """Wait for the upstream stream to open; cancel it and return True if the client disconnects first."""
-
-    async def disconnected() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    watcher = asyncio.ensure_future(disconnected())
-    try:
-        await asyncio.wait({opening, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if not opening.done():
-            opening.cancel()
-    return opening.cancelled()

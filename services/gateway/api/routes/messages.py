@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -29,6 +29,7 @@ from gateway.api.anthropic_schemas import (
     MessagesRequest,
 )
 from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model
+from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.errors import GatewayError, InvalidRequestError
 from gateway.limits import enforce
 from gateway.messages import MessagesRelay, error_body
@@ -103,7 +104,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
 
     @router.post("/v1/messages", summary="Create a message (Anthropic Messages API)", response_model=MessageResponse,
                  responses={200: {"content": {"text/event-stream": {}}, "description": "message or SSE stream"}})
-    async def create_message(req: MessagesRequest, runtime: RuntimeDep, client: ClientDep,
+    async def create_message(req: MessagesRequest, runtime: RuntimeDep, client: ClientDep, request: Request,
                              version: VersionDep, beta: BetaDep = None) -> Response:
         ctx = context.get()
         if ctx is not None:
@@ -117,14 +118,19 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         conversation = [orjson.dumps(req.model_dump(include={"system", "messages", "tools"})).decode()]
         reservation = await admit(runtime, client, conversation, req.max_tokens)
         headers = enforce.headers(reservation)
+        watch = ClientWatch(request.receive) if req.stream else None  # a client that leaves cancels the call
         try:
-            if req.stream:
-                events = await relay.stream(req, runtime.provider_key(), version, beta)
-                settled = enforce.settled_stream(events, runtime.limiter, reservation, lambda: _used(ctx))
-                return StreamingResponse(settled, media_type="text/event-stream",
-                                         headers={**_SSE_HEADERS, **headers})
+            if watch is not None:
+                events = await watch.run(relay.stream(req, runtime.provider_key(), version, beta))
+                if events is None:
+                    await enforce.settle(runtime.limiter, reservation, 0)
+                    return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
+                return EventStreamResponse(events, watch, {**_SSE_HEADERS, **headers}, on_close=lambda: (
+                    enforce.settle_later(runtime.limiter, reservation, _used(ctx))))
             doc = await relay.create(req, runtime.provider_key(), version, beta)
         except Exception:
+            if watch is not None:
+                watch.close()
             await enforce.settle(runtime.limiter, reservation, 0)  # refused or failed upstream: nothing used
             raise
         await enforce.settle(runtime.limiter, reservation, _used(ctx))
