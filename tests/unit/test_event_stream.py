@@ -120,6 +120,13 @@ async def test_a_client_leaving_while_its_socket_is_full_closes_the_upstream_too
     assert upstream.closed and closes == [1]  # closed at its `yield`, its `finally` ran
 
 
+async def test_a_client_gone_before_the_headers_still_gets_the_upstream_closed() -> None:
+    server, upstream, closes = Server(raise_when_gone=True, gone_after=0), Upstream([b"data: a\n\n"] * 3), []
+    await asyncio.wait_for(_serve(server, upstream, closes), 2)  # the very first send raises
+    assert server.sent == []
+    assert upstream.closed and closes == [1]  # the generator had started: its `finally` ran
+
+
 async def test_a_send_that_raises_for_a_client_that_left_ends_the_stream() -> None:
     # ASGI spec 2.4: a send raises once the client left; the disconnect is not reported yet
     server, upstream, closes = Server(raise_when_gone=True, gone_after=3), Upstream([b"data: a\n\n"] * 100), []

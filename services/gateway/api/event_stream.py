@@ -77,11 +77,15 @@ class EventStreamResponse(Response):
         self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        watch = self.watch
+        watch, events = self.watch, self.events
         try:
+            # The first event is taken before any byte is sent, so the generator has started and its `finally`
+            # (which closes the upstream) runs however the stream ends, even if the very first send fails.
+            event = await anext(events, None)
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            async for event in self.events:
+            while event is not None:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
+                event = await anext(events, None)
             watch.close()  # the final message makes the server report the request over: not a client leaving
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
@@ -92,6 +96,6 @@ class EventStreamResponse(Response):
         finally:
             watch.close()
             try:
-                await self.events.aclose()  # left at a `yield` (the client went): run its `finally` now
+                await events.aclose()  # left at a `yield` (the client went): run its `finally` now
             finally:
                 self.on_close()
