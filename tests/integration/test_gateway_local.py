@@ -98,23 +98,28 @@ def test_client_disconnect_mid_stream_cancels_the_upstream_call(slow: RunningSta
     assert wait_for(lambda: upstream_connections(slow, provider) < during, timeout=5), (before, during)
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_client_disconnect_before_the_first_chunk_cancels_too(slow: RunningStack, provider: str) -> None:
-    url, body, headers = _chat(slow, provider, "wait for it [[mock:latency=20000]]", stream=True)
-    before = upstream_connections(slow, provider)
+def _leave_before_the_answer(stack: RunningStack, provider: str, url: str, body: dict, headers: dict) -> None:
+    """A client that gives up (1.5 s read timeout) while the mock holds the answer; the gateway's upstream
+    connection must close well before the gateway's own 4 s upstream timeout."""
+    before = upstream_connections(stack, provider)
 
     def call() -> None:
-        with httpx.Client(verify=str(slow.ca), timeout=httpx.Timeout(30, read=1.5)) as client, \
+        with httpx.Client(verify=str(stack.ca), timeout=httpx.Timeout(30, read=1.5)) as client, \
                 pytest.raises(httpx.ReadTimeout):
             client.post(url, json=body, headers=headers)
 
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(call)
-        assert wait_for(lambda: upstream_connections(slow, provider) > before, timeout=1.2)  # the mock holds it
-        during = upstream_connections(slow, provider)
+        assert wait_for(lambda: upstream_connections(stack, provider) > before, timeout=1.2)  # the mock holds it
+        during = upstream_connections(stack, provider)
         pending.result()
-    # closed well before the gateway's own 4 s upstream timeout, and recorded as 499, not 504
-    assert wait_for(lambda: upstream_connections(slow, provider) < during, timeout=1.5)
+    assert wait_for(lambda: upstream_connections(stack, provider) < during, timeout=1.5)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_client_disconnect_before_the_first_chunk_cancels_too(slow: RunningStack, provider: str) -> None:
+    _leave_before_the_answer(slow, provider, *_chat(slow, provider, "wait for it [[mock:latency=20000]]", stream=True))
+    # recorded as 499, not 504
     metrics = httpx.get(f"{slow.gateway_urls[provider]}/metrics").text
     assert wait_for(lambda: 'route="chat",status="499"' in httpx.get(f"{slow.gateway_urls[provider]}/metrics").text,
                     timeout=5), metrics
@@ -143,21 +148,8 @@ def test_client_disconnect_mid_messages_stream_cancels_the_upstream_call(slow: R
 
 def test_client_disconnect_before_the_first_messages_event_cancels_too(slow: RunningStack) -> None:
     # the mock holds its answer, headers included (a stream's latency directive would send them first)
-    url, body, headers = _messages(slow, "wait for it [[mock:fault=timeout]]")
-    before = upstream_connections(slow, "anthropic")
-
-    def call() -> None:
-        with httpx.Client(verify=str(slow.ca), timeout=httpx.Timeout(30, read=1.5)) as client, \
-                pytest.raises(httpx.ReadTimeout):
-            client.post(url, json=body, headers=headers)
-
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(call)
-        assert wait_for(lambda: upstream_connections(slow, "anthropic") > before, timeout=1.2)
-        during = upstream_connections(slow, "anthropic")
-        pending.result()
-    # closed well before the gateway's own 4 s upstream timeout, and recorded as 499
-    assert wait_for(lambda: upstream_connections(slow, "anthropic") < during, timeout=1.5)
+    _leave_before_the_answer(slow, "anthropic", *_messages(slow, "wait for it [[mock:fault=timeout]]"))
+    # recorded as 499
     metrics_url = f"{slow.gateway_urls['anthropic']}/metrics"
     assert wait_for(lambda: 'route="messages",status="499"' in httpx.get(metrics_url).text, timeout=5)
 
