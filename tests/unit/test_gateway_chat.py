@@ -57,10 +57,12 @@ def usage(inp: int, out: int) -> dict[str, int]:
 
 def events(raw: list[bytes]) -> list[Any]:
     out: list[Any] = []
-    for frame in raw:
-        assert frame.startswith(b"data: ") and frame.endswith(b"\n\n")
-        data = frame[6:-2]
-        out.append("[DONE]" if data == b"[DONE]" else orjson.loads(data))
+    for part in raw:  # a part may carry several events (the closing ones are sent together)
+        assert part.startswith(b"data: ") and part.endswith(b"\n\n")
+        for frame in part[:-2].split(b"\n\n"):
+            assert frame.startswith(b"data: ")
+            data = frame[6:]
+            out.append("[DONE]" if data == b"[DONE]" else orjson.loads(data))
     return out
 
 
@@ -122,8 +124,10 @@ async def test_stream_emits_openai_chunks_usage_and_done() -> None:
               AIMessageChunk(content="", usage_metadata=usage(0, 2), response_metadata={"stop_reason": "end_turn"})]
     req = request(stream=True, stream_options={"include_usage": True})
     body = await chat.stream(adapter("anthropic"), ScriptedModel(chunks), req, "claude-sonnet-4-5", "c9")  # type: ignore[arg-type]
-    got = events(await collect(body))
+    parts = await collect(body)
+    got = events(parts)
     assert got[-1] == "[DONE]"
+    assert len(events(parts[-1:])) == 3  # finish, usage and [DONE] leave in one write
     deltas = [e["choices"][0]["delta"] for e in got[:-1] if e["choices"]]
     assert deltas[0] == {"role": "assistant", "content": ""}
     assert "".join(d.get("content", "") for d in deltas) == "Echo: hi"
@@ -158,10 +162,12 @@ async def test_error_mid_stream_becomes_an_error_event_then_done() -> None:
 
     model = ScriptedModel([AIMessageChunk(content="partial")], error=httpx2.RemoteProtocolError("peer closed"))
     body = await chat.stream(adapter(), model, request(stream=True), "m", "c")  # type: ignore[arg-type]
-    got = events(await collect(body))
+    parts = await collect(body)
+    got = events(parts)
     assert got[0]["choices"][0]["delta"]["content"] == "partial"
     assert got[-2]["error"]["type"] == "upstream_error" and got[-2]["error"]["code"] == "upstream_unreachable"
     assert got[-1] == "[DONE]"
+    assert len(events(parts[-1:])) == 2  # the error event and [DONE] together
 
 
 def test_assistant_tool_calls_and_tool_results_become_langchain_messages() -> None:

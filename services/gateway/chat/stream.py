@@ -15,6 +15,8 @@ from gateway.errors import GatewayError, UpstreamBadResponseError, sse_error
 from gateway.providers.base import ProviderAdapter
 from gateway.stream_idle import IdleBound
 
+DONE = b"data: [DONE]\n\n"
+
 
 class ToolCallDeltas:
     """Renders LangChain `tool_call_chunks` the way OpenAI streams `delta.tool_calls`.
@@ -99,16 +101,16 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     except Exception as exc:  # noqa: BLE001 - every upstream failure becomes one error event
         mapped = adapter.map_error(exc)
         _mark_error(mapped)
-        yield sse_error(mapped)
-        yield b"data: [DONE]\n\n"
+        yield sse_error(mapped) + DONE
         return
     finally:
         idle.close()
     record_usage(usage)
-    yield event({}, finish)
+    # The closing events are ready together: one write to the client, not three.
+    tail = event({}, finish)
     if include_usage:
-        yield b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
-    yield b"data: [DONE]\n\n"
+        tail += b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
+    yield tail + DONE
 
 
 def _add_usage(total: dict[str, int] | None, part: dict[str, int] | None) -> dict[str, int] | None:
