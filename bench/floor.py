@@ -1,7 +1,7 @@
 """The floor and the overhead split, per provider, in one process and one event loop (uvloop).
 
     .venv/bin/python bench/floor.py --mock-url http://127.0.0.1:PORT [--providers openai,anthropic,cohere]
-        [--levels 1,8] [--reps 3] [--duration 1.5] [--warmup 0.3] [--state DIR]
+        [--levels 1,8] [--reps 3] [--duration 1.5] [--stream-duration 3] [--warmup 0.3] [--state DIR]
 
 Variants (bench/floor_variants.py), measured interleaved (rep 1 of every variant, then rep 2, ...):
   bare        the provider's LangChain chat model `ainvoke` / `astream` (the floor: same class, same mock)
@@ -9,8 +9,10 @@ Variants (bench/floor_variants.py), measured interleaved (rep 1 of every variant
   full        the whole app over raw ASGI (middleware, auth, in-process limiter, metrics, access log, JSONL audit)
   -X          full with component X switched off;  +redis / +postgres: full with that backend
   -direct     full with FastAPI routing the request (GATEWAY_DIRECT_ROUTES=false, gateway/api/direct.py)
-  uvicorn     `python -m gateway` (uvicorn, httptools, uvloop) in a subprocess, its CPU from /proc
-CPU is this process's (or the subprocess's) CPU time per request; the mock's CPU is never included.
+  served      the bare call behind a minimal ASGI app under uvicorn (bench/served_floor.py), a subprocess
+  uvicorn     `python -m gateway` (uvicorn, httptools, uvloop) in a subprocess
+CPU is this process's (or the subprocess's, every thread's, in ns from /proc/<pid>/task/*/schedstat) CPU time
+per request; the mock's CPU is never included. Streamed windows last --stream-duration (a stream is ~40 ms).
 Prints one JSON document on stdout. Every loop is bounded by time and count.
 """
 
@@ -30,6 +32,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent / "services"), str(BENCH)]
 
+from floor_report import APP, SERVED, TOTAL  # noqa: E402
 from floor_services import backing_services  # noqa: E402
 from floor_variants import (  # noqa: E402
     APP_VARIANTS,
@@ -43,13 +46,31 @@ from floor_variants import (  # noqa: E402
     provider,
 )
 from loadgen import Conn as RawConn  # noqa: E402
-from loadgen import build_target, cpu_of  # noqa: E402
+from loadgen import build_target, cpu_of, tree_pids  # noqa: E402
 
 from devstack.ports import free_ports  # noqa: E402
 from devstack.procs import ProcessSpec, launch, stop, wait_ready  # noqa: E402
 from devstack.procs import start_time as proc_start  # noqa: E402
 
 Measure = Callable[[], Awaitable[bool]]
+
+
+def sched_cpu_s(pid: int) -> float:
+    """CPU seconds of `pid`'s process tree, every thread, from the scheduler's ns counters.
+
+    /proc/<pid>/stat counts in clock ticks (10 ms), too coarse for windows of a few hundred requests;
+    falls back to it where the kernel has no schedstat (a thread that exited during a window is lost
+    either way: the servers measured keep theirs)."""
+    total = 0
+    for proc in tree_pids(pid):
+        try:
+            tasks = list(Path(f"/proc/{proc}/task").iterdir())
+            total += sum(int((t / "schedstat").read_text().split()[0]) for t in tasks)
+        except FileNotFoundError:
+            return cpu_of([pid])
+        except (OSError, ValueError, IndexError):
+            continue  # the process or a thread ended meanwhile
+    return total / 1e9
 
 
 async def window(once: Measure, conc: int, duration: float, warmup: float, max_requests: int,
@@ -76,14 +97,14 @@ async def window(once: Measure, conc: int, duration: float, warmup: float, max_r
     tasks = [asyncio.create_task(worker()) for _ in range(conc)]
     await asyncio.sleep(warmup)
     measuring[0] = True
-    c0 = cpu_of([pid]) if pid else time.process_time()
+    c0 = sched_cpu_s(pid) if pid else time.process_time()
     w0 = time.perf_counter()
     end[0] = w0 + duration
     await asyncio.wait(tasks, timeout=duration + 30)
     for t in tasks:
         t.cancel()
     wall = time.perf_counter() - w0
-    cpu = (cpu_of([pid]) if pid else time.process_time()) - c0
+    cpu = (sched_cpu_s(pid) if pid else time.process_time()) - c0
     n = len(lat) + errors[0]
     return {"n": len(lat), "errors": errors[0], "cpu_ms": cpu * 1000 / n if n else None,
             "p50_ms": statistics.median(lat) * 1000 if lat else None, "rps": len(lat) / wall if wall else 0}
@@ -99,10 +120,24 @@ def spawn_gateway(p: Provider, keys: Keys, state: Path, records: list[dict]) -> 
         "GATEWAY_AUDIT_LOG": str(state / "audit" / f"floor-{p.name}-uvicorn.log"),
         "OPENAI_API_KEY": UPSTREAM_KEY, "ANTHROPIC_API_KEY": UPSTREAM_KEY, "COHERE_API_KEY": UPSTREAM_KEY,
     }, env_remove=("VAULT_TOKEN", "GATEWAY_WORKERS"), ready_url=f"http://127.0.0.1:{port}/readyz")
+    return _started(spec, state, records), f"http://127.0.0.1:{port}/v1/chat/completions"
+
+
+def spawn_served(p: Provider, mock_url: str, keys: Keys, state: Path, records: list[dict]) -> tuple[int, str]:
+    """bench/served_floor.py for `p`: the bare call behind a minimal ASGI app, same uvicorn options."""
+    port = free_ports(1)[0]
+    spec = ProcessSpec(f"floor-served-{p.name}", [sys.executable, str(BENCH / "served_floor.py")], env={
+        "FLOOR_PROVIDER": p.name, "FLOOR_MOCK_URL": mock_url, "FLOOR_KEYS_FILE": str(keys.path),
+        "FLOOR_PORT": str(port),
+    }, env_remove=("VAULT_TOKEN", "GATEWAY_WORKERS"), ready_url=f"http://127.0.0.1:{port}/")
+    return _started(spec, state, records), f"http://127.0.0.1:{port}/v1/chat/completions"
+
+
+def _started(spec: ProcessSpec, state: Path, records: list[dict]) -> int:
     proc = launch(spec, state / "logs")
     records.append({"name": spec.name, "pid": proc.pid, "start": proc_start(proc.pid)})
     wait_ready(spec, proc, state / "logs", deadline_s=60)
-    return proc.pid, f"http://127.0.0.1:{port}/v1/chat/completions"
+    return proc.pid
 
 
 def over_http(url: str, body: bytes, key: str, stream: bool) -> Measure:
@@ -140,11 +175,15 @@ async def run(a: argparse.Namespace) -> dict:
                     continue
                 once, switch = await app_variant(stack, p, keys, state, v, False, services)
                 plan.append((name, v, False, once, switch, None))
+            served_pid, served_url = spawn_served(p, a.mock_url, keys, state, records)
             pid, url = spawn_gateway(p, keys, state, records)
+            plan.append((name, "served", False, over_http(served_url, p.body, keys.limited, False), None, served_pid))
             plan.append((name, "uvicorn", False, over_http(url, p.body, keys.limited, False), None, pid))
             plan.append((name, "bare", True, bare(p, True), None, None))
             once, switch = await app_variant(stack, p, keys, state, "full", True, services)
             plan.append((name, "full", True, once, switch, None))
+            plan.append((name, "served", True, over_http(served_url, p.stream_body, keys.limited, True), None,
+                         served_pid))
             plan.append((name, "uvicorn", True, over_http(url, p.stream_body, keys.limited, True), None, pid))
         try:
             raw: dict[str, dict[str, dict[str, list[dict]]]] = {}
@@ -154,7 +193,8 @@ async def run(a: argparse.Namespace) -> dict:
                     for conc in levels:
                         if switch:
                             switch(True)
-                        res = await window(once, conc, a.duration, a.warmup, a.max_requests, pid)
+                        duration = a.stream_duration if stream else a.duration
+                        res = await window(once, conc, duration, a.warmup, a.max_requests, pid)
                         key = f"{'stream' if stream else 'plain'}-{conc}"
                         raw.setdefault(name, {}).setdefault(key, {}).setdefault(variant, []).append(res)
                 print(f"floor rep {rep + 1}/{a.reps} done", file=sys.stderr, flush=True)
@@ -181,7 +221,8 @@ def reduce(raw: dict) -> dict:
 SPLIT = (
     ("floor: bare LangChain call", "bare", None),
     ("conversion + serialisation", "convert", "bare"),
-    ("FastAPI routing, dependencies, body parsing (skipped by direct routes)", "-direct", "full"),
+    ("FastAPI's stack: middleware, routing, dependencies, body parsing (skipped by direct routes, not in the total)",
+     "-direct", "full"),
     ("auth", "full", "-auth"),
     ("limiter, in-process", "full", "-limiter"),
     ("limiter, Redis (vs none)", "+redis", "-limiter"),
@@ -189,8 +230,10 @@ SPLIT = (
     ("audit, PostgreSQL sink (vs none)", "+postgres", "-audit"),
     ("metrics", "full", "-metrics"),
     ("access log", "full", "-access_log"),
-    ("server (uvicorn, httptools, uvloop transport)", "uvicorn", "full"),
-    ("total above the floor (uvicorn - bare)", "uvicorn", "bare"),
+    ("server (uvicorn, httptools, uvloop transport): gateway over uvicorn - in process", "uvicorn", "full"),
+    (SERVED, "served", "bare"),
+    (APP, "uvicorn", "served"),
+    (TOTAL, "uvicorn", "bare"),
 )
 
 
@@ -224,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--providers", default="openai,anthropic,cohere")
     ap.add_argument("--levels", default="1,8")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=1.5)
+    ap.add_argument("--duration", type=float, default=1.5, help="seconds per window, plain requests")
+    ap.add_argument("--stream-duration", type=float, default=3.0, help="seconds per window, streamed requests")
     ap.add_argument("--warmup", type=float, default=0.3)
     ap.add_argument("--max-requests", type=int, default=5000)
     ap.add_argument("--state", default=str(BENCH.parent / ".bench" / "floor"))
@@ -238,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     out = asyncio.run(run(a))
     levels = reduce(out["raw"])
     print(json.dumps({"levels": levels, "splits": splits(levels), "raw": out["raw"], "notes": out["notes"],
-                      "settings": {"reps": a.reps, "duration": a.duration, "levels": a.levels}}))
+                      "settings": {"reps": a.reps, "duration": a.duration, "stream_duration": a.stream_duration,
+                                   "levels": a.levels}}))
     return 0
 
 

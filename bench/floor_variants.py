@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 from asgi_call import call, scope_for
-from langchain_core.messages import HumanMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage
 
 from gateway import chat, logs
 from gateway.api.chat_request import ChatCompletionRequest
@@ -82,11 +83,17 @@ class Provider:
     settings_kw: dict[str, Any] = field(default_factory=dict)
 
 
+def settings_for(name: str, mock_url: str, keys_file: Path | str) -> dict[str, Any]:
+    """The gateway settings of every variant for provider `name` against the mock at `mock_url`."""
+    base = mock_url + ("/v1" if name == "openai" else "")
+    return {"provider": name, "upstream_base_url": base, "secrets_backend": "env",
+            "client_keys_file": keys_file, "max_retries": 0}
+
+
 def provider(name: str, mock_url: str, state: Path, keys: Keys) -> Provider:
     """Describe `name` against the mock at `mock_url`."""
-    base = mock_url + ("/v1" if name == "openai" else "")
-    p = Provider(name, base, settings_kw={"provider": name, "upstream_base_url": base, "secrets_backend": "env",
-                                          "client_keys_file": keys.path, "max_retries": 0})
+    kw = settings_for(name, mock_url, keys.path)
+    p = Provider(name, kw["upstream_base_url"], settings_kw=kw)
     p.model = create_adapter(load_settings(**p.settings_kw)).models[0]
     doc = {"model": p.model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 64}
     p.body = orjson.dumps(doc)
@@ -94,19 +101,24 @@ def provider(name: str, mock_url: str, state: Path, keys: Keys) -> Provider:
     return p
 
 
+def bare_call(settings_kw: dict[str, Any]) -> tuple[BaseChatModel, list[BaseMessage], dict[str, Any]]:
+    """The floor's call: the provider's LangChain chat model, built as the gateway builds it, its messages and
+    arguments (`ainvoke(messages, **kwargs)` / `astream(...)`); served over HTTP by bench/served_floor.py."""
+    adapter = create_adapter(load_settings(**settings_kw))
+    return adapter.chat_model(adapter.models[0], UPSTREAM_KEY), [HumanMessage(PROMPT)], {"max_tokens": 64}
+
+
 def bare(p: Provider, stream: bool) -> Variant:
-    """The floor: the provider's LangChain chat model, built as the gateway builds it, called directly."""
-    adapter = create_adapter(load_settings(**p.settings_kw))
-    model = adapter.chat_model(p.model, UPSTREAM_KEY)
-    messages = [HumanMessage(PROMPT)]
+    """The floor: the bare call, in this process."""
+    model, messages, kwargs = bare_call(p.settings_kw)
 
     async def once() -> bool:
         if stream:
             n = 0
-            async for _ in model.astream(messages, max_tokens=64):
+            async for _ in model.astream(messages, **kwargs):
                 n += 1
             return n > 0
-        return bool((await model.ainvoke(messages, max_tokens=64)).content)
+        return bool((await model.ainvoke(messages, **kwargs)).content)
 
     return once
 

@@ -136,12 +136,28 @@ def tables(res: dict[str, dict], summary: dict[str, dict], meta: dict) -> str:
                      f"{fmt(e['gateway_cpu_ms_per_req'], '.2f')} ms |")
         lines.append(f"| saturated throughput per worker vs LiteLLM | ≥ 8× | {ratio(g['best_rps'], ll['best_rps'])} "
                      f"measured, {ratio(g['capacity_per_core'], ll['capacity_per_core'])} CPU-bound |")
+        lines.append(f"| throughput per worker vs LiteLLM at {' / '.join(str(c) for c in PLAIN_LEVELS)} clients "
+                     f"(CPU-bound; measured rps) | ≥ 5× at each | {per_level_ratios(res)} |")
         lines.append(f"| streamed first chunk added (gateway alone, 1 / 8 clients) | ≤ 3 ms | "
                      f"{fmt(g['added_ttfc_1'], '.2f')} / {fmt(g['added_ttfc_8'], '.2f')} ms |")
         lines.append(f"| streamed first chunk added (edge, 1 / 8 clients) | ≤ 3 ms | "
                      f"{fmt(e['added_ttfc_1'], '.2f')} / {fmt(e['added_ttfc_8'], '.2f')} ms |")
         lines.append("")
     return "\n".join(lines)
+
+
+PLAIN_LEVELS = (1, 8, 32, 64)
+
+
+def per_level_ratios(res: dict[str, dict]) -> str:
+    """LiteLLM's CPU per request over the gateway's at each plain level, then the measured rps ratios."""
+    def at(target: str, conc: int, key: str) -> float | None:
+        v = (res.get(target) or {}).get(f"plain-{conc}") or {}
+        return v.get("cpu_ms_per_req", {}).get("server") if key == "cpu" else v.get("rps")
+
+    cpu = " / ".join(ratio(at("litellm", c, "cpu"), at("gateway", c, "cpu")) for c in PLAIN_LEVELS)
+    rps = " / ".join(ratio(at("gateway", c, "rps"), at("litellm", c, "rps")) for c in PLAIN_LEVELS)
+    return f"{cpu} (rps {rps})"
 
 
 def console_table(summary: dict[str, dict]) -> str:

@@ -95,8 +95,10 @@ def embeddings_cpu(env: Env, reps: int, duration: float, warmup: float, max_requ
 def floor(env: Env, reps: int, duration: float, quick: bool) -> dict:
     """The floor and the overhead split (bench/floor.py) against this run's mock."""
     mock = env.urls["mock"].removesuffix("/v1/chat/completions")
+    # A stream takes ~40 ms: its windows are longer, to average over as many requests as the plain ones.
     cmd = [sys.executable, str(FLOOR), "--mock-url", mock, "--reps", str(reps), "--duration", str(duration),
-           "--warmup", "0.1" if quick else "0.2", "--state", str(BENCH_DIR / "state" / "floor")]
+           "--stream-duration", str(duration * 3), "--warmup", "0.1" if quick else "0.2",
+           "--state", str(BENCH_DIR / "state" / "floor")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"floor bench failed: {out.stderr[-2000:]}")

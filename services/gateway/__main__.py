@@ -19,7 +19,7 @@ def main() -> None:
         exit_on_config_error(exc)
         return
     logs.configure(settings.log_level)
-    options = _server_options(settings)
+    options = server_options(settings)
     if multiproc.enabled():  # the operator set PROMETHEUS_MULTIPROC_DIR: it must exist before any metric does
         multiproc.prepare()
     if settings.workers > 1:
@@ -31,7 +31,8 @@ def main() -> None:
     uvicorn.run(create_app(settings), **options)
 
 
-def _server_options(settings: Settings) -> dict[str, Any]:
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the gateway (the floor bench serves its minimal app with the same)."""
     return {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False,
             "proxy_headers": False, "server_header": False, "date_header": False,
             "timeout_graceful_shutdown": int(settings.shutdown_grace_s) or None, "timeout_keep_alive": 75}

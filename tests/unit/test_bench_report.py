@@ -22,10 +22,11 @@ def _variants(**cpu: float) -> dict:
 
 def test_split_is_the_difference_of_medians_and_the_app_rest() -> None:
     from floor import REST, splits
+    from floor_report import APP, SERVED, TOTAL
 
     variants = _variants(bare=1.0, convert=1.1, full=2.0, minus_auth=1.9, minus_limiter=1.95,
                          minus_audit=1.8, minus_metrics=1.85, minus_access_log=1.9, minus_direct=2.15,
-                         plus_redis=2.3, plus_postgres=2.1, uvicorn=2.6)
+                         plus_redis=2.3, plus_postgres=2.1, served=1.2, uvicorn=2.6)
     variants["-access_log"] = variants.pop("-access-log")
     row = splits({"openai": {"plain-1": variants, "stream-1": {"bare": {"cpu_ms": 9.0}}}})["openai"]
     assert set(row) == {"plain-1"}  # streamed levels are reported separately
@@ -33,9 +34,12 @@ def test_split_is_the_difference_of_medians_and_the_app_rest() -> None:
     assert r["floor: bare LangChain call"] == pytest.approx(1.0)
     assert r["auth"] == pytest.approx(0.1)
     assert r["limiter, Redis (vs none)"] == pytest.approx(0.35)
-    assert r["server (uvicorn, httptools, uvloop transport)"] == pytest.approx(0.6)
-    assert r["total above the floor (uvicorn - bare)"] == pytest.approx(1.6)
-    assert r["FastAPI routing, dependencies, body parsing (skipped by direct routes)"] == pytest.approx(0.15)
+    assert r["server (uvicorn, httptools, uvloop transport): gateway over uvicorn - in process"] == pytest.approx(0.6)
+    assert r[TOTAL] == pytest.approx(1.6)
+    assert r[SERVED] == pytest.approx(0.2)  # a minimal app under uvicorn, above the bare call
+    assert r[APP] == pytest.approx(1.4)  # the gateway above that app: SERVED + APP = TOTAL
+    fastapi = next(k for k in r if k.startswith("FastAPI's stack"))
+    assert "not in the total" in fastapi and r[fastapi] == pytest.approx(0.15)
     # full - convert = 0.9, minus auth 0.1, limiter 0.05, audit 0.2, metrics 0.15, access log 0.1
     assert r[REST] == pytest.approx(0.3)
 
@@ -45,6 +49,7 @@ def test_missing_variant_gives_no_figure_instead_of_a_wrong_one() -> None:
 
     r = splits({"cohere": {"plain-8": _variants(bare=1.0, full=2.0, uvicorn=2.5)}})["cohere"]["plain-8"]
     assert r["auth"] is None and r["limiter, Redis (vs none)"] is None
+    assert r["any app served by uvicorn: a minimal app around the bare call - bare"] is None
     assert r["total above the floor (uvicorn - bare)"] == pytest.approx(1.5)
 
 
@@ -59,3 +64,78 @@ def test_cpu_vs_concurrency_reports_the_64_vs_8_growth() -> None:
                        "stream-8": level(True, 8, 5.0), "stream-64": level(True, 64, 4.5)}}
     table = cpu_vs_concurrency(res)
     assert "| gateway alone | 2.00 | 2.20 | 5.00 | 4.50 | +10 % | -10 % |" in table
+
+
+def test_floor_tables_split_the_streamed_overhead_at_the_served_minimal_app() -> None:
+    from floor_report import floor_console, floor_tables
+
+    plain = _variants(bare=1.0, full=1.3, served=1.2, uvicorn=1.5)
+    stream = {"bare": {"cpu_ms": 5.0, "p50_ms": 39.0}, "full": {"cpu_ms": 5.5, "p50_ms": 39.5},
+              "served": {"cpu_ms": 5.75, "p50_ms": 39.2}, "uvicorn": {"cpu_ms": 6.25, "p50_ms": 40.0}}
+    from floor import splits
+
+    levels = {"openai": {"plain-1": plain, "stream-1": stream}}
+    doc = {"settings": {"reps": 3, "duration": 1.0, "stream_duration": 3.0}, "levels": levels,
+           "splits": splits(levels), "notes": []}
+    text = floor_tables(doc)
+    assert "\N{MULTIPLICATION SIGN} 1.0 s (streamed: 3.0 s)" in text
+    # above the floor 1.25 = a minimal app on uvicorn 0.75 + the gateway above it 0.50
+    assert "| openai | 1 | 5.00 | 5.50 | 5.75 | 6.25 | 1.25 | 0.75 | 0.50 | 39.00 | 40.00 |" in text
+    assert "| above the floor, plain | \N{LESS-THAN OR EQUAL TO} 0.3 | 0.50 |" in text
+    assert "| any app on uvicorn, plain |  | 0.20 |" in text
+    assert "| above the floor, streamed | \N{LESS-THAN OR EQUAL TO} 0.5 | 1.25 |" in text
+    assert "| any app on uvicorn, streamed |  | 0.75 |" in text
+    console = floor_console(doc)
+    assert "above it 0.50 ms (any app on uvicorn 0.20, the gateway above that 0.30)" in console
+
+
+def test_floor_tables_show_a_dash_for_a_variant_that_did_not_run() -> None:
+    from floor import splits
+    from floor_report import floor_tables
+
+    stream = {"bare": {"cpu_ms": 5.0, "p50_ms": 39.0}, "uvicorn": {"cpu_ms": 6.0, "p50_ms": 40.0}}
+    levels = {"anthropic": {"plain-8": _variants(bare=1.0, uvicorn=1.3), "stream-8": stream}}
+    text = floor_tables({"settings": {"reps": 1, "duration": 0.5}, "levels": levels, "splits": splits(levels)})
+    dash = "\N{EN DASH}"
+    assert f"| anthropic | 8 | 5.00 | {dash} | {dash} | 6.00 | 1.00 | {dash} | {dash} | 39.00 | 40.00 |" in text
+    assert "\N{MULTIPLICATION SIGN} 0.5 s (streamed: 0.5 s)" in text  # an older document: no stream_duration
+
+
+def test_server_cpu_is_read_in_nanoseconds_from_every_thread() -> None:
+    import os
+    import threading
+    import time
+
+    from floor import sched_cpu_s
+
+    def spin(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    before, p0 = sched_cpu_s(os.getpid()), time.process_time()
+    worker = threading.Thread(target=spin, args=(0.05,))
+    worker.start()
+    spin(0.03)
+    worker.join()
+    used, expected = sched_cpu_s(os.getpid()) - before, time.process_time() - p0
+    # The thread that ended took its schedstat with it; this thread's 30 ms must be there, to well under a tick.
+    assert 0.029 < used <= expected + 0.005
+    assert used != round(used, 2)  # finer than the 10 ms ticks of /proc/<pid>/stat
+
+
+def test_litellm_ratios_are_reported_at_every_plain_level() -> None:
+    sys.modules.pop("report", None)
+    from report import per_level_ratios
+
+    def level(cpu: float, rps: float) -> dict:
+        return {"cpu_ms_per_req": {"server": cpu}, "rps": rps}
+
+    res = {"gateway": {"plain-1": level(2.0, 400), "plain-8": level(1.5, 700), "plain-32": level(1.25, 800)},
+           "litellm": {"plain-1": level(8.0, 100), "plain-8": level(8.0, 120), "plain-32": level(8.0, 125),
+                       "plain-64": level(8.0, 118)}}
+    sign = "\N{MULTIPLICATION SIGN}"
+    dash = "\N{EN DASH}"
+    # the gateway's 64-client level is missing: a dash, not a figure
+    assert per_level_ratios(res) == (f"4.0{sign} / 5.3{sign} / 6.4{sign} / {dash} "
+                                     f"(rps 4.0{sign} / 5.8{sign} / 6.4{sign} / {dash})")
