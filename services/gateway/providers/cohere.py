@@ -13,7 +13,10 @@ from langchain_core.runnables import Runnable
 from pydantic import SecretStr
 
 from gateway.errors import GatewayError, UpstreamBadResponseError
+from gateway.providers import cohere_parse
 from gateway.providers.base import NAMED, Embedded, ProviderAdapter, from_status
+
+cohere_parse.install()  # before any Cohere client parses a response
 
 
 class CohereAdapter(ProviderAdapter):
