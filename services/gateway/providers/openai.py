@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from gateway.config import Settings
 from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
+from gateway.providers import openai_body
 from gateway.providers.base import Embedded, ProviderAdapter, from_status
 
 
@@ -56,6 +57,7 @@ class OpenAIAdapter(ProviderAdapter):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         convert_responses_inline()
+        openai_body.install()
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
         # aiohttp (the SDK's own `DefaultAioHttpClient`): see Settings.upstream_http. One client per
