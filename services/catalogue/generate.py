@@ -67,8 +67,8 @@ _SHARED_LINES = """\
 
 
 def _upstream_http(p: Provider) -> str:
-    """The openai SDK's transport setting (its extra's rows only: the other SDKs have no choice to make)."""
-    if p.extra != "openai":
+    """The SDK transport setting (openai and anthropic rows: the other SDKs offer no aiohttp client)."""
+    if p.extra not in ("openai", "anthropic"):
         return ""
     return "# GATEWAY_UPSTREAM_HTTP=aiohttp        # or httpx (the SDK default pool; see docs/architecture.md)\n"
 

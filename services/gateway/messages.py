@@ -40,7 +40,7 @@ class MessagesRelay:
         settings = self.adapter.settings
         built = self._clients[api_key] = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=self.adapter.base_url, timeout=settings.upstream_timeout_s,
-            max_retries=settings.max_retries)
+            max_retries=settings.max_retries, http_client=self.adapter.http_client())  # shared: evicting closes nothing
         while len(self._clients) > _CLIENTS:
             self._clients.popitem(last=False)
         return built

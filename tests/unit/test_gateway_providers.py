@@ -7,6 +7,7 @@ exactly as each SDK raises them.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anthropic
 import cohere
@@ -18,6 +19,7 @@ from langchain_anthropic import ChatAnthropic
 from langchain_cohere import ChatCohere
 from langchain_mistralai import ChatMistralAI
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 import catalogue
 from gateway.config import Settings
@@ -227,22 +229,45 @@ def test_mistral_rejection_carries_mistrals_reason_and_statuses_map() -> None:
     assert isinstance(a.map_error(httpx.ConnectError("refused", request=req)), UpstreamError)
 
 
-async def test_openai_upstream_transport_is_aiohttp_by_default_and_httpx_on_request() -> None:
-    fast = adapter("openai").build_model("gpt-4o-mini", "sk-test")
-    plain = adapter("openai", upstream_http="httpx").build_model("gpt-4o-mini", "sk-test")
-    assert isinstance(fast, ChatOpenAI) and isinstance(plain, ChatOpenAI)
-    assert isinstance(fast.http_async_client, openai.DefaultAioHttpClient)
-    assert plain.http_async_client is None  # the SDK's own httpx2 pool
-    await fast.http_async_client.aclose()
+@pytest.mark.parametrize(("provider", "sdk"), [("openai", openai), ("anthropic", anthropic)])
+async def test_upstream_transport_is_one_shared_aiohttp_client_by_default_and_httpx_on_request(
+        provider: str, sdk: Any) -> None:
+    fast = adapter(provider)
+    one, other = fast.build_model(fast.models[0], "sk-one"), fast.build_model(fast.models[-1], "sk-other")
+    shared = fast.http_client()
+    assert isinstance(shared, sdk.DefaultAioHttpClient)
+    assert one.http_async_client is shared and other.http_async_client is shared  # type: ignore[attr-defined]
+    plain = adapter(provider, upstream_http="httpx")
+    assert plain.http_client() is None
+    assert getattr(plain.build_model(plain.models[0], "sk-test"), "http_async_client", None) is None  # the SDK pool
+    await fast.aclose()
+    assert shared.is_closed
 
 
-async def test_openai_refused_connection_under_aiohttp_is_unreachable_not_timeout() -> None:
-    # The aiohttp transport reports a refused connection as a connect timeout; the gateway must not.
-    a = adapter("openai", upstream_base_url="http://127.0.0.1:9/v1", max_retries=0)
-    model = a.chat_model("gpt-4o-mini", "sk-test")
-    with pytest.raises(openai.APIConnectionError) as info:
-        await model.ainvoke("hello")
+async def test_anthropic_models_send_through_the_shared_client_with_langchains_parameters() -> None:
+    a = adapter("anthropic", upstream_base_url="http://upstream.test", max_retries=1, upstream_timeout_s=7.0)
+    model = a.build_model("claude-x", "sk-ant-test")
+    client = model._async_client  # type: ignore[attr-defined]  # what ChatAnthropic sends through
+    assert client._client is a.http_client()
+    assert client.api_key == "sk-ant-test" and str(client.base_url).startswith("http://upstream.test")
+    assert client.max_retries == 1 and client.timeout == 7.0
+    assert client.default_headers["User-Agent"] == ChatAnthropic(model_name="x", api_key=SecretStr("k"))._client_params[
+        "default_headers"]["User-Agent"]
+    await a.aclose()
+
+
+@pytest.mark.parametrize(("provider", "sdk", "model"), [("openai", openai, "gpt-4o-mini"),
+                                                        ("anthropic", anthropic, "claude-x")])
+async def test_refused_connection_under_aiohttp_is_unreachable_not_timeout(provider: str, sdk: Any,
+                                                                           model: str) -> None:
+    # The aiohttp transport may report a refused connection as a connect timeout (openai's does); the gateway
+    # must not.
+    base = "http://127.0.0.1:9/v1" if provider == "openai" else "http://127.0.0.1:9"
+    a = adapter(provider, upstream_base_url=base, max_retries=0)
+    chat = a.chat_model(model, "sk-test")
+    with pytest.raises(sdk.APIConnectionError) as info:
+        await chat.ainvoke("hello")
     mapped = a.map_error(info.value)
     assert isinstance(mapped, UpstreamError) and mapped.code == "upstream_unreachable"
-    await a.aclose()  # closes the aiohttp session of every cached model
-    assert model.http_async_client.is_closed
+    await a.aclose()  # closes the shared aiohttp session
+    assert chat.http_async_client.is_closed  # type: ignore[attr-defined]

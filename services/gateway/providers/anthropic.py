@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import Any
+
 import anthropic
 from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
+from gateway.providers import aio
 from gateway.providers.base import NAMED, ProviderAdapter, from_status
+
+
+class ChatAnthropicOn(ChatAnthropic):
+    """ChatAnthropic whose SDK client sends through a given HTTP client (LangChain's class has no setting for it).
+
+    The SDK client is built from LangChain's own parameters (key, base URL, timeout, retries, headers)."""
+
+    http_async_client: Any = Field(default=None, exclude=True)
+
+    @cached_property
+    def _async_client(self) -> anthropic.AsyncClient:
+        return anthropic.AsyncClient(**self._client_params, http_client=self.http_async_client)
 
 
 class AnthropicAdapter(ProviderAdapter):
@@ -25,19 +41,17 @@ class AnthropicAdapter(ProviderAdapter):
     structured_methods = {"json_schema": "json_schema"}  # output_config.format; no schemaless JSON mode
     finish_reasons = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
                       "tool_use": "tool_calls", "refusal": "content_filter"}
+    aiohttp_client = anthropic.DefaultAioHttpClient
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
-        return ChatAnthropic(
-            model_name=model,
-            api_key=SecretStr(api_key),
-            base_url=self.base_url,
-            timeout=self.settings.upstream_timeout_s,
-            max_retries=self.settings.max_retries,
-            stop=None,
-        )
+        http = self.http_client()  # see ProviderAdapter.http_client
+        params: dict[str, Any] = {
+            "model_name": model, "api_key": SecretStr(api_key), "base_url": self.base_url,
+            "timeout": self.settings.upstream_timeout_s, "max_retries": self.settings.max_retries, "stop": None}
+        return ChatAnthropic(**params) if http is None else ChatAnthropicOn(**params, http_async_client=http)
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
-        if isinstance(exc, anthropic.APITimeoutError):
+        if isinstance(exc, anthropic.APITimeoutError) and not aio.refused(exc):
             return UpstreamTimeoutError()
         if isinstance(exc, anthropic.APIConnectionError):
             return UpstreamError("the connection to the upstream provider failed", code="upstream_unreachable")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -59,6 +59,8 @@ class ProviderAdapter(ABC):
     finish_reason_key: ClassVar[str] = "finish_reason"
     # Stop reasons that mean the generation failed: answered as an upstream error, never as `stop`.
     failed_finishes: ClassVar[frozenset[str]] = frozenset()
+    # The SDK's aiohttp-based HTTP client class (`DefaultAioHttpClient`), for SDKs that have one.
+    aiohttp_client: ClassVar[Callable[..., Any] | None] = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -69,6 +71,7 @@ class ProviderAdapter(ABC):
         self.base_url = settings.upstream_base_url or self.entry.base_url
         self.embedding_models: tuple[str, ...] = self.entry.embedding_models
         self._cache: OrderedDict[tuple[str, str], BaseChatModel] = OrderedDict()
+        self._http: Any = None
 
     @abstractmethod
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
@@ -91,12 +94,24 @@ class ProviderAdapter(ABC):
             self._cache.popitem(last=False)
         return built
 
+    def http_client(self) -> Any:
+        """The SDK HTTP client every model of this adapter shares, or None for the SDK's own pool.
+
+        aiohttp (`GATEWAY_UPSTREAM_HTTP`, the default) where the SDK offers it: it keeps idle upstream
+        connections in O(1), where the SDKs' httpx2 pool probes every idle connection on each request. One
+        client per adapter, so a model evicted from the cache (a rotated key) leaves nothing open; the SDK
+        still applies its timeout and retries per request."""
+        if self.aiohttp_client is None or self.settings.upstream_http != "aiohttp":
+            return None
+        if self._http is None:
+            self._http = self.aiohttp_client(timeout=self.settings.upstream_timeout_s)
+        return self._http
+
     async def aclose(self) -> None:
-        """Close the HTTP clients the gateway handed to its cached models (aiohttp sessions warn otherwise)."""
-        for model in self._cache.values():
-            client = getattr(model, "http_async_client", None)
-            if client is not None:
-                await client.aclose()
+        """Close the shared HTTP client (aiohttp sessions warn otherwise) and forget the cached models."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
         self._cache.clear()
 
     def invoke_params(self, params: Mapping[str, Any]) -> dict[str, Any]:

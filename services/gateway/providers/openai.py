@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import aiohttp
 import langchain_openai.chat_models.base as _lc_openai
 import openai
 from langchain_core.embeddings import Embeddings
@@ -15,7 +14,7 @@ from pydantic import SecretStr
 
 from gateway.config import Settings
 from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
-from gateway.providers import openai_body
+from gateway.providers import aio, openai_body
 from gateway.providers.base import Embedded, ProviderAdapter, from_status
 
 
@@ -33,18 +32,6 @@ def convert_responses_inline() -> None:
     _lc_openai.run_in_executor = _run_inline  # type: ignore[assignment]
 
 
-def _refused(exc: BaseException) -> bool:
-    """A connection refused/reset under the aiohttp transport, which reports it as a connect *timeout*."""
-    seen: BaseException | None = exc
-    for _ in range(8):  # the chain is short: SDK error <- httpx2 error <- aiohttp error
-        if seen is None:
-            return False
-        if isinstance(seen, aiohttp.ClientConnectorError) and not isinstance(seen, TimeoutError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 class OpenAIAdapter(ProviderAdapter):
     """Chat completions against the OpenAI API (or anything speaking its protocol)."""
 
@@ -53,6 +40,7 @@ class OpenAIAdapter(ProviderAdapter):
     finish_reasons = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
                       "content_filter": "content_filter"}
     structured_methods = {"json_object": "passthrough", "json_schema": "passthrough"}
+    aiohttp_client = openai.DefaultAioHttpClient
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -60,10 +48,6 @@ class OpenAIAdapter(ProviderAdapter):
         openai_body.install()
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
-        # aiohttp (the SDK's own `DefaultAioHttpClient`): see Settings.upstream_http. One client per
-        # cached model; the SDK still applies its timeout and retries per request.
-        http = (openai.DefaultAioHttpClient(timeout=self.settings.upstream_timeout_s)
-                if self.settings.upstream_http == "aiohttp" else None)
         return ChatOpenAI(
             model=model,
             api_key=SecretStr(api_key),
@@ -71,7 +55,7 @@ class OpenAIAdapter(ProviderAdapter):
             timeout=self.settings.upstream_timeout_s,
             max_retries=self.settings.max_retries,
             stream_usage=True,
-            http_async_client=http,
+            http_async_client=self.http_client(),  # see ProviderAdapter.http_client
             # The gateway bounds the silence between chunks itself, for every provider, with one timer per
             # stream (GATEWAY_STREAM_IDLE_TIMEOUT_S); LangChain's own bound wraps every chunk in a task
             # (`asyncio.wait_for`): 0.1 to 0.5 ms CPU per streamed completion, measured (#18).
@@ -79,7 +63,7 @@ class OpenAIAdapter(ProviderAdapter):
         )
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
-        if isinstance(exc, openai.APITimeoutError) and not _refused(exc):
+        if isinstance(exc, openai.APITimeoutError) and not aio.refused(exc):
             return UpstreamTimeoutError()
         if isinstance(exc, openai.APIConnectionError):
             return UpstreamError("the connection to the upstream provider failed", code="upstream_unreachable")
@@ -96,7 +80,7 @@ class OpenAIAdapter(ProviderAdapter):
         # tiktoken, which downloads its encodings at first use.
         return OpenAIEmbeddings(model=model, api_key=SecretStr(api_key), base_url=self.base_url,
                                 timeout=self.settings.upstream_timeout_s, max_retries=self.settings.max_retries,
-                                check_embedding_ctx_length=False)
+                                check_embedding_ctx_length=False, http_async_client=self.http_client())
 
     async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
                     dimensions: int | None) -> Embedded:
