@@ -152,7 +152,9 @@ def _upstream_url(checks: _Checks, base_url: str) -> None:
 
 
 def _model_readback(checks: _Checks, settings: Settings, base_url: str, model: object) -> None:
-    kind = type(model).__name__
+    # The LangChain integration's class (the gateway may use a subclass of it, e.g. ChatAnthropicOn).
+    kind = next((c.__name__ for c in type(model).__mro__ if c.__module__.startswith("langchain_")),
+                type(model).__name__)
     timeout = next((getattr(model, a) for a in _TIMEOUT_ATTRS if getattr(model, a, None) is not None), None)
     url = next((getattr(model, a) for a in _URL_ATTRS if getattr(model, a, None)), None)
     problems = []
