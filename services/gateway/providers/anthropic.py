@@ -10,8 +10,9 @@ from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
 from pydantic import Field, SecretStr
 
+from gateway.config import Settings
 from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
-from gateway.providers import aio
+from gateway.providers import aio, sdk_models
 from gateway.providers.base import NAMED, ProviderAdapter, from_status
 
 
@@ -42,6 +43,10 @@ class AnthropicAdapter(ProviderAdapter):
     finish_reasons = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
                       "tool_use": "tool_calls", "refusal": "content_filter"}
     aiohttp_client = anthropic.DefaultAioHttpClient
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        sdk_models.install(anthropic._base_client)
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
         http = self.http_client()  # see ProviderAdapter.http_client

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from gateway.config import Settings
 from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
-from gateway.providers import aio, openai_body
+from gateway.providers import aio, openai_body, sdk_models
 from gateway.providers.base import Embedded, ProviderAdapter, from_status
 
 
@@ -46,6 +46,7 @@ class OpenAIAdapter(ProviderAdapter):
         super().__init__(settings)
         convert_responses_inline()
         openai_body.install()
+        sdk_models.install(openai._base_client)
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
         return ChatOpenAI(
