@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr
 
 from gateway.config import Settings
 from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
-from gateway.providers import aio, sdk_models
+from gateway.providers import aio, sdk_models, sdk_urls
 from gateway.providers.base import NAMED, ProviderAdapter, from_status
 
 
@@ -47,6 +47,7 @@ class AnthropicAdapter(ProviderAdapter):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         sdk_models.install(anthropic._base_client)
+        sdk_urls.install(anthropic._base_client)
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
         http = self.http_client()  # see ProviderAdapter.http_client

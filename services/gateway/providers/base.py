@@ -37,6 +37,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+from gateway.providers import signatures
 
 _MODEL_CACHE_SIZE = 16
 NAMED = "<function name>"  # tool_choices value: hand the named function's name to bind_tools
@@ -72,6 +73,7 @@ class ProviderAdapter(ABC):
         self.embedding_models: tuple[str, ...] = self.entry.embedding_models
         self._cache: OrderedDict[tuple[str, str], BaseChatModel] = OrderedDict()
         self._http: Any = None
+        signatures.install()  # LangChain's per-request signature inspection, once per method
 
     @abstractmethod
     def build_model(self, model: str, api_key: str) -> BaseChatModel:

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from gateway.config import Settings
 from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
-from gateway.providers import aio, openai_body, sdk_models
+from gateway.providers import aio, openai_body, sdk_models, sdk_urls
 from gateway.providers.base import Embedded, ProviderAdapter, from_status
 
 
@@ -47,6 +47,7 @@ class OpenAIAdapter(ProviderAdapter):
         convert_responses_inline()
         openai_body.install()
         sdk_models.install(openai._base_client)
+        sdk_urls.install(openai._base_client)
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
         return ChatOpenAI(
