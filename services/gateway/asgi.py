@@ -70,7 +70,10 @@ class GatewayMiddleware:
                     status, started = message["status"], True
                     message["headers"] = [*message.get("headers", []), id_header]
                 elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                    self._finish(ctx, status)
+                    self._finish(ctx, status)  # the audit record and the metrics exist before the client has it all
+                    await send(message)
+                    self._log(ctx)  # the access log after: the client does not wait for a log write
+                    return
                 await send(message)
 
             route = self.direct.get(scope["path"]) if scope["method"] == "POST" else None
@@ -82,6 +85,7 @@ class GatewayMiddleware:
             self.runtime.metrics.ended()
             if not ctx.finished:  # cut short: 499 when the client left mid-response (nginx's convention)
                 self._finish(ctx, 499 if started else status)
+            self._log(ctx)
             context.current.reset(token)
 
     async def _verify(self, ctx: RequestContext, headers: dict[bytes, bytes], scope: Scope, receive: Receive,
@@ -121,18 +125,26 @@ class GatewayMiddleware:
         return wrapped
 
     def _finish(self, ctx: RequestContext, status: int) -> None:
+        """The request's metrics and audit record, once; its status and latency are kept for the access log."""
         if ctx.finished:
             return
         ctx.finished = True
-        elapsed = time.perf_counter() - ctx.started
+        ctx.status, ctx.elapsed = status, time.perf_counter() - ctx.started
         rt = self.runtime
-        rt.metrics.observe(ctx, status, elapsed)
-        rt.audit.record(ctx, status, elapsed)
+        rt.metrics.observe(ctx, status, ctx.elapsed)
+        rt.audit.record(ctx, status, ctx.elapsed)
+
+    def _log(self, ctx: RequestContext) -> None:
+        """The access log line of a finished request, once."""
+        if ctx.logged or not ctx.finished:
+            return
+        ctx.logged = True
+        status = ctx.status
         quiet = ctx.route in ("healthz", "metrics") or (ctx.route == "verify" and status < 400)
         if not quiet:  # a passed verify is logged with the request it guards
             log.info("request", extra={
                 "method": ctx.method, "path": ctx.path, "status": status,
-                "latency_ms": round(elapsed * 1000, 2), "client_id": ctx.client_id,
+                "latency_ms": round(ctx.elapsed * 1000, 2), "client_id": ctx.client_id,
                 "auth_method": ctx.auth_method, "model": ctx.model, "streamed": ctx.streamed,
                 "prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens,
                 "error": ctx.error_code,

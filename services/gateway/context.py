@@ -28,7 +28,10 @@ class RequestContext:
     completion_tokens: int | None = None
     error_code: str | None = None
     audited: bool = False
-    finished: bool = False
+    finished: bool = False  # metrics and audit record written (GatewayMiddleware._finish)
+    status: int = 0  # the status they recorded
+    elapsed: float = 0.0  # seconds from the request's start to that point
+    logged: bool = False  # access log line written (after the response's last byte)
 
 
 current: ContextVar[RequestContext | None] = ContextVar("gateway_request", default=None)
