@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 import anthropic._base_client
 import httpx2
@@ -71,6 +71,23 @@ MESSAGES = [
     {**MESSAGE, "container": None, "future_field": {"x": 1}},
 ]
 
+# Anthropic's stream events: a tagged union (RawMessageStreamEvent), as the mock and the API send them.
+EVENTS = [
+    {"type": "message_start", "message": {**MESSAGE, "content": [], "stop_reason": None,
+                                          "usage": {"input_tokens": 12, "output_tokens": 1}}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
+    {"type": "content_block_stop", "index": 0},
+    {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_1",
+                                                                 "name": "get_weather", "input": {}}},
+    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"ci"}},
+    {"type": "content_block_delta", "index": 2, "delta": {"type": "thinking_delta", "thinking": "Hm."}},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+     "usage": {"output_tokens": 5}},
+    {"type": "message_stop"},
+    {"type": "message_stop", "future_field": [1]},
+]
+
 # Documents a strict validation refuses; the SDK's construction keeps them as they come.
 LENIENT: list[tuple[Any, dict[str, Any]]] = [
     (ChatCompletion, {k: v for k, v in COMPLETION.items() if k != "created"}),  # a required field missing
@@ -81,6 +98,10 @@ LENIENT: list[tuple[Any, dict[str, Any]]] = [
     (ChatCompletionChunk, {**CHUNK, "choices": [{"index": "0", "delta": {"content": "x"}}]}),
     (CreateEmbeddingResponse, {**EMBEDDINGS, "data": [{"object": "embedding", "index": 0, "embedding": "AAAAPw=="}]}),
     (Message, {**MESSAGE, "usage": None}),
+    (RawMessageStreamEvent, {"type": "content_block_delta", "index": "0",  # an index as a string
+                             "delta": {"type": "text_delta", "text": "x"}}),
+    (RawMessageStreamEvent, {"type": "content_block_stop"}),  # the tag's member, a required field missing
+    (RawMessageStreamEvent, {"type": "future_event", "index": 0}),  # a tag no member has
 ]
 
 
@@ -137,6 +158,62 @@ def test_anthropic_messages_are_validated_into_the_model_the_sdk_constructs(doc:
     assert_same(ours, anthropic_construct(type_=Message, value=doc))
 
 
+@pytest.mark.parametrize("event", EVENTS)
+def test_anthropic_stream_events_are_validated_as_the_member_their_tag_names(event: dict) -> None:
+    wrapped, calls = spied(anthropic_construct)
+    ours = wrapped(type_=RawMessageStreamEvent, value=event)
+    assert calls == []
+    assert_same(ours, anthropic_construct(type_=RawMessageStreamEvent, value=event))
+
+
+class Cat(pydantic.BaseModel):
+    kind: Literal["cat"]
+    name: str
+
+
+class Dog(pydantic.BaseModel):
+    kind: Literal["dog"]
+    name: str
+
+
+class Puppy(pydantic.BaseModel):
+    kind: Literal["dog"]  # the same tag as Dog
+    age: int
+
+
+class Fish(pydantic.BaseModel):
+    kind: Literal["fish", "eel"]  # two tags
+    name: str
+
+
+class Bird(pydantic.BaseModel):
+    kind_: Literal["bird"] = pydantic.Field(alias="kind")
+    name: str
+
+
+@pytest.mark.parametrize(("type_", "expected"), [
+    (Cat | Dog, ("kind", {"cat": Cat, "dog": Dog})),
+    (Union[Cat, Dog], ("kind", {"cat": Cat, "dog": Dog})),  # noqa: UP007 - the spelling some SDK types use
+    (Annotated[Cat | Dog, "metadata"], ("kind", {"cat": Cat, "dog": Dog})),
+    (Cat | Bird, ("kind", {"cat": Cat, "bird": Bird})),  # the tag's key in documents is the alias
+    (Cat | Dog | Puppy, None),  # a tag that names two members
+    (Cat | Fish, None),
+    (Cat | int, None),
+    (ChatCompletion | Message, None),  # no literal field in common
+    (list[Cat], None),
+    (Cat, None),
+])
+def test_tagged_members(type_: Any, expected: Any) -> None:
+    assert sdk_models.tagged_members(type_) == expected
+
+
+def test_a_tagged_union_of_our_own_is_validated_by_member() -> None:
+    wrapped, calls = spied(anthropic_construct)
+    assert wrapped(type_=Cat | Dog, value={"kind": "dog", "name": "Rex"}) == Dog(kind="dog", name="Rex")
+    assert wrapped(type_=Cat | Bird, value={"kind": "bird", "name": "Tweety"}) == Bird(kind="bird", name="Tweety")
+    assert calls == []
+
+
 def test_extra_keys_are_kept() -> None:
     wrapped, _ = spied(openai_construct)
     ours = wrapped(type_=ChatCompletion, value=EXTRAS)
@@ -148,11 +225,14 @@ def test_extra_keys_are_kept() -> None:
 @pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  # dumping what the SDK constructed
 @pytest.mark.parametrize(("type_", "doc"), LENIENT)
 def test_a_document_the_model_refuses_is_constructed_by_the_sdk_as_before(type_: type, doc: dict) -> None:
-    construct = anthropic_construct if type_ is Message else openai_construct
+    construct = anthropic_construct if type_ in (Message, RawMessageStreamEvent) else openai_construct
     wrapped, calls = spied(construct)
-    ours = wrapped(type_=type_, value=doc)
+    ours, sdks = wrapped(type_=type_, value=doc), construct(type_=type_, value=doc)
     assert calls == [type_]
-    assert_same(ours, construct(type_=type_, value=doc))
+    if isinstance(sdks, pydantic.BaseModel):
+        assert_same(ours, sdks)
+    else:  # what no member constructs comes back as it came, from the SDK
+        assert ours == sdks == doc
 
 
 def test_a_string_number_stays_a_string_as_the_sdk_leaves_it() -> None:
@@ -162,12 +242,15 @@ def test_a_string_number_stays_a_string_as_the_sdk_leaves_it() -> None:
 
 
 @pytest.mark.parametrize(("type_", "value", "metadata"), [
-    (RawMessageStreamEvent, {"type": "message_stop"}, None),  # a union: the SDK validates those itself
+    (ChatCompletion | Message, COMPLETION, None),  # a union whose members no tag tells apart
+    (RawMessageStreamEvent, {"kind": "message_stop"}, None),  # no tag
+    (RawMessageStreamEvent, {"type": 7}, None),  # a tag that is not a string
     (list[int], [1, 2], None),
     (ChatCompletion, [COMPLETION], None),  # not a dict
     (ChatCompletion, COMPLETION, [object()]),  # metadata from a caller that passes it
 ])
-def test_anything_but_a_dict_for_a_model_class_goes_to_the_sdk(type_: Any, value: Any, metadata: Any) -> None:
+def test_anything_but_a_dict_for_a_model_or_a_tagged_member_goes_to_the_sdk(type_: Any, value: Any,
+                                                                            metadata: Any) -> None:
     wrapped, calls = spied(anthropic_construct)
     wrapped(type_=type_, value=value, metadata=metadata)
     assert calls == [type_]

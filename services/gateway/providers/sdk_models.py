@@ -12,31 +12,82 @@ their clients make (`_process_response_data`). A document its model does not val
 missing required field, a value of another type, a date string, the base64 embeddings LangChain asks
 for - still goes to the SDK's construction, so the SDK's leniency is kept and such documents come out as
 they always did.
+Tagged unions (Anthropic's stream events: models told apart by a `type` literal) are validated by the one
+member the document's tag names: the SDK's union validation tries the members in turn (~9 us per event,
+~3 us for the member alone), and a document one member validates strictly is the one pydantic's union
+validation would pick. An unknown tag or a refused document goes to the SDK, as before.
 """
 
 from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Callable
-from typing import Any
+import typing
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, Union
 
 import pydantic
 
 Construct = Callable[..., object]
+Model = type[pydantic.BaseModel]
+Tagged = tuple[str, Mapping[str, Model]]  # (the tag's key in documents, tag -> member)
+
+_tagged: dict[object, Tagged | None] = {}  # per union type: the SDKs declare a few dozen
+
+
+def tagged_members(type_: object) -> Tagged | None:
+    """For a union of models told apart by a one-value string literal field (`Annotated` or not): the
+    field's key in documents and the member of each tag; None for any other type."""
+    if typing.get_origin(type_) is Annotated:
+        type_ = typing.get_args(type_)[0]
+    if typing.get_origin(type_) not in (Union, types.UnionType):
+        return None
+    members = typing.get_args(type_)
+    if not all(isinstance(m, type) and issubclass(m, pydantic.BaseModel) for m in members):
+        return None
+    keyed = [{field.alias or name: field for name, field in m.model_fields.items()} for m in members]
+    for key in sorted(set.intersection(*(set(fields) for fields in keyed))):  # a key in documents
+        by_tag: dict[str, Model] = {}
+        for member, fields in zip(members, keyed, strict=True):
+            annotation = fields[key].annotation
+            tags = typing.get_args(annotation) if typing.get_origin(annotation) is Literal else ()
+            if len(tags) != 1 or not isinstance(tags[0], str) or tags[0] in by_tag:
+                break
+            by_tag[tags[0]] = member
+        else:
+            return key, by_tag
+    return None
+
+
+def model_for(type_: object, value: dict[Any, Any]) -> Model | None:
+    """The model class to validate `value` as: `type_` itself, or the member of a tagged union its tag names."""
+    if isinstance(type_, type):
+        return type_ if issubclass(type_, pydantic.BaseModel) else None
+    try:
+        tagged = _tagged[type_]
+    except KeyError:
+        tagged = _tagged[type_] = tagged_members(type_)
+    except TypeError:  # an unhashable annotation: not one the SDKs build responses with
+        return None
+    if tagged is None:
+        return None
+    tag = value.get(tagged[0])
+    return tagged[1].get(tag) if isinstance(tag, str) else None
 
 
 def validated_first(construct: Construct) -> Construct:
-    """`construct` (the SDK's `construct_type`), trying strict validation first for a dict and a model class."""
+    """`construct` (the SDK's `construct_type`), trying strict validation first for a dict and a model class
+    (or the tagged-union member it names)."""
 
     @functools.wraps(construct)
     def construct_type(*, value: object, type_: object, metadata: Any = None) -> object:
-        if (metadata is None and isinstance(value, dict) and isinstance(type_, type)
-                and issubclass(type_, pydantic.BaseModel)):
-            try:
-                return type_.model_validate(value, strict=True)
-            except pydantic.ValidationError:
-                pass  # not exactly the model's shape: the SDK's lenient construction decides
+        if metadata is None and isinstance(value, dict):
+            model = model_for(type_, value)
+            if model is not None:
+                try:
+                    return model.model_validate(value, strict=True)
+                except pydantic.ValidationError:
+                    pass  # not exactly the model's shape: the SDK's lenient construction decides
         return construct(value=value, type_=type_, metadata=metadata)
 
     return construct_type
