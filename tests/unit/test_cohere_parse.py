@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import contextlib
+from collections.abc import Iterator
+from typing import Annotated, Any, ClassVar, Optional
 
 import pydantic
 import pytest
 import typing_extensions
-from cohere.core import pydantic_utilities, serialization
+from cohere.core import pydantic_utilities, serialization, unchecked_base_model
+from cohere.core.serialization import FieldMetadata
+from cohere.types import EmbedByTypeResponse, JsonResponseFormat
+from cohere.v2.types import V2ChatResponse
 from cohere.v2.types.v2chat_stream_response import V2ChatStreamResponse
 
 from gateway.providers import cohere_parse
@@ -29,6 +34,17 @@ EVENTS: list[dict[str, Any]] = [
 ]
 
 
+@contextlib.contextmanager
+def as_shipped(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The SDK's parsing modules as the SDK ships them, for the block."""
+    with monkeypatch.context() as m:
+        m.setattr(serialization, "typing_extensions", typing_extensions)
+        m.setattr(pydantic_utilities, "pydantic", pydantic)
+        m.setattr(pydantic_utilities, "convert_and_respect_annotation_metadata",
+                  serialization.convert_and_respect_annotation_metadata)
+        yield
+
+
 def _parse_all() -> list[dict[str, Any]]:
     return [pydantic_utilities.parse_obj_as(V2ChatStreamResponse, event).dict() for event in EVENTS]  # type: ignore[arg-type]
 
@@ -36,9 +52,7 @@ def _parse_all() -> list[dict[str, Any]]:
 def test_events_parse_to_the_same_objects_as_with_the_sdks_own_modules(monkeypatch: pytest.MonkeyPatch) -> None:
     cohere_parse.install()
     memoised = _parse_all()
-    with monkeypatch.context() as m:
-        m.setattr(serialization, "typing_extensions", typing_extensions)
-        m.setattr(pydantic_utilities, "pydantic", pydantic)
+    with as_shipped(monkeypatch):
         original = _parse_all()
     assert memoised == original
     assert [e["type"] for e in memoised] == [e["type"] for e in EVENTS]
@@ -90,3 +104,118 @@ class _Point:
 
 class _Dangling:
     y: Missing  # type: ignore[name-defined]  # noqa: F821 - never resolvable
+
+
+# What the Cohere v2 chat endpoint answers (the mock's wire format) and an embeddings-by-type answer, whose
+# `float` key the SDK renames to its `float_` field (a FieldMetadata alias).
+CHAT_RESPONSE: dict[str, Any] = {
+    "id": "r1", "finish_reason": "COMPLETE",
+    "message": {"role": "assistant", "content": [{"type": "text", "text": "Hi"}]},
+    "usage": {"billed_units": {"input_tokens": 5, "output_tokens": 1},
+              "tokens": {"input_tokens": 5, "output_tokens": 1}},
+}
+EMBEDDINGS: dict[str, Any] = {"id": "e1", "response_type": "embeddings_by_type", "texts": ["a", "b"],
+                              "embeddings": {"float": [[0.5, -1.0], [0.25, 2.0]]},
+                              "meta": {"api_version": {"version": "2"}}}
+
+
+def _parse_streamed() -> list[dict[str, Any]]:
+    """Each event as the SDK's stream parses it (construct_type of the event union)."""
+    return [unchecked_base_model.construct_type(type_=V2ChatStreamResponse, object_=event).dict()  # type: ignore[arg-type]
+            for event in EVENTS]
+
+
+def test_reading_an_alias_free_type_skips_the_walk_with_the_same_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    cohere_parse.install()
+    walked: list[Any] = []
+    inner = pydantic_utilities.convert_and_respect_annotation_metadata.__wrapped__  # type: ignore[attr-defined]
+
+    def spy(**kwargs: Any) -> Any:
+        walked.append(kwargs["annotation"])
+        return inner(**kwargs)
+
+    monkeypatch.setattr(pydantic_utilities, "convert_and_respect_annotation_metadata",
+                        cohere_parse.as_is_when_alias_free(spy))
+    streamed, parsed = _parse_streamed(), _parse_all()
+    chat = pydantic_utilities.parse_obj_as(V2ChatResponse, CHAT_RESPONSE).dict()  # type: ignore[arg-type]
+    embeddings = pydantic_utilities.parse_obj_as(EmbedByTypeResponse, EMBEDDINGS)  # type: ignore[arg-type]
+    assert walked == [EmbedByTypeResponse]  # the one type with an alias is still walked (read, not yet dumped)
+    assert embeddings.dict()["embeddings"] == {"float": [[0.5, -1.0], [0.25, 2.0]]}  # written back under its alias
+    assert walked == [EmbedByTypeResponse, EmbedByTypeResponse]
+    with as_shipped(monkeypatch):
+        assert streamed == _parse_streamed() and parsed == _parse_all()
+        assert chat == pydantic_utilities.parse_obj_as(V2ChatResponse, CHAT_RESPONSE).dict()  # type: ignore[arg-type]
+        shipped = pydantic_utilities.parse_obj_as(EmbedByTypeResponse, EMBEDDINGS)  # type: ignore[arg-type]
+    assert embeddings.dict() == shipped.dict()
+    assert embeddings.embeddings.float_ == [[0.5, -1.0], [0.25, 2.0]]  # the alias applied
+    assert streamed[2]["delta"]["message"]["content"]["text"] == "Hello"
+
+
+def test_an_alias_free_type_gets_the_document_itself_either_way_any_other_the_walk() -> None:
+    seen: list[tuple[str, Any]] = []
+
+    def walk(*, object_: Any, annotation: Any, inner_type: Any = None, direction: str) -> Any:
+        seen.append((direction, annotation))
+        return dict(object_)
+
+    convert = cohere_parse.as_is_when_alias_free(walk)
+    doc = {"id": "r1"}
+    assert convert(object_=doc, annotation=V2ChatResponse, direction="read") is doc
+    assert convert(object_=doc, annotation=V2ChatResponse, direction="write") is doc
+    assert convert(object_=doc, annotation=EmbedByTypeResponse, direction="write") == doc
+    assert convert(object_=doc, annotation=V2ChatResponse, inner_type=EmbedByTypeResponse, direction="read") == doc
+    assert seen == [("write", EmbedByTypeResponse), ("read", V2ChatResponse)]  # the inner type decides
+
+
+class _Aliased(pydantic.BaseModel):
+    float_: Annotated[list[float], FieldMetadata(alias="float")]
+
+
+class _Plain(pydantic.BaseModel):
+    name: str
+    tags: list[str] = []
+
+
+class _Tree(pydantic.BaseModel):
+    children: list[_Tree] = []
+    config: ClassVar[dict[str, Any]] = {}
+
+
+class _Holder(pydantic.BaseModel):
+    inner: Optional[dict[str, list[_Aliased]]] = None  # noqa: UP045 - the spelling the SDK's types use
+
+
+class _DanglingModel(pydantic.BaseModel):
+    y: Missing  # type: ignore[name-defined]  # noqa: F821 - never resolvable
+
+
+class _AliasedDict(typing_extensions.TypedDict):
+    schema_: Annotated[str, FieldMetadata(alias="schema")]
+
+
+@pytest.mark.parametrize(("type_", "declares"), [
+    (_Plain, False), (_Tree, False), (list[_Plain], False), (Optional[_Plain], False),  # noqa: UP045
+    (_Aliased, True), (_Holder, True), (_AliasedDict, True), (_Plain | _Aliased, True),
+    (Annotated[str, FieldMetadata(alias="x")], True), (Annotated[_Plain, "other metadata"], False),
+    ("_Plain", True), (_DanglingModel, True),  # unresolved names: not known to be free
+    (_Dangling, False),  # a plain class: the SDK never walks into one
+    (Any, False), (int, False), (None, False),
+    (EmbedByTypeResponse, True), (JsonResponseFormat, True), (V2ChatResponse, False),
+    *[(member, False) for member in typing_extensions.get_args(typing_extensions.get_args(V2ChatStreamResponse)[0])],
+])
+def test_declares_alias(type_: Any, declares: bool) -> None:
+    assert cohere_parse.declares_alias(type_) is declares
+    assert cohere_parse.alias_free(type_) is not declares
+
+
+def test_alias_free_of_an_unhashable_type_is_computed_every_time() -> None:
+    assert cohere_parse.alias_free(Annotated[_Plain, {"a": "dict"}]) is True
+    assert cohere_parse.alias_free(Annotated[_Aliased, {"a": "dict"}]) is False
+
+
+def test_install_wraps_the_conversion_once() -> None:
+    cohere_parse.install()
+    first = pydantic_utilities.convert_and_respect_annotation_metadata
+    cohere_parse.install()
+    assert pydantic_utilities.convert_and_respect_annotation_metadata is first
+    assert first.__wrapped__ is serialization.convert_and_respect_annotation_metadata  # type: ignore[attr-defined]
