@@ -29,6 +29,8 @@ import pydantic
 import typing_extensions
 from cohere.core import pydantic_utilities, serialization
 
+from gateway.providers.wrap import wrap_once
+
 CACHED_TYPES = 1024  # the SDK's types number in the hundreds; a bound all the same
 
 
@@ -105,7 +107,6 @@ def alias_free(type_: Any) -> bool:
 
 
 Convert = Callable[..., Any]
-_CONVERT = "convert_and_respect_annotation_metadata"  # the name pydantic_utilities calls it by
 
 
 def as_is_when_alias_free(convert: Convert) -> Convert:
@@ -139,9 +140,7 @@ def install() -> None:
     """Point the SDK's parsing modules at the memoised views (idempotent)."""
     _view(serialization, "typing_extensions", get_type_hints=type_hints)
     _view(pydantic_utilities, "pydantic", TypeAdapter=type_adapter)
-    current = getattr(pydantic_utilities, _CONVERT)
-    if not hasattr(current, "__wrapped__"):
-        setattr(pydantic_utilities, _CONVERT, as_is_when_alias_free(current))
+    wrap_once(pydantic_utilities, "convert_and_respect_annotation_metadata", as_is_when_alias_free)
 
 
 def _view(module: types.ModuleType, name: str, **replaced: Any) -> None:

@@ -27,6 +27,8 @@ from openai._utils import _transform, is_given
 from openai.resources import embeddings
 from openai.resources.chat.completions import completions
 
+from gateway.providers.wrap import wrap_once
+
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 # Origins whose arguments are walked (collections.abc containers too, `Iterable[...]` among them).
 _WRAPPERS = frozenset({typing_extensions.Required, typing_extensions.NotRequired, typing_extensions.ReadOnly,
@@ -118,6 +120,4 @@ def _hashable_and_inert(expected_type: object) -> bool:
 def install() -> None:
     """Wrap the transform in the SDK's chat completions and embeddings modules (idempotent)."""
     for module in (completions, embeddings):
-        current = module.async_maybe_transform
-        if not hasattr(current, "__wrapped__"):
-            module.async_maybe_transform = skip_when_identity(current)  # type: ignore[assignment]
+        wrap_once(module, "async_maybe_transform", skip_when_identity)

@@ -28,6 +28,8 @@ from typing import Annotated, Any, Literal, Union
 
 import pydantic
 
+from gateway.providers.wrap import wrap_once
+
 Construct = Callable[..., object]
 Model = type[pydantic.BaseModel]
 Tagged = tuple[str, Mapping[str, Model]]  # (the tag's key in documents, tag -> member)
@@ -95,6 +97,4 @@ def validated_first(construct: Construct) -> Construct:
 
 def install(base_client: types.ModuleType) -> None:
     """Wrap the `construct_type` an SDK's `_base_client` module builds responses with (idempotent)."""
-    current = base_client.construct_type
-    if not hasattr(current, "__wrapped__"):
-        setattr(base_client, "construct_type", validated_first(current))  # noqa: B010 - a module's name
+    wrap_once(base_client, "construct_type", validated_first)

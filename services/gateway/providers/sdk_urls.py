@@ -16,6 +16,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from gateway.providers.wrap import wrap_once
+
 _MAX_ENTRIES = 256  # routes x base URLs; a process that sees more starts over rather than grow
 
 Join = Callable[[Any, Any], Any]
@@ -45,10 +47,7 @@ def memoised(join: Join) -> Join:
 
 def memoise(cls: type, name: str) -> None:
     """Replace the join `name` where `cls` (or the first of its bases that has it) defines it; idempotent."""
-    owner = next(c for c in cls.__mro__ if name in c.__dict__)
-    join = owner.__dict__[name]
-    if getattr(join, "__wrapped__", None) is None:
-        setattr(owner, name, memoised(join))
+    wrap_once(next(c for c in cls.__mro__ if name in c.__dict__), name, memoised)
 
 
 def install(base_client: types.ModuleType) -> None:

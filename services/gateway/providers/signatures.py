@@ -17,7 +17,8 @@ from typing import Any
 
 import langchain_core.language_models.chat_models as _chat_models
 
-_NAME = "_signature_parameters"  # the chat-model module's name for it (langchain_core.utils._signature)
+from gateway.providers.wrap import wrap_once
+
 _MAX_ENTRIES = 1024  # methods are code, so this is never reached; a process that does starts over
 
 Parameters = Callable[[Callable[..., Any]], Mapping[str, inspect.Parameter]]
@@ -44,6 +45,4 @@ def memoised(parameters: Parameters) -> Parameters:
 
 def install() -> None:
     """Memoise the `_signature_parameters` langchain_core's chat models call (idempotent)."""
-    current = getattr(_chat_models, _NAME)
-    if not hasattr(current, "__wrapped__"):
-        setattr(_chat_models, _NAME, memoised(current))
+    wrap_once(_chat_models, "_signature_parameters", memoised)
