@@ -138,32 +138,24 @@ def assert_same(ours: object, sdks: object) -> None:
     assert tree(ours) == tree(sdks)
 
 
-CONFORMING = [(ChatCompletion, COMPLETION), (ChatCompletion, TOOL_CALLS), (ChatCompletion, EXTRAS),
-              *[(ChatCompletionChunk, chunk) for chunk in CHUNKS], (CreateEmbeddingResponse, EMBEDDINGS)]
+# (the SDK's construct_type, the type it is asked for, a document that type validates strictly); the stream
+# events are a tagged union, validated as the member their tag names.
+CONFORMING = [
+    *[(openai_construct, ChatCompletion, doc) for doc in (COMPLETION, TOOL_CALLS, EXTRAS)],
+    *[(openai_construct, ChatCompletionChunk, chunk) for chunk in CHUNKS],
+    (openai_construct, CreateEmbeddingResponse, EMBEDDINGS),
+    *[(anthropic_construct, Message, doc) for doc in MESSAGES],
+    *[(anthropic_construct, RawMessageStreamEvent, event) for event in EVENTS],
+]
 
 
-@pytest.mark.parametrize(("type_", "doc"), CONFORMING)
-def test_openai_documents_are_validated_into_the_model_the_sdk_constructs(type_: type, doc: dict) -> None:
-    wrapped, calls = spied(openai_construct)
+@pytest.mark.parametrize(("construct", "type_", "doc"), CONFORMING)
+def test_documents_are_validated_into_the_model_the_sdk_constructs(construct: Callable[..., object], type_: Any,
+                                                                    doc: dict) -> None:
+    wrapped, calls = spied(construct)
     ours = wrapped(type_=type_, value=doc)
     assert calls == []  # validated: the SDK's construction never ran
-    assert_same(ours, openai_construct(type_=type_, value=doc))
-
-
-@pytest.mark.parametrize("doc", MESSAGES)
-def test_anthropic_messages_are_validated_into_the_model_the_sdk_constructs(doc: dict) -> None:
-    wrapped, calls = spied(anthropic_construct)
-    ours = wrapped(type_=Message, value=doc)
-    assert calls == []
-    assert_same(ours, anthropic_construct(type_=Message, value=doc))
-
-
-@pytest.mark.parametrize("event", EVENTS)
-def test_anthropic_stream_events_are_validated_as_the_member_their_tag_names(event: dict) -> None:
-    wrapped, calls = spied(anthropic_construct)
-    ours = wrapped(type_=RawMessageStreamEvent, value=event)
-    assert calls == []
-    assert_same(ours, anthropic_construct(type_=RawMessageStreamEvent, value=event))
+    assert_same(ours, construct(type_=type_, value=doc))
 
 
 class Cat(pydantic.BaseModel):
