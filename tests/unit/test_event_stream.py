@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 import pytest
 from starlette.types import Message
 
-from gateway.api.event_stream import ClientWatch, EventStreamResponse
+from gateway.api.event_stream import ClientWatch, EventStreamResponse, LastEvent
 
 SCOPE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "method": "POST", "path": "/"}
 
@@ -95,6 +95,39 @@ async def test_the_events_are_sent_in_order_then_the_end_and_completion_is_not_a
     assert server.sent[-1]["more_body"] is False
     assert upstream.closed and closes == [1]
     assert not _tasks_left()  # the watcher is gone
+
+
+async def test_a_last_event_is_sent_as_the_end_of_the_response_and_the_generator_is_closed_at_it() -> None:
+    upstream, after = Upstream([]), []
+
+    async def events() -> AsyncGenerator[bytes, None]:
+        try:
+            yield b"data: a\n\n"
+            yield LastEvent(b"data: b\n\ndata: [DONE]\n\n")
+            after.append("resumed")  # a LastEvent ends the stream: the generator is not resumed
+        finally:
+            upstream.closed = True
+
+    server, closes = Server(), []
+    watch = ClientWatch(server.receive)
+    await asyncio.wait_for(EventStreamResponse(events(), watch, {}, on_close=lambda: closes.append(1))(
+        SCOPE, server.receive, server.send), 5)
+    assert server.bodies() == [b"data: a\n\n", b"data: b\n\ndata: [DONE]\n\n"]  # one message, not two
+    assert server.sent[-1]["more_body"] is False and type(server.sent[-1]["body"]) is bytes
+    assert after == [] and upstream.closed and closes == [1]
+    assert not _tasks_left()
+
+
+async def test_a_stream_of_only_a_last_event_sends_the_start_then_it() -> None:
+    async def events() -> AsyncGenerator[bytes, None]:
+        yield LastEvent(b"event: error\ndata: {}\n\n")
+
+    server, closes = Server(), []
+    response = EventStreamResponse(events(), ClientWatch(server.receive), {}, on_close=lambda: closes.append(1))
+    await asyncio.wait_for(response(SCOPE, server.receive, server.send), 5)
+    assert server.sent[0]["type"] == "http.response.start"
+    assert server.bodies() == [b"event: error\ndata: {}\n\n"] and server.sent[-1]["more_body"] is False
+    assert closes == [1] and not _tasks_left()
 
 
 async def test_a_client_leaving_mid_stream_cancels_the_upstream_wait_and_the_request_ends_quietly() -> None:

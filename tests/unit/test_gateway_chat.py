@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 from langchain_core.messages.tool import tool_call_chunk
 
 from gateway import chat
+from gateway.api.event_stream import LastEvent
 from gateway.api.schemas import ChatCompletionRequest
 from gateway.chat.params import tool_choice
 from gateway.chat.stream import _add_usage
@@ -128,6 +129,7 @@ async def test_stream_emits_openai_chunks_usage_and_done() -> None:
     got = events(parts)
     assert got[-1] == "[DONE]"
     assert len(events(parts[-1:])) == 3  # finish, usage and [DONE] leave in one write
+    assert type(parts[-1]) is LastEvent and all(type(p) is bytes for p in parts[:-1])  # ... with the response's end
     deltas = [e["choices"][0]["delta"] for e in got[:-1] if e["choices"]]
     assert deltas[0] == {"role": "assistant", "content": ""}
     assert "".join(d.get("content", "") for d in deltas) == "Echo: hi"
@@ -168,6 +170,7 @@ async def test_error_mid_stream_becomes_an_error_event_then_done() -> None:
     assert got[-2]["error"]["type"] == "upstream_error" and got[-2]["error"]["code"] == "upstream_unreachable"
     assert got[-1] == "[DONE]"
     assert len(events(parts[-1:])) == 2  # the error event and [DONE] together
+    assert type(parts[-1]) is LastEvent
 
 
 def test_assistant_tool_calls_and_tool_results_become_langchain_messages() -> None:

@@ -59,10 +59,21 @@ class ClientWatch:
         self._watcher.cancel()
 
 
+class LastEvent(bytes):
+    """A stream's closing bytes, yielded as its generator's last act: they go out with the response's end.
+
+    A plain `bytes` event is sent on its own and the end follows once the generator is exhausted: one
+    more write to the client (chunked encoding's `0\r\n\r\n` alone) and one more pass through the
+    server per stream. A generator that knows an event is its last yields it as a LastEvent instead.
+    """
+
+
 class EventStreamResponse(Response):
     """An SSE response whose events come from `events`, in the request's own task, watched by `watch`.
 
-    `on_close` runs once the stream ended, however it ended (completed, failed, or the client left).
+    A `LastEvent` ends the stream: it is sent as the response's final body, and the generator, suspended
+    at that `yield`, is closed. `on_close` runs once the stream ended, however it ended (completed,
+    failed, or the client left).
     """
 
     media_type = "text/event-stream"
@@ -83,11 +94,11 @@ class EventStreamResponse(Response):
             # (which closes the upstream) runs however the stream ends, even if the very first send fails.
             event = await anext(events, None)
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            while event is not None:
+            while event is not None and type(event) is not LastEvent:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
                 event = await anext(events, None)
             watch.close()  # the final message makes the server report the request over: not a client leaving
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send({"type": "http.response.body", "body": bytes(event or b""), "more_body": False})
         except asyncio.CancelledError:
             if not watch.consumed():
                 raise

@@ -10,6 +10,7 @@ import orjson
 from langchain_core.messages import AIMessageChunk
 
 from gateway import context
+from gateway.api.event_stream import LastEvent
 from gateway.chat.response import record_usage, usage_of
 from gateway.errors import GatewayError, UpstreamBadResponseError, sse_error
 from gateway.providers.base import ProviderAdapter
@@ -58,6 +59,8 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
                  include_usage: bool, model_name: str, completion_id: str) -> AsyncGenerator[bytes, None]:
     """Yield the SSE events of one completion, ending with `data: [DONE]` (errors become an error event).
 
+    The closing events and `[DONE]` come as one `LastEvent`, sent with the response's end.
+
     `first` is the chunk `chat.stream` awaited before answering (None: the stream ended at once); the
     rest come from `upstream`, each within `idle_s` seconds of the one before. Runs once per streamed
     token: each chunk does only what it needs.
@@ -101,7 +104,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     except Exception as exc:  # noqa: BLE001 - every upstream failure becomes one error event
         mapped = adapter.map_error(exc)
         _mark_error(mapped)
-        yield sse_error(mapped) + DONE
+        yield LastEvent(sse_error(mapped) + DONE)
         return
     finally:
         idle.close()
@@ -110,7 +113,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     tail = event({}, finish)
     if include_usage:
         tail += b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
-    yield tail + DONE
+    yield LastEvent(tail + DONE)
 
 
 def _add_usage(total: dict[str, int] | None, part: dict[str, int] | None) -> dict[str, int] | None:
