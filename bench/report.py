@@ -138,6 +138,12 @@ def tables(res: dict[str, dict], summary: dict[str, dict], meta: dict) -> str:
                      f"measured, {ratio(g['capacity_per_core'], ll['capacity_per_core'])} CPU-bound |")
         lines.append(f"| throughput per worker vs LiteLLM at {' / '.join(str(c) for c in PLAIN_LEVELS)} clients "
                      f"(CPU-bound; measured rps) | ≥ 5× at each | {per_level_ratios(res)} |")
+        gw = res.get("gateway") or {}
+        lines.append(f"| CPU per request at 64 clients vs 8 (gateway alone), plain / streamed | within 10 % | "
+                     f"{cpu_growth(gw, 'plain', 64)} / {cpu_growth(gw, 'stream', 64)} |")
+        if "stream-256" in gw:
+            lines.append(f"| CPU per stream at 256 concurrent streams vs 8 (gateway alone) | flat | "
+                         f"{cpu_growth(gw, 'stream', 256)} |")
         lines.append(f"| streamed first chunk added (gateway alone, 1 / 8 clients) | ≤ 3 ms | "
                      f"{fmt(g['added_ttfc_1'], '.2f')} / {fmt(g['added_ttfc_8'], '.2f')} ms |")
         lines.append(f"| streamed first chunk added (edge, 1 / 8 clients) | ≤ 3 ms | "
@@ -178,24 +184,28 @@ def console_table(summary: dict[str, dict]) -> str:
     return "\n".join(out)
 
 
+def cpu_growth(levels: dict, kind: str, conc: int) -> str:
+    """Server CPU per request at `conc` clients against 8 (`kind` plain or stream), as a signed percentage."""
+    a = (levels.get(f"{kind}-8") or {}).get("cpu_ms_per_req", {}).get("server")
+    b = (levels.get(f"{kind}-{conc}") or {}).get("cpu_ms_per_req", {}).get("server")
+    return f"{(b / a - 1) * 100:+.0f} %" if a and b else "\N{EN DASH}"
+
+
 def cpu_vs_concurrency(res: dict[str, dict]) -> str:
-    """Server CPU ms per request at each concurrency, plain and streamed, with the 64-vs-8 ratio."""
+    """Server CPU ms per request at each concurrency, plain and streamed, with the growth from 8 clients."""
     keys = sorted({k for lv in res.values() for k in lv}, key=lambda k: (k.startswith("stream"), int(k.split("-")[1])))
     head = " | ".join(("SSE " if k.startswith("stream") else "") + "@" + k.split("-")[1] for k in keys)
+    growths = [("plain", 64), ("stream", 64), ("stream", 256)]
+    growths = [g for g in growths if any(f"{g[0]}-{g[1]}" in lv for lv in res.values())]
+    named = " | ".join(f"{'SSE' if kind == 'stream' else 'plain'} {conc} vs 8" for kind, conc in growths)
     lines = ["### CPU per request against concurrency (server CPU ms per request, medians)\n",
-             f"| target | {head} | plain 64 vs 8 | SSE 64 vs 8 |", "|---|" + "---|" * (len(keys) + 2)]
+             f"| target | {head} | {named} |", "|---|" + "---|" * (len(keys) + len(growths))]
     for t in TARGETS:
         lv = res.get(t)
         if not lv:
             continue
         cells = [fmt((lv.get(k) or {}).get("cpu_ms_per_req", {}).get("server"), ".2f") for k in keys]
-
-        def growth(kind: str, lv: dict = lv) -> str:
-            a = (lv.get(f"{kind}-8") or {}).get("cpu_ms_per_req", {}).get("server")
-            b = (lv.get(f"{kind}-64") or {}).get("cpu_ms_per_req", {}).get("server")
-            return f"{(b / a - 1) * 100:+.0f} %" if a and b else "–"
-
-        lines.append(f"| {LABELS[t]} | " + " | ".join(cells) + f" | {growth('plain')} | {growth('stream')} |")
+        lines.append(f"| {LABELS[t]} | " + " | ".join(cells + [cpu_growth(lv, k, c) for k, c in growths]) + " |")
     lines.append("")
     return "\n".join(lines)
 

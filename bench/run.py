@@ -7,9 +7,9 @@ Targets, all on loopback, all against the same mock upstream, measured in the sa
   edge     nginx + TLS + gateway: the local stack's full path (auth at the edge, rate limits raised)
   litellm  the LiteLLM proxy 1.108.7 (one worker, no database), same mock as an openai-compatible model
 
-For each: p50/p95/p99 latency and throughput at closed-loop concurrency 1, 8, 32, 64; SSE time to first
-chunk; server CPU time per request (/proc utime+stime deltas); peak memory (VmHWM). Repeated runs are
-interleaved (rep 1 of every target, then rep 2, ...) and reduced with the median.
+For each: p50/p95/p99 latency and throughput at closed-loop concurrency 1, 8, 32, 64 (streamed: 1, 8, 64,
+256); SSE time to first chunk; server CPU time per request (/proc utime+stime deltas); peak memory
+(VmHWM). Repeated runs are interleaved (rep 1 of every target, then rep 2, ...) and reduced with the median.
 
     .venv/bin/python bench/run.py [--quick] [--reps N] [--duration S] [--skip-litellm]
 
@@ -42,7 +42,7 @@ FLOOR = Path(__file__).resolve().parent / "floor.py"
 WORKERS = Path(__file__).resolve().parent / "workers.py"
 MODEL = "gpt-4o-mini"
 LEVELS = (1, 8, 32, 64)
-STREAM_LEVELS = (1, 8, 64)
+STREAM_LEVELS = (1, 8, 64, 256)  # 256 concurrent streams: does CPU per stream stay flat?
 SUSTAINED_S = 10.0  # the reported (full) mode: seconds measured per level and repetition
 
 

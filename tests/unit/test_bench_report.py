@@ -53,7 +53,7 @@ def test_missing_variant_gives_no_figure_instead_of_a_wrong_one() -> None:
     assert r["total above the floor (uvicorn - bare)"] == pytest.approx(1.5)
 
 
-def test_cpu_vs_concurrency_reports_the_64_vs_8_growth() -> None:
+def test_cpu_vs_concurrency_reports_the_growth_from_8_clients() -> None:
     sys.modules.pop("report", None)
     from report import cpu_vs_concurrency
 
@@ -63,7 +63,15 @@ def test_cpu_vs_concurrency_reports_the_64_vs_8_growth() -> None:
     res = {"gateway": {"plain-8": level(False, 8, 2.0), "plain-64": level(False, 64, 2.2),
                        "stream-8": level(True, 8, 5.0), "stream-64": level(True, 64, 4.5)}}
     table = cpu_vs_concurrency(res)
+    assert "| plain 64 vs 8 | SSE 64 vs 8 |" in table and "256" not in table  # no column without its level
     assert "| gateway alone | 2.00 | 2.20 | 5.00 | 4.50 | +10 % | -10 % |" in table
+    res["gateway"]["stream-256"] = level(True, 256, 5.5)
+    res["mock"] = {"plain-8": level(False, 8, 0.1), "stream-8": level(True, 8, 0.4)}  # a target without the levels
+    table = cpu_vs_concurrency(res)
+    assert "| SSE @8 | SSE @64 | SSE @256 | plain 64 vs 8 | SSE 64 vs 8 | SSE 256 vs 8 |" in table
+    assert "| gateway alone | 2.00 | 2.20 | 5.00 | 4.50 | 5.50 | +10 % | -10 % | +10 % |" in table
+    none = "\N{EN DASH}"  # the report's mark for a level not measured
+    assert f"| mock direct | 0.10 | {none} | 0.40 | {none} | {none} | {none} | {none} | {none} |" in table
 
 
 def test_floor_tables_split_the_streamed_overhead_at_the_served_minimal_app() -> None:
@@ -139,3 +147,33 @@ def test_litellm_ratios_are_reported_at_every_plain_level() -> None:
     # the gateway's 64-client level is missing: a dash, not a figure
     assert per_level_ratios(res) == (f"4.0{sign} / 5.3{sign} / 6.4{sign} / {dash} "
                                      f"(rps 4.0{sign} / 5.8{sign} / 6.4{sign} / {dash})")
+
+
+def _row(stream: bool, conc: int, cpu: float, rps: float) -> dict:
+    """One loadgen window as bench/loadgen.py reports it (server CPU `cpu` ms per request)."""
+    return {"stream": stream, "concurrency": conc, "requests": 100, "errors": 0, "rps": rps, "p50_ms": 1.0,
+            "p95_ms": 2.0, "p99_ms": 3.0, "ttfc_p50_ms": 0.5 if stream else None, "ttfc_p95_ms": None,
+            "loadgen_cpu_util": 0.1, "loadgen_cpu_us_per_req": 40.0,
+            "cpu": {"server": {"ms_per_req": cpu, "util": 0.9}}}
+
+
+def test_the_targets_table_gives_the_growth_under_load_and_at_256_streams() -> None:
+    sys.modules.pop("report", None)
+    from report import reduce, summarize, tables
+
+    def target(plain_cpu: dict[int, float], stream_cpu: dict[int, float]) -> list[list[dict]]:
+        rows = [_row(False, c, v, 1000 / v) for c, v in plain_cpu.items()]
+        return [rows + [_row(True, c, v, 100 / v) for c, v in stream_cpu.items()]]
+
+    raw = {"mock": target({1: 0.1, 8: 0.1, 32: 0.1, 64: 0.1}, {1: 1.0, 8: 0.4, 64: 0.3, 256: 0.3}),
+           "gateway": target({1: 1.5, 8: 1.0, 32: 0.95, 64: 0.9}, {1: 5.0, 8: 3.5, 64: 2.5, 256: 2.8}),
+           "edge": target({1: 1.8, 8: 1.1, 32: 1.0, 64: 1.0}, {1: 6.0, 8: 4.0, 64: 2.6, 256: 2.9}),
+           "litellm": target({1: 8.0, 8: 8.0, 32: 8.0, 64: 8.0}, {1: 23.0, 8: 20.0, 64: 21.0, 256: 22.0})}
+    res = reduce(raw)
+    text = tables(res, summarize(res, {}), {})
+    assert "| CPU per request at 64 clients vs 8 (gateway alone), plain / streamed | within 10 % | -10 % / -29 % |" \
+        in text
+    assert "| CPU per stream at 256 concurrent streams vs 8 (gateway alone) | flat | -20 % |" in text
+    del raw["gateway"][0][-1]  # a run without the 256-stream level: no row for it
+    res = reduce(raw)
+    assert "256 concurrent streams" not in tables(res, summarize(res, {}), {})
