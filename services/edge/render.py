@@ -60,6 +60,9 @@ DEFAULTS = {
     "NGINX_CONN_PER_IP": "100",
     "NGINX_LIMIT_ZONE_SIZE": "10m",
     "NGINX_CLIENT_MAX_BODY_SIZE": "1m",
+    # Idle keep-alive connections each nginx worker keeps to each provider's gateways. Below the requests in
+    # flight per worker, every request past it opens and closes a connection (and so does its auth_request).
+    "NGINX_GATEWAY_KEEPALIVE": "256",
     "NGINX_PROXY_READ_TIMEOUT": "60s",
     "NGINX_STREAM_READ_TIMEOUT": "300s",
     # CORS: comma-separated exact origins (scheme://host[:port]); empty means no cross-origin access.
@@ -77,7 +80,7 @@ DEFAULTS = {
 _RATE = r"[1-9]\d*r/[sm]"
 _CHECKS = {
     "RATE_IP": _RATE, "BURST_IP": r"\d+",
-    "NGINX_CONN_PER_IP": r"[1-9]\d*", "NGINX_WORKER_CONNECTIONS": r"[1-9]\d*",
+    "NGINX_CONN_PER_IP": r"[1-9]\d*", "NGINX_WORKER_CONNECTIONS": r"[1-9]\d*", "NGINX_GATEWAY_KEEPALIVE": r"[1-9]\d*",
     "NGINX_WORKER_RLIMIT_NOFILE": r"[1-9]\d*", "NGINX_WORKER_PROCESSES": r"auto|[1-9]\d*",
     "NGINX_LIMIT_ZONE_SIZE": r"\d+[km]", "NGINX_CLIENT_MAX_BODY_SIZE": r"\d+[kmg]?",
     "NGINX_PROXY_READ_TIMEOUT": r"\d+(ms|s|m|h)?", "NGINX_STREAM_READ_TIMEOUT": r"\d+(ms|s|m|h)?",

@@ -70,6 +70,13 @@ def test_replicas_are_balanced_with_retry_to_a_sibling(tmp_path: Path) -> None:
     assert "proxy_next_upstream error timeout http_503 non_idempotent;" in proxy
 
 
+def test_the_keepalive_pool_to_the_gateways_is_configurable(tmp_path: Path) -> None:
+    http = (_render(tmp_path).parent / "providers" / "openai" / "http.conf").read_text()
+    assert "    keepalive 256;" in http  # the default covers 256 requests in flight per worker
+    http = (_render(tmp_path, NGINX_GATEWAY_KEEPALIVE="64").parent / "providers" / "cohere" / "http.conf").read_text()
+    assert "    keepalive 64;" in http
+
+
 @pytest.mark.parametrize("name", ["NGINX_RATE_KEY", "NGINX_COHERE_BURST_KEY"])
 def test_per_key_edge_limits_are_refused_with_a_pointer(tmp_path: Path, name: str) -> None:
     with pytest.raises(RenderError, match=f"{name}: per-credential limits moved .* vaultctl client-key"):
@@ -106,6 +113,8 @@ def test_wildcard_or_malformed_origins_are_refused(tmp_path: Path, origin: str) 
     ("NGINX_CORS_ALLOW_CREDENTIALS", "yes"),
     ("NGINX_CORS_ALLOW_HEADERS", "Authorization; X"),
     ("NGINX_PROVIDERS", "openai,../etc"),
+    ("NGINX_GATEWAY_KEEPALIVE", "0"),
+    ("NGINX_GATEWAY_KEEPALIVE", "32; keepalive_requests 1"),
 ])
 def test_unsafe_or_invalid_values_are_refused(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(RenderError, match=name):
