@@ -60,8 +60,8 @@ DEFAULTS = {
     "NGINX_CONN_PER_IP": "100",
     "NGINX_LIMIT_ZONE_SIZE": "10m",
     "NGINX_CLIENT_MAX_BODY_SIZE": "1m",
-    # Idle keep-alive connections each nginx worker keeps to each provider's gateways. Below the requests in
-    # flight per worker, every request past it opens and closes a connection (and so does its auth_request).
+    # Idle keep-alive connections each nginx worker keeps to each provider's gateways. When a worker has more
+    # requests in flight than this, each one past it opens and closes a connection (so does its auth_request).
     "NGINX_GATEWAY_KEEPALIVE": "256",
     "NGINX_PROXY_READ_TIMEOUT": "60s",
     "NGINX_STREAM_READ_TIMEOUT": "300s",
