@@ -49,15 +49,15 @@ lint: deps ## ruff + pyright on the Python code; files generated from the provid
 test-unit: deps ## Unit tests only (no processes started)
 	@$(PYTEST) tests/unit -q
 
-test-integration: deps edge-tools limits-tools ## Integration tests against a real local stack
+test-integration: deps edge-tools limits-tools bench-tools ## Integration tests against a real local stack
 	@$(PYTEST) tests/integration -q
 
-test-fast: deps edge-tools limits-tools ## Unit + integration tests, no lint, no containers
+test-fast: deps edge-tools limits-tools bench-tools ## Unit + integration tests, no lint, no containers
 	@$(PYTEST) tests/unit tests/integration -q
 
 # Everything that runs on a bare Linux machine (what .ci/run calls): static checks, unit and
 # integration suites against a real local stack, the reliability suite, then the container stage.
-test: deps lint lint-ci lint-nginx lint-monitoring edge-tools limits-tools ## Every test that can run here (lint, unit, integration, reliability, containers, deploy.sh, Dagger replay)
+test: deps lint lint-ci lint-nginx lint-monitoring edge-tools limits-tools bench-tools ## Every test that can run here (lint, unit, integration, reliability, containers, deploy.sh, Dagger replay)
 	@$(PYTEST) tests/unit tests/integration -q -p no:cacheprovider
 	@$(MAKE) --no-print-directory test-k8s
 	@$(MAKE) --no-print-directory test-reliability

@@ -1,0 +1,283 @@
+"""Instructions per request above the floor, by component: the floor bench's split, counted instead of timed.
+
+    .venv/bin/python bench/instructions.py [--mock-url http://127.0.0.1:PORT] [--providers openai,anthropic,cohere]
+        [--requests 60] [--streams 15] [--report docs/instructions.md] [--json FILE]
+
+Without --mock-url it starts the mock itself (`python -m mockllm`, chunks 2 ms apart as in `make bench`).
+`make bench-instructions` runs it for the three providers and writes docs/instructions.md.
+
+bench/floor.py times each variant in windows of a few seconds; its differences of a few hundredths of a
+millisecond are noise on a shared machine (some come out negative). Here the same variants run under
+valgrind's callgrind (bench/callgrind.py) and the figure is the number of instructions executed per
+request, which repeats within ~2 %: the split of the overhead is exact, not a difference of two noisy
+medians. Instructions are not time (a cache miss costs many), so the CPU-time figures stay those of
+`make bench`; this ranks the components and shows what a change saves.
+
+Variants, one request at a time (a process under callgrind runs ~50 times slower; counts do not depend on it):
+  in one process (`--worker`, under callgrind): bare, convert, full and full minus one component
+      (bench/floor_variants.py: the same definitions as the floor bench), plain and streamed (bare, full);
+  as servers under callgrind, driven over HTTP from this process: `served` (bench/served_floor.py, the bare
+      call behind a minimal app under uvicorn) and `uvicorn` (`python -m gateway`).
+Progress goes to stderr; one JSON document to stdout (and --json); --report writes the Markdown page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH.parent / "services"), str(BENCH)]
+
+from callgrind import Counted, missing_tools, wrap  # noqa: E402
+from floor_variants import Keys, app_variant, bare, configure_logs, convert, provider  # noqa: E402
+from instructions_report import markdown  # noqa: E402
+from loadgen import Conn, build_target  # noqa: E402
+
+from devstack.ports import free_ports  # noqa: E402
+from devstack.procs import ProcessSpec, launch, stop, wait_ready  # noqa: E402
+from devstack.procs import start_time as proc_start  # noqa: E402
+
+# In-process variants (name, streamed); the app variants are those of bench/floor_variants.APP_VARIANTS.
+WORKER_VARIANTS = (("bare", False), ("convert", False), ("full", False), ("-auth", False), ("-limiter", False),
+                   ("-audit", False), ("-metrics", False), ("-access_log", False), ("-direct", False),
+                   ("bare", True), ("full", True))
+WARMUP = 15  # requests per variant before counting: first calls fill caches and import lazily
+START_S = 900.0  # a Python process under callgrind takes ~1 minute to import the gateway on 2 cores
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- the worker: in-process variants, under callgrind -------------------------------------------------------
+
+async def worker(a: argparse.Namespace) -> None:
+    """Run each variant's requests when the driver says `go` on stdin; report `ready`/`done` on stdout."""
+    state = Path(a.state)
+    configure_logs(state)
+    keys = Keys(Path(a.keys_file), a.limited_key, a.unlimited_key)
+    p = provider(a.provider, a.mock_url, state, keys)
+    async with contextlib.AsyncExitStack() as stack:
+        for name, stream in WORKER_VARIANTS:
+            if name == "bare":
+                once, switch = bare(p, stream), None
+            elif name == "convert":
+                once, switch = convert(p), None
+            else:
+                once, switch = await app_variant(stack, p, keys, state, name, stream, {})
+            if switch:
+                switch(True)
+            n = a.streams if stream else a.requests
+            for _ in range(WARMUP if not stream else max(3, WARMUP // 3)):
+                await once()
+            print(f"ready {name} {'stream' if stream else 'plain'}", flush=True)
+            sys.stdin.readline()
+            ok = 0
+            for _ in range(n):
+                ok += bool(await once())
+            print(f"done {ok}", flush=True)
+            sys.stdin.readline()
+            if switch:
+                switch(False)
+    print("end", flush=True)
+
+
+# --- the driver --------------------------------------------------------------------------------------------
+
+def _line(proc: subprocess.Popen[str], want: str) -> list[str]:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith(want):
+        raise RuntimeError(f"callgrind worker: expected {want!r}, got {line!r} (exit {proc.poll()})")
+    return line.split()
+
+
+def in_process(a: argparse.Namespace, name: str, keys: Keys, state: Path) -> dict[str, dict[str, float]]:
+    """Instructions per request of every in-process variant of provider `name`."""
+    cmd = wrap([sys.executable, __file__, "--worker", "--provider", name, "--mock-url", a.mock_url,
+                "--state", str(state), "--keys-file", str(keys.path), "--limited-key", keys.limited,
+                "--unlimited-key", keys.unlimited, "--requests", str(a.requests), "--streams", str(a.streams)],
+               state / "callgrind")
+    log = open(state / "logs" / f"instructions-worker-{name}.log", "w")
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+    out: dict[str, dict[str, float]] = {"plain": {}, "stream": {}}
+    try:
+        counted = Counted(proc.pid, state / "callgrind")
+        for _ in WORKER_VARIANTS:
+            _, variant, kind = _line(proc, "ready")
+            counted.start()
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            ok = int(_line(proc, "done")[1])
+            total = counted.stop()
+            n = a.streams if kind == "stream" else a.requests
+            if ok != n:
+                raise RuntimeError(f"{name} {variant} {kind}: {n - ok} of {n} requests failed")
+            out[kind][variant] = total / n
+            say(f"  {name:9s} {kind:6s} {variant:12s} {total / n / 1000:9.1f} k instructions per request")
+            proc.stdin.write("next\n")
+            proc.stdin.flush()
+        _line(proc, "end")
+    finally:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    return out
+
+
+async def _requests(url: str, body: bytes, key: str, stream: bool, n: int) -> int:
+    conn = Conn(build_target(url, body, [f"Authorization: Bearer {key}"], stream, None))
+    ok = 0
+    try:
+        for _ in range(n):
+            status, _first, nbytes, keep = await conn.request()
+            ok += status == 200 and nbytes > 0
+            if not keep:
+                conn.close()
+    finally:
+        conn.close()
+    return ok
+
+
+def served_by_uvicorn(a: argparse.Namespace, name: str, keys: Keys, state: Path) -> dict[str, dict[str, float]]:
+    """Instructions per request of the two server variants (the minimal app and the gateway, under uvicorn)."""
+    from floor_variants import UPSTREAM_KEY
+
+    p = provider(name, a.mock_url, state, keys)
+    out: dict[str, dict[str, float]] = {"plain": {}, "stream": {}}
+    for variant in ("served", "uvicorn"):
+        port = free_ports(1)[0]
+        if variant == "served":
+            argv = [sys.executable, str(BENCH / "served_floor.py")]
+            env = {"FLOOR_PROVIDER": name, "FLOOR_MOCK_URL": a.mock_url, "FLOOR_KEYS_FILE": str(keys.path),
+                   "FLOOR_PORT": str(port)}
+            ready = f"http://127.0.0.1:{port}/"
+        else:
+            argv = [sys.executable, "-m", "gateway"]
+            env = {"PYTHONPATH": str(BENCH.parent / "services"), "GATEWAY_PROVIDER": name,
+                   "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port), "GATEWAY_UPSTREAM_BASE_URL": p.base_url,
+                   "GATEWAY_SECRETS_BACKEND": "env", "GATEWAY_CLIENT_KEYS_FILE": str(keys.path),
+                   "GATEWAY_MAX_RETRIES": "0", "GATEWAY_AUDIT_LOG": str(state / "audit" / f"instr-{name}.log"),
+                   "OPENAI_API_KEY": UPSTREAM_KEY, "ANTHROPIC_API_KEY": UPSTREAM_KEY, "COHERE_API_KEY": UPSTREAM_KEY}
+            ready = f"http://127.0.0.1:{port}/readyz"
+        spec = ProcessSpec(f"instructions-{variant}-{name}", wrap(argv, state / "callgrind"), env=env,
+                           env_remove=("VAULT_TOKEN", "GATEWAY_WORKERS"), ready_url=ready)
+        t0 = time.monotonic()
+        proc = launch(spec, state / "logs")
+        record = {"name": spec.name, "pid": proc.pid, "start": proc_start(proc.pid)}
+        try:
+            wait_ready(spec, proc, state / "logs", deadline_s=START_S)
+            say(f"  {name:9s} {variant} started under callgrind in {time.monotonic() - t0:.0f} s")
+            counted = Counted(proc.pid, state / "callgrind")
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            for kind, body, n in (("plain", p.body, a.requests), ("stream", p.stream_body, a.streams)):
+                stream = kind == "stream"
+                asyncio.run(_requests(url, body, keys.limited, stream, max(3, WARMUP // 3) if stream else WARMUP))
+                counted.start()
+                ok = asyncio.run(_requests(url, body, keys.limited, stream, n))
+                total = counted.stop()
+                if ok != n:
+                    raise RuntimeError(f"{name} {variant} {kind}: {n - ok} of {n} requests failed")
+                out[kind][variant] = total / n
+                say(f"  {name:9s} {kind:6s} {variant:12s} {total / n / 1000:9.1f} k instructions per request")
+        finally:
+            stop(record)
+    return out
+
+
+@contextlib.contextmanager
+def mock_upstream(state: Path) -> Iterator[str]:
+    """The project's mock upstream on a free loopback port, as `make bench` runs it, until the block exits."""
+    port = free_ports(1)[0]
+    spec = ProcessSpec("instructions-mock", [sys.executable, "-m", "mockllm", "--host", "127.0.0.1", "--port",
+                                             str(port)],
+                       env={"PYTHONPATH": str(BENCH.parent / "services"), "MOCK_API_KEYS": "",
+                            "MOCK_CHUNK_DELAY_MS": "2"}, ready_url=f"http://127.0.0.1:{port}/healthz")
+    proc = launch(spec, state / "logs")
+    record = {"name": spec.name, "pid": proc.pid, "start": proc_start(proc.pid)}
+    try:
+        wait_ready(spec, proc, state / "logs", deadline_s=60)
+        say(f"• mock upstream on 127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(record)
+
+
+def run(a: argparse.Namespace) -> dict:
+    state = Path(a.state)
+    for sub in ("audit", "logs", "callgrind"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+    for old in (state / "callgrind").glob("cg.*"):
+        old.unlink()
+    if not a.mock_url:
+        with mock_upstream(state) as url:
+            a.mock_url = url
+            return run(a)
+    providers = tuple(a.providers.split(","))
+    keys = Keys.create(state, providers)
+    counts: dict[str, dict[str, dict[str, float]]] = {}
+    for name in providers:
+        say(f"• {name}: in-process variants under callgrind")
+        got = in_process(a, name, keys, state)
+        say(f"• {name}: the minimal app and the gateway served by uvicorn, under callgrind")
+        for kind, values in served_by_uvicorn(a, name, keys, state).items():
+            got[kind].update(values)
+        counts[name] = got
+    return {"counts": counts, "settings": {"requests": a.requests, "streams": a.streams}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mock-url", help="a running mock upstream (default: start one)")
+    ap.add_argument("--providers", default="openai,anthropic,cohere")
+    ap.add_argument("--requests", type=int, default=60, help="plain requests counted per variant")
+    ap.add_argument("--streams", type=int, default=15, help="streamed requests counted per variant")
+    ap.add_argument("--state", default=str(BENCH.parent / ".bench" / "instructions"))
+    ap.add_argument("--report", help="write the Markdown page here")
+    ap.add_argument("--json", help="write the JSON document here too")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    for hidden in ("--provider", "--keys-file", "--limited-key", "--unlimited-key"):
+        ap.add_argument(hidden, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.requests < 1 or a.streams < 1:
+        ap.error("--requests and --streams must be at least 1")
+    os.environ.pop("GATEWAY_WORKERS", None)
+    if a.worker:
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            uvloop.install()
+        asyncio.run(worker(a))
+        return 0
+    missing = missing_tools()
+    if missing:
+        print(f"bench/instructions.py needs {' and '.join(missing)} (Debian: apt-get install valgrind)",
+              file=sys.stderr)
+        return 2
+    doc = run(a)
+    text = json.dumps(doc)
+    if a.json:
+        Path(a.json).write_text(text + "\n")
+    if a.report:
+        Path(a.report).write_text(markdown(doc))
+        say(f"wrote {a.report}")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

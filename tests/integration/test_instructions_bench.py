@@ -1,0 +1,89 @@
+"""bench/instructions.py under a real valgrind: counts follow the work and repeat; the tool runs end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.support.mockproc import run_mock
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+
+CHILD = textwrap.dedent("""
+    import sys
+    for line in sys.stdin:
+        if line.startswith("work"):
+            n = int(line.split()[1])
+            total = 0
+            for i in range(n):
+                total += i * i
+            print("done", total % 7, flush=True)
+""")
+
+
+@pytest.fixture
+def callgrind(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import callgrind
+
+    assert callgrind.missing_tools() == [], "valgrind is installed by `make bench-tools` (make test runs it)"
+    return callgrind
+
+
+def test_counts_follow_the_work_and_repeat(tmp_path: Path, callgrind) -> None:
+    proc = subprocess.Popen(callgrind.wrap([sys.executable, "-c", CHILD], tmp_path), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    counted = callgrind.Counted(proc.pid, tmp_path)
+
+    def measure(n: int) -> int:
+        counted.start()
+        proc.stdin.write(f"work {n}\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("done")
+        return counted.stop()
+
+    try:
+        measure(1000)  # warm: the first pass through the loop's code is not the steady state
+        small, big, again = measure(1000), measure(100_000), measure(100_000)
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    assert big > 50 * small  # 100 times the iterations (plus a fixed cost per message)
+    assert abs(again - big) / big < 0.02  # the same work counts the same
+
+
+def test_the_bench_runs_end_to_end_and_writes_its_page(tmp_path: Path, callgrind) -> None:
+    with run_mock() as mock:
+        out = subprocess.run(
+            [sys.executable, str(BENCH / "instructions.py"), "--mock-url", mock.url, "--providers", "openai",
+             "--requests", "3", "--streams", "1", "--state", str(tmp_path / "state"),
+             "--report", str(tmp_path / "page.md"), "--json", str(tmp_path / "out.json")],
+            capture_output=True, text=True, timeout=900, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    assert doc == json.loads((tmp_path / "out.json").read_text())
+    plain, stream = doc["counts"]["openai"]["plain"], doc["counts"]["openai"]["stream"]
+    assert set(plain) == {"bare", "convert", "full", "-auth", "-limiter", "-audit", "-metrics", "-access_log",
+                          "-direct", "served", "uvicorn"}
+    assert set(stream) == {"bare", "full", "served", "uvicorn"}
+    # the app does more than the bare call, and serving it over HTTP more again
+    assert plain["bare"] < plain["full"] < plain["uvicorn"] and stream["bare"] < stream["full"] < stream["uvicorn"]
+    assert plain["-access_log"] < plain["full"] and plain["-limiter"] < plain["full"]
+    page = (tmp_path / "page.md").read_text()
+    assert "## Plain requests" in page and "| component | openai |" in page
+    assert "openai    plain  uvicorn" in out.stderr  # progress, as it goes
+
+
+def test_without_valgrind_it_says_what_to_install(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, str(BENCH / "instructions.py"), "--mock-url", "http://127.0.0.1:9"],
+                         capture_output=True, text=True, timeout=120, check=False,
+                         env={"PATH": str(tmp_path), "PYTHONPATH": str(ROOT / "services")})
+    assert out.returncode == 2
+    assert "needs valgrind and callgrind_control" in out.stderr and "apt-get install valgrind" in out.stderr
