@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 import time
@@ -13,14 +14,28 @@ import catalogue
 from gateway import context
 
 _STD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# A record's own attributes come first in its __dict__ (LogRecord.__init__ sets them), the logger's
+# `extra` after them: the formatter looks only past these (every request logs a line, #18).
+_OWN_ATTRS = len(vars(logging.makeLogRecord({})))
 
 
 class JsonFormatter(logging.Formatter):
     """Format records as single-line JSON with the extras passed to the logger."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
+    def _timestamp(self, created: float, msecs: float) -> str:
+        second = int(created)
+        if second != self._second:  # strftime once a second, not once a line
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int(msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record.created, record.msecs),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -28,8 +43,8 @@ class JsonFormatter(logging.Formatter):
         ctx = context.get()
         if ctx is not None:
             doc["request_id"] = ctx.request_id
-        for key, value in vars(record).items():
-            if key not in _STD_ATTRS and not key.startswith("_"):
+        for key, value in itertools.islice(vars(record).items(), _OWN_ATTRS, None):
+            if key not in _STD_ATTRS and key[0] != "_":
                 doc[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             doc["error_type"] = record.exc_info[0].__name__  # the type only: tracebacks may hold secrets
