@@ -33,7 +33,8 @@ class IdleBound:
     async def next(self, upstream: AsyncIterator[T]) -> T | None:
         """The next item of `upstream` (None at its end); UpstreamTimeoutError after `idle_s` s without one."""
         self._since = now = self._loop.time()
-        self._task = asyncio.current_task()
+        if self._task is None:  # a stream is read by one task, start to end
+            self._task = asyncio.current_task()
         if self._timer is None:
             self._timer = self._loop.call_at(now + self.idle_s, self._check)
         try:

@@ -239,3 +239,23 @@ def test_plain_text_messages_convert_exactly_as_langchain_does() -> None:
            {"role": "user", "content": "hi", "name": "bob"}, {"role": "user", "content": "plain"}]
     req = ChatCompletionRequest.model_validate({"model": "m", "messages": raw})
     assert to_langchain(req.messages) == convert_to_messages(raw)
+
+
+async def test_every_event_is_the_whole_chunk_document_in_openais_key_order() -> None:
+    logprobs = {"content": [{"token": " hi", "logprob": -0.1, "bytes": [32, 104, 105], "top_logprobs": []}]}
+    chunks = [AIMessageChunk(content="Echo:"), AIMessageChunk(content=" hi", response_metadata={"logprobs": logprobs}),
+              AIMessageChunk(content=[{"type": "text", "text": "!", "index": 0}]),  # block content: via `.text`
+              AIMessageChunk(content="", response_metadata={"finish_reason": "stop"})]
+    body = await chat.stream(adapter(), ScriptedModel(chunks), request(stream=True), "gpt-4o-mini", "c7")  # type: ignore[arg-type]
+    got = events(await collect(body))
+    created = got[0]["created"]
+
+    def doc(delta: dict[str, Any], finish: str | None = None, lp: Any = None) -> dict[str, Any]:
+        return {"id": "c7", "object": "chat.completion.chunk", "created": created, "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "delta": delta, "logprobs": lp, "finish_reason": finish}]}
+
+    expected = [doc({"role": "assistant", "content": "Echo:"}), doc({"content": " hi"}, lp=logprobs),
+                doc({"content": "!"}), doc({}, "stop"), "[DONE]"]
+    assert got == expected
+    assert [list(e) for e in got[:-1]] == [list(e) for e in expected[:-1]]  # the keys in OpenAI's order
+    assert [list(e["choices"][0]) for e in got[:-1]] == [["index", "delta", "logprobs", "finish_reason"]] * 4

@@ -17,6 +17,7 @@ from gateway.providers.base import ProviderAdapter
 from gateway.stream_idle import IdleBound
 
 DONE = b"data: [DONE]\n\n"
+_OPEN_TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'  # an event's end while the choice is open
 
 
 class ToolCallDeltas:
@@ -67,8 +68,12 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     """
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
             "model": model_name}
+    # Every event of the stream starts with the same bytes, up to its delta: rendered once, not per token.
+    head = b"data: " + orjson.dumps(base)[:-1] + b',"choices":[{"index":0,"delta":'
 
     def event(delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
+        if finish is None and logprobs is None:
+            return head + orjson.dumps(delta) + _OPEN_TAIL
         doc = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]}
         return b"data: " + orjson.dumps(doc) + b"\n\n"
 
@@ -90,7 +95,8 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
             metadata = chunk.response_metadata
             if metadata:
                 finish = adapter.finish_reason(metadata) or finish
-            text = chunk.text
+            content = chunk.content
+            text = content if type(content) is str else chunk.text  # `.text` of a str is the str, built anew
             if text or not opened:
                 delta: dict[str, Any] = {"role": "assistant", "content": text} if not opened else {"content": text}
                 yield event(delta, logprobs=metadata.get("logprobs"))  # OpenAI's logprobs ride on their chunk
