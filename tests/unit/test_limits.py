@@ -97,6 +97,16 @@ def test_windows_are_utc_calendar_aligned() -> None:
     assert Windows.at(last + 1).day == Windows.at(last).day + 1
 
 
+def test_windows_match_the_calendar_at_every_hour_across_a_leap_year() -> None:
+    start = datetime(2027, 12, 31, 12, tzinfo=UTC).timestamp()
+    for hour in range(0, 24 * 400, 5):  # every fifth hour over 400 days, 2028's 29 February included
+        t = start + hour * 3600 + 0.5
+        moment = datetime.fromtimestamp(t, UTC)
+        assert Windows.at(t) == Windows(int(t // 60), int(t // 86400), moment.year * 12 + moment.month - 1), moment
+    leap = datetime(2028, 2, 29, 23, 59, 59, tzinfo=UTC).timestamp()
+    assert (Windows.at(leap).month, Windows.at(leap + 1).month) == (2028 * 12 + 1, 2028 * 12 + 2)
+
+
 async def test_fallback_share_divides_rate_limits_not_budgets() -> None:
     limiter = MemoryLimiter(Clock(NOON), share=3)
     assert limiter.scaled(Limits(rpm=50, tpm=1000, daily_tokens=10)) == Limits(rpm=17, tpm=334, daily_tokens=10)

@@ -11,6 +11,7 @@ skewed clocks still count into the same windows.
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
@@ -68,8 +69,15 @@ class Windows:
     @classmethod
     def at(cls, epoch_s: float) -> Windows:
         """The windows containing the instant `epoch_s` (UTC)."""
-        moment = datetime.fromtimestamp(epoch_s, UTC)
-        return cls(int(epoch_s // MINUTE), int(epoch_s // DAY), moment.year * 12 + moment.month - 1)
+        day = int(epoch_s // DAY)
+        return cls(int(epoch_s // MINUTE), day, _month_of_day(day))
+
+
+@functools.lru_cache(maxsize=8)
+def _month_of_day(day: int) -> int:
+    """The month window (months since year 0) of UTC day `day`: a calendar lookup once a day, not per request."""
+    moment = datetime.fromtimestamp(day * DAY, UTC)
+    return moment.year * 12 + moment.month - 1
 
 
 @dataclass(slots=True)
