@@ -3,7 +3,9 @@
     .venv/bin/python bench/instructions.py [--mock-url http://127.0.0.1:PORT] [--providers openai,anthropic,cohere]
         [--requests 60] [--streams 15] [--report docs/instructions.md] [--json FILE]
 
-Without --mock-url it starts the mock itself (`python -m mockllm`, chunks 2 ms apart as in `make bench`).
+Without --mock-url it starts the mock itself (`python -m mockllm`), its chunks 20 ms apart (`make bench`: 2 ms):
+a process under callgrind runs ~50 times slower, and chunks closer than that would reach it several per
+read, which is not what a served stream sees and would make the streamed counts vary.
 `make bench-instructions` runs it for the three providers and writes docs/instructions.md.
 
 bench/floor.py times each variant in windows of a few seconds; its differences of a few hundredths of a
@@ -51,6 +53,7 @@ WORKER_VARIANTS = (("bare", False), ("convert", False), ("full", False), ("-auth
                    ("-audit", False), ("-metrics", False), ("-access_log", False), ("-direct", False),
                    ("bare", True), ("full", True))
 WARMUP = 15  # requests per variant before counting: first calls fill caches and import lazily
+CHUNK_DELAY_MS = 20  # the started mock's pause between streamed chunks (see the module's docstring)
 START_S = 900.0  # a Python process under callgrind takes ~1 minute to import the gateway on 2 cores
 
 
@@ -206,7 +209,7 @@ def mock_upstream(state: Path) -> Iterator[str]:
     spec = ProcessSpec("instructions-mock", [sys.executable, "-m", "mockllm", "--host", "127.0.0.1", "--port",
                                              str(port)],
                        env={"PYTHONPATH": str(BENCH.parent / "services"), "MOCK_API_KEYS": "",
-                            "MOCK_CHUNK_DELAY_MS": "2"}, ready_url=f"http://127.0.0.1:{port}/healthz")
+                            "MOCK_CHUNK_DELAY_MS": str(CHUNK_DELAY_MS)}, ready_url=f"http://127.0.0.1:{port}/healthz")
     proc = launch(spec, state / "logs")
     record = {"name": spec.name, "pid": proc.pid, "start": proc_start(proc.pid)}
     try:
@@ -225,7 +228,7 @@ def run(a: argparse.Namespace) -> dict:
         old.unlink()
     if not a.mock_url:
         with mock_upstream(state) as url:
-            a.mock_url = url
+            a.mock_url, a.chunk_delay_ms = url, CHUNK_DELAY_MS
             return run(a)
     providers = tuple(a.providers.split(","))
     keys = Keys.create(state, providers)
@@ -237,7 +240,8 @@ def run(a: argparse.Namespace) -> dict:
         for kind, values in served_by_uvicorn(a, name, keys, state).items():
             got[kind].update(values)
         counts[name] = got
-    return {"counts": counts, "settings": {"requests": a.requests, "streams": a.streams}}
+    return {"counts": counts, "settings": {"requests": a.requests, "streams": a.streams,
+                                           "chunk_delay_ms": getattr(a, "chunk_delay_ms", None)}}
 
 
 def main(argv: list[str] | None = None) -> int:

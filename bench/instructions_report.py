@@ -70,6 +70,10 @@ def _table(doc: dict, kind: str, rows: tuple[tuple[str, str, str | None], ...]) 
     return lines
 
 
+def _apart(delay_ms: float | None) -> str:
+    return "" if delay_ms is None else f", {delay_ms:g} ms apart"
+
+
 def markdown(doc: dict) -> str:
     """The page: what was counted, how, and the two tables (plain, streamed), thousands of instructions."""
     s = doc["settings"]
@@ -86,7 +90,8 @@ def markdown(doc: dict) -> str:
         "`make bench`; these rank the components and show what a change saves.",
         "",
         f"One request at a time against the mock: {s['requests']} plain requests and {s['streams']} streamed "
-        "requests (18 chunks) counted per variant, after a warm-up. In-process variants are called over raw "
+        f"requests (18 chunks{_apart(s.get('chunk_delay_ms'))}) counted per variant, after a warm-up. "
+        "In-process variants are called over raw "
         "ASGI; `served` (the bare call behind a minimal app under uvicorn) and `uvicorn` (`python -m gateway`) "
         "are servers driven over HTTP, counted in the server process only. Figures in thousands of "
         "instructions per request.",

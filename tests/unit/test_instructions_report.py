@@ -48,7 +48,7 @@ def test_page_has_both_tables_in_thousands_and_the_share_of_the_floor() -> None:
 
     doc = {"counts": {"openai": {"plain": PLAIN, "stream": STREAM},
                       "cohere": {"plain": {"bare": 7_000_000}, "stream": {}}},
-           "settings": {"requests": 60, "streams": 15}}
+           "settings": {"requests": 60, "streams": 15, "chunk_delay_ms": 20}}
     page = markdown(doc)
     assert "## Plain requests" in page and "## Streamed requests (per stream)" in page
     assert "| component | openai | cohere |" in page
@@ -56,7 +56,9 @@ def test_page_has_both_tables_in_thousands_and_the_share_of_the_floor() -> None:
     assert f"| **total above the floor (uvicorn - bare)** | **850** | **{DASH}** |" in page
     assert f"| above the floor, as a share of the floor | 24 % | {DASH} |" in page  # 850k / 3,600k
     assert f"| above the floor, as a share of the floor | 17 % | {DASH} |" in page  # streamed: 1,500k / 8,600k
-    assert "60 plain requests and 15 streamed requests" in page
+    assert "60 plain requests and 15 streamed requests (18 chunks, 20 ms apart)" in page
+    doc["settings"]["chunk_delay_ms"] = None  # a mock of the caller's (--mock-url): its pace is not known
+    assert "15 streamed requests (18 chunks) counted" in markdown(doc)
 
 
 def test_a_dump_gives_its_summary_and_anything_else_is_refused(tmp_path: Path) -> None:
