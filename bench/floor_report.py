@@ -33,7 +33,8 @@ def floor_tables(floor: dict) -> str:
         "The gateway's own components are attributed **by toggling**: the gateway app is called over raw ASGI in "
         "process with one component switched off, and the component's cost is `full − (full without it)`. "
         "Differences of a few hundredths of a millisecond are within the noise of a shared machine (a negative "
-        "value is noise).\n",
+        "value is noise); the same split counted in instructions, which repeat within a few per cent, is "
+        "[instructions.md](instructions.md) (`make bench-instructions`).\n",
     ]
     providers = list(floor["splits"])
     levels = [k for k in next(iter(floor["splits"].values())) if k.startswith("plain")]
