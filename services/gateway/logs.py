@@ -24,14 +24,15 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._second = -1
-        self._stamp = ""
+        self._stamp: tuple[int, str] = (-1, "")  # (second, its text): one object, so never half updated
 
     def _timestamp(self, created: float, msecs: float) -> str:
-        second = int(created)
-        if second != self._second:  # strftime once a second, not once a line
-            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int(msecs):03d}Z"
+        second, text = self._stamp
+        if second != int(created):  # strftime once a second, not once a line
+            second = int(created)
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._stamp = (second, text)
+        return f"{text}.{int(msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
@@ -44,7 +45,7 @@ class JsonFormatter(logging.Formatter):
         if ctx is not None:
             doc["request_id"] = ctx.request_id
         for key, value in itertools.islice(vars(record).items(), _OWN_ATTRS, None):
-            if key not in _STD_ATTRS and key[0] != "_":
+            if key not in _STD_ATTRS and not key.startswith("_"):
                 doc[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             doc["error_type"] = record.exc_info[0].__name__  # the type only: tracebacks may hold secrets

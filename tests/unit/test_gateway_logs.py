@@ -38,8 +38,10 @@ def test_attributes_set_after_the_extras_are_still_filtered() -> None:
     record = _record(1796400000.0, model="m")
     record.message, record.asctime, record._private = "x", "y", "z"  # what other formatters and filters add
     record.added_by_a_filter = 1
+    record.__dict__[""] = "odd but kept"  # `extra` may carry any key
     line = json.loads(logs.JsonFormatter().format(record))
-    assert {k: line[k] for k in ("model", "added_by_a_filter")} == {"model": "m", "added_by_a_filter": 1}
+    assert {k: line[k] for k in ("model", "added_by_a_filter", "")} == {"model": "m", "added_by_a_filter": 1,
+                                                                         "": "odd but kept"}
     assert not {"message", "asctime", "_private", "args", "levelno", "created"} & set(line)
 
 
