@@ -11,9 +11,9 @@ read, which is not what a served stream sees and would make the streamed counts 
 bench/floor.py times each variant in windows of a few seconds; its differences of a few hundredths of a
 millisecond are noise on a shared machine (some come out negative). Here the same variants run under
 valgrind's callgrind (bench/callgrind.py) and the figure is the number of instructions executed per
-request, which repeats within ~2 %: the split of the overhead is exact, not a difference of two noisy
-medians. Instructions are not time (a cache miss costs many), so the CPU-time figures stay those of
-`make bench`; this ranks the components and shows what a change saves.
+request: a variant's count repeats within ~1 %, a component's (a difference of two variants) within ~5 %.
+Instructions are not time (a cache miss costs many), so the CPU-time figures stay those of `make bench`;
+this ranks the components and shows what a change saves.
 
 Variants, one request at a time (a process under callgrind runs ~50 times slower; counts do not depend on it):
   in one process (`--worker`, under callgrind): bare, convert, full and full minus one component

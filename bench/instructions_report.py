@@ -85,7 +85,8 @@ def markdown(doc: dict) -> str:
         "The CPU-time split in [benchmarks.md](benchmarks.md) is a difference of medians of timed windows, and "
         "differences of a few hundredths of a millisecond there are noise. Here the same variants (the same "
         "definitions, `bench/floor_variants.py`) run under valgrind's callgrind, which counts the instructions "
-        "each request executes: the counts repeat within about 2 %, so the split is exact. Instructions are not "
+        "each request executes: a variant's count repeats within about 1 % and a component's (a difference of "
+        "two variants) within about 5 %, where the timed split moves by more than the component. Instructions are not "
         "time (a cache miss costs as much as hundreds of instructions), so the time figures stay those of "
         "`make bench`; these rank the components and show what a change saves.",
         "",
