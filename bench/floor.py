@@ -32,7 +32,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent / "services"), str(BENCH)]
 
-from floor_report import APP, SERVED, TOTAL  # noqa: E402
+from floor_report import REST, SPLIT, TOGGLED  # noqa: E402
 from floor_services import backing_services  # noqa: E402
 from floor_variants import (  # noqa: E402
     APP_VARIANTS,
@@ -215,31 +215,6 @@ def reduce(raw: dict) -> dict:
                           "n": sum(r["n"] for r in rs)}
                       for v, rs in variants.items()} for lvl, variants in levels.items()}
             for p, levels in raw.items()}
-
-
-# (row label, minuend variant, subtrahend variant): the component's CPU is the difference of the two medians.
-SPLIT = (
-    ("floor: bare LangChain call", "bare", None),
-    ("conversion + serialisation", "convert", "bare"),
-    ("FastAPI's stack: middleware, routing, dependencies, body parsing (skipped by direct routes, not in the total)",
-     "-direct", "full"),
-    ("auth", "full", "-auth"),
-    ("limiter, in-process", "full", "-limiter"),
-    ("limiter, Redis (vs none)", "+redis", "-limiter"),
-    ("audit, JSON lines", "full", "-audit"),
-    ("audit, PostgreSQL sink (vs none)", "+postgres", "-audit"),
-    ("metrics", "full", "-metrics"),
-    ("access log", "full", "-access_log"),
-    ("server (uvicorn, httptools, uvloop transport): gateway over uvicorn - in process", "uvicorn", "full"),
-    (SERVED, "served", "bare"),
-    (APP, "uvicorn", "served"),
-    (TOTAL, "uvicorn", "bare"),
-)
-
-
-# The components switched off one at a time in `full`; what `full - convert` leaves after them is the REST.
-TOGGLED = ("auth", "limiter, in-process", "audit, JSON lines", "metrics", "access log")
-REST = "the rest of the app (middleware, validation, the route, the response)"
 
 
 def splits(levels: dict) -> dict:

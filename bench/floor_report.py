@@ -7,6 +7,31 @@ SERVED = "any app served by uvicorn: a minimal app around the bare call - bare"
 APP = "the gateway above that minimal app (uvicorn - served)"
 TOTAL = "total above the floor (uvicorn - bare)"
 
+# (row label, minuend variant, subtrahend variant), for bench/floor.py (CPU) and bench/instructions.py
+# (instructions): the difference of the two variants' figures.
+SPLIT = (
+    ("floor: bare LangChain call", "bare", None),
+    ("conversion + serialisation", "convert", "bare"),
+    ("FastAPI's stack: middleware, routing, dependencies, body parsing (skipped by direct routes, not in the total)",
+     "-direct", "full"),
+    ("auth", "full", "-auth"),
+    ("limiter, in-process", "full", "-limiter"),
+    ("limiter, Redis (vs none)", "+redis", "-limiter"),
+    ("audit, JSON lines", "full", "-audit"),
+    ("audit, PostgreSQL sink (vs none)", "+postgres", "-audit"),
+    ("metrics", "full", "-metrics"),
+    ("access log", "full", "-access_log"),
+    ("server (uvicorn, httptools, uvloop transport): gateway over uvicorn - in process", "uvicorn", "full"),
+    (SERVED, "served", "bare"),
+    (APP, "uvicorn", "served"),
+    (TOTAL, "uvicorn", "bare"),
+)
+
+
+# The components switched off one at a time in `full`; what `full - convert` leaves after them is the REST.
+TOGGLED = ("auth", "limiter, in-process", "audit, JSON lines", "metrics", "access log")
+REST = "the rest of the app (middleware, validation, the route, the response)"
+
 
 def _f(v: float | None, spec: str = ".2f") -> str:
     return "–" if v is None else format(v, spec)

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from floor_report import APP, SERVED, TOTAL
+from floor_report import APP, REST, SERVED, SPLIT, TOGGLED, TOTAL
 
-# (row label, minuend variant, subtrahend variant): a component's count is the difference of the two variants.
-# The labels are the floor bench's (bench/floor.py SPLIT), so the two tables read side by side.
-PLAIN_SPLIT = (
-    ("floor: bare LangChain call", "bare", None),
-    ("conversion + serialisation", "convert", "bare"),
-    ("auth", "full", "-auth"),
-    ("limiter, in-process", "full", "-limiter"),
-    ("audit, JSON lines", "full", "-audit"),
-    ("metrics", "full", "-metrics"),
-    ("access log", "full", "-access_log"),
-    ("FastAPI's stack (skipped by direct routes, not in the total)", "-direct", "full"),
-    ("server (uvicorn, httptools, uvloop transport): gateway over uvicorn - in process", "uvicorn", "full"),
-    (SERVED, "served", "bare"),
-    (APP, "uvicorn", "served"),
-    (TOTAL, "uvicorn", "bare"),
-)
+# The floor bench's plain split (same labels, so the two tables read side by side), less the Redis and
+# PostgreSQL rows: the variants counted here run without those services.
+PLAIN_SPLIT = tuple(row for row in SPLIT if row[1] not in ("+redis", "+postgres"))
 STREAM_SPLIT = (
     ("floor: bare LangChain `astream`", "bare", None),
     ("the gateway app in process (full - bare)", "full", "bare"),
@@ -28,8 +15,6 @@ STREAM_SPLIT = (
     (APP, "uvicorn", "served"),
     (TOTAL, "uvicorn", "bare"),
 )
-TOGGLED = ("auth", "limiter, in-process", "audit, JSON lines", "metrics", "access log")
-REST = "the rest of the app (middleware, validation, the route, the response)"
 
 
 def split(counts: dict[str, float], rows: tuple[tuple[str, str, str | None], ...]) -> dict[str, float | None]:
