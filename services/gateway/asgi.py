@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import context
+from gateway import context, logs
 from gateway.api import direct
 from gateway.api.deps import authenticate
 from gateway.context import RequestContext
@@ -23,7 +23,7 @@ from gateway.errors import GatewayError, PayloadTooLargeError, error_response
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
 
-log = logging.getLogger("gateway.access")
+log = logs.HotLogger(logging.getLogger("gateway.access"))
 VERIFY_PATH = "/v1/auth/verify"
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -142,7 +142,7 @@ class GatewayMiddleware:
         status = ctx.status
         quiet = ctx.route in ("healthz", "metrics") or (ctx.route == "verify" and status < 400)
         if not quiet:  # a passed verify is logged with the request it guards
-            log.info("request", extra={
+            log.info("request", {
                 "method": ctx.method, "path": ctx.path, "status": status,
                 "latency_ms": round(ctx.elapsed * 1000, 2), "client_id": ctx.client_id,
                 "auth_method": ctx.auth_method, "model": ctx.model, "streamed": ctx.streamed,

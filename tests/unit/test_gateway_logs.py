@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
+import time
+from collections.abc import Iterator
 
-from gateway import logs
+import pytest
+
+from gateway import context, logs
 
 
 def test_http_client_loggers_stay_at_warning_under_info() -> None:
@@ -51,3 +57,97 @@ def test_the_timestamp_follows_the_clock_across_seconds() -> None:
               (1796400000.999, 1796400001.0, 1796400001.5, 1796400000.5, 1796486400.001)]
     assert stamps == ["2026-12-04T16:00:00.999Z", "2026-12-04T16:00:01.000Z", "2026-12-04T16:00:01.500Z",
                       "2026-12-04T16:00:00.500Z", "2026-12-05T16:00:00.001Z"]
+
+
+@pytest.fixture
+def stdout_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """`logs.configure` as the gateway runs it, its handler writing to a buffer; the clock fixed."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    buffer = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", buffer)
+    monkeypatch.setattr(time, "time", lambda: 1796400000.25)
+    try:
+        logs.configure("info")
+        yield buffer
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+
+
+def only_the_gateways_handler() -> None:
+    """Take out the capture handlers pytest adds to the root logger around each test's call."""
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if isinstance(h, logs.JsonLineHandler)]
+
+
+FIELDS = {"method": "POST", "path": "/v1/chat/completions", "status": 200, "latency_ms": 1.25,
+          "client_id": "c1", "model": None, "streamed": False, "error": None}
+
+
+def test_a_hot_line_is_the_line_the_logging_module_writes(
+        stdout_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
+    only_the_gateways_handler()
+    logger = logging.getLogger("gateway.access")
+    token = context.current.set(context.RequestContext(request_id="rid-1", method="POST", path="/"))
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(logger, "makeRecord", None)  # the hot path builds no record
+            logs.HotLogger(logger).info("request", dict(FIELDS))
+        logger.info("request", extra=dict(FIELDS))
+    finally:
+        context.current.reset(token)
+    hot, slow = stdout_lines.getvalue().splitlines()
+    assert hot == slow
+    assert json.loads(hot) == {"ts": "2026-12-04T16:00:00.250Z", "level": "info", "logger": "gateway.access",
+                               "msg": "request", "request_id": "rid-1", **FIELDS}
+
+
+def test_a_handler_or_filter_on_the_way_gets_the_logging_modules_own_path(stdout_lines: io.StringIO) -> None:
+    only_the_gateways_handler()
+    logger = logging.getLogger("gateway.access")
+    seen: list[logging.LogRecord] = []
+    capture = logging.Handler()
+    capture.emit = seen.append  # type: ignore[method-assign]
+    logger.addHandler(capture)
+    try:
+        logs.HotLogger(logger).info("request", dict(FIELDS))
+    finally:
+        logger.removeHandler(capture)
+    assert [(r.getMessage(), r.status) for r in seen] == [("request", 200)]  # type: ignore[attr-defined]
+    assert len(stdout_lines.getvalue().splitlines()) == 1  # and, propagated, the root's line once
+
+    refuse_all = logging.Filter("elsewhere")
+    logging.getLogger("gateway").addFilter(refuse_all)  # alone, it would not apply to a propagated record
+    logger.addFilter(refuse_all)
+    try:
+        logs.HotLogger(logger).info("request", dict(FIELDS))
+    finally:
+        logger.removeFilter(refuse_all)
+        logging.getLogger("gateway").removeFilter(refuse_all)
+    assert len(stdout_lines.getvalue().splitlines()) == 1
+
+
+def test_a_level_above_info_or_a_disabled_logger_writes_nothing(stdout_lines: io.StringIO) -> None:
+    only_the_gateways_handler()
+    logger = logging.getLogger("gateway.access")
+    logging.getLogger().setLevel(logging.WARNING)
+    logs.HotLogger(logger).info("request", dict(FIELDS))
+    logging.getLogger().setLevel(logging.INFO)
+    logger.disabled = True
+    try:
+        logs.HotLogger(logger).info("request", dict(FIELDS))
+    finally:
+        logger.disabled = False
+    assert stdout_lines.getvalue() == ""
+
+
+def test_a_broken_stream_is_reported_as_the_logging_module_reports_it(
+        stdout_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
+    only_the_gateways_handler()
+    reported: list[logging.LogRecord] = []
+    handler = logging.getLogger().handlers[0]
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    stdout_lines.close()  # writing raises ValueError
+    logs.HotLogger(logging.getLogger("gateway.access")).info("request", dict(FIELDS))
+    assert [(r.getMessage(), r.status) for r in reported] == [("request", 200)]  # type: ignore[attr-defined]
