@@ -24,8 +24,11 @@ def refuse(param: str, why: str) -> InvalidRequestError:
 
 def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
     """Raise a 400 naming the first parameter given that this provider declares it cannot honour."""
+    given = req.model_fields_set
+    if given.isdisjoint(adapter.refused):  # the usual request: one set operation
+        return
     for name in type(req).model_fields:  # declaration order: the same request names the same parameter
-        if name in adapter.refused and name in req.model_fields_set and getattr(req, name) is not None:
+        if name in adapter.refused and name in given and getattr(req, name) is not None:
             raise refuse(name, f"not supported by the {adapter.name} provider ({adapter.refused[name]})")
 
 
@@ -33,8 +36,9 @@ def prepare(adapter: ProviderAdapter, model: BaseChatModel,
             req: ChatCompletionRequest) -> tuple[Runnable[Any, Any], dict[str, Any]]:
     """Return the runnable to call (tools bound) and its call keywords in the provider's vocabulary."""
     check_refused(adapter, req)
+    given = req.model_fields_set  # the others are None (their default), which invoke_params drops
     params = adapter.invoke_params({
-        **{name: getattr(req, name) for name in PASSTHROUGH},
+        **{name: getattr(req, name) for name in PASSTHROUGH if name in given},
         "max_tokens": req.max_completion_tokens or req.max_tokens,
     })
     if req.stop:
