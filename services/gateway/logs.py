@@ -68,23 +68,21 @@ class HotLogger:
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
-        self._chain: list[logging.Logger] = []
-        node: logging.Logger | None = logger
-        while node is not None:  # the loggers a record passes, to the root (parents never change)
-            self._chain.append(node)
-            node = node.parent
 
     def _handler(self) -> JsonLineHandler | None:
         """The one handler every record of the logger reaches, if it is ours and nothing filters on the way."""
-        *below, root = self._chain
-        for node in below:
+        # Walked on each call: a logger created later (say "gateway") becomes the parent of this one.
+        node = self.logger
+        while node.parent is not None:
             if node.handlers or node.filters or not node.propagate:
                 return None
-        handlers = root.handlers
-        if len(handlers) != 1 or root.filters:
+            node = node.parent
+        handlers = node.handlers
+        if len(handlers) != 1 or node.filters:
             return None
         handler = handlers[0]
-        if type(handler) is not JsonLineHandler or handler.filters or handler.level > logging.INFO:
+        if (type(handler) is not JsonLineHandler or handler.filters or handler.level > logging.INFO
+                or type(handler.formatter) is not JsonFormatter):
             return None
         return handler
 
@@ -93,10 +91,10 @@ class HotLogger:
         if not logger.isEnabledFor(logging.INFO):
             return
         handler = self._handler()
-        formatter = handler.formatter if handler is not None else None
-        if handler is None or type(formatter) is not JsonFormatter:
+        if handler is None:
             logger.info(msg, extra=fields)
             return
+        formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]  # checked by _handler
         created = time.time()  # as LogRecord takes it
         doc: dict[str, Any] = {"ts": formatter.timestamp(created, (created - int(created)) * 1000),
                                "level": "info", "logger": logger.name, "msg": msg}

@@ -151,3 +151,19 @@ def test_a_broken_stream_is_reported_as_the_logging_module_reports_it(
     stdout_lines.close()  # writing raises ValueError
     logs.HotLogger(logging.getLogger("gateway.access")).info("request", dict(FIELDS))
     assert [(r.getMessage(), r.status) for r in reported] == [("request", 200)]  # type: ignore[attr-defined]
+
+
+def test_a_parent_logger_created_later_is_on_the_way(stdout_lines: io.StringIO) -> None:
+    only_the_gateways_handler()
+    hot = logs.HotLogger(logging.getLogger("hotlogger_test.access"))  # its parent does not exist yet
+    seen: list[logging.LogRecord] = []
+    capture = logging.Handler()
+    capture.emit = seen.append  # type: ignore[method-assign]
+    parent = logging.getLogger("hotlogger_test")
+    parent.addHandler(capture)
+    try:
+        hot.info("request", dict(FIELDS))
+    finally:
+        parent.removeHandler(capture)
+    assert [r.getMessage() for r in seen] == ["request"]
+    assert len(stdout_lines.getvalue().splitlines()) == 1
