@@ -61,7 +61,7 @@ class GatewayMiddleware:
                 return
 
             if scope["path"] == VERIFY_PATH:
-                status = await self._verify(ctx, headers, scope, receive, send, id_header)
+                status = await self._verify(ctx, scope, receive, send, id_header)
                 return
 
             async def send_wrapper(message: Message) -> None:
@@ -88,14 +88,12 @@ class GatewayMiddleware:
             self._log(ctx)
             context.current.reset(token)
 
-    async def _verify(self, ctx: RequestContext, headers: dict[bytes, bytes], scope: Scope, receive: Receive,
-                      send: Send, id_header: tuple[bytes, bytes]) -> int:
+    async def _verify(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send,
+                      id_header: tuple[bytes, bytes]) -> int:
         """Answer nginx's auth_request directly: it runs once per edge request, so it skips FastAPI."""
         ctx.route = "verify"
-        auth, key = headers.get(b"authorization"), headers.get(b"x-api-key")
         try:
-            principal = authenticate(self.runtime, auth.decode("latin-1") if auth else None,
-                                     key.decode("latin-1") if key else None)
+            principal = authenticate(self.runtime, scope["headers"])
         except GatewayError as exc:
             ctx.error_code = exc.code
             # auth_request drops the body: the code travels in a header so the edge can pass it on.

@@ -114,6 +114,18 @@ async def test_credentials_are_checked(client: httpx.AsyncClient, headers: dict,
         assert resp.headers["www-authenticate"].startswith("Bearer")
 
 
+@pytest.mark.parametrize("name", ["Authorization", "x-api-key"])
+async def test_a_credential_header_sent_twice_is_refused_on_every_path(client: httpx.AsyncClient, name: str) -> None:
+    value = f"Bearer {OPENAI_KEY}" if name == "Authorization" else OPENAI_KEY
+    twice = [(name, value), (name, value)]  # even the same valid key twice: the field is not a list
+    for resp in (await client.get("/v1/models", headers=twice),  # FastAPI's dependency
+                 await client.post(CHAT, headers=twice, json=HELLO),  # the direct route
+                 await client.get("/v1/auth/verify", headers=twice)):  # nginx's auth_request
+        assert_error(resp, 401, "malformed_credentials")
+    metrics = (await client.get("/metrics")).text
+    assert 'llm_gateway_auth_failures_total{provider="openai",reason="malformed_credentials"} 3.0' in metrics
+
+
 async def test_models_list_and_x_api_key(client: httpx.AsyncClient) -> None:
     resp = await client.get("/v1/models", headers={"x-api-key": OPENAI_KEY})
     assert resp.status_code == 200

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from gateway.auth import keys
-from gateway.auth.authenticator import Authenticator, extract_credential
+from gateway.auth.authenticator import Authenticator, credential_headers, extract_credential
 from gateway.auth.jwt import JwtError, JwtVerifier
 from gateway.errors import AuthenticationError, PermissionDeniedError
 from gateway.secrets.base import BackendStatus, ClientKeyRecord, SecretsBackend
@@ -256,6 +256,21 @@ def test_missing_or_malformed_header(authorization: str | None, x_api_key: str |
 
 def test_authorization_header_wins_over_x_api_key() -> None:
     assert extract_credential("Bearer a", "b") == "a"
+
+
+def test_credential_headers_are_read_from_the_raw_headers() -> None:
+    raw = [(b"host", b"gw"), (b"x-api-key", b"k\xe9y"), (b"content-type", b"application/json"),
+           (b"authorization", b"Bearer abc")]
+    assert credential_headers(raw) == ("Bearer abc", "k\u00e9y")  # latin-1, as HTTP header bytes
+    assert credential_headers([(b"host", b"gw")]) == (None, None)
+    assert credential_headers([(b"authorization", b"")]) == ("", None)  # present but empty: extract_credential's 401
+
+
+@pytest.mark.parametrize("name", [b"authorization", b"x-api-key"])
+def test_a_credential_header_sent_twice_is_refused(name: bytes) -> None:
+    with pytest.raises(AuthenticationError) as info:
+        credential_headers([(name, b"Bearer one"), (b"host", b"gw"), (name, b"Bearer two")])
+    assert info.value.code == "malformed_credentials" and "not several" in str(info.value)
 
 
 def test_jwt_matrix(matrix: dict[str, Any], rsa_key: Any) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from gateway import context
-from gateway.auth.authenticator import Principal
+from gateway.auth.authenticator import Principal, credential_headers
 from gateway.errors import AuthenticationError, GatewayError, QuotaExceededError, RateLimitedError, UnknownModelError
 from gateway.limits import Reservation, enforce
 from gateway.runtime import Runtime
@@ -27,14 +28,13 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 # the OpenAPI document either way, and FastAPI validates declared parameters one by one on every request.
 async def require_client(request: Request) -> Principal:
     """Authenticate the caller for this provider (401/403), recording who it is."""
-    headers = request.headers
-    return authenticate(request.app.state.runtime, headers.get("authorization"), headers.get("x-api-key"))
+    return authenticate(request.app.state.runtime, request.scope["headers"])
 
 
-def authenticate(runtime: Runtime, authorization: str | None, x_api_key: str | None) -> Principal:
-    """Check the credential, count failures by reason, and record the client on the request context."""
+def authenticate(runtime: Runtime, raw_headers: Iterable[tuple[bytes, bytes]]) -> Principal:
+    """Check the request's credential, count failures by reason, and record the client on the request context."""
     try:
-        principal = runtime.authenticator.authenticate(authorization, x_api_key)
+        principal = runtime.authenticator.authenticate(*credential_headers(raw_headers))
     except GatewayError as exc:
         reason = exc.code if isinstance(exc, AuthenticationError) else "forbidden"
         runtime.metrics.auth_failures.labels(runtime.settings.provider, reason).inc()

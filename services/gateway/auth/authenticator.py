@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +20,26 @@ class Principal:
     client_id: str
     method: str  # "api_key" | "jwt"
     limits: Limits | None = None  # from the key record; counted per client name, shared by its keys
+
+
+def credential_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The `Authorization` and `x-api-key` values among a request's raw ASGI headers, read in one pass.
+
+    Either header sent twice is refused (401): the field is not a list, and a second value could make the
+    edge's check and the route's read different credentials.
+    """
+    authorization: str | None = None
+    x_api_key: str | None = None
+    for name, value in raw:  # ASGI servers give header names in lowercase
+        if name == b"authorization":
+            if authorization is not None:
+                raise AuthenticationError("send one Authorization header, not several", code="malformed_credentials")
+            authorization = value.decode("latin-1")
+        elif name == b"x-api-key":
+            if x_api_key is not None:
+                raise AuthenticationError("send one x-api-key header, not several", code="malformed_credentials")
+            x_api_key = value.decode("latin-1")
+    return authorization, x_api_key
 
 
 def extract_credential(authorization: str | None, x_api_key: str | None) -> str:
