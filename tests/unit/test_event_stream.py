@@ -71,7 +71,7 @@ class Upstream:
 async def _serve(server: Server, upstream: Upstream, closes: list[int]) -> int:
     """Answer one request as the chat route does; return the task's pending cancellations afterwards."""
     watch = ClientWatch(server.receive)
-    response = EventStreamResponse(upstream.stream(), watch, {"Cache-Control": "no-cache"},
+    response = EventStreamResponse(upstream.stream(), watch, [(b"x-ratelimit-limit-requests", b"60")],
                                    on_close=lambda: closes.append(1))
     await response(SCOPE, server.receive, server.send)
     await asyncio.sleep(0.01)  # the task goes on normally afterwards
@@ -88,8 +88,10 @@ async def test_the_events_are_sent_in_order_then_the_end_and_completion_is_not_a
     server, upstream, closes = Server(), Upstream([b"data: a\n\n", b"data: b\n\n"]), []
     assert await asyncio.wait_for(_serve(server, upstream, closes), 5) == 0
     start = server.sent[0]
+    assert start["status"] == 200 and start["headers"] == [  # the SSE headers, the route's, the type
+        (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"), (b"x-ratelimit-limit-requests", b"60"),
+        (b"content-type", b"text/event-stream; charset=utf-8")]
     headers = dict(start["headers"])
-    assert start["status"] == 200 and headers[b"content-type"] == b"text/event-stream; charset=utf-8"
     assert b"content-length" not in headers  # a stream: chunked
     assert server.bodies() == [b"data: a\n\n", b"data: b\n\n", b""]
     assert server.sent[-1]["more_body"] is False
@@ -110,7 +112,7 @@ async def test_a_last_event_is_sent_as_the_end_of_the_response_and_the_generator
 
     server, closes = Server(), []
     watch = ClientWatch(server.receive)
-    await asyncio.wait_for(EventStreamResponse(events(), watch, {}, on_close=lambda: closes.append(1))(
+    await asyncio.wait_for(EventStreamResponse(events(), watch, [], on_close=lambda: closes.append(1))(
         SCOPE, server.receive, server.send), 5)
     assert server.bodies() == [b"data: a\n\n", b"data: b\n\ndata: [DONE]\n\n"]  # one message, not two
     assert server.sent[-1]["more_body"] is False and type(server.sent[-1]["body"]) is bytes
@@ -123,7 +125,7 @@ async def test_a_stream_of_only_a_last_event_sends_the_start_then_it() -> None:
         yield LastEvent(b"event: error\ndata: {}\n\n")
 
     server, closes = Server(), []
-    response = EventStreamResponse(events(), ClientWatch(server.receive), {}, on_close=lambda: closes.append(1))
+    response = EventStreamResponse(events(), ClientWatch(server.receive), [], on_close=lambda: closes.append(1))
     await asyncio.wait_for(response(SCOPE, server.receive, server.send), 5)
     assert server.sent[0]["type"] == "http.response.start"
     assert server.bodies() == [b"event: error\ndata: {}\n\n"] and server.sent[-1]["more_body"] is False

@@ -12,13 +12,14 @@ takes 0.39 ms CPU off each streamed request (7.21 -> 6.82 ms, OpenAI, one client
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 T = TypeVar("T")
+_SSE_HEADERS = ((b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"))
 
 
 class ClientWatch:
@@ -78,11 +79,13 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncGenerator[bytes, None], watch: ClientWatch, headers: Mapping[str, str],
+    def __init__(self, events: AsyncGenerator[bytes, None], watch: ClientWatch, headers: Sequence[tuple[bytes, bytes]],
                  on_close: Callable[[], None]) -> None:
+        """`headers`: the route's own, as raw ASGI pairs (lowercase names, latin-1 bytes)."""
         self.status_code = 200
         self.background = None
-        self.init_headers(headers)  # no body, so no content-length: chunked, as a stream
+        # No content-length: chunked, as a stream. Not cached, and not buffered by nginx (each event goes out).
+        self.raw_headers = [*_SSE_HEADERS, *headers, (b"content-type", b"text/event-stream; charset=utf-8")]
         self.events = events
         self.watch = watch
         self.on_close = on_close

@@ -45,17 +45,23 @@ async def admit(limiter: Limiter, subject: str, limits: Limits | None, tokens: i
                              retry_after=retry)
 
 
-def headers(res: Reservation | None) -> dict[str, str]:
-    """OpenAI's x-ratelimit-* headers for the limits the client has."""
+# OpenAI's x-ratelimit-* header names for each rate limit: limit, remaining, reset.
+_HEADER_NAMES = (
+    ("rpm", b"x-ratelimit-limit-requests", b"x-ratelimit-remaining-requests", b"x-ratelimit-reset-requests"),
+    ("tpm", b"x-ratelimit-limit-tokens", b"x-ratelimit-remaining-tokens", b"x-ratelimit-reset-tokens"),
+)
+
+
+def headers(res: Reservation | None) -> list[tuple[bytes, bytes]]:
+    """OpenAI's x-ratelimit-* headers for the limits the client has, as raw ASGI header pairs."""
     if res is None:
-        return {}
-    out: dict[str, str] = {}
-    for name, suffix in (("rpm", "requests"), ("tpm", "tokens")):
+        return []
+    out: list[tuple[bytes, bytes]] = []
+    for name, limit_name, remaining_name, reset_name in _HEADER_NAMES:
         limit = getattr(res.limits, name)
         if limit is not None:
-            out[f"x-ratelimit-limit-{suffix}"] = str(limit)
-            out[f"x-ratelimit-remaining-{suffix}"] = str(res.remaining(name))
-            out[f"x-ratelimit-reset-{suffix}"] = f"{math.ceil(res.reset_s(name))}s"
+            out += ((limit_name, b"%d" % limit), (remaining_name, b"%d" % res.remaining(name)),
+                    (reset_name, b"%ds" % math.ceil(res.reset_s(name))))
     return out
 
 

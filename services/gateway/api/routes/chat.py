@@ -12,14 +12,12 @@ from gateway import chat, context
 from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model
 from gateway.api.direct import DirectRoute
 from gateway.api.event_stream import ClientWatch, EventStreamResponse
+from gateway.api.responses import JsonBytesResponse
 from gateway.api.schemas import ChatCompletionRequest
 from gateway.errors import InvalidRequestError
 from gateway.limits import enforce
 
 router = APIRouter(tags=["chat"])
-
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "completion or SSE stream"},
@@ -54,7 +52,7 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
         if events is None:
             await enforce.settle(limiter, reservation, 0)
             return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
-        return EventStreamResponse(events, watch, {**_SSE_HEADERS, **limit_headers},
+        return EventStreamResponse(events, watch, limit_headers,
                                    on_close=lambda: enforce.settle_later(limiter, reservation, _used(ctx)))
     try:
         doc = await chat.complete(runtime.adapter, model, req, model_name, completion_id)
@@ -63,7 +61,7 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
         raise
     usage = doc.get("usage")
     await enforce.settle(limiter, reservation, usage["total_tokens"] if usage else None)
-    return Response(orjson.dumps(doc), media_type="application/json", headers=limit_headers)
+    return JsonBytesResponse(orjson.dumps(doc), limit_headers)
 
 
 # GatewayMiddleware serves well-formed requests of this route directly (gateway/api/direct.py).

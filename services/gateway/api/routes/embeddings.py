@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from gateway import context
 from gateway.api.deps import ClientDep, RuntimeDep, admit
 from gateway.api.embeddings_schemas import EmbeddingRequest, EmbeddingResponse
+from gateway.api.responses import JsonBytesResponse
 from gateway.embeddings import Embedder
 from gateway.errors import NotFoundError
 from gateway.limits import enforce
@@ -44,6 +45,6 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
             raise
         usage = doc.get("usage")
         await enforce.settle(runtime.limiter, reservation, usage["total_tokens"] if usage else None)
-        return Response(orjson.dumps(doc), media_type="application/json", headers=enforce.headers(reservation))
+        return JsonBytesResponse(orjson.dumps(doc), enforce.headers(reservation))
 
     return router

@@ -30,12 +30,12 @@ from gateway.api.anthropic_schemas import (
 )
 from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model
 from gateway.api.event_stream import ClientWatch, EventStreamResponse
+from gateway.api.responses import JsonBytesResponse
 from gateway.errors import GatewayError, InvalidRequestError
 from gateway.limits import enforce
 from gateway.messages import MessagesRelay, error_body
 from gateway.providers.base import ProviderAdapter
 
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": AnthropicErrorBody, "description": desc} for code, desc in {
     400: "invalid request (also failed validation)", 401: "missing or invalid credentials",
     403: "credential not allowed here", 404: "unknown model", 413: "body too large", 422: "not used: see 400",
@@ -125,7 +125,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
                 if events is None:
                     await enforce.settle(runtime.limiter, reservation, 0)
                     return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
-                return EventStreamResponse(events, watch, {**_SSE_HEADERS, **headers}, on_close=lambda: (
+                return EventStreamResponse(events, watch, headers, on_close=lambda: (
                     enforce.settle_later(runtime.limiter, reservation, _used(ctx))))
             doc = await relay.create(req, runtime.provider_key(), version, beta)
         except Exception:
@@ -134,7 +134,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
             await enforce.settle(runtime.limiter, reservation, 0)  # refused or failed upstream: nothing used
             raise
         await enforce.settle(runtime.limiter, reservation, _used(ctx))
-        return Response(orjson.dumps(doc), media_type="application/json", headers=headers)
+        return JsonBytesResponse(orjson.dumps(doc), headers)
 
     @router.post("/v1/messages/count_tokens", summary="Count the input tokens of a message (Anthropic)",
                  response_model=CountTokensResponse)
