@@ -227,6 +227,24 @@ def test_invalid_or_foreign_credentials_stop_at_verify(client: httpx.Client, sta
         assert httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json() == mock_before
 
 
+@pytest.mark.parametrize(("name", "status", "codes"), [
+    ("Authorization", 400, {"bad_request"}),  # nginx itself refuses a repeated Authorization line
+    # x-api-key: nginx before 1.23 hands auth_request the first copy (verify passes, the route refuses both);
+    # from 1.23 on it joins them with ", " (verify refuses the joined value).
+    ("x-api-key", 401, {"malformed_credentials", "invalid_api_key"}),
+])
+def test_a_credential_header_sent_twice_never_reaches_the_provider(client: httpx.Client, stack: RunningStack,
+                                                                   name: str, status: int, codes: set[str]) -> None:
+    key = stack.keys["openai"]
+    value = f"Bearer {key}" if name == "Authorization" else key
+    mock_before = httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json() if stack.mock_url else None
+    response = client.post("/openai/v1/chat/completions", json=_chat("openai", stack),
+                           headers=[(name, value), (name, value)])
+    assert assert_error(response, status)["code"] in codes
+    if mock_before is not None:
+        assert httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json() == mock_before
+
+
 def test_stream_through_the_edge_vs_direct(client: httpx.Client, stack: RunningStack) -> None:
     body = _chat("openai", stack, text=" ".join(f"word{i}" for i in range(40)), stream=True)
 
