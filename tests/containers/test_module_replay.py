@@ -82,6 +82,12 @@ def run_step(source: Path, *args: str) -> subprocess.CompletedProcess[str]:
         docker("rm", "-f", name, check=False)
 
 
+def _summary(result: subprocess.CompletedProcess[str]) -> str:
+    """pytest's closing line (`N passed in …`): the last line of its stdout, whatever a thread wrote to stderr."""
+    lines = result.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
 def image_files(image: str) -> set[str]:
     """Every path in an image's filesystem (docker export of a created, never started container)."""
     cid = docker("create", image, "true").stdout.strip()
@@ -159,7 +165,7 @@ def test_unit_step(toolbox: str, module_source: Path) -> None:
     result = run_step(module_source, "unit")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    summary = output.strip().splitlines()[-1]
+    summary = _summary(result)
     assert " passed" in summary and "skipped" not in summary, summary
 
 
@@ -168,7 +174,7 @@ def test_integration_step(toolbox: str, module_source: Path) -> None:
     result = run_step(module_source, "integration", "health")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    assert " passed" in output.strip().splitlines()[-1]
+    assert " passed" in _summary(result), output[-6000:]
 
 
 def test_planted_keys_never_reach_an_image(tmp_path: Path) -> None:

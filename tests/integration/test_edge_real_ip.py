@@ -4,10 +4,8 @@ taken from X-Forwarded-For only when the peer is a configured trusted proxy."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -18,6 +16,7 @@ from devstack.procs import spawn, terminate
 from devstack.tls import issue
 from edge import render as nginx_render
 from tests.integration.test_edge_standalone import NGINX, FakeGateway, _wait_ready
+from tests.support import fake_http
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +24,7 @@ pytestmark = pytest.mark.integration
 @contextmanager
 def _edge(root: Path, trusted: str) -> Iterator[tuple[str, Path, Path, FakeGateway]]:
     gateway = FakeGateway()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), gateway.handler())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = fake_http.start(gateway.handler())
     upstream = f"127.0.0.1:{server.server_address[1]}"
     tls = issue(root / "tls")
     https, http = free_ports(2)
@@ -44,7 +42,7 @@ def _edge(root: Path, trusted: str) -> Iterator[tuple[str, Path, Path, FakeGatew
         yield url, tls["ca"], conf.parent / "logs" / "access.log", gateway
     finally:
         terminate(proc)
-        server.shutdown()
+        server.stop()
 
 
 def _get(url: str, ca: Path, client: str) -> int:

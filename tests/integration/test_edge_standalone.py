@@ -12,11 +12,10 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -26,6 +25,7 @@ from devstack.ports import free_ports
 from devstack.procs import spawn, terminate
 from devstack.tls import issue
 from edge import render as nginx_render
+from tests.support import fake_http
 from tests.support.process import wait_ready
 
 pytestmark = pytest.mark.integration
@@ -107,8 +107,7 @@ class Edge:
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     root = tmp_path_factory.mktemp("edge")
     gateway = FakeGateway()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), gateway.handler())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = fake_http.start(gateway.handler())
     upstream = f"127.0.0.1:{server.server_address[1]}"
     tls = issue(root / "tls")
     # gixy treats any `listen` whose text contains "443" as TLS (weak_ssl_tls, hsts_header), so a random
@@ -128,7 +127,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         yield Edge(url=url, ca=tls["ca"], prefix=conf.parent, conf=conf, gateway=gateway)
     finally:
         terminate(proc)
-        server.shutdown()
+        server.stop()
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, ca: Path, log: Path) -> None:

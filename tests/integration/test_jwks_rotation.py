@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.secrets.env import EnvSecretsBackend
+from tests.support import fake_http
 
 pytestmark = pytest.mark.integration
 ISS, AUD = "https://issuer.test", "llm-gateway"
@@ -57,10 +57,11 @@ class Jwks:
 @pytest.fixture
 def jwks() -> Iterator[tuple[Jwks, str]]:
     doc = Jwks()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), doc.handler())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield doc, f"http://127.0.0.1:{server.server_address[1]}/jwks"
-    server.shutdown()
+    server = fake_http.start(doc.handler())
+    try:
+        yield doc, f"http://127.0.0.1:{server.server_address[1]}/jwks"
+    finally:
+        server.stop()
 
 
 def _token(key: ec.EllipticCurvePrivateKey, kid: str) -> str:

@@ -16,12 +16,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import jwt
 import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support.fake_http import FakeHTTPServer
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 REVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
@@ -48,7 +50,7 @@ class TokenReviewServer:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._public = self._key.public_key()
         self._uids: dict[tuple[str, str], str] = {}
-        self._server: ThreadingHTTPServer | None = None
+        self._server: FakeHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -91,7 +93,7 @@ class TokenReviewServer:
 
     def start(self) -> TokenReviewServer:
         """Serve on a free loopback port in a daemon thread."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = FakeHTTPServer(("127.0.0.1", 0), _handler(self))
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
@@ -101,8 +103,7 @@ class TokenReviewServer:
     def stop(self) -> None:
         """Stop serving."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
 
