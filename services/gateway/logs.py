@@ -69,8 +69,9 @@ class HotLogger:
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
 
-    def _handler(self) -> JsonLineHandler | None:
-        """The one handler every record of the logger reaches, if it is ours and nothing filters on the way."""
+    def _handler(self) -> tuple[JsonLineHandler, JsonFormatter] | None:
+        """The one handler every record of the logger reaches and its formatter, if both are ours and nothing
+        filters on the way."""
         # Walked on each call: a logger created later (say "gateway") becomes the parent of this one.
         node = self.logger
         while node.parent is not None:
@@ -81,20 +82,21 @@ class HotLogger:
         if len(handlers) != 1 or node.filters:
             return None
         handler = handlers[0]
+        formatter = handler.formatter
         if (type(handler) is not JsonLineHandler or handler.filters or handler.level > logging.INFO
-                or type(handler.formatter) is not JsonFormatter):
+                or type(formatter) is not JsonFormatter):
             return None
-        return handler
+        return handler, formatter
 
     def info(self, msg: str, fields: dict[str, Any]) -> None:
         logger = self.logger
         if not logger.isEnabledFor(logging.INFO):
             return
-        handler = self._handler()
-        if handler is None:
+        ours = self._handler()
+        if ours is None:
             logger.info(msg, extra=fields)
             return
-        formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]  # checked by _handler
+        handler, formatter = ours
         created = time.time()  # as LogRecord takes it
         doc: dict[str, Any] = {"ts": formatter.timestamp(created, (created - int(created)) * 1000),
                                "level": "info", "logger": logger.name, "msg": msg}
