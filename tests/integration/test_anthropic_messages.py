@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessageChunk
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-4-6"
 WEATHER = {"name": "get_weather", "description": "Weather of a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 ASK_TOOL = 'weather please [[mock:tool=get_weather {"city": "Paris"}]]'

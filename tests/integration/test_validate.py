@@ -121,7 +121,7 @@ def test_a_gateway_without_provider_key_fails_readiness_by_name(tmp_path: Path) 
 
 def test_settings_only_inside_a_service_environment() -> None:
     env = {"GATEWAY_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": "mock-anthropic-5e4f3a2b1c0d",
-           "GATEWAY_UPSTREAM_BASE_URL": "http://127.0.0.1:8199", "GATEWAY_MODELS": "claude-sonnet-4-5"}
+           "GATEWAY_UPSTREAM_BASE_URL": "http://127.0.0.1:8199", "GATEWAY_MODELS": "claude-sonnet-4-6"}
     result = _validate("--settings-only", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS  chat model    ChatAnthropic constructs; timeout 60 s, max_retries 2" in result.stdout

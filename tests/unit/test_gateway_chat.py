@@ -105,7 +105,7 @@ async def test_complete_builds_an_openai_document() -> None:
     result = AIMessage(content="Echo: hi", usage_metadata=usage(2, 3),
                        response_metadata={"stop_reason": "max_tokens", "model_name": "claude-x"})
     model = ScriptedModel([], result=result)
-    doc = await chat.complete(adapter("anthropic"), model, request(max_tokens=3), "claude-sonnet-4-5", "c1")  # type: ignore[arg-type]
+    doc = await chat.complete(adapter("anthropic"), model, request(max_tokens=3), "claude-sonnet-4-6", "c1")  # type: ignore[arg-type]
     assert doc["object"] == "chat.completion" and doc["id"] == "c1" and doc["model"] == "claude-x"
     assert doc["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "Echo: hi", "refusal": None},
                                "logprobs": None, "finish_reason": "length"}]
@@ -124,7 +124,7 @@ async def test_stream_emits_openai_chunks_usage_and_done() -> None:
               AIMessageChunk(content="Echo:"), AIMessageChunk(content=" hi"),
               AIMessageChunk(content="", usage_metadata=usage(0, 2), response_metadata={"stop_reason": "end_turn"})]
     req = request(stream=True, stream_options={"include_usage": True})
-    body = await chat.stream(adapter("anthropic"), ScriptedModel(chunks), req, "claude-sonnet-4-5", "c9")  # type: ignore[arg-type]
+    body = await chat.stream(adapter("anthropic"), ScriptedModel(chunks), req, "claude-sonnet-4-6", "c9")  # type: ignore[arg-type]
     parts = await collect(body)
     got = events(parts)
     assert got[-1] == "[DONE]"

@@ -73,7 +73,7 @@ async def test_missing_capabilities_are_clear_404s(gateway: tuple[str, httpx.Asy
 
 async def test_messages_validation_and_auth_are_anthropic_shaped() -> None:
     async for client in _client("anthropic"):
-        body = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+        body = {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
         no_key = await client.post("/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"})
         assert no_key.status_code == 401
         assert no_key.json() == {"type": "error", "error": {"type": "authentication_error",

@@ -76,7 +76,7 @@ async def test_auth_and_faults(client: httpx.AsyncClient) -> None:
 
 async def test_count_tokens_matches_messages_input_tokens(client: httpx.AsyncClient) -> None:
     headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
-    body = {"model": "claude-sonnet-4-5", "system": "be brief", "messages": [{"role": "user", "content": "one two"}]}
+    body = {"model": "claude-sonnet-4-6", "system": "be brief", "messages": [{"role": "user", "content": "one two"}]}
     counted = (await client.post("/v1/messages/count_tokens", json=body, headers=headers)).json()
     sent = (await client.post("/v1/messages", json={**body, "max_tokens": 10}, headers=headers)).json()
     assert counted == {"input_tokens": sent["usage"]["input_tokens"]} == {"input_tokens": 4}

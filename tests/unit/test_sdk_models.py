@@ -59,7 +59,7 @@ EMBEDDINGS = {"object": "list", "model": "text-embedding-3-small", "usage": {"pr
               "data": [{"object": "embedding", "index": i, "embedding": [0, 0.5, -1.25, 3]} for i in range(2)]}
 ANTHROPIC_USAGE = {"input_tokens": 12, "output_tokens": 5, "cache_creation_input_tokens": 0,
                    "cache_read_input_tokens": 8, "service_tier": "standard"}
-MESSAGE = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+MESSAGE = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-6",
            "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn", "stop_sequence": None,
            "usage": ANTHROPIC_USAGE}
 MESSAGES = [

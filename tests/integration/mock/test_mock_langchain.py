@@ -25,7 +25,7 @@ def _lc_models(url: str) -> dict[str, Any]:
             base_url=f"{url}/v1", api_key=SecretStr(KEY), model="gpt-4o-mini", max_retries=0, stream_usage=True
         ),
         "anthropic": ChatAnthropic(
-            model_name="claude-3-5-haiku-latest",
+            model_name="claude-haiku-4-5",
             base_url=url,
             api_key=SecretStr(KEY),
             max_retries=0,
