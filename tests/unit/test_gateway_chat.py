@@ -201,6 +201,26 @@ def test_refused_parameters_and_tool_choice_forms_are_named() -> None:
     named = {"type": "function", "function": {"name": "f"}}
     assert tool_choice(adapter("openai"), request(tools=[tool], tool_choice=named)) == "f"
 
+@pytest.mark.parametrize(("provider", "model_name"), [("openai", "gpt-6-luna"), ("anthropic", "claude-opus-4-8")])
+def test_a_temperature_the_models_profile_refuses_is_a_400_naming_it(provider: str, model_name: str) -> None:
+    # Real LangChain models, built as the gateway builds them: their profile says they take no temperature.
+    model = adapter(provider).build_model(model_name, "test-key")
+    with pytest.raises(InvalidRequestError) as info:
+        chat.prepare(adapter(provider), model, request(temperature=0.2))
+    assert (info.value.status, info.value.param, info.value.code) == (400, "temperature", "unsupported_parameter")
+    assert model_name in info.value.message
+    for allowed in ({}, {"temperature": 1}):  # unset, or the only value such a model takes
+        _, params = chat.prepare(adapter(provider), model, request(**allowed))
+        assert params.get("temperature", 1) == 1
+
+
+@pytest.mark.parametrize(("provider", "model_name"), [("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-6")])
+def test_a_model_that_takes_a_temperature_gets_it(provider: str, model_name: str) -> None:
+    model = adapter(provider).build_model(model_name, "test-key")
+    _, params = chat.prepare(adapter(provider), model, request(temperature=0.2))
+    assert params["temperature"] == 0.2
+
+
 
 async def test_streamed_tool_calls_open_with_id_and_name_then_send_argument_fragments() -> None:
     chunks = [AIMessageChunk(content="", tool_call_chunks=[tool_call_chunk(name="f", args="", id="t1", index=1)]),

@@ -16,10 +16,10 @@ from gateway.secrets.env import EnvSecretsBackend
 KEY, KEY_ID, KEY_HASH = keys.generate()
 
 
-async def _client(provider: str) -> AsyncIterator[httpx.AsyncClient]:
+async def _client(provider: str, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
     spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
     cfg = Settings(provider=provider, client_keys=spec, upstream_base_url="http://127.0.0.1:9",  # type: ignore[arg-type]
-                   max_retries=0, upstream_timeout_s=5, max_tokens_limit=4096)
+                   max_retries=0, upstream_timeout_s=5, max_tokens_limit=4096, **settings)
     app = create_app(cfg, EnvSecretsBackend(provider, spec, environ={f"{provider.upper()}_API_KEY": "sk-up"}))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
@@ -87,3 +87,20 @@ async def test_messages_validation_and_auth_are_anthropic_shaped() -> None:
         down = await client.post("/v1/messages", json=body, headers={"x-api-key": KEY,
                                                                        "anthropic-version": "2023-06-01"})
         assert down.status_code == 502 and down.json()["error"]["type"] == "api_error"  # nothing listens upstream
+
+
+async def test_a_temperature_the_model_takes_none_of_is_refused_before_the_upstream() -> None:
+    # gpt-6-luna's LangChain profile: no temperature. Nothing listens upstream, so a call that went out is a 502.
+    async for client in _client("openai", models="gpt-4o-mini,gpt-6-luna"):
+        auth = {"Authorization": f"Bearer {KEY}"}
+        body = {"messages": [{"role": "user", "content": "x"}], "temperature": 0.2}
+        refused = await client.post("/v1/chat/completions", json={**body, "model": "gpt-6-luna"}, headers=auth)
+        assert refused.status_code == 400
+        assert refused.json()["error"] == {
+            "message": "temperature: gpt-6-luna takes no sampling temperature (only its default, 1)",
+            "type": "invalid_request_error", "param": "temperature", "code": "unsupported_parameter"}
+        sent = await client.post("/v1/chat/completions", json={**body, "model": "gpt-4o-mini"}, headers=auth)
+        assert sent.status_code == 502
+        default = await client.post("/v1/chat/completions", json={**body, "model": "gpt-6-luna", "temperature": 1},
+                                    headers=auth)
+        assert default.status_code == 502

@@ -32,10 +32,25 @@ def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
             raise refuse(name, f"not supported by the {adapter.name} provider ({adapter.refused[name]})")
 
 
+def check_model(model: BaseChatModel, req: ChatCompletionRequest) -> None:
+    """Raise a 400 for a temperature the model's LangChain profile says it does not take (only its default, 1).
+
+    The pinned profiles say so for reasoning models (OpenAI's gpt-6 family, Anthropic's claude-opus-4-7 and
+    later), which refuse other values upstream or in LangChain before the call: here it is a 400 naming it.
+    """
+    if req.temperature is None or req.temperature == 1:
+        return
+    profile = getattr(model, "profile", None)
+    if profile and profile.get("temperature") is False:
+        name = getattr(model, "model_name", None) or getattr(model, "model", None)  # ChatOpenAI / the others
+        raise refuse("temperature", f"{name or 'this model'} takes no sampling temperature (only its default, 1)")
+
+
 def prepare(adapter: ProviderAdapter, model: BaseChatModel,
             req: ChatCompletionRequest) -> tuple[Runnable[Any, Any], dict[str, Any]]:
     """Return the runnable to call (tools bound) and its call keywords in the provider's vocabulary."""
     check_refused(adapter, req)
+    check_model(model, req)
     given = req.model_fields_set  # the others are None (their default), which invoke_params drops
     params = adapter.invoke_params({
         **{name: getattr(req, name) for name in PASSTHROUGH if name in given},
