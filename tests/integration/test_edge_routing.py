@@ -193,6 +193,10 @@ def test_wrong_method_is_405_json_with_allow(client: httpx.Client, stack: Runnin
     assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "POST, OPTIONS"
     assert_error(client.delete("/cohere/v1/models", headers=_auth(stack, "cohere")), 405)
+    one_model = client.delete(f"/cohere/v1/models/{stack.model('cohere')}", headers=_auth(stack, "cohere"))
+    assert_error(one_model, 405)
+    assert one_model.headers["allow"] == "GET, HEAD, OPTIONS"
+    assert_error(client.get(f"/cohere/v1/models/{stack.model('cohere')}"), 401)  # credentials, before the gateway
 
 
 def test_missing_credentials_never_reach_the_gateway(client: httpx.Client, stack: RunningStack) -> None:
@@ -268,3 +272,34 @@ def test_stream_through_the_edge_vs_direct(client: httpx.Client, stack: RunningS
             url = f"{stack.gateway_urls['openai']}/v1/chat/completions"
             gw = min((timed(direct, url) for _ in range(3)), key=lambda t: t[0])
         print(f"SSE direct to gateway: first chunk {gw[0] * 1000:.1f} ms, total {gw[1] * 1000:.1f} ms")
+
+
+def _raw_get(stack: RunningStack, path: str, headers: dict[str, str]) -> tuple[int, dict]:
+    """GET `path` exactly as written (httpx would remove its dot segments), over TLS; the status and JSON body."""
+    url = urlsplit(stack.url)
+    ctx = ssl.create_default_context(cafile=str(stack.ca))
+    lines = [f"GET {path} HTTP/1.1", f"Host: {url.hostname}", "Connection: close",
+             *(f"{name}: {value}" for name, value in headers.items())]
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=url.hostname) as tls:
+        tls.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        reply = b""
+        while chunk := tls.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+def test_one_model_path_goes_to_the_gateway_as_sent(client: httpx.Client, stack: RunningStack) -> None:
+    model = stack.model("openai")
+    found = client.get(f"/openai/v1/models/{model}", headers=_auth(stack, "openai"))
+    assert found.status_code == 200 and found.json()["id"] == model
+    # An encoded slash reaches the gateway encoded, which decodes it inside the model name (never a route);
+    # encoded dot segments that climb out of the prefix are refused by nginx, which matched the decoded path.
+    status, body = _raw_get(stack, "/openai/v1/models/x%2Fy", _auth(stack, "openai"))
+    assert status == 404 and body["error"]["code"] == "model_not_found" and "'x/y'" in body["error"]["message"]
+    status, body = _raw_get(stack, "/openai/v1/models/x%2F..%2F..%2Fmetrics", _auth(stack, "openai"))
+    assert status == 404 and body["error"]["code"] == "not_found"
+    # A path that nginx only normalises to the prefix is refused at the edge (not_found, not model_not_found).
+    status, body = _raw_get(stack, f"/openai/v1/x/../models/{model}", _auth(stack, "openai"))
+    assert status == 404 and body["error"]["code"] == "not_found"

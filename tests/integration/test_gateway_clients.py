@@ -72,6 +72,14 @@ def test_models_list(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> 
     assert all(m.owned_by == provider for m in sdk.models.list())
 
 
+def test_models_retrieve(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
+    model = sdk.models.retrieve(stack.model(provider))
+    assert (model.id, model.object, model.owned_by) == (stack.model(provider), "model", provider)
+    with pytest.raises(openai.NotFoundError) as info:
+        sdk.models.retrieve("not-a-model-of-this-gateway")
+    assert info.value.code == "model_not_found"
+
+
 def test_langchain_chat_openai_invoke_and_stream(stack: RunningStack, provider: str) -> None:
     ca = str(stack.ca)
     with httpx.Client(verify=ca) as client:

@@ -104,3 +104,25 @@ async def test_a_temperature_the_model_takes_none_of_is_refused_before_the_upstr
         default = await client.post("/v1/chat/completions", json={**body, "model": "gpt-6-luna", "temperature": 1},
                                     headers=auth)
         assert default.status_code == 502
+
+
+async def test_one_model_is_retrieved_and_any_other_is_a_404_naming_the_allowed() -> None:
+    async for client in _client("openai", models="gpt-4o-mini,gpt-4o"):
+        auth = {"Authorization": f"Bearer {KEY}"}
+        found = await client.get("/v1/models/gpt-4o", headers=auth)
+        assert found.status_code == 200
+        assert found.json() == {"id": "gpt-4o", "object": "model", "created": 0, "owned_by": "openai"}
+        for missing in ("/v1/models/gpt-6-luna", "/v1/models/", "/v1/models/gpt-4o/extra"):
+            resp = await client.get(missing, headers=auth)
+            assert resp.status_code == 404, missing
+            assert resp.json()["error"]["code"] == "model_not_found" and resp.json()["error"]["param"] == "model"
+            assert "allowed: gpt-4o-mini, gpt-4o" in resp.json()["error"]["message"]
+        assert (await client.get("/v1/models/gpt-4o")).status_code == 401  # credentials, as for the list
+        assert (await client.post("/v1/models/gpt-4o", headers=auth)).status_code == 405
+
+
+async def test_a_model_name_with_slashes_is_retrieved_whole() -> None:
+    async for client in _client("local-llama", models="meta-llama/Llama-3.1-8B-Instruct"):
+        auth = {"Authorization": f"Bearer {KEY}"}
+        resp = await client.get("/v1/models/meta-llama/Llama-3.1-8B-Instruct", headers=auth)
+        assert resp.status_code == 200 and resp.json()["id"] == "meta-llama/Llama-3.1-8B-Instruct"

@@ -53,12 +53,17 @@ def resolve_model(runtime: Runtime, requested: str | None) -> str:
     allowed = runtime.adapter.models
     model = requested or allowed[0]
     if model not in allowed:
-        raise UnknownModelError(
-            f"model '{model}' is not available on this gateway; allowed: {', '.join(allowed)}", param="model")
+        raise unknown_model(runtime, model)
     ctx = context.get()
     if ctx is not None:
         ctx.model = model
     return model
+
+
+def unknown_model(runtime: Runtime, model: str) -> UnknownModelError:
+    """The 404 for a model outside this gateway's allowlist, naming the allowed ones."""
+    allowed = ", ".join(runtime.adapter.models)
+    return UnknownModelError(f"model '{model}' is not available on this gateway; allowed: {allowed}", param="model")
 
 
 async def admit(runtime: Runtime, client: Principal, texts: list[str], max_tokens: int | None) -> Reservation | None:
