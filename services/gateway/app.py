@@ -220,7 +220,9 @@ def _install_error_handlers(app: FastAPI, runtime: Runtime) -> None:
         else:
             # An unknown field is refused with 400 naming it (OpenAI's answer); a bad value is a 422.
             unknown = [e for e in errors if e.get("type") == "extra_forbidden"]
-            first = (unknown or errors)[0]
+            # Of a union's members, the one the input got furthest into says what is wrong (a content part
+            # of an unsupported type, not "should be a valid string"); ties keep pydantic's order.
+            first = unknown[0] if unknown else max(errors, key=lambda e: len(e["loc"]))
             field = ".".join(str(p) for p in first["loc"] if _is_field(p)) or "body"
             if unknown:
                 err = InvalidRequestError(f"{field}: unrecognized parameter", code="unsupported_parameter",

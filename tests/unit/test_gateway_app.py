@@ -180,6 +180,7 @@ async def test_chunked_oversized_body_413(client: httpx.AsyncClient) -> None:
     ({"json": {"messages": [{"role": "system", "content": "x"}]}}, 422, "invalid_field", "messages"),
     ({"json": [HELLO]}, 422, "invalid_field", None),
     ({"json": {**HELLO, "model": "gpt-5-ultra"}}, 404, "model_not_found", "model"),
+    ({"json": {"messages": [{"role": "user", "content": 5}]}}, 422, "invalid_field", "messages.0.user.content"),
 ])
 async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient, kwargs: dict, status: int, code: str,
                                         param: str | None) -> None:
@@ -187,6 +188,19 @@ async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient, kwargs: dict,
     err = assert_error(await client.post(CHAT, **kwargs), status, code)
     if param is not None:
         assert err["param"] == param and param.split(".")[0] in err["message"]
+
+
+@pytest.mark.parametrize(("part", "said"), [
+    ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+     "tag 'input_audio' found using 'type' does not match any of the expected tags: 'text', 'image_url'"),
+    ({"type": "text"}, "text: Field required"),
+])
+async def test_a_bad_content_part_is_named_not_the_string_form(client: httpx.AsyncClient, part: dict,
+                                                               said: str) -> None:
+    # `content` is a string or a list of parts: the answer is about the part, not "should be a valid string".
+    body = {"messages": [{"role": "user", "content": [part]}]}
+    err = assert_error(await client.post(CHAT, json=body, headers=AUTH), 422, "invalid_field")
+    assert err["param"].startswith("messages.0.user.content.0") and said in err["message"]
 
 
 async def test_auth_comes_before_validation(client: httpx.AsyncClient) -> None:
