@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -95,9 +95,10 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Gat
                   responses=_ERRORS, docs_url=None, redoc_url=None,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
-    for router in (health.router, models.router, chat.router, agent.router):
+    # The provider's native routes come first: its `GET /v1/models` for its own SDK precedes the OpenAI one.
+    for router in (health.router, *_native_routers(runtime), models.router, chat.router, agent.router):
         app.include_router(router)
-    _include_capability_routes(app, runtime)
+    app.include_router(embeddings.build_router(runtime.adapter))  # a 404 where the provider has none
     _install_error_handlers(app, runtime)
     _document_limits(app, settings, runtime.adapter)
     app.gateway = GatewayMiddleware(app.fastapi, runtime=runtime, direct_routes=direct.table(chat.DIRECT)
@@ -116,13 +117,13 @@ def app_from_env() -> GatewayApp:
     return create_app(settings)
 
 
-def _include_capability_routes(app: FastAPI, runtime: Runtime) -> None:
-    """Embeddings (a 404 where the provider has none) and, where declared, the Anthropic Messages API."""
-    app.include_router(embeddings.build_router(runtime.adapter))
-    if runtime.adapter.messages_api:  # imported here: it needs the anthropic SDK, absent from other images
-        from gateway.api.routes import messages
+def _native_routers(runtime: Runtime) -> list[APIRouter]:
+    """Where declared, the Anthropic Messages API and Anthropic's model records for its SDK."""
+    if not runtime.adapter.messages_api:
+        return []
+    from gateway.api.routes import messages  # imported here: it needs the anthropic SDK, absent from other images
 
-        app.include_router(messages.build_router(runtime.adapter))
+    return [messages.build_router(runtime.adapter)]
 
 
 async def _start(runtime: Runtime) -> None:

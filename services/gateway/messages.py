@@ -17,7 +17,7 @@ from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
 from gateway import context
 from gateway.api.anthropic_schemas import CountTokensRequest, MessagesRequest
-from gateway.errors import GatewayError, UpstreamBadResponseError
+from gateway.errors import GatewayError, UnknownModelError, UpstreamBadResponseError
 from gateway.providers.base import ProviderAdapter
 from gateway.stream_idle import IdleBound
 
@@ -94,6 +94,25 @@ class MessagesRelay:
             idle.close()
             await upstream.close()
         _record(tokens[0], tokens[1])
+
+    async def models(self, api_key: str, version: str) -> list[dict[str, Any]]:
+        """Anthropic's own descriptions of its models, as received (one page of up to 1,000: all of them)."""
+        try:
+            page = await self.client(api_key).models.list(limit=1000, extra_headers={"anthropic-version": version})
+        except Exception as exc:
+            raise self.adapter.map_error(exc) from exc
+        return [info.to_dict(mode="json") for info in page.data]
+
+    async def model(self, model: str, api_key: str, version: str) -> dict[str, Any]:
+        """Anthropic's own description of one model, as received."""
+        try:
+            info = await self.client(api_key).models.retrieve(model, extra_headers={"anthropic-version": version})
+        except anthropic.NotFoundError as exc:
+            raise UnknownModelError(f"model '{model}' is allowed on this gateway but unknown to Anthropic",
+                                    param="model") from exc
+        except Exception as exc:
+            raise self.adapter.map_error(exc) from exc
+        return info.to_dict(mode="json")
 
     async def count_tokens(self, req: CountTokensRequest, api_key: str, version: str,
                            beta: str | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Anthropic messages wire protocol (``POST /v1/messages``, ``GET /v1/models``)."""
+"""Anthropic messages wire protocol (``POST /v1/messages``, ``GET /v1/models``, ``GET /v1/models/{id}``)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,15 @@ def _event(name: str, obj: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
 
 
+def model_info(model: str) -> dict[str, Any]:
+    """One model as ``GET /v1/models/{model}`` describes it (the fields the SDK's ModelInfo requires)."""
+    return {"type": "model", "id": model, "display_name": model, "created_at": "2024-10-22T00:00:00Z",
+            "lifecycle": "active"}
+
+
 def models_list(models: tuple[str, ...]) -> dict[str, Any]:
     """``GET /v1/models`` body in Anthropic's shape."""
-    data = [{"type": "model", "id": m, "display_name": m, "created_at": "2024-10-22T00:00:00Z"} for m in models]
+    data = [model_info(m) for m in models]
     return {
         "data": data,
         "has_more": False,

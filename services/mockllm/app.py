@@ -66,6 +66,18 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         module = {"openai": openai, "anthropic": anthropic, "cohere": cohere}[provider.name]
         await asgi.send_json(send, 200, module.models_list(cfg.models.get(provider.name, ())))
 
+    async def model(scope: Scope, receive: Receive, send: Send) -> None:
+        """``GET /v1/models/{id}``: Anthropic's retrieve (the other protocols' clients never call it here)."""
+        headers = asgi.headers_of(scope)
+        if not await authorize(ANTHROPIC, state, headers, send, chat=False):
+            return
+        name = scope["path_params"]["model"]
+        if name in cfg.models.get(ANTHROPIC.name, ()):
+            await asgi.send_json(send, 200, anthropic.model_info(name))
+        else:
+            await asgi.send_json(send, 404, {"type": "error", "error": {"type": "not_found_error",
+                                                                        "message": f"model: {name}"}})
+
     def models_of(provider: Provider) -> _ASGI:
         async def handler(scope: Scope, receive: Receive, send: Send) -> None:
             if await authorize(provider, state, asgi.headers_of(scope), send, chat=False):
@@ -88,6 +100,7 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         Route("/v1/messages", chat(ANTHROPIC), methods=["POST"]),
         Route("/v2/chat", chat(COHERE), methods=["POST"]),
         Route("/v1/models", _ASGI(models), methods=["GET"]),
+        Route("/v1/models/{model:path}", _ASGI(model), methods=["GET"]),
         Route("/healthz", _ASGI(healthz), methods=["GET"]),
         Route("/_mock/stats", _ASGI(stats), methods=["GET"]),
         Route("/_mock/reset", _ASGI(reset), methods=["POST"]),

@@ -210,3 +210,20 @@ def test_usage_is_audited(stack: RunningStack, http: httpx.Client) -> None:
         assert rec["route"] == "messages" and rec["streamed"] is streamed and rec["status"] == 200
         assert (rec["prompt_tokens"], rec["completion_tokens"]) == (3, 4)
     assert "count my words" not in text
+
+
+def test_the_sdks_models_calls_get_anthropics_records_of_the_allowed_models(client: anthropic.Anthropic,
+                                                                              stack: RunningStack) -> None:
+    allowed = [m["id"] for m in httpx.get(f"{stack.url}/anthropic/v1/models", verify=str(stack.ca), headers={
+        "Authorization": f"Bearer {stack.keys['anthropic']}"}).json()["data"]]  # the OpenAI-shaped list
+    listed = list(client.models.list())
+    assert sorted(m.id for m in listed) == sorted(allowed) and MODEL in allowed
+    assert all(m.type == "model" and m.lifecycle == "active" and m.display_name and m.created_at for m in listed)
+    first = client.models.list(limit=1)
+    assert len(first.data) == 1 and first.has_more and first.last_id == listed[0].id
+    assert [m.id for m in client.models.list(limit=1)] == [m.id for m in listed]  # the SDK pages with after_id
+    one = client.models.retrieve(MODEL)
+    assert (one.id, one.lifecycle) == (MODEL, "active")
+    with pytest.raises(anthropic.NotFoundError) as info:
+        client.models.retrieve("claude-not-allowed-here")
+    assert info.value.body["error"]["type"] == "not_found_error"  # Anthropic-shaped, from the gateway

@@ -126,3 +126,20 @@ async def test_a_model_name_with_slashes_is_retrieved_whole() -> None:
         auth = {"Authorization": f"Bearer {KEY}"}
         resp = await client.get("/v1/models/meta-llama/Llama-3.1-8B-Instruct", headers=auth)
         assert resp.status_code == 200 and resp.json()["id"] == "meta-llama/Llama-3.1-8B-Instruct"
+
+
+async def test_the_anthropic_sdks_models_calls_take_the_anthropic_route(gateway: tuple[str, httpx.AsyncClient]) -> None:
+    provider, client = gateway
+    auth = {"Authorization": f"Bearer {KEY}"}
+    native = {**auth, "anthropic-version": "2023-06-01"}
+    plain = await client.get("/v1/models", headers=auth)
+    assert plain.status_code == 200 and plain.json()["object"] == "list"
+    listed = await client.get("/v1/models", headers=native)
+    unknown = await client.get("/v1/models/claude-not-allowed", headers=native)
+    if provider == "anthropic":  # relayed to Anthropic (nothing listens upstream here: its 502, Anthropic-shaped)
+        assert listed.status_code == 502 and listed.json()["error"]["type"] == "api_error"
+        assert unknown.status_code == 404 and unknown.json() == {"type": "error", "error": {
+            "type": "not_found_error", "message": unknown.json()["error"]["message"]}}
+    else:  # no native model records: the header changes nothing
+        assert listed.json() == plain.json()
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"

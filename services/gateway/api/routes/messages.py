@@ -12,11 +12,13 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from gateway import context
 from gateway.api.anthropic_schemas import (
@@ -28,7 +30,7 @@ from gateway.api.anthropic_schemas import (
     MessageResponse,
     MessagesRequest,
 )
-from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model
+from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model, unknown_model
 from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
 from gateway.errors import GatewayError, InvalidRequestError
@@ -66,6 +68,19 @@ class AnthropicRoute(APIRoute):
                 raise
 
         return handle
+
+
+class AnthropicClientRoute(AnthropicRoute):
+    """An Anthropic-shaped route taken only by requests carrying `anthropic-version` (the anthropic SDK's).
+
+    `GET /v1/models` serves OpenAI's clients and Anthropic's on one path: without the header the request
+    goes on to the OpenAI-shaped route registered after this one.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if not any(name == b"anthropic-version" for name, _ in scope.get("headers", ())):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def anthropic_error(exc: GatewayError) -> Response:
@@ -147,7 +162,54 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         doc = await relay.count_tokens(req, runtime.provider_key(), version, beta)
         return Response(orjson.dumps(doc), media_type="application/json")
 
+    # The anthropic SDK's `models.list()` / `models.retrieve()`: Anthropic's own model records, for the
+    # models this gateway allows. Not in the OpenAPI document, which describes the OpenAI-shaped twins.
+    async def list_models(runtime: RuntimeDep, _client: ClientDep, version: VersionDep,
+                          limit: Annotated[int, Query(ge=1, le=1000)] = 20, after_id: str | None = None,
+                          before_id: str | None = None) -> Response:
+        _note_models_route()
+        allowed = set(runtime.adapter.models)
+        models = [m for m in await relay.models(runtime.provider_key(), version) if m.get("id") in allowed]
+        return Response(orjson.dumps(page(models, limit, after_id, before_id)), media_type="application/json")
+
+    async def retrieve_model(model: str, runtime: RuntimeDep, _client: ClientDep, version: VersionDep) -> Response:
+        _note_models_route()
+        if model not in runtime.adapter.models:
+            raise unknown_model(runtime, model)
+        doc = await relay.model(model, runtime.provider_key(), version)
+        return Response(orjson.dumps(doc), media_type="application/json")
+
+    for path, endpoint in (("/v1/models", list_models), ("/v1/models/{model:path}", retrieve_model)):
+        router.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False,
+                             route_class_override=AnthropicClientRoute)
     return router
+
+
+def page(models: list[dict[str, Any]], limit: int, after_id: str | None, before_id: str | None) -> dict[str, Any]:
+    """Anthropic's list page: `limit` records after `after_id` or before `before_id` (else from the start)."""
+    if after_id is not None and before_id is not None:
+        raise InvalidRequestError("give after_id or before_id, not both", param="before_id")
+    ids = [m.get("id") for m in models]
+    for name, cursor in (("after_id", after_id), ("before_id", before_id)):
+        if cursor is not None and cursor not in ids:
+            raise InvalidRequestError(f"{name}: '{cursor}' is not a model of this list", param=name)
+    if before_id is not None:
+        end = ids.index(before_id)
+        start = max(0, end - limit)
+        more = start > 0
+    else:
+        start = ids.index(after_id) + 1 if after_id is not None else 0
+        end = min(len(models), start + limit)
+        more = end < len(models)
+    chosen = models[start:end]
+    return {"data": chosen, "has_more": more, "first_id": chosen[0].get("id") if chosen else None,
+            "last_id": chosen[-1].get("id") if chosen else None}
+
+
+def _note_models_route() -> None:
+    ctx = context.get()
+    if ctx is not None:
+        ctx.route = "models"
 
 
 def _used(ctx: context.RequestContext | None) -> int | None:
