@@ -33,6 +33,7 @@ from gateway.api.anthropic_schemas import (
 from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model, unknown_model
 from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
+from gateway.api.routes.models import note_route
 from gateway.errors import GatewayError, InvalidRequestError
 from gateway.limits import enforce
 from gateway.messages import MessagesRelay, error_body
@@ -167,13 +168,13 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
     async def list_models(runtime: RuntimeDep, _client: ClientDep, version: VersionDep,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 20, after_id: str | None = None,
                           before_id: str | None = None) -> Response:
-        _note_models_route()
+        note_route()
         allowed = set(runtime.adapter.models)
         models = [m for m in await relay.models(runtime.provider_key(), version) if m.get("id") in allowed]
         return Response(orjson.dumps(page(models, limit, after_id, before_id)), media_type="application/json")
 
     async def retrieve_model(model: str, runtime: RuntimeDep, _client: ClientDep, version: VersionDep) -> Response:
-        _note_models_route()
+        note_route()
         if model not in runtime.adapter.models:
             raise unknown_model(runtime, model)
         doc = await relay.model(model, runtime.provider_key(), version)
@@ -204,12 +205,6 @@ def page(models: list[dict[str, Any]], limit: int, after_id: str | None, before_
     chosen = models[start:end]
     return {"data": chosen, "has_more": more, "first_id": chosen[0].get("id") if chosen else None,
             "last_id": chosen[-1].get("id") if chosen else None}
-
-
-def _note_models_route() -> None:
-    ctx = context.get()
-    if ctx is not None:
-        ctx.route = "models"
 
 
 def _used(ctx: context.RequestContext | None) -> int | None:

@@ -14,7 +14,8 @@ router = APIRouter(tags=["models"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "not a model of this gateway"}}
 
 
-def _note_route() -> None:
+def note_route() -> None:
+    """Label the request `models` (metrics, access log)."""
     ctx = context.get()
     if ctx is not None:
         ctx.route = "models"
@@ -22,7 +23,7 @@ def _note_route() -> None:
 
 @router.get("/v1/models", response_model=ModelList, summary="List the models this gateway allows")
 async def list_models(runtime: RuntimeDep, _client: ClientDep) -> ModelList:
-    _note_route()
+    note_route()
     owner = runtime.settings.provider
     return ModelList(data=[ModelCard(id=m, owned_by=owner) for m in runtime.adapter.models])
 
@@ -31,7 +32,7 @@ async def list_models(runtime: RuntimeDep, _client: ClientDep) -> ModelList:
 @router.get("/v1/models/{model:path}", response_model=ModelCard, responses=_NOT_FOUND,
             summary="One model this gateway allows (the OpenAI SDK's `models.retrieve`)")
 async def retrieve_model(model: str, runtime: RuntimeDep, _client: ClientDep) -> ModelCard:
-    _note_route()
+    note_route()
     if model not in runtime.adapter.models:
         raise unknown_model(runtime, model)
     return ModelCard(id=model, owned_by=runtime.settings.provider)
