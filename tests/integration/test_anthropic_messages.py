@@ -227,3 +227,21 @@ def test_the_sdks_models_calls_get_anthropics_records_of_the_allowed_models(clie
     with pytest.raises(anthropic.NotFoundError) as info:
         client.models.retrieve("claude-not-allowed-here")
     assert info.value.body["error"]["type"] == "not_found_error"  # Anthropic-shaped, from the gateway
+
+
+def test_the_edges_own_errors_on_the_models_routes_follow_the_client(stack: RunningStack,
+                                                                       http: httpx.Client) -> None:
+    with _client(stack, api_key="sk-not-a-gateway-key") as bad, pytest.raises(anthropic.AuthenticationError) as auth:
+        bad.models.list()
+    assert auth.value.body == {"type": "error", "error": {"type": "authentication_error",  # the edge's page
+                                                          "message": "invalid credentials for this provider"}}
+    native = {"anthropic-version": "2023-06-01"}
+    for path in ("/anthropic/v1/models", f"/anthropic/v1/models/{MODEL}"):
+        anthropic_shaped = http.get(f"{stack.url}{path}", headers=native)
+        assert anthropic_shaped.status_code == 401 and anthropic_shaped.json()["type"] == "error"
+        openai_shaped = http.get(f"{stack.url}{path}")  # the openai SDK's call: OpenAI's shape, as before
+        assert openai_shaped.status_code == 401 and "type" not in openai_shaped.json()
+        assert openai_shaped.json()["error"]["type"] == "authentication_error"
+        wrong = http.delete(f"{stack.url}{path}", headers={**native, "x-api-key": stack.keys["anthropic"]})
+        assert wrong.status_code == 405 and wrong.json()["type"] == "error"
+        assert wrong.headers["allow"] == "GET, HEAD, OPTIONS"
