@@ -75,8 +75,7 @@ def create_app(config: MockConfig | None = None) -> Starlette:
         if name in cfg.models.get(ANTHROPIC.name, ()):
             await asgi.send_json(send, 200, anthropic.model_info(name))
         else:
-            await asgi.send_json(send, 404, {"type": "error", "error": {"type": "not_found_error",
-                                                                        "message": f"model: {name}"}})
+            await asgi.send_bytes(send, 404, ANTHROPIC.error("not_found", f"model: {name}"))
 
     def models_of(provider: Provider) -> _ASGI:
         async def handler(scope: Scope, receive: Receive, send: Send) -> None:
