@@ -34,11 +34,9 @@ REPLICAS = 3
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    ports = free_ports(2 + 2 * 3)
-    replica_ports = {p: ports[2 + 2 * i: 4 + 2 * i] for i, p in enumerate(("openai", "anthropic", "cohere"))}
+    ports = free_ports(2)  # every replica's port comes from stack_config
     with local_stack(tmp_path_factory.mktemp("limits-replicas"), replicas=REPLICAS, shared="redis",
-                     redis_port=ports[0], usage="postgres", postgres_port=ports[1],
-                     replica_ports=replica_ports, secrets_backend="vault",
+                     redis_port=ports[0], usage="postgres", postgres_port=ports[1], secrets_backend="vault",
                      gateway_env={"GATEWAY_VAULT_REFRESH_S": "1"}, nginx_env=EDGE_UNLIMITED) as running:
         yield running
 

@@ -77,6 +77,13 @@ def stack_config(state_dir: Path, **overrides: object) -> StackConfig:
     )
     for key, value in overrides.items():
         setattr(cfg, key, value)
+    # Extra replicas default to the first port + 10, + 20 (the laptop's fixed ports): here every one gets a
+    # free port too, or a replica could land on a port handed out to another service of the stack.
+    missing = [p for p in PROVIDERS if p not in cfg.replica_ports]
+    if cfg.replicas > 1 and missing:
+        extra = iter(free_ports((cfg.replicas - 1) * len(missing)))
+        cfg.replica_ports = {**cfg.replica_ports,
+                             **{p: [next(extra) for _ in range(cfg.replicas - 1)] for p in missing}}
     return cfg
 
 
