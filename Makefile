@@ -11,6 +11,10 @@ PYTEST := $(VENV)/bin/pytest
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 DEPS_STAMP := $(VENV)/.deps-stamp
+# pytest-xdist for the unit + integration suites: every test file runs whole on one worker (its module
+# fixtures, and the session stack, are started once per worker on free ports). A 2-core machine gets 2
+# workers (10 -> 6 min); more than 4 buys nothing (a few long files are the critical path). Serial: PYTEST_PARALLEL=
+PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
 # Concern-specific targets live in mk/*.mk (ci, containers, edge, limits, ops, bench, reliability, k8s).
 include $(wildcard mk/*.mk)
@@ -47,18 +51,18 @@ lint: deps ## ruff + pyright on the Python code; files generated from the provid
 	@$(PY) -m catalogue.generate --check && echo "catalogue: generated files current"
 
 test-unit: deps ## Unit tests only (no processes started)
-	@$(PYTEST) tests/unit -q
+	@$(PYTEST) tests/unit -q $(PYTEST_PARALLEL)
 
 test-integration: deps edge-tools limits-tools bench-tools ## Integration tests against a real local stack
-	@$(PYTEST) tests/integration -q
+	@$(PYTEST) tests/integration -q $(PYTEST_PARALLEL)
 
 test-fast: deps edge-tools limits-tools bench-tools ## Unit + integration tests, no lint, no containers
-	@$(PYTEST) tests/unit tests/integration -q
+	@$(PYTEST) tests/unit tests/integration -q $(PYTEST_PARALLEL)
 
 # Everything that runs on a bare Linux machine (what .ci/run calls): static checks, unit and
 # integration suites against a real local stack, the reliability suite, then the container stage.
 test: deps lint lint-ci lint-nginx lint-monitoring edge-tools limits-tools bench-tools ## Every test that can run here (lint, unit, integration, reliability, containers, deploy.sh, Dagger replay)
-	@$(PYTEST) tests/unit tests/integration -q -p no:cacheprovider
+	@$(PYTEST) tests/unit tests/integration -q -p no:cacheprovider $(PYTEST_PARALLEL)
 	@$(MAKE) --no-print-directory test-k8s
 	@$(MAKE) --no-print-directory test-reliability
 	@$(MAKE) --no-print-directory test-containers

@@ -75,7 +75,9 @@ def test_the_bench_runs_end_to_end_and_writes_its_page(tmp_path: Path, callgrind
     assert set(stream) == {"bare", "full", "served", "uvicorn"}
     # the app does more than the bare call, and serving it over HTTP more again
     assert plain["bare"] < plain["full"] < plain["uvicorn"] and stream["bare"] < stream["full"] < stream["uvicorn"]
-    assert plain["-access_log"] < plain["full"] and plain["-limiter"] < plain["full"]
+    # FastAPI's stack (what direct routes skip) is ~15 % of a request; the small components (access log,
+    # limiter: 1-2 %) are within the ~1 % noise of a 3-request count, so they are not compared here
+    assert plain["full"] < plain["-direct"]
     page = (tmp_path / "page.md").read_text()
     assert "## Plain requests" in page and "| component | openai |" in page
     assert "openai    plain  uvicorn" in out.stderr  # progress, as it goes
