@@ -46,12 +46,16 @@ containers-down:
 	@$(CONTAINERS_ENV) deploy/docker/stack.sh down
 
 # The stack is torn down whatever happened (make runs recipes with `set -e`: every failure is caught
-# here); the exit status is the first failure's.
+# here); the exit status is the first failure's. The container tests restart and recreate the stack's
+# containers, so they run alone and first; then the integration tests that use the stack (the others
+# start their own processes and ran in the local suites) run on pytest-xdist workers against it.
+CONTAINERS_PYTEST = STACK_ENV_FILE=$(CONTAINERS_STATE_DIR)/stack.env $(CONTAINERS_PY) -m pytest -q -p no:cacheprovider
 test-containers: containers-build containers-lint
 	@status=0; $(CONTAINERS_ENV) deploy/docker/stack.sh up || status=$$?; \
 	if [ $$status -eq 0 ]; then \
-		STACK_ENV_FILE=$(CONTAINERS_STATE_DIR)/stack.env $(CONTAINERS_PY) -m pytest -q -p no:cacheprovider \
-			tests/containers tests/integration -m "not local_stack" \
+		$(CONTAINERS_PYTEST) tests/containers \
 			--ignore-glob="tests/containers/test_module_*.py" --ignore=tests/containers/test_deploy.py || status=$$?; \
+		$(CONTAINERS_PYTEST) tests/integration -m "not local_stack" --only-stack-tests $(PYTEST_PARALLEL) \
+			|| { s=$$?; [ $$status -ne 0 ] || status=$$s; }; \
 	fi; \
 	$(CONTAINERS_ENV) deploy/docker/stack.sh down || true; exit $$status

@@ -40,3 +40,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         return
     with local_stack(tmp_path_factory.mktemp("stack")) as running:
         yield running
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--only-stack-tests", action="store_true",
+        help="keep only the tests that use the `stack` fixture: against a stack named by STACK_ENV_FILE, the "
+             "others start their own processes and test nothing of that stack (they run in the local suites)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--only-stack-tests: deselect the tests that do not use the stack under test."""
+    if not config.getoption("--only-stack-tests"):
+        return
+    keep = [item for item in items if "stack" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in items if "stack" not in getattr(item, "fixturenames", ())]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -14,8 +14,9 @@ pytest_step() {  # pytest_step NAME ARGS...: one suite, a JUnit report per suite
     local name="$1"
     shift
     mkdir -p "${REPORTS}"
+    # pytest-xdist, as `make test`: one test file per worker at a time, up to 4 workers
     exec python -m pytest "$@" -q -rfE -p no:cacheprovider -o junit_family=xunit2 \
-        --junitxml="${REPORTS}/${name}.xml"
+        -n auto --maxprocesses 4 --dist loadfile --junitxml="${REPORTS}/${name}.xml"
 }
 
 nginx_step() {  # render nginx/ for loopback upstreams with a throwaway certificate, then check it
