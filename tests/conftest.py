@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import catalogue
+from devstack.ports import PORT_SHARE_ENV
 from tests.support.stack import RunningStack, external_stack, local_stack
 
 _SCRUB = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
@@ -58,3 +59,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On a pytest-xdist worker, pick loopback ports only from this worker's share of the range."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if worker and count:
+        os.environ[PORT_SHARE_ENV] = f"{int(worker.removeprefix('gw'))}/{count}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 from pathlib import Path
@@ -36,6 +37,26 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999  # Linux's default
 
 
+# "I/N": this process (and its children) pick only from the I-th (0-based) of N equal slices of the
+# range, so N processes that allocate ports at the same time (pytest-xdist workers: tests/conftest.py)
+# never probe the same free port before one of them binds it.
+PORT_SHARE_ENV = "DEVSTACK_PORT_SHARE"
+
+
+def _share(every: range, share: str) -> range:
+    if not share:
+        return every
+    try:
+        index, count = (int(part) for part in share.split("/"))
+        if not 0 <= index < count or len(every) // count < 100:
+            raise ValueError
+    except ValueError:
+        raise StackError(f"{PORT_SHARE_ENV}={share!r}: expected I/N with 0 <= I < N and at least 100 ports "
+                         f"per share of {every.start}-{every.stop - 1}") from None
+    size = len(every) // count
+    return range(every.start + index * size, every.start + (index + 1) * size)
+
+
 def _candidates() -> range:
     """Ports outside the kernel's ephemeral range.
 
@@ -45,7 +66,8 @@ def _candidates() -> range:
     another listener can take it.
     """
     low, high = _ephemeral_range()
-    return range(10000, low) if low - 10000 >= 5000 else range(high + 1, 65536)
+    every = range(10000, low) if low - 10000 >= 5000 else range(high + 1, 65536)
+    return _share(every, os.environ.get(PORT_SHARE_ENV, ""))
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

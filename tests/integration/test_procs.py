@@ -83,6 +83,21 @@ def test_free_ports_avoid_the_ephemeral_range_and_never_repeat() -> None:
     assert all(not low <= p <= high and p >= 1024 for p in first + second), (low, high, first + second)
 
 
+def test_a_port_share_keeps_to_its_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent pytest-xdist workers each pick from their own slice (DEVSTACK_PORT_SHARE=I/N)."""
+    monkeypatch.delenv(ports.PORT_SHARE_ENV, raising=False)
+    every = ports._candidates()
+    monkeypatch.setenv(ports.PORT_SHARE_ENV, "1/4")
+    second = ports._candidates()
+    quarter = len(every) // 4
+    assert second == range(every.start + quarter, every.start + 2 * quarter)
+    assert all(p in second for p in free_ports(30))
+    for bad in ("4/4", "x", "1/2/3", "0/100000"):
+        monkeypatch.setenv(ports.PORT_SHARE_ENV, bad)
+        with pytest.raises(StackError, match="DEVSTACK_PORT_SHARE"):
+            free_ports(1)
+
+
 def test_a_listening_port_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as busy, socket.socket() as probe:
         busy.bind(("127.0.0.1", 0))
