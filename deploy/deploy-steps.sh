@@ -106,19 +106,34 @@ deploy_release() {  # deploy_release TAG: compose up the release's images
 }
 
 # The server-mode Vault starts sealed (and, the first time, uninitialised); unsealing is an operator
-# step with keys deploy.sh never holds. Refuse with the steps instead of waiting for a healthcheck.
+# step with keys deploy.sh never holds. Once Vault answers sealed with Shamir keys, or uninitialised,
+# only the operator can change that: refuse at once, with the steps. Wait (LLMGW_VAULT_WAIT_S, 60 s)
+# only while it does not answer yet, or while an auto-unseal (a `seal` stanza) may still unseal it.
 vault_unsealed() {
     [[ -n "${LLMGW_VAULT_ADDR:-}" ]] && return 0  # an external cluster: its operators unseal it
     run compose up -d vault
     ((dry_run)) && return 0
-    local i
-    for ((i = 0; i < 30; i++)); do
-        compose exec -T vault bao status >/dev/null 2>&1 && return 0
+    local i rc=0 out="" initialised="" sealed="" seal=""
+    for ((i = 0; i < (vault_wait + 1) / 2; i++)); do
+        rc=0
+        out="$(compose exec -T vault bao status -format=json 2>/dev/null)" || rc=$?
+        ((rc == 0)) && return 0
+        if ((rc == 2)); then  # answers: sealed or not initialised
+            initialised="$(grep -o '"initialized": *[a-z]*' <<<"${out}" | grep -o '[a-z]*$' || true)"
+            sealed="$(grep -o '"sealed": *[a-z]*' <<<"${out}" | grep -o '[a-z]*$' || true)"
+            seal="$(grep -o '"type": *"[a-z0-9-]*"' <<<"${out}" | head -1 | grep -o '"[a-z0-9-]*"$' | tr -d '"' || true)"
+            if [[ "${initialised}" == false || "${seal}" == shamir ]]; then
+                echo "deploy: Vault is sealed or not initialised (initialized: ${initialised:-?}, sealed:" \
+                     "${sealed:-?}, seal: ${seal:-?}). Once: vaultctl init --out <offline file>, then vaultctl" \
+                     "unseal, admin-token (put it in VAULT_ADMIN_TOKEN) and revoke-root; after a restart:" \
+                     "vaultctl unseal (docs/deployment.md). Then run deploy.sh again." >&2
+                return 1
+            fi
+        fi
         sleep 2
     done
-    echo "deploy: Vault is sealed or not initialised. Once: vaultctl init --out <offline file>, then" \
-         "vaultctl unseal, admin-token (put it in VAULT_ADMIN_TOKEN) and revoke-root; after a restart:" \
-         "vaultctl unseal (docs/deployment.md). Then run deploy.sh again." >&2
+    echo "deploy: Vault did not report unsealed within ${vault_wait} s (last \`bao status\` exit ${rc}${seal:+, seal: ${seal}});" \
+         "see \`docker logs\` of the ${project} vault container." >&2
     return 1
 }
 

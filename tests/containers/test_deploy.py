@@ -113,8 +113,11 @@ class Target:
 
 def _operate_vault(target: Target) -> None:
     """The operator's first run: deploy.sh refuses the sealed Vault; init, unseal, admin token, revoke root."""
+    started = time.monotonic()
     first = target.deploy("--tag", "r1")
-    assert first.returncode != 0 and "Vault is sealed or not initialised" in first.stderr, first.stdout + first.stderr
+    refused = "Vault is sealed or not initialised (initialized: false, sealed: true, seal: shamir)"
+    assert first.returncode != 0 and refused in first.stderr, first.stdout + first.stderr
+    print(f"\nfirst deploy refused (Vault not initialised) after {time.monotonic() - started:.1f} s")
     target.wait_vault_answers()  # on a loaded host its container may still be starting
     init = json.loads(target.compose("exec", "-T", "vault", "bao", "operator", "init", "-key-shares=1",
                                      "-key-threshold=1", "-format=json").stdout)
