@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway import context, gc_tuning, logs, multiproc
 from gateway.api import direct
+from gateway.api.chat_request import NOT_SERVED
 from gateway.api.routes import agent, chat, embeddings, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
@@ -226,8 +227,9 @@ def _install_error_handlers(app: FastAPI, runtime: Runtime) -> None:
             first = unknown[0] if unknown else max(errors, key=lambda e: len(e["loc"]))
             field = ".".join(str(p) for p in first["loc"] if _is_field(p)) or "body"
             if unknown:
-                err = InvalidRequestError(f"{field}: unrecognized parameter", code="unsupported_parameter",
-                                          param=field)
+                served = NOT_SERVED.get(field) if request.url.path.endswith("/chat/completions") else None
+                why = f"not supported by this gateway ({served})" if served else "unrecognized parameter"
+                err = InvalidRequestError(f"{field}: {why}", code="unsupported_parameter", param=field)
             else:
                 err = ValidationFailedError(f"{field}: {first['msg']}", param=field)
         note(err)

@@ -23,12 +23,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "logit_bias": {"logit_bias": {"50256": -100}}, "logprobs": {"logprobs": True},
     "top_logprobs": {"logprobs": True, "top_logprobs": 2}, "user": {"user": "end-user-1"},
     "metadata": {"metadata": {"team": "a"}}, "store": {"store": False}, "service_tier": {"service_tier": "auto"},
-    "reasoning_effort": {"reasoning_effort": "low"},
+    "reasoning_effort": {"reasoning_effort": "xhigh"}, "verbosity": {"verbosity": "low"},
+    "safety_identifier": {"safety_identifier": "user-hash-1"}, "prompt_cache_key": {"prompt_cache_key": "tenant-a"},
+    "prompt_cache_retention": {"prompt_cache_retention": "24h"},
+    "prompt_cache_options": {"prompt_cache_options": {"mode": "explicit", "ttl": "30m"}},
     "parallel_tool_calls": {"tools": [TOOL], "parallel_tool_calls": False},
 }
 # Where each honoured parameter lands in the provider's own request body.
 LANDS = {
-    "openai": {"top_p": "top_p", "metadata": "metadata", "user": "user"},
+    "openai": {"top_p": "top_p", "metadata": "metadata", "user": "user", "reasoning_effort": "reasoning_effort",
+               "verbosity": "verbosity", "safety_identifier": "safety_identifier",
+               "prompt_cache_key": "prompt_cache_key", "prompt_cache_retention": "prompt_cache_retention",
+               "prompt_cache_options": "prompt_cache_options"},
     "anthropic": {"top_p": "top_p", "user": "metadata.user_id"},
     "cohere": {"top_p": "p", "seed": "seed", "presence_penalty": "presence_penalty"},
     "mistral": {"top_p": "top_p", "seed": "random_seed", "presence_penalty": "presence_penalty"},
@@ -74,14 +80,40 @@ def test_each_parameter_is_honoured_or_refused(stack: RunningStack, provider: st
         assert dig(sent, where) == SAMPLES[param][param]
 
 
-@pytest.mark.parametrize(("fields", "param"), [
-    ({"frobnicate": 1}, "frobnicate"), ({"functions": [{"name": "f"}]}, "functions"),
-    ({"modalities": ["audio"]}, "modalities"), ({"prediction": {"type": "content", "content": "x"}}, "prediction")])
+@pytest.mark.parametrize(("fields", "param", "says"), [
+    ({"frobnicate": 1}, "frobnicate", "frobnicate: unrecognized parameter"),
+    ({"functions": [{"name": "f"}]}, "functions", "functions: not supported by this gateway (deprecated by OpenAI"),
+    ({"modalities": ["audio"]}, "modalities", "modalities: not supported by this gateway (only text output"),
+    ({"prediction": {"type": "content", "content": "x"}}, "prediction", "prediction: not supported by this gateway"),
+    ({"web_search_options": {}}, "web_search_options", "web_search_options: not supported by this gateway")])
 def test_unknown_parameters_get_a_400_naming_them(stack: RunningStack, provider: str, http: httpx.Client,
-                                                  fields: dict[str, Any], param: str) -> None:
+                                                  fields: dict[str, Any], param: str, says: str) -> None:
     resp = post(http, stack, provider, **fields)
     assert resp.status_code == 400 and resp.json()["error"]["param"] == param
     assert resp.json()["error"]["code"] == "unsupported_parameter"
+    assert resp.json()["error"]["message"].startswith(says)
+
+
+def test_openai_parameters_the_gateway_does_not_serve_are_not_in_the_request_model() -> None:
+    from gateway.api.chat_request import NOT_SERVED, ChatCompletionRequest
+
+    assert NOT_SERVED.keys().isdisjoint(ChatCompletionRequest.model_fields)
+
+
+def test_an_object_valued_parameter_reaches_openai_as_sent_when_streamed(stack: RunningStack,
+                                                                          http: httpx.Client) -> None:
+    options = {"mode": "implicit", "ttl": "30m"}
+    resp = post(http, stack, "openai", stream=True, prompt_cache_options=options, verbosity="high")
+    assert resp.status_code == 200 and resp.text.endswith("data: [DONE]\n\n")
+    sent = http.get(f"{stack.mock_url}/_mock/stats").json()["openai"]["last_params"]
+    assert sent["prompt_cache_options"] == options and sent["verbosity"] == "high" and sent["stream"] is True
+
+
+@pytest.mark.parametrize("value", ["none", "minimal", "max"])
+def test_every_reasoning_effort_openai_documents_is_accepted(stack: RunningStack, http: httpx.Client,
+                                                             value: str) -> None:
+    assert post(http, stack, "openai", reasoning_effort=value).status_code == 200
+    assert http.get(f"{stack.mock_url}/_mock/stats").json()["openai"]["last_params"]["reasoning_effort"] == value
 
 
 def test_n_above_one_is_refused_and_one_is_fine(stack: RunningStack, provider: str, http: httpx.Client) -> None:

@@ -177,6 +177,23 @@ class StreamOptions(_Strict):
     include_usage: bool = True
 
 
+class PromptCacheOptions(_Strict):
+    """OpenAI `prompt_cache_options`."""
+
+    mode: Literal["implicit", "explicit"] | None = None
+    ttl: Literal["30m"] | None = None
+
+
+# OpenAI chat parameters the gateway knows and does not serve: a 400 names the parameter and says why
+# (a parameter it does not know at all is "unrecognized"). The route's reply would need a shape LangChain's
+# chat models do not produce (audio, moderation results) or a feature beyond the chat model.
+NOT_SERVED = {
+    "audio": "audio output is not served", "modalities": "only text output is served",
+    "functions": "deprecated by OpenAI: send `tools`", "function_call": "deprecated by OpenAI: send `tool_choice`",
+    "prediction": "predicted outputs are not served", "web_search_options": "web search is not served",
+    "moderation": "moderated completions are not served",
+}
+
 _DEPENDENT = {"tool_choice": "tools", "parallel_tool_calls": "tools", "top_logprobs": "logprobs"}
 
 
@@ -212,8 +229,13 @@ class ChatCompletionRequest(_Strict):
     user: str | None = Field(None, max_length=256)
     metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(None, max_length=16)
     store: StrictBool | None = None
-    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
-    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast"] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    safety_identifier: str | None = Field(None, min_length=1, max_length=128)
+    prompt_cache_key: str | None = Field(None, min_length=1, max_length=1024)
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    prompt_cache_options: PromptCacheOptions | None = None
 
     @field_validator("stop")
     @classmethod

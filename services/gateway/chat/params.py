@@ -6,6 +6,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
+from pydantic import BaseModel
 
 from gateway.api.chat_request import ChatCompletionRequest, JsonSchemaResponseFormat, NamedToolChoice, ResponseFormat
 from gateway.errors import InvalidRequestError
@@ -14,7 +15,8 @@ from gateway.providers.base import NAMED, ProviderAdapter
 # Parameters handed to the provider under their (possibly renamed) names; the others are
 # handled here (tools, tool_choice, response_format, stop, max_tokens) or by the route.
 PASSTHROUGH = ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty", "logit_bias",
-               "logprobs", "top_logprobs", "user", "metadata", "store", "service_tier", "reasoning_effort")
+               "logprobs", "top_logprobs", "user", "metadata", "store", "service_tier", "reasoning_effort",
+               "verbosity", "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options")
 
 
 def refuse(param: str, why: str) -> InvalidRequestError:
@@ -53,7 +55,7 @@ def prepare(adapter: ProviderAdapter, model: BaseChatModel,
     check_model(model, req)
     given = req.model_fields_set  # the others are None (their default), which invoke_params drops
     params = adapter.invoke_params({
-        **{name: getattr(req, name) for name in PASSTHROUGH if name in given},
+        **{name: _plain(getattr(req, name)) for name in PASSTHROUGH if name in given},
         "max_tokens": req.max_completion_tokens or req.max_tokens,
     })
     if req.stop:
@@ -65,6 +67,11 @@ def prepare(adapter: ProviderAdapter, model: BaseChatModel,
         tools = [t.model_dump(exclude_none=True) for t in req.tools]
         runnable = adapter.bind_tools(model, tools, tool_choice(adapter, req), req.parallel_tool_calls)
     return runnable, params
+
+
+def _plain(value: Any) -> Any:
+    """A parameter's value as JSON data (an object-valued one, e.g. `prompt_cache_options`, is a model here)."""
+    return value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else value
 
 
 def tool_choice(adapter: ProviderAdapter, req: ChatCompletionRequest) -> Any:

@@ -35,9 +35,13 @@ class AnthropicAdapter(ProviderAdapter):
     param_map = {"user": "extra_body.metadata.user_id"}
     refused = {"seed": "no sampling seed", "presence_penalty": "no penalties", "frequency_penalty": "no penalties",
                "logit_bias": "no logit bias", "logprobs": "no log probabilities",
-               "top_logprobs": "no log probabilities", "metadata": "only a user id (send `user`)",
+               "top_logprobs": "no log probabilities", "metadata": "only an end-user id: send `user`",
                "store": "no stored completions", "service_tier": "different tiers",
-               "reasoning_effort": "extended thinking is configured per deployment"}
+               "reasoning_effort": "extended thinking is configured per deployment",
+               "verbosity": "no verbosity setting", "safety_identifier": "only an end-user id: send `user`",
+               "prompt_cache_key": "caching is marked per content block, in the Messages API",
+               "prompt_cache_retention": "caching is marked per content block, in the Messages API",
+               "prompt_cache_options": "caching is marked per content block, in the Messages API"}
     tool_choices = {"auto": "auto", "none": {"type": "none"}, "required": "any", "function": NAMED}
     structured_methods = {"json_schema": "json_schema"}  # output_config.format; no schemaless JSON mode
     finish_reasons = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",

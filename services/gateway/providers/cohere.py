@@ -25,7 +25,9 @@ class CohereAdapter(ProviderAdapter):
     param_map = {"top_p": "p"}
     refused = {"logit_bias": "no logit bias", "logprobs": "not mapped", "top_logprobs": "not mapped",
                "user": "no end-user id", "metadata": "no request metadata", "store": "no stored completions",
-               "service_tier": "no service tiers", "reasoning_effort": "not mapped",
+               "service_tier": "no service tiers", "reasoning_effort": "not mapped", "verbosity": "not mapped",
+               "safety_identifier": "no end-user id", "prompt_cache_key": "no prompt cache settings",
+               "prompt_cache_retention": "no prompt cache settings", "prompt_cache_options": "no prompt cache settings",
                "parallel_tool_calls": "no switch for parallel tool calls"}
     # Cohere v2: tool_choice REQUIRED / NONE; "auto" is the default (omitted).
     tool_choices = {"auto": None, "none": "NONE", "required": "REQUIRED", "function": NAMED}

@@ -30,7 +30,9 @@ class MistralAdapter(ProviderAdapter):
     refused = {"logit_bias": "no logit bias", "logprobs": "no log probabilities",
                "top_logprobs": "no log probabilities", "user": "no end-user id", "metadata": "no request metadata",
                "store": "no stored completions", "service_tier": "no service tiers",
-               "reasoning_effort": "reasoning is chosen by model"}
+               "reasoning_effort": "reasoning is chosen by model", "verbosity": "no verbosity setting",
+               "safety_identifier": "no end-user id", "prompt_cache_key": "no prompt cache settings",
+               "prompt_cache_retention": "no prompt cache settings", "prompt_cache_options": "no prompt cache settings"}
     # Mistral: "any" forces some tool call; a named function is sent as {"type": "function", ...} by LangChain.
     tool_choices = {"auto": "auto", "none": "none", "required": "any", "function": NAMED}
     finish_reasons = {"stop": "stop", "length": "length", "model_length": "length", "tool_calls": "tool_calls"}

@@ -16,5 +16,10 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
 
     param_map = {}  # no OpenAI `metadata` to route through extra_body: refused below
     refused = {"metadata": "no request metadata on a self-hosted server", "store": "no stored completions",
-               "service_tier": "no service tiers", "reasoning_effort": "not mapped for self-hosted models"}
+               "service_tier": "no service tiers", "reasoning_effort": "not mapped for self-hosted models",
+               "verbosity": "not mapped for self-hosted models",
+               "safety_identifier": "no end-user id on a self-hosted server",
+               "prompt_cache_key": "the server caches prompts by its own rules",
+               "prompt_cache_retention": "the server caches prompts by its own rules",
+               "prompt_cache_options": "the server caches prompts by its own rules"}
     embedding_dimensions = {}  # the server's model decides its size; `dimensions` is refused by name

@@ -1,0 +1,49 @@
+"""The chat request model against the official `openai` SDK's own request parameters.
+
+Every parameter the SDK can send is either declared by the gateway's request model (then honoured or refused
+by each provider's adapter) or listed in NOT_SERVED (a 400 saying why); a new SDK parameter fails here until
+it is classified. Where both declare a fixed set of values, the gateway accepts every value the SDK sends.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from openai.types.chat import completion_create_params
+
+from gateway.api.chat_request import NOT_SERVED, ChatCompletionRequest
+
+SDK = typing.get_type_hints(completion_create_params.CompletionCreateParamsStreaming)  # the base plus `stream`
+OURS = typing.get_type_hints(ChatCompletionRequest)
+
+
+def literals(hint: Any) -> set[Any]:
+    """The values of every Literal inside a type (through Optional, unions and Annotated)."""
+    if typing.get_origin(hint) is typing.Literal:
+        return set(typing.get_args(hint))
+    return set().union(*(literals(arg) for arg in typing.get_args(hint))) if typing.get_args(hint) else set()
+
+
+def test_every_parameter_of_the_sdk_is_declared_or_not_served() -> None:
+    declared = set(ChatCompletionRequest.model_fields)
+    assert set(SDK) - declared - set(NOT_SERVED) == set()
+
+
+def test_the_gateway_declares_no_parameter_the_sdk_does_not_know() -> None:
+    assert set(ChatCompletionRequest.model_fields) - set(SDK) == set()
+    assert set(NOT_SERVED) - set(SDK) == set()
+    assert set(NOT_SERVED).isdisjoint(ChatCompletionRequest.model_fields)
+
+
+def test_every_value_the_sdk_can_send_for_a_fixed_set_is_accepted() -> None:
+    checked = []
+    for name, hint in OURS.items():
+        ours = literals(hint)
+        if not ours or name not in SDK or typing.get_origin(hint) is list:
+            continue
+        theirs = literals(SDK[name])
+        if theirs and name != "tool_choice":  # tool_choice's literals sit beside the named-function object
+            assert theirs <= ours, f"{name}: the SDK also sends {sorted(theirs - ours)}"
+            checked.append(name)
+    assert {"reasoning_effort", "service_tier", "verbosity", "prompt_cache_retention"} <= set(checked)
