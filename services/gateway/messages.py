@@ -129,7 +129,10 @@ class MessagesRelay:
 def _params(req: MessagesRequest) -> dict[str, Any]:
     # The validated body as sent, through the SDK's generic post: its typed create() lags the API
     # (anthropic 2.x no longer names temperature/top_p/top_k, which ChatAnthropic still sends).
-    return req.model_dump(exclude_none=True, exclude={"stream"}, by_alias=True)
+    params = req.model_dump(exclude_none=True, exclude={"stream"}, by_alias=True)
+    if req.diagnostics is not None:  # `previous_message_id: null` opts in on a first turn: keep the null
+        params["diagnostics"] = req.diagnostics.model_dump(exclude_unset=True)
+    return params
 
 
 def _headers(version: str, beta: str | None) -> Any:

@@ -148,6 +148,46 @@ def test_bad_input_is_a_clear_400(stack: RunningStack, http: httpx.Client, body:
     assert param in doc["error"]["message"]
 
 
+def test_every_parameter_of_the_sdk_reaches_anthropic_as_sent(stack: RunningStack, client: anthropic.Anthropic,
+                                                             http: httpx.Client) -> None:
+    sent = {"cache_control": {"type": "ephemeral", "ttl": "1h"}, "speed": "fast", "inference_geo": "us",
+            "diagnostics": {"previous_message_id": None}, "thinking": {"type": "adaptive", "display": "omitted"},
+            "output_config": {"effort": "xhigh"}, "service_tier": "standard_only", "metadata": {"user_id": "u-1"}}
+    msg = client.messages.create(model=MODEL, max_tokens=2048, messages=[{"role": "user", "content": "hi"}],
+                                 **sent)  # type: ignore[arg-type]
+    assert msg.content[0].text == "Echo: hi"  # type: ignore[union-attr]
+    received = http.get(f"{stack.mock_url}/_mock/stats").json()["anthropic"]["last_params"]
+    assert {k: received.get(k) for k in sent} == sent  # the null that opts into diagnostics included
+    for thinking in ({"type": "between_tools"}, {"type": "enabled", "budget_tokens": 1024, "display": "summarized"}):
+        client.messages.create(model=MODEL, max_tokens=2048, messages=[{"role": "user", "content": "hi"}],
+                               thinking=thinking)  # type: ignore[arg-type]
+        assert http.get(f"{stack.mock_url}/_mock/stats").json()["anthropic"]["last_params"]["thinking"] == thinking
+    counted = client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "hi"}],
+                                           cache_control={"type": "ephemeral"}, speed="standard",
+                                           output_config={"effort": "low"})
+    assert counted.input_tokens > 0
+
+
+def test_what_the_gateway_does_not_serve_is_refused_by_name(stack: RunningStack, client: anthropic.Anthropic,
+                                                            http: httpx.Client) -> None:
+    body = {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+    refused = _post(http, stack, {**body, "container": "container_1"})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["message"].startswith("container: not supported by this gateway (server tools")
+    enabled_without_budget = _post(http, stack, {**body, "thinking": {"type": "enabled"}})
+    assert enabled_without_budget.status_code == 400 and "thinking.enabled.budget_tokens" in enabled_without_budget.text
+    # The SDK sends these as headers; behind the gateway the provider key's account is the only one.
+    for name, value in (("workspace_id", "wrkspc_1"), ("user_profile_id", "prof_1")):
+        with pytest.raises(anthropic.BadRequestError) as bad:
+            client.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}],
+                                   **{name: value})  # type: ignore[arg-type]
+        assert bad.value.body["error"]["message"].startswith(  # type: ignore[index]
+            f"anthropic-{name.replace('_', '-')}: not supported by this gateway")
+        with pytest.raises(anthropic.BadRequestError):
+            client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "x"}],
+                                         **{name: value})  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("version", [None, "2020-01-01"])
 def test_anthropic_version_is_required(stack: RunningStack, http: httpx.Client, version: str | None) -> None:
     body = {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}

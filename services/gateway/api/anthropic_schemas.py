@@ -130,11 +130,44 @@ class ToolChoice(_Strict):
     disable_parallel_tool_use: StrictBool | None = None
 
 
-class ThinkingConfig(_Strict):
-    """Extended thinking on (with a token budget) or off."""
+ThinkingDisplay = Literal["summarized", "omitted"]
 
-    type: Literal["enabled", "disabled"]
-    budget_tokens: Annotated[int, Field(strict=False, ge=1024), BeforeValidator(json_integer)] | None = None
+
+class ThinkingEnabled(_Strict):
+    """Extended thinking with a token budget."""
+
+    type: Literal["enabled"]
+    budget_tokens: Annotated[int, Field(strict=False, ge=1024), BeforeValidator(json_integer)]
+    display: ThinkingDisplay | None = None
+
+
+class ThinkingAdaptive(_Strict):
+    """The model decides when and how much to think."""
+
+    type: Literal["adaptive"]
+    display: ThinkingDisplay | None = None
+
+
+class ThinkingBetweenTools(_Strict):
+    """Thinking between tool calls only."""
+
+    type: Literal["between_tools"]
+
+
+class ThinkingDisabled(_Strict):
+    """No extended thinking."""
+
+    type: Literal["disabled"]
+
+
+ThinkingConfig = Annotated[ThinkingEnabled | ThinkingAdaptive | ThinkingBetweenTools | ThinkingDisabled,
+                           Field(discriminator="type")]
+
+
+class Diagnostics(_Strict):
+    """Request diagnostics: `previous_message_id` (null on a first turn) asks why a prompt cache missed."""
+
+    previous_message_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
 
 
 class OutputFormat(_Strict):
@@ -181,6 +214,10 @@ class MessagesRequest(_Strict):
     output_config: OutputConfig | None = None
     metadata: Metadata | None = None
     service_tier: Literal["auto", "standard_only"] | None = None
+    cache_control: CacheControl | None = None  # a breakpoint on the last cacheable block
+    speed: Literal["standard", "fast"] | None = None
+    inference_geo: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    diagnostics: Diagnostics | None = None
 
 
 class CountTokensRequest(_Strict):
@@ -192,6 +229,13 @@ class CountTokensRequest(_Strict):
     tools: Tools | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
+    output_config: OutputConfig | None = None
+    cache_control: CacheControl | None = None
+    speed: Literal["standard", "fast"] | None = None
+
+
+# Messages API parameters the gateway knows and does not serve: a 400 names the parameter and says why.
+NOT_SERVED = {"container": "server tools (code execution) are not served; only client tools"}
 
 
 class CountTokensResponse(BaseModel):

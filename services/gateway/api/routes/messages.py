@@ -22,6 +22,7 @@ from starlette.types import Scope
 
 from gateway import context
 from gateway.api.anthropic_schemas import (
+    NOT_SERVED,
     AnthropicBeta,
     AnthropicErrorBody,
     AnthropicVersion,
@@ -102,7 +103,26 @@ def _invalid(exc: RequestValidationError, request: Request) -> GatewayError:
         return InvalidRequestError("request body is not valid JSON", code="invalid_json")
     first = max(errors, key=lambda e: len(e["loc"]))  # of a union's failures, the one that got furthest
     field = ".".join(str(p) for p in first["loc"] if _is_field(p)) or "body"
+    if first.get("type") == "extra_forbidden" and field in NOT_SERVED:
+        return InvalidRequestError(f"{field}: not supported by this gateway ({NOT_SERVED[field]})",
+                                   code="unsupported_parameter", param=field)
     return InvalidRequestError(f"{field}: {first['msg']}", code="invalid_field", param=field)
+
+
+# Headers of the anthropic SDK that choose whose account a request runs under. Behind the gateway that is
+# the provider key's (its workspace, its organisation): refused by name rather than dropped.
+ACCOUNT_HEADERS = {
+    "anthropic-workspace-id": "the gateway's provider key decides the workspace",
+    "anthropic-user-profile-id": "requests run as the gateway's own organisation",
+}
+
+
+def refuse_account_headers(request: Request) -> None:
+    """A 400 naming the first account-selecting header the request carries."""
+    for name, why in ACCOUNT_HEADERS.items():
+        if name in request.headers:
+            raise InvalidRequestError(f"{name}: not supported by this gateway ({why})",
+                                      code="unsupported_parameter", param=name)
 
 
 def _is_field(part: int | str) -> bool:
@@ -125,6 +145,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         ctx = context.get()
         if ctx is not None:
             ctx.route, ctx.audited, ctx.streamed = "messages", True, req.stream
+        refuse_account_headers(request)
         resolve_model(runtime, req.model)
         limit = runtime.settings.max_tokens_limit
         if req.max_tokens > limit:
@@ -154,11 +175,12 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
 
     @router.post("/v1/messages/count_tokens", summary="Count the input tokens of a message (Anthropic)",
                  response_model=CountTokensResponse)
-    async def count_tokens(req: CountTokensRequest, runtime: RuntimeDep, _client: ClientDep,
+    async def count_tokens(req: CountTokensRequest, runtime: RuntimeDep, _client: ClientDep, request: Request,
                            version: VersionDep, beta: BetaDep = None) -> Response:
         ctx = context.get()
         if ctx is not None:
             ctx.route, ctx.audited = "count_tokens", True
+        refuse_account_headers(request)
         resolve_model(runtime, req.model)
         doc = await relay.count_tokens(req, runtime.provider_key(), version, beta)
         return Response(orjson.dumps(doc), media_type="application/json")
