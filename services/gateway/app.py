@@ -159,8 +159,10 @@ async def _refresh_jwks(runtime: Runtime, every_s: float = 300.0) -> None:
 
 
 def _is_field(part: int | str) -> bool:
-    """A path element of the request, not pydantic's `body` root or a union-member tag like `list[str]`."""
-    return isinstance(part, int) or (part != "body" and part.isidentifier() and part not in _TYPE_TAGS)
+    """A path element of the request, not pydantic's `body` root or a union-member tag (`list[str]`, a model's
+    class name such as `NamedToolChoice`: the API's field names are lowercase)."""
+    return isinstance(part, int) or (part != "body" and part.isidentifier() and part not in _TYPE_TAGS
+                                     and not part[0].isupper())
 
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})

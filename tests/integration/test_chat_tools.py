@@ -60,11 +60,27 @@ def test_sdk_tool_call_then_second_turn(stack: RunningStack, provider: str, sdk:
     call = choice.message.tool_calls[0]
     assert call.type == "function" and call.id and call.function.name == "get_weather"  # type: ignore[union-attr]
     assert json.loads(call.function.arguments) == {"city": "Paris", "days": 2}  # type: ignore[union-attr]
-    messages += [choice.message.model_dump(exclude_none=True),
-                 {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21 C"}]
+    # The reply's message goes back as OpenAI's guide shows (the SDK sends its fields, `refusal: null` too).
+    messages += [choice.message, {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21 C"}]
     second = sdk.chat.completions.create(model=stack.model(provider), messages=messages, tools=[WEATHER])
     assert second.choices[0].finish_reason == "stop" and not second.choices[0].message.tool_calls
     assert second.choices[0].message.content == "Tool result: sunny, 21 C"
+
+
+def test_sdk_replies_go_back_into_the_conversation_as_they_are(stack: RunningStack, provider: str,
+                                                              sdk: openai.OpenAI) -> None:
+    messages: list = [{"role": "user", "content": "first"}]
+    first = sdk.chat.completions.create(model=stack.model(provider), messages=messages)
+    messages += [first.choices[0].message, {"role": "user", "content": "second"},
+                 {"role": "assistant", "content": None, "refusal": "I can't help with that."},
+                 {"role": "user", "content": "third"}]
+    second = sdk.chat.completions.create(model=stack.model(provider), messages=messages)
+    assert second.choices[0].message.content == "Echo: third"
+    with pytest.raises(openai.UnprocessableEntityError) as both:
+        sdk.chat.completions.create(model=stack.model(provider), messages=[
+            {"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "refusal": "c"},
+            {"role": "user", "content": "d"}])
+    assert both.value.body["param"] == "messages.1.assistant" and "not both" in both.value.body["message"]  # type: ignore[index]
 
 
 def test_sdk_streamed_tool_call_assembles_the_same_arguments(stack: RunningStack, provider: str,

@@ -10,9 +10,12 @@ from __future__ import annotations
 import typing
 from typing import Any
 
+import pytest
 from openai.types.chat import completion_create_params
+from openai.types.chat.chat_completion_stream_options_param import ChatCompletionStreamOptionsParam
+from pydantic import ValidationError
 
-from gateway.api.chat_request import NOT_SERVED, ChatCompletionRequest
+from gateway.api.chat_request import NOT_SERVED, ChatCompletionRequest, StreamOptions
 
 SDK = typing.get_type_hints(completion_create_params.CompletionCreateParamsStreaming)  # the base plus `stream`
 OURS = typing.get_type_hints(ChatCompletionRequest)
@@ -47,3 +50,11 @@ def test_every_value_the_sdk_can_send_for_a_fixed_set_is_accepted() -> None:
             assert theirs <= ours, f"{name}: the SDK also sends {sorted(theirs - ours)}"
             checked.append(name)
     assert {"reasoning_effort", "service_tier", "verbosity", "prompt_cache_retention"} <= set(checked)
+
+
+def test_stream_options_take_every_field_of_the_sdk_with_openais_defaults() -> None:
+    assert set(StreamOptions.model_fields) == set(typing.get_type_hints(ChatCompletionStreamOptionsParam))
+    assert StreamOptions().include_usage is False  # `stream_options: {}` asks for no usage chunk
+    assert StreamOptions.model_validate({"include_obfuscation": False}).include_obfuscation is False
+    with pytest.raises(ValidationError, match="include_obfuscation"):  # the gateway never pads its deltas
+        StreamOptions.model_validate({"include_obfuscation": True})

@@ -261,6 +261,40 @@ def test_plain_text_messages_convert_exactly_as_langchain_does() -> None:
     assert to_langchain(req.messages) == convert_to_messages(raw)
 
 
+def test_assistant_turns_convert_as_langchain_does_and_a_refusal_is_the_turns_text() -> None:
+    from langchain_core.messages import AIMessage, convert_to_messages
+
+    from gateway.api.chat_request import ChatCompletionRequest
+    from gateway.chat.messages import to_langchain
+
+    plain = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello", "name": "bot"},
+             {"role": "assistant", "content": [{"type": "text", "text": "parts"}]}, {"role": "user", "content": "x"}]
+    req = ChatCompletionRequest.model_validate({"model": "m", "messages": plain})
+    assert to_langchain(req.messages) == convert_to_messages(plain)
+    # What the SDK sends back for a reply it received: refusal, audio and function_call as null, or a refusal.
+    echoed = [{"role": "user", "content": "hi"},
+              {"role": "assistant", "content": "hello", "refusal": None, "audio": None, "function_call": None},
+              {"role": "user", "content": "bad idea"}, {"role": "assistant", "content": None, "refusal": "I can't."},
+              {"role": "user", "content": "ok"}]
+    req = ChatCompletionRequest.model_validate({"model": "m", "messages": echoed})
+    converted = to_langchain(req.messages)
+    assert converted[1] == AIMessage(content="hello") and converted[3] == AIMessage(content="I can't.")
+
+
+@pytest.mark.parametrize(("message", "says"), [
+    ({"role": "assistant", "content": "sure", "refusal": "no"}, "content or a refusal, not both"),
+    ({"role": "assistant", "content": "x", "audio": {"id": "audio_1"}}, "Input should be None"),
+    ({"role": "assistant", "content": "x", "function_call": {"name": "f", "arguments": "{}"}}, "Input should be None"),
+])
+def test_assistant_fields_the_gateway_cannot_honour_are_refused(message: dict[str, Any], says: str) -> None:
+    from pydantic import ValidationError
+
+    from gateway.api.chat_request import ChatCompletionRequest
+
+    with pytest.raises(ValidationError, match=says):
+        ChatCompletionRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": "hi"}, message]})
+
+
 async def test_every_event_is_the_whole_chunk_document_in_openais_key_order() -> None:
     logprobs = {"content": [{"token": " hi", "logprob": -0.1, "bytes": [32, 104, 105], "top_logprobs": []}]}
     chunks = [AIMessageChunk(content="Echo:"), AIMessageChunk(content=" hi", response_metadata={"logprobs": logprobs}),

@@ -92,11 +92,25 @@ class UserMessage(_Message):
 
 
 class AssistantMessage(_Message):
-    """An earlier assistant turn: text, tool calls, or both."""
+    """An earlier assistant turn: text, tool calls, or both; or a refusal.
+
+    The fields of OpenAI's assistant message that a reply carries are taken back as the SDKs send them
+    (`messages.append(completion.choices[0].message)`): `refusal` (its text is what the assistant said),
+    and `audio` and `function_call`, which a reply of this gateway never sets, only as null.
+    """
 
     role: Literal["assistant"]
     content: TextContent | None = None
     tool_calls: list[ToolCall] | None = Field(None, min_length=1, max_length=128)
+    refusal: str | None = Field(None, max_length=1_000_000)
+    audio: None = Field(None, description="Only null: this gateway serves no audio.")
+    function_call: None = Field(None, description="Only null: send `tool_calls`.")
+
+    @model_validator(mode="after")
+    def _refusal_alone(self) -> AssistantMessage:
+        if self.refusal and self.text:
+            raise ValueError("an assistant turn has content or a refusal, not both")
+        return self
 
 
 class ToolResultMessage(_Message):
@@ -174,7 +188,10 @@ ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaResponseFor
 class StreamOptions(_Strict):
     """OpenAI `stream_options`."""
 
-    include_usage: bool = True
+    include_usage: StrictBool = False  # OpenAI's default: `stream_options: {}` adds no usage chunk
+    # OpenAI pads stream deltas with an `obfuscation` field unless this is false; this gateway's deltas never
+    # carry one, so only false (what it does) is accepted.
+    include_obfuscation: Literal[False] | None = None
 
 
 class PromptCacheOptions(_Strict):

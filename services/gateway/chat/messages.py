@@ -26,7 +26,7 @@ def to_langchain(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
         if direct is not None and isinstance(text, str):  # plain text: built directly, not dumped and converted back
             out.append(direct(content=text, name=m.name) if m.name else direct(content=text))
             continue
-        if isinstance(m, AssistantMessage) and m.tool_calls:
+        if isinstance(m, AssistantMessage):
             out.append(_assistant(m))
             continue
         dumped = m.model_dump(exclude_none=True)
@@ -47,7 +47,8 @@ def _assistant(m: AssistantMessage) -> AIMessage:
                                              error="arguments are not a JSON object"))
         else:
             calls.append(tool_call(name=call.function.name, args=args, id=call.id))
-    content = m.model_dump(exclude_none=True).get("content") or ""
+    # A refusal is what the assistant said in that turn (it comes without content).
+    content = m.refusal or m.model_dump(include={"content"}, exclude_none=True).get("content") or ""
     extra = {"name": m.name} if m.name else {}
     return AIMessage(content=content, tool_calls=calls, invalid_tool_calls=invalid, **extra)
 
