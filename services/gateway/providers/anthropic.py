@@ -11,9 +11,9 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import Field, SecretStr
 
 from gateway.config import Settings
-from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
-from gateway.providers import aio, sdk_models, sdk_urls
-from gateway.providers.base import NAMED, ProviderAdapter, from_status
+from gateway.errors import GatewayError
+from gateway.providers import sdk_errors, sdk_models, sdk_urls
+from gateway.providers.base import NAMED, ProviderAdapter
 
 
 class ChatAnthropicOn(ChatAnthropic):
@@ -61,14 +61,6 @@ class AnthropicAdapter(ProviderAdapter):
         return ChatAnthropic(**params) if http is None else ChatAnthropicOn(**params, http_async_client=http)
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
-        if isinstance(exc, anthropic.APITimeoutError) and not aio.refused(exc):
-            return UpstreamTimeoutError()
-        if isinstance(exc, anthropic.APIConnectionError):
-            return UpstreamError("the connection to the upstream provider failed", code="upstream_unreachable")
-        if isinstance(exc, anthropic.APIStatusError):
-            return from_status(exc.status_code, exc.response.headers, exc.body)
-        if isinstance(exc, anthropic.APIResponseValidationError | anthropic.APIError):
-            return UpstreamBadResponseError()
-        return None
+        return sdk_errors.map_error(anthropic, exc)
 
     messages_api = True

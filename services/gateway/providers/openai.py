@@ -13,9 +13,9 @@ from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from pydantic import SecretStr
 
 from gateway.config import Settings
-from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
-from gateway.providers import aio, openai_body, sdk_models, sdk_urls
-from gateway.providers.base import Embedded, ProviderAdapter, from_status
+from gateway.errors import GatewayError
+from gateway.providers import openai_body, sdk_errors, sdk_models, sdk_urls
+from gateway.providers.base import Embedded, ProviderAdapter
 
 
 async def _run_inline(_executor: object, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -65,15 +65,7 @@ class OpenAIAdapter(ProviderAdapter):
         )
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
-        if isinstance(exc, openai.APITimeoutError) and not aio.refused(exc):
-            return UpstreamTimeoutError()
-        if isinstance(exc, openai.APIConnectionError):
-            return UpstreamError("the connection to the upstream provider failed", code="upstream_unreachable")
-        if isinstance(exc, openai.APIStatusError):
-            return from_status(exc.status_code, exc.response.headers, exc.body)
-        if isinstance(exc, openai.APIResponseValidationError | openai.APIError):
-            return UpstreamBadResponseError()
-        return None
+        return sdk_errors.map_error(openai, exc)
 
     embedding_dimensions = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
 
