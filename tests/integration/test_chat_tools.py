@@ -76,11 +76,11 @@ def test_sdk_replies_go_back_into_the_conversation_as_they_are(stack: RunningSta
                  {"role": "user", "content": "third"}]
     second = sdk.chat.completions.create(model=stack.model(provider), messages=messages)
     assert second.choices[0].message.content == "Echo: third"
-    with pytest.raises(openai.UnprocessableEntityError) as both:
-        sdk.chat.completions.create(model=stack.model(provider), messages=[
-            {"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "refusal": "c"},
-            {"role": "user", "content": "d"}])
-    assert both.value.body["param"] == "messages.1.assistant" and "not both" in both.value.body["message"]  # type: ignore[index]
+    with pytest.raises(openai.UnprocessableEntityError) as unknown:  # refused before any upstream call
+        sdk.chat.completions.create(model=stack.model(provider), messages=messages, tools=[WEATHER],
+                                    tool_choice={"type": "function", "function": {"name": "get_time"}})
+    assert unknown.value.body["param"] == "tool_choice"  # type: ignore[index]
+    assert "'get_time', which is not in tools" in unknown.value.body["message"]  # type: ignore[index]
 
 
 def test_sdk_streamed_tool_call_assembles_the_same_arguments(stack: RunningStack, provider: str,

@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
 
 PROVIDERS = catalogue.names()
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")  # what the schema cannot state (a tool_choice's name)
 EXAMPLES = int(os.environ.get("RELIABILITY_SCHEMA_EXAMPLES", "150"))  # per operation
 SEED = os.environ.get("RELIABILITY_SCHEMA_SEED", "20260101")
 MIN_CASES = 1000
@@ -61,7 +62,8 @@ def _run(provider: str, url: str, key: str, out_dir: Path) -> tuple[subprocess.P
             "--report", "json", "--report-json-path", str(report),
             "--output-truncate", "true", "--output-sanitize", "true", "--no-color"]
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=out_dir)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=out_dir,
+                                env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)})
     return proc, report, log
 
 

@@ -279,10 +279,29 @@ def test_assistant_turns_convert_as_langchain_does_and_a_refusal_is_the_turns_te
     req = ChatCompletionRequest.model_validate({"model": "m", "messages": echoed})
     converted = to_langchain(req.messages)
     assert converted[1] == AIMessage(content="hello") and converted[3] == AIMessage(content="I can't.")
+    # Content and a refusal together (a reply has one or the other): the refusal follows the content.
+    both = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "sure", "refusal": "no"},
+            {"role": "assistant", "content": [{"type": "text", "text": "part"}], "refusal": "no"}]
+    req = ChatCompletionRequest.model_validate({"model": "m", "messages": both})
+    parts = [{"type": "text", "text": "part"}, {"type": "text", "text": "no"}]
+    assert to_langchain(req.messages)[1:] == [AIMessage(content="sure\n\nno"), AIMessage(content=parts)]
+
+
+def test_a_named_tool_choice_must_name_an_offered_tool() -> None:
+    from pydantic import ValidationError
+
+    from gateway.api.chat_request import ChatCompletionRequest
+
+    tool = {"type": "function", "function": {"name": "f"}}
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [tool]}
+    choice = {"type": "function", "function": {"name": "f"}}
+    assert ChatCompletionRequest.model_validate({**body, "tool_choice": choice}).tool_choice is not None
+    with pytest.raises(ValidationError, match="names function 'g', which is not in tools") as info:
+        ChatCompletionRequest.model_validate({**body, "tool_choice": {"type": "function", "function": {"name": "g"}}})
+    assert info.value.errors()[0]["loc"] == ("tool_choice",)
 
 
 @pytest.mark.parametrize(("message", "says"), [
-    ({"role": "assistant", "content": "sure", "refusal": "no"}, "content or a refusal, not both"),
     ({"role": "assistant", "content": "x", "audio": {"id": "audio_1"}}, "Input should be None"),
     ({"role": "assistant", "content": "x", "function_call": {"name": "f", "arguments": "{}"}}, "Input should be None"),
 ])

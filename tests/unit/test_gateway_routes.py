@@ -11,6 +11,7 @@ import catalogue
 from gateway.app import create_app
 from gateway.auth import keys
 from gateway.config import Settings
+from gateway.providers import adapter_class
 from gateway.secrets.env import EnvSecretsBackend
 
 KEY, KEY_ID, KEY_HASH = keys.generate()
@@ -46,6 +47,13 @@ async def test_openapi_documents_the_provider_routes(gateway: tuple[str, httpx.A
         assert ("dimensions" in props) is (provider == "openai")
         if provider == "openai":
             assert props["dimensions"]["anyOf"][0]["maximum"] == 1536
+    # As strict as the server: the response_format types this provider has no mechanism for are left out.
+    fmt = schema["components"]["schemas"]["ChatCompletionRequest"]["properties"]["response_format"]["anyOf"][0]
+    served = {"text", *adapter_class(provider).structured_methods}
+    assert set(fmt["discriminator"]["mapping"]) == served
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in fmt["oneOf"]} == {
+        {"text": "TextFormat", "json_object": "JsonObjectFormat", "json_schema": "JsonSchemaResponseFormat"}[kind]
+        for kind in served}
     if provider == "anthropic":
         request = schema["components"]["schemas"]["MessagesRequest"]
         assert request["properties"]["max_tokens"]["maximum"] == 4096

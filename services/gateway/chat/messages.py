@@ -47,8 +47,12 @@ def _assistant(m: AssistantMessage) -> AIMessage:
                                              error="arguments are not a JSON object"))
         else:
             calls.append(tool_call(name=call.function.name, args=args, id=call.id))
-    # A refusal is what the assistant said in that turn (it comes without content).
-    content = m.refusal or m.model_dump(include={"content"}, exclude_none=True).get("content") or ""
+    content: str | list[Any] = m.model_dump(include={"content"}, exclude_none=True).get("content") or ""
+    if m.refusal:  # what the assistant said in that turn, after its content if any (a reply has one or the other)
+        if isinstance(content, str):
+            content = f"{content}\n\n{m.refusal}" if content else m.refusal
+        else:
+            content = [*content, {"type": "text", "text": m.refusal}]
     extra = {"name": m.name} if m.name else {}
     return AIMessage(content=content, tool_calls=calls, invalid_tool_calls=invalid, **extra)
 

@@ -109,6 +109,14 @@ def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: Respo
 
 
 def document_refusals(properties: dict[str, Any], adapter: ProviderAdapter) -> None:
-    """Leave the parameters this provider refuses out of the request schema's properties (sending one is a 400)."""
+    """Leave what this provider refuses out of the request schema's properties (sending it is a 400): its refused
+    parameters, and the `response_format` types it has no mechanism for."""
     for name in adapter.refused:
         properties.pop(name, None)
+    fmt = properties.get("response_format", {})
+    for variant in fmt.get("anyOf", [fmt]):
+        mapping = variant.get("discriminator", {}).get("mapping", {})
+        kinds = [kind for kind in mapping if kind != "text" and kind not in adapter.structured_methods]
+        unserved = {mapping.pop(kind) for kind in kinds}
+        if unserved:
+            variant["oneOf"] = [member for member in variant["oneOf"] if member.get("$ref") not in unserved]

@@ -1,0 +1,41 @@
+"""The fuzzer's hook (schemathesis_hooks.py, beside this file) keeps a named tool_choice among the offered tools."""
+
+from __future__ import annotations
+
+import copy
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tests.reliability.schemathesis_hooks import before_call
+
+TOOLS = [{"type": "function", "function": {"name": "f"}}, {"type": "function", "function": {"name": "g"}}]
+
+
+def call(path: str, body: Any) -> Any:
+    case = SimpleNamespace(operation=SimpleNamespace(path=path), body=body)
+    before_call(None, case, {})  # type: ignore[arg-type]
+    return case.body
+
+
+def test_a_function_that_is_not_offered_becomes_the_first_offered_one() -> None:
+    body = {"tools": copy.deepcopy(TOOLS), "tool_choice": {"type": "function", "function": {"name": "zz"}}}
+    assert call("/v1/chat/completions", body)["tool_choice"]["function"]["name"] == "f"
+
+
+@pytest.mark.parametrize("body", [
+    {"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "g"}}},  # offered: kept
+    {"tools": TOOLS, "tool_choice": "auto"},
+    {"tool_choice": {"type": "function", "function": {"name": "zz"}}},  # no tools: the schema's own rule
+    {"tools": [{"type": "function", "function": {"name": 7}}], "tool_choice": {"type": "function",
+                                                                             "function": {"name": "zz"}}},
+    ["not", "an", "object"],
+])
+def test_everything_else_is_sent_as_generated(body: Any) -> None:
+    assert call("/v1/chat/completions", copy.deepcopy(body)) == body
+
+
+def test_other_operations_are_left_alone() -> None:
+    body = {"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "zz"}}}
+    assert call("/v1/messages", copy.deepcopy(body)) == body
