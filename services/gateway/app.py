@@ -31,6 +31,7 @@ from gateway.errors import (
     PayloadTooLargeError,
     ValidationFailedError,
     error_response,
+    field_path,
 )
 from gateway.providers.base import ProviderAdapter
 from gateway.runtime import Runtime, build_runtime
@@ -158,16 +159,6 @@ async def _refresh_jwks(runtime: Runtime, every_s: float = 300.0) -> None:
             log.warning("JWKS refresh failed", extra={"error_type": type(exc).__name__})
 
 
-def _is_field(part: int | str) -> bool:
-    """A path element of the request, not pydantic's `body` root or a union-member tag (`list[str]`, a model's
-    class name such as `NamedToolChoice`: the API's field names are lowercase)."""
-    return isinstance(part, int) or (part != "body" and part.isidentifier() and part not in _TYPE_TAGS
-                                     and not part[0].isupper())
-
-
-_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
-
-
 def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter) -> None:
     """Put the limits and the refused parameters into the OpenAPI schema, so it is as strict as the server.
 
@@ -227,7 +218,7 @@ def _install_error_handlers(app: FastAPI, runtime: Runtime) -> None:
             # Of a union's members, the one the input got furthest into says what is wrong (a content part
             # of an unsupported type, not "should be a valid string"); ties keep pydantic's order.
             first = unknown[0] if unknown else max(errors, key=lambda e: len(e["loc"]))
-            field = ".".join(str(p) for p in first["loc"] if _is_field(p)) or "body"
+            field = field_path(first["loc"])
             if unknown:
                 served = NOT_SERVED.get(field) if request.url.path.endswith("/chat/completions") else None
                 why = f"not supported by this gateway ({served})" if served else "unrecognized parameter"

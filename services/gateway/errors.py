@@ -112,6 +112,22 @@ class UpstreamTimeoutError(GatewayError):
     status, type, code, default_message = 504, "timeout_error", "upstream_timeout", "upstream provider timed out"
 
 
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """The request field a validation error's location names (`messages.0.content`), `body` if none.
+
+    pydantic's locations also hold the parameter's root (`body`, `header`, `query`) and the member tags of a
+    union (`str`, `constrained-str`, `list[str]`, a model's class name such as `NamedToolChoice`): none of these
+    is a field. The API's field names are lowercase identifiers; a header's name (after `header`) has dashes.
+    """
+    parts = [str(part) for i, part in enumerate(loc) if isinstance(part, int) or (
+        part not in _NOT_FIELDS and not part[0].isupper()
+        and (part.replace("-", "_") if i and loc[i - 1] == "header" else part).isidentifier())]
+    return ".".join(parts) or "body"
+
+
+_NOT_FIELDS = frozenset({"body", "header", "query", "str", "int", "float", "bool", "list", "dict", "none"})
+
+
 def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> Response:
     """Render a GatewayError as a JSON response with the right status and headers."""
     hdrs = dict(headers or {})

@@ -35,7 +35,7 @@ from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model, unknow
 from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
 from gateway.api.routes.models import note_route
-from gateway.errors import GatewayError, InvalidRequestError
+from gateway.errors import GatewayError, InvalidRequestError, field_path
 from gateway.limits import enforce
 from gateway.messages import MessagesRelay, error_body
 from gateway.providers.base import ProviderAdapter
@@ -102,7 +102,7 @@ def _invalid(exc: RequestValidationError, request: Request) -> GatewayError:
     if any(e.get("type") == "json_invalid" for e in errors):
         return InvalidRequestError("request body is not valid JSON", code="invalid_json")
     first = max(errors, key=lambda e: len(e["loc"]))  # of a union's failures, the one that got furthest
-    field = ".".join(str(p) for p in first["loc"] if _is_field(p)) or "body"
+    field = field_path(first["loc"])
     if first.get("type") == "extra_forbidden" and field in NOT_SERVED:
         return InvalidRequestError(f"{field}: not supported by this gateway ({NOT_SERVED[field]})",
                                    code="unsupported_parameter", param=field)
@@ -123,14 +123,6 @@ def refuse_account_headers(request: Request) -> None:
         if name in request.headers:
             raise InvalidRequestError(f"{name}: not supported by this gateway ({why})",
                                       code="unsupported_parameter", param=name)
-
-
-def _is_field(part: int | str) -> bool:
-    """A path element of the request: not pydantic's `body`/`header` root nor a union tag like `list[str]`."""
-    return isinstance(part, int) or (part not in _ROOTS and part.replace("-", "_").isidentifier())
-
-
-_ROOTS = frozenset({"body", "header", "query", "str", "int", "float", "bool", "list", "dict", "none"})
 
 
 def build_router(adapter: ProviderAdapter) -> APIRouter:
