@@ -120,8 +120,8 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     is a field. The API's field names are lowercase identifiers; a header's name (after `header`) has dashes.
     """
     parts = [str(part) for i, part in enumerate(loc) if isinstance(part, int) or (
-        part not in _NOT_FIELDS and not part[0].isupper()
-        and (part.replace("-", "_") if i and loc[i - 1] == "header" else part).isidentifier())]
+        part not in _NOT_FIELDS and (part.replace("-", "_") if i and loc[i - 1] == "header" else part).isidentifier()
+        and not part[0].isupper())]  # an identifier is never empty: part[0] exists
     return ".".join(parts) or "body"
 
 

@@ -181,6 +181,7 @@ async def test_chunked_oversized_body_413(client: httpx.AsyncClient) -> None:
     ({"json": [HELLO]}, 422, "invalid_field", None),
     ({"json": {**HELLO, "model": "gpt-5-ultra"}}, 404, "model_not_found", "model"),
     ({"json": {"messages": [{"role": "user", "content": 5}]}}, 422, "invalid_field", "messages.0.user.content"),
+    ({"json": {**HELLO, "": ""}}, 400, "unsupported_parameter", "body"),  # an empty key names no field
 ])
 async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient, kwargs: dict, status: int, code: str,
                                         param: str | None) -> None:

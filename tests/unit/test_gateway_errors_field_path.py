@@ -15,6 +15,7 @@ from gateway.errors import field_path
     (("header", "anthropic-version"), "anthropic-version"),
     (("query", "limit"), "limit"),
     (("body",), "body"),
+    (("body", ""), "body"),  # an empty key sent as an unknown field (`{"": ""}`) is no field name
 ])
 def test_roots_and_union_tags_are_left_out(loc: tuple[int | str, ...], path: str) -> None:
     assert field_path(loc) == path
