@@ -8,6 +8,7 @@ import socket
 import ssl
 import time
 from collections import Counter
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import h2.connection
@@ -67,6 +68,30 @@ def gateway_requests(stack: RunningStack, provider: str) -> Counter[tuple[str, s
             if sample.name == "llm_gateway_requests_total" and sample.labels["route"] != "metrics":
                 counts[(sample.labels["route"], sample.labels["status"])] += int(sample.value)
     return counts
+
+
+def mock_untouched(stack: RunningStack, send: Callable[[], httpx.Response]) -> httpx.Response:
+    """`send()` a request that must stop before the provider, and check the mock saw nothing; its response.
+
+    Against the compose stack, other xdist workers share the mock, so a change during one try may be theirs:
+    the request is sent again until one try leaves the mock's counters as they were (at most 10 s). A request
+    that does reach the provider changes them on every try, so it can never pass.
+    """
+    if not stack.mock_url:
+        return send()
+    deadline = time.monotonic() + 10
+
+    def stats() -> object:
+        return httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json()
+
+    while True:
+        before = stats()
+        response = send()
+        after = stats()
+        if after == before:
+            return response
+        if time.monotonic() > deadline:
+            pytest.fail(f"the mock's counters changed on every try for 10 s: {before} -> {after}")
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -241,12 +266,9 @@ def test_a_credential_header_sent_twice_never_reaches_the_provider(client: httpx
                                                                    name: str, status: int, codes: set[str]) -> None:
     key = stack.keys["openai"]
     value = f"Bearer {key}" if name == "Authorization" else key
-    mock_before = httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json() if stack.mock_url else None
-    response = client.post("/openai/v1/chat/completions", json=_chat("openai", stack),
-                           headers=[(name, value), (name, value)])
+    response = mock_untouched(stack, lambda: client.post("/openai/v1/chat/completions", json=_chat("openai", stack),
+                                                         headers=[(name, value), (name, value)]))
     assert assert_error(response, status)["code"] in codes
-    if mock_before is not None:
-        assert httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json() == mock_before
 
 
 def test_stream_through_the_edge_vs_direct(client: httpx.Client, stack: RunningStack) -> None:
