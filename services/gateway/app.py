@@ -32,6 +32,7 @@ from gateway.errors import (
     ValidationFailedError,
     error_response,
     field_path,
+    internal_error,
 )
 from gateway.providers.base import ProviderAdapter
 from gateway.runtime import Runtime, build_runtime
@@ -101,7 +102,7 @@ def create_app(settings: Settings, backend: SecretsBackend | None = None) -> Gat
     for router in (health.router, *_native_routers(runtime), models.router, chat.router, agent.router):
         app.include_router(router)
     app.include_router(embeddings.build_router(runtime.adapter))  # a 404 where the provider has none
-    _install_error_handlers(app, runtime)
+    _install_error_handlers(app)
     _document_limits(app, settings, runtime.adapter)
     app.gateway = GatewayMiddleware(app.fastapi, runtime=runtime, direct_routes=direct.table(chat.DIRECT)
                                     if settings.direct_routes else None)
@@ -192,7 +193,7 @@ def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter)
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _install_error_handlers(app: FastAPI, runtime: Runtime) -> None:
+def _install_error_handlers(app: FastAPI) -> None:
     def note(exc: GatewayError) -> None:
         ctx = context.get()
         if ctx is not None:
@@ -244,7 +245,9 @@ def _install_error_handlers(app: FastAPI, runtime: Runtime) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:
-        log.error("unhandled error", extra={"error_type": type(exc).__name__})
-        mapped = runtime.adapter.map_error(exc)
-        note(mapped)
-        return error_response(mapped)
+        # Upstream calls map their own failures (adapter.map_error at each call site): what reaches here
+        # is a fault of the gateway. ServerErrorMiddleware re-raises it after this answer.
+        log.error("unhandled error", exc_info=exc)
+        err = internal_error()
+        note(err)
+        return error_response(err)

@@ -1,6 +1,6 @@
 """Gateway errors and the one handler that turns them into OpenAI-style JSON.
 
-    GatewayError                      (500 internal_error — never carries a stack trace)
+    GatewayError                      500 internal_error: a fault of the gateway itself (never a stack trace)
     ├── InvalidRequestError           400 invalid_request_error
     │   ├── UnknownModelError         404 model_not_found
     │   ├── MethodNotAllowedError     405 method_not_allowed (+ Allow)
@@ -17,8 +17,10 @@
     ├── ServiceUnavailableError       503 service_unavailable (no provider key, shutting down)
     └── UpstreamTimeoutError          504 upstream_timeout
 
-Provider adapters map their SDK's exceptions onto this tree (`ProviderAdapter.map_error`);
-anything unmapped becomes a plain 502 or 500 with a generic message, logged with its type only.
+Provider adapters map their SDK's exceptions onto this tree (`ProviderAdapter.map_error`): an unmapped
+exception raised by an upstream call is a 502 naming only its type. An exception that escapes a route anywhere
+else is a bug of the gateway, answered as `internal_error()` (500) and logged with its type and where it was
+raised, never its message.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ class GatewayError(Exception):
         """Return the OpenAI-style error document."""
         # OpenAI's ErrorResponse requires `param` (nullable): present even when no field is at fault.
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def internal_error() -> GatewayError:
+    """The answer to an exception no handler expected: the gateway's fault, not the client's or the provider's."""
+    return GatewayError("the gateway failed to handle this request; its log names the fault under the request id")
 
 
 class InvalidRequestError(GatewayError):

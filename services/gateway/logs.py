@@ -6,6 +6,7 @@ import itertools
 import logging
 import sys
 import time
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -48,8 +49,19 @@ class JsonFormatter(logging.Formatter):
             if key not in _STD_ATTRS and not key.startswith("_"):
                 doc[key] = value
         if record.exc_info and record.exc_info[0] is not None:
-            doc["error_type"] = record.exc_info[0].__name__  # the type only: tracebacks may hold secrets
+            # The type and where it was raised, never the message: messages and locals may hold secrets.
+            doc["error_type"] = record.exc_info[0].__name__
+            if record.exc_info[2] is not None:
+                doc["error_at"] = raised_at(record.exc_info[2])
         return orjson.dumps(doc, default=str).decode()
+
+
+def raised_at(tb: TracebackType) -> str:
+    """`module:line in function` of the innermost frame of a traceback."""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame
+    return f"{frame.f_globals.get('__name__', '?')}:{tb.tb_lineno} in {frame.f_code.co_name}"
 
 
 class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -92,8 +92,10 @@ class Metrics:
             self._child(self.tokens, self.provider, model, "prompt").inc(ctx.prompt_tokens)
         if ctx.completion_tokens:
             self._child(self.tokens, self.provider, model, "completion").inc(ctx.completion_tokens)
-        if ctx.error_code and (status >= 500 or status == 429 or ctx.error_code.startswith("upstream")):
-            self.upstream_errors.labels(self.provider, model, ctx.error_code).inc()
+        code = ctx.error_code
+        # A 500 internal_error is the gateway's own fault: counted by status in `requests`, not as the upstream's.
+        if code and code != "internal_error" and (status >= 500 or status == 429 or code.startswith("upstream")):
+            self.upstream_errors.labels(self.provider, model, code).inc()
 
     def render(self) -> bytes:
         """Return the text exposition format (with several workers: every worker's series, summed)."""

@@ -19,6 +19,7 @@ from gateway.app import GatewayApp, create_app
 from gateway.asgi import GatewayMiddleware
 from gateway.auth import keys
 from gateway.config import Settings
+from gateway.errors import internal_error
 from gateway.limits import enforce
 from gateway.secrets.env import EnvSecretsBackend
 
@@ -182,10 +183,9 @@ async def test_an_unexpected_error_is_answered_alike_and_still_raised(pair: tupl
             answers.append(await client.post("/v1/chat/completions", headers={**JSON, **AUTH}, json=GOOD))
         with pytest.raises(RuntimeError, match="a bug"):
             await gw.client.post("/v1/chat/completions", headers={**JSON, **AUTH}, json=GOOD)
-    assert [a.status_code for a in answers] == [502, 502]
+    assert [a.status_code for a in answers] == [500, 500]  # the gateway's fault, not the provider's
     assert _body(answers[0]) == _body(answers[1]) == {"error": {
-        "message": "upstream call failed (RuntimeError)", "type": "upstream_error", "code": "upstream_error",
-        "param": None}}
+        "message": internal_error().message, "type": "internal_error", "code": "internal_error", "param": None}}
     assert _headers(answers[0]) == _headers(answers[1]) and all(a.headers["x-request-id"] for a in answers)
     assert pair[0].records() == pair[1].records()
-    assert [r["status"] for r in pair[0].records()] == [502, 502]  # the status answered, not 500
+    assert [(r["status"], r["error"]) for r in pair[0].records()] == [(500, "internal_error")] * 2

@@ -51,6 +51,22 @@ def test_attributes_set_after_the_extras_are_still_filtered() -> None:
     assert not {"message", "asctime", "_private", "args", "levelno", "created"} & set(line)
 
 
+def _fails() -> None:
+    raise KeyError("sk-a-secret-in-the-message")
+
+
+def test_an_exception_is_logged_by_type_and_place_never_by_message() -> None:
+    try:
+        _fails()
+    except KeyError:
+        record = logging.getLogger("gateway").makeRecord("gateway", logging.ERROR, "(unknown file)", 0,
+                                                         "unhandled error", (), sys.exc_info())
+    line = json.loads(logs.JsonFormatter().format(record))
+    assert line["error_type"] == "KeyError"
+    assert line["error_at"] == f"{__name__}:{_fails.__code__.co_firstlineno + 1} in _fails"  # the innermost frame
+    assert "sk-a-secret" not in json.dumps(line)
+
+
 def test_the_timestamp_follows_the_clock_across_seconds() -> None:
     formatter = logs.JsonFormatter()
     stamps = [json.loads(formatter.format(_record(t)))["ts"] for t in

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,6 +13,9 @@ import catalogue
 from gateway.app import create_app
 from gateway.auth import keys
 from gateway.config import Settings
+from gateway.errors import internal_error
+from gateway.limits import enforce
+from gateway.logs import JsonFormatter
 from gateway.providers import adapter_class
 from gateway.secrets.env import EnvSecretsBackend
 
@@ -95,6 +100,25 @@ async def test_messages_validation_and_auth_are_anthropic_shaped() -> None:
         down = await client.post("/v1/messages", json=body, headers={"x-api-key": KEY,
                                                                        "anthropic-version": "2023-06-01"})
         assert down.status_code == 502 and down.json()["error"]["type"] == "api_error"  # nothing listens upstream
+
+
+async def test_a_fault_of_the_gateway_on_the_messages_route_is_an_anthropic_shaped_500(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*_: object) -> object:
+        raise RuntimeError("a bug holding sk-secret")
+
+    monkeypatch.setattr(enforce, "headers", broken)  # fails after admission, before the upstream call
+    async for client in _client("anthropic"):
+        body = {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+        with caplog.at_level(logging.ERROR, logger="gateway"):
+            answer = await client.post("/v1/messages", json=body, headers={"x-api-key": KEY,
+                                                                          "anthropic-version": "2023-06-01"})
+    assert answer.status_code == 500
+    assert answer.json() == {"type": "error", "error": {"type": "api_error", "message": internal_error().message}}
+    [logged] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    line = json.loads(JsonFormatter().format(logged))
+    assert line["error_type"] == "RuntimeError" and line["error_at"].endswith(" in broken")
+    assert "sk-secret" not in json.dumps(line)
 
 
 async def test_a_temperature_the_model_takes_none_of_is_refused_before_the_upstream() -> None:

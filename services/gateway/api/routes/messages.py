@@ -8,6 +8,7 @@ what the anthropic SDK and tools built on it parse. Imported only by gateways wh
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -35,10 +36,12 @@ from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model, unknow
 from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
 from gateway.api.routes.models import note_route
-from gateway.errors import GatewayError, InvalidRequestError, field_path
+from gateway.errors import GatewayError, InvalidRequestError, field_path, internal_error
 from gateway.limits import enforce
 from gateway.messages import MessagesRelay, error_body
 from gateway.providers.base import ProviderAdapter
+
+log = logging.getLogger("gateway")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": AnthropicErrorBody, "description": desc} for code, desc in {
     400: "invalid request (also failed validation)", 401: "missing or invalid credentials",
@@ -68,6 +71,9 @@ class AnthropicRoute(APIRoute):
                 if isinstance(exc.__cause__, GatewayError):  # the body passed the size limit while read
                     return anthropic_error(exc.__cause__)
                 raise
+            except Exception as exc:  # a fault of the gateway: upstream calls map their own failures
+                log.error("unhandled error", exc_info=exc)
+                return anthropic_error(internal_error())
 
         return handle
 
