@@ -285,3 +285,21 @@ def test_the_edges_own_errors_on_the_models_routes_follow_the_client(stack: Runn
         wrong = http.delete(f"{stack.url}{path}", headers={**native, "x-api-key": stack.keys["anthropic"]})
         assert wrong.status_code == 405 and wrong.json()["type"] == "error"
         assert wrong.headers["allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_the_edges_own_errors_elsewhere_follow_the_client(stack: RunningStack, client: anthropic.Anthropic,
+                                                          http: httpx.Client) -> None:
+    # What the SDK has and the gateway does not serve (batches, files): nginx's 404, in the shape it parses.
+    with pytest.raises(anthropic.NotFoundError) as batches:
+        client.messages.batches.list()
+    assert batches.value.body == {"type": "error", "error": {"type": "not_found_error", "message": "unknown route"}}
+    native = {"anthropic-version": "2023-06-01", "x-api-key": stack.keys["anthropic"]}
+    for path in ("/anthropic/v1/files", "/v1/messages", "/no-such-provider/v1/messages"):  # under and outside
+        anthropic_shaped = http.post(f"{stack.url}{path}", headers=native, json={})
+        assert anthropic_shaped.status_code == 404 and anthropic_shaped.json() == batches.value.body
+        openai_shaped = http.post(f"{stack.url}{path}", headers={"x-api-key": stack.keys["anthropic"]}, json={})
+        assert openai_shaped.status_code == 404 and openai_shaped.json()["error"]["code"] == "not_found"
+    # On chat, the edge's refusals follow the same rule: a missing credential, for each client.
+    chat = f"{stack.url}/anthropic/v1/chat/completions"
+    assert http.post(chat, json={}, headers={"anthropic-version": "2023-06-01"}).json()["type"] == "error"
+    assert "type" not in http.post(chat, json={}).json()
