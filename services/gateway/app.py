@@ -30,9 +30,10 @@ from gateway.errors import (
     NotFoundError,
     PayloadTooLargeError,
     ValidationFailedError,
+    error_field,
     error_response,
-    field_path,
     internal_error,
+    invalid_json,
 )
 from gateway.providers.base import ProviderAdapter
 from gateway.runtime import Runtime, build_runtime
@@ -211,15 +212,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         if request.method == "POST" and "json" not in ctype:
             err: GatewayError = InvalidRequestError("Content-Type must be application/json",
                                                     code="unsupported_content_type")
-        elif any(e.get("type") == "json_invalid" for e in errors):
-            err = InvalidRequestError("request body is not valid JSON", code="invalid_json")
+        elif undecodable := [e for e in errors if e.get("type") == "json_invalid"]:
+            err = invalid_json(undecodable[0])
         else:
             # An unknown field is refused with 400 naming it (OpenAI's answer); a bad value is a 422.
             unknown = [e for e in errors if e.get("type") == "extra_forbidden"]
             # Of a union's members, the one the input got furthest into says what is wrong (a content part
             # of an unsupported type, not "should be a valid string"); ties keep pydantic's order.
             first = unknown[0] if unknown else max(errors, key=lambda e: len(e["loc"]))
-            field = field_path(first["loc"])
+            field = error_field(first)
             if unknown:
                 served = NOT_SERVED.get(field) if request.url.path.endswith("/chat/completions") else None
                 why = f"not supported by this gateway ({served})" if served else "unrecognized parameter"

@@ -25,6 +25,7 @@ raised, never its message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -130,6 +131,22 @@ def field_path(loc: tuple[int | str, ...]) -> str:
         part not in _NOT_FIELDS and (part.replace("-", "_") if i and loc[i - 1] == "header" else part).isidentifier()
         and not part[0].isupper())]  # an identifier is never empty: part[0] exists
     return ".".join(parts) or "body"
+
+
+def error_field(error: Mapping[str, Any]) -> str:
+    """The request field one of pydantic's errors is about: the `param` a model-level check names, else its location."""
+    ctx = error.get("ctx")
+    param = ctx.get("param") if isinstance(ctx, Mapping) else None
+    return param if isinstance(param, str) else field_path(error["loc"])
+
+
+def invalid_json(error: Mapping[str, Any]) -> InvalidRequestError:
+    """The answer to FastAPI's `json_invalid` error: what the decoder said, and where."""
+    ctx, loc = error.get("ctx"), error.get("loc") or ()
+    reason = ctx.get("error") if isinstance(ctx, Mapping) else None
+    where = f" at character {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+    detail = f" ({reason}{where})" if isinstance(reason, str) and reason else ""
+    return InvalidRequestError(f"request body is not valid JSON{detail}", code="invalid_json")
 
 
 _NOT_FIELDS = frozenset({"body", "header", "query", "str", "int", "float", "bool", "list", "dict", "none"})

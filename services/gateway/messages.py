@@ -12,10 +12,9 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import anthropic
-import orjson
 from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
-from gateway import context
+from gateway import context, jsonbytes
 from gateway.api.anthropic_schemas import CountTokensRequest, MessagesRequest
 from gateway.errors import GatewayError, UnknownModelError, UpstreamBadResponseError
 from gateway.providers.base import ProviderAdapter
@@ -161,4 +160,4 @@ def error_body(exc: GatewayError) -> dict[str, Any]:
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
     """One server-sent event in Anthropic's framing (`event:` line, then `data:`)."""
-    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + jsonbytes.dumps(data) + b"\n\n"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
-
+from mockllm import jsonio
 from mockllm.asgi import Headers, bearer, header
 from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json, wire_finish
 from mockllm.engine import BadRequest, ChatRequest
@@ -24,7 +23,7 @@ ERRORS = {
 
 
 def _event(name: str, obj: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
+    return b"event: " + name.encode() + b"\ndata: " + jsonio.dumps(obj) + b"\n\n"
 
 
 def model_info(model: str) -> dict[str, Any]:
@@ -98,6 +97,10 @@ class AnthropicProtocol:
         if body.get("system"):
             turns.insert(0, ("system", content_text(body["system"])))
         tools = body.get("tools") or []
+        for i, tool in enumerate(tools):  # a custom tool (no server-tool `type`) needs its schema, as Anthropic says
+            if isinstance(tool, dict) and tool.get("type", "custom") == "custom" and not isinstance(
+                    tool.get("input_schema"), dict):
+                raise BadRequest(f"tools.{i}.custom.input_schema: Field required")
         schemas = {t["name"]: t.get("input_schema") or {} for t in tools
                    if isinstance(t, dict) and isinstance(t.get("name"), str)}
         choice = mapping(body.get("tool_choice"))
@@ -112,7 +115,7 @@ class AnthropicProtocol:
 
     def error(self, kind: str, message: str) -> bytes:
         """Anthropic error envelope."""
-        return orjson.dumps({"type": "error", "error": {"type": ERRORS[kind], "message": message}})
+        return jsonio.dumps({"type": "error", "error": {"type": ERRORS[kind], "message": message}})
 
     def _message(self, plan: Plan, req: ChatRequest, rid: str, content: list[Any], final: bool) -> dict[str, Any]:
         return {
@@ -136,11 +139,11 @@ class AnthropicProtocol:
                 "type": "tool_use",
                 "id": self._tool_id(req),
                 "name": plan.tool_name,
-                "input": orjson.loads(plan.tool_args),
+                "input": jsonio.loads(plan.tool_args),
             }
         else:
             block = {"type": "text", "text": plan.text}
-        return orjson.dumps(self._message(plan, req, rid, [block], final=True))
+        return jsonio.dumps(self._message(plan, req, rid, [block], final=True))
 
     def events(self, plan: Plan, req: ChatRequest, rid: str) -> list[bytes]:
         """message_start … message_stop with ``event:`` lines, like the real API."""

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-import orjson
+from mockllm import jsonio
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -75,7 +75,7 @@ async def send_bytes(
 
 async def send_json(send: Send, status: int, obj: Any, extra: Iterable[tuple[bytes, bytes]] = ()) -> None:
     """Send ``obj`` as a JSON response."""
-    await send_bytes(send, status, orjson.dumps(obj), JSON, extra)
+    await send_bytes(send, status, jsonio.dumps(obj), JSON, extra)
 
 
 async def _wait_disconnect(receive: Receive) -> None:

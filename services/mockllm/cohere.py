@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from mockllm import jsonio
 from mockllm.asgi import Headers, bearer
 from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json, wire_finish
 from mockllm.engine import BadRequest, ChatRequest
@@ -17,7 +16,7 @@ ROLES = ("user", "assistant", "system", "tool")
 
 
 def _event(obj: dict[str, Any]) -> bytes:
-    return b"event: " + obj["type"].encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
+    return b"event: " + obj["type"].encode() + b"\ndata: " + jsonio.dumps(obj) + b"\n\n"
 
 
 def _usage(plan: Plan) -> dict[str, Any]:
@@ -80,7 +79,7 @@ class CohereProtocol:
 
     def error(self, kind: str, message: str) -> bytes:
         """Cohere error body."""
-        return orjson.dumps({"id": "mock-error", "message": message})
+        return jsonio.dumps({"id": "mock-error", "message": message})
 
     def _tool_call(self, plan: Plan, req: ChatRequest) -> dict[str, Any]:
         return {
@@ -103,7 +102,7 @@ class CohereProtocol:
             "message": message,
             "usage": _usage(plan),
         }
-        return orjson.dumps(body)
+        return jsonio.dumps(body)
 
     def events(self, plan: Plan, req: ChatRequest, rid: str) -> list[bytes]:
         """message-start … message-end, each as ``event:`` + ``data:`` lines."""

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.routing import Route
 
-from mockllm import asgi
+from mockllm import asgi, jsonio
 from mockllm.asgi import Receive, Scope, Send
 from mockllm.directives import content_text
 from mockllm.engine import Provider, State, authorize
@@ -30,8 +29,8 @@ class _CountTokens:
         raw = await asgi.read_body(receive)
         problem = self.protocol.check_headers(headers)
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            body = jsonio.loads(raw)
+        except jsonio.JSONDecodeError:
             problem = problem or "request body is not valid JSON"
             body = None
         if problem is None:

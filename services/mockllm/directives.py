@@ -7,8 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from mockllm import jsonio
 from mockllm.structured import instance
 
 OPEN = "[[mock:"
@@ -178,7 +177,7 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
     if turns and turns[-1][0] == "tool":
         text = f"Tool result: {turns[-1][1]}".strip()
     elif call and not tool_after:
-        args = orjson.dumps(call[1]).decode()
+        args = jsonio.dumps(call[1]).decode()
         return Plan(
             tool_name=call[0],
             tool_args=args,
@@ -190,9 +189,9 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
             wire_finish=d.finish,
         )
     elif output_schema is not None:
-        text = orjson.dumps(instance(output_schema)).decode()
+        text = jsonio.dumps(instance(output_schema)).decode()
     elif json_mode:
-        text = orjson.dumps({"echo": clean}).decode()
+        text = jsonio.dumps({"echo": clean}).decode()
     else:
         text = f"Echo: {clean}".strip()
     text, cut = truncate(text, max_tokens)
@@ -250,7 +249,7 @@ def _part_text(part: Any) -> str:
         data = doc.get("data")
         if isinstance(data, dict) and len(data) == 1:
             return str(next(iter(data.values())))
-        return data if isinstance(data, str) else orjson.dumps(data).decode()
+        return data if isinstance(data, str) else jsonio.dumps(data).decode()
     return ""
 
 

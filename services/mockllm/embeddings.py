@@ -16,10 +16,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from starlette.routing import Route
 
-from mockllm import asgi
+from mockllm import asgi, jsonio
 from mockllm.asgi import Receive, Scope, Send
 from mockllm.directives import OPEN, count_tokens, norm_fault, parse
 from mockllm.engine import MESSAGES, Provider, State, authorize
@@ -184,12 +183,12 @@ class _Endpoint:
         raw = await asgi.read_body(receive)
         fault = norm_fault(asgi.header(headers, b"x-mock-fault"))  # the random mix is for chat only
         try:
-            body = orjson.loads(raw)
+            body = jsonio.loads(raw)
             if not isinstance(body, dict):
                 raise _Invalid("request body must be a JSON object")
             fault = fault or _directive_fault(body)
             doc = None if fault in ERROR_FAULTS else self.reply(body)
-        except (orjson.JSONDecodeError, _Invalid) as exc:
+        except (jsonio.JSONDecodeError, _Invalid) as exc:
             message = str(exc) if isinstance(exc, _Invalid) else "request body is not valid JSON"
             await asgi.send_bytes(send, 400, protocol.error("invalid", message))
             return
@@ -199,4 +198,4 @@ class _Endpoint:
             extra = [(b"retry-after", b"1")] if status == 429 else []
             await asgi.send_bytes(send, status, protocol.error(kind, MESSAGES[kind]), extra=extra)
             return
-        await asgi.send_bytes(send, 200, orjson.dumps(doc))
+        await asgi.send_bytes(send, 200, jsonio.dumps(doc))

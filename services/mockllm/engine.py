@@ -7,10 +7,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
-
 import catalogue
-from mockllm import asgi
+from mockllm import asgi, jsonio
 from mockllm.asgi import Headers, Receive, Scope, Send
 from mockllm.config import MockConfig
 from mockllm.directives import Plan, Turn, norm_latency, plan_reply
@@ -140,8 +138,8 @@ async def handle_chat(provider: Provider, state: State, scope: Scope, receive: R
         if problem:
             raise BadRequest(problem)
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+            body = jsonio.loads(raw)
+        except jsonio.JSONDecodeError as exc:
             raise BadRequest("request body is not valid JSON") from exc
         if not isinstance(body, dict):
             raise BadRequest("request body must be a JSON object")

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from mockllm import openai
+from mockllm import jsonio, openai
 from mockllm.directives import Plan, split_chunks
 from mockllm.engine import BadRequest, ChatRequest
 
@@ -57,7 +55,7 @@ class MistralProtocol(openai.OpenAIProtocol):
     def error(self, kind: str, message: str) -> bytes:
         """Mistral error body."""
         etype, code = ERRORS[kind]
-        return orjson.dumps({"object": "error", "message": message, "type": etype, "param": None, "code": code})
+        return jsonio.dumps({"object": "error", "message": message, "type": etype, "param": None, "code": code})
 
     def _call(self, plan: Plan, req: ChatRequest) -> dict[str, Any]:
         return {"id": f"mock{len(req.turns):05d}"[-9:], "type": "function", "index": 0,
@@ -67,7 +65,7 @@ class MistralProtocol(openai.OpenAIProtocol):
         """Non-streamed ``chat.completion``."""
         calls = [self._call(plan, req)] if plan.tool_name else None
         message = {"role": "assistant", "content": plan.text, "tool_calls": calls, "prefix": False}
-        return orjson.dumps({
+        return jsonio.dumps({
             "id": f"mock{rid}", "object": "chat.completion", "created": openai.CREATED, "model": req.model,
             "choices": [{"index": 0, "message": message, "finish_reason": FINISH[plan.finish]}],
             "usage": _usage(plan),
@@ -79,7 +77,7 @@ class MistralProtocol(openai.OpenAIProtocol):
 
         def frame(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
             body = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
-            return b"data: " + orjson.dumps(body) + b"\n\n"
+            return b"data: " + jsonio.dumps(body) + b"\n\n"
 
         frames = [frame({"role": "assistant", "content": ""})]
         if plan.tool_name:

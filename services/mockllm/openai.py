@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from mockllm import jsonio
 from mockllm.asgi import Headers, bearer
 from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json, wire_finish
 from mockllm.engine import BadRequest, ChatRequest
@@ -24,7 +23,7 @@ ERRORS = {  # kind -> (type, code)
 
 
 def _sse(obj: Any) -> bytes:
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
+    return b"data: " + jsonio.dumps(obj) + b"\n\n"
 
 
 def _usage(plan: Plan) -> dict[str, int]:
@@ -118,7 +117,7 @@ class OpenAIProtocol:
     def error(self, kind: str, message: str) -> bytes:
         """OpenAI error envelope."""
         etype, code = ERRORS[kind]
-        return orjson.dumps({"error": {"message": message, "type": etype, "param": None, "code": code}})
+        return jsonio.dumps({"error": {"message": message, "type": etype, "param": None, "code": code}})
 
     def _tool_call(self, plan: Plan, req: ChatRequest) -> dict[str, Any]:
         return {
@@ -132,7 +131,7 @@ class OpenAIProtocol:
         message: dict[str, Any] = {"role": "assistant", "content": plan.text or None, "refusal": None}
         if plan.tool_name:
             message["tool_calls"] = [self._tool_call(plan, req)]
-        return orjson.dumps(
+        return jsonio.dumps(
             {
                 "id": f"chatcmpl-mock{rid}",
                 "object": "chat.completion",

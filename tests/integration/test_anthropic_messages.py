@@ -89,6 +89,24 @@ def test_tool_use_streamed(client: anthropic.Anthropic) -> None:
     assert final.content[0].type == "tool_use" and final.content[0].input == {"city": "Paris"}
 
 
+def test_integers_beyond_64_bits_go_both_ways_exactly(client: anthropic.Anthropic) -> None:
+    big = 123456789012345678901234567890
+    tool = {**WEATHER, "input_schema": {"type": "object", "properties": {"days": {"type": "integer", "maximum": big}}}}
+    ask = f'weather please [[mock:tool=get_weather {{"city": "Paris", "days": {big}}}]]'
+    first = client.messages.create(model=MODEL, max_tokens=100, tools=[tool],  # type: ignore[list-item]
+                                   messages=[{"role": "user", "content": ask}])
+    assert first.content[0].input == {"city": "Paris", "days": big}  # type: ignore[union-attr]
+    with client.messages.stream(model=MODEL, max_tokens=100, tools=[tool],  # type: ignore[list-item]
+                                messages=[{"role": "user", "content": ask}]) as stream:
+        assert stream.get_final_message().content[0].input == {"city": "Paris", "days": big}  # type: ignore[union-attr]
+    # Sent back in the conversation, as the SDK's own block: the limiter's reading of it was a fault (500).
+    second = client.messages.create(model=MODEL, max_tokens=100, tools=[tool], messages=[  # type: ignore[list-item]
+        {"role": "user", "content": ask}, {"role": "assistant", "content": [first.content[0].model_dump()]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": first.content[0].id,  # type: ignore[union-attr]
+                                      "content": "sunny"}]}])
+    assert second.content[0].text == "Tool result: sunny"  # type: ignore[union-attr]
+
+
 def test_count_tokens(client: anthropic.Anthropic) -> None:
     counted = client.messages.count_tokens(model=MODEL, system="be brief",
                                            messages=[{"role": "user", "content": "hello gateway"}])

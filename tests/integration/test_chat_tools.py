@@ -110,6 +110,47 @@ def test_sdk_tool_choice(stack: RunningStack, provider: str, sdk: openai.OpenAI,
         assert json.loads(calls[0].function.arguments) == {"city": "mock", "days": 1}  # type: ignore[union-attr]
 
 
+def test_a_function_without_parameters_takes_none(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
+    # OpenAI: "omitting parameters defines a function with an empty parameter list" (langchain-anthropic
+    # needs the key: it was a failure of the gateway on Anthropic).
+    now = {"type": "function", "function": {"name": "now"}}
+    resp = sdk.chat.completions.create(model=stack.model(provider), tools=[now], tool_choice="required",  # type: ignore[list-item]
+                                       messages=[{"role": "user", "content": "what time is it"}])
+    calls = resp.choices[0].message.tool_calls or []
+    # (The mock refuses an Anthropic tool without `input_schema`, as Anthropic does.)
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [("now", {})]  # type: ignore[union-attr]
+
+
+def test_an_integer_beyond_64_bits_in_a_tool_call_reaches_the_client_exactly(stack: RunningStack, provider: str,
+                                                                             sdk: openai.OpenAI) -> None:
+    big = 123456789012345678901234567890  # what a model may write for an id; Python reads it exactly
+    ask = f'weather please [[mock:tool=get_weather {{"city": "Paris", "days": {big}}}]]'
+    for stream in (False, True):
+        if stream:
+            chunks = list(sdk.chat.completions.create(model=stack.model(provider), tools=[WEATHER], stream=True,
+                                                      messages=[{"role": "user", "content": ask}]))
+            arguments = "".join(c.choices[0].delta.tool_calls[0].function.arguments or ""  # type: ignore[union-attr,index]
+                                for c in chunks if c.choices and c.choices[0].delta.tool_calls)
+        else:
+            resp = sdk.chat.completions.create(model=stack.model(provider), tools=[WEATHER],
+                                               messages=[{"role": "user", "content": ask}])
+            arguments = resp.choices[0].message.tool_calls[0].function.arguments  # type: ignore[index,union-attr]
+        assert json.loads(arguments) == {"city": "Paris", "days": big}, stream
+
+
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
+def test_an_integer_beyond_64_bits_in_a_tool_schema_reaches_the_provider_exactly(stack: RunningStack, provider: str,
+                                                                                 sdk: openai.OpenAI,
+                                                                                 http: httpx.Client) -> None:
+    bound = 123456789012345678901234567890
+    tool = {"type": "function", "function": {"name": "count", "parameters": {
+        "type": "object", "properties": {"n": {"type": "integer", "maximum": bound}}}}}
+    sdk.chat.completions.create(model=stack.model(provider), tools=[tool],  # type: ignore[list-item]
+                                messages=[{"role": "user", "content": "count"}])
+    sent = json.dumps(http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"])
+    assert str(bound) in sent and "1.2345678901234568e+29" not in sent
+
+
 def test_sdk_json_schema_response_format(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
     fmt = {"type": "json_schema", "json_schema": {"name": "person", "strict": True, "schema": {
         "type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},

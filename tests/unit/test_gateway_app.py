@@ -166,6 +166,9 @@ async def test_chunked_oversized_body_413(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(("kwargs", "status", "code", "param"), [
     ({"content": b'{"messages": [', "headers": {"content-type": "application/json"}}, 400, "invalid_json", None),
+    # JSON escapes half a surrogate pair; no provider can be sent it (it is not Unicode text).
+    ({"content": b'{"messages": [{"role": "user", "content": "a\\ud97fb"}]}',
+      "headers": {"content-type": "application/json"}}, 400, "invalid_json", None),
     ({"content": json.dumps(HELLO), "headers": {"content-type": "text/plain"}}, 400,
      "unsupported_content_type", None),
     ({"data": {"messages": "hi"}}, 400, "unsupported_content_type", None),
@@ -182,6 +185,10 @@ async def test_chunked_oversized_body_413(client: httpx.AsyncClient) -> None:
     ({"json": {**HELLO, "model": "gpt-5-ultra"}}, 404, "model_not_found", "model"),
     ({"json": {"messages": [{"role": "user", "content": 5}]}}, 422, "invalid_field", "messages.0.user.content"),
     ({"json": {**HELLO, "": ""}}, 400, "unsupported_parameter", "body"),  # an empty key names no field
+    # A parameter that needs another (the schema's dependentRequired) names itself, not the body.
+    ({"json": {**HELLO, "top_logprobs": 2}}, 422, "invalid_field", "top_logprobs"),
+    ({"json": {**HELLO, "tool_choice": "auto"}}, 422, "invalid_field", "tool_choice"),
+    ({"json": {**HELLO, "parallel_tool_calls": False}}, 422, "invalid_field", "parallel_tool_calls"),
 ])
 async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient, kwargs: dict, status: int, code: str,
                                         param: str | None) -> None:
@@ -189,6 +196,8 @@ async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient, kwargs: dict,
     err = assert_error(await client.post(CHAT, **kwargs), status, code)
     if param is not None:
         assert err["param"] == param and param.split(".")[0] in err["message"]
+    if code == "invalid_field" and param in ("top_logprobs", "tool_choice", "parallel_tool_calls"):
+        assert err["message"] == f"{param}: sent without {'logprobs' if param == 'top_logprobs' else 'tools'}"
 
 
 @pytest.mark.parametrize(("part", "said"), [

@@ -167,6 +167,15 @@ async def test_well_formed_requests_skip_fastapi_and_malformed_ones_reach_it(pai
     assert direct.inner_calls == ["/v1/chat/completions", "/v1/models"]
 
 
+async def test_a_body_with_an_integer_orjson_would_round_reaches_fastapi(pair: tuple[Gateway, Gateway]) -> None:
+    direct, _ = pair
+    tool = {"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"n": {"type": "integer", "maximum": 123456789012345678901234567890}}}}}
+    answer = await direct.client.post("/v1/chat/completions", headers={**JSON, **AUTH}, json={**GOOD, "tools": [tool]})
+    assert answer.status_code == 502  # the whole endpoint ran, on FastAPI's exact reading of the body
+    assert direct.inner_calls == ["/v1/chat/completions"]
+
+
 async def test_an_unexpected_error_is_answered_alike_and_still_raised(pair: tuple[Gateway, Gateway],
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """FastAPI's ServerErrorMiddleware answers with the app's `Exception` handler and re-raises for the server's

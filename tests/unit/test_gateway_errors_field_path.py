@@ -1,10 +1,12 @@
-"""`errors.field_path`: the request field a pydantic validation error's location names."""
+"""`errors.field_path` / `error_field`: the request field a pydantic validation error names."""
 
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from gateway.errors import field_path
+from gateway.api.chat_request import ChatCompletionRequest
+from gateway.errors import error_field, field_path
 
 
 @pytest.mark.parametrize(("loc", "path"), [
@@ -19,3 +21,11 @@ from gateway.errors import field_path
 ])
 def test_roots_and_union_tags_are_left_out(loc: tuple[int | str, ...], path: str) -> None:
     assert field_path(loc) == path
+
+
+def test_a_model_level_error_names_its_param() -> None:
+    with pytest.raises(ValidationError) as info:
+        ChatCompletionRequest.model_validate({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 1})
+    [error] = info.value.errors()
+    assert error["loc"] == () and error_field(error) == "top_logprobs"  # not the body it was raised on
+    assert error_field({"loc": ("body", "n"), "ctx": {"le": 1}}) == "n"  # other contexts hold no field

@@ -69,6 +69,17 @@ async def test_openapi_documents_the_provider_routes(gateway: tuple[str, httpx.A
         assert error["schema"]["$ref"].endswith("/AnthropicErrorBody")
 
 
+async def test_every_route_with_a_body_refuses_a_lone_surrogate(gateway: tuple[str, httpx.AsyncClient]) -> None:
+    _, client = gateway
+    paths = [path for path, ops in (await client.get("/openapi.json")).json()["paths"].items() if "post" in ops]
+    assert {"/v1/chat/completions", "/v1/agent"} <= set(paths)
+    for path in paths:
+        answer = await client.post(path, content=b'{"input": "\\udfff"}', headers={
+            "Authorization": f"Bearer {KEY}", "anthropic-version": "2023-06-01", "content-type": "application/json"})
+        assert answer.status_code == 400, (path, answer.text)
+        assert "lone UTF-16 surrogate escape in a string" in answer.text, path
+
+
 async def test_missing_capabilities_are_clear_404s(gateway: tuple[str, httpx.AsyncClient]) -> None:
     provider, client = gateway
     auth = {"Authorization": f"Bearer {KEY}", "anthropic-version": "2023-06-01"}
@@ -96,7 +107,13 @@ async def test_messages_validation_and_auth_are_anthropic_shaped() -> None:
         assert too_many.status_code == 400 and "max_tokens" in too_many.json()["error"]["message"]
         not_json = await client.post("/v1/messages", content=b"{", headers={
             "x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"})
-        assert not_json.status_code == 400 and not_json.json()["error"]["message"] == "request body is not valid JSON"
+        assert not_json.status_code == 400 and not_json.json()["error"]["message"] == (
+            "request body is not valid JSON (Expecting property name enclosed in double quotes at character 1)")
+        lone = await client.post("/v1/messages", content=b'{"model": "m", "system": "\\ud800"}', headers={
+            "x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"})
+        assert lone.status_code == 400 and lone.json() == {"type": "error", "error": {
+            "type": "invalid_request_error", "message": "request body is not valid JSON (lone UTF-16 surrogate "
+                                                        "escape in a string (not Unicode text) at character 26)"}}
         down = await client.post("/v1/messages", json=body, headers={"x-api-key": KEY,
                                                                        "anthropic-version": "2023-06-01"})
         assert down.status_code == 502 and down.json()["error"]["type"] == "api_error"  # nothing listens upstream

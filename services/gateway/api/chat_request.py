@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 NonEmptyStr = Annotated[str, Field(min_length=1, max_length=256)]
 StopWord = Annotated[str, Field(min_length=1, max_length=256)]
@@ -229,8 +230,9 @@ class ChatCompletionRequest(_Strict):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: StrictBool | None = None
     response_format: ResponseFormat | None = None
-    # One choice per request: LangChain chat models return a single generation.
-    n: int | None = Field(None, ge=1, le=1, description="Only 1 is supported.")
+    # One choice per request: LangChain chat models return a single generation (the schema says maximum 1).
+    n: Annotated[int, Field(ge=1, json_schema_extra={"maximum": 1})] | None = Field(
+        None, description="Only 1 is supported.")
     seed: int | None = None
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
@@ -266,6 +268,14 @@ class ChatCompletionRequest(_Strict):
             raise ValueError(f"names function '{value.function.name}', which is not in tools")
         return value
 
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, value: int | None) -> int | None:
+        if value is not None and value > 1:
+            raise PydanticCustomError("one_choice", "one choice per request is served: send {n} requests for {n} "
+                                      "choices", {"n": value})
+        return value
+
     @field_validator("messages")
     @classmethod
     def _has_user_turn(cls, value: list[ChatMessage]) -> list[ChatMessage]:
@@ -278,5 +288,7 @@ class ChatCompletionRequest(_Strict):
         # Stated in the schema too (`dependentRequired`), so generated clients and fuzzers know it.
         for name, needed in _DEPENDENT.items():
             if getattr(self, name) is not None and needed not in self.model_fields_set:
-                raise ValueError(f"{name} needs {needed}")
+                # A model-level error's location is the body: `param` names the field (errors.error_field).
+                raise PydanticCustomError("dependent_required", "sent without {needed}",
+                                          {"param": name, "needed": needed})
         return self

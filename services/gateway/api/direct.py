@@ -5,12 +5,14 @@ FastAPI spends ~125 µs CPU per request matching routes, solving dependencies an
 with an `application/json` body that parses and validates, `serve` calls the same endpoint function
 with what FastAPI would have resolved for it: the validated body, the runtime, the authenticated
 client, the request. Every other request — another route or method, another content type, a body
-that is not JSON or fails validation — goes to FastAPI unchanged, its body replayed, so each error
-keeps FastAPI's exact answer; the route and its OpenAPI document stay FastAPI's.
+that is not JSON, holds a number orjson would round, or fails validation — goes to FastAPI unchanged,
+its body replayed, so each error keeps FastAPI's exact answer; the route and its OpenAPI document stay
+FastAPI's.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.api.deps import require_client
 
 Endpoint = Callable[..., Awaitable[Response]]
+# orjson reads an integer beyond 64 bits as a float; FastAPI's reader (json.loads) keeps it exact (a bound in a
+# tool's schema, a seed). Every such integer has 20 digits or more: a body holding such a run (in a string too,
+# a cheap over-approximation) takes FastAPI's path.
+_LONG_DIGITS = re.compile(rb"\d{20}")
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ async def serve(route: DirectRoute, app: ASGIApp, scope: Scope, receive: Receive
         await _answer_error(Request(scope, receive), exc, scope, receive, send)
         return
     replayed = _replay(received, receive)
-    if received[-1]["type"] != "http.request" or not _is_json(scope):
+    if received[-1]["type"] != "http.request" or not _is_json(scope) or _LONG_DIGITS.search(body):
         await app(scope, replayed, send)
         return
     try:

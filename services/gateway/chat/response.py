@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolCall
 
-from gateway import context
+from gateway import context, jsonbytes
 from gateway.providers.base import ProviderAdapter
 
 
@@ -33,7 +32,7 @@ def record_usage(usage: dict[str, int] | None) -> None:
 def openai_tool_call(call: ToolCall) -> dict[str, Any]:
     """One `message.tool_calls` entry: id, type and the function with JSON-encoded arguments."""
     return {"id": call.get("id"), "type": "function",
-            "function": {"name": call["name"], "arguments": orjson.dumps(call["args"]).decode()}}
+            "function": {"name": call["name"], "arguments": jsonbytes.dumps(call["args"]).decode()}}
 
 
 def completion_doc(adapter: ProviderAdapter, result: AIMessage, model_name: str,

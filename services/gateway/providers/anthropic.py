@@ -8,6 +8,7 @@ from typing import Any
 import anthropic
 from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
 from pydantic import Field, SecretStr
 
 from gateway.config import Settings
@@ -63,4 +64,17 @@ class AnthropicAdapter(ProviderAdapter):
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
         return sdk_errors.map_error(anthropic, exc)
 
+    def bind_tools(self, model: BaseChatModel, tools: list[dict[str, Any]], tool_choice: Any,
+                   parallel_tool_calls: bool | None) -> Runnable[Any, Any]:
+        # OpenAI: "omitting parameters defines a function with an empty parameter list"; langchain-anthropic
+        # reads `parameters` for its `input_schema`, which Anthropic requires.
+        return super().bind_tools(model, [_with_parameters(t) for t in tools], tool_choice, parallel_tool_calls)
+
     messages_api = True
+
+
+def _with_parameters(tool: dict[str, Any]) -> dict[str, Any]:
+    function = tool["function"]
+    if "parameters" in function:
+        return tool
+    return {**tool, "function": {**function, "parameters": {"type": "object", "properties": {}}}}

@@ -69,6 +69,15 @@ def test_anthropic_tool_use(ant: anthropic.Anthropic) -> None:
     assert (final.stop_reason, streamed.name, streamed.input) == ("tool_use", "get_weather", {"city": "Paris"})
 
 
+def test_a_custom_tool_without_its_schema_is_refused_as_anthropic_refuses_it(ant: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError) as info:
+        ant.messages.create(model="m", max_tokens=50, messages=user(TOOL_ASK), tools=[{"name": "now"}])  # type: ignore[typeddict-item]
+    assert info.value.body["error"] == {  # type: ignore[index]
+        "type": "invalid_request_error", "message": "tools.0.custom.input_schema: Field required"}
+    server_tool: Any = {"type": "web_search_20250305", "name": "web_search"}  # server tools have none
+    assert ant.messages.create(model="m", max_tokens=50, messages=user("hi"), tools=[server_tool]).content
+
+
 def test_anthropic_models(ant: anthropic.Anthropic) -> None:
     assert "claude-haiku-4-5" in [m.id for m in ant.models.list()]
 

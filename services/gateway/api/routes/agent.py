@@ -8,9 +8,10 @@ from gateway import context
 from gateway.agent.runner import run_agent
 from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model
 from gateway.api.schemas import AgentRequest, AgentResponse
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.limits import enforce
 
-router = APIRouter(tags=["agent"])
+router = APIRouter(tags=["agent"], route_class=StrictJsonRoute)
 
 
 @router.post("/v1/agent", response_model=AgentResponse, summary="Run the tool-using agent on one input")

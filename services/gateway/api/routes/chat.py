@@ -14,10 +14,11 @@ from gateway.api.direct import DirectRoute
 from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
 from gateway.api.schemas import ChatCompletionRequest
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.errors import InvalidRequestError
 from gateway.limits import enforce
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=StrictJsonRoute)
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "completion or SSE stream"},

@@ -10,6 +10,7 @@ from gateway import context
 from gateway.api.deps import ClientDep, RuntimeDep, admit
 from gateway.api.embeddings_schemas import EmbeddingRequest, EmbeddingResponse
 from gateway.api.responses import JsonBytesResponse
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.embeddings import Embedder
 from gateway.errors import NotFoundError
 from gateway.limits import enforce
@@ -20,7 +21,7 @@ _SUMMARY = "Create embeddings (OpenAI-compatible)"
 
 def build_router(adapter: ProviderAdapter) -> APIRouter:
     """The embeddings route of this provider, or one that answers a clear 404 when it has none."""
-    router = APIRouter(tags=["embeddings"])
+    router = APIRouter(tags=["embeddings"], route_class=StrictJsonRoute)
     if not adapter.embedding_models:
         @router.post("/v1/embeddings", summary=_SUMMARY, include_in_schema=False)
         async def no_embeddings(_client: ClientDep) -> Response:

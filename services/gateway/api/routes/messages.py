@@ -16,12 +16,11 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
 
-from gateway import context
+from gateway import context, jsonbytes
 from gateway.api.anthropic_schemas import (
     NOT_SERVED,
     AnthropicBeta,
@@ -36,7 +35,8 @@ from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model, unknow
 from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
 from gateway.api.routes.models import note_route
-from gateway.errors import GatewayError, InvalidRequestError, field_path, internal_error
+from gateway.api.strict_json import StrictJsonRoute
+from gateway.errors import GatewayError, InvalidRequestError, error_field, internal_error, invalid_json
 from gateway.limits import enforce
 from gateway.messages import MessagesRelay, error_body
 from gateway.providers.base import ProviderAdapter
@@ -54,7 +54,7 @@ BetaDep = Annotated[AnthropicBeta | None, Header(alias="anthropic-beta",
                                                  description="beta features, forwarded upstream as sent")]
 
 
-class AnthropicRoute(APIRoute):
+class AnthropicRoute(StrictJsonRoute):
     """An APIRoute whose errors, validation included, are rendered in Anthropic's error shape."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -105,10 +105,10 @@ def _invalid(exc: RequestValidationError, request: Request) -> GatewayError:
     errors = exc.errors()
     if "json" not in request.headers.get("content-type", ""):
         return InvalidRequestError("Content-Type must be application/json", code="unsupported_content_type")
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return InvalidRequestError("request body is not valid JSON", code="invalid_json")
+    if undecodable := [e for e in errors if e.get("type") == "json_invalid"]:
+        return invalid_json(undecodable[0])
     first = max(errors, key=lambda e: len(e["loc"]))  # of a union's failures, the one that got furthest
-    field = field_path(first["loc"])
+    field = error_field(first)
     if first.get("type") == "extra_forbidden" and field in NOT_SERVED:
         return InvalidRequestError(f"{field}: not supported by this gateway ({NOT_SERVED[field]})",
                                    code="unsupported_parameter", param=field)
@@ -150,7 +150,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
             raise InvalidRequestError(f"max_tokens must be at most {limit}", param="max_tokens")
         # The same client limits as chat: the serialised conversation and max_tokens are reserved, then
         # settled with the usage Anthropic reports (also for a stream, when it ends or is cut).
-        conversation = [orjson.dumps(req.model_dump(include={"system", "messages", "tools"})).decode()]
+        conversation = [jsonbytes.dumps(req.model_dump(include={"system", "messages", "tools"})).decode()]
         reservation = await admit(runtime, client, conversation, req.max_tokens)
         headers = enforce.headers(reservation)
         watch = ClientWatch(request.receive) if req.stream else None  # a client that leaves cancels the call
@@ -169,7 +169,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
             await enforce.settle(runtime.limiter, reservation, 0)  # refused or failed upstream: nothing used
             raise
         await enforce.settle(runtime.limiter, reservation, _used(ctx))
-        return JsonBytesResponse(orjson.dumps(doc), headers)
+        return JsonBytesResponse(jsonbytes.dumps(doc), headers)
 
     @router.post("/v1/messages/count_tokens", summary="Count the input tokens of a message (Anthropic)",
                  response_model=CountTokensResponse)
