@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.api import direct as direct_module
 from gateway.app import GatewayApp, create_app
 from gateway.asgi import GatewayMiddleware
 from gateway.auth import keys
@@ -165,6 +166,16 @@ async def test_well_formed_requests_skip_fastapi_and_malformed_ones_reach_it(pai
     models = await direct.client.get("/v1/models", headers=AUTH)
     assert models.status_code == 200
     assert direct.inner_calls == ["/v1/chat/completions", "/v1/models"]
+
+
+@pytest.mark.parametrize(("body", "long"), [
+    (b'{"seed": 9223372036854775807}', False),  # 19 digits: the largest int64, which orjson reads exactly
+    (b'{"seed": 18446744073709551616}', True),  # 2**64: 20 digits
+    (b'{"a": "1234567890 1234567890"}', False),  # digits, but no run of 20
+    (bytearray(b'[-123456789012345678901234567890]'), True),
+])
+def test_a_long_number_is_a_run_of_20_digits(body: bytes | bytearray, long: bool) -> None:
+    assert direct_module._has_long_number(body) is long
 
 
 async def test_a_body_with_an_integer_orjson_would_round_reaches_fastapi(pair: tuple[Gateway, Gateway]) -> None:

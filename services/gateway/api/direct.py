@@ -12,7 +12,6 @@ FastAPI's.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +27,14 @@ from gateway.api.deps import require_client
 Endpoint = Callable[..., Awaitable[Response]]
 # orjson reads an integer beyond 64 bits as a float; FastAPI's reader (json.loads) keeps it exact (a bound in a
 # tool's schema, a seed). Every such integer has 20 digits or more: a body holding such a run (in a string too,
-# a cheap over-approximation) takes FastAPI's path.
-_LONG_DIGITS = re.compile(rb"\d{20}")
+# a cheap over-approximation) takes FastAPI's path. Found as a run of "0"s in the body with every digit mapped to
+# "0" and every other byte to " " (~0.4 us for a 400-byte body; a regular expression takes ~3 us).
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_RUN = b"0" * 20
+
+
+def _has_long_number(body: bytes | bytearray) -> bool:
+    return _LONG_RUN in body.translate(_DIGITS_AS_ZEROS)
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ async def serve(route: DirectRoute, app: ASGIApp, scope: Scope, receive: Receive
         await _answer_error(Request(scope, receive), exc, scope, receive, send)
         return
     replayed = _replay(received, receive)
-    if received[-1]["type"] != "http.request" or not _is_json(scope) or _LONG_DIGITS.search(body):
+    if received[-1]["type"] != "http.request" or not _is_json(scope) or _has_long_number(body):
         await app(scope, replayed, send)
         return
     try:
