@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway import context, gc_tuning, logs, multiproc
 from gateway.api import direct
-from gateway.api.chat_request import NOT_SERVED
+from gateway.api.chat_request import NOT_SERVED, NOT_SERVED_PARTS
 from gateway.api.routes import agent, chat, embeddings, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
@@ -194,6 +194,13 @@ def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter)
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _unserved_part(error: Mapping[str, Any]) -> str | None:
+    """The content part type OpenAI's API has and this gateway does not serve that the error is about, if any."""
+    ctx = error.get("ctx")
+    tag = ctx.get("tag") if error.get("type") == "union_tag_invalid" and isinstance(ctx, Mapping) else None
+    return tag if isinstance(tag, str) and tag in NOT_SERVED_PARTS else None
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     def note(exc: GatewayError) -> None:
         ctx = context.get()
@@ -221,7 +228,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             # of an unsupported type, not "should be a valid string"); ties keep pydantic's order.
             first = unknown[0] if unknown else max(errors, key=lambda e: len(e["loc"]))
             field = error_field(first)
-            if unknown:
+            part = _unserved_part(first) if request.url.path.endswith("/chat/completions") else None
+            if part is not None:
+                err = InvalidRequestError(f"{field}.type: '{part}' parts are not supported by this gateway "
+                                          f"({NOT_SERVED_PARTS[part]})", code="unsupported_parameter",
+                                          param=f"{field}.type")
+            elif unknown:
                 served = NOT_SERVED.get(field) if request.url.path.endswith("/chat/completions") else None
                 why = f"not supported by this gateway ({served})" if served else "unrecognized parameter"
                 err = InvalidRequestError(f"{field}: {why}", code="unsupported_parameter", param=field)

@@ -110,6 +110,20 @@ def test_sdk_tool_choice(stack: RunningStack, provider: str, sdk: openai.OpenAI,
         assert json.loads(calls[0].function.arguments) == {"city": "mock", "days": 1}  # type: ignore[union-attr]
 
 
+def test_content_parts_of_tool_results_and_assistant_refusals_are_text(stack: RunningStack, provider: str,
+                                                                       sdk: openai.OpenAI) -> None:
+    messages: list = [
+        {"role": "user", "content": "risky"},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "I won't."}]},
+        {"role": "user", "content": ASK},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "sunny, "},
+                                                           {"type": "text", "text": "21 C"}]}]
+    resp = sdk.chat.completions.create(model=stack.model(provider), messages=messages, tools=[WEATHER])
+    assert resp.choices[0].message.content == "Tool result: sunny, 21 C"  # not the parts' JSON
+
+
 def test_a_function_without_parameters_takes_none(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
     # OpenAI: "omitting parameters defines a function with an empty parameter list" (langchain-anthropic
     # needs the key: it was a failure of the gateway on Anthropic).

@@ -12,10 +12,20 @@ from typing import Any
 
 import pytest
 from openai.types.chat import completion_create_params
+from openai.types.chat.chat_completion_assistant_message_param import ChatCompletionAssistantMessageParam
+from openai.types.chat.chat_completion_content_part_param import ChatCompletionContentPartParam
 from openai.types.chat.chat_completion_stream_options_param import ChatCompletionStreamOptionsParam
 from pydantic import ValidationError
 
-from gateway.api.chat_request import NOT_SERVED, ChatCompletionRequest, StreamOptions
+from gateway.api.chat_request import (
+    NOT_SERVED,
+    NOT_SERVED_PARTS,
+    AssistantPart,
+    ChatCompletionRequest,
+    ImagePart,
+    StreamOptions,
+    TextPart,
+)
 
 SDK = typing.get_type_hints(completion_create_params.CompletionCreateParamsStreaming)  # the base plus `stream`
 OURS = typing.get_type_hints(ChatCompletionRequest)
@@ -58,3 +68,18 @@ def test_stream_options_take_every_field_of_the_sdk_with_openais_defaults() -> N
     assert StreamOptions.model_validate({"include_obfuscation": False}).include_obfuscation is False
     with pytest.raises(ValidationError, match="include_obfuscation"):  # the gateway never pads its deltas
         StreamOptions.model_validate({"include_obfuscation": True})
+
+
+def _part_types(union: Any) -> set[str]:
+    """The `type` of each content part TypedDict in a union (or an iterable of one)."""
+    return set().union(*(literals(typing.get_type_hints(part)["type"]) for part in typing.get_args(union)))
+
+
+def test_every_content_part_type_of_the_sdk_is_served_or_refused_by_name() -> None:
+    user = _part_types(ChatCompletionContentPartParam)
+    assert user - set(NOT_SERVED_PARTS) == literals(typing.get_type_hints(TextPart)["type"]) | literals(
+        typing.get_type_hints(ImagePart)["type"])
+    assert set(NOT_SERVED_PARTS) <= user
+    sdk_assistant = typing.get_args(typing.get_type_hints(ChatCompletionAssistantMessageParam)["content"])[1]
+    ours = typing.get_args(typing.get_args(AssistantPart)[0])  # Annotated[TextPart | RefusalPart, discriminator]
+    assert _part_types(typing.get_args(sdk_assistant)[0]) == _part_types(typing.Union[ours])  # noqa: UP007

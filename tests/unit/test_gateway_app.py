@@ -201,8 +201,8 @@ async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient, kwargs: dict,
 
 
 @pytest.mark.parametrize(("part", "said"), [
-    ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
-     "tag 'input_audio' found using 'type' does not match any of the expected tags: 'text', 'image_url'"),
+    ({"type": "video", "video": {}},
+     "tag 'video' found using 'type' does not match any of the expected tags: 'text', 'image_url'"),
     ({"type": "text"}, "text: Field required"),
 ])
 async def test_a_bad_content_part_is_named_not_the_string_form(client: httpx.AsyncClient, part: dict,
@@ -215,6 +215,20 @@ async def test_a_bad_content_part_is_named_not_the_string_form(client: httpx.Asy
 
 async def test_auth_comes_before_validation(client: httpx.AsyncClient) -> None:
     assert_error(await client.post(CHAT, json={"messages": []}), 401)
+
+
+@pytest.mark.parametrize(("part", "why"), [
+    ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}, "audio input is not served"),
+    ({"type": "file", "file": {"file_id": "file-abc"}},
+     "file inputs are not served: send the text, or images as image_url parts"),
+])
+async def test_a_content_part_openai_has_and_the_gateway_does_not_serve_is_refused_by_type(
+        client: httpx.AsyncClient, part: dict, why: str) -> None:
+    body = {"messages": [{"role": "user", "content": [{"type": "text", "text": "see"}, part]}]}
+    err = assert_error(await client.post(CHAT, json=body, headers=AUTH), 400, "unsupported_parameter")
+    assert err["param"] == "messages.0.user.content.1.type"
+    assert err["message"] == (f"messages.0.user.content.1.type: '{part['type']}' parts are not supported by this "
+                              f"gateway ({why})")
 
 
 async def test_agent_validation(client: httpx.AsyncClient) -> None:

@@ -187,6 +187,28 @@ def test_assistant_tool_calls_and_tool_results_become_langchain_messages() -> No
     assert tool.tool_call_id == "c1" and tool.content == "one"
 
 
+def test_a_tool_result_in_text_parts_is_its_text() -> None:
+    # langchain-cohere sends a list content as its JSON (`[{"type": "text", ...}]`): the text goes to every provider.
+    req = request(messages=[
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "name": "f",
+         "content": [{"type": "text", "text": "sunny, "}, {"type": "text", "text": "21 C"}]}])
+    tool = chat.to_langchain(req.messages)[2]
+    assert tool == ToolMessage(content="sunny, 21 C", tool_call_id="c1", name="f")
+
+
+def test_an_assistant_refusal_part_is_text_to_the_provider() -> None:
+    req = request(messages=[
+        {"role": "user", "content": "bad idea"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Well."}, {"type": "refusal", "refusal": "No."}]},
+        {"role": "user", "content": "ok"}])
+    assert chat.to_langchain(req.messages)[1] == AIMessage(content=[
+        {"type": "text", "text": "Well."}, {"type": "text", "text": "No."}])
+    assert req.messages[1].text == "Well.No."  # what the limiter counts
+
+
 def test_refused_parameters_and_tool_choice_forms_are_named() -> None:
     model = ScriptedModel([])
     with pytest.raises(InvalidRequestError) as info:

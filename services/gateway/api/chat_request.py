@@ -47,6 +47,19 @@ class ImagePart(_Strict):
 ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
+class RefusalPart(_Strict):
+    """A `refusal` content part of an earlier assistant turn (its text is what the assistant said)."""
+
+    type: Literal["refusal"]
+    refusal: str = Field(max_length=1_000_000)
+
+
+AssistantPart = Annotated[TextPart | RefusalPart, Field(discriminator="type")]
+# Content part types of OpenAI's API that no route here serves: a 400 names the type and says why.
+NOT_SERVED_PARTS = {"file": "file inputs are not served: send the text, or images as image_url parts",
+                    "input_audio": "audio input is not served"}
+
+
 class FunctionCall(_Strict):
     """The function of a tool call: name and JSON-encoded arguments (kept as sent, even if not JSON)."""
 
@@ -63,6 +76,7 @@ class ToolCall(_Strict):
 
 
 TextContent = Annotated[str | list[TextPart], Field(max_length=1_000_000)]
+AssistantContent = Annotated[str | list[AssistantPart], Field(max_length=1_000_000)]
 UserContent = Annotated[str | list[ContentPart], Field(max_length=1_000_000)]
 
 
@@ -75,7 +89,8 @@ class _Message(_Strict):
         content = getattr(self, "content", None)
         if content is None or isinstance(content, str):
             return content or ""
-        return "".join(p.text for p in content if isinstance(p, TextPart))
+        return "".join(p.text if isinstance(p, TextPart) else p.refusal for p in content
+                       if isinstance(p, TextPart | RefusalPart))
 
 
 class SystemMessage(_Message):
@@ -101,7 +116,7 @@ class AssistantMessage(_Message):
     """
 
     role: Literal["assistant"]
-    content: TextContent | None = None
+    content: AssistantContent | None = None
     tool_calls: list[ToolCall] | None = Field(None, min_length=1, max_length=128)
     refusal: str | None = Field(None, max_length=1_000_000)
     audio: None = Field(None, description="Only null: this gateway serves no audio.")

@@ -6,10 +6,17 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, convert_to_messages
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    convert_to_messages,
+)
 from langchain_core.messages.tool import invalid_tool_call, tool_call
 
-from gateway.api.chat_request import AssistantMessage, ChatMessage
+from gateway.api.chat_request import AssistantMessage, ChatMessage, ToolResultMessage
 
 
 def to_langchain(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
@@ -28,6 +35,9 @@ def to_langchain(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
             continue
         if isinstance(m, AssistantMessage):
             out.append(_assistant(m))
+            continue
+        if isinstance(m, ToolResultMessage):  # a tool's result is text: its parts joined, as OpenAI reads them
+            out.append(ToolMessage(content=m.text, tool_call_id=m.tool_call_id, **({"name": m.name} if m.name else {})))
             continue
         dumped = m.model_dump(exclude_none=True)
         out.extend(convert_to_messages([{**dumped, "content": dumped.get("content") or ""}]))
@@ -48,6 +58,8 @@ def _assistant(m: AssistantMessage) -> AIMessage:
         else:
             calls.append(tool_call(name=call.function.name, args=args, id=call.id))
     content: str | list[Any] = m.model_dump(include={"content"}, exclude_none=True).get("content") or ""
+    if isinstance(content, list):  # a refusal part is what the assistant said: text to the provider
+        content = [{"type": "text", "text": p["refusal"]} if p["type"] == "refusal" else p for p in content]
     if m.refusal:  # what the assistant said in that turn, after its content if any (a reply has one or the other)
         if isinstance(content, str):
             content = f"{content}\n\n{m.refusal}" if content else m.refusal
