@@ -1,4 +1,5 @@
-"""The fuzzer's hook (schemathesis_hooks.py, beside this file) keeps a named tool_choice among the offered tools."""
+"""The fuzzer's hook (schemathesis_hooks.py, beside this file): a named tool_choice among the offered tools, and
+well-formed JSON schemas where a client's schema goes to a provider's converter."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.schemathesis_hooks import before_call
+from tests.reliability.schemathesis_hooks import SCHEMA, before_call
 
 TOOLS = [{"type": "function", "function": {"name": "f"}}, {"type": "function", "function": {"name": "g"}}]
 
@@ -39,3 +40,12 @@ def test_everything_else_is_sent_as_generated(body: Any) -> None:
 def test_other_operations_are_left_alone() -> None:
     body = {"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "zz"}}}
     assert call("/v1/messages", copy.deepcopy(body)) == body
+
+
+def test_a_clients_json_schemas_become_well_formed_ones() -> None:
+    body = {"response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {"anyOf": 3}}},
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"/": []}}},
+                      {"type": "function", "function": {"name": "g"}}]}  # no parameters: left so
+    sent = call("/v1/chat/completions", body)
+    assert sent["response_format"]["json_schema"]["schema"] == SCHEMA
+    assert [t["function"].get("parameters") for t in sent["tools"]] == [SCHEMA, None]

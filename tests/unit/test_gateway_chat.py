@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.tool import tool_call_chunk
 
+import catalogue
 from gateway import chat
 from gateway.api.event_stream import LastEvent
 from gateway.api.schemas import ChatCompletionRequest
@@ -242,6 +244,40 @@ def test_a_model_that_takes_a_temperature_gets_it(provider: str, model_name: str
     _, params = chat.prepare(adapter(provider), model, request(temperature=0.2))
     assert params["temperature"] == 0.2
 
+
+
+@pytest.mark.parametrize(("provider", "schema", "raised"), [
+    ("anthropic", {"properties": {"a": {}}}, "ValueError: Schema must have a 'type'"),  # no top-level type
+    ("anthropic", {"type": "object", "properties": {"a": {"type": "nope"}}}, "AssertionError"),
+    ("mistral", {"type": "object", "properties": []}, "AttributeError"),
+    ("mistral", {"anyOf": 3}, "KeyError: 'parameters'"),
+])
+def test_a_schema_the_integration_cannot_convert_is_the_clients_400(provider: str, schema: dict,
+                                                                    raised: str) -> None:
+    # Real LangChain models: with_structured_output converts the schema before any call goes out.
+    model = adapter(provider).build_model(catalogue.provider(provider).models[0], "test-key")
+    fmt = {"type": "json_schema", "json_schema": {"name": "out", "schema": schema}}
+    with pytest.raises(InvalidRequestError) as info:
+        chat.prepare(adapter(provider), model, request(response_format=fmt))
+    param = "response_format.json_schema.schema"
+    assert (info.value.status, info.value.param, info.value.code) == (400, param, "unsupported_schema")
+    assert info.value.message.startswith(f"{param}: the {provider} provider's integration cannot convert this "
+                                         f"schema ({raised}")
+
+
+@pytest.mark.parametrize("key", ["oneOf", "anyOf", "allOf"])
+def test_no_tool_is_dropped_by_langchain_anthropic_with_only_a_warning(key: str) -> None:
+    model = adapter("anthropic").build_model("claude-sonnet-4-6", "test-key")
+    ok = {"type": "function", "function": {"name": "ok", "parameters": {"type": "object", "properties": {}}}}
+    composed = {"type": "function", "function": {"name": "f", "parameters": {key: [
+        {"type": "object", "properties": {"a": {"type": "string"}}}]}}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            chat.prepare(adapter("anthropic"), model, request(tools=[ok, composed]))
+        except InvalidRequestError as exc:  # refused by name, the client told why
+            assert exc.param == "tools.1.function.parameters" and key in exc.message
+    assert not [w for w in caught if "Dropping tool" in str(w.message)]
 
 
 async def test_streamed_tool_calls_open_with_id_and_name_then_send_argument_fragments() -> None:

@@ -24,6 +24,18 @@ def refuse(param: str, why: str) -> InvalidRequestError:
     return InvalidRequestError(f"{param}: {why}", code="unsupported_parameter", param=param)
 
 
+def unconvertible(param: str, adapter: ProviderAdapter, exc: Exception) -> InvalidRequestError:
+    """The 400 for a client's schema the provider's integration cannot convert into its own form."""
+    said = " ".join(str(exc).split())[:300]
+    return InvalidRequestError(f"{param}: the {adapter.name} provider's integration cannot convert this schema "
+                               f"({type(exc).__name__}: {said})", code="unsupported_schema", param=param)
+
+
+# What LangChain's converters and the SDKs' schema transforms raise on a schema they cannot read (the
+# anthropic SDK's transform ends in `assert_never` on a `type` it does not know: an AssertionError).
+CONVERSION_ERRORS = (ValueError, KeyError, TypeError, AttributeError, AssertionError)
+
+
 def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
     """Raise a 400 naming the first parameter given that this provider declares it cannot honour."""
     given = req.model_fields_set
@@ -99,7 +111,10 @@ def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: Respo
         schema = {"title": spec.name, **(spec.schema_ or {"type": "object"})}
         if spec.description:
             schema.setdefault("description", spec.description)
-    structured = model.with_structured_output(schema, method=method)  # type: ignore[arg-type]
+    try:
+        structured = model.with_structured_output(schema, method=method)  # type: ignore[arg-type]
+    except CONVERSION_ERRORS as exc:
+        raise unconvertible("response_format.json_schema.schema", adapter, exc) from exc
     # with_structured_output returns `model.bind(...) | parser`: keep the binding's keywords,
     # so the reply stays the raw JSON text the client asked for.
     first = structured.first if isinstance(structured, RunnableSequence) else structured

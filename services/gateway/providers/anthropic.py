@@ -12,7 +12,7 @@ from langchain_core.runnables import Runnable
 from pydantic import Field, SecretStr
 
 from gateway.config import Settings
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, InvalidRequestError
 from gateway.providers import sdk_errors, sdk_models, sdk_urls
 from gateway.providers.base import NAMED, ProviderAdapter
 
@@ -68,9 +68,21 @@ class AnthropicAdapter(ProviderAdapter):
                    parallel_tool_calls: bool | None) -> Runnable[Any, Any]:
         # OpenAI: "omitting parameters defines a function with an empty parameter list"; langchain-anthropic
         # reads `parameters` for its `input_schema`, which Anthropic requires.
+        for i, tool in enumerate(tools):
+            parameters = tool["function"].get("parameters") or {}
+            composed = [key for key in _ROOT_COMPOSITIONS if key in parameters]
+            if composed:  # langchain-anthropic would drop the tool with only a warning: refused instead
+                raise InvalidRequestError(
+                    f"tools.{i}.function.parameters: a top-level {composed[0]} is not supported by Anthropic's "
+                    "tool input_schema (make it a property of an object schema)",
+                    code="unsupported_schema", param=f"tools.{i}.function.parameters")
         return super().bind_tools(model, [_with_parameters(t) for t in tools], tool_choice, parallel_tool_calls)
 
     messages_api = True
+
+
+# The schema compositions Anthropic does not take at the top of a tool's input_schema.
+_ROOT_COMPOSITIONS = ("oneOf", "anyOf")
 
 
 def _with_parameters(tool: dict[str, Any]) -> dict[str, Any]:
