@@ -179,6 +179,10 @@ async def test_chunked_oversized_body_413(client: httpx.AsyncClient) -> None:
     ({"json": {**HELLO, "max_tokens": -1}}, 422, "invalid_field", "max_tokens"),
     ({"json": {**HELLO, "max_tokens": 10**9}}, 400, "invalid_request", "max_tokens"),
     ({"json": {**HELLO, "temperature": "hot"}}, 422, "invalid_field", "temperature"),
+    # The JSON types as sent, as OpenAI checks them: `true` is not the integer 1, "0.5" not a number.
+    ({"json": {**HELLO, "max_tokens": True}}, 422, "invalid_field", "max_tokens"),
+    ({"json": {**HELLO, "temperature": "0.5"}}, 422, "invalid_field", "temperature"),
+    ({"json": {**HELLO, "seed": "7"}}, 422, "invalid_field", "seed"),
     ({"json": {**HELLO, "stop": ["a", "b", "c", "d", "e"]}}, 422, "invalid_field", "stop"),
     ({"json": {"messages": [{"role": "system", "content": "x"}]}}, 422, "invalid_field", "messages"),
     ({"json": [HELLO]}, 422, "invalid_field", None),
@@ -233,6 +237,8 @@ async def test_a_content_part_openai_has_and_the_gateway_does_not_serve_is_refus
 
 async def test_agent_validation(client: httpx.AsyncClient) -> None:
     assert_error(await client.post("/v1/agent", json={"input": ""}, headers=AUTH), 422, "invalid_field")
+    err = assert_error(await client.post("/v1/agent", json={"input": "x", "max_steps": True}, headers=AUTH), 422)
+    assert err["param"] == "max_steps"  # `true` is not the integer 1
     assert_error(await client.post("/v1/agent", json={"input": "x", "extra": 1}, headers=AUTH), 400,
                  "unsupported_parameter")
     err = assert_error(await client.post("/v1/agent", json={"input": "x", "tools": ["shell"]}, headers=AUTH), 422)

@@ -19,7 +19,7 @@ from gateway.chat.params import tool_choice
 from gateway.chat.stream import _add_usage
 from gateway.config import Settings
 from gateway.errors import InvalidRequestError, RateLimitedError, UpstreamError
-from gateway.providers import create_adapter
+from gateway.providers import adapter_class, create_adapter
 from gateway.providers.base import ProviderAdapter
 
 
@@ -244,6 +244,18 @@ def test_a_model_that_takes_a_temperature_gets_it(provider: str, model_name: str
     _, params = chat.prepare(adapter(provider), model, request(temperature=0.2))
     assert params["temperature"] == 0.2
 
+
+JSON_SCHEMA_PROVIDERS = [p for p in catalogue.names() if "json_schema" in adapter_class(p).structured_methods]
+
+
+@pytest.mark.parametrize("provider", JSON_SCHEMA_PROVIDERS)
+@pytest.mark.parametrize("spec", [{"name": "n"}, {"name": "n", "schema": {}}, {"name": "n", "schema": {
+    "type": "object"}}], ids=["no schema", "empty", "no properties"])
+def test_a_json_schema_without_properties_is_taken_by_every_provider(provider: str, spec: dict) -> None:
+    model = adapter(provider).build_model(catalogue.provider(provider).models[0], "test-key")
+    _, params = chat.prepare(adapter(provider), model, request(response_format={"type": "json_schema",
+                                                                                "json_schema": spec}))
+    assert params  # the binding's keywords: the schema, in the provider's form
 
 
 @pytest.mark.parametrize(("provider", "schema", "raised"), [

@@ -20,7 +20,8 @@ _IMAGE_URL = r"^(https://\S+|data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: the JSON types as sent (`true` is not the integer 1, "1" not a number), as OpenAI checks them
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TextPart(_Strict):
@@ -227,7 +228,7 @@ _DEPENDENT = {"tool_choice": "tools", "parallel_tool_calls": "tools", "top_logpr
 class ChatCompletionRequest(_Strict):
     """`POST /v1/chat/completions`."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
         "dependentRequired": {name: [needed] for name, needed in _DEPENDENT.items()}})
 
     model: NonEmptyStr | None = None

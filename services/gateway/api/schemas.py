@@ -15,7 +15,7 @@ ToolName = Literal["chat", "calculator", "current_time"]
 class AgentRequest(BaseModel):
     """`POST /v1/agent`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: `true` is not the integer 1
 
     input: str = Field(min_length=1, max_length=100_000)
     model: NonEmptyStr | None = None

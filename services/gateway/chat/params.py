@@ -109,6 +109,10 @@ def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: Respo
     if isinstance(fmt, JsonSchemaResponseFormat):  # LangChain names the schema by its title
         spec = fmt.json_schema
         schema = {"title": spec.name, **(spec.schema_ or {"type": "object"})}
+        if schema.get("type") == "object" and "properties" not in schema:
+            # The same schema, spelt out: LangChain's convert_to_openai_function (langchain-mistralai's
+            # with_structured_output) reads a schema without `properties` as no parameters, a KeyError.
+            schema["properties"] = {}
         if spec.description:
             schema.setdefault("description", spec.description)
     try:
