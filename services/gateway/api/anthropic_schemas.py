@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
-from gateway.api.embeddings_schemas import PositiveInt, json_integer
+from gateway.api.json_types import PositiveInt, json_integer
 
 # The published API versions: 2023-06-01 is what most tools send; 2026-10-21 is what anthropic SDK 2.x
 # (and so ChatAnthropic) sends. The client's version is forwarded upstream, so answers keep its format.

@@ -8,15 +8,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
+
+from gateway.api.json_types import JsonInt, PositiveInt, json_integer
 
 NonEmptyStr = Annotated[str, Field(min_length=1, max_length=256)]
 StopWord = Annotated[str, Field(min_length=1, max_length=256)]
 FunctionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 # A data: URI of a 5 MiB image is ~7 MB of base64; the body limit of the edge applies too.
 MAX_IMAGE_URL = 7_000_000
-_IMAGE_URL = r"^(https://\S+|data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+)$"
+# No whitespace after https://, by both readings of `\s`: JSON Schema's (ECMA-262, which the fuzzer and
+# generated clients use: no U+0085) and pydantic-core's (Rust, Unicode White_Space: no U+FEFF).
+_IMAGE_URL = r"^(https://[^\s\x85\uFEFF]+|data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+)$"
 
 
 class _Strict(BaseModel):
@@ -212,6 +225,8 @@ class PromptCacheOptions(_Strict):
     ttl: Literal["30m"] | None = None
 
 
+Bias = Annotated[int, Field(strict=False, ge=-100, le=100), BeforeValidator(json_integer)]
+
 # OpenAI chat parameters the gateway knows and does not serve: a 400 names the parameter and says why
 # (a parameter it does not know at all is "unrecognized"). The route's reply would need a shape LangChain's
 # chat models do not produce (audio, moderation results) or a feature beyond the chat model.
@@ -237,8 +252,8 @@ class ChatCompletionRequest(_Strict):
         "contains": {"type": "object", "properties": {"role": {"const": "user"}}, "required": ["role"]}})
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
     stop: StopWord | Annotated[list[StopWord], Field(min_length=1, max_length=4)] | None = None
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
@@ -247,14 +262,15 @@ class ChatCompletionRequest(_Strict):
     parallel_tool_calls: StrictBool | None = None
     response_format: ResponseFormat | None = None
     # One choice per request: LangChain chat models return a single generation (the schema says maximum 1).
-    n: Annotated[int, Field(ge=1, json_schema_extra={"maximum": 1})] | None = Field(
+    n: Annotated[int, Field(strict=False, ge=1, json_schema_extra={"maximum": 1}),
+                 BeforeValidator(json_integer)] | None = Field(
         None, description="Only 1 is supported.")
-    seed: int | None = None
+    seed: JsonInt | None = None
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    logit_bias: dict[str, Annotated[int, Field(ge=-100, le=100)]] | None = Field(None, max_length=300)
+    logit_bias: dict[str, Bias] | None = Field(None, max_length=300)
     logprobs: StrictBool | None = None
-    top_logprobs: int | None = Field(None, ge=0, le=20)
+    top_logprobs: Annotated[int, Field(strict=False, ge=0, le=20), BeforeValidator(json_integer)] | None = None
     user: str | None = Field(None, max_length=256)
     metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(None, max_length=16)
     store: StrictBool | None = None

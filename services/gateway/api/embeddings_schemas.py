@@ -4,25 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.api.json_types import PositiveInt
 
 # OpenAI's own limits: 2,048 inputs per request; the body limit (GATEWAY_MAX_BODY_BYTES, 413) bounds the rest.
 MAX_INPUTS = 2048
 MAX_INPUT_CHARS = 100_000
 Text = Annotated[str, Field(min_length=1, max_length=MAX_INPUT_CHARS)]
-
-
-def json_integer(value: object) -> object:
-    """Refuse what JSON Schema does not call an integer before pydantic's lax int (`true`, "5")."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PydanticCustomError("int_type", "Input should be a valid integer")
-    return value
-
-
-# What JSON Schema calls an integer: 5 and 5.0, not 5.5, `true` or "5" (strict mode would refuse 5.0,
-# lax mode alone would take `true` and "5").
-PositiveInt = Annotated[int, Field(strict=False, ge=1), BeforeValidator(json_integer)]
 
 
 class EmbeddingRequest(BaseModel):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from gateway.api.chat_request import ChatCompletionRequest, ChatMessage, StreamOptions, TextPart
+from gateway.api.json_types import json_integer
 
 NonEmptyStr = Annotated[str, Field(min_length=1, max_length=256)]
 ToolName = Literal["chat", "calculator", "current_time"]
@@ -20,7 +21,7 @@ class AgentRequest(BaseModel):
     input: str = Field(min_length=1, max_length=100_000)
     model: NonEmptyStr | None = None
     tools: list[ToolName] | None = Field(None, max_length=16)
-    max_steps: int | None = Field(None, ge=1, le=50)
+    max_steps: Annotated[int, Field(strict=False, ge=1, le=50), BeforeValidator(json_integer)] | None = None
 
 
 class AgentStep(BaseModel):
