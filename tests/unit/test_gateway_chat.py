@@ -10,6 +10,7 @@ import orjson
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.runnables import RunnableBinding
 
 import catalogue
 from gateway import chat
@@ -243,6 +244,18 @@ def test_a_model_that_takes_a_temperature_gets_it(provider: str, model_name: str
     model = adapter(provider).build_model(model_name, "test-key")
     _, params = chat.prepare(adapter(provider), model, request(temperature=0.2))
     assert params["temperature"] == 0.2
+
+
+@pytest.mark.parametrize("provider", ["openai", "local-llama"])
+@pytest.mark.parametrize("model_name", ["gpt-4o-mini", "gpt-5-pro", "gpt-6-luna"])
+def test_the_upstream_call_is_always_chat_completions(provider: str, model_name: str) -> None:
+    # ChatOpenAI left to itself builds a Responses API request ("input", to /v1/responses) for these models.
+    model = adapter(provider).build_model(model_name, "test-key")
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+    runnable, params = chat.prepare(adapter(provider), model, request(tools=[tool], max_tokens=5))
+    assert isinstance(runnable, RunnableBinding)
+    payload = model._get_request_payload([HumanMessage("hi")], **runnable.kwargs, **params)  # type: ignore[attr-defined]
+    assert "messages" in payload and "input" not in payload
 
 
 JSON_SCHEMA_PROVIDERS = [p for p in catalogue.names() if "json_schema" in adapter_class(p).structured_methods]

@@ -62,6 +62,10 @@ class OpenAIAdapter(ProviderAdapter):
             # stream (GATEWAY_STREAM_IDLE_TIMEOUT_S); LangChain's own bound wraps every chunk in a task
             # (`asyncio.wait_for`): 0.1 to 0.5 ms CPU per streamed completion, measured (#18).
             stream_chunk_timeout=None,
+            # The upstream call is always Chat Completions, the API this route relays: left to decide,
+            # ChatOpenAI switches to the Responses API for some models (gpt-5-pro; gpt-6 with tools), whose
+            # requests, replies and streams are another protocol (and which a self-hosted server may lack).
+            use_responses_api=False,
         )
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
