@@ -32,7 +32,7 @@ from gateway.errors import (
     ValidationFailedError,
     error_field,
     error_response,
-    internal_error,
+    fault,
     invalid_json,
 )
 from gateway.providers.base import ProviderAdapter
@@ -260,7 +260,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> Response:
         # Upstream calls map their own failures (adapter.map_error at each call site): what reaches here
         # is a fault of the gateway. ServerErrorMiddleware re-raises it after this answer.
-        log.error("unhandled error", exc_info=exc)
-        err = internal_error()
+        err = fault(exc)
         note(err)
         return error_response(err)

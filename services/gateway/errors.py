@@ -25,11 +25,14 @@ raised, never its message.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from starlette.responses import Response
+
+_log = logging.getLogger("gateway")
 
 
 class GatewayError(Exception):
@@ -57,6 +60,12 @@ class GatewayError(Exception):
 def internal_error() -> GatewayError:
     """The answer to an exception no handler expected: the gateway's fault, not the client's or the provider's."""
     return GatewayError("the gateway failed to handle this request; its log names the fault under the request id")
+
+
+def fault(exc: BaseException) -> GatewayError:
+    """Log an exception of the gateway's own (its type and place, never its message) and return the answer."""
+    _log.error("unhandled error", exc_info=exc)
+    return internal_error()
 
 
 class InvalidRequestError(GatewayError):

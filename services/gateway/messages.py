@@ -16,7 +16,7 @@ from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
 from gateway import context, jsonbytes
 from gateway.api.anthropic_schemas import CountTokensRequest, MessagesRequest
-from gateway.errors import GatewayError, UnknownModelError, UpstreamBadResponseError
+from gateway.errors import GatewayError, UnknownModelError, UpstreamBadResponseError, fault
 from gateway.providers.base import ProviderAdapter
 from gateway.stream_idle import IdleBound
 
@@ -70,8 +70,14 @@ class MessagesRelay:
         tokens = [0, 0]
         stopped = False
         events, idle = aiter(upstream), IdleBound(self.adapter.settings.stream_idle_timeout_s)
+        awaiting = False  # while True, a failure is the upstream's; else the gateway's own
         try:
-            while (event := await idle.next(events)) is not None:
+            while True:
+                awaiting = True
+                event = await idle.next(events)
+                awaiting = False
+                if event is None:
+                    break
                 if event.type == "message_start":
                     tokens[0] = event.message.usage.input_tokens
                 elif event.type == "message_delta":
@@ -82,8 +88,8 @@ class MessagesRelay:
             if not stopped:
                 raise UpstreamBadResponseError("the upstream stream ended before message_stop",
                                                code="upstream_truncated")
-        except Exception as exc:  # noqa: BLE001 - every upstream failure becomes one error event
-            mapped = self.adapter.map_error(exc)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one error event
+            mapped = self.adapter.map_error(exc) if awaiting or isinstance(exc, GatewayError) else fault(exc)
             ctx = context.get()
             if ctx is not None:
                 ctx.error_code = mapped.code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,7 +18,7 @@ from gateway import chat
 from gateway.api.event_stream import LastEvent
 from gateway.api.schemas import ChatCompletionRequest
 from gateway.chat.params import tool_choice
-from gateway.chat.stream import _add_usage
+from gateway.chat.stream import ToolCallDeltas, _add_usage
 from gateway.config import Settings
 from gateway.errors import InvalidRequestError, RateLimitedError, UpstreamError
 from gateway.providers import adapter_class, create_adapter
@@ -174,6 +175,26 @@ async def test_error_mid_stream_becomes_an_error_event_then_done() -> None:
     assert got[-1] == "[DONE]"
     assert len(events(parts[-1:])) == 2  # the error event and [DONE] together
     assert type(parts[-1]) is LastEvent
+
+
+async def test_mid_stream_a_fault_of_the_gateway_is_not_blamed_on_the_upstream(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(_: AIMessageChunk) -> list[dict[str, Any]]:
+        raise KeyError("a bug")
+
+    chunks = [AIMessageChunk(content="a"), AIMessageChunk(content="", tool_call_chunks=[
+        tool_call_chunk(name="f", args="{}", id="t1", index=0)])]
+    monkeypatch.setattr(ToolCallDeltas, "deltas", lambda _self, chunk: broken(chunk))
+    body = await chat.stream(adapter(), ScriptedModel(chunks), request(stream=True), "m", "c")  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR, logger="gateway"):
+        got = events(await collect(body))
+    assert got[-2]["error"]["type"] == got[-2]["error"]["code"] == "internal_error" and got[-1] == "[DONE]"
+    [logged] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert logged.exc_info is not None and logged.exc_info[0] is KeyError
+    # What the upstream iterator raises (the SDK, LangChain's parsing of the stream) stays the upstream's.
+    upstream = ScriptedModel([AIMessageChunk(content="a")], error=KeyError("choices"))
+    body = await chat.stream(adapter(), upstream, request(stream=True), "m", "c")  # type: ignore[arg-type]
+    assert events(await collect(body))[-2]["error"]["code"] == "upstream_error"
 
 
 def test_assistant_tool_calls_and_tool_results_become_langchain_messages() -> None:

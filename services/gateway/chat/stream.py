@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessageChunk
 from gateway import context
 from gateway.api.event_stream import LastEvent
 from gateway.chat.response import record_usage, usage_of
-from gateway.errors import GatewayError, UpstreamBadResponseError, sse_error
+from gateway.errors import GatewayError, UpstreamBadResponseError, fault, sse_error
 from gateway.providers.base import ProviderAdapter
 from gateway.stream_idle import IdleBound
 
@@ -83,10 +83,13 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     opened = False
     chunk: Any = first
     idle = IdleBound(idle_s)
+    awaiting = False  # while True, a failure is the upstream call's (as for a plain completion); else the gateway's
     try:
         while True:
             if chunk is None:
+                awaiting = True
                 chunk = await idle.next(upstream)
+                awaiting = False
                 if chunk is None:
                     break
             assert isinstance(chunk, AIMessageChunk)
@@ -107,8 +110,8 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
             chunk = None
         if finish is None:  # every provider closes a complete stream with a stop reason
             raise UpstreamBadResponseError("the upstream stream ended before completion", code="upstream_truncated")
-    except Exception as exc:  # noqa: BLE001 - every upstream failure becomes one error event
-        mapped = adapter.map_error(exc)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one error event
+        mapped = adapter.map_error(exc) if awaiting or isinstance(exc, GatewayError) else fault(exc)
         _mark_error(mapped)
         yield LastEvent(sse_error(mapped) + DONE)
         return

@@ -8,7 +8,6 @@ what the anthropic SDK and tools built on it parse. Imported only by gateways wh
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -36,12 +35,10 @@ from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
 from gateway.api.routes.models import note_route
 from gateway.api.strict_json import StrictJsonRoute
-from gateway.errors import GatewayError, InvalidRequestError, error_field, internal_error, invalid_json
+from gateway.errors import GatewayError, InvalidRequestError, error_field, fault, invalid_json
 from gateway.limits import enforce
 from gateway.messages import MessagesRelay, error_body
 from gateway.providers.base import ProviderAdapter
-
-log = logging.getLogger("gateway")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": AnthropicErrorBody, "description": desc} for code, desc in {
     400: "invalid request (also failed validation)", 401: "missing or invalid credentials",
@@ -71,9 +68,8 @@ class AnthropicRoute(StrictJsonRoute):
                 if isinstance(exc.__cause__, GatewayError):  # the body passed the size limit while read
                     return anthropic_error(exc.__cause__)
                 raise
-            except Exception as exc:  # a fault of the gateway: upstream calls map their own failures
-                log.error("unhandled error", exc_info=exc)
-                return anthropic_error(internal_error())
+            except Exception as exc:  # noqa: BLE001 - a fault of the gateway (upstream calls map their own), logged
+                return anthropic_error(fault(exc))
 
         return handle
 
