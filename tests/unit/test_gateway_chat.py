@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,9 +10,7 @@ import orjson
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.tool import tool_call_chunk
-from langchain_core.runnables import RunnableBinding
 
-import catalogue
 from gateway import chat
 from gateway.api.event_stream import LastEvent
 from gateway.api.schemas import ChatCompletionRequest
@@ -21,7 +18,7 @@ from gateway.chat.params import tool_choice
 from gateway.chat.stream import ToolCallDeltas, _add_usage
 from gateway.config import Settings
 from gateway.errors import InvalidRequestError, RateLimitedError, UpstreamError
-from gateway.providers import adapter_class, create_adapter
+from gateway.providers import create_adapter
 from gateway.providers.base import ProviderAdapter
 
 
@@ -246,85 +243,6 @@ def test_refused_parameters_and_tool_choice_forms_are_named() -> None:
     assert tool_choice(adapter("cohere"), request(tools=[tool], tool_choice="auto")) is None
     named = {"type": "function", "function": {"name": "f"}}
     assert tool_choice(adapter("openai"), request(tools=[tool], tool_choice=named)) == "f"
-
-@pytest.mark.parametrize(("provider", "model_name"), [("openai", "gpt-6-luna"), ("anthropic", "claude-opus-4-8")])
-def test_a_temperature_the_models_profile_refuses_is_a_400_naming_it(provider: str, model_name: str) -> None:
-    # Real LangChain models, built as the gateway builds them: their profile says they take no temperature.
-    model = adapter(provider).build_model(model_name, "test-key")
-    with pytest.raises(InvalidRequestError) as info:
-        chat.prepare(adapter(provider), model, request(temperature=0.2))
-    assert (info.value.status, info.value.param, info.value.code) == (400, "temperature", "unsupported_parameter")
-    assert model_name in info.value.message
-    for allowed in ({}, {"temperature": 1}):  # unset, or the only value such a model takes
-        _, params = chat.prepare(adapter(provider), model, request(**allowed))
-        assert params.get("temperature", 1) == 1
-
-
-@pytest.mark.parametrize(("provider", "model_name"), [("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-6")])
-def test_a_model_that_takes_a_temperature_gets_it(provider: str, model_name: str) -> None:
-    model = adapter(provider).build_model(model_name, "test-key")
-    _, params = chat.prepare(adapter(provider), model, request(temperature=0.2))
-    assert params["temperature"] == 0.2
-
-
-@pytest.mark.parametrize("provider", ["openai", "local-llama"])
-@pytest.mark.parametrize("model_name", ["gpt-4o-mini", "gpt-5-pro", "gpt-6-luna"])
-def test_the_upstream_call_is_always_chat_completions(provider: str, model_name: str) -> None:
-    # ChatOpenAI left to itself builds a Responses API request ("input", to /v1/responses) for these models.
-    model = adapter(provider).build_model(model_name, "test-key")
-    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
-    runnable, params = chat.prepare(adapter(provider), model, request(tools=[tool], max_tokens=5))
-    assert isinstance(runnable, RunnableBinding)
-    payload = model._get_request_payload([HumanMessage("hi")], **runnable.kwargs, **params)  # type: ignore[attr-defined]
-    assert "messages" in payload and "input" not in payload
-
-
-JSON_SCHEMA_PROVIDERS = [p for p in catalogue.names() if "json_schema" in adapter_class(p).structured_methods]
-
-
-@pytest.mark.parametrize("provider", JSON_SCHEMA_PROVIDERS)
-@pytest.mark.parametrize("spec", [{"name": "n"}, {"name": "n", "schema": {}}, {"name": "n", "schema": {
-    "type": "object"}}], ids=["no schema", "empty", "no properties"])
-def test_a_json_schema_without_properties_is_taken_by_every_provider(provider: str, spec: dict) -> None:
-    model = adapter(provider).build_model(catalogue.provider(provider).models[0], "test-key")
-    _, params = chat.prepare(adapter(provider), model, request(response_format={"type": "json_schema",
-                                                                                "json_schema": spec}))
-    assert params  # the binding's keywords: the schema, in the provider's form
-
-
-@pytest.mark.parametrize(("provider", "schema", "raised"), [
-    ("anthropic", {"properties": {"a": {}}}, "ValueError: Schema must have a 'type'"),  # no top-level type
-    ("anthropic", {"type": "object", "properties": {"a": {"type": "nope"}}}, "AssertionError"),
-    ("mistral", {"type": "object", "properties": []}, "AttributeError"),
-    ("mistral", {"anyOf": 3}, "KeyError: 'parameters'"),
-])
-def test_a_schema_the_integration_cannot_convert_is_the_clients_400(provider: str, schema: dict,
-                                                                    raised: str) -> None:
-    # Real LangChain models: with_structured_output converts the schema before any call goes out.
-    model = adapter(provider).build_model(catalogue.provider(provider).models[0], "test-key")
-    fmt = {"type": "json_schema", "json_schema": {"name": "out", "schema": schema}}
-    with pytest.raises(InvalidRequestError) as info:
-        chat.prepare(adapter(provider), model, request(response_format=fmt))
-    param = "response_format.json_schema.schema"
-    assert (info.value.status, info.value.param, info.value.code) == (400, param, "unsupported_schema")
-    assert info.value.message.startswith(f"{param}: the {provider} provider's integration cannot convert this "
-                                         f"schema ({raised}")
-
-
-@pytest.mark.parametrize("key", ["oneOf", "anyOf", "allOf"])
-def test_no_tool_is_dropped_by_langchain_anthropic_with_only_a_warning(key: str) -> None:
-    model = adapter("anthropic").build_model("claude-sonnet-4-6", "test-key")
-    ok = {"type": "function", "function": {"name": "ok", "parameters": {"type": "object", "properties": {}}}}
-    composed = {"type": "function", "function": {"name": "f", "parameters": {key: [
-        {"type": "object", "properties": {"a": {"type": "string"}}}]}}}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            chat.prepare(adapter("anthropic"), model, request(tools=[ok, composed]))
-        except InvalidRequestError as exc:  # refused by name, the client told why
-            assert exc.param == "tools.1.function.parameters" and key in exc.message
-    assert not [w for w in caught if "Dropping tool" in str(w.message)]
-
 
 async def test_streamed_tool_calls_open_with_id_and_name_then_send_argument_fragments() -> None:
     chunks = [AIMessageChunk(content="", tool_call_chunks=[tool_call_chunk(name="f", args="", id="t1", index=1)]),
