@@ -2,7 +2,8 @@
 
 orjson reads such an integer as a float and refuses to write one; a real provider's JSON reader and writer
 take them (a bound in a tool's schema, an id a model writes into a tool call). The standard library handles
-the documents that hold one.
+the documents that hold one. The gateway has its own `gateway.jsonbytes`: the mock's image carries no
+gateway package, so the mock cannot share it.
 """
 
 from __future__ import annotations
