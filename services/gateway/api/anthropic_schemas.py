@@ -1,9 +1,9 @@
 """Bodies of the Anthropic Messages API (`POST /v1/messages`, `/v1/messages/count_tokens`).
 
-Strict at the top: an unknown parameter or content-block type is a 400 naming it (never silently dropped).
-Inside a content block, fields beyond the core ones are allowed and forwarded unchanged: the API grows
-block fields often (citations, caller, ...) and clients send back the blocks they received, so Anthropic
-validates those. Everything that passes is forwarded as sent.
+Strict at the top: an unknown parameter, content-block type or tool type is a 400 naming it (never silently
+dropped); what the API has and the gateway does not serve (server tools) is a 400 saying so. The content
+blocks are in anthropic_blocks.py (inside a block, extra fields are forwarded unchanged), the tools in
+anthropic_tools.py. Everything that passes is forwarded as sent.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
+from gateway.api.anthropic_blocks import Block, CacheControl, LongText, TextBlock
+from gateway.api.anthropic_blocks import Strict as _Strict
+from gateway.api.anthropic_tools import ToolChoice, Tools
 from gateway.api.json_types import PositiveInt, json_integer
 
 # The published API versions: 2023-06-01 is what most tools send; 2026-10-21 is what anthropic SDK 2.x
@@ -20,114 +23,13 @@ AnthropicVersion = Literal["2023-01-01", "2023-06-01", "2026-10-21"]
 # Beta features the client opts into (`anthropic-beta: a-2025-01-01,b-2025-02-02`), forwarded upstream as
 # sent: Anthropic itself refuses names it does not know, and that refusal reaches the client.
 AnthropicBeta = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+( *, *[A-Za-z0-9._-]+){0,31}$", max_length=1024)]
-LongText = Annotated[str, Field(max_length=1_000_000)]
-Id = Annotated[str, Field(min_length=1, max_length=256)]
-ToolName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,128}$")]
-
-
-# strict: no coercion (`true` is not the integer 1, "5" is not 5), as the schema says.
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class _Block(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-
-
-class CacheControl(_Strict):
-    """Prompt-caching breakpoint."""
-
-    type: Literal["ephemeral"]
-    ttl: Literal["5m", "1h"] | None = None
-
-
-class TextBlock(_Block):
-    """`{"type": "text", "text": ...}`."""
-
-    type: Literal["text"]
-    text: LongText
-    cache_control: CacheControl | None = None
-
-
-class ImageSource(_Strict):
-    """Inline base64 image or an image URL."""
-
-    type: Literal["base64", "url"]
-    media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"] | None = None
-    data: Annotated[str, Field(max_length=1_000_000)] | None = None
-    url: Annotated[str, Field(max_length=4096)] | None = None
-
-
-class ImageBlock(_Block):
-    """`{"type": "image", "source": ...}`."""
-
-    type: Literal["image"]
-    source: ImageSource
-    cache_control: CacheControl | None = None
-
-
-class ToolUseBlock(_Block):
-    """A tool call the assistant made (sent back in the history)."""
-
-    type: Literal["tool_use"]
-    id: Id
-    name: ToolName
-    input: dict[str, Any]
-    cache_control: CacheControl | None = None
-
-
-class ToolResultBlock(_Block):
-    """The result of a tool call, in a user turn."""
-
-    type: Literal["tool_result"]
-    tool_use_id: Id
-    content: LongText | Annotated[list[TextBlock | ImageBlock], Field(max_length=256)] | None = None
-    is_error: StrictBool | None = None
-    cache_control: CacheControl | None = None
-
-
-class ThinkingBlock(_Block):
-    """Extended thinking of an earlier assistant turn."""
-
-    type: Literal["thinking"]
-    thinking: LongText
-    signature: Annotated[str, Field(max_length=100_000)]
-
-
-class RedactedThinkingBlock(_Block):
-    """Encrypted thinking of an earlier assistant turn."""
-
-    type: Literal["redacted_thinking"]
-    data: Annotated[str, Field(max_length=1_000_000)]
-
-
-Block = Annotated[TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock,
-                  Field(discriminator="type")]
 
 
 class InputMessage(_Strict):
-    """One turn: a string or a list of content blocks."""
+    """One turn: a string or a list of content blocks (gateway/api/anthropic_blocks.py)."""
 
     role: Literal["user", "assistant"]
     content: LongText | Annotated[list[Block], Field(min_length=1, max_length=1024)]
-
-
-class Tool(_Strict):
-    """A client tool (name, description, JSON schema of its input)."""
-
-    name: ToolName
-    description: Annotated[str, Field(max_length=100_000)] | None = None
-    input_schema: dict[str, Any]
-    type: Literal["custom"] | None = None
-    cache_control: CacheControl | None = None
-
-
-class ToolChoice(_Strict):
-    """How the model may use the tools."""
-
-    type: Literal["auto", "any", "tool", "none"]
-    name: ToolName | None = None
-    disable_parallel_tool_use: StrictBool | None = None
 
 
 ThinkingDisplay = Literal["summarized", "omitted"]
@@ -192,7 +94,6 @@ class Metadata(_Strict):
 
 System = LongText | Annotated[list[TextBlock], Field(min_length=1, max_length=64)]
 Messages = Annotated[list[InputMessage], Field(min_length=1, max_length=1024)]
-Tools = Annotated[list[Tool], Field(max_length=128)]
 
 
 class MessagesRequest(_Strict):

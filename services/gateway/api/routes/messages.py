@@ -20,6 +20,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from gateway import context, jsonbytes
+from gateway.api.anthropic_blocks import NOT_SERVED_TAGS
 from gateway.api.anthropic_schemas import (
     NOT_SERVED,
     AnthropicBeta,
@@ -30,6 +31,8 @@ from gateway.api.anthropic_schemas import (
     MessageResponse,
     MessagesRequest,
 )
+from gateway.api.anthropic_tools import NOT_SERVED_FIELDS as NOT_SERVED_TOOL_FIELDS
+from gateway.api.anthropic_tools import not_served as not_served_tool
 from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model, unknown_model
 from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
@@ -105,10 +108,25 @@ def _invalid(exc: RequestValidationError, request: Request) -> GatewayError:
         return invalid_json(undecodable[0])
     first = max(errors, key=lambda e: len(e["loc"]))  # of a union's failures, the one that got furthest
     field = error_field(first)
-    if first.get("type") == "extra_forbidden" and field in NOT_SERVED:
-        return InvalidRequestError(f"{field}: not supported by this gateway ({NOT_SERVED[field]})",
+    kind, ctx = first.get("type"), first.get("ctx") or {}
+    if kind == "extra_forbidden" and (why := _unserved_field(field)):
+        return InvalidRequestError(f"{field}: not supported by this gateway ({why})",
                                    code="unsupported_parameter", param=field)
+    if kind == "union_tag_invalid":  # a block, source or tool `type` the gateway does not take
+        tag, param = str(ctx.get("tag")), f"{field}.type"
+        if why := NOT_SERVED_TAGS.get(tag) or (not_served_tool(tag) if field.startswith("tools.") else None):
+            return InvalidRequestError(f"{param}: '{tag}' is not supported by this gateway ({why})",
+                                       code="unsupported_parameter", param=param)
+        return InvalidRequestError(f"{param}: unknown type '{tag}' (expected one of {ctx.get('expected_tags')})",
+                                   code="invalid_field", param=param)
     return InvalidRequestError(f"{field}: {first['msg']}", code="invalid_field", param=field)
+
+
+def _unserved_field(field: str) -> str | None:
+    """Why a field the request model does not declare is one the API has and the gateway does not serve."""
+    if "." not in field:
+        return NOT_SERVED.get(field)
+    return NOT_SERVED_TOOL_FIELDS.get(field.rsplit(".", 1)[1]) if field.startswith("tools.") else None
 
 
 # Headers of the anthropic SDK that choose whose account a request runs under. Behind the gateway that is
