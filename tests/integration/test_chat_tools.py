@@ -165,6 +165,38 @@ def test_an_integer_beyond_64_bits_in_a_tool_schema_reaches_the_provider_exactly
     assert str(bound) in sent and "1.2345678901234568e+29" not in sent
 
 
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
+def test_a_strict_function_is_strict_in_the_providers_own_form(stack: RunningStack, provider: str,
+                                                               sdk: openai.OpenAI, http: httpx.Client) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+              "additionalProperties": False}
+    strict = [{"type": "function", "function": {"name": name, "parameters": schema, "strict": True}}
+              for name in ("get_weather", "get_time")]
+    resp = sdk.chat.completions.create(model=stack.model(provider), tools=strict,  # type: ignore[arg-type]
+                                       messages=[{"role": "user", "content": ASK}])
+    assert resp.choices[0].message.tool_calls
+    sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
+    if provider == "anthropic":  # per tool, beside its input_schema
+        assert [t.get("strict") for t in sent["tools"]] == [True, True]
+    elif provider == "cohere":  # one switch for every tool; Cohere's function has no `strict`
+        assert sent.get("strict_tools") is True
+        assert ["strict" in t["function"] for t in sent["tools"]] == [False, False]
+    else:  # OpenAI's own form
+        assert [t["function"].get("strict") for t in sent["tools"]] == [True, True]
+    mixed = [strict[0], {"type": "function", "function": {"name": "get_time", "parameters": schema}}]
+    if provider == "cohere":
+        with pytest.raises(openai.BadRequestError) as refused:
+            sdk.chat.completions.create(model=stack.model(provider), tools=mixed,  # type: ignore[arg-type]
+                                        messages=[{"role": "user", "content": "x"}])
+        assert refused.value.body["param"] == "tools.1.function.strict"  # type: ignore[index]
+    else:
+        sdk.chat.completions.create(model=stack.model(provider), tools=mixed,  # type: ignore[arg-type]
+                                    messages=[{"role": "user", "content": "x"}])
+        sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
+        tools = sent["tools"] if provider == "anthropic" else [t["function"] for t in sent["tools"]]
+        assert [t.get("strict") for t in tools] == [True, None]
+
+
 def test_sdk_json_schema_response_format(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
     fmt = {"type": "json_schema", "json_schema": {"name": "person", "strict": True, "schema": {
         "type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},

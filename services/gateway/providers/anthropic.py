@@ -8,7 +8,7 @@ from typing import Any
 import anthropic
 from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableBinding
 from pydantic import Field, SecretStr
 
 from gateway.config import Settings
@@ -76,13 +76,27 @@ class AnthropicAdapter(ProviderAdapter):
                     f"tools.{i}.function.parameters: a top-level {composed[0]} is not supported by Anthropic's "
                     "tool input_schema (make it a property of an object schema)",
                     code="unsupported_schema", param=f"tools.{i}.function.parameters")
-        return super().bind_tools(model, [_with_parameters(t) for t in tools], tool_choice, parallel_tool_calls)
+        bound = super().bind_tools(model, [_with_parameters(t) for t in tools], tool_choice, parallel_tool_calls)
+        return _with_strict(bound, [t["function"].get("strict") for t in tools])
 
     messages_api = True
 
 
 # The schema compositions Anthropic does not take at the top of a tool's input_schema.
 _ROOT_COMPOSITIONS = ("oneOf", "anyOf")
+
+
+def _with_strict(bound: Runnable[Any, Any], strict: list[bool | None]) -> Runnable[Any, Any]:
+    """Each tool's own `strict`, which langchain-anthropic drops from an OpenAI-format tool.
+
+    Its `bind_tools` takes one `strict` for every tool, and keeps none unless given it. Anthropic takes `strict`
+    per tool, as OpenAI does: it is set on each converted tool (one per tool, in order: every tool is kept).
+    """
+    if all(value is None for value in strict):
+        return bound
+    assert isinstance(bound, RunnableBinding)
+    pairs = zip(bound.kwargs["tools"], strict, strict=True)
+    return bound.bind(tools=[tool if value is None else {**tool, "strict": value} for tool, value in pairs])
 
 
 def _with_parameters(tool: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 from pydantic import SecretStr
 
-from gateway.errors import GatewayError, UpstreamBadResponseError
+from gateway.errors import GatewayError, InvalidRequestError, UpstreamBadResponseError
 from gateway.providers import cohere_parse
 from gateway.providers.base import NAMED, Embedded, ProviderAdapter, from_status
 
@@ -51,7 +51,10 @@ class CohereAdapter(ProviderAdapter):
         # is forced by offering only that one with REQUIRED.
         if tool_choice not in (None, "NONE", "REQUIRED"):
             tools, tool_choice = [t for t in tools if t["function"]["name"] == tool_choice], "REQUIRED"
-        extra = {} if tool_choice is None else {"tool_choice": tool_choice}
+        extra: dict[str, Any] = {} if tool_choice is None else {"tool_choice": tool_choice}
+        tools, strict = _strict_tools(tools)
+        if strict:
+            extra["strict_tools"] = True
         return model.bind(tools=tools, **extra)
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
@@ -84,3 +87,21 @@ class CohereAdapter(ProviderAdapter):
             if billed is not None and billed.input_tokens is not None:
                 tokens = (tokens or 0) + int(billed.input_tokens)
         return Embedded(vectors, tokens)
+
+
+def _strict_tools(tools: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+    """OpenAI's per-function `strict` as Cohere's `strict_tools`, one switch for every tool of the request.
+
+    Cohere's function has no `strict` field: the tools go without it, and with `strict_tools` when every
+    tool asked for it. Strict and non-strict tools together have no Cohere form: a 400 naming the first tool
+    whose `strict` differs from the first's.
+    """
+    wanted = [bool(t["function"].get("strict")) for t in tools]
+    for i, value in enumerate(wanted):
+        if value != wanted[0]:
+            raise InvalidRequestError(
+                f"tools.{i}.function.strict: the cohere provider applies strict schema adherence to every tool of "
+                "a request or to none (its strict_tools): send the same strict on every tool",
+                code="unsupported_parameter", param=f"tools.{i}.function.strict")
+    plain = [{**t, "function": {k: v for k, v in t["function"].items() if k != "strict"}} for t in tools]
+    return plain, bool(wanted) and wanted[0]
