@@ -4,9 +4,11 @@ converters and API choices would do with a request, before any call goes out."""
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_cohere.chat_models import get_cohere_chat_request_v2
+from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableBinding
 
 import catalogue
@@ -93,3 +95,34 @@ def test_no_tool_is_dropped_by_langchain_anthropic_with_only_a_warning(key: str)
         except InvalidRequestError as exc:  # refused by name, the client told why
             assert exc.param == "tools.1.function.parameters" and key in exc.message
     assert not [w for w in caught if "Dropping tool" in str(w.message)]
+
+
+def _wire_messages(kind: str, model: Any, messages: list[BaseMessage]) -> Any:
+    """The messages as each LangChain integration would send them (no call made)."""
+    if kind == "cohere":
+        return get_cohere_chat_request_v2(messages)["messages"]
+    if kind == "mistral":
+        return model._create_message_dicts(messages, None)[0]
+    return model._get_request_payload(messages)["messages"]
+
+
+@pytest.mark.parametrize("provider", catalogue.names())
+def test_a_participant_name_reaches_the_provider_or_is_refused_by_name(provider: str) -> None:
+    gateway = adapter(provider)
+    model = gateway.build_model(catalogue.provider(provider).models[0], "test-key")
+    named = request(messages=[{"role": "user", "content": "hi", "name": "alice_1"},
+                              {"role": "assistant", "content": "yo", "name": "bot_1"},
+                              {"role": "user", "content": "again"}])
+    wire = str(_wire_messages(catalogue.provider(provider).kind, model, chat.to_langchain(named.messages)))
+    if gateway.refused_message_name is None:  # the integration sends it
+        assert "alice_1" in wire and "bot_1" in wire
+        chat.prepare(gateway, model, named)
+    else:  # the integration would drop it: refused, naming the first
+        assert "alice_1" not in wire and "bot_1" not in wire
+        with pytest.raises(InvalidRequestError) as info:
+            chat.prepare(gateway, model, named)
+        assert (info.value.param, info.value.code) == ("messages.0.name", "unsupported_parameter")
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    tool_result = request(messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [call]},
+                                    {"role": "tool", "tool_call_id": "c1", "content": "x", "name": "f"}])
+    chat.prepare(gateway, model, tool_result)  # a tool result's name is never refused: its call id says which call

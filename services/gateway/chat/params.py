@@ -46,6 +46,17 @@ def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
             raise refuse(name, f"not supported by the {adapter.name} provider ({adapter.refused[name]})")
 
 
+def check_message_names(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
+    """Raise a 400 naming the first message `name` this provider's messages cannot carry (tool results aside:
+    their `tool_call_id` says which call they answer)."""
+    why = adapter.refused_message_name
+    if why is None:
+        return
+    for i, message in enumerate(req.messages):
+        if message.name is not None and message.role != "tool":
+            raise refuse(f"messages.{i}.name", f"not supported by the {adapter.name} provider ({why})")
+
+
 def check_model(model: BaseChatModel, req: ChatCompletionRequest) -> None:
     """Raise a 400 for a temperature the model's LangChain profile says it does not take (only its default, 1).
 
@@ -64,6 +75,7 @@ def prepare(adapter: ProviderAdapter, model: BaseChatModel,
             req: ChatCompletionRequest) -> tuple[Runnable[Any, Any], dict[str, Any]]:
     """Return the runnable to call (tools bound) and its call keywords in the provider's vocabulary."""
     check_refused(adapter, req)
+    check_message_names(adapter, req)
     check_model(model, req)
     given = req.model_fields_set  # the others are None (their default), which invoke_params drops
     params = adapter.invoke_params({

@@ -50,6 +50,9 @@ class ProviderAdapter(ABC):
     param_map: ClassVar[Mapping[str, str]] = {}
     # OpenAI parameter -> why this provider cannot honour it (a 400 naming the parameter).
     refused: ClassVar[Mapping[str, str]] = {}
+    # Why this provider's messages cannot carry OpenAI's participant `name` (a 400 naming the message's
+    # `name`); None: the integration sends it. Its LangChain integration would drop it without a word.
+    refused_message_name: ClassVar[str | None] = None
     # OpenAI tool_choice form ("auto", "none", "required", "function") -> the value bind_tools gets;
     # NAMED passes the function name (LangChain builds the provider's form); absent forms are refused.
     tool_choices: ClassVar[Mapping[str, Any]] = {"auto": "auto", "none": "none", "required": "required",

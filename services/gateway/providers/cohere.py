@@ -29,6 +29,7 @@ class CohereAdapter(ProviderAdapter):
                "safety_identifier": "no end-user id", "prompt_cache_key": "no prompt cache settings",
                "prompt_cache_retention": "no prompt cache settings", "prompt_cache_options": "no prompt cache settings",
                "parallel_tool_calls": "no switch for parallel tool calls"}
+    refused_message_name = "its messages carry no participant name"
     # Cohere v2: tool_choice REQUIRED / NONE; "auto" is the default (omitted).
     tool_choices = {"auto": None, "none": "NONE", "required": "REQUIRED", "function": NAMED}
     finish_reasons = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length",
