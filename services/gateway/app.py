@@ -178,7 +178,7 @@ def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter)
                 for variant in props[name].get("anyOf", [props[name]]):
                     if variant.get("type") == "integer":
                         variant["maximum"] = settings.max_tokens_limit
-            document_refusals(props, adapter)
+            document_refusals(schema["components"]["schemas"], adapter)
             if "EmbeddingRequest" in schema["components"]["schemas"]:
                 embed = schema["components"]["schemas"]["EmbeddingRequest"]["properties"]
                 if dimensions is None:

@@ -220,10 +220,18 @@ def test_sdk_json_object_response_format(stack: RunningStack, provider: str, sdk
 
 def test_sdk_image_parts_reach_the_provider(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
     content = [{"type": "text", "text": "what is this"}, {"type": "image_url", "image_url": {"url": PNG}},
-               {"type": "image_url", "image_url": {"url": "https://example.org/cat.png", "detail": "low"}}]
+               {"type": "image_url", "image_url": {"url": "https://example.org/cat.png", "detail": "auto"}}]
     resp = sdk.chat.completions.create(model=stack.model(provider), messages=[{"role": "user", "content": content}])
     # the mock echoes one marker per image it received in the provider's own image format
     assert resp.choices[0].message.content == "Echo: what is this [image] [image]"
+    low = [*content[:2], {"type": "image_url", "image_url": {"url": "https://example.org/cat.png", "detail": "low"}}]
+    if provider == "anthropic":  # Anthropic sizes images itself: a detail it cannot honour is refused by name
+        with pytest.raises(openai.BadRequestError) as refused:
+            sdk.chat.completions.create(model=stack.model(provider), messages=[{"role": "user", "content": low}])
+        assert refused.value.body["param"] == "messages.0.content.2.image_url.detail"  # type: ignore[index]
+    else:
+        resp = sdk.chat.completions.create(model=stack.model(provider), messages=[{"role": "user", "content": low}])
+        assert resp.choices[0].message.content == "Echo: what is this [image] [image]"
 
 
 @pytest.mark.parametrize("url", ["http://example.org/cat.png", "file:///etc/passwd", "data:text/plain;base64,aGk="])

@@ -126,3 +126,24 @@ def test_a_participant_name_reaches_the_provider_or_is_refused_by_name(provider:
     tool_result = request(messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [call]},
                                     {"role": "tool", "tool_call_id": "c1", "content": "x", "name": "f"}])
     chat.prepare(gateway, model, tool_result)  # a tool result's name is never refused: its call id says which call
+
+
+@pytest.mark.parametrize("provider", catalogue.names())
+def test_an_image_detail_reaches_the_provider_or_is_refused_by_name(provider: str) -> None:
+    gateway = adapter(provider)
+    model = gateway.build_model(catalogue.provider(provider).models[0], "test-key")
+    for detail in ("low", "high", "auto"):
+        part = {"type": "image_url", "image_url": {"url": "https://example.org/a.png", "detail": detail}}
+        asked = request(messages=[{"role": "user", "content": [{"type": "text", "text": "what is it"}, part]}])
+        wire = str(_wire_messages(catalogue.provider(provider).kind, model, chat.to_langchain(asked.messages)))
+        if gateway.refused_image_detail is None:  # the integration sends it
+            assert detail in wire
+            chat.prepare(gateway, model, asked)
+        elif detail == "auto":  # the provider's own choice, which it makes without being told
+            chat.prepare(gateway, model, asked)
+        else:  # the integration would drop it: refused, naming it
+            assert f"'{detail}'" not in wire
+            with pytest.raises(InvalidRequestError) as info:
+                chat.prepare(gateway, model, asked)
+            assert (info.value.param, info.value.code) == ("messages.0.content.1.image_url.detail",
+                                                           "unsupported_parameter")

@@ -59,6 +59,13 @@ async def test_openapi_documents_the_provider_routes(gateway: tuple[str, httpx.A
     assert {ref["$ref"].rsplit("/", 1)[1] for ref in fmt["oneOf"]} == {
         {"text": "TextFormat", "json_object": "JsonObjectFormat", "json_schema": "JsonSchemaResponseFormat"}[kind]
         for kind in served}
+    # ... and the message fields its integration would drop.
+    schemas, kind = schema["components"]["schemas"], adapter_class(provider)
+    named = {m for m in ("SystemMessage", "UserMessage", "AssistantMessage") if "name" in schemas[m]["properties"]}
+    assert named == (set() if kind.refused_message_name else {"SystemMessage", "UserMessage", "AssistantMessage"})
+    assert "name" in schemas["ToolResultMessage"]["properties"]
+    details = schemas["ImageUrl"]["properties"]["detail"]["anyOf"][0]["enum"]
+    assert details == (["auto"] if kind.refused_image_detail else ["auto", "low", "high"])
     if provider == "anthropic":
         request = schema["components"]["schemas"]["MessagesRequest"]
         assert request["properties"]["max_tokens"]["maximum"] == 4096

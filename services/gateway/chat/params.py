@@ -8,7 +8,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 from pydantic import BaseModel
 
-from gateway.api.chat_request import ChatCompletionRequest, JsonSchemaResponseFormat, NamedToolChoice, ResponseFormat
+from gateway.api.chat_request import (
+    ChatCompletionRequest,
+    ImagePart,
+    JsonSchemaResponseFormat,
+    NamedToolChoice,
+    ResponseFormat,
+)
 from gateway.errors import InvalidRequestError
 from gateway.providers.base import NAMED, ProviderAdapter
 
@@ -46,15 +52,23 @@ def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
             raise refuse(name, f"not supported by the {adapter.name} provider ({adapter.refused[name]})")
 
 
-def check_message_names(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
-    """Raise a 400 naming the first message `name` this provider's messages cannot carry (tool results aside:
-    their `tool_call_id` says which call they answer)."""
-    why = adapter.refused_message_name
-    if why is None:
+def check_messages(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
+    """Raise a 400 naming the first part of a message this provider's integration would drop: a participant
+    `name` (a tool result's aside: its `tool_call_id` says which call it answers), an image `detail`."""
+    name_why, detail_why = adapter.refused_message_name, adapter.refused_image_detail
+    if name_why is None and detail_why is None:
         return
     for i, message in enumerate(req.messages):
-        if message.name is not None and message.role != "tool":
-            raise refuse(f"messages.{i}.name", f"not supported by the {adapter.name} provider ({why})")
+        if name_why is not None and message.name is not None and message.role != "tool":
+            raise refuse(f"messages.{i}.name", f"not supported by the {adapter.name} provider ({name_why})")
+        content = message.content
+        if detail_why is None or not isinstance(content, list):
+            continue
+        for j, part in enumerate(content):
+            detail = part.image_url.detail if isinstance(part, ImagePart) else None
+            if detail not in (None, "auto"):
+                raise refuse(f"messages.{i}.content.{j}.image_url.detail",
+                             f"'{detail}' is not supported by the {adapter.name} provider ({detail_why})")
 
 
 def check_model(model: BaseChatModel, req: ChatCompletionRequest) -> None:
@@ -75,7 +89,7 @@ def prepare(adapter: ProviderAdapter, model: BaseChatModel,
             req: ChatCompletionRequest) -> tuple[Runnable[Any, Any], dict[str, Any]]:
     """Return the runnable to call (tools bound) and its call keywords in the provider's vocabulary."""
     check_refused(adapter, req)
-    check_message_names(adapter, req)
+    check_messages(adapter, req)
     check_model(model, req)
     given = req.model_fields_set  # the others are None (their default), which invoke_params drops
     params = adapter.invoke_params({
@@ -139,11 +153,20 @@ def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: Respo
     return dict(first.kwargs)
 
 
-def document_refusals(properties: dict[str, Any], adapter: ProviderAdapter) -> None:
-    """Leave what this provider refuses out of the request schema's properties (sending it is a 400): its refused
-    parameters, and the `response_format` types it has no mechanism for."""
+def document_refusals(schemas: dict[str, Any], adapter: ProviderAdapter) -> None:
+    """Leave what this provider refuses out of the request's schemas (sending it is a 400): its refused
+    parameters, the `response_format` types it has no mechanism for, and the message fields its integration
+    would drop (a participant `name`, an image `detail` other than auto)."""
+    properties = schemas["ChatCompletionRequest"]["properties"]
     for name in adapter.refused:
         properties.pop(name, None)
+    if adapter.refused_message_name is not None:
+        for message in ("SystemMessage", "UserMessage", "AssistantMessage"):
+            schemas[message]["properties"].pop("name", None)
+    if adapter.refused_image_detail is not None:
+        for variant in schemas["ImageUrl"]["properties"]["detail"]["anyOf"]:
+            if "enum" in variant:
+                variant["enum"] = ["auto"]
     fmt = properties.get("response_format", {})
     for variant in fmt.get("anyOf", [fmt]):
         mapping = variant.get("discriminator", {}).get("mapping", {})

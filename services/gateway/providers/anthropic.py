@@ -44,6 +44,7 @@ class AnthropicAdapter(ProviderAdapter):
                "prompt_cache_retention": "caching is marked per content block, in the Messages API",
                "prompt_cache_options": "caching is marked per content block, in the Messages API"}
     refused_message_name = "its messages carry no participant name"
+    refused_image_detail = "it sizes images itself"
     tool_choices = {"auto": "auto", "none": {"type": "none"}, "required": "any", "function": NAMED}
     structured_methods = {"json_schema": "json_schema"}  # output_config.format; no schemaless JSON mode
     finish_reasons = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",

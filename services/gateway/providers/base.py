@@ -53,6 +53,8 @@ class ProviderAdapter(ABC):
     # Why this provider's messages cannot carry OpenAI's participant `name` (a 400 naming the message's
     # `name`); None: the integration sends it. Its LangChain integration would drop it without a word.
     refused_message_name: ClassVar[str | None] = None
+    # Why this provider takes no image `detail` ("low", "high"; "auto" is its own choice anyway); None: it does.
+    refused_image_detail: ClassVar[str | None] = None
     # OpenAI tool_choice form ("auto", "none", "required", "function") -> the value bind_tools gets;
     # NAMED passes the function name (LangChain builds the provider's form); absent forms are refused.
     tool_choices: ClassVar[Mapping[str, Any]] = {"auto": "auto", "none": "none", "required": "required",
