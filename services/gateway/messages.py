@@ -52,7 +52,7 @@ class MessagesRelay:
                                                       options=_headers(version, beta))
         except Exception as exc:
             raise self.adapter.map_error(exc) from exc
-        _record(message.usage.input_tokens, message.usage.output_tokens)
+        _record(_input_tokens(message.usage), message.usage.output_tokens)
         return message.to_dict(mode="json")
 
     async def stream(self, req: MessagesRequest, api_key: str, version: str,
@@ -79,10 +79,10 @@ class MessagesRelay:
                 if event is None:
                     break
                 if event.type == "message_start":
-                    tokens[0] = event.message.usage.input_tokens
-                elif event.type == "message_delta":
+                    tokens[0] = _input_tokens(event.message.usage)
+                elif event.type == "message_delta":  # cumulative; its input counts may be left out
                     tokens[1] = event.usage.output_tokens
-                    tokens[0] = event.usage.input_tokens or tokens[0]
+                    tokens[0] = _input_tokens(event.usage) or tokens[0]
                 stopped = stopped or event.type == "message_stop"
                 yield sse(event.type, event.to_dict(mode="json"))
             if not stopped:
@@ -145,6 +145,13 @@ def _headers(version: str, beta: str | None) -> Any:
     if beta:
         headers["anthropic-beta"] = ",".join(part.strip() for part in beta.split(","))
     return {"headers": headers}
+
+
+def _input_tokens(usage: Any) -> int:
+    """Every prompt token of a message: Anthropic's `input_tokens` leaves out those read from or written to
+    its prompt cache (counted as LangChain counts them on the chat route, so budgets see the same tokens)."""
+    return ((usage.input_tokens or 0) + (usage.cache_read_input_tokens or 0)
+            + (usage.cache_creation_input_tokens or 0))
 
 
 def _record(input_tokens: int | None, output_tokens: int | None) -> None:

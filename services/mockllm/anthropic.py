@@ -32,6 +32,15 @@ def model_info(model: str) -> dict[str, Any]:
             "lifecycle": "active"}
 
 
+def _usage(plan: Plan, output_tokens: int) -> dict[str, Any]:
+    """Anthropic's usage: `input_tokens` leaves out the tokens read from (or written to) the prompt cache."""
+    usage: dict[str, Any] = {"input_tokens": plan.input_tokens - plan.cached_tokens, "cache_creation_input_tokens": 0,
+                             "cache_read_input_tokens": plan.cached_tokens, "output_tokens": output_tokens}
+    if plan.reasoning_tokens:
+        usage["output_tokens_details"] = {"thinking_tokens": plan.reasoning_tokens}
+    return usage
+
+
 def models_list(models: tuple[str, ...]) -> dict[str, Any]:
     """``GET /v1/models`` body in Anthropic's shape."""
     data = [model_info(m) for m in models]
@@ -126,7 +135,7 @@ class AnthropicProtocol:
             "content": content,
             "stop_reason": wire_finish(plan, STOP) if final else None,
             "stop_sequence": None,
-            "usage": {"input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens if final else 1},
+            "usage": _usage(plan, plan.output_tokens if final else 1),
         }
 
     def _tool_id(self, req: ChatRequest) -> str:
@@ -169,7 +178,7 @@ class AnthropicProtocol:
         frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
         delta = {"stop_reason": wire_finish(plan, STOP), "stop_sequence": None}
         # The API reports cumulative usage here, input tokens included (langchain-anthropic reads them here).
-        usage = {"input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens}
+        usage = _usage(plan, plan.output_tokens)
         frames.append(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
         frames.append(_event("message_stop", {"type": "message_stop"}))
         return frames

@@ -31,6 +31,8 @@ class Directives:
     latency_ms: int | None = None
     tool: tuple[str, dict[str, Any]] | None = None
     finish: str | None = None  # the provider's own stop reason, sent verbatim (`finish=ERROR`)
+    cached: int = 0  # prompt tokens reported as read from the provider's prompt cache (`cached=3`)
+    reasoning: int = 0  # completion tokens reported as reasoning (`reasoning=5`), on top of the text's
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ class Plan:
     fault: str | None = None
     latency_ms: int = 0
     wire_finish: str | None = None  # overrides `finish` with the provider's own word (e.g. Cohere's ERROR)
+    cached_tokens: int = 0  # of input_tokens, read from the prompt cache
+    reasoning_tokens: int = 0  # of output_tokens, spent reasoning
 
 
 def wire_finish(plan: Plan, table: dict[str, str]) -> str:
@@ -114,6 +118,7 @@ def parse(text: str) -> tuple[str, Directives]:
     latency: int | None = None
     tool: tuple[str, dict[str, Any]] | None = None
     finish: str | None = None
+    counts = {"cached": 0, "reasoning": 0}
     pos = 0
     while (start := text.find(OPEN, pos)) >= 0:
         out.append(text[pos:start])
@@ -132,8 +137,10 @@ def parse(text: str) -> tuple[str, Directives]:
             tool = value
         elif key == "finish" and _FINISH.fullmatch(value):
             finish = value
+        elif key in counts and (n := norm_latency(value)) is not None:  # a non-negative integer
+            counts[key] = n
     out.append(text[pos:])
-    return " ".join("".join(out).split()), Directives(fault, latency, tool, finish)
+    return " ".join("".join(out).split()), Directives(fault, latency, tool, finish, **counts)
 
 
 def truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
@@ -173,6 +180,7 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
     input_tokens = max(1, sum(len(t.split()) for _, t in turns))
     tool_after = any(role == "tool" for role, _ in turns[last_user + 1 :])
     latency = d.latency_ms or 0
+    cached = min(d.cached, input_tokens)
     call = _tool_call(d, names, schemas, tool_choice)
     if turns and turns[-1][0] == "tool":
         text = f"Tool result: {turns[-1][1]}".strip()
@@ -183,10 +191,12 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
             tool_args=args,
             finish="tool",
             input_tokens=input_tokens,
-            output_tokens=count_tokens(args),
+            output_tokens=count_tokens(args) + d.reasoning,
             fault=d.fault,
             latency_ms=latency,
             wire_finish=d.finish,
+            cached_tokens=cached,
+            reasoning_tokens=d.reasoning,
         )
     elif output_schema is not None:
         text = jsonio.dumps(instance(output_schema)).decode()
@@ -199,10 +209,12 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
         text=text,
         finish="length" if cut else "stop",
         input_tokens=input_tokens,
-        output_tokens=count_tokens(text),
+        output_tokens=count_tokens(text) + d.reasoning,
         fault=d.fault,
         latency_ms=latency,
         wire_finish=d.finish,
+        cached_tokens=cached,
+        reasoning_tokens=d.reasoning,
     )
 
 

@@ -26,11 +26,15 @@ def _sse(obj: Any) -> bytes:
     return b"data: " + jsonio.dumps(obj) + b"\n\n"
 
 
-def _usage(plan: Plan) -> dict[str, int]:
+def _usage(plan: Plan) -> dict[str, Any]:
+    # As OpenAI reports it: the details always, each a part of its total.
     return {
         "prompt_tokens": plan.input_tokens,
         "completion_tokens": plan.output_tokens,
         "total_tokens": plan.input_tokens + plan.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": plan.cached_tokens, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": plan.reasoning_tokens, "audio_tokens": 0,
+                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
     }
 
 

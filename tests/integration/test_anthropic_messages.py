@@ -255,18 +255,21 @@ def test_other_providers_have_no_messages_route(stack: RunningStack, http: httpx
 @pytest.mark.local_stack
 def test_usage_is_audited(stack: RunningStack, http: httpx.Client) -> None:
     ids = []
-    for stream in (False, True):
-        resp = _post(http, stack, {"model": MODEL, "max_tokens": 50, "stream": stream,
-                                   "messages": [{"role": "user", "content": "count my words"}]})
-        assert resp.status_code == 200
-        ids.append(resp.headers["x-request-id"])
+    # The second pair: 2 of the 4 prompt tokens read from the prompt cache, which Anthropic leaves out of
+    # its input_tokens: the record counts every prompt token, as the chat route does.
+    for content in ("count my words", "count my words [[mock:cached=2]]"):
+        for stream in (False, True):
+            resp = _post(http, stack, {"model": MODEL, "max_tokens": 50, "stream": stream,
+                                       "messages": [{"role": "user", "content": content}]})
+            assert resp.status_code == 200
+            ids.append(resp.headers["x-request-id"])
     time.sleep(0.2)
     text = (stack.state_dir / "audit" / "anthropic.log").read_text()
     records = {r["request_id"]: r for r in map(json.loads, text.splitlines())}
-    for request_id, streamed in zip(ids, (False, True), strict=True):
+    for request_id, streamed, prompt in zip(ids, (False, True) * 2, (3, 3, 4, 4), strict=True):
         rec = records[request_id]
         assert rec["route"] == "messages" and rec["streamed"] is streamed and rec["status"] == 200
-        assert (rec["prompt_tokens"], rec["completion_tokens"]) == (3, 4)
+        assert (rec["prompt_tokens"], rec["completion_tokens"]) == (prompt, 4)
     assert "count my words" not in text
 
 

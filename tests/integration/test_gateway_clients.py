@@ -57,6 +57,25 @@ def test_sdk_streaming(stack: RunningStack, provider: str, sdk: openai.OpenAI) -
     assert {c.id for c in chunks} == {chunks[0].id}
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_usage_details_the_provider_reports_reach_the_client(stack: RunningStack, provider: str,
+                                                             sdk: openai.OpenAI, stream: bool) -> None:
+    # The mock reports 3 of the prompt's tokens as cached and 5 completion tokens as reasoning, as each
+    # provider's API does (Cohere's and Mistral's have no such details).
+    ask = [{"role": "user", "content": "what now [[mock:cached=3]] [[mock:reasoning=5]]"}]
+    if stream:
+        chunks = list(sdk.chat.completions.create(model=stack.model(provider), stream=True, messages=ask,
+                                                  stream_options={"include_usage": True}))
+        usage = chunks[-1].usage
+    else:
+        usage = sdk.chat.completions.create(model=stack.model(provider), messages=ask).usage
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (4, 8)
+    cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else None
+    reasoning = usage.completion_tokens_details.reasoning_tokens if usage.completion_tokens_details else None
+    reported = catalogue.provider(provider).kind in ("openai", "openai-compatible", "anthropic")
+    assert (cached, reasoning) == ((3, 5) if reported else (None, None))
+
+
 def test_raw_stream_ends_with_done(stack: RunningStack, provider: str, http: httpx.Client) -> None:
     body = {"model": stack.model(provider), "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     with http.stream("POST", f"{stack.url}/{provider}/v1/chat/completions", json=body,

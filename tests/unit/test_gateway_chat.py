@@ -100,6 +100,25 @@ def test_usage_of_and_accumulation() -> None:
                  {"prompt_tokens": 0, "completion_tokens": 2, "total_tokens": 2}):
         total = _add_usage(total, part)
     assert total == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+    # The details a provider reports, under OpenAI's names; those it does not report are left out.
+    detailed = usage(10, 8) | {"input_token_details": {"cache_read": 6, "cache_creation": 2},
+                               "output_token_details": {"reasoning": 5}}
+    assert chat.usage_of(AIMessage(content="x", usage_metadata=detailed)) == {  # type: ignore[arg-type]
+        "prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18,
+        "prompt_tokens_details": {"cached_tokens": 6, "cache_write_tokens": 2},
+        "completion_tokens_details": {"reasoning_tokens": 5}}
+    lifetimes = {"cache_read": 1, "cache_creation": 0, "ephemeral_5m_input_tokens": 2, "ephemeral_1h_input_tokens": 3}
+    split_writes = chat.usage_of(AIMessage(content="x", usage_metadata=usage(10, 8) | {  # type: ignore[arg-type]
+        "input_token_details": lifetimes}))
+    assert split_writes is not None and split_writes["prompt_tokens_details"] == {"cached_tokens": 1,
+                                                                                  "cache_write_tokens": 5}
+    split = [{"prompt_tokens": 9, "completion_tokens": 0, "total_tokens": 9,
+              "prompt_tokens_details": {"cached_tokens": 6}},
+             {"prompt_tokens": 0, "completion_tokens": 3, "total_tokens": 3,
+              "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 2}}]
+    assert _add_usage(_add_usage(None, split[0]), split[1]) == {
+        "prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12, "prompt_tokens_details": {"cached_tokens": 6},
+        "completion_tokens_details": {"reasoning_tokens": 2}}
 
 
 async def test_complete_builds_an_openai_document() -> None:

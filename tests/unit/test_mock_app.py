@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,25 @@ async def test_openai_stream_frames(client: httpx.AsyncClient) -> None:
     frames = [f for f in r.text.split("\n\n") if f]
     assert all(f.startswith("data: ") for f in frames)
     assert frames[-1] == "data: [DONE]"
-    assert '"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}' in frames[-2]
+    assert '"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,' in frames[-2]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_usage_details_as_openai_and_anthropic_report_them(client: httpx.AsyncClient, stream: bool) -> None:
+    ask = [{"role": "user", "content": "one two three four [[mock:cached=3]] [[mock:reasoning=5]]"}]
+    body = {"model": "m", "messages": ask, "stream": stream, "stream_options": {"include_usage": True}}
+    r = await client.post("/v1/chat/completions", json=body, headers=OPENAI_H)
+    doc = json.loads(r.text.split("\n\n")[-3][6:]) if stream else r.json()
+    # The prompt's 6 words (the directives counted), "Echo: one two three four" and 5 reasoning tokens.
+    assert doc["usage"] == {"prompt_tokens": 6, "completion_tokens": 10, "total_tokens": 16,
+                            "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
+                            "completion_tokens_details": {"reasoning_tokens": 5, "audio_tokens": 0,
+                                                          "accepted_prediction_tokens": 0,
+                                                          "rejected_prediction_tokens": 0}}
+    r = await client.post("/v1/messages", json={"model": "m", "max_tokens": 50, "messages": ask},
+                          headers=ANTHROPIC_H)
+    assert r.json()["usage"] == {"input_tokens": 3, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 3,
+                                 "output_tokens": 10, "output_tokens_details": {"thinking_tokens": 5}}
 
 
 async def test_cohere_stream_has_event_lines(client: httpx.AsyncClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolCall
@@ -10,18 +11,44 @@ from langchain_core.messages import AIMessage, AIMessageChunk, ToolCall
 from gateway import context, jsonbytes
 from gateway.providers.base import ProviderAdapter
 
+# LangChain's token details -> OpenAI's names (`usage.prompt_tokens_details`, `completion_tokens_details`).
+# Anthropic's cache writes come as one count, or split by cache lifetime (then the one count is 0).
+_PROMPT_DETAILS = {"cache_read": "cached_tokens", "cache_creation": "cache_write_tokens",
+                   "ephemeral_5m_input_tokens": "cache_write_tokens", "ephemeral_1h_input_tokens": "cache_write_tokens",
+                   "audio": "audio_tokens"}
+_COMPLETION_DETAILS = {"reasoning": "reasoning_tokens", "audio": "audio_tokens"}
 
-def usage_of(message: AIMessage | AIMessageChunk) -> dict[str, int] | None:
-    """Return OpenAI-style usage from LangChain usage metadata, or None when not reported."""
+
+def usage_of(message: AIMessage | AIMessageChunk) -> dict[str, Any] | None:
+    """Return OpenAI-style usage from LangChain usage metadata, or None when not reported.
+
+    The details the provider reported (tokens read from its prompt cache, spent reasoning, of audio) are
+    OpenAI's `prompt_tokens_details` / `completion_tokens_details`; none is invented where it reported none.
+    """
     meta = message.usage_metadata
     if not meta:
         return None
     prompt, completion = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": int(meta.get("total_tokens", prompt + completion))}
+    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                             "total_tokens": int(meta.get("total_tokens", prompt + completion))}
+    if details := _details(meta.get("input_token_details"), _PROMPT_DETAILS):
+        usage["prompt_tokens_details"] = details
+    if details := _details(meta.get("output_token_details"), _COMPLETION_DETAILS):
+        usage["completion_tokens_details"] = details
+    return usage
 
 
-def record_usage(usage: dict[str, int] | None) -> None:
+def _details(reported: Mapping[str, Any] | None, names: Mapping[str, str]) -> dict[str, int] | None:
+    if not reported:
+        return None
+    details: dict[str, int] = {}
+    for theirs, ours in names.items():
+        if (value := reported.get(theirs)) is not None:
+            details[ours] = details.get(ours, 0) + int(value)
+    return details
+
+
+def record_usage(usage: dict[str, Any] | None) -> None:
     """Note the token counts on the request context (usage records, metrics)."""
     ctx = context.get()
     if ctx is not None and usage is not None:

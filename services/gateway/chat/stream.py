@@ -78,7 +78,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
         return b"data: " + orjson.dumps(doc) + b"\n\n"
 
     calls = ToolCallDeltas()
-    usage: dict[str, int] | None = None
+    usage: dict[str, Any] | None = None
     finish: str | None = None
     opened = False
     chunk: Any = first
@@ -125,13 +125,17 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     yield LastEvent(tail + DONE)
 
 
-def _add_usage(total: dict[str, int] | None, part: dict[str, int] | None) -> dict[str, int] | None:
-    """Sum streamed usage: LangChain chunks carry additive usage (Anthropic splits input/output)."""
+def _add_usage(total: dict[str, Any] | None, part: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Sum streamed usage: LangChain chunks carry additive usage, details included (a provider may split it)."""
     if part is None:
         return total
     if total is None:
-        return dict(part)
-    return {k: total[k] + part[k] for k in total}
+        return part  # usage_of built it for this chunk alone
+    out = dict(total)
+    for key, value in part.items():
+        mine = out.get(key)
+        out[key] = value if mine is None else _add_usage(mine, value) if isinstance(mine, dict) else mine + value
+    return out
 
 
 def _mark_error(exc: GatewayError) -> None:
