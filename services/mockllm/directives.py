@@ -31,6 +31,7 @@ class Directives:
     latency_ms: int | None = None
     tool: tuple[str, dict[str, Any]] | None = None
     finish: str | None = None  # the provider's own stop reason, sent verbatim (`finish=ERROR`)
+    refusal: str | None = None  # the model refuses, saying this (`refusal=I can't help with that`)
     cached: int = 0  # prompt tokens reported as read from the provider's prompt cache (`cached=3`)
     reasoning: int = 0  # completion tokens reported as reasoning (`reasoning=5`), on top of the text's
 
@@ -48,6 +49,7 @@ class Plan:
     fault: str | None = None
     latency_ms: int = 0
     wire_finish: str | None = None  # overrides `finish` with the provider's own word (e.g. Cohere's ERROR)
+    refusal: bool = False  # `text` is a refusal (OpenAI sends it as `refusal`, the others as text)
     cached_tokens: int = 0  # of input_tokens, read from the prompt cache
     reasoning_tokens: int = 0  # of output_tokens, spent reasoning
 
@@ -119,6 +121,7 @@ def parse(text: str) -> tuple[str, Directives]:
     tool: tuple[str, dict[str, Any]] | None = None
     finish: str | None = None
     counts = {"cached": 0, "reasoning": 0}
+    refusal: str | None = None
     pos = 0
     while (start := text.find(OPEN, pos)) >= 0:
         out.append(text[pos:start])
@@ -139,8 +142,10 @@ def parse(text: str) -> tuple[str, Directives]:
             finish = value
         elif key in counts and (n := norm_latency(value)) is not None:  # a non-negative integer
             counts[key] = n
+        elif key == "refusal" and value:
+            refusal = value
     out.append(text[pos:])
-    return " ".join("".join(out).split()), Directives(fault, latency, tool, finish, **counts)
+    return " ".join("".join(out).split()), Directives(fault, latency, tool, finish, refusal, **counts)
 
 
 def truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
@@ -198,6 +203,8 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
             cached_tokens=cached,
             reasoning_tokens=d.reasoning,
         )
+    elif d.refusal:
+        text = d.refusal
     elif output_schema is not None:
         text = jsonio.dumps(instance(output_schema)).decode()
     elif json_mode:
@@ -215,6 +222,7 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
         wire_finish=d.finish,
         cached_tokens=cached,
         reasoning_tokens=d.reasoning,
+        refusal=bool(d.refusal) and text == d.refusal,
     )
 
 

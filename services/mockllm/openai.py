@@ -133,6 +133,8 @@ class OpenAIProtocol:
     def response(self, plan: Plan, req: ChatRequest, rid: str) -> bytes:
         """Non-streamed ``chat.completion``."""
         message: dict[str, Any] = {"role": "assistant", "content": plan.text or None, "refusal": None}
+        if plan.refusal:  # as OpenAI refuses: no content, the refusal's text beside it
+            message.update(content=None, refusal=plan.text)
         if plan.tool_name:
             message["tool_calls"] = [self._tool_call(plan, req)]
         return jsonio.dumps(
@@ -172,6 +174,9 @@ class OpenAIProtocol:
                 frame({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
                 for part in split_json(plan.tool_args)
             ]
+        elif plan.refusal:
+            frames = [frame({"role": "assistant", "content": None, "refusal": ""})]
+            frames += [frame({"refusal": piece}) for piece in split_chunks(plan.text)]
         else:
             frames = [frame({"role": "assistant", "content": "", "refusal": None})]
             frames += [frame({"content": piece}, logprobs=_logprobs(piece, req))

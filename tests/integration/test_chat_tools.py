@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field
 
+import catalogue
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -204,6 +205,27 @@ def test_sdk_json_schema_response_format(stack: RunningStack, provider: str, sdk
     resp = sdk.chat.completions.create(model=stack.model(provider), response_format=fmt,  # type: ignore[arg-type]
                                        messages=[{"role": "user", "content": "who is it"}])
     assert json.loads(resp.choices[0].message.content or "") == {"name": "mock", "age": 1}
+
+
+# The providers whose API has a refusal of its own (OpenAI's `message.refusal`): their wire protocol is OpenAI's.
+REFUSING = [p for p in catalogue.names() if catalogue.provider(p).mock_protocol == "openai"]
+
+
+@pytest.mark.parametrize("provider", REFUSING)
+def test_a_refusal_reaches_the_sdk_as_a_refusal(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
+    says = "I can't help with that request."
+    ask = [{"role": "user", "content": f"who is it [[mock:refusal={says}]]"}]
+    parsed = sdk.chat.completions.parse(model=stack.model(provider), messages=ask,  # type: ignore[arg-type]
+                                        response_format=Person)
+    message = parsed.choices[0].message
+    assert (message.refusal, message.content, message.parsed) == (says, None, None)
+    chunks = list(sdk.chat.completions.create(model=stack.model(provider), messages=ask,  # type: ignore[arg-type]
+                                              stream=True))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert "".join(d.refusal or "" for d in deltas) == says and not "".join(d.content or "" for d in deltas)
+    with sdk.chat.completions.stream(model=stack.model(provider), messages=ask,  # type: ignore[arg-type]
+                                     response_format=Person) as stream:
+        assert stream.get_final_completion().choices[0].message.refusal == says
 
 
 def test_sdk_json_object_response_format(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:

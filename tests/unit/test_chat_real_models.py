@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from langchain_cohere.chat_models import get_cohere_chat_request_v2
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableBinding
+from langchain_openai import ChatOpenAI
 
 import catalogue
 from gateway import chat
@@ -147,3 +148,18 @@ def test_an_image_detail_reaches_the_provider_or_is_refused_by_name(provider: st
                 chat.prepare(gateway, model, asked)
             assert (info.value.param, info.value.code) == ("messages.0.content.1.image_url.detail",
                                                            "unsupported_parameter")
+
+
+@pytest.mark.parametrize("provider", [p for p in catalogue.names() if catalogue.provider(p).kind.startswith("openai")])
+def test_a_streamed_refusal_is_kept_where_langchain_keeps_a_whole_ones(provider: str) -> None:
+    # LangChain's own stream conversion reads only a delta's content and tool calls; the gateway's model keeps
+    # the refusal too (that LangChain's stream still goes through this hook: test_chat_tools.py, end to end).
+    model = adapter(provider).build_model(catalogue.provider(provider).models[0], "test-key")
+    assert isinstance(model, ChatOpenAI)
+    delta = {"choices": [{"index": 0, "delta": {"refusal": "I can't"}, "finish_reason": None}]}
+    chunk = model._convert_chunk_to_generation_chunk(delta, AIMessageChunk, None)  # type: ignore[attr-defined]
+    assert chunk.message.additional_kwargs == {"refusal": "I can't"} and chunk.message.content == ""
+    plain = model._convert_chunk_to_generation_chunk(  # type: ignore[attr-defined]
+        {"choices": [{"index": 0, "delta": {"content": "hi", "refusal": None}, "finish_reason": None}]},
+        AIMessageChunk, None)
+    assert plain.message.additional_kwargs == {} and plain.message.content == "hi"

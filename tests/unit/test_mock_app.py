@@ -125,6 +125,19 @@ async def test_openai_stream_frames(client: httpx.AsyncClient) -> None:
     assert '"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,' in frames[-2]
 
 
+async def test_an_openai_refusal_as_openai_sends_it(client: httpx.AsyncClient) -> None:
+    ask = [{"role": "user", "content": "x [[mock:refusal=I can't help]]"}]
+    r = await client.post("/v1/chat/completions", json={"model": "m", "messages": ask}, headers=OPENAI_H)
+    message = r.json()["choices"][0]["message"]
+    assert (message["content"], message["refusal"]) == (None, "I can't help")
+    r = await client.post("/v1/chat/completions", json={"model": "m", "messages": ask, "stream": True},
+                          headers=OPENAI_H)
+    deltas = [json.loads(f[6:])["choices"][0]["delta"] for f in r.text.split("\n\n") if f.startswith("data: {")]
+    assert deltas[0] == {"role": "assistant", "content": None, "refusal": ""}
+    assert "".join(d.get("refusal") or "" for d in deltas) == "I can't help"
+    assert not any(d.get("content") for d in deltas)
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_usage_details_as_openai_and_anthropic_report_them(client: httpx.AsyncClient, stream: bool) -> None:
     ask = [{"role": "user", "content": "one two three four [[mock:cached=3]] [[mock:reasoning=5]]"}]

@@ -68,8 +68,9 @@ def completion_doc(adapter: ProviderAdapter, result: AIMessage, model_name: str,
     usage = usage_of(result)
     record_usage(usage)
     calls = [openai_tool_call(c) for c in result.tool_calls]
-    message: dict[str, Any] = {"role": "assistant", "content": result.text or (None if calls else ""),
-                               "refusal": None}
+    refusal = result.additional_kwargs.get("refusal") if result.additional_kwargs else None  # OpenAI's, if any
+    message: dict[str, Any] = {"role": "assistant", "content": result.text or (None if calls or refusal else ""),
+                               "refusal": refusal or None}
     if calls:
         message["tool_calls"] = calls
     finish = adapter.finish_reason(result.response_metadata) or ("tool_calls" if calls else "stop")

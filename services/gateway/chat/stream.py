@@ -104,6 +104,10 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
                 delta: dict[str, Any] = {"role": "assistant", "content": text} if not opened else {"content": text}
                 yield event(delta, logprobs=metadata.get("logprobs"))  # OpenAI's logprobs ride on their chunk
                 opened = True
+            if chunk.additional_kwargs and (refusal := chunk.additional_kwargs.get("refusal")):  # OpenAI's
+                yield event({"refusal": refusal} if opened else {"role": "assistant", "content": None,
+                                                                 "refusal": refusal})
+                opened = True
             if chunk.tool_call_chunks:
                 for tool_delta in calls.deltas(chunk):  # one event per delta, as OpenAI sends them
                     yield event({"tool_calls": [tool_delta]})

@@ -9,6 +9,7 @@ import langchain_openai.chat_models.base as _lc_openai
 import openai
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
+from langchain_core.outputs import ChatGenerationChunk
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from pydantic import SecretStr
 
@@ -32,6 +33,23 @@ def convert_responses_inline() -> None:
     _lc_openai.run_in_executor = _run_inline  # type: ignore[assignment]
 
 
+class ChatOpenAIRefusals(ChatOpenAI):
+    """ChatOpenAI that keeps a streamed refusal (`delta.refusal`), as it keeps a whole reply's.
+
+    LangChain's stream conversion reads a delta's content and tool calls only, so the text of a refusal (the
+    model declining, e.g. under structured outputs) vanished from streams: it is put where LangChain puts a
+    non-streamed refusal, `additional_kwargs["refusal"]`.
+    """
+
+    def _convert_chunk_to_generation_chunk(self, chunk: dict, default_chunk_class: type,
+                                           base_generation_info: dict | None) -> ChatGenerationChunk | None:
+        generated = super()._convert_chunk_to_generation_chunk(chunk, default_chunk_class, base_generation_info)
+        choices = chunk.get("choices")
+        if generated is not None and choices and (refusal := (choices[0].get("delta") or {}).get("refusal")):
+            generated.message.additional_kwargs["refusal"] = refusal
+        return generated
+
+
 class OpenAIAdapter(ProviderAdapter):
     """Chat completions against the OpenAI API (or anything speaking its protocol)."""
 
@@ -50,7 +68,7 @@ class OpenAIAdapter(ProviderAdapter):
         sdk_urls.install(openai._base_client)
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
-        return ChatOpenAI(
+        return ChatOpenAIRefusals(
             model=model,
             api_key=SecretStr(api_key),
             base_url=self.base_url,
