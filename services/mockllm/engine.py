@@ -42,6 +42,7 @@ class ChatRequest:
     output_schema: dict[str, Any] | None = None  # structured output: the reply is an instance of it
     json_mode: bool = False  # the reply is some JSON object
     logprobs: bool = False  # OpenAI: per-token log probabilities requested
+    service_tier: str | None = None  # OpenAI: the processing tier asked for
 
 
 class Provider(Protocol):

@@ -38,6 +38,12 @@ def _usage(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _served_tier(req: ChatRequest) -> str:
+    """The tier that served the request, as OpenAI reports it on every reply and chunk ("auto" is the project's
+    default tier, "default")."""
+    return "default" if req.service_tier in (None, "auto") else req.service_tier
+
+
 def function_tools(tools: Any) -> dict[str, Any]:
     """``{name: parameters schema}`` of OpenAI-style function tools (Cohere v2 uses the same shape)."""
     out: dict[str, Any] = {}
@@ -116,6 +122,7 @@ class OpenAIProtocol:
             output_schema=None if json_schema is None else mapping(json_schema.get("schema")),
             json_mode=fmt.get("type") == "json_object",
             logprobs=body.get("logprobs") is True,
+            service_tier=tier if isinstance(tier := body.get("service_tier"), str) else None,
         )
 
     def error(self, kind: str, message: str) -> bytes:
@@ -147,6 +154,7 @@ class OpenAIProtocol:
                              "finish_reason": wire_finish(plan, FINISH)}],
                 "usage": _usage(plan),
                 "system_fingerprint": None,
+                "service_tier": _served_tier(req),
             }
         )
 
@@ -158,6 +166,7 @@ class OpenAIProtocol:
             "created": CREATED,
             "model": req.model,
             "system_fingerprint": None,
+            "service_tier": _served_tier(req),
         }
         if req.include_usage:
             base["usage"] = None

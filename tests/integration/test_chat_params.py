@@ -3,6 +3,7 @@ a 400 naming it — never dropped. Each provider's refusals come from its adapte
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -134,3 +135,20 @@ def test_tool_choice_reaches_the_provider_in_its_own_form(stack: RunningStack, p
     assert sent["tool_choice"] == expected
     if provider == "cohere":  # forced by offering only the named function
         assert [t["function"]["name"] for t in sent["tools"]] == ["g"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_service_tier_that_served_the_request_reaches_the_client(stack: RunningStack, http: httpx.Client,
+                                                                     stream: bool) -> None:
+    # OpenAI names the tier that served a request in its reply (and streamed chunks); "auto" is served by "default".
+    for asked, served in ((None, "default"), ("auto", "default"), ("flex", "flex"), ("priority", "priority")):
+        body: dict[str, Any] = {} if asked is None else {"service_tier": asked}
+        if stream:
+            body |= {"stream": True, "stream_options": {"include_usage": True}}
+        resp = post(http, stack, "openai", **body)
+        assert resp.status_code == 200, resp.text
+        if stream:
+            events = [json.loads(line[6:]) for line in resp.text.split("\n\n") if line.startswith("data: {")]
+            assert [e.get("service_tier") for e in events[-2:]] == [served, served]  # the finish and usage chunks
+        else:
+            assert resp.json()["service_tier"] == served

@@ -84,4 +84,17 @@ def completion_doc(adapter: ProviderAdapter, result: AIMessage, model_name: str,
     }
     if usage is not None:  # `usage` is optional in the schema, but not nullable
         doc["usage"] = usage
+    if tier := served_tier(result.response_metadata):
+        doc["service_tier"] = tier
     return doc
+
+
+# OpenAI's service tiers (its `ServiceTier`): the one that served a request is in its reply.
+SERVICE_TIERS = frozenset({"auto", "default", "flex", "scale", "priority"})
+
+
+def served_tier(metadata: Mapping[str, Any]) -> str | None:
+    """The service tier an OpenAI-protocol provider says served the request (another provider's own word,
+    which is not OpenAI's, is not one)."""
+    tier = metadata.get("service_tier")
+    return tier if tier in SERVICE_TIERS else None

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessageChunk
 
 from gateway import context
 from gateway.api.event_stream import LastEvent
-from gateway.chat.response import record_usage, usage_of
+from gateway.chat.response import record_usage, served_tier, usage_of
 from gateway.errors import GatewayError, UpstreamBadResponseError, fault, sse_error
 from gateway.providers.base import ProviderAdapter
 from gateway.stream_idle import IdleBound
@@ -80,6 +80,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     calls = ToolCallDeltas()
     usage: dict[str, Any] | None = None
     finish: str | None = None
+    tier: str | None = None  # the service tier that served it (OpenAI says so with the finish reason)
     opened = False
     chunk: Any = first
     idle = IdleBound(idle_s)
@@ -98,6 +99,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
             metadata = chunk.response_metadata
             if metadata:
                 finish = adapter.finish_reason(metadata) or finish
+                tier = served_tier(metadata) or tier
             content = chunk.content
             text = content if type(content) is str else chunk.text  # `.text` of a str is the str, built anew
             if text or not opened:
@@ -123,6 +125,8 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
         idle.close()
     record_usage(usage)
     # The closing events are ready together: one write to the client, not three.
+    if tier is not None:
+        base["service_tier"] = tier
     tail = event({}, finish)
     if include_usage:
         tail += b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
