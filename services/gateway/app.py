@@ -23,6 +23,7 @@ from gateway.asgi import GatewayMiddleware
 from gateway.auth.jwt import REFRESH_ERRORS
 from gateway.chat.params import document_refusals
 from gateway.config import ConfigError, Settings, exit_on_config_error, load_settings
+from gateway.errors import NOT_SERVED as NOT_SERVED_FORM
 from gateway.errors import (
     GatewayError,
     InvalidRequestError,
@@ -229,7 +230,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             first = unknown[0] if unknown else max(errors, key=lambda e: len(e["loc"]))
             field = error_field(first)
             part = _unserved_part(first) if request.url.path.endswith("/chat/completions") else None
-            if part is not None:
+            if first.get("type") == NOT_SERVED_FORM:
+                err = InvalidRequestError(f"{field}: {first['msg']}", code="unsupported_parameter", param=field)
+            elif part is not None:
                 err = InvalidRequestError(f"{field}.type: '{part}' parts are not supported by this gateway "
                                           f"({NOT_SERVED_PARTS[part]})", code="unsupported_parameter",
                                           param=f"{field}.type")

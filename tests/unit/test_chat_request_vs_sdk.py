@@ -11,14 +11,16 @@ import typing
 from typing import Any
 
 import pytest
-from openai.types.chat import completion_create_params
+from openai.types.chat import chat_completion_tool_union_param, completion_create_params
 from openai.types.chat.chat_completion_assistant_message_param import ChatCompletionAssistantMessageParam
 from openai.types.chat.chat_completion_content_part_param import ChatCompletionContentPartParam
 from openai.types.chat.chat_completion_stream_options_param import ChatCompletionStreamOptionsParam
+from openai.types.chat.chat_completion_tool_choice_option_param import ChatCompletionToolChoiceOptionParam
 from pydantic import ValidationError
 
 from gateway.api.chat_request import (
     NOT_SERVED,
+    NOT_SERVED_CHOICES,
     NOT_SERVED_PARTS,
     AssistantPart,
     ChatCompletionRequest,
@@ -83,3 +85,16 @@ def test_every_content_part_type_of_the_sdk_is_served_or_refused_by_name() -> No
     sdk_assistant = typing.get_args(typing.get_type_hints(ChatCompletionAssistantMessageParam)["content"])[1]
     ours = typing.get_args(typing.get_args(AssistantPart)[0])  # Annotated[TextPart | RefusalPart, discriminator]
     assert _part_types(typing.get_args(sdk_assistant)[0]) == _part_types(typing.Union[ours])  # noqa: UP007
+
+
+def test_every_tool_and_tool_choice_form_of_the_sdk_is_served_or_refused_with_a_reason() -> None:
+    tool_types = {literals(typing.get_type_hints(member)["type"]).pop()
+                  for member in typing.get_args(chat_completion_tool_union_param.ChatCompletionToolUnionParam)}
+    assert tool_types == {"function", "custom"}  # function tools are served; a custom tool is refused by type
+    choice_forms = {literals(typing.get_type_hints(member)["type"]).pop()
+                    for member in typing.get_args(ChatCompletionToolChoiceOptionParam) if isinstance(member, type)}
+    assert choice_forms - {"function"} == set(NOT_SERVED_CHOICES)
+    for tool in ({"type": "custom", "custom": {"name": "c"}},):
+        with pytest.raises(ValidationError) as refused:
+            ChatCompletionRequest.model_validate({"messages": [{"role": "user", "content": "x"}], "tools": [tool]})
+        assert refused.value.errors()[0]["type"] == "not_served"

@@ -217,6 +217,26 @@ async def test_a_bad_content_part_is_named_not_the_string_form(client: httpx.Asy
     assert err["param"].startswith("messages.0.user.content.0") and said in err["message"]
 
 
+FUNCTION = {"type": "function", "function": {"name": "f"}}
+
+
+@pytest.mark.parametrize(("fields", "param", "why"), [
+    ({"tools": [FUNCTION, {"type": "custom", "custom": {"name": "c"}}]}, "tools.1.type",
+     "'custom' tools, with free-form input, are not served: send function tools"),
+    ({"tools": [FUNCTION], "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto",
+                                                                                     "tools": [FUNCTION]}}},
+     "tool_choice.type", "the 'allowed_tools' form: send the allowed tools as `tools`, with tool_choice auto or "
+                         "required"),
+    ({"tools": [FUNCTION], "tool_choice": {"type": "custom", "custom": {"name": "c"}}}, "tool_choice.type",
+     "the 'custom' form: custom tools are not served: name a function tool"),
+])
+async def test_a_tool_form_openai_has_and_the_gateway_does_not_serve_is_refused_by_type(
+        client: httpx.AsyncClient, fields: dict, param: str, why: str) -> None:
+    body = {"messages": [{"role": "user", "content": "x"}], **fields}
+    err = assert_error(await client.post(CHAT, json=body, headers=AUTH), 400, "unsupported_parameter")
+    assert (err["param"], err["message"]) == (param, f"{param}: not supported by this gateway ({why})")
+
+
 async def test_auth_comes_before_validation(client: httpx.AsyncClient) -> None:
     assert_error(await client.post(CHAT, json={"messages": []}), 401)
 

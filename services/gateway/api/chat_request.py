@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gateway.api.json_types import JsonInt, PositiveInt, json_integer
+from gateway.errors import not_served
 
 NonEmptyStr = Annotated[str, Field(min_length=1, max_length=256)]
 StopWord = Annotated[str, Field(min_length=1, max_length=256)]
@@ -69,6 +70,9 @@ class RefusalPart(_Strict):
 
 
 AssistantPart = Annotated[TextPart | RefusalPart, Field(discriminator="type")]
+# tool_choice forms of OpenAI's API that no route here serves, and what to send instead.
+NOT_SERVED_CHOICES = {"allowed_tools": "send the allowed tools as `tools`, with tool_choice auto or required",
+                     "custom": "custom tools are not served: name a function tool"}
 # Content part types of OpenAI's API that no route here serves: a 400 names the type and says why.
 NOT_SERVED_PARTS = {"file": "file inputs are not served: send the text, or images as image_url parts",
                     "input_audio": "audio input is not served"}
@@ -288,6 +292,23 @@ class ChatCompletionRequest(_Strict):
         if value is None:
             return None
         return [value] if isinstance(value, str) else value
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _function_tools_only(cls, value: Any) -> Any:
+        for i, tool in enumerate(value if isinstance(value, list) else ()):
+            if isinstance(tool, dict) and tool.get("type") == "custom":
+                raise not_served(f"tools.{i}.type", "'custom' tools, with free-form input, are not served: "
+                                                    "send function tools")
+        return value
+
+    @field_validator("tool_choice", mode="before")
+    @classmethod
+    def _served_choice_forms(cls, value: Any) -> Any:
+        form = value.get("type") if isinstance(value, dict) else None
+        if form in NOT_SERVED_CHOICES:
+            raise not_served("tool_choice.type", f"the '{form}' form: {NOT_SERVED_CHOICES[form]}")
+        return value
 
     @field_validator("tool_choice")
     @classmethod
