@@ -9,6 +9,10 @@
   convert (400 unsupported_schema; Anthropic also takes no top-level oneOf/anyOf in a tool). The fuzzer's
   free-form objects stand in for such schemas: they are replaced by a well-formed one (the refusals:
   tests/unit/test_gateway_chat.py).
+- Cohere applies strict schema adherence to every tool of a request or to none (its `strict_tools`), so the
+  gateway refuses a mix of strict and non-strict function tools there (400 naming the tool). The hook cannot
+  tell which provider it fuzzes: every tool takes the first tool's `strict` (the refusal:
+  tests/integration/test_chat_tools.py).
 
 schemathesis re-validates a case a hook edits, so a request that still breaks the schema elsewhere is still
 judged as such.
@@ -27,6 +31,7 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     if case.operation.path != "/v1/chat/completions" or not isinstance(body, dict):
         return
     _well_formed_schemas(body)
+    _one_strictness(body)
     choice, tools = body.get("tool_choice"), body.get("tools")
     if not (isinstance(choice, dict) and isinstance(choice.get("function"), dict) and isinstance(tools, list)):
         return
@@ -47,3 +52,14 @@ def _well_formed_schemas(body: dict[str, Any]) -> None:
         function = tool.get("function") if isinstance(tool, dict) else None
         if isinstance(function, dict) and isinstance(function.get("parameters"), dict):
             function["parameters"] = dict(SCHEMA)
+
+
+def _one_strictness(body: dict[str, Any]) -> None:
+    functions = [tool["function"] for tool in body.get("tools") or ()
+                 if isinstance(tool, dict) and isinstance(tool.get("function"), dict)]
+    if not functions:
+        return
+    strict = bool(functions[0].get("strict"))
+    for function in functions:
+        if bool(function.get("strict")) != strict:
+            function["strict"] = strict

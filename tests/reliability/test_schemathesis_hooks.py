@@ -49,3 +49,16 @@ def test_a_clients_json_schemas_become_well_formed_ones() -> None:
     sent = call("/v1/chat/completions", body)
     assert sent["response_format"]["json_schema"]["schema"] == SCHEMA
     assert [t["function"].get("parameters") for t in sent["tools"]] == [SCHEMA, None]
+
+
+def test_every_tool_takes_the_first_tools_strictness() -> None:
+    tools = [{"type": "function", "function": {"name": "f", "strict": True}},
+             {"type": "function", "function": {"name": "g"}},
+             {"type": "function", "function": {"name": "h", "strict": None}},
+             {"type": "function", "function": {"name": "i", "strict": True}}]
+    sent = call("/v1/chat/completions", {"tools": tools})
+    assert [t["function"].get("strict") for t in sent["tools"]] == [True, True, True, True]
+    lax = [{"type": "function", "function": {"name": "f", "strict": None}}, {"type": "function", "function": {
+        "name": "g", "strict": True}}, {"type": "function", "function": {"name": "h"}}]
+    sent = call("/v1/chat/completions", {"tools": lax})
+    assert [t["function"].get("strict", "absent") for t in sent["tools"]] == [None, False, "absent"]

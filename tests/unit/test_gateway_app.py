@@ -237,6 +237,13 @@ async def test_a_tool_form_openai_has_and_the_gateway_does_not_serve_is_refused_
     assert (err["param"], err["message"]) == (param, f"{param}: not supported by this gateway ({why})")
 
 
+@pytest.mark.parametrize("kind", [{}, [], 3, None])
+async def test_a_tool_choice_whose_type_is_not_a_string_is_a_422(client: httpx.AsyncClient, kind: object) -> None:
+    body = {"messages": [{"role": "user", "content": "x"}], "tools": [FUNCTION],
+            "tool_choice": {"type": kind, "function": {"name": "f"}}}
+    assert_error(await client.post(CHAT, json=body, headers=AUTH), 422, "invalid_field")  # found by schemathesis
+
+
 async def test_auth_comes_before_validation(client: httpx.AsyncClient) -> None:
     assert_error(await client.post(CHAT, json={"messages": []}), 401)
 

@@ -306,7 +306,7 @@ class ChatCompletionRequest(_Strict):
     @classmethod
     def _served_choice_forms(cls, value: Any) -> Any:
         form = value.get("type") if isinstance(value, dict) else None
-        if form in NOT_SERVED_CHOICES:
+        if isinstance(form, str) and form in NOT_SERVED_CHOICES:  # any other `type` is the model's to refuse
             raise not_served("tool_choice.type", f"the '{form}' form: {NOT_SERVED_CHOICES[form]}")
         return value
 
