@@ -7,6 +7,7 @@ exactly as each SDK raises them.
 from __future__ import annotations
 
 import json
+import typing
 from typing import Any
 
 import anthropic
@@ -15,6 +16,7 @@ import httpx
 import httpx2
 import openai
 import pytest
+from cohere.types.chat_finish_reason import ChatFinishReason
 from langchain_anthropic import ChatAnthropic
 from langchain_cohere import ChatCohere
 from langchain_mistralai import ChatMistralAI
@@ -123,6 +125,25 @@ def _expect(err: GatewayError, kind: type[GatewayError], status: int, code: str 
     assert err.status == status
     if code is not None:
         assert err.code == code
+
+
+OPENAI_FINISHES = {"stop", "length", "tool_calls", "content_filter", "function_call"}
+
+
+@pytest.mark.parametrize(("provider", "reasons", "key"), [
+    ("anthropic", typing.get_args(anthropic.types.StopReason), "stop_reason"),
+    ("cohere", typing.get_args(typing.get_args(ChatFinishReason)[0]), "finish_reason"),
+])
+def test_every_stop_reason_of_the_sdk_is_an_openai_finish_reason_or_a_failure(provider: str, reasons: tuple,
+                                                                               key: str) -> None:
+    gateway = create_adapter(Settings(provider=provider))  # type: ignore[arg-type]
+    for reason in reasons:
+        if reason in gateway.failed_finishes:
+            with pytest.raises(UpstreamError):
+                gateway.finish_reason({key: reason})
+        else:
+            assert gateway.finish_reason({key: reason}) in OPENAI_FINISHES, reason
+
 
 
 @pytest.mark.parametrize("sdk", [openai, anthropic], ids=["openai", "anthropic"])

@@ -48,7 +48,9 @@ class AnthropicAdapter(ProviderAdapter):
     tool_choices = {"auto": "auto", "none": {"type": "none"}, "required": "any", "function": NAMED}
     structured_methods = {"json_schema": "json_schema"}  # output_config.format; no schemaless JSON mode
     finish_reasons = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
-                      "tool_use": "tool_calls", "refusal": "content_filter"}
+                      "model_context_window_exceeded": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
+    # A paused turn waits for the client to continue a server tool's work, which this route never starts.
+    failed_finishes = frozenset({"pause_turn"})
     aiohttp_client = anthropic.DefaultAioHttpClient
 
     def __init__(self, settings: Settings) -> None:
