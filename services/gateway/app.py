@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from gateway import context, gc_tuning, logs, multiproc
 from gateway.api import direct
 from gateway.api.chat_request import NOT_SERVED, NOT_SERVED_PARTS
+from gateway.api.embeddings_schemas import TOKEN_FORMS
 from gateway.api.routes import agent, chat, embeddings, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
@@ -182,6 +183,9 @@ def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter)
             document_refusals(schema["components"]["schemas"], adapter)
             if "EmbeddingRequest" in schema["components"]["schemas"]:
                 embed = schema["components"]["schemas"]["EmbeddingRequest"]["properties"]
+                if not adapter.embeds_token_ids:  # text only: the token-id forms are a 400 here
+                    embed["input"]["anyOf"] = [form for form in embed["input"]["anyOf"]
+                                               if form.get("title") not in TOKEN_FORMS]
                 if dimensions is None:
                     del embed["dimensions"]
                 else:

@@ -55,10 +55,16 @@ class Embedder:
                                       code="unsupported_parameter", param="dimensions")
         if req.dimensions is not None and native is not None and req.dimensions > native:
             raise InvalidRequestError(f"dimensions: at most {native} for model {name}", param="dimensions")
+        token_ids = req.token_ids
+        if token_ids is not None and not self.adapter.embeds_token_ids:
+            raise InvalidRequestError(
+                f"input: token ids are not supported by the {self.adapter.name} provider (they are ids of "
+                "OpenAI's tokenizer): send text (LangChain's OpenAIEmbeddings: check_embedding_ctx_length=False)",
+                code="unsupported_parameter", param="input")
         ctx = context.get()
         if ctx is not None:
             ctx.model = name
-        texts = req.texts
+        texts: Any = req.texts if token_ids is None else token_ids  # ids only where the adapter takes them
         try:
             result = await self.adapter.embed(self.model(name, api_key), name, texts, req.dimensions)
         except Exception as exc:

@@ -60,6 +60,18 @@ def _texts(value: Any, name: str, limit: int) -> list[str]:
     return texts
 
 
+def _token_arrays(value: Any) -> list[list[int]] | None:
+    """OpenAI's token-id input (an array of integers, or of such arrays), or None if the input is not one."""
+    def ids(item: Any) -> bool:
+        return isinstance(item, list) and bool(item) and all(
+            isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in item)
+    if ids(value):
+        return [value]
+    if isinstance(value, list) and value and all(ids(item) for item in value):
+        return value
+    return None
+
+
 def openai_reply(body: dict[str, Any]) -> dict[str, Any]:
     """`CreateEmbeddingResponse` for an OpenAI embeddings request."""
     model, fmt, dims = body.get("model"), body.get("encoding_format", "float"), body.get("dimensions")
@@ -70,12 +82,18 @@ def openai_reply(body: dict[str, Any]) -> dict[str, Any]:
     if dims is not None and (not isinstance(dims, int) or not 1 <= dims <= OPENAI_DIMS[model]
                              or model == "text-embedding-ada-002"):
         raise _Invalid(f"'dimensions' is not valid for {model}")
-    texts = _texts(body.get("input"), "input", MAX_INPUTS["openai"])
+    arrays = _token_arrays(body.get("input"))
+    if arrays is not None:  # token ids: each array is embedded as the text of its ids, one token each
+        if len(arrays) > MAX_INPUTS["openai"]:
+            raise _Invalid(f"'input' must have at most {MAX_INPUTS['openai']} items")
+        texts, tokens = [" ".join(map(str, ids)) for ids in arrays], sum(len(ids) for ids in arrays)
+    else:
+        texts = _texts(body.get("input"), "input", MAX_INPUTS["openai"])
+        tokens = sum(count_tokens(t) for t in texts)
     data = []
     for i, text in enumerate(texts):
         vec = vector(text, dims or OPENAI_DIMS[model])
         data.append({"object": "embedding", "index": i, "embedding": _base64(vec) if fmt == "base64" else vec})
-    tokens = sum(count_tokens(t) for t in texts)
     return {"object": "list", "data": data, "model": model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 

@@ -89,6 +89,23 @@ def test_dimensions(stack: RunningStack, provider: str, http: httpx.Client) -> N
         assert refused.status_code == 400 and refused.json()["error"]["param"] == "dimensions"
 
 
+def test_token_ids_reach_openai_and_are_refused_by_name_elsewhere(stack: RunningStack, provider: str,
+                                                                  http: httpx.Client) -> None:
+    # OpenAI's token-id input: what LangChain's OpenAIEmbeddings sends by default (tiktoken's ids).
+    sdk = _sdk(stack, provider, http)
+    for ids, vectors in (([[15339, 1917], [9906]], 2), ([15339, 1917, 9906], 1)):
+        if catalogue.provider(provider).kind == "openai":
+            resp = sdk.embeddings.create(model=MODELS[provider], input=ids, encoding_format="float")
+            assert len(resp.data) == vectors and all(len(d.embedding) == DIMS[provider] for d in resp.data)
+            assert resp.usage.prompt_tokens == 3  # one token per id, as reported upstream
+        else:  # ids of OpenAI's tokenizer mean nothing to this provider's model: refused, never sent as text
+            with pytest.raises(openai.BadRequestError) as refused:
+                sdk.embeddings.create(model=MODELS[provider], input=ids)
+            error = refused.value.body
+            assert (error["param"], error["code"]) == ("input", "unsupported_parameter")  # type: ignore[index]
+            assert "check_embedding_ctx_length=False" in error["message"]  # type: ignore[index]
+
+
 def test_langchain_openai_embeddings(stack: RunningStack, provider: str) -> None:
     with httpx.Client(verify=str(stack.ca)) as client:
         emb = OpenAIEmbeddings(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider],  # type: ignore[arg-type]
@@ -106,7 +123,9 @@ def test_langchain_openai_embeddings(stack: RunningStack, provider: str) -> None
     ({"input": ["ok", ""]}, 422, "input"),
     ({"input": ["x"] * 10_000}, 422, "input"),
     ({"input": 42}, 422, "input"),
-    ({"input": [[1, 2, 3]]}, 422, "input"),
+    ({"input": [[1, 2, 3], []]}, 422, "input"),  # token ids: an empty array
+    ({"input": [-1]}, 422, "input"),
+    ({"input": [1, "two"]}, 422, "input"),
     ({"input": "x", "encoding_format": "int8"}, 422, "encoding_format"),
     ({"input": "x", "dimensions": 0}, 422, "dimensions"),
     ({"input": "x", "temperature": 1}, 400, "temperature"),  # unsupported parameter, as on chat

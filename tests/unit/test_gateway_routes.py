@@ -52,6 +52,10 @@ async def test_openapi_documents_the_provider_routes(gateway: tuple[str, httpx.A
         assert ("dimensions" in props) is (provider == "openai")
         if provider == "openai":
             assert props["dimensions"]["anyOf"][0]["maximum"] == 1536
+        # Token ids (of OpenAI's tokenizer) only where the provider reads them.
+        forms = [form["title"] for form in props["input"]["anyOf"]]
+        tokens = ["token ids", "lists of token ids"] if adapter_class(provider).embeds_token_ids else []
+        assert forms == ["text", "texts", *tokens]
     # As strict as the server: the response_format types this provider has no mechanism for are left out.
     fmt = schema["components"]["schemas"]["ChatCompletionRequest"]["properties"]["response_format"]["anyOf"][0]
     served = {"text", *adapter_class(provider).structured_methods}

@@ -39,6 +39,14 @@ async def test_openai_float_base64_and_dimensions(client: httpx.AsyncClient) -> 
     assert len(short["data"][0]["embedding"]) == 8
 
 
+async def test_openai_token_ids(client: httpx.AsyncClient) -> None:
+    body = {"model": "text-embedding-3-small", "input": [[15339, 1917], [9906]]}
+    arrays = (await client.post("/v1/embeddings", json=body, headers=BEARER)).json()
+    assert arrays["usage"] == {"prompt_tokens": 3, "total_tokens": 3} and len(arrays["data"]) == 2
+    one = (await client.post("/v1/embeddings", json={**body, "input": [15339, 1917]}, headers=BEARER)).json()
+    assert one["data"][0]["embedding"] == arrays["data"][0]["embedding"] and one["usage"]["prompt_tokens"] == 2
+
+
 async def test_cohere_v1_and_v2(client: httpx.AsyncClient) -> None:
     body = {"model": "embed-v4.0", "texts": ["x y"], "input_type": "search_document", "embedding_types": ["float"]}
     v1 = (await client.post("/v1/embed", json=body, headers=BEARER)).json()
@@ -54,6 +62,8 @@ async def test_cohere_v1_and_v2(client: httpx.AsyncClient) -> None:
     ("/v1/embeddings", {"model": "gpt-4o", "input": "x"}),
     ("/v1/embeddings", {"model": "text-embedding-ada-002", "input": "x", "dimensions": 8}),
     ("/v1/embeddings", {"model": "text-embedding-3-small", "input": "x", "encoding_format": "int8"}),
+    ("/v1/embeddings", {"model": "text-embedding-3-small", "input": [[1], []]}),
+    ("/v1/embeddings", {"model": "text-embedding-3-small", "input": [1, -2]}),
     ("/v2/embed", {"model": "embed-v4.0", "texts": ["x"]}),
     ("/v2/embed", {"model": "embed-v4.0", "texts": ["x"] * 97, "input_type": "search_query"}),
 ])

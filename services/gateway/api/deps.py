@@ -66,9 +66,12 @@ def unknown_model(runtime: Runtime, model: str) -> UnknownModelError:
     return UnknownModelError(f"model '{model}' is not available on this gateway; allowed: {allowed}", param="model")
 
 
-async def admit(runtime: Runtime, client: Principal, texts: list[str], max_tokens: int | None) -> Reservation | None:
-    """Reserve this request under the client's limits (429 when refused, counted by limit)."""
-    estimate = enforce.estimate_tokens(texts, max_tokens, runtime.settings.limits_default_completion_tokens)
+async def admit(runtime: Runtime, client: Principal, texts: list[str], max_tokens: int | None, *,
+                prompt_tokens: int | None = None) -> Reservation | None:
+    """Reserve this request under the client's limits (429 when refused, counted by limit): the prompt's tokens
+    estimated from `texts`, plus `prompt_tokens` counted already (an input of token ids)."""
+    default_completion = runtime.settings.limits_default_completion_tokens
+    estimate = enforce.estimate_tokens(texts, max_tokens, default_completion) + (prompt_tokens or 0)
     try:
         return await enforce.admit(runtime.limiter, client.client_id, client.limits, estimate)
     except (RateLimitedError, QuotaExceededError) as exc:

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from gateway.api.json_types import PositiveInt
+from gateway.api.json_types import PositiveInt, json_integer
 
-# OpenAI's own limits: 2,048 inputs per request; the body limit (GATEWAY_MAX_BODY_BYTES, 413) bounds the rest.
+# OpenAI's own limits: 2,048 inputs per request, 8,192 tokens per input; the body limit (GATEWAY_MAX_BODY_BYTES,
+# 413) bounds the rest.
 MAX_INPUTS = 2048
 MAX_INPUT_CHARS = 100_000
+MAX_INPUT_TOKENS = 8192
 Text = Annotated[str, Field(min_length=1, max_length=MAX_INPUT_CHARS)]
+TokenId = Annotated[int, Field(strict=False, ge=0), BeforeValidator(json_integer)]
+TokenIds = Annotated[list[TokenId], Field(min_length=1, max_length=MAX_INPUT_TOKENS)]
+# The input forms that are token ids, as named in the request's JSON schema (app.py leaves them out of the
+# schema of a provider that takes text only).
+TOKEN_FORMS = ("token ids", "lists of token ids")
 
 
 class EmbeddingRequest(BaseModel):
-    """`POST /v1/embeddings`: `input` is one text or a list of texts (token-id arrays are not supported)."""
+    """`POST /v1/embeddings`: `input` is one text, a list of texts, or OpenAI's token ids (one array of them, or
+    a list of such arrays: what LangChain's OpenAIEmbeddings sends by default), which only a provider whose
+    tokenizer they come from takes (the adapter's `embeds_token_ids`)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)  # strict: `true` is not the integer 1
 
-    input: Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_INPUTS)]
+    input: (Annotated[Text, Field(title="text")]
+            | Annotated[list[Text], Field(min_length=1, max_length=MAX_INPUTS, title="texts")]
+            | Annotated[TokenIds, Field(title=TOKEN_FORMS[0])]
+            | Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_INPUTS, title=TOKEN_FORMS[1])])
     model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: PositiveInt | None = None
@@ -27,8 +39,18 @@ class EmbeddingRequest(BaseModel):
 
     @property
     def texts(self) -> list[str]:
-        """The inputs as a list."""
-        return [self.input] if isinstance(self.input, str) else self.input
+        """The text inputs as a list (none when the input is token ids)."""
+        if isinstance(self.input, str):
+            return [self.input]
+        return [] if self.token_ids is not None else self.input  # type: ignore[return-value]
+
+    @property
+    def token_ids(self) -> list[list[int]] | None:
+        """The token-id inputs, one array per input; None when the input is text."""
+        value = self.input
+        if isinstance(value, str) or isinstance(value[0], str):
+            return None
+        return [value] if isinstance(value[0], int) else value  # type: ignore[list-item,return-value]
 
 
 class Embedding(BaseModel):

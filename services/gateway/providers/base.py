@@ -172,6 +172,9 @@ class ProviderAdapter(ABC):
     # provider offers no embeddings and the route answers 404.
     # Models that honour `dimensions` (shorter vectors), with their native size (the largest accepted).
     embedding_dimensions: ClassVar[Mapping[str, int]] = {}
+    # Takes OpenAI's token-id input (ids of OpenAI's tokenizer, which only OpenAI's models read): `embed`
+    # then gets lists of ids as its inputs.
+    embeds_token_ids: ClassVar[bool] = False
     messages_api: ClassVar[bool] = False  # serves the Anthropic Messages API (`/v1/messages`) natively
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:
@@ -180,7 +183,8 @@ class ProviderAdapter(ABC):
 
     async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
                     dimensions: int | None) -> Embedded:
-        """Embed `texts` (one vector each, in order) with the tokens the provider reports."""
+        """Embed `texts` (one vector each, in order) with the tokens the provider reports (an adapter that
+        `embeds_token_ids` widens `texts` to lists of token ids too)."""
         return Embedded(await embeddings.aembed_documents(list(texts)), None)
 
 

@@ -90,6 +90,7 @@ class OpenAIAdapter(ProviderAdapter):
         return sdk_errors.map_error(openai, exc)
 
     embedding_dimensions = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
+    embeds_token_ids = True  # what LangChain's OpenAIEmbeddings sends by default (tiktoken's ids)
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:
         # check_embedding_ctx_length=False sends the text as is: the token-splitting path needs
@@ -98,7 +99,7 @@ class OpenAIAdapter(ProviderAdapter):
                                 timeout=self.settings.upstream_timeout_s, max_retries=self.settings.max_retries,
                                 check_embedding_ctx_length=False, http_async_client=self.http_client())
 
-    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
+    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str] | Sequence[list[int]],
                     dimensions: int | None) -> Embedded:
         # aembed_documents drops the reported usage, which audit and limits need: call the
         # client LangChain configured (key, base URL, timeout, retries) directly instead.

@@ -23,3 +23,4 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
                "prompt_cache_retention": "the server caches prompts by its own rules",
                "prompt_cache_options": "the server caches prompts by its own rules"}
     embedding_dimensions = {}  # the server's model decides its size; `dimensions` is refused by name
+    embeds_token_ids = False  # ids of OpenAI's tokenizer mean nothing to the server's own model

@@ -38,7 +38,9 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         if ctx is not None:
             ctx.route, ctx.audited = "embeddings", True
         # Counted by the client's limits like chat: the input is reserved, no completion allowance.
-        reservation = await admit(runtime, client, req.texts, 0)
+        ids = req.token_ids
+        reservation = await admit(runtime, client, req.texts, 0,
+                                  prompt_tokens=None if ids is None else sum(map(len, ids)))
         try:
             doc = await embedder.create(req, runtime.provider_key())
         except Exception:
