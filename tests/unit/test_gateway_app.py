@@ -244,6 +244,16 @@ async def test_a_tool_choice_whose_type_is_not_a_string_is_a_422(client: httpx.A
     assert_error(await client.post(CHAT, json=body, headers=AUTH), 422, "invalid_field")  # found by schemathesis
 
 
+@pytest.mark.parametrize("stream", [None, False])
+async def test_stream_options_without_streaming_are_refused_as_openai_refuses_them(client: httpx.AsyncClient,
+                                                                                   stream: bool | None) -> None:
+    body: dict = {"messages": [{"role": "user", "content": "x"}], "stream_options": {"include_usage": True}}
+    if stream is not None:
+        body["stream"] = stream
+    err = assert_error(await client.post(CHAT, json=body, headers=AUTH), 422, "invalid_field")
+    assert (err["param"], err["message"]) == ("stream_options", "stream_options: only allowed when stream is true")
+
+
 async def test_auth_comes_before_validation(client: httpx.AsyncClient) -> None:
     assert_error(await client.post(CHAT, json={"messages": []}), 401)
 

@@ -248,7 +248,10 @@ class ChatCompletionRequest(_Strict):
     """`POST /v1/chat/completions`."""
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
-        "dependentRequired": {name: [needed] for name, needed in _DEPENDENT.items()}})
+        "dependentRequired": {name: [needed] for name, needed in _DEPENDENT.items()},
+        # stream_options only with stream: true (OpenAI refuses it otherwise).
+        "if": {"properties": {"stream_options": {"type": "object"}}, "required": ["stream_options"]},
+        "then": {"properties": {"stream": {"const": True}}, "required": ["stream"]}})
 
     model: NonEmptyStr | None = None
     # `contains` states the one-user-turn rule in the schema too, so generated clients and fuzzers know it.
@@ -344,4 +347,6 @@ class ChatCompletionRequest(_Strict):
                 # A model-level error's location is the body: `param` names the field (errors.error_field).
                 raise PydanticCustomError("dependent_required", "sent without {needed}",
                                           {"param": name, "needed": needed})
+        if self.stream_options is not None and not self.stream:  # as OpenAI refuses it: never silently unused
+            raise PydanticCustomError("stream_only", "only allowed when stream is true", {"param": "stream_options"})
         return self
