@@ -185,13 +185,13 @@ class RedactedThinkingBlock(_Block):
 Block = Annotated[TextBlock | ImageBlock | DocumentBlock | SearchResultBlock | ToolUseBlock | ToolResultBlock
                   | ThinkingBlock | RedactedThinkingBlock, Field(discriminator="type")]
 
-_SERVER_TOOLS = "server tools are not served (they run at Anthropic and bill per use, outside the token budgets " \
-                "this gateway enforces); only client tools"
+SERVER_TOOLS_WHY = ("server tools are not served (they run at Anthropic and bill per use, outside the token budgets "
+                    "this gateway enforces); only client tools")
 # Block and source types of the API that the gateway refuses, and why.
 NOT_SERVED_TAGS = {
     **dict.fromkeys(("server_tool_use", "web_search_tool_result", "web_fetch_tool_result",
                      "code_execution_tool_result", "bash_code_execution_tool_result",
                      "text_editor_code_execution_tool_result", "tool_search_tool_result", "tool_reference",
-                     "container_upload"), _SERVER_TOOLS),
+                     "container_upload"), SERVER_TOOLS_WHY),
     "file": "the Files API is not served: send the image or document inline, or by URL",
 }

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, StrictBool, Tag
 
-from gateway.api.anthropic_blocks import CacheControl, Strict, ToolName
+from gateway.api.anthropic_blocks import SERVER_TOOLS_WHY, CacheControl, Strict, ToolName
 from gateway.api.json_types import PositiveInt
 
 # Who may call a tool: the model directly. The other callers Anthropic names are its code execution tools.
@@ -105,10 +105,7 @@ def kind(tool: Any) -> str:
 
 def not_served(tool_type: str) -> str | None:
     """Why a tool type of the API is not served here; None if it is not one the gateway refuses."""
-    if tool_type.startswith(_SERVER_TOOLS):
-        return ("server tools are not served (they run at Anthropic and bill per use, outside the token budgets "
-                "this gateway enforces); only client tools")
-    return None
+    return SERVER_TOOLS_WHY if tool_type.startswith(_SERVER_TOOLS) else None
 
 
 AnyTool = Annotated[
