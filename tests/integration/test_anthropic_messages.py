@@ -166,6 +166,7 @@ def test_bad_input_is_a_clear_400(stack: RunningStack, http: httpx.Client, body:
     assert param in doc["error"]["message"]
 
 
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 def test_every_parameter_of_the_sdk_reaches_anthropic_as_sent(stack: RunningStack, client: anthropic.Anthropic,
                                                              http: httpx.Client) -> None:
     sent = {"cache_control": {"type": "ephemeral", "ttl": "1h"}, "speed": "fast", "inference_geo": "us",

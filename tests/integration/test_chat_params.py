@@ -64,6 +64,7 @@ def test_the_samples_cover_every_parameter_passed_or_refused() -> None:
     assert declared <= set(SAMPLES)
 
 
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 @pytest.mark.parametrize("param", sorted(SAMPLES))
 def test_each_parameter_is_honoured_or_refused(stack: RunningStack, provider: str, http: httpx.Client,
                                                param: str) -> None:
@@ -101,6 +102,7 @@ def test_openai_parameters_the_gateway_does_not_serve_are_not_in_the_request_mod
     assert NOT_SERVED.keys().isdisjoint(ChatCompletionRequest.model_fields)
 
 
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 def test_an_object_valued_parameter_reaches_openai_as_sent_when_streamed(stack: RunningStack,
                                                                           http: httpx.Client) -> None:
     options = {"mode": "implicit", "ttl": "30m"}
@@ -110,6 +112,7 @@ def test_an_object_valued_parameter_reaches_openai_as_sent_when_streamed(stack: 
     assert sent["prompt_cache_options"] == options and sent["verbosity"] == "high" and sent["stream"] is True
 
 
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 @pytest.mark.parametrize("value", ["none", "minimal", "max"])
 def test_every_reasoning_effort_openai_documents_is_accepted(stack: RunningStack, http: httpx.Client,
                                                              value: str) -> None:
@@ -124,6 +127,7 @@ def test_n_above_one_is_refused_and_one_is_fine(stack: RunningStack, provider: s
     assert post(http, stack, provider, n=1).status_code == 200
 
 
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 def test_tool_choice_reaches_the_provider_in_its_own_form(stack: RunningStack, provider: str,
                                                           http: httpx.Client) -> None:
     other = {"type": "function", "function": {"name": "g", "parameters": {"type": "object", "properties": {}}}}
