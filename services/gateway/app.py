@@ -24,8 +24,8 @@ from gateway.asgi import GatewayMiddleware
 from gateway.auth.jwt import REFRESH_ERRORS
 from gateway.chat.params import document_refusals
 from gateway.config import ConfigError, Settings, exit_on_config_error, load_settings
-from gateway.errors import NOT_SERVED as NOT_SERVED_FORM
 from gateway.errors import (
+    NOT_SERVED_ERROR,
     GatewayError,
     InvalidRequestError,
     MethodNotAllowedError,
@@ -234,7 +234,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             first = unknown[0] if unknown else max(errors, key=lambda e: len(e["loc"]))
             field = error_field(first)
             part = _unserved_part(first) if request.url.path.endswith("/chat/completions") else None
-            if first.get("type") == NOT_SERVED_FORM:
+            if first.get("type") == NOT_SERVED_ERROR:
                 err = InvalidRequestError(f"{field}: {first['msg']}", code="unsupported_parameter", param=field)
             elif part is not None:
                 err = InvalidRequestError(f"{field}.type: '{part}' parts are not supported by this gateway "

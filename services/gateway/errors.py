@@ -150,13 +150,13 @@ def error_field(error: Mapping[str, Any]) -> str:
     return param if isinstance(param, str) else field_path(error["loc"])
 
 
-NOT_SERVED = "not_served"  # the type of the validation error `not_served()` raises
+NOT_SERVED_ERROR = "not_served"  # the type of the validation error `not_served()` raises
 
 
 def not_served(param: str, why: str) -> PydanticCustomError:
     """A validation error for a form of a request field that the API has and this gateway does not serve:
     answered `400 unsupported_parameter` naming `param` (a validator's location stops at its own field)."""
-    return PydanticCustomError(NOT_SERVED, "not supported by this gateway ({why})", {"param": param, "why": why})
+    return PydanticCustomError(NOT_SERVED_ERROR, "not supported by this gateway ({why})", {"param": param, "why": why})
 
 
 def invalid_json(error: Mapping[str, Any]) -> InvalidRequestError:
