@@ -223,9 +223,15 @@ def test_a_refusal_reaches_the_sdk_as_a_refusal(stack: RunningStack, provider: s
                                               stream=True))
     deltas = [c.choices[0].delta for c in chunks if c.choices]
     assert "".join(d.refusal or "" for d in deltas) == says and not "".join(d.content or "" for d in deltas)
+    assert (deltas[0].role, deltas[0].content) == ("assistant", None)  # as OpenAI opens a refusal: no content
+    pieces = [d.refusal for d in deltas if d.refusal]
+    assert len(pieces) > 1
     with sdk.chat.completions.stream(model=stack.model(provider), messages=ask,  # type: ignore[arg-type]
                                      response_format=Person) as stream:
-        assert stream.get_final_completion().choices[0].message.refusal == says
+        # under structured outputs too, the refusal streams as the model says it, once
+        assert [e.delta for e in stream if e.type == "refusal.delta" and e.delta] == pieces
+        message = stream.get_final_completion().choices[0].message
+        assert (message.refusal, message.content) == (says, None)
 
 
 def test_sdk_json_object_response_format(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:

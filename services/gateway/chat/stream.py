@@ -102,11 +102,12 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
                 tier = served_tier(metadata) or tier
             content = chunk.content
             text = content if type(content) is str else chunk.text  # `.text` of a str is the str, built anew
-            if text or not opened:
+            refusal = chunk.additional_kwargs.get("refusal") if chunk.additional_kwargs else None  # OpenAI's
+            if text or not (opened or refusal is not None):
                 delta: dict[str, Any] = {"role": "assistant", "content": text} if not opened else {"content": text}
                 yield event(delta, logprobs=metadata.get("logprobs"))  # OpenAI's logprobs ride on their chunk
                 opened = True
-            if chunk.additional_kwargs and (refusal := chunk.additional_kwargs.get("refusal")):  # OpenAI's
+            if refusal is not None and (refusal or not opened):  # a refusal opens with no content, as OpenAI's
                 yield event({"refusal": refusal} if opened else {"role": "assistant", "content": None,
                                                                  "refusal": refusal})
                 opened = True

@@ -44,9 +44,19 @@ class ChatOpenAIRefusals(ChatOpenAI):
     def _convert_chunk_to_generation_chunk(self, chunk: dict, default_chunk_class: type,
                                            base_generation_info: dict | None) -> ChatGenerationChunk | None:
         generated = super()._convert_chunk_to_generation_chunk(chunk, default_chunk_class, base_generation_info)
-        choices = chunk.get("choices")
-        if generated is not None and choices and (refusal := (choices[0].get("delta") or {}).get("refusal")):
+        # A chunk of the SDK's own stream, or (with a response_format) its stream helper's `chunk` event.
+        choices = chunk.get("choices") or chunk.get("chunk", {}).get("choices")
+        # "" included: OpenAI opens a refusal with `"content": null, "refusal": ""`, and so does the gateway.
+        refusal = (choices[0].get("delta") or {}).get("refusal") if choices else None
+        if generated is not None and type(refusal) is str:
             generated.message.additional_kwargs["refusal"] = refusal
+        return generated
+
+    def _get_generation_chunk_from_completion(self, completion: openai.BaseModel) -> ChatGenerationChunk:
+        # With a response_format, LangChain ends the stream with the helper's final completion, its refusal
+        # whole: the refusal went out delta by delta already (as LangChain drops the tool calls there).
+        generated = super()._get_generation_chunk_from_completion(completion)
+        generated.message.additional_kwargs.pop("refusal", None)
         return generated
 
 
