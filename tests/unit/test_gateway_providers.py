@@ -7,6 +7,7 @@ exactly as each SDK raises them.
 from __future__ import annotations
 
 import json
+import logging
 import typing
 from typing import Any
 
@@ -198,7 +199,7 @@ def test_cohere_sdk_errors() -> None:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_generic_errors_never_become_500(provider: str) -> None:
+def test_generic_errors_never_become_500(provider: str, caplog: pytest.LogCaptureFixture) -> None:
     a = adapter(provider)
     _expect(a.map_error(TimeoutError()), UpstreamTimeoutError, 504)
     _expect(a.map_error(json.JSONDecodeError("x", "{", 0)), UpstreamBadResponseError, 502)
@@ -207,9 +208,13 @@ def test_generic_errors_never_become_500(provider: str) -> None:
     limited = a.map_error(httpx.HTTPStatusError("429", request=response.request, response=response))
     _expect(limited, RateLimitedError, 429)
     assert limited.retry_after == 2
-    other = a.map_error(RuntimeError("secret sk-live-123 inside"))
+    with caplog.at_level(logging.WARNING, logger="gateway.upstream"):
+        other = a.map_error(RuntimeError("secret sk-live-123 inside"))
     _expect(other, UpstreamError, 502)
     assert "sk-live" not in other.message and "RuntimeError" in other.message
+    # the operator sees what was raised (its type; gateway.logs writes where, never the message)
+    assert [(r.getMessage(), r.exc_info[0]) for r in caplog.records if r.exc_info] == [
+        ("upstream call failed", RuntimeError)]
     own = RateLimitedError(retry_after=9)
     assert a.map_error(own) is own
 

@@ -16,6 +16,7 @@ rotated key simply produces a new cache entry while in-flight requests keep thei
 from __future__ import annotations
 
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,8 @@ from gateway.errors import (
     UpstreamTimeoutError,
 )
 from gateway.providers import signatures
+
+_log = logging.getLogger("gateway.upstream")
 
 _MODEL_CACHE_SIZE = 16
 NAMED = "<function name>"  # tool_choices value: hand the named function's name to bind_tools
@@ -166,6 +169,9 @@ class ProviderAdapter(ABC):
             return from_status(exc.response.status_code, exc.response.headers)
         if isinstance(exc, ValueError) and "No generation chunks" in str(exc):
             return UpstreamBadResponseError()  # langchain-core: the stream ended without a usable chunk
+        # Unclassified (an integration tripping over an unexpected reply, or a bug in one): the client gets a
+        # 502 naming the type; the log gets the type and where it was raised (gateway.logs: never the message).
+        _log.warning("upstream call failed", exc_info=exc)
         return UpstreamError(f"upstream call failed ({type(exc).__name__})")
 
     # Capabilities beyond chat (issue 17). `embedding_models` (from the catalogue) empty: the
