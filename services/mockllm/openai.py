@@ -11,6 +11,7 @@ from mockllm.engine import BadRequest, ChatRequest
 from mockllm.structured import mapping
 
 CREATED = 1_700_000_000  # fixed timestamp keeps replies deterministic
+FINGERPRINT = "fp_mockllm01"  # OpenAI names its backend configuration in every reply and chunk
 FINISH = {"stop": "stop", "length": "length", "tool": "tool_calls"}
 ERRORS = {  # kind -> (type, code)
     "auth": ("invalid_request_error", "invalid_api_key"),
@@ -153,7 +154,7 @@ class OpenAIProtocol:
                 "choices": [{"index": 0, "message": message, "logprobs": _logprobs(plan.text, req),
                              "finish_reason": wire_finish(plan, FINISH)}],
                 "usage": _usage(plan),
-                "system_fingerprint": None,
+                "system_fingerprint": FINGERPRINT,
                 "service_tier": _served_tier(req),
             }
         )
@@ -165,7 +166,7 @@ class OpenAIProtocol:
             "object": "chat.completion.chunk",
             "created": CREATED,
             "model": req.model,
-            "system_fingerprint": None,
+            "system_fingerprint": FINGERPRINT,
             "service_tier": _served_tier(req),
         }
         if req.include_usage:

@@ -234,6 +234,18 @@ def test_a_refusal_reaches_the_sdk_as_a_refusal(stack: RunningStack, provider: s
         assert (message.refusal, message.content) == (says, None)
 
 
+def test_the_backend_fingerprint_reaches_the_sdk(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
+    # OpenAI names the backend configuration that served a request (what a client sending `seed` compares):
+    # in a reply, and in a stream's finish and usage chunks (LangChain learns it with the finish reason).
+    expected = "fp_mockllm01" if catalogue.provider(provider).mock_protocol == "openai" else None
+    ask = [{"role": "user", "content": "hello"}]
+    reply = sdk.chat.completions.create(model=stack.model(provider), messages=ask)  # type: ignore[arg-type]
+    assert reply.system_fingerprint == expected
+    chunks = list(sdk.chat.completions.create(model=stack.model(provider), messages=ask,  # type: ignore[arg-type]
+                                              stream=True, stream_options={"include_usage": True}))
+    assert [c.system_fingerprint for c in chunks[-2:]] == [expected, expected]
+
+
 def test_sdk_json_object_response_format(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
     call = {"model": stack.model(provider), "response_format": {"type": "json_object"},
             "messages": [{"role": "user", "content": "as json"}]}

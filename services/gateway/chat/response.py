@@ -86,6 +86,8 @@ def completion_doc(adapter: ProviderAdapter, result: AIMessage, model_name: str,
         doc["usage"] = usage
     if tier := served_tier(result.response_metadata):
         doc["service_tier"] = tier
+    if fingerprint := fingerprint_of(result.response_metadata):
+        doc["system_fingerprint"] = fingerprint
     return doc
 
 
@@ -98,3 +100,10 @@ def served_tier(metadata: Mapping[str, Any]) -> str | None:
     which is not OpenAI's, is not one)."""
     tier = metadata.get("service_tier")
     return tier if tier in SERVICE_TIERS else None
+
+
+def fingerprint_of(metadata: Mapping[str, Any]) -> str | None:
+    """The backend configuration an OpenAI-protocol provider says served the request (`system_fingerprint`,
+    what a client sending `seed` compares); LangChain writes "" when the reply had none."""
+    fingerprint = metadata.get("system_fingerprint")
+    return fingerprint if fingerprint and type(fingerprint) is str else None

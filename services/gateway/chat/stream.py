@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessageChunk
 
 from gateway import context
 from gateway.api.event_stream import LastEvent
-from gateway.chat.response import record_usage, served_tier, usage_of
+from gateway.chat.response import fingerprint_of, record_usage, served_tier, usage_of
 from gateway.errors import GatewayError, UpstreamBadResponseError, fault, sse_error
 from gateway.providers.base import ProviderAdapter
 from gateway.stream_idle import IdleBound
@@ -81,6 +81,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     usage: dict[str, Any] | None = None
     finish: str | None = None
     tier: str | None = None  # the service tier that served it (OpenAI says so with the finish reason)
+    fingerprint: str | None = None  # and its backend configuration, `system_fingerprint` (idem)
     opened = False
     chunk: Any = first
     idle = IdleBound(idle_s)
@@ -100,6 +101,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
             if metadata:
                 finish = adapter.finish_reason(metadata) or finish
                 tier = served_tier(metadata) or tier
+                fingerprint = fingerprint_of(metadata) or fingerprint
             content = chunk.content
             text = content if type(content) is str else chunk.text  # `.text` of a str is the str, built anew
             refusal = chunk.additional_kwargs.get("refusal") if chunk.additional_kwargs else None  # OpenAI's
@@ -128,6 +130,8 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     # The closing events are ready together: one write to the client, not three.
     if tier is not None:
         base["service_tier"] = tier
+    if fingerprint is not None:
+        base["system_fingerprint"] = fingerprint
     tail = event({}, finish)
     if include_usage:
         tail += b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
