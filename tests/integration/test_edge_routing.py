@@ -107,9 +107,11 @@ def test_each_provider_is_routed_to_its_gateway(client: httpx.Client, stack: Run
 
 @pytest.mark.parametrize("path", ["/gemini/v1/chat/completions", "/", "/openai", "/openai/metrics",
                                   "/anthropic/v1/auth/verify", "/cohere/docs", "/cohere/openapi.json",
-                                  "/_auth/openai", "/_errors/404.json"])
+                                  "/_auth/openai", "/_errors/404.json", "/openai/v1/responses"])
 def test_unknown_and_internal_routes_are_404_json(client: httpx.Client, stack: RunningStack, path: str) -> None:
-    assert_error(client.get(path, headers=_auth(stack, "openai")), 404, "not_found")
+    error = assert_error(client.get(path, headers=_auth(stack, "openai")), 404, "not_found")
+    # an SDK call the gateway does not serve (the Responses API, files, ...) says what it does serve
+    assert "v1/chat/completions" in error["message"] and "Responses" in error["message"]
 
 
 def test_nginx_answers_its_own_healthz(client: httpx.Client) -> None:
