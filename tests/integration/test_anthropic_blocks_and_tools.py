@@ -11,6 +11,7 @@ from typing import Any
 import anthropic
 import httpx
 import httpx2
+import openai
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.tools import tool
@@ -137,3 +138,18 @@ def test_what_is_not_served_is_refused_by_name_with_the_reason(stack: RunningSta
         error = resp.json()["error"]
         assert error["type"] == "invalid_request_error"
         assert error["message"].startswith(f"{param}: ") and says in error["message"], error["message"]
+
+
+def test_extended_thinking_refused_on_chat_is_served_where_the_refusal_points(stack: RunningStack,
+                                                                              client: anthropic.Anthropic) -> None:
+    chat = openai.OpenAI(base_url=f"{stack.url}/anthropic/v1", api_key=stack.keys["anthropic"], max_retries=0,
+                         http_client=httpx2.Client(verify=ssl.create_default_context(cafile=str(stack.ca))))
+    ask: Any = [{"role": "user", "content": "think first"}]
+    with pytest.raises(openai.BadRequestError) as refused:
+        chat.chat.completions.create(model=MODEL, messages=ask, reasoning_effort="high")
+    assert refused.value.body["param"] == "reasoning_effort"  # type: ignore[index]
+    says = refused.value.body["message"]  # type: ignore[index]
+    assert "POST /anthropic/v1/messages with `thinking` and `output_config.effort`" in says
+    reply = client.messages.create(model=MODEL, max_tokens=2048, messages=ask, thinking={"type": "adaptive"},
+                                   extra_body={"output_config": {"effort": "high"}})
+    assert reply.stop_reason == "end_turn" and reply.content[-1].type == "text"

@@ -38,7 +38,8 @@ class AnthropicAdapter(ProviderAdapter):
                "logit_bias": "no logit bias", "logprobs": "no log probabilities",
                "top_logprobs": "no log probabilities", "metadata": "only an end-user id: send `user`",
                "store": "no stored completions", "service_tier": "different tiers",
-               "reasoning_effort": "extended thinking is configured per deployment",
+               "reasoning_effort": "extended thinking is served by the Messages API: POST /anthropic/v1/messages "
+                                   "with `thinking` and `output_config.effort`",
                "verbosity": "no verbosity setting", "safety_identifier": "only an end-user id: send `user`",
                "prompt_cache_key": "caching is marked per content block, in the Messages API",
                "prompt_cache_retention": "caching is marked per content block, in the Messages API",
