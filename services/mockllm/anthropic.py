@@ -12,6 +12,8 @@ from mockllm.engine import BadRequest, ChatRequest
 from mockllm.structured import mapping
 
 STOP = {"stop": "end_turn", "length": "max_tokens", "tool": "tool_use"}
+THOUGHT = "The user wrote; I answer with an echo."  # what the mock's extended thinking says
+SIGNATURE = "bW9jay10aGlua2luZy1zaWduYXR1cmU="  # Anthropic signs each thinking block (opaque base64)
 ERRORS = {
     "auth": "authentication_error",
     "invalid": "invalid_request_error",
@@ -115,11 +117,16 @@ class AnthropicProtocol:
         choice = mapping(body.get("tool_choice"))
         kind = choice.get("type")
         fmt = mapping(mapping(body.get("output_config")).get("format"))
+        thinking = mapping(body.get("thinking"))
         return ChatRequest(
             model, turns, set(schemas), max_tokens, bool(body.get("stream")),
             tool_schemas=schemas,
             tool_choice=choice.get("name") if kind == "tool" else {"any": "any", "none": "none"}.get(str(kind)),
             output_schema=mapping(fmt.get("schema")) if fmt.get("type") == "json_schema" else None,
+            # Thinking on (any type but disabled) opens the reply with a signed thinking block; `display:
+            # omitted` leaves its text empty, as Anthropic does.
+            thought=None if thinking.get("type") in (None, "disabled") else
+            "" if thinking.get("display") == "omitted" else THOUGHT,
         )
 
     def error(self, kind: str, message: str) -> bytes:
@@ -152,7 +159,9 @@ class AnthropicProtocol:
             }
         else:
             block = {"type": "text", "text": plan.text}
-        return jsonio.dumps(self._message(plan, req, rid, [block], final=True))
+        thinking = [] if req.thought is None else [
+            {"type": "thinking", "thinking": req.thought, "signature": SIGNATURE}]
+        return jsonio.dumps(self._message(plan, req, rid, [*thinking, block], final=True))
 
     def events(self, plan: Plan, req: ChatRequest, rid: str) -> list[bytes]:
         """message_start … message_stop with ``event:`` lines, like the real API."""
@@ -168,14 +177,19 @@ class AnthropicProtocol:
         else:
             block = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": p} for p in split_chunks(plan.text)]
-        frames.append(
-            _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
-        )
-        frames.append(_event("ping", {"type": "ping"}))
-        frames += [
-            _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": d}) for d in deltas
-        ]
-        frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        blocks = [(block, deltas)]
+        if req.thought is not None:  # the signed thinking block comes first
+            thought = [{"type": "thinking_delta", "thinking": p} for p in split_chunks(req.thought) if p]
+            blocks.insert(0, ({"type": "thinking", "thinking": "", "signature": ""},
+                              [*thought, {"type": "signature_delta", "signature": SIGNATURE}]))
+        for index, (start, block_deltas) in enumerate(blocks):
+            frames.append(_event("content_block_start",
+                                 {"type": "content_block_start", "index": index, "content_block": start}))
+            if index == 0:
+                frames.append(_event("ping", {"type": "ping"}))
+            frames += [_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+                       for d in block_deltas]
+            frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
         delta = {"stop_reason": wire_finish(plan, STOP), "stop_sequence": None}
         # The API reports cumulative usage here, input tokens included (langchain-anthropic reads them here).
         usage = _usage(plan, plan.output_tokens)

@@ -43,6 +43,7 @@ class ChatRequest:
     json_mode: bool = False  # the reply is some JSON object
     logprobs: bool = False  # OpenAI: per-token log probabilities requested
     service_tier: str | None = None  # OpenAI: the processing tier asked for
+    thought: str | None = None  # Anthropic: extended thinking is on, and this is what it shows (None: off)
 
 
 class Provider(Protocol):

@@ -140,16 +140,38 @@ def test_what_is_not_served_is_refused_by_name_with_the_reason(stack: RunningSta
         assert error["message"].startswith(f"{param}: ") and says in error["message"], error["message"]
 
 
-def test_extended_thinking_refused_on_chat_is_served_where_the_refusal_points(stack: RunningStack,
-                                                                              client: anthropic.Anthropic) -> None:
+
+def test_extended_thinking_blocks_reach_the_sdk_signed(client: anthropic.Anthropic) -> None:
+    ask: Any = [{"role": "user", "content": "think first"}]
+    reply = client.messages.create(model=MODEL, max_tokens=2048, messages=ask,
+                                   thinking={"type": "enabled", "budget_tokens": 1024})
+    thought, text = reply.content
+    assert thought.type == "thinking" and thought.thinking and thought.signature  # the signature, to send back
+    assert text.type == "text" and text.text == "Echo: think first"
+    with client.messages.stream(model=MODEL, max_tokens=2048, messages=ask,
+                                thinking={"type": "enabled", "budget_tokens": 1024}) as stream:
+        streamed = "".join(e.thinking for e in stream if e.type == "thinking")
+        final = stream.get_final_message()
+    assert streamed == thought.thinking and final.content[0].to_dict() == thought.to_dict()
+    assert final.content[1].type == "text" and final.content[1].text == text.text
+    # The thinking turn goes back as received (signature included), as a tool loop with thinking requires.
+    again = client.messages.create(model=MODEL, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
+                                   messages=[*ask, {"role": "assistant", "content": reply.content},
+                                             {"role": "user", "content": "and now"}])
+    assert again.content[-1].type == "text" and again.content[-1].text == "Echo: and now"
+
+
+def test_reasoning_effort_on_chat_is_anthropics_effort_and_its_thinking_stays_out(stack: RunningStack) -> None:
     chat = openai.OpenAI(base_url=f"{stack.url}/anthropic/v1", api_key=stack.keys["anthropic"], max_retries=0,
                          http_client=httpx2.Client(verify=ssl.create_default_context(cafile=str(stack.ca))))
     ask: Any = [{"role": "user", "content": "think first"}]
-    with pytest.raises(openai.BadRequestError) as refused:
-        chat.chat.completions.create(model=MODEL, messages=ask, reasoning_effort="high")
-    assert refused.value.body["param"] == "reasoning_effort"  # type: ignore[index]
-    says = refused.value.body["message"]  # type: ignore[index]
-    assert "POST /anthropic/v1/messages with `thinking` and `output_config.effort`" in says
-    reply = client.messages.create(model=MODEL, max_tokens=2048, messages=ask, thinking={"type": "adaptive"},
-                                   extra_body={"output_config": {"effort": "high"}})
-    assert reply.stop_reason == "end_turn" and reply.content[-1].type == "text"
+    # OpenAI's chat has no field for thinking: the reply is the answer's text, as from OpenAI's reasoning models.
+    reply = chat.chat.completions.create(model=MODEL, messages=ask, reasoning_effort="high")
+    assert reply.choices[0].message.content == "Echo: think first"
+    chunks = list(chat.chat.completions.create(model=MODEL, messages=ask, reasoning_effort="low", stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Echo: think first"
+    for below in ("none", "minimal"):  # Anthropic's levels start at low
+        with pytest.raises(openai.BadRequestError) as refused:
+            chat.chat.completions.create(model=MODEL, messages=ask, reasoning_effort=below)
+        assert refused.value.body["param"] == "reasoning_effort"  # type: ignore[index]
+        assert "levels are low, medium, high, xhigh and max" in refused.value.body["message"]  # type: ignore[index]

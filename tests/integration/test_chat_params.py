@@ -36,7 +36,7 @@ LANDS = {
                "verbosity": "verbosity", "safety_identifier": "safety_identifier",
                "prompt_cache_key": "prompt_cache_key", "prompt_cache_retention": "prompt_cache_retention",
                "prompt_cache_options": "prompt_cache_options"},
-    "anthropic": {"top_p": "top_p", "user": "metadata.user_id"},
+    "anthropic": {"top_p": "top_p", "user": "metadata.user_id", "reasoning_effort": "output_config.effort"},
     "cohere": {"top_p": "p", "seed": "seed", "presence_penalty": "presence_penalty"},
     "mistral": {"top_p": "top_p", "seed": "random_seed", "presence_penalty": "presence_penalty"},
 }

@@ -45,6 +45,9 @@ CONVERSION_ERRORS = (ValueError, KeyError, TypeError, AttributeError, AssertionE
 def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
     """Raise a 400 naming the first parameter given that this provider declares it cannot honour."""
     given = req.model_fields_set
+    for name, (values, why) in adapter.refused_values.items():
+        if name in given and (value := getattr(req, name)) in values:
+            raise refuse(name, f"{value!r} is not supported by the {adapter.name} provider ({why})")
     if given.isdisjoint(adapter.refused):  # the usual request: one set operation
         return
     for name in type(req).model_fields:  # declaration order: the same request names the same parameter
@@ -155,11 +158,15 @@ def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: Respo
 
 def document_refusals(schemas: dict[str, Any], adapter: ProviderAdapter) -> None:
     """Leave what this provider refuses out of the request's schemas (sending it is a 400): its refused
-    parameters, the `response_format` types it has no mechanism for, and the message fields its integration
+    parameters and values, the `response_format` types it has no mechanism for, and the message fields its integration
     would drop (a participant `name`, an image `detail` other than auto)."""
     properties = schemas["ChatCompletionRequest"]["properties"]
     for name in adapter.refused:
         properties.pop(name, None)
+    for name, (values, _) in adapter.refused_values.items():
+        for variant in properties[name].get("anyOf", [properties[name]]):
+            if "enum" in variant:
+                variant["enum"] = [v for v in variant["enum"] if v not in values]
     if adapter.refused_message_name is not None:
         for message in ("SystemMessage", "UserMessage", "AssistantMessage"):
             schemas[message]["properties"].pop("name", None)

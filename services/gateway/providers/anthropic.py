@@ -38,12 +38,14 @@ class AnthropicAdapter(ProviderAdapter):
                "logit_bias": "no logit bias", "logprobs": "no log probabilities",
                "top_logprobs": "no log probabilities", "metadata": "only an end-user id: send `user`",
                "store": "no stored completions", "service_tier": "different tiers",
-               "reasoning_effort": "extended thinking is served by the Messages API: POST /anthropic/v1/messages "
-                                   "with `thinking` and `output_config.effort`",
                "verbosity": "no verbosity setting", "safety_identifier": "only an end-user id: send `user`",
                "prompt_cache_key": "caching is marked per content block, in the Messages API",
                "prompt_cache_retention": "caching is marked per content block, in the Messages API",
                "prompt_cache_options": "caching is marked per content block, in the Messages API"}
+    # reasoning_effort goes to langchain-anthropic's own `reasoning_effort`: Anthropic's `output_config.effort`,
+    # with adaptive thinking. Its levels are low, medium, high, xhigh and max; none below low.
+    refused_values = {"reasoning_effort": (frozenset({"none", "minimal"}),
+                                           "Anthropic's effort levels are low, medium, high, xhigh and max")}
     refused_message_name = "its messages carry no participant name"
     refused_image_detail = "it sizes images itself"
     tool_choices = {"auto": "auto", "none": {"type": "none"}, "required": "any", "function": NAMED}

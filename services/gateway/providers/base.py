@@ -53,6 +53,8 @@ class ProviderAdapter(ABC):
     param_map: ClassVar[Mapping[str, str]] = {}
     # OpenAI parameter -> why this provider cannot honour it (a 400 naming the parameter).
     refused: ClassVar[Mapping[str, str]] = {}
+    # OpenAI parameter -> (values this provider has no equivalent of, why): a 400 naming the parameter for those.
+    refused_values: ClassVar[Mapping[str, tuple[frozenset[Any], str]]] = {}
     # Why this provider's messages cannot carry OpenAI's participant `name` (a 400 naming the message's
     # `name`); None: the integration sends it. Its LangChain integration would drop it without a word.
     refused_message_name: ClassVar[str | None] = None
