@@ -1,7 +1,8 @@
 """The floor and the overhead split, per provider, in one process and one event loop (uvloop).
 
     .venv/bin/python bench/floor.py --mock-url http://127.0.0.1:PORT [--providers openai,anthropic,cohere]
-        [--levels 1,8] [--reps 3] [--duration 1.5] [--stream-duration 3] [--warmup 0.3] [--state DIR]
+        [--levels 1,8] [--reps 3] [--duration 1.5] [--stream-duration 3] [--target-duration 10]
+        [--warmup 0.3] [--state DIR]
 
 Variants (bench/floor_variants.py), measured interleaved (rep 1 of every variant, then rep 2, ...):
   bare        the provider's LangChain chat model `ainvoke` / `astream` (the floor: same class, same mock)
@@ -13,6 +14,8 @@ Variants (bench/floor_variants.py), measured interleaved (rep 1 of every variant
   uvicorn     `python -m gateway` (uvicorn, httptools, uvloop) in a subprocess
 CPU is this process's (or the subprocess's, every thread's, in ns from /proc/<pid>/task/*/schedstat) CPU time
 per request; the mock's CPU is never included. Streamed windows last --stream-duration (a stream is ~40 ms).
+The variants the overhead targets are computed from (bare, served, uvicorn; plain and streamed) are measured in
+--target-duration windows, sustained like the main bench's levels; the toggled split uses the shorter windows.
 Prints one JSON document on stdout. Every loop is bounded by time and count.
 """
 
@@ -193,7 +196,7 @@ async def run(a: argparse.Namespace) -> dict:
                     for conc in levels:
                         if switch:
                             switch(True)
-                        duration = a.stream_duration if stream else a.duration
+                        duration = window_s(a, variant, stream)
                         res = await window(once, conc, duration, a.warmup, a.max_requests, pid)
                         key = f"{'stream' if stream else 'plain'}-{conc}"
                         raw.setdefault(name, {}).setdefault(key, {}).setdefault(variant, []).append(res)
@@ -202,6 +205,16 @@ async def run(a: argparse.Namespace) -> dict:
             for rec in reversed(records):
                 stop(rec)
     return {"raw": raw, "notes": notes}
+
+
+TARGET_VARIANTS = frozenset({"bare", "served", "uvicorn"})  # the overhead targets come from these
+
+
+def window_s(a: argparse.Namespace, variant: str, stream: bool) -> float:
+    """Seconds measured per window: sustained for the target variants, shorter for the toggled split."""
+    if variant in TARGET_VARIANTS and a.target_duration:
+        return a.target_duration
+    return a.stream_duration if stream else a.duration
 
 
 def reduce(raw: dict) -> dict:
@@ -244,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--duration", type=float, default=1.5, help="seconds per window, plain requests")
     ap.add_argument("--stream-duration", type=float, default=3.0, help="seconds per window, streamed requests")
+    ap.add_argument("--target-duration", type=float, default=0.0,
+                    help="seconds per window for bare, served and uvicorn (0: as the other variants)")
     ap.add_argument("--warmup", type=float, default=0.3)
     ap.add_argument("--max-requests", type=int, default=5000)
     ap.add_argument("--state", default=str(BENCH.parent / ".bench" / "floor"))
@@ -258,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     levels = reduce(out["raw"])
     print(json.dumps({"levels": levels, "splits": splits(levels), "raw": out["raw"], "notes": out["notes"],
                       "settings": {"reps": a.reps, "duration": a.duration, "stream_duration": a.stream_duration,
+                                   "target_duration": a.target_duration,
                                    "levels": a.levels}}))
     return 0
 

@@ -47,10 +47,15 @@ def floor_tables(floor: dict) -> str:
         return ""
     s = floor["settings"]
     stream_s = s.get("stream_duration", s["duration"])
+    target_s = s.get("target_duration") or 0
+    windows = (f"× {target_s} s per level for the variants the targets are computed from (the floor, the minimal "
+               f"app and `python -m gateway`, plain and streamed) and × {s['duration']} s (streamed: {stream_s} s) "
+               "for the toggled split" if target_s else
+               f"× {s['duration']} s (streamed: {stream_s} s) per variant and level")
     lines = [
         "### The floor and the overhead above it (CPU ms per request, medians)\n",
         f"Measured by `bench/floor.py` in the same run against the same mock: {s['reps']} interleaved repetitions "
-        f"× {s['duration']} s (streamed: {stream_s} s) per variant and level. The floor is the provider's LangChain "
+        f"{windows}. The floor is the provider's LangChain "
         "chat model (the class and settings the gateway builds) called directly, in one process and one uvloop "
         "event loop. Two variants run as servers, their CPU (every thread, in ns) from /proc/<pid>/task/*/schedstat: "
         "`python -m gateway`, and `bench/served_floor.py`, the same bare call behind a minimal ASGI app under "

@@ -1,7 +1,7 @@
 # `make bench`: the benchmark (bench/run.py) — included by the top-level Makefile.
 # LiteLLM (the peer) and matplotlib live in their own venv, .bench/venv, so litellm's pins never touch the
 # project venv. The load generator and the stack run from the project venv ($(BENCH_PY)).
-#   make bench                 sustained mode: 10 s windows, 3 interleaved repetitions, + the floor and workers (~40 min on 2 cores)
+#   make bench                 sustained mode: 10 s windows, 3 interleaved repetitions, + the floor and workers (~45 min on 2 cores)
 #   make bench BENCH_ARGS=--quick    quick mode (1 s windows, labelled as such), about 5 minutes
 #   make bench-quick           same as above
 #   make bench-instructions    instructions per request by component under valgrind (deterministic split, ~10 min)
@@ -27,7 +27,7 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 
 bench-venv: $(BENCH_VENV)/.installed
 
-bench: deps $(BENCH_VENV)/.installed ## The benchmark vs LiteLLM, sustained mode (~40 min); writes docs/benchmarks.md and .png
+bench: deps $(BENCH_VENV)/.installed ## The benchmark vs LiteLLM, sustained mode (~45 min); writes docs/benchmarks.md and .png
 	$(BENCH_PY) bench/run.py $(BENCH_ARGS)
 
 bench-quick: deps $(BENCH_VENV)/.installed ## The benchmark in quick mode (about 5 minutes, labelled quick)

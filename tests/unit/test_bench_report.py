@@ -109,6 +109,27 @@ def test_floor_tables_show_a_dash_for_a_variant_that_did_not_run() -> None:
     assert "\N{MULTIPLICATION SIGN} 0.5 s (streamed: 0.5 s)" in text  # an older document: no stream_duration
 
 
+def test_the_target_variants_are_measured_in_sustained_windows() -> None:
+    import argparse
+
+    from floor import window_s
+    from floor_report import floor_tables
+
+    a = argparse.Namespace(duration=1.0, stream_duration=3.0, target_duration=10.0)
+    assert [window_s(a, v, False) for v in ("bare", "served", "uvicorn", "full", "-audit")] == [10, 10, 10, 1, 1]
+    assert [window_s(a, v, True) for v in ("bare", "served", "uvicorn", "full")] == [10, 10, 10, 3]
+    a.target_duration = 0.0  # not asked for: every variant keeps the short windows
+    assert (window_s(a, "uvicorn", False), window_s(a, "uvicorn", True)) == (1.0, 3.0)
+    from floor import splits
+
+    levels = {"cohere": {"plain-1": _variants(bare=1.0, uvicorn=1.2)}}
+    doc = {"settings": {"reps": 3, "duration": 1.0, "stream_duration": 3.0, "target_duration": 10.0},
+           "levels": levels, "splits": splits(levels)}
+    text = floor_tables(doc)
+    assert "\N{MULTIPLICATION SIGN} 10.0 s per level for the variants the targets are computed from" in text
+    assert "\N{MULTIPLICATION SIGN} 1.0 s (streamed: 3.0 s) for the toggled split" in text
+
+
 def test_server_cpu_is_read_in_nanoseconds_from_every_thread() -> None:
     import os
     import threading
