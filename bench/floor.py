@@ -14,8 +14,11 @@ Variants (bench/floor_variants.py), measured interleaved (rep 1 of every variant
   uvicorn     `python -m gateway` (uvicorn, httptools, uvloop) in a subprocess
 CPU is this process's (or the subprocess's, every thread's, in ns from /proc/<pid>/task/*/schedstat) CPU time
 per request; the mock's CPU is never included. Streamed windows last --stream-duration (a stream is ~40 ms).
-The variants the overhead targets are computed from (bare, served, uvicorn; plain and streamed) are measured in
---target-duration windows, sustained like the main bench's levels; the toggled split uses the shorter windows.
+The variants the overhead targets are computed from (bare, served, uvicorn; plain and streamed) are measured
+--target-duration seconds each per level and repetition, in --slices windows taken in turn (bare, served, uvicorn,
+then uvicorn, served, bare, ...): a shared machine's speed drifts by several per cent over minutes, so the
+overheads are the medians of the differences within each turn (`paired`), not differences of medians taken
+minutes apart. The toggled split uses the shorter windows.
 Prints one JSON document on stdout. Every loop is bounded by time and count.
 """
 
@@ -191,12 +194,27 @@ async def run(a: argparse.Namespace) -> dict:
         try:
             raw: dict[str, dict[str, dict[str, list[dict]]]] = {}
             levels = [int(x) for x in a.levels.split(",")]
+            turns: dict[tuple[str, bool], list[tuple[str, Measure, int | None]]] = {}
+            for name, variant, stream, once, _switch, pid in plan:
+                if variant in TARGET_VARIANTS and a.target_duration:
+                    turns.setdefault((name, stream), []).append((variant, once, pid))
             for rep in range(a.reps):
+                for (name, stream), group in turns.items():
+                    for conc in levels:
+                        key = f"{'stream' if stream else 'plain'}-{conc}"
+                        for turn in range(a.slices):  # ABC, CBA, ...: a linear drift weighs on each alike
+                            for variant, once, pid in group if turn % 2 == 0 else group[::-1]:
+                                res = await window(once, conc, a.target_duration / a.slices, a.warmup,
+                                                   a.max_requests, pid)
+                                res["turn"] = rep * a.slices + turn
+                                raw.setdefault(name, {}).setdefault(key, {}).setdefault(variant, []).append(res)
                 for name, variant, stream, once, switch, pid in plan:
+                    if (name, stream) in turns and variant in TARGET_VARIANTS:
+                        continue
                     for conc in levels:
                         if switch:
                             switch(True)
-                        duration = window_s(a, variant, stream)
+                        duration = a.stream_duration if stream else a.duration
                         res = await window(once, conc, duration, a.warmup, a.max_requests, pid)
                         key = f"{'stream' if stream else 'plain'}-{conc}"
                         raw.setdefault(name, {}).setdefault(key, {}).setdefault(variant, []).append(res)
@@ -207,14 +225,26 @@ async def run(a: argparse.Namespace) -> dict:
     return {"raw": raw, "notes": notes}
 
 
-TARGET_VARIANTS = frozenset({"bare", "served", "uvicorn"})  # the overhead targets come from these
+TARGET_VARIANTS = ("bare", "served", "uvicorn")  # the overhead targets come from these, measured in turns
+PAIRS = {"uvicorn-bare": ("uvicorn", "bare"), "served-bare": ("served", "bare"),
+         "uvicorn-served": ("uvicorn", "served")}
 
 
-def window_s(a: argparse.Namespace, variant: str, stream: bool) -> float:
-    """Seconds measured per window: sustained for the target variants, shorter for the toggled split."""
-    if variant in TARGET_VARIANTS and a.target_duration:
-        return a.target_duration
-    return a.stream_duration if stream else a.duration
+def paired(raw: dict) -> dict:
+    """{provider: {level: {"uvicorn-bare": ms, ...}}}: the median of the CPU differences within each turn."""
+    out: dict = {}
+    for p, levels in raw.items():
+        for lvl, variants in levels.items():
+            row = {}
+            for label, (a, b) in PAIRS.items():
+                by_turn = {r["turn"]: r["cpu_ms"] for r in variants.get(b, []) if "turn" in r}
+                diffs = [r["cpu_ms"] - by_turn[r["turn"]] for r in variants.get(a, [])
+                         if r.get("turn") in by_turn and r["cpu_ms"] is not None and by_turn[r["turn"]] is not None]
+                if diffs:
+                    row[label] = statistics.median(diffs)
+            if row:
+                out.setdefault(p, {})[lvl] = row
+    return out
 
 
 def reduce(raw: dict) -> dict:
@@ -230,18 +260,21 @@ def reduce(raw: dict) -> dict:
             for p, levels in raw.items()}
 
 
-def splits(levels: dict) -> dict:
-    """{provider: {level: {label: ms}}} from the reduced medians (None where a variant is missing)."""
+def splits(levels: dict, pairs: dict | None = None) -> dict:
+    """{provider: {level: {label: ms}}} from the reduced medians (None where a variant is missing).
+
+    The rows between the target variants come from `pairs` (bench/floor.py's `paired`) where it has them."""
     out: dict = {}
     for p, lv in levels.items():
         for key, vs in lv.items():
             if not key.startswith("plain"):
                 continue
             row = {}
+            within = (pairs or {}).get(p, {}).get(key, {})
             for label, a, b in SPLIT:
                 va = (vs.get(a) or {}).get("cpu_ms")
                 vb = 0.0 if b is None else (vs.get(b) or {}).get("cpu_ms")
-                row[label] = None if va is None or vb is None else va - vb
+                row[label] = within.get(f"{a}-{b}", None if va is None or vb is None else va - vb)
             app = [(vs.get(v) or {}).get("cpu_ms") for v in ("full", "convert")]
             parts = [row[k] for k in TOGGLED]
             row[REST] = None if None in app or None in parts else app[0] - app[1] - sum(parts)  # type: ignore[operator]
@@ -258,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=1.5, help="seconds per window, plain requests")
     ap.add_argument("--stream-duration", type=float, default=3.0, help="seconds per window, streamed requests")
     ap.add_argument("--target-duration", type=float, default=0.0,
-                    help="seconds per window for bare, served and uvicorn (0: as the other variants)")
+                    help="seconds each for bare, served and uvicorn per level and repetition, measured in turns "
+                         "(0: in windows like the other variants)")
+    ap.add_argument("--slices", type=int, default=5, help="turns the --target-duration is split into")
     ap.add_argument("--warmup", type=float, default=0.3)
     ap.add_argument("--max-requests", type=int, default=5000)
     ap.add_argument("--state", default=str(BENCH.parent / ".bench" / "floor"))
@@ -271,9 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("GATEWAY_WORKERS", None)
     out = asyncio.run(run(a))
     levels = reduce(out["raw"])
-    print(json.dumps({"levels": levels, "splits": splits(levels), "raw": out["raw"], "notes": out["notes"],
+    pairs = paired(out["raw"])
+    print(json.dumps({"levels": levels, "paired": pairs, "splits": splits(levels, pairs), "raw": out["raw"],
+                      "notes": out["notes"],
                       "settings": {"reps": a.reps, "duration": a.duration, "stream_duration": a.stream_duration,
-                                   "target_duration": a.target_duration,
+                                   "target_duration": a.target_duration, "slices": a.slices,
                                    "levels": a.levels}}))
     return 0
 

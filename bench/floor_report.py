@@ -48,10 +48,15 @@ def floor_tables(floor: dict) -> str:
     s = floor["settings"]
     stream_s = s.get("stream_duration", s["duration"])
     target_s = s.get("target_duration") or 0
+    slices = s.get("slices") or 1
     windows = (f"× {target_s} s per level for the variants the targets are computed from (the floor, the minimal "
-               f"app and `python -m gateway`, plain and streamed) and × {s['duration']} s (streamed: {stream_s} s) "
-               "for the toggled split" if target_s else
-               f"× {s['duration']} s (streamed: {stream_s} s) per variant and level")
+               f"app and `python -m gateway`, plain and streamed), in {slices} windows of {target_s / slices:g} s "
+               "taken in turn (floor, minimal app, gateway, then the reverse, ...), and × "
+               f"{s['duration']} s (streamed: {stream_s} s) for the toggled split. A shared machine's speed drifts by "
+               "several per cent over minutes (see the host speed above), which is tenths of a millisecond on a "
+               "stream: the overheads of the gateway and of the minimal app above the floor are therefore the "
+               "medians of the differences within each turn, not differences of medians taken minutes apart"
+               if target_s else f"× {s['duration']} s (streamed: {stream_s} s) per variant and level")
     lines = [
         "### The floor and the overhead above it (CPU ms per request, medians)\n",
         f"Measured by `bench/floor.py` in the same run against the same mock: {s['reps']} interleaved repetitions "
@@ -88,12 +93,23 @@ def floor_tables(floor: dict) -> str:
                 continue
             b, f, m, u = (vs.get(v, {}).get("cpu_ms") for v in ("bare", "full", "served", "uvicorn"))
             lat = [vs.get(v, {}).get("p50_ms") for v in ("bare", "uvicorn")]
-            lines.append(f"| {p} | {key.split('-')[1]} | {_f(b)} | {_f(f)} | {_f(m)} | {_f(u)} | {_f(_minus(u, b))} "
-                         f"| {_f(_minus(m, b))} | {_f(_minus(u, m))} | {_f(lat[0])} | {_f(lat[1])} |")
+            d = [_above(floor, p, key, *pair) for pair in (("uvicorn", "bare"), ("served", "bare"),
+                                                           ("uvicorn", "served"))]
+            lines.append(f"| {p} | {key.split('-')[1]} | {_f(b)} | {_f(f)} | {_f(m)} | {_f(u)} | {_f(d[0])} "
+                         f"| {_f(d[1])} | {_f(d[2])} | {_f(lat[0])} | {_f(lat[1])} |")
     if floor.get("notes"):
         lines += ["", "Floor notes: " + "; ".join(floor["notes"]) + "."]
     lines.append("")
     return "\n".join(lines)
+
+
+def _above(floor: dict, p: str, key: str, a: str, b: str) -> float | None:
+    """CPU ms of variant `a` above `b`: the paired figure (within turns) where measured so, else the medians'."""
+    within = floor.get("paired", {}).get(p, {}).get(key, {}).get(f"{a}-{b}")
+    if within is not None:
+        return within
+    vs = floor["levels"][p].get(key, {})
+    return _minus(vs.get(a, {}).get("cpu_ms"), vs.get(b, {}).get("cpu_ms"))
 
 
 def _against_targets(floor: dict, providers: list[str]) -> list[str]:
@@ -108,8 +124,7 @@ def _against_targets(floor: dict, providers: list[str]) -> list[str]:
             cells = []
             for p in providers:
                 for k in keys:
-                    vs = floor["levels"][p].get(f"{kind}-{k}", {})
-                    cells.append(_f(_minus(vs.get(a, {}).get("cpu_ms"), vs.get(b, {}).get("cpu_ms"))))
+                    cells.append(_f(_above(floor, p, f"{kind}-{k}", a, b)))
             label = f"{name}, {'plain' if kind == 'plain' else 'streamed'}"
             out.append(f"| {label} | {goal if name == 'above the floor' else ''} | " + " | ".join(cells) + " |")
     return out

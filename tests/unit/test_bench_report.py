@@ -109,25 +109,47 @@ def test_floor_tables_show_a_dash_for_a_variant_that_did_not_run() -> None:
     assert "\N{MULTIPLICATION SIGN} 0.5 s (streamed: 0.5 s)" in text  # an older document: no stream_duration
 
 
-def test_the_target_variants_are_measured_in_sustained_windows() -> None:
-    import argparse
+def test_the_overheads_are_the_medians_of_differences_within_turns() -> None:
+    from floor import paired, splits
+    from floor_report import TOTAL, floor_console, floor_tables
 
-    from floor import window_s
-    from floor_report import floor_tables
+    # The machine slows down by 1 ms per turn: the medians of each variant (2.0 vs 2.3) differ by 0.3 ms,
+    # while within every turn the gateway costs 0.1 ms more than the floor.
+    def turns(offset: float) -> list[dict]:
+        return [{"cpu_ms": t + offset, "turn": t} for t in (0.0, 1.0, 2.0, 3.0, 4.0)]
 
-    a = argparse.Namespace(duration=1.0, stream_duration=3.0, target_duration=10.0)
-    assert [window_s(a, v, False) for v in ("bare", "served", "uvicorn", "full", "-audit")] == [10, 10, 10, 1, 1]
-    assert [window_s(a, v, True) for v in ("bare", "served", "uvicorn", "full")] == [10, 10, 10, 3]
-    a.target_duration = 0.0  # not asked for: every variant keeps the short windows
-    assert (window_s(a, "uvicorn", False), window_s(a, "uvicorn", True)) == (1.0, 3.0)
-    from floor import splits
-
-    levels = {"cohere": {"plain-1": _variants(bare=1.0, uvicorn=1.2)}}
-    doc = {"settings": {"reps": 3, "duration": 1.0, "stream_duration": 3.0, "target_duration": 10.0},
-           "levels": levels, "splits": splits(levels)}
+    bare, served, uvicorn = turns(0.0), turns(0.04), turns(0.1)
+    uvicorn[4]["cpu_ms"] += 5  # one disturbed window moves the median of the differences not at all
+    raw = {"openai": {"plain-1": {"bare": bare, "served": served, "uvicorn": uvicorn, "convert": [{"cpu_ms": 9.0}]},
+                      "stream-1": {"bare": bare, "uvicorn": uvicorn}}}
+    pairs = paired(raw)
+    assert pairs["openai"]["plain-1"] == pytest.approx({"uvicorn-bare": 0.1, "served-bare": 0.04,
+                                                        "uvicorn-served": 0.06})
+    assert pairs["openai"]["stream-1"] == pytest.approx({"uvicorn-bare": 0.1})
+    levels = {"openai": {"plain-1": _variants(bare=2.0, served=2.04, uvicorn=2.3)}}
+    assert splits(levels)["openai"]["plain-1"][TOTAL] == pytest.approx(0.3)  # the medians' difference
+    split = splits(levels, pairs)["openai"]["plain-1"]
+    assert split[TOTAL] == pytest.approx(0.1)
+    assert split["floor: bare LangChain call"] == pytest.approx(2.0)  # a level's own figures stay medians
+    levels["openai"]["stream-1"] = {"bare": {"cpu_ms": 5.0, "p50_ms": 39.0}, "uvicorn": {"cpu_ms": 6.0, "p50_ms": 40.0}}
+    doc = {"settings": {"reps": 3, "duration": 1.0, "stream_duration": 3.0, "target_duration": 10.0, "slices": 5},
+           "levels": levels, "paired": pairs, "splits": splits(levels, pairs)}
     text = floor_tables(doc)
     assert "\N{MULTIPLICATION SIGN} 10.0 s per level for the variants the targets are computed from" in text
+    assert "in 5 windows of 2 s taken in turn" in text
     assert "\N{MULTIPLICATION SIGN} 1.0 s (streamed: 3.0 s) for the toggled split" in text
+    assert "| above the floor, plain | \N{LESS-THAN OR EQUAL TO} 0.3 | 0.10 |" in text
+    assert "| any app on uvicorn, plain |  | 0.04 |" in text
+    assert "| above the floor, streamed | \N{LESS-THAN OR EQUAL TO} 0.5 | 0.10 |" in text
+    assert "| openai | 1 | 5.00 | \N{EN DASH} | \N{EN DASH} | 6.00 | 0.10 |" in text
+    assert "above it 0.10 ms (any app on uvicorn 0.04, the gateway above that 0.06)" in floor_console(doc)
+
+
+def test_windows_without_turns_are_not_paired() -> None:
+    from floor import paired
+
+    raw = {"cohere": {"plain-8": {"bare": [{"cpu_ms": 1.0}], "uvicorn": [{"cpu_ms": 1.2}]}}}
+    assert paired(raw) == {}
 
 
 def test_server_cpu_is_read_in_nanoseconds_from_every_thread() -> None:
