@@ -1,7 +1,7 @@
 """The floor and the overhead split, per provider, in one process and one event loop (uvloop).
 
     .venv/bin/python bench/floor.py --mock-url http://127.0.0.1:PORT [--providers openai,anthropic,cohere]
-        [--levels 1,8] [--reps 3] [--duration 1.5] [--stream-duration 3] [--target-duration 10]
+        [--levels 1,8] [--reps 3] [--duration 1.5] [--stream-duration 3] [--target-duration 10] [--slices 5]
         [--warmup 0.3] [--state DIR]
 
 Variants (bench/floor_variants.py), measured interleaved (rep 1 of every variant, then rep 2, ...):
