@@ -16,9 +16,10 @@ from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
 from gateway import context, jsonbytes
 from gateway.api.anthropic_schemas import CountTokensRequest, MessagesRequest
+from gateway.api.event_stream import LastEvent
 from gateway.errors import GatewayError, UnknownModelError, UpstreamBadResponseError, fault
 from gateway.providers.base import ProviderAdapter
-from gateway.stream_idle import IdleBound
+from gateway.stream_idle import WAITING, IdleBound
 
 _CLIENTS = 4  # one per provider key in use; a rotated key gets a new client, old ones age out
 
@@ -70,11 +71,16 @@ class MessagesRelay:
         tokens = [0, 0]
         stopped = False
         events, idle = aiter(upstream), IdleBound(self.adapter.settings.stream_idle_timeout_s)
+        out = b""  # the events at hand: those that arrived together go out together (see IdleBound.poll)
         awaiting = False  # while True, a failure is the upstream's; else the gateway's own
         try:
             while True:
                 awaiting = True
-                event = await idle.next(events)
+                event = idle.poll(events) if out else await idle.next(events)
+                if event is WAITING:  # the next event is not there yet: what is at hand goes out first
+                    yield out
+                    out = b""
+                    event = await idle.rest()
                 awaiting = False
                 if event is None:
                     break
@@ -84,7 +90,7 @@ class MessagesRelay:
                     tokens[1] = event.usage.output_tokens
                     tokens[0] = _input_tokens(event.usage) or tokens[0]
                 stopped = stopped or event.type == "message_stop"
-                yield sse(event.type, event.to_dict(mode="json"))
+                out += sse(event.type, event.to_dict(mode="json"))
             if not stopped:
                 raise UpstreamBadResponseError("the upstream stream ended before message_stop",
                                                code="upstream_truncated")
@@ -93,12 +99,14 @@ class MessagesRelay:
             ctx = context.get()
             if ctx is not None:
                 ctx.error_code = mapped.code
-            yield sse("error", error_body(mapped))
+            yield LastEvent(out + sse("error", error_body(mapped)))  # the events before the failure, then its own
             return
         finally:
             idle.close()
+            await idle.abandon()  # closed while a read waited (the client left as its events went out)
             await upstream.close()
         _record(tokens[0], tokens[1])
+        yield LastEvent(out)  # sent with the response's end
 
     async def models(self, api_key: str, version: str) -> list[dict[str, Any]]:
         """Anthropic's own descriptions of its models, as received (one page of up to 1,000: all of them)."""

@@ -45,7 +45,8 @@ async def _errors(upstream: Upstream) -> list[dict[str, Any]]:
     relay = MessagesRelay(create_adapter(Settings(provider="anthropic")))  # type: ignore[arg-type]
     frames = [frame async for frame in relay._events(upstream)]  # type: ignore[arg-type]
     assert upstream.closed
-    return [orjson.loads(f.split(b"data: ", 1)[1]) for f in frames if f.startswith(b"event: error")]
+    events = [event for frame in frames for event in frame.split(b"\n\n") if event]  # a frame may hold several
+    return [orjson.loads(e.split(b"data: ", 1)[1]) for e in events if e.startswith(b"event: error")]
 
 
 async def test_a_fault_of_the_gateway_mid_stream_is_its_own(caplog: pytest.LogCaptureFixture) -> None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.errors import UpstreamTimeoutError
-from gateway.stream_idle import IdleBound
+from gateway.stream_idle import WAITING, IdleBound
 
 
 async def _source(items: list[str], then: float | BaseException | None = None,
@@ -68,4 +68,104 @@ async def test_cancellation_from_outside_is_not_a_timeout() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    bound.close()
+
+
+class Gated:
+    """A source whose items after the first `ready` wait for `gate`; `cleaned` once its cleanup (which awaits) ran."""
+
+    def __init__(self, items: list[str], ready: int) -> None:
+        self.items, self.ready = items, ready
+        self.gate = asyncio.Event()
+        self.cleaned = False
+
+    async def stream(self) -> AsyncIterator[str]:
+        try:
+            for n, item in enumerate(self.items):
+                if n >= self.ready:
+                    await self.gate.wait()
+                yield item
+        finally:
+            await asyncio.sleep(0)  # cleanup that awaits, as closing an upstream response does
+            self.cleaned = True
+
+
+async def test_poll_gives_what_has_arrived_and_waiting_for_the_rest() -> None:
+    bound, source = IdleBound(5), Gated(["a", "b", "c"], ready=2)
+    upstream = source.stream()
+    assert [bound.poll(upstream), bound.poll(upstream)] == ["a", "b"]
+    assert bound.poll(upstream) is WAITING
+    source.gate.set()
+    assert await bound.rest() == "c"
+    assert bound.poll(upstream) is WAITING  # the end, after the source's cleanup awaits
+    assert await bound.rest() is None and source.cleaned
+    assert bound.poll(_source([])) is None  # an end reached without waiting
+    bound.close()
+
+
+async def test_the_time_between_poll_and_rest_is_not_upstream_silence_but_rest_is_bounded() -> None:
+    bound, source = IdleBound(0.1), Gated(["a", "b"], ready=1)
+    upstream = source.stream()
+    assert bound.poll(upstream) == "a"
+    assert bound.poll(upstream) is WAITING
+    await asyncio.sleep(0.25)  # the events at hand being written to a slow client
+    source.gate.set()
+    assert await bound.rest() == "b"  # not a timeout: the wait began at rest()
+    silent = Gated(["a"], ready=0).stream()
+    assert bound.poll(silent) is WAITING
+    with pytest.raises(UpstreamTimeoutError):
+        await bound.rest()
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    bound.close()
+
+
+async def test_abandon_cancels_the_parked_read_where_it_waits_and_runs_its_cleanup() -> None:
+    bound, source = IdleBound(5), Gated(["a", "b"], ready=1)
+    upstream = source.stream()
+    assert bound.poll(upstream) == "a"
+    assert bound.poll(upstream) is WAITING
+    await bound.abandon()
+    assert source.cleaned
+    with pytest.raises(StopAsyncIteration):
+        await anext(upstream)  # the read ended the source: nothing is left half-run
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await bound.abandon()  # none parked: nothing to do
+    bound.close()
+
+
+async def test_a_cancellation_during_rest_from_outside_stays_one() -> None:
+    bound, source = IdleBound(5), Gated(["a"], ready=0)
+    upstream = source.stream()
+
+    async def read() -> object:
+        assert bound.poll(upstream) is WAITING
+        return await bound.rest()
+
+    task = asyncio.ensure_future(read())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert source.cleaned
+    bound.close()
+
+
+async def test_a_read_that_waits_more_than_once_is_followed_to_its_end_and_bounded_throughout() -> None:
+    gate = asyncio.Event()
+
+    async def twice() -> AsyncIterator[str]:
+        await asyncio.sleep(0)  # poll stops here; rest() resumes the read, which then waits again
+        await gate.wait()
+        yield "a"
+
+    bound = IdleBound(0.05)
+    assert bound.poll(twice()) is WAITING
+    with pytest.raises(UpstreamTimeoutError):  # the bound reaches the second wait too
+        await bound.rest()
+    upstream = twice()
+    assert bound.poll(upstream) is WAITING
+    asyncio.get_running_loop().call_later(0.01, gate.set)
+    assert await bound.rest() == "a"
     bound.close()

@@ -14,7 +14,7 @@ from gateway.api.event_stream import LastEvent
 from gateway.chat.response import fingerprint_of, record_usage, served_tier, usage_of
 from gateway.errors import GatewayError, UpstreamBadResponseError, fault, sse_error
 from gateway.providers.base import ProviderAdapter
-from gateway.stream_idle import IdleBound
+from gateway.stream_idle import WAITING, IdleBound
 
 DONE = b"data: [DONE]\n\n"
 _OPEN_TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'  # an event's end while the choice is open
@@ -64,7 +64,8 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
 
     `first` is the chunk `chat.stream` awaited before answering (None: the stream ended at once); the
     rest come from `upstream`, each within `idle_s` seconds of the one before. Runs once per streamed
-    token: each chunk does only what it needs.
+    token: each chunk does only what it needs. The events of chunks that arrived together (in one read
+    of a busy process) are yielded together, as one write; those ready are yielded before any wait.
     """
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
             "model": model_name}
@@ -85,12 +86,17 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     opened = False
     chunk: Any = first
     idle = IdleBound(idle_s)
+    out = b""  # events not yielded yet: those of the chunks at hand
     awaiting = False  # while True, a failure is the upstream call's (as for a plain completion); else the gateway's
     try:
         while True:
             if chunk is None:
                 awaiting = True
-                chunk = await idle.next(upstream)
+                chunk = idle.poll(upstream) if out else await idle.next(upstream)
+                if chunk is WAITING:  # the next chunk is not there yet: what is at hand goes out first
+                    yield out
+                    out = b""
+                    chunk = await idle.rest()
                 awaiting = False
                 if chunk is None:
                     break
@@ -107,25 +113,26 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
             refusal = chunk.additional_kwargs.get("refusal") if chunk.additional_kwargs else None  # OpenAI's
             if text or not (opened or refusal is not None):
                 delta: dict[str, Any] = {"role": "assistant", "content": text} if not opened else {"content": text}
-                yield event(delta, logprobs=metadata.get("logprobs"))  # OpenAI's logprobs ride on their chunk
+                out += event(delta, logprobs=metadata.get("logprobs"))  # OpenAI's logprobs ride on their chunk
                 opened = True
             if refusal is not None and (refusal or not opened):  # a refusal opens with no content, as OpenAI's
-                yield event({"refusal": refusal} if opened else {"role": "assistant", "content": None,
-                                                                 "refusal": refusal})
+                out += event({"refusal": refusal} if opened else {"role": "assistant", "content": None,
+                                                                  "refusal": refusal})
                 opened = True
             if chunk.tool_call_chunks:
                 for tool_delta in calls.deltas(chunk):  # one event per delta, as OpenAI sends them
-                    yield event({"tool_calls": [tool_delta]})
+                    out += event({"tool_calls": [tool_delta]})
             chunk = None
         if finish is None:  # every provider closes a complete stream with a stop reason
             raise UpstreamBadResponseError("the upstream stream ended before completion", code="upstream_truncated")
     except Exception as exc:  # noqa: BLE001 - every failure becomes one error event
         mapped = adapter.map_error(exc) if awaiting or isinstance(exc, GatewayError) else fault(exc)
         _mark_error(mapped)
-        yield LastEvent(sse_error(mapped) + DONE)
+        yield LastEvent(out + sse_error(mapped) + DONE)  # the events before the failure, then its own
         return
     finally:
         idle.close()
+        await idle.abandon()  # closed while a read waited (the client left as its events went out)
     record_usage(usage)
     # The closing events are ready together: one write to the client, not three.
     if tier is not None:
@@ -135,7 +142,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     tail = event({}, finish)
     if include_usage:
         tail += b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
-    yield LastEvent(tail + DONE)
+    yield LastEvent(out + tail + DONE)
 
 
 def _add_usage(total: dict[str, Any] | None, part: dict[str, Any] | None) -> dict[str, Any] | None:
