@@ -19,7 +19,7 @@ from gateway.api.anthropic_schemas import CountTokensRequest, MessagesRequest
 from gateway.api.event_stream import LastEvent
 from gateway.errors import GatewayError, UnknownModelError, UpstreamBadResponseError, fault
 from gateway.providers.base import ProviderAdapter
-from gateway.stream_idle import WAITING, IdleBound
+from gateway.stream_idle import AT_HAND_MAX, WAITING, IdleBound
 
 _CLIENTS = 4  # one per provider key in use; a rotated key gets a new client, old ones age out
 
@@ -75,6 +75,9 @@ class MessagesRelay:
         awaiting = False  # while True, a failure is the upstream's; else the gateway's own
         try:
             while True:
+                if len(out) >= AT_HAND_MAX:
+                    yield out
+                    out = b""
                 awaiting = True
                 event = idle.poll(events) if out else await idle.next(events)
                 if event is WAITING:  # the next event is not there yet: what is at hand goes out first

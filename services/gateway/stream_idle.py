@@ -19,6 +19,9 @@ class _Waiting(enum.Enum):
 
 
 WAITING: Final = _Waiting.WAITING  # what `poll` returns when the next chunk has not arrived yet
+# The most a stream holds of the events at hand before it writes them, chunks ready or not: a long run of
+# received chunks (an upstream far ahead of a busy process) still reaches the client in pieces.
+AT_HAND_MAX: Final = 64 * 1024
 
 
 class IdleBound:

@@ -16,6 +16,7 @@ from gateway.api.schemas import ChatCompletionRequest
 from gateway.config import Settings
 from gateway.messages import MessagesRelay
 from gateway.providers import create_adapter
+from gateway.stream_idle import AT_HAND_MAX
 
 SCOPE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "method": "POST", "path": "/"}
 
@@ -98,6 +99,16 @@ async def test_a_client_gone_at_the_first_write_closes_the_upstream_read_that_wa
     await response(SCOPE, receive, send)
     assert [m["type"] for m in sent] == ["http.response.start"] and closed == [1]
     assert model.cleaned and not model.gate.is_set()
+
+
+async def test_a_long_run_of_chunks_at_hand_still_goes_out_in_pieces() -> None:
+    texts = [f"{n:04d}" + "x" * 996 for n in range(200)]  # ~200 KiB of events, every chunk already received
+    model = GatedModel([*map(AIMessageChunk, texts), AIMessageChunk(content="", response_metadata={
+        "finish_reason": "stop"})], ready=10_000)
+    parts = [part async for part in await _stream(model)]
+    assert all(len(p) < AT_HAND_MAX + 2048 for p in parts)  # each at most one event past the bound
+    assert [len(p) >= AT_HAND_MAX for p in parts[:3]] == [True] * 3  # and the first three at it
+    assert [c for part in parts for c in _contents(part)] == [*texts, ""]
 
 
 def _event(kind: str) -> Any:

@@ -14,7 +14,7 @@ from gateway.api.event_stream import LastEvent
 from gateway.chat.response import fingerprint_of, record_usage, served_tier, usage_of
 from gateway.errors import GatewayError, UpstreamBadResponseError, fault, sse_error
 from gateway.providers.base import ProviderAdapter
-from gateway.stream_idle import WAITING, IdleBound
+from gateway.stream_idle import AT_HAND_MAX, WAITING, IdleBound
 
 DONE = b"data: [DONE]\n\n"
 _OPEN_TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'  # an event's end while the choice is open
@@ -91,6 +91,9 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     try:
         while True:
             if chunk is None:
+                if len(out) >= AT_HAND_MAX:
+                    yield out
+                    out = b""
                 awaiting = True
                 chunk = idle.poll(upstream) if out else await idle.next(upstream)
                 if chunk is WAITING:  # the next chunk is not there yet: what is at hand goes out first
