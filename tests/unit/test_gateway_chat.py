@@ -354,11 +354,14 @@ def test_assistant_fields_the_gateway_cannot_honour_are_refused(message: dict[st
         ChatCompletionRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": "hi"}, message]})
 
 
-async def test_every_event_is_the_whole_chunk_document_in_openais_key_order() -> None:
+# LangChain's OpenAI and Anthropic integrations name themselves in every chunk's metadata, beside what it carries.
+@pytest.mark.parametrize("named", [{}, {"model_provider": "openai"}])
+async def test_every_event_is_the_whole_chunk_document_in_openais_key_order(named: dict[str, Any]) -> None:
     logprobs = {"content": [{"token": " hi", "logprob": -0.1, "bytes": [32, 104, 105], "top_logprobs": []}]}
-    chunks = [AIMessageChunk(content="Echo:"), AIMessageChunk(content=" hi", response_metadata={"logprobs": logprobs}),
+    chunks = [AIMessageChunk(content="Echo:", response_metadata={**named}),
+              AIMessageChunk(content=" hi", response_metadata={**named, "logprobs": logprobs}),
               AIMessageChunk(content=[{"type": "text", "text": "!", "index": 0}]),  # block content: via `.text`
-              AIMessageChunk(content="", response_metadata={"finish_reason": "stop"})]
+              AIMessageChunk(content="", response_metadata={**named, "finish_reason": "stop"})]
     body = await chat.stream(adapter(), ScriptedModel(chunks), request(stream=True), "gpt-4o-mini", "c7")  # type: ignore[arg-type]
     got = events(await collect(body))
     created = got[0]["created"]

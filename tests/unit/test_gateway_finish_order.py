@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.app import GatewayApp, create_app
+from gateway.asgi import GatewayMiddleware
 from gateway.auth import keys
 from gateway.config import Settings
 from gateway.secrets.env import EnvSecretsBackend
@@ -116,3 +117,27 @@ async def test_a_refused_request_is_counted_and_logged_once(app: GatewayApp, acc
     assert sent[0]["status"] == 401
     assert [r.status for r in access_log.records] == [401]  # type: ignore[attr-defined]
     assert requests_counted(app) == 1
+
+
+async def test_a_streamed_chunk_goes_to_the_servers_send_as_it_came(app: GatewayApp, access_log: Lines) -> None:
+    """Each `more_body` chunk is the server's own send of the app's message, awaited by the app (one coroutine
+    per chunk, not two); the start gains the request id, the last message is counted before and logged after."""
+    got: list[tuple[dict[str, Any], float, int]] = []
+
+    async def server_send(message: dict[str, Any]) -> None:
+        got.append((message, requests_counted(app), len(access_log.records)))
+
+    async def streaming(scope_: dict[str, Any], receive_: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        chunk = {"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True}
+        pending = send(chunk)
+        assert pending.cr_code is server_send.__code__  # the server's own coroutine, nothing around it
+        await pending
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+
+    middleware = GatewayMiddleware(streaming, app.state.runtime)
+    await middleware({**scope("/v1/models"), "method": "GET"}, receive, server_send)
+    (start, *_), (chunk, counted_at_chunk, _), (last, counted_at_last, logged_at_last) = got
+    assert start["headers"][-1][0] == b"x-request-id" and chunk["body"] == b"data: 1\n\n"
+    assert last["body"] == b"data: [DONE]\n\n" and (counted_at_chunk, counted_at_last, logged_at_last) == (0, 1, 0)
+    assert [r.status for r in access_log.records] == [200]  # type: ignore[attr-defined]

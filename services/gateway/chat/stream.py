@@ -107,16 +107,19 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
             if chunk.usage_metadata:
                 usage = _add_usage(usage, usage_of(chunk))
             metadata = chunk.response_metadata
-            if metadata:
+            logprobs = None
+            # Most chunks' metadata is only LangChain's {"model_provider": ...}: nothing to read there, per token.
+            if metadata and not (len(metadata) == 1 and "model_provider" in metadata):
                 finish = adapter.finish_reason(metadata) or finish
                 tier = served_tier(metadata) or tier
                 fingerprint = fingerprint_of(metadata) or fingerprint
+                logprobs = metadata.get("logprobs")  # OpenAI's ride on their chunk
             content = chunk.content
             text = content if type(content) is str else chunk.text  # `.text` of a str is the str, built anew
             refusal = chunk.additional_kwargs.get("refusal") if chunk.additional_kwargs else None  # OpenAI's
             if text or not (opened or refusal is not None):
                 delta: dict[str, Any] = {"role": "assistant", "content": text} if not opened else {"content": text}
-                out += event(delta, logprobs=metadata.get("logprobs"))  # OpenAI's logprobs ride on their chunk
+                out += event(delta, logprobs=logprobs)
                 opened = True
             if refusal is not None and (refusal or not opened):  # a refusal opens with no content, as OpenAI's
                 out += event({"refusal": refusal} if opened else {"role": "assistant", "content": None,
