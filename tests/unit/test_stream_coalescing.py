@@ -17,28 +17,16 @@ from gateway.config import Settings
 from gateway.messages import MessagesRelay
 from gateway.providers import create_adapter
 from gateway.stream_idle import AT_HAND_MAX
+from tests.unit.gated import Gated
 
 SCOPE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "method": "POST", "path": "/"}
 
 
-class GatedModel:
-    """Quacks like a BaseChatModel: streams `chunks`, those from index `ready` on only once `gate` is set
-    (the upstream's later chunks, not received yet). `cleaned` once its cleanup, which awaits, ran."""
+class GatedModel(Gated[AIMessageChunk]):
+    """Quacks like a BaseChatModel: streams its chunks, the upstream's later ones (not received yet) behind `gate`."""
 
-    def __init__(self, chunks: list[AIMessageChunk], ready: int) -> None:
-        self.chunks, self.ready = chunks, ready
-        self.gate = asyncio.Event()
-        self.cleaned = False
-
-    async def astream(self, messages: list[Any], **params: Any) -> AsyncIterator[AIMessageChunk]:
-        try:
-            for n, chunk in enumerate(self.chunks):
-                if n >= self.ready:
-                    await self.gate.wait()
-                yield chunk
-        finally:
-            await asyncio.sleep(0)  # as closing the upstream response does
-            self.cleaned = True
+    def astream(self, messages: list[Any], **params: Any) -> AsyncIterator[AIMessageChunk]:
+        return self.stream()
 
 
 def _chunks() -> list[AIMessageChunk]:

@@ -9,6 +9,7 @@ import pytest
 
 from gateway.errors import UpstreamTimeoutError
 from gateway.stream_idle import WAITING, IdleBound
+from tests.unit.gated import Gated
 
 
 async def _source(items: list[str], then: float | BaseException | None = None,
@@ -69,25 +70,6 @@ async def test_cancellation_from_outside_is_not_a_timeout() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     bound.close()
-
-
-class Gated:
-    """A source whose items after the first `ready` wait for `gate`; `cleaned` once its cleanup (which awaits) ran."""
-
-    def __init__(self, items: list[str], ready: int) -> None:
-        self.items, self.ready = items, ready
-        self.gate = asyncio.Event()
-        self.cleaned = False
-
-    async def stream(self) -> AsyncIterator[str]:
-        try:
-            for n, item in enumerate(self.items):
-                if n >= self.ready:
-                    await self.gate.wait()
-                yield item
-        finally:
-            await asyncio.sleep(0)  # cleanup that awaits, as closing an upstream response does
-            self.cleaned = True
 
 
 async def test_poll_gives_what_has_arrived_and_waiting_for_the_rest() -> None:
