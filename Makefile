@@ -45,9 +45,9 @@ down: ## Stop the local stack started by `make up`
 status: ## Show the local stack's processes
 	@$(PY) -m devstack status
 
-lint: deps ## ruff + pyright on the Python code; files generated from the provider catalogue are current
-	@$(VENV)/bin/ruff check services tests bench
-	@$(VENV)/bin/pyright services
+lint: deps ## ruff + pyright on the Python code (services, tests, bench, ci/src); files generated from the provider catalogue are current
+	@$(VENV)/bin/ruff check services tests bench ci/src
+	@$(VENV)/bin/pyright
 	@$(PY) -m catalogue.generate --check && echo "catalogue: generated files current"
 
 test-unit: deps ## Unit tests only (no processes started)

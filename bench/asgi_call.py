@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-Message = dict[str, Any]
-App = Callable[[dict[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
-               Awaitable[None]]
+from starlette.types import ASGIApp, Message
 
 
 def scope_for(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
@@ -19,7 +16,7 @@ def scope_for(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
             "state": {}}
 
 
-async def call(app: App, scope: dict[str, Any], body: bytes) -> tuple[int, int]:
+async def call(app: ASGIApp, scope: dict[str, Any], body: bytes) -> tuple[int, int]:
     """Send one request; return (status, response body bytes). The client 'leaves' once the body ended."""
     done = asyncio.Event()
     sent = False

@@ -1,5 +1,8 @@
 """Plot bench results (runs in .bench/venv, which has matplotlib): `plot.py results.json out.png`."""
 
+# matplotlib is installed only in .bench/venv (mk/bench.mk), not in the .venv pyright checks against.
+# pyright: reportMissingImports=false
+
 from __future__ import annotations
 
 import json

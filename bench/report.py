@@ -91,6 +91,7 @@ def ratio(a: float | None, b: float | None) -> str:
 def tables(res: dict[str, dict], summary: dict[str, dict], meta: dict) -> str:
     lines = []
     ll = summary.get("litellm")
+    ll_rps, ll_cpu = (ll["best_rps"], ll["cpu_ms_per_req"]) if ll else (None, None)
     lines.append("### Headline (medians over repetitions)\n")
     lines.append("| target | p50 @1 (ms) | added p50 @1 vs mock (ms) | saturated rps (conc) | vs LiteLLM rps | "
                  "server CPU ms/req | CPU-bound rps/core | vs LiteLLM CPU | SSE first chunk @1 / @8 (ms) | "
@@ -106,9 +107,9 @@ def tables(res: dict[str, dict], summary: dict[str, dict], meta: dict) -> str:
             cpu += f" (gateway {s['gateway_cpu_ms_per_req']:.2f})"
         lines.append(
             f"| {LABELS[t]} | {fmt(s['p50_1'], '.2f')} | {fmt(s['added_p50_1'], '.2f') if t != 'mock' else '–'} | "
-            f"{fmt(s['best_rps'], '.0f')} ({s['best_conc']}) | {ratio(s['best_rps'], ll and ll['best_rps'])} | "
+            f"{fmt(s['best_rps'], '.0f')} ({s['best_conc']}) | {ratio(s['best_rps'], ll_rps)} | "
             f"{cpu} | {fmt(s['capacity_per_core'], '.0f')} | "
-            f"{ratio(ll and ll['cpu_ms_per_req'], s['cpu_ms_per_req'])} less | "
+            f"{ratio(ll_cpu, s['cpu_ms_per_req'])} less | "
             f"{fmt(s['ttfc_1'], '.2f')} / {fmt(s['ttfc_8'], '.2f')} | "
             f"{fmt(s['added_ttfc_1'], '.2f') if t != 'mock' else '–'} / "
             f"{fmt(s['added_ttfc_8'], '.2f') if t != 'mock' else '–'} | {mem} |")
@@ -168,6 +169,7 @@ def per_level_ratios(res: dict[str, dict]) -> str:
 
 def console_table(summary: dict[str, dict]) -> str:
     ll = summary.get("litellm")
+    ll_rps, ll_cpu = (ll["best_rps"], ll["cpu_ms_per_req"]) if ll else (None, None)
     hdr = (f"{'target':<20}{'p50@1':>8}{'+p50@1':>8}{'sat rps':>9}{'×LL':>7}{'CPU ms/r':>10}{'×LL less':>9}"
            f"{'TTFC@1':>8}{'+@1':>7}{'TTFC@8':>8}{'+@8':>8}{'RSS MiB':>9}")
     out = [hdr, "-" * len(hdr)]
@@ -177,8 +179,8 @@ def console_table(summary: dict[str, dict]) -> str:
         s = summary[t]
         mem = sum(s["hwm_mib"].values())
         out.append(f"{LABELS[t]:<20}{fmt(s['p50_1'], '.2f'):>8}{fmt(s['added_p50_1'], '.2f'):>8}"
-                   f"{fmt(s['best_rps'], '.0f'):>9}{ratio(s['best_rps'], ll and ll['best_rps']):>7}"
-                   f"{fmt(s['cpu_ms_per_req'], '.2f'):>10}{ratio(ll and ll['cpu_ms_per_req'], s['cpu_ms_per_req']):>9}"
+                   f"{fmt(s['best_rps'], '.0f'):>9}{ratio(s['best_rps'], ll_rps):>7}"
+                   f"{fmt(s['cpu_ms_per_req'], '.2f'):>10}{ratio(ll_cpu, s['cpu_ms_per_req']):>9}"
                    f"{fmt(s['ttfc_1'], '.2f'):>8}{fmt(s['added_ttfc_1'], '.2f'):>7}{fmt(s['ttfc_8'], '.2f'):>8}"
                    f"{fmt(s['added_ttfc_8'], '.2f'):>8}{mem:>9.0f}")
     return "\n".join(out)

@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
@@ -41,8 +42,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import cpu_of  # the server's whole process tree: runuser, postgres and its connection backends
 
 
+class SinkCost(TypedDict):
+    """What `measure` returns: times in ms, medians of the rounds (p50/p99 over every request)."""
+
+    sink: str
+    requests: int
+    concurrency: int
+    cpu_ms_per_request: float
+    cpu_ms_per_request_min: float
+    p50_ms: float
+    p99_ms: float
+    requests_per_s: int
+    server_cpu_ms_per_request: NotRequired[float]  # only when this script started the server
+
+
 def measure(sink: str, *, requests: int = 5000, concurrency: int = 1, dsn: str | None = None,
-            warmup: int = 500, rounds: int = 5) -> dict[str, object]:
+            warmup: int = 500, rounds: int = 5) -> SinkCost:
     """Run `requests` record cycles on `sink`; print and return CPU/request and p50 (ms), median of `rounds`."""
     with contextlib.ExitStack() as stack:
         server_pid = None
@@ -67,7 +82,7 @@ def _sink(name: str, dsn: str | None, out_dir: Path) -> AuditSink:
 
 
 async def _run(name: str, dsn: str | None, out_dir: Path, requests: int, concurrency: int, warmup: int,
-               server_pid: int | None, rounds: int) -> dict[str, object]:
+               server_pid: int | None, rounds: int) -> SinkCost:
     sink = _sink(name, dsn, out_dir)
     await sink.start()
     per_round = max(1, requests // rounds)
@@ -96,7 +111,7 @@ async def _run(name: str, dsn: str | None, out_dir: Path, requests: int, concurr
         assert row is not None and row[0] >= warmup + per_round * rounds, f"rows written: {row}"
     latencies.sort()
     total = per_round * rounds
-    result: dict[str, object] = {
+    result: SinkCost = {
         "sink": name, "requests": total, "concurrency": concurrency,
         "cpu_ms_per_request": round(statistics.median(cpu_rounds) * 1000, 4),
         "cpu_ms_per_request_min": round(min(cpu_rounds) * 1000, 4),
@@ -158,8 +173,8 @@ def main() -> None:
     for concurrency in args.concurrency:
         base = measure("jsonl", requests=args.requests, concurrency=concurrency)
         pg = measure("postgres", requests=args.requests, concurrency=concurrency)
-        print(f"  PostgreSQL adds {float(pg['cpu_ms_per_request']) - float(base['cpu_ms_per_request']):+.4f} ms CPU, "
-              f"{float(pg['p50_ms']) - float(base['p50_ms']):+.4f} ms p50 per request "
+        print(f"  PostgreSQL adds {pg['cpu_ms_per_request'] - base['cpu_ms_per_request']:+.4f} ms CPU, "
+              f"{pg['p50_ms'] - base['p50_ms']:+.4f} ms p50 per request "
               f"(concurrency {concurrency})", flush=True)
 
 

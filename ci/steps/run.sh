@@ -33,7 +33,7 @@ nginx_step() {  # render nginx/ for loopback upstreams with a throwaway certific
 
 step="${1:?usage: ci/steps/run.sh STEP [SUITE]}"
 case "${step}" in
-    ruff) exec ruff check services tests ci/src ;;
+    ruff) exec ruff check services tests bench ci/src ;;
     pyright) exec pyright ;;
     pyright-ci) exec pyright -p ci ;;
     hadolint) exec hadolint services/Dockerfile.* nginx/Dockerfile ci/Dockerfile.toolbox deploy/helm/Dockerfile.deployer ;;

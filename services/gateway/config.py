@@ -26,16 +26,16 @@ class Settings(BaseSettings):
 
     provider: str  # a catalogue name (services/catalogue/providers.toml)
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(default=8000, ge=1, le=65535)
     # uvicorn worker processes; >1 shares metrics through PROMETHEUS_MULTIPROC_DIR and needs Redis limits.
-    workers: int = Field(1, ge=1, le=32)
+    workers: int = Field(default=1, ge=1, le=32)
     upstream_base_url: str | None = None
     models: Annotated[tuple[str, ...], NoDecode] = ()
-    upstream_timeout_s: float = Field(60.0, gt=0, le=900)
+    upstream_timeout_s: float = Field(default=60.0, gt=0, le=900)
     # Longest silence between two streamed chunks (keep-alive bytes do not count): the stream then ends with
     # an `upstream_timeout` error event. Checked by the gateway for every provider (gateway/stream_idle.py).
-    stream_idle_timeout_s: float = Field(120.0, gt=0, le=3600)
-    max_retries: int = Field(2, ge=0, le=10)
+    stream_idle_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    max_retries: int = Field(default=2, ge=0, le=10)
     # The OpenAI SDK's HTTP transport: aiohttp keeps idle upstream connections in O(1), where the default
     # httpx pool probes every idle connection's socket on each request (CPU grows with the pool's size).
     upstream_http: Literal["aiohttp", "httpx"] = "aiohttp"
@@ -48,51 +48,51 @@ class Settings(BaseSettings):
     vault_role_id_file: Path | None = None
     vault_secret_id_file: Path | None = None
     vault_mount: str = "secret"
-    vault_refresh_s: float = Field(15.0, gt=0, le=30)
+    vault_refresh_s: float = Field(default=15.0, gt=0, le=30)
     vault_cacert: str | None = None
     # Kubernetes auth: the role defaults to llm-gateway-<provider> (what `vaultctl bootstrap` writes).
     vault_kubernetes_role: str | None = None
     vault_kubernetes_token_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
     vault_kubernetes_mount: str = "kubernetes"
     # How long a cached client registry is trusted while Vault cannot be read; then keys get 503.
-    vault_registry_max_stale_s: float = Field(300.0, gt=0)
+    vault_registry_max_stale_s: float = Field(default=300.0, gt=0)
 
     jwt_jwks_url: str | None = None
     jwt_public_key_file: Path | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_scope_claim: str = "scope"
-    jwt_leeway_s: int = Field(30, ge=0, le=300)
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300)
 
     audit_log: Path | None = None
-    audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096)
-    audit_backups: int = Field(5, ge=1, le=100)
+    audit_max_bytes: int = Field(default=10 * 1024 * 1024, ge=4096)
+    audit_backups: int = Field(default=5, ge=1, le=100)
 
     # Per-client limits: in-process (one replica) or Redis/Valkey (shared by every replica).
     limits_backend: Literal["memory", "redis"] = "memory"
     redis_url: str | None = None
-    limits_replicas: int = Field(1, ge=1, le=1000)  # replicas per provider: the fallback's share divisor
+    limits_replicas: int = Field(default=1, ge=1, le=1000)  # replicas per provider: the fallback's share divisor
     limits_budgets_on_outage: Literal["closed", "open"] = "closed"
-    limits_default_completion_tokens: int = Field(1024, ge=1)  # reserved when a request sets no max_tokens
+    limits_default_completion_tokens: int = Field(default=1024, ge=1)  # reserved when a request sets no max_tokens
 
     # Usage records: JSON lines on the local volume, or PostgreSQL (shared, durable).
     usage_backend: Literal["jsonl", "postgres"] = "jsonl"
     postgres_dsn: str | None = None
-    usage_batch: int = Field(500, ge=1, le=10_000)
-    usage_buffer_max: int = Field(50_000, ge=100)
-    usage_flush_s: float = Field(1.0, gt=0, le=300)
+    usage_batch: int = Field(default=500, ge=1, le=10_000)
+    usage_buffer_max: int = Field(default=50_000, ge=100)
+    usage_flush_s: float = Field(default=1.0, gt=0, le=300)
 
     # Young-generation GC threshold, with the start-up objects frozen (gateway/gc_tuning.py); 0: Python's defaults.
-    gc_gen0_threshold: int = Field(20_000, ge=0, le=10_000_000)
+    gc_gen0_threshold: int = Field(default=20_000, ge=0, le=10_000_000)
     # Well-formed chat completions served past FastAPI's routing (gateway/api/direct.py); off: FastAPI serves all.
     direct_routes: bool = True
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    max_body_bytes: int = Field(1024 * 1024, ge=1024)
-    max_tokens_limit: int = Field(32768, ge=1)
-    agent_max_steps: int = Field(6, ge=1, le=50)
-    agent_timeout_s: float = Field(60.0, gt=0, le=600)
-    shutdown_grace_s: float = Field(20.0, ge=0, le=300)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_tokens_limit: int = Field(default=32768, ge=1)
+    agent_max_steps: int = Field(default=6, ge=1, le=50)
+    agent_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    shutdown_grace_s: float = Field(default=20.0, ge=0, le=300)
 
     @field_validator("provider")
     @classmethod

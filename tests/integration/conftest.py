@@ -56,7 +56,8 @@ SUITE_OF_MODULE = {
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tag each integration test with its module's suite marker."""
     for item in items:
-        suite = SUITE_OF_MODULE.get(item.module.__name__.rsplit(".", 1)[-1]) if item.module else None
+        module = item.module if isinstance(item, pytest.Function) else None  # a test function's module
+        suite = SUITE_OF_MODULE.get(module.__name__.rsplit(".", 1)[-1]) if module else None
         if suite:
             item.add_marker(getattr(pytest.mark, suite))
 

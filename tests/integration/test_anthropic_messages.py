@@ -6,11 +6,13 @@ import json
 import ssl
 import time
 from collections.abc import Iterator
+from typing import TypedDict, Unpack, cast
 
 import anthropic
 import httpx
 import httpx2
 import pytest
+from anthropic.types import ToolUseBlockParam
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessageChunk
 
@@ -23,7 +25,12 @@ WEATHER = {"name": "get_weather", "description": "Weather of a city",
 ASK_TOOL = 'weather please [[mock:tool=get_weather {"city": "Paris"}]]'
 
 
-def _client(stack: RunningStack, **credential: str) -> anthropic.Anthropic:
+class _Credential(TypedDict, total=False):
+    api_key: str
+    auth_token: str
+
+
+def _client(stack: RunningStack, **credential: Unpack[_Credential]) -> anthropic.Anthropic:
     http = httpx2.Client(verify=ssl.create_default_context(cafile=str(stack.ca)), timeout=60)
     return anthropic.Anthropic(base_url=f"{stack.url}/anthropic", http_client=http, max_retries=0, **credential)
 
@@ -76,7 +83,7 @@ def test_tool_use_round_trip(client: anthropic.Anthropic) -> None:
     assert call.type == "tool_use" and call.name == "get_weather" and call.input == {"city": "Paris"}
     second = client.messages.create(model=MODEL, max_tokens=100, tools=[WEATHER], messages=[  # type: ignore[list-item]
         {"role": "user", "content": ASK_TOOL},
-        {"role": "assistant", "content": [call.model_dump()]},
+        {"role": "assistant", "content": [cast(ToolUseBlockParam, call.model_dump())]},  # the block's dump, as is
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}]}])
     assert second.content[0].text == "Tool result: sunny"  # type: ignore[union-attr]
 
@@ -101,7 +108,8 @@ def test_integers_beyond_64_bits_go_both_ways_exactly(client: anthropic.Anthropi
         assert stream.get_final_message().content[0].input == {"city": "Paris", "days": big}  # type: ignore[union-attr]
     # Sent back in the conversation, as the SDK's own block: the limiter's reading of it was a fault (500).
     second = client.messages.create(model=MODEL, max_tokens=100, tools=[tool], messages=[  # type: ignore[list-item]
-        {"role": "user", "content": ask}, {"role": "assistant", "content": [first.content[0].model_dump()]},
+        {"role": "user", "content": ask},
+        {"role": "assistant", "content": [cast(ToolUseBlockParam, first.content[0].model_dump())]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": first.content[0].id,  # type: ignore[union-attr]
                                       "content": "sunny"}]}])
     assert second.content[0].text == "Tool result: sunny"  # type: ignore[union-attr]
@@ -288,7 +296,8 @@ def test_the_sdks_models_calls_get_anthropics_records_of_the_allowed_models(clie
     assert (one.id, one.lifecycle) == (MODEL, "active")
     with pytest.raises(anthropic.NotFoundError) as info:
         client.models.retrieve("claude-not-allowed-here")
-    assert info.value.body["error"]["type"] == "not_found_error"  # Anthropic-shaped, from the gateway
+    body = info.value.body
+    assert isinstance(body, dict) and body["error"]["type"] == "not_found_error"  # Anthropic-shaped, from the gateway
 
 
 def test_the_edges_own_errors_on_the_models_routes_follow_the_client(stack: RunningStack,

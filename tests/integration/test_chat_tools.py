@@ -11,6 +11,7 @@ import openai
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI
+from openai.types.chat import ChatCompletionToolParam
 from pydantic import BaseModel, Field
 
 import catalogue
@@ -18,12 +19,12 @@ from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
 
-WEATHER = {"type": "function", "function": {
+WEATHER: ChatCompletionToolParam = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather of a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
                    "required": ["city", "days"]}}}
-TIME = {"type": "function", "function": {"name": "get_time", "description": "Local time",
-                                         "parameters": {"type": "object", "properties": {}}}}
+TIME: ChatCompletionToolParam = {"type": "function", "function": {
+    "name": "get_time", "description": "Local time", "parameters": {"type": "object", "properties": {}}}}
 ASK = 'weather please [[mock:tool=get_weather {"city": "Paris", "days": 2}]]'
 PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
 
@@ -44,8 +45,8 @@ class Person(BaseModel):
 
 @pytest.fixture
 def sdk(stack: RunningStack, provider: str, http: httpx.Client) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], http_client=http,
-                         max_retries=0)
+    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], max_retries=0,
+                         http_client=http)  # pyright: ignore[reportArgumentType]  # httpx.Client accepted at runtime
 
 
 def chat_openai(stack: RunningStack, provider: str, client: httpx.Client) -> ChatOpenAI:

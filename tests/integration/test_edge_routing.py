@@ -8,7 +8,7 @@ import socket
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import h2.connection
@@ -33,7 +33,7 @@ SECURITY_HEADERS = {
 
 
 @pytest.fixture(scope="module")
-def client(stack: RunningStack) -> httpx.Client:
+def client(stack: RunningStack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.url, verify=str(stack.ca), timeout=30) as c:
         yield c
 

@@ -85,7 +85,7 @@ class FakeGateway:
 
             do_GET = do_POST = do_HEAD = _answer
 
-            def log_message(self, *args: object) -> None:
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         return Handler

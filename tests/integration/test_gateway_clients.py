@@ -6,6 +6,7 @@ import httpx
 import openai
 import pytest
 from langchain_openai import ChatOpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 import catalogue
 from gateway.providers import adapter_class
@@ -17,15 +18,15 @@ PROVIDERS = catalogue.names()
 
 @pytest.fixture
 def sdk(stack: RunningStack, provider: str, http: httpx.Client) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], http_client=http,
-                         max_retries=0)
+    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], max_retries=0,
+                         http_client=http)  # pyright: ignore[reportArgumentType]  # httpx.Client accepted at runtime
 
 
 def test_sdk_plain_completion(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
     resp = sdk.chat.completions.create(
         model=stack.model(provider),
         messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello gateway"}],
-        temperature=0.2, max_tokens=50, **({} if "user" in adapter_class(provider).refused else {"user": "tester"}))
+        temperature=0.2, max_tokens=50, user=openai.omit if "user" in adapter_class(provider).refused else "tester")
     choice = resp.choices[0]
     assert choice.message.role == "assistant" and choice.message.content == "Echo: hello gateway"
     assert choice.finish_reason == "stop"
@@ -62,7 +63,8 @@ def test_usage_details_the_provider_reports_reach_the_client(stack: RunningStack
                                                              sdk: openai.OpenAI, stream: bool) -> None:
     # The mock reports 3 of the prompt's tokens as cached and 5 completion tokens as reasoning, as each
     # provider's API does (Cohere's and Mistral's have no such details).
-    ask = [{"role": "user", "content": "what now [[mock:cached=3]] [[mock:reasoning=5]]"}]
+    ask: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": "what now [[mock:cached=3]] [[mock:reasoning=5]]"}]
     if stream:
         chunks = list(sdk.chat.completions.create(model=stack.model(provider), stream=True, messages=ask,
                                                   stream_options={"include_usage": True}))

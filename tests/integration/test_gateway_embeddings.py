@@ -29,8 +29,8 @@ def provider(request: pytest.FixtureRequest) -> str:
 
 
 def _sdk(stack: RunningStack, provider: str, http: httpx.Client) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], http_client=http,
-                         max_retries=0)
+    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], max_retries=0,
+                         http_client=http)  # pyright: ignore[reportArgumentType]  # httpx.Client accepted at runtime
 
 
 def _post(http: httpx.Client, stack: RunningStack, provider: str, body: object) -> httpx.Response:

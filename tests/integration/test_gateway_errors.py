@@ -89,8 +89,8 @@ def test_mid_stream_disconnect_ends_with_an_error_event(stack: RunningStack, htt
 
 
 def test_sdk_sees_typed_errors(stack: RunningStack, provider: str, http: httpx.Client) -> None:
-    sdk = openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], http_client=http,
-                        max_retries=0)
+    sdk = openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], max_retries=0,
+                        http_client=http)  # pyright: ignore[reportArgumentType]  # httpx.Client accepted at runtime
     msgs: Any = [{"role": "user", "content": "x [[mock:fault=429]]"}]
     with pytest.raises(openai.RateLimitError) as limited:
         sdk.chat.completions.create(model=stack.model(provider), messages=msgs)

@@ -40,13 +40,14 @@ def test_counts_follow_the_work_and_repeat(tmp_path: Path, callgrind) -> None:
     proc = subprocess.Popen(callgrind.wrap([sys.executable, "-c", CHILD], tmp_path), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout  # narrowed, for the closure below
     counted = callgrind.Counted(proc.pid, tmp_path)
 
     def measure(n: int) -> int:
         counted.start()
-        proc.stdin.write(f"work {n}\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().startswith("done")
+        stdin.write(f"work {n}\n")
+        stdin.flush()
+        assert stdout.readline().startswith("done")
         return counted.stop()
 
     try:

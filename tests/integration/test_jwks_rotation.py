@@ -14,6 +14,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -32,7 +33,7 @@ class Jwks:
         self.fetches = 0
 
     def publish(self, key: ec.EllipticCurvePrivateKey, kid: str) -> None:
-        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+        jwk = json.loads(ECAlgorithm.to_jwk(key.public_key()))
         self.keys = [{**jwk, "kid": kid, "alg": "ES256", "use": "sig"}]
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
@@ -48,7 +49,7 @@ class Jwks:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args: object) -> None:
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         return Handler

@@ -75,7 +75,8 @@ async def test_script_uses_server_time_windows(server: RedisServer, replicas: li
     res = await replicas[0].acquire("clock", Limits(rpm=5, tpm=100), 10)
     seconds, _micro = redis.Redis.from_url(server.url).time()
     assert abs(res.now - seconds) < 2 and res.windows.minute == int(res.now // 60)
-    keys = sorted(k.decode() for k in redis.Redis.from_url(server.url).keys("llmgw:limits:clock:*"))
+    found = redis.Redis.from_url(server.url).keys("llmgw:limits:clock:*")  # bytes: no decode_responses
+    keys = sorted(k.decode() if isinstance(k, bytes) else k for k in found)
     assert keys == sorted(f"llmgw:limits:clock:{kind}:{win}" for kind, win in (
         ("rpm", res.windows.minute), ("tpm", res.windows.minute), ("daily", res.windows.day),
         ("monthly", res.windows.month)))

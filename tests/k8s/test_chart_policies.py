@@ -135,8 +135,12 @@ def test_gateways_probe_health_and_outlive_their_drain(rendered: Rendered) -> No
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["lifecycle"]["preStop"]["exec"]["command"]
-        grace = float(rendered.get("ConfigMap", f"{FULL}-{provider}")["data"]["GATEWAY_SHUTDOWN_GRACE_S"])
-        sleep = int(re.search(r"sleep\((\d+)\)", container["lifecycle"]["preStop"]["exec"]["command"][-1])[1])
+        config = rendered.get("ConfigMap", f"{FULL}-{provider}")
+        assert config is not None, provider
+        grace = float(config["data"]["GATEWAY_SHUTDOWN_GRACE_S"])
+        pause = re.search(r"sleep\((\d+)\)", container["lifecycle"]["preStop"]["exec"]["command"][-1])
+        assert pause is not None, container["lifecycle"]["preStop"]
+        sleep = int(pause[1])
         assert pod["terminationGracePeriodSeconds"] > grace + sleep, deployment["metadata"]["name"]
 
 
@@ -186,6 +190,7 @@ def test_edge_routes_exactly_the_enabled_providers_with_the_repository_renderer(
     for provider in rendered.enabled_providers():
         assert f"{FULL}-{provider}:8000" in text
     edge = rendered.get("Deployment", f"{FULL}-edge")
+    assert edge is not None
     mounts = {m["mountPath"] for m in edge["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
     assert {"/etc/llm-gateway/tls", "/tmp"} <= mounts  # the cert paths above and the render prefix
 

@@ -79,8 +79,8 @@ def test_streams_cut_by_a_killed_replica_raise_in_the_openai_sdk(stack: RunningS
                                                                  figures: dict[str, Any]) -> None:
     prompt = " ".join(f"w{i}" for i in range(WORDS))
     http = httpx.Client(verify=str(stack.ca), timeout=60)
-    client = openai.OpenAI(base_url=f"{stack.url}/openai/v1", api_key=stack.keys["openai"], http_client=http,
-                           max_retries=0)
+    client = openai.OpenAI(base_url=f"{stack.url}/openai/v1", api_key=stack.keys["openai"], max_retries=0,
+                           http_client=http)  # pyright: ignore[reportArgumentType]  # httpx.Client accepted at runtime
     victim = pid_of(stack, VICTIM)
     outcomes = [StreamOutcome() for _ in range(STREAMS)]
     with ThreadPoolExecutor(STREAMS) as pool:

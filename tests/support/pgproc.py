@@ -16,6 +16,7 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TypedDict
 
 import psycopg
 import pytest
@@ -33,6 +34,13 @@ def pg_binary(name: str) -> str:
     return found
 
 
+class _RunAs(TypedDict, total=False):
+    """The `user`/`group` keywords of subprocess and `spawn`: none, or both (then `nobody`)."""
+
+    user: int
+    group: int
+
+
 class PostgresServer:
     """One throwaway cluster on 127.0.0.1:<free port>, user `postgres`, trust auth on loopback."""
 
@@ -41,15 +49,13 @@ class PostgresServer:
         self.data, self.sockets, self.log = self.root / "data", self.root / "run", self.root / "postgres.log"
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        self._user: dict[str, int] = {}
-        if os.geteuid() == 0:
-            nobody = pwd.getpwnam("nobody")
-            self._user = {"user": nobody.pw_uid, "group": nobody.pw_gid}
+        nobody = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
+        self._user: _RunAs = {"user": nobody.pw_uid, "group": nobody.pw_gid} if nobody else {}
         self.sockets.mkdir()
         for path in (self.root, self.sockets):
             path.chmod(0o755)
-            if self._user:
-                os.chown(path, self._user["user"], self._user["group"])
+            if nobody:
+                os.chown(path, nobody.pw_uid, nobody.pw_gid)
         self._run([pg_binary("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                    "--no-sync"])
 
@@ -59,7 +65,7 @@ class PostgresServer:
 
     def _run(self, argv: list[str]) -> None:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False,
-                                **self._user)  # type: ignore[arg-type]
+                                **self._user)
         if result.returncode != 0:
             pytest.fail(f"{argv[0]} failed:\n{result.stdout}\n{result.stderr}")
 

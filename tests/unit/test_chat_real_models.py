@@ -47,7 +47,8 @@ def test_the_upstream_call_is_always_chat_completions(provider: str, model_name:
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
     runnable, params = chat.prepare(adapter(provider), model, request(tools=[tool], max_tokens=5))
     assert isinstance(runnable, RunnableBinding)
-    payload = model._get_request_payload([HumanMessage("hi")], **runnable.kwargs, **params)  # type: ignore[attr-defined]
+    assert isinstance(model, ChatOpenAI)  # local-llama's model too: the OpenAI integration, at another base URL
+    payload = model._get_request_payload([HumanMessage("hi")], **runnable.kwargs, **params)
     assert "messages" in payload and "input" not in payload
 
 
@@ -157,9 +158,11 @@ def test_a_streamed_refusal_is_kept_where_langchain_keeps_a_whole_ones(provider:
     model = adapter(provider).build_model(catalogue.provider(provider).models[0], "test-key")
     assert isinstance(model, ChatOpenAI)
     delta = {"choices": [{"index": 0, "delta": {"refusal": "I can't"}, "finish_reason": None}]}
-    chunk = model._convert_chunk_to_generation_chunk(delta, AIMessageChunk, None)  # type: ignore[attr-defined]
+    chunk = model._convert_chunk_to_generation_chunk(delta, AIMessageChunk, None)
+    assert chunk is not None
     assert chunk.message.additional_kwargs == {"refusal": "I can't"} and chunk.message.content == ""
-    plain = model._convert_chunk_to_generation_chunk(  # type: ignore[attr-defined]
+    plain = model._convert_chunk_to_generation_chunk(
         {"choices": [{"index": 0, "delta": {"content": "hi", "refusal": None}, "finish_reason": None}]},
         AIMessageChunk, None)
+    assert plain is not None
     assert plain.message.additional_kwargs == {} and plain.message.content == "hi"

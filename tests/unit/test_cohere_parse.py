@@ -46,7 +46,9 @@ def as_shipped(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _parse_all() -> list[dict[str, Any]]:
-    return [pydantic_utilities.parse_obj_as(V2ChatStreamResponse, event).dict() for event in EVENTS]  # type: ignore[arg-type]
+    # The stream's event type is an Annotated union, not a class, as `type_`: what the SDK's own stream passes.
+    return [pydantic_utilities.parse_obj_as(V2ChatStreamResponse,  # pyright: ignore[reportArgumentType]
+                                            event).dict() for event in EVENTS]
 
 
 def test_events_parse_to_the_same_objects_as_with_the_sdks_own_modules(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,13 +74,14 @@ def test_the_second_stream_builds_no_adapter_and_evaluates_no_type_hints() -> No
 
 def test_install_is_idempotent_and_leaves_every_other_name_as_it_was() -> None:
     cohere_parse.install()
-    view = pydantic_utilities.pydantic
+    # The names the SDK's modules import, read where they are bound there: install() swaps those bindings.
+    view = pydantic_utilities.pydantic  # pyright: ignore[reportPrivateImportUsage] - that module's binding
     cohere_parse.install()
-    assert pydantic_utilities.pydantic is view
+    assert pydantic_utilities.pydantic is view  # pyright: ignore[reportPrivateImportUsage] - that module's binding
     assert isinstance(view, cohere_parse.ModuleView) and view.__wrapped__ is pydantic
     assert view.BaseModel is pydantic.BaseModel and view.ConfigDict is pydantic.ConfigDict  # ConfigDict is lazy
     assert view.TypeAdapter is cohere_parse.type_adapter
-    hints_view = serialization.typing_extensions
+    hints_view = serialization.typing_extensions  # pyright: ignore[reportPrivateImportUsage] - that module's binding
     assert hints_view.get_origin is typing_extensions.get_origin
     assert hints_view.get_type_hints is cohere_parse.type_hints
 
@@ -99,11 +102,11 @@ def test_what_cannot_be_memoised_is_computed_as_before() -> None:
 
 
 class _Point:
-    x: X  # type: ignore[name-defined]  # noqa: F821 - resolved through the namespace the test passes
+    x: X  # pyright: ignore[reportUndefinedVariable]  # noqa: F821 - resolved through the namespace the test passes
 
 
 class _Dangling:
-    y: Missing  # type: ignore[name-defined]  # noqa: F821 - never resolvable
+    y: Missing  # pyright: ignore[reportUndefinedVariable]  # noqa: F821 - never resolvable
 
 
 # What the Cohere v2 chat endpoint answers (the mock's wire format) and an embeddings-by-type answer, whose
@@ -121,14 +124,17 @@ EMBEDDINGS: dict[str, Any] = {"id": "e1", "response_type": "embeddings_by_type",
 
 def _parse_streamed() -> list[dict[str, Any]]:
     """Each event as the SDK's stream parses it (construct_type of the event union)."""
-    return [unchecked_base_model.construct_type(type_=V2ChatStreamResponse, object_=event).dict()  # type: ignore[arg-type]
-            for event in EVENTS]
+    # An Annotated union, not a class, as `type_`: what the SDK's own stream passes.
+    return [unchecked_base_model.construct_type(type_=V2ChatStreamResponse,  # pyright: ignore[reportArgumentType]
+                                                object_=event).dict() for event in EVENTS]
 
 
 def test_reading_an_alias_free_type_skips_the_walk_with_the_same_results(monkeypatch: pytest.MonkeyPatch) -> None:
     cohere_parse.install()
     walked: list[Any] = []
-    inner = pydantic_utilities.convert_and_respect_annotation_metadata.__wrapped__  # type: ignore[attr-defined]
+    # What install() put in the SDK module's namespace, a functools.wraps wrapper of the SDK's function.
+    wrapper = pydantic_utilities.convert_and_respect_annotation_metadata  # pyright: ignore[reportPrivateImportUsage]
+    inner = wrapper.__wrapped__  # pyright: ignore[reportFunctionMemberAccess] - set by functools.wraps
 
     def spy(**kwargs: Any) -> Any:
         walked.append(kwargs["annotation"])
@@ -137,15 +143,15 @@ def test_reading_an_alias_free_type_skips_the_walk_with_the_same_results(monkeyp
     monkeypatch.setattr(pydantic_utilities, "convert_and_respect_annotation_metadata",
                         cohere_parse.as_is_when_alias_free(spy))
     streamed, parsed = _parse_streamed(), _parse_all()
-    chat = pydantic_utilities.parse_obj_as(V2ChatResponse, CHAT_RESPONSE).dict()  # type: ignore[arg-type]
-    embeddings = pydantic_utilities.parse_obj_as(EmbedByTypeResponse, EMBEDDINGS)  # type: ignore[arg-type]
+    chat = pydantic_utilities.parse_obj_as(V2ChatResponse, CHAT_RESPONSE).dict()
+    embeddings = pydantic_utilities.parse_obj_as(EmbedByTypeResponse, EMBEDDINGS)
     assert walked == [EmbedByTypeResponse]  # the one type with an alias is still walked (read, not yet dumped)
     assert embeddings.dict()["embeddings"] == {"float": [[0.5, -1.0], [0.25, 2.0]]}  # written back under its alias
     assert walked == [EmbedByTypeResponse, EmbedByTypeResponse]
     with as_shipped(monkeypatch):
         assert streamed == _parse_streamed() and parsed == _parse_all()
-        assert chat == pydantic_utilities.parse_obj_as(V2ChatResponse, CHAT_RESPONSE).dict()  # type: ignore[arg-type]
-        shipped = pydantic_utilities.parse_obj_as(EmbedByTypeResponse, EMBEDDINGS)  # type: ignore[arg-type]
+        assert chat == pydantic_utilities.parse_obj_as(V2ChatResponse, CHAT_RESPONSE).dict()
+        shipped = pydantic_utilities.parse_obj_as(EmbedByTypeResponse, EMBEDDINGS)
     assert embeddings.dict() == shipped.dict()
     assert embeddings.embeddings.float_ == [[0.5, -1.0], [0.25, 2.0]]  # the alias applied
     assert streamed[2]["delta"]["message"]["content"]["text"] == "Hello"
@@ -186,7 +192,7 @@ class _Holder(pydantic.BaseModel):
 
 
 class _DanglingModel(pydantic.BaseModel):
-    y: Missing  # type: ignore[name-defined]  # noqa: F821 - never resolvable
+    y: Missing  # pyright: ignore[reportUndefinedVariable]  # noqa: F821 - never resolvable
 
 
 class _AliasedDict(typing_extensions.TypedDict):
@@ -215,7 +221,10 @@ def test_alias_free_of_an_unhashable_type_is_computed_every_time() -> None:
 
 def test_install_wraps_the_conversion_once() -> None:
     cohere_parse.install()
-    first = pydantic_utilities.convert_and_respect_annotation_metadata
+    # The binding in the SDK module's namespace, which install() replaces with a functools.wraps wrapper.
+    first = pydantic_utilities.convert_and_respect_annotation_metadata  # pyright: ignore[reportPrivateImportUsage]
     cohere_parse.install()
-    assert pydantic_utilities.convert_and_respect_annotation_metadata is first
-    assert first.__wrapped__ is serialization.convert_and_respect_annotation_metadata  # type: ignore[attr-defined]
+    assert (pydantic_utilities.convert_and_respect_annotation_metadata  # pyright: ignore[reportPrivateImportUsage]
+            is first)
+    assert (first.__wrapped__  # pyright: ignore[reportFunctionMemberAccess] - set by functools.wraps
+            is serialization.convert_and_respect_annotation_metadata)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -21,9 +22,9 @@ CHAT = "/v1/chat/completions"
 HELLO = {"messages": [{"role": "user", "content": "hi"}]}
 
 
-async def _client(provider_key: str | None, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
+async def _client(provider_key: str | None, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     cfg = Settings(provider="openai", client_keys=SPEC, upstream_base_url="http://127.0.0.1:9/v1",  # nothing listens
-                   max_retries=0, upstream_timeout_s=5, max_body_bytes=4096, **settings)  # type: ignore[arg-type]
+                   max_retries=0, upstream_timeout_s=5, max_body_bytes=4096, **settings)
     environ = {"OPENAI_API_KEY": provider_key} if provider_key else {}
     environ["ANTHROPIC_API_KEY"] = "sk-not-mine"
     app = create_app(cfg, EnvSecretsBackend("openai", SPEC, environ=environ))

@@ -14,6 +14,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import get_default_algorithms
 
 from gateway.auth import keys
 from gateway.auth.authenticator import Authenticator, credential_headers, extract_credential
@@ -78,7 +79,7 @@ def pem_verifier(tmp_path: Path, private: Any) -> JwtVerifier:
 
 def jwks_verifier(*entries: tuple[Any, str]) -> JwtVerifier:
     """A verifier whose key set comes from a JWKS document, loaded through refresh() over a mock transport."""
-    doc = {"keys": [{**json.loads(jwt.algorithms.get_default_algorithms()[alg].to_jwk(k.public_key())),
+    doc = {"keys": [{**json.loads(get_default_algorithms()[alg].to_jwk(k.public_key())),
                      "kid": kid, "alg": alg} for k, kid, alg in
                     [(k, kid, "RS256" if isinstance(k, rsa.RSAPrivateKey) else "ES256") for k, kid in entries]]}
     doc["keys"].append({"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"})  # skipped: not an allowed key type
@@ -223,10 +224,12 @@ def test_api_key_matrix(matrix: dict[str, Any], name: str, outcome: str | int | 
         with pytest.raises(PermissionDeniedError):
             auth.authenticate(f"Bearer {full}", None)
     elif outcome in (None, "team-a"):
+        parsed = keys.parse(full)
+        assert parsed is not None
         for header in ((f"Bearer {full}", None), (None, full), (f"bearer   {full} ", None)):
             principal = auth.authenticate(*header)
             assert principal.method == "api_key"
-            assert principal.client_id == (outcome or keys.parse(full).key_id)  # type: ignore[union-attr]
+            assert principal.client_id == (outcome or parsed.key_id)
     else:
         with pytest.raises(AuthenticationError) as info:
             auth.authenticate(None, full)

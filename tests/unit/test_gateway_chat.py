@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
-from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage, UsageMetadata
 from langchain_core.messages.tool import tool_call_chunk
 
 from gateway import chat
@@ -53,7 +54,12 @@ class ScriptedModel:
             raise self.error
 
 
-def usage(inp: int, out: int) -> dict[str, int]:
+def as_model(fake: ScriptedModel) -> BaseChatModel:
+    """The fake where the gateway takes a chat model: it calls only `ainvoke` and `astream`, which the fake has."""
+    return cast(BaseChatModel, fake)
+
+
+def usage(inp: int, out: int) -> UsageMetadata:
     return {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
 
 
@@ -84,10 +90,10 @@ def test_to_langchain_maps_every_role() -> None:
 def test_params_prefer_max_completion_tokens_and_rename() -> None:
     req = request(temperature=0.5, top_p=0.5, max_tokens=10, max_completion_tokens=20, stop="END", seed=7)
     model = ScriptedModel([])
-    assert chat.prepare(adapter("cohere"), model, req)[1] == {  # type: ignore[arg-type]
+    assert chat.prepare(adapter("cohere"), as_model(model), req)[1] == {
         "temperature": 0.5, "p": 0.5, "max_tokens": 20, "stop": ["END"], "seed": 7}
-    assert chat.prepare(adapter("openai"), model, request())[1] == {}  # type: ignore[arg-type]
-    assert chat.prepare(adapter("anthropic"), model, request(user="u1"))[1] == {  # type: ignore[arg-type]
+    assert chat.prepare(adapter("openai"), as_model(model), request())[1] == {}
+    assert chat.prepare(adapter("anthropic"), as_model(model), request(user="u1"))[1] == {
         "extra_body": {"metadata": {"user_id": "u1"}}}
 
 
@@ -103,12 +109,12 @@ def test_usage_of_and_accumulation() -> None:
     # The details a provider reports, under OpenAI's names; those it does not report are left out.
     detailed = usage(10, 8) | {"input_token_details": {"cache_read": 6, "cache_creation": 2},
                                "output_token_details": {"reasoning": 5}}
-    assert chat.usage_of(AIMessage(content="x", usage_metadata=detailed)) == {  # type: ignore[arg-type]
+    assert chat.usage_of(AIMessage(content="x", usage_metadata=detailed)) == {
         "prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18,
         "prompt_tokens_details": {"cached_tokens": 6, "cache_write_tokens": 2},
         "completion_tokens_details": {"reasoning_tokens": 5}}
     lifetimes = {"cache_read": 1, "cache_creation": 0, "ephemeral_5m_input_tokens": 2, "ephemeral_1h_input_tokens": 3}
-    split_writes = chat.usage_of(AIMessage(content="x", usage_metadata=usage(10, 8) | {  # type: ignore[arg-type]
+    split_writes = chat.usage_of(AIMessage(content="x", usage_metadata=usage(10, 8) | {
         "input_token_details": lifetimes}))
     assert split_writes is not None and split_writes["prompt_tokens_details"] == {"cached_tokens": 1,
                                                                                   "cache_write_tokens": 5}
@@ -125,7 +131,7 @@ async def test_complete_builds_an_openai_document() -> None:
     result = AIMessage(content="Echo: hi", usage_metadata=usage(2, 3),
                        response_metadata={"stop_reason": "max_tokens", "model_name": "claude-x"})
     model = ScriptedModel([], result=result)
-    doc = await chat.complete(adapter("anthropic"), model, request(max_tokens=3), "claude-sonnet-4-6", "c1")  # type: ignore[arg-type]
+    doc = await chat.complete(adapter("anthropic"), as_model(model), request(max_tokens=3), "claude-sonnet-4-6", "c1")
     assert doc["object"] == "chat.completion" and doc["id"] == "c1" and doc["model"] == "claude-x"
     assert doc["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "Echo: hi", "refusal": None},
                                "logprobs": None, "finish_reason": "length"}]
@@ -136,7 +142,7 @@ async def test_complete_builds_an_openai_document() -> None:
 async def test_complete_maps_upstream_errors() -> None:
     model = ScriptedModel([], error=ValueError("No generation chunks were returned"))
     with pytest.raises(UpstreamError):
-        await chat.complete(adapter(), model, request(), "m", "c1")  # type: ignore[arg-type]
+        await chat.complete(adapter(), as_model(model), request(), "m", "c1")
 
 
 async def test_stream_emits_openai_chunks_usage_and_done() -> None:
@@ -144,7 +150,7 @@ async def test_stream_emits_openai_chunks_usage_and_done() -> None:
               AIMessageChunk(content="Echo:"), AIMessageChunk(content=" hi"),
               AIMessageChunk(content="", usage_metadata=usage(0, 2), response_metadata={"stop_reason": "end_turn"})]
     req = request(stream=True, stream_options={"include_usage": True})
-    body = await chat.stream(adapter("anthropic"), ScriptedModel(chunks), req, "claude-sonnet-4-6", "c9")  # type: ignore[arg-type]
+    body = await chat.stream(adapter("anthropic"), as_model(ScriptedModel(chunks)), req, "claude-sonnet-4-6", "c9")
     parts = await collect(body)
     got = events(parts)
     assert got[-1] == "[DONE]"
@@ -162,8 +168,8 @@ async def test_stream_emits_openai_chunks_usage_and_done() -> None:
 
 
 async def test_stream_without_include_usage_has_no_usage_event() -> None:
-    body = await chat.stream(adapter(), ScriptedModel([AIMessageChunk(content="a")]), request(stream=True),
-                             "m", "c")  # type: ignore[arg-type]
+    body = await chat.stream(adapter(), as_model(ScriptedModel([AIMessageChunk(content="a")])), request(stream=True),
+                             "m", "c")
     got = events(await collect(body))
     assert all("usage" not in e for e in got[:-1]) and got[-1] == "[DONE]"
 
@@ -175,7 +181,7 @@ async def test_error_before_first_chunk_raises_so_the_route_answers_with_its_sta
     resp = httpx2.Response(429, headers={"retry-after": "3"}, request=httpx2.Request("POST", "http://u"))
     model = ScriptedModel([], error=openai.RateLimitError("slow", response=resp, body=None))
     with pytest.raises(RateLimitedError) as info:
-        await chat.stream(adapter(), model, request(stream=True), "m", "c")  # type: ignore[arg-type]
+        await chat.stream(adapter(), as_model(model), request(stream=True), "m", "c")
     assert info.value.retry_after == 3
 
 
@@ -183,7 +189,7 @@ async def test_error_mid_stream_becomes_an_error_event_then_done() -> None:
     import httpx2
 
     model = ScriptedModel([AIMessageChunk(content="partial")], error=httpx2.RemoteProtocolError("peer closed"))
-    body = await chat.stream(adapter(), model, request(stream=True), "m", "c")  # type: ignore[arg-type]
+    body = await chat.stream(adapter(), as_model(model), request(stream=True), "m", "c")
     parts = await collect(body)
     got = events(parts)
     assert got[0]["choices"][0]["delta"]["content"] == "partial"
@@ -200,7 +206,7 @@ async def test_mid_stream_a_fault_of_the_gateway_is_not_blamed_on_the_upstream(
     chunks = [AIMessageChunk(content="a"), AIMessageChunk(content="", tool_call_chunks=[
         tool_call_chunk(name="f", args="{}", id="t1", index=0)])]
     monkeypatch.setattr(ToolCallDeltas, "deltas", lambda _self, chunk: broken(chunk))
-    body = await chat.stream(adapter(), ScriptedModel(chunks), request(stream=True), "m", "c")  # type: ignore[arg-type]
+    body = await chat.stream(adapter(), as_model(ScriptedModel(chunks)), request(stream=True), "m", "c")
     with caplog.at_level(logging.ERROR, logger="gateway"):
         got = events(await collect(body))
     assert got[-2]["error"]["type"] == got[-2]["error"]["code"] == "internal_error" and got[-1] == "[DONE]"
@@ -208,7 +214,7 @@ async def test_mid_stream_a_fault_of_the_gateway_is_not_blamed_on_the_upstream(
     assert logged.exc_info is not None and logged.exc_info[0] is KeyError
     # What the upstream iterator raises (the SDK, LangChain's parsing of the stream) stays the upstream's.
     upstream = ScriptedModel([AIMessageChunk(content="a")], error=KeyError("choices"))
-    body = await chat.stream(adapter(), upstream, request(stream=True), "m", "c")  # type: ignore[arg-type]
+    body = await chat.stream(adapter(), as_model(upstream), request(stream=True), "m", "c")
     assert events(await collect(body))[-2]["error"]["code"] == "upstream_error"
 
 
@@ -251,10 +257,10 @@ def test_an_assistant_refusal_part_is_text_to_the_provider() -> None:
 def test_refused_parameters_and_tool_choice_forms_are_named() -> None:
     model = ScriptedModel([])
     with pytest.raises(InvalidRequestError) as info:
-        chat.prepare(adapter("anthropic"), model, request(seed=1))  # type: ignore[arg-type]
+        chat.prepare(adapter("anthropic"), as_model(model), request(seed=1))
     assert info.value.param == "seed" and info.value.status == 400
     with pytest.raises(InvalidRequestError) as info:
-        chat.prepare(adapter("anthropic"), model, request(response_format={"type": "json_object"}))  # type: ignore[arg-type]
+        chat.prepare(adapter("anthropic"), as_model(model), request(response_format={"type": "json_object"}))
     assert info.value.param == "response_format"
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
     assert tool_choice(adapter("anthropic"), request(tools=[tool], tool_choice="required")) == "any"
@@ -268,7 +274,7 @@ async def test_streamed_tool_calls_open_with_id_and_name_then_send_argument_frag
               AIMessageChunk(content="", tool_call_chunks=[tool_call_chunk(args=": 1}", index=1)]),
               AIMessageChunk(content="", tool_call_chunks=[tool_call_chunk(name="g", args="{}", id="t2", index=None)],
                              response_metadata={"stop_reason": "tool_use"})]
-    body = await chat.stream(adapter("anthropic"), ScriptedModel(chunks), request(stream=True), "m", "c")  # type: ignore[arg-type]
+    body = await chat.stream(adapter("anthropic"), as_model(ScriptedModel(chunks)), request(stream=True), "m", "c")
     calls = [e["choices"][0]["delta"]["tool_calls"][0] for e in events(await collect(body))[:-1]
              if e["choices"] and "tool_calls" in e["choices"][0]["delta"]]
     assert calls == [
@@ -281,10 +287,10 @@ async def test_streamed_tool_calls_open_with_id_and_name_then_send_argument_frag
 async def test_a_failed_generation_is_an_upstream_error_not_a_stop() -> None:
     result = AIMessage(content="partial", response_metadata={"finish_reason": "ERROR"})
     with pytest.raises(UpstreamError) as info:
-        await chat.complete(adapter("cohere"), ScriptedModel([], result=result), request(), "m", "c1")  # type: ignore[arg-type]
+        await chat.complete(adapter("cohere"), as_model(ScriptedModel([], result=result)), request(), "m", "c1")
     assert info.value.code == "upstream_failed"
     chunks = [AIMessageChunk(content="par"), AIMessageChunk(content="", response_metadata={"finish_reason": "ERROR"})]
-    body = await chat.stream(adapter("cohere"), ScriptedModel(chunks), request(stream=True), "m", "c1")  # type: ignore[arg-type]
+    body = await chat.stream(adapter("cohere"), as_model(ScriptedModel(chunks)), request(stream=True), "m", "c1")
     got = events(await collect(body))
     assert got[-2]["error"]["code"] == "upstream_failed" and got[-1] == "[DONE]"
 
@@ -323,7 +329,7 @@ def test_assistant_turns_convert_as_langchain_does_and_a_refusal_is_the_turns_te
     both = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "sure", "refusal": "no"},
             {"role": "assistant", "content": [{"type": "text", "text": "part"}], "refusal": "no"}]
     req = ChatCompletionRequest.model_validate({"model": "m", "messages": both})
-    parts = [{"type": "text", "text": "part"}, {"type": "text", "text": "no"}]
+    parts: list[str | dict[str, Any]] = [{"type": "text", "text": "part"}, {"type": "text", "text": "no"}]
     assert to_langchain(req.messages)[1:] == [AIMessage(content="sure\n\nno"), AIMessage(content=parts)]
 
 
@@ -362,7 +368,7 @@ async def test_every_event_is_the_whole_chunk_document_in_openais_key_order(name
               AIMessageChunk(content=" hi", response_metadata={**named, "logprobs": logprobs}),
               AIMessageChunk(content=[{"type": "text", "text": "!", "index": 0}]),  # block content: via `.text`
               AIMessageChunk(content="", response_metadata={**named, "finish_reason": "stop"})]
-    body = await chat.stream(adapter(), ScriptedModel(chunks), request(stream=True), "gpt-4o-mini", "c7")  # type: ignore[arg-type]
+    body = await chat.stream(adapter(), as_model(ScriptedModel(chunks)), request(stream=True), "gpt-4o-mini", "c7")
     got = events(await collect(body))
     created = got[0]["created"]
 

@@ -66,7 +66,7 @@ def test_settings_are_immutable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_PROVIDER", "anthropic")
     s = load_settings()
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error type is private
-        s.port = 1  # type: ignore[misc]
+        s.port = 1
 
 
 def test_exit_on_config_error_prints_one_line_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

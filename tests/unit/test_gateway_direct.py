@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from gateway.api import direct as direct_module
 from gateway.app import GatewayApp, create_app
@@ -59,7 +60,7 @@ async def _gateway(tmp: Path, direct: bool) -> AsyncIterator[Gateway]:
         assert isinstance(middleware, GatewayMiddleware)
         inner = middleware.app  # FastAPI's own handling, middleware stack and router
 
-        async def counted(scope: dict, receive: Any, send: Any) -> None:
+        async def counted(scope: Scope, receive: Receive, send: Send) -> None:
             inner_calls.append(scope["path"])
             await inner(scope, receive, send)
 

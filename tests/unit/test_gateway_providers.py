@@ -35,6 +35,7 @@ from gateway.errors import (
     UpstreamTimeoutError,
 )
 from gateway.providers import adapter_class, create_adapter
+from gateway.providers.anthropic import ChatAnthropicOn
 from gateway.providers.base import ProviderAdapter, from_status, retry_after_seconds
 
 PROVIDERS = catalogue.names()
@@ -42,8 +43,8 @@ CHAT_MODEL_TYPES: dict[str, type] = {"openai": ChatOpenAI, "anthropic": ChatAnth
                                      "mistral": ChatMistralAI, "openai-compatible": ChatOpenAI}
 
 
-def adapter(provider: str, **settings: object) -> ProviderAdapter:
-    return create_adapter(Settings(provider=provider, **settings))  # type: ignore[arg-type]
+def adapter(provider: str, **settings: Any) -> ProviderAdapter:
+    return create_adapter(Settings(provider=provider, **settings))
 
 
 def _req2() -> httpx2.Request:
@@ -262,7 +263,8 @@ async def test_upstream_transport_is_one_shared_aiohttp_client_by_default_and_ht
     one, other = fast.build_model(fast.models[0], "sk-one"), fast.build_model(fast.models[-1], "sk-other")
     shared = fast.http_client()
     assert isinstance(shared, sdk.DefaultAioHttpClient)
-    assert one.http_async_client is shared and other.http_async_client is shared  # type: ignore[attr-defined]
+    assert isinstance(one, ChatOpenAI | ChatAnthropicOn) and isinstance(other, ChatOpenAI | ChatAnthropicOn)
+    assert one.http_async_client is shared and other.http_async_client is shared
     plain = adapter(provider, upstream_http="httpx")
     assert plain.http_client() is None
     assert getattr(plain.build_model(plain.models[0], "sk-test"), "http_async_client", None) is None  # the SDK pool
@@ -273,12 +275,14 @@ async def test_upstream_transport_is_one_shared_aiohttp_client_by_default_and_ht
 async def test_anthropic_models_send_through_the_shared_client_with_langchains_parameters() -> None:
     a = adapter("anthropic", upstream_base_url="http://upstream.test", max_retries=1, upstream_timeout_s=7.0)
     model = a.build_model("claude-x", "sk-ant-test")
-    client = model._async_client  # type: ignore[attr-defined]  # what ChatAnthropic sends through
+    assert isinstance(model, ChatAnthropicOn)
+    client = model._async_client  # what ChatAnthropic sends through
     assert client._client is a.http_client()
     assert client.api_key == "sk-ant-test" and str(client.base_url).startswith("http://upstream.test")
     assert client.max_retries == 1 and client.timeout == 7.0
-    assert client.default_headers["User-Agent"] == ChatAnthropic(model_name="x", api_key=SecretStr("k"))._client_params[
-        "default_headers"]["User-Agent"]
+    # timeout and stop: their defaults, spelled out (pyright reads LangChain's `Field(None, alias=...)` as none)
+    langchains = ChatAnthropic(model_name="x", api_key=SecretStr("k"), timeout=None, stop=None)
+    assert client.default_headers["User-Agent"] == langchains._client_params["default_headers"]["User-Agent"]
     await a.aclose()
 
 
@@ -291,9 +295,10 @@ async def test_refused_connection_under_aiohttp_is_unreachable_not_timeout(provi
     base = "http://127.0.0.1:9/v1" if provider == "openai" else "http://127.0.0.1:9"
     a = adapter(provider, upstream_base_url=base, max_retries=0)
     chat = a.chat_model(model, "sk-test")
+    assert isinstance(chat, ChatOpenAI | ChatAnthropicOn) and chat.http_async_client is not None
     with pytest.raises(sdk.APIConnectionError) as info:
         await chat.ainvoke("hello")
     mapped = a.map_error(info.value)
     assert isinstance(mapped, UpstreamError) and mapped.code == "upstream_unreachable"
     await a.aclose()  # closes the shared aiohttp session
-    assert chat.http_async_client.is_closed  # type: ignore[attr-defined]
+    assert chat.http_async_client.is_closed

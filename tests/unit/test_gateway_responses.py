@@ -5,19 +5,20 @@ from __future__ import annotations
 import orjson
 import pytest
 from starlette.responses import Response
+from starlette.types import Message
 
 from gateway.api.responses import JsonBytesResponse
 from gateway.limits import enforce
 from gateway.limits.base import Limits, Reservation, Windows
 
 
-async def _sent(response: Response) -> list[dict]:
-    messages: list[dict] = []
+async def _sent(response: Response) -> list[Message]:
+    messages: list[Message] = []
 
-    async def receive() -> dict:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict) -> None:
+    async def send(message: Message) -> None:
         messages.append(message)
 
     await response({"type": "http", "method": "POST", "path": "/"}, receive, send)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -22,9 +23,9 @@ from gateway.secrets.env import EnvSecretsBackend
 KEY, KEY_ID, KEY_HASH = keys.generate()
 
 
-async def _client(provider: str, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
+async def _client(provider: str, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
-    cfg = Settings(provider=provider, client_keys=spec, upstream_base_url="http://127.0.0.1:9",  # type: ignore[arg-type]
+    cfg = Settings(provider=provider, client_keys=spec, upstream_base_url="http://127.0.0.1:9",
                    max_retries=0, upstream_timeout_s=5, max_tokens_limit=4096, **settings)
     app = create_app(cfg, EnvSecretsBackend(provider, spec, environ={f"{provider.upper()}_API_KEY": "sk-up"}))
     async with app.router.lifespan_context(app):
@@ -141,12 +142,13 @@ async def test_a_fault_of_the_gateway_on_the_messages_route_is_an_anthropic_shap
         with caplog.at_level(logging.ERROR, logger="gateway"):
             answer = await client.post("/v1/messages", json=body, headers={"x-api-key": KEY,
                                                                           "anthropic-version": "2023-06-01"})
-    assert answer.status_code == 500
-    assert answer.json() == {"type": "error", "error": {"type": "api_error", "message": internal_error().message}}
-    [logged] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
-    line = json.loads(JsonFormatter().format(logged))
-    assert line["error_type"] == "RuntimeError" and line["error_at"].endswith(" in broken")
-    assert "sk-secret" not in json.dumps(line)
+        assert answer.status_code == 500
+        assert answer.json() == {"type": "error", "error": {"type": "api_error",
+                                                            "message": internal_error().message}}
+        [logged] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+        line = json.loads(JsonFormatter().format(logged))
+        assert line["error_type"] == "RuntimeError" and line["error_at"].endswith(" in broken")
+        assert "sk-secret" not in json.dumps(line)
 
 
 async def test_a_temperature_the_model_takes_none_of_is_refused_before_the_upstream() -> None:

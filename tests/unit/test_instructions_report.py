@@ -15,10 +15,11 @@ def bench_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
 
 
-PLAIN = {"bare": 3_600_000, "convert": 3_750_000, "full": 4_300_000, "-auth": 4_270_000, "-limiter": 4_200_000,
-         "-audit": 4_280_000, "-metrics": 4_250_000, "-access_log": 4_190_000, "-direct": 4_900_000,
-         "served": 3_750_000, "uvicorn": 4_450_000}
-STREAM = {"bare": 8_600_000, "full": 9_800_000, "served": 9_000_000, "uvicorn": 10_100_000}
+PLAIN: dict[str, float] = {
+    "bare": 3_600_000, "convert": 3_750_000, "full": 4_300_000, "-auth": 4_270_000, "-limiter": 4_200_000,
+    "-audit": 4_280_000, "-metrics": 4_250_000, "-access_log": 4_190_000, "-direct": 4_900_000,
+    "served": 3_750_000, "uvicorn": 4_450_000}
+STREAM: dict[str, float] = {"bare": 8_600_000, "full": 9_800_000, "served": 9_000_000, "uvicorn": 10_100_000}
 
 
 def test_plain_split_is_variant_differences_and_the_rest() -> None:

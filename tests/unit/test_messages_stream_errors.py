@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
+import anthropic
 import orjson
 import pytest
 
@@ -43,7 +44,7 @@ def _event(kind: str, broken: bool = False) -> Any:
 
 async def _errors(upstream: Upstream) -> list[dict[str, Any]]:
     relay = MessagesRelay(create_adapter(Settings(provider="anthropic")))  # type: ignore[arg-type]
-    frames = [frame async for frame in relay._events(upstream)]  # type: ignore[arg-type]
+    frames = [frame async for frame in relay._events(cast(anthropic.AsyncStream[Any], upstream))]  # the fake above
     assert upstream.closed
     events = [event for frame in frames for event in frame.split(b"\n\n") if event]  # a frame may hold several
     return [orjson.loads(e.split(b"data: ", 1)[1]) for e in events if e.startswith(b"event: error")]

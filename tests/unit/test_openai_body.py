@@ -63,7 +63,7 @@ class Outer(typing_extensions.TypedDict, total=False):
 
 
 class Dangling(typing_extensions.TypedDict, total=False):
-    later: NotDefinedAnywhere  # type: ignore[name-defined]  # noqa: F821 - never defined, on purpose
+    later: NotDefinedAnywhere  # pyright: ignore[reportUndefinedVariable]  # noqa: F821 - never defined, on purpose
 
 
 class Point(pydantic.BaseModel):
@@ -117,8 +117,11 @@ async def test_none_and_non_dict_bodies_go_through_the_sdk() -> None:
 
 def test_install_wraps_the_chat_and_embeddings_modules_once() -> None:
     openai_body.install()
-    first = completions.async_maybe_transform
+    # The name each SDK module imports, read where it is bound there: install() swaps that binding for a
+    # functools.wraps wrapper (whose __wrapped__ the function's type does not declare).
+    first = completions.async_maybe_transform  # pyright: ignore[reportPrivateImportUsage] - that module's binding
     openai_body.install()
-    assert completions.async_maybe_transform is first
-    assert embeddings.async_maybe_transform.__wrapped__ is async_maybe_transform  # type: ignore[attr-defined]
-    assert first.__wrapped__ is async_maybe_transform  # type: ignore[attr-defined]
+    assert completions.async_maybe_transform is first  # pyright: ignore[reportPrivateImportUsage] - as above
+    assert (embeddings.async_maybe_transform  # pyright: ignore[reportPrivateImportUsage] - that module's binding
+            .__wrapped__ is async_maybe_transform)  # pyright: ignore[reportFunctionMemberAccess] - the wrapper's
+    assert first.__wrapped__ is async_maybe_transform  # pyright: ignore[reportFunctionMemberAccess] - the wrapper's

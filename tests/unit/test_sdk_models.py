@@ -249,11 +249,12 @@ def test_anything_but_a_dict_for_a_model_or_a_tagged_member_goes_to_the_sdk(type
 
 
 def test_install_wraps_once() -> None:
-    module = types.SimpleNamespace(construct_type=openai_construct)
-    sdk_models.install(module)  # type: ignore[arg-type]
+    module = types.ModuleType("base_client")  # a stand-in for an SDK's `_base_client` module
+    module.__dict__["construct_type"] = openai_construct
+    sdk_models.install(module)
     first = module.construct_type
-    sdk_models.install(module)  # type: ignore[arg-type]
-    assert first is module.construct_type and first.__wrapped__ is openai_construct  # type: ignore[attr-defined]
+    sdk_models.install(module)
+    assert first is module.construct_type and first.__wrapped__ is openai_construct
 
 
 @pytest.mark.parametrize(("provider", "base_client"), [

@@ -39,8 +39,9 @@ class WithRunManager(FakeListChatModel):
 
 
 class WithoutRunManager(FakeListChatModel):
-    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,  # type: ignore[override]
-                         **kwargs: Any) -> ChatResult:
+    # No run_manager parameter, on purpose: the signature LangChain inspects for it.
+    async def _agenerate(  # pyright: ignore[reportIncompatibleMethodOverride]
+            self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any) -> ChatResult:
         return await super()._agenerate(messages, stop=stop, **kwargs)
 
 
@@ -69,7 +70,8 @@ def test_other_callables_are_inspected_every_time() -> None:
 def test_the_mapping_shared_is_read_only() -> None:
     found = signatures.memoised(unwrapped)(WithRunManager(responses=["a"])._agenerate)
     with pytest.raises(TypeError):
-        found["extra"] = inspect.Parameter("extra", inspect.Parameter.KEYWORD_ONLY)  # type: ignore[index]
+        # A write to the read-only mapping, on purpose: the TypeError is what the test expects.
+        found["extra"] = inspect.Parameter("extra", inspect.Parameter.KEYWORD_ONLY)  # pyright: ignore[reportIndexIssue]
 
 
 async def test_langchain_passes_the_run_manager_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,8 +84,9 @@ async def test_langchain_passes_the_run_manager_as_before(monkeypatch: pytest.Mo
             return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
     class NoManager(FakeListChatModel):
-        async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,  # type: ignore[override]
-                             **kwargs: Any) -> ChatResult:
+        # No run_manager parameter, on purpose (as WithoutRunManager).
+        async def _agenerate(  # pyright: ignore[reportIncompatibleMethodOverride]
+                self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any) -> ChatResult:
             seen.append("run_manager" in kwargs)
             return await super()._agenerate(messages, stop=stop, **kwargs)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
+import anthropic
 import orjson
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk
+from starlette.types import Message
 
 from gateway import chat
 from gateway.api.event_stream import ClientWatch, EventStreamResponse, LastEvent
@@ -39,10 +42,11 @@ def _contents(part: bytes) -> list[str]:
     return [d["choices"][0]["delta"].get("content", "") for d in docs if d["choices"]]
 
 
-async def _stream(model: GatedModel) -> Any:
+async def _stream(model: GatedModel) -> AsyncGenerator[bytes, None]:
     req = ChatCompletionRequest.model_validate({"messages": [{"role": "user", "content": "hi"}], "stream": True})
     adapter = create_adapter(Settings(provider="openai"))  # type: ignore[arg-type]
-    return await chat.stream(adapter, model, req, "m", "c")  # type: ignore[arg-type]
+    # The fake where the gateway takes a chat model: it calls only `astream`, which the fake has.
+    return await chat.stream(adapter, cast(BaseChatModel, model), req, "m", "c")
 
 
 async def test_events_at_hand_go_out_together_before_the_wait_and_the_rest_with_the_end() -> None:
@@ -68,14 +72,14 @@ async def test_a_stream_closed_while_a_read_waits_unwinds_that_read() -> None:
 
 async def test_a_client_gone_at_the_first_write_closes_the_upstream_read_that_waits() -> None:
     model = GatedModel(_chunks(), ready=2)
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
     over = asyncio.Event()
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         await over.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         if message["type"] == "http.response.body":
             over.set()
             raise OSError("the client left")  # ASGI spec 2.4
@@ -91,8 +95,8 @@ async def test_a_client_gone_at_the_first_write_closes_the_upstream_read_that_wa
 
 async def test_a_long_run_of_chunks_at_hand_still_goes_out_in_pieces() -> None:
     texts = [f"{n:04d}" + "x" * 996 for n in range(200)]  # ~200 KiB of events, every chunk already received
-    model = GatedModel([*map(AIMessageChunk, texts), AIMessageChunk(content="", response_metadata={
-        "finish_reason": "stop"})], ready=10_000)
+    model = GatedModel([*(AIMessageChunk(content=text) for text in texts),
+                        AIMessageChunk(content="", response_metadata={"finish_reason": "stop"})], ready=10_000)
     parts = [part async for part in await _stream(model)]
     assert all(len(p) < AT_HAND_MAX + 2048 for p in parts)  # each at most one event past the bound
     assert [len(p) >= AT_HAND_MAX for p in parts[:3]] == [True] * 3  # and the first three at it
@@ -123,7 +127,7 @@ class GatedUpstream:
 async def test_messages_events_at_hand_go_out_together_and_the_last_with_the_end() -> None:
     relay = MessagesRelay(create_adapter(Settings(provider="anthropic")))  # type: ignore[arg-type]
     upstream = GatedUpstream(["ping", "content_block_start", "content_block_delta", "message_stop"], 2)
-    events = relay._events(upstream)  # type: ignore[arg-type]
+    events = relay._events(cast(anthropic.AsyncStream[Any], upstream))  # the fake iterates and closes as it does
     first = await anext(events)
     assert first.count(b"event: ") == 2 and type(first) is bytes
     upstream.gate.set()

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -175,8 +178,13 @@ def test_usage_errors_exit_2_with_a_clear_message(argv: list[str], message: str,
 
 # -- remote probes against an in-process gateway ---------------------------------------------------
 
+def as_httpx(client: TestClient) -> httpx.Client:
+    """Starlette's TestClient where check_target takes an httpx.Client: it is an httpx2.Client, the same API."""
+    return cast(httpx.Client, client)
+
+
 @pytest.fixture
-def gateway_client(monkeypatch: pytest.MonkeyPatch) -> tuple[TestClient, str]:
+def gateway_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[httpx.Client, str]]:
     full, key_id, digest = keys.generate()
     monkeypatch.setenv("OPENAI_API_KEY", "sk-unit-test-key")
     # Nothing listens on port 9: a probe that reached the upstream would answer 502 and fail its check.
@@ -184,10 +192,10 @@ def gateway_client(monkeypatch: pytest.MonkeyPatch) -> tuple[TestClient, str]:
                              upstream_base_url="http://127.0.0.1:9/v1", max_retries=0, models="gpt-4o-mini,gpt-4o")
     app = create_app(settings)
     with TestClient(app, base_url="http://gateway") as client:
-        yield client, full
+        yield as_httpx(client), full
 
 
-def test_remote_checks_pass_without_reaching_the_upstream(gateway_client: tuple[TestClient, str]) -> None:
+def test_remote_checks_pass_without_reaching_the_upstream(gateway_client: tuple[httpx.Client, str]) -> None:
     client, key = gateway_client
     checks = check_target(Target("openai", "http://gateway", key, ("gpt-4o-mini", "gpt-4o")), client, TOOLS)
     assert [(c.name, c.status) for c in checks] == [
@@ -200,7 +208,7 @@ def test_remote_checks_pass_without_reaching_the_upstream(gateway_client: tuple[
     assert "llm_gateway_upstream_errors_total{" not in metrics, "no probe may call the upstream"
 
 
-def test_remote_checks_report_wrong_expectations(gateway_client: tuple[TestClient, str]) -> None:
+def test_remote_checks_report_wrong_expectations(gateway_client: tuple[httpx.Client, str]) -> None:
     client, key = gateway_client
     checks = check_target(Target("openai", "http://gateway", key, ("gpt-4o",)), client, (*TOOLS, "web_search"))
     by_name = {c.name: c for c in checks}
@@ -209,21 +217,21 @@ def test_remote_checks_report_wrong_expectations(gateway_client: tuple[TestClien
     assert by_name["agent tools"].detail == "tools chat, calculator, current_time; missing web_search"
 
 
-def test_remote_checks_catch_a_misrouted_target(gateway_client: tuple[TestClient, str]) -> None:
+def test_remote_checks_catch_a_misrouted_target(gateway_client: tuple[httpx.Client, str]) -> None:
     client, key = gateway_client
     checks = check_target(Target("cohere", "http://gateway", key), client, TOOLS)
     assert checks[-1].name == "readyz" and checks[-1].status == "FAIL"
     assert "is the 'openai' gateway, not 'cohere'" in checks[-1].detail
 
 
-def test_remote_checks_skip_credentialed_probes_without_a_key(gateway_client: tuple[TestClient, str]) -> None:
+def test_remote_checks_skip_credentialed_probes_without_a_key(gateway_client: tuple[httpx.Client, str]) -> None:
     client, _ = gateway_client
     checks = check_target(Target("openai", "http://gateway"), client, TOOLS)
     assert [c.status for c in checks] == ["PASS", "PASS", "SKIP", "SKIP", "SKIP", "SKIP"]
     assert "VALIDATE_CLIENT_KEY_OPENAI" in checks[-1].detail
 
 
-def test_remote_checks_name_a_rejected_client_key(gateway_client: tuple[TestClient, str]) -> None:
+def test_remote_checks_name_a_rejected_client_key(gateway_client: tuple[httpx.Client, str]) -> None:
     client, _ = gateway_client
     checks = check_target(Target("openai", "http://gateway", "lgw_aaaaaaaaaaaa_" + "b" * 32), client, TOOLS)
     assert checks[-1].name == "models" and checks[-1].status == "FAIL"
@@ -234,7 +242,7 @@ def test_readiness_failure_names_the_missing_key(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     app = create_app(load_settings(provider="openai"))
     with TestClient(app, base_url="http://gateway") as client:
-        checks = check_target(Target("openai", "http://gateway"), client, TOOLS)
+        checks = check_target(Target("openai", "http://gateway"), as_httpx(client), TOOLS)
     assert checks[-1].status == "FAIL"
     assert checks[-1].detail == ("http://gateway/readyz answered 503: provider key missing "
                                  "(secrets backend env: OPENAI_API_KEY is not set)")

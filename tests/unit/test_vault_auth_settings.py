@@ -26,7 +26,9 @@ def test_kubernetes_role_token_file_and_mount_are_settable(tmp_path: Path) -> No
     settings = load_settings(provider="cohere", secrets_backend="vault", vault_addr="https://vault:8200",
                              vault_auth="kubernetes", vault_kubernetes_role="gw-cohere",
                              vault_kubernetes_token_file=tmp_path / "t", vault_kubernetes_mount="k8s-prod")
-    auth = build_backend(settings).auth  # type: ignore[attr-defined]
+    backend = build_backend(settings)
+    assert isinstance(backend, VaultSecretsBackend) and isinstance(backend.auth, KubernetesLogin)
+    auth = backend.auth
     assert (auth.role, auth.token_file, auth.mount) == ("gw-cohere", tmp_path / "t", "k8s-prod")
 
 
@@ -35,7 +37,9 @@ def test_approle_stays_the_default_and_still_needs_its_files() -> None:
         load_settings(provider="openai", secrets_backend="vault", vault_addr="http://127.0.0.1:8200")
     settings = load_settings(provider="openai", secrets_backend="vault", vault_addr="http://127.0.0.1:8200",
                              vault_role_id_file="/r", vault_secret_id_file="/s")
-    assert isinstance(build_backend(settings).auth, AppRoleLogin)  # type: ignore[attr-defined]
+    backend = build_backend(settings)
+    assert isinstance(backend, VaultSecretsBackend)
+    assert isinstance(backend.auth, AppRoleLogin)
 
 
 def test_unknown_auth_method_is_refused_by_name() -> None:
