@@ -275,9 +275,9 @@ def splits(levels: dict, pairs: dict | None = None) -> dict:
                 va = (vs.get(a) or {}).get("cpu_ms")
                 vb = 0.0 if b is None else (vs.get(b) or {}).get("cpu_ms")
                 row[label] = within.get(f"{a}-{b}", None if va is None or vb is None else va - vb)
-            app = [(vs.get(v) or {}).get("cpu_ms") for v in ("full", "convert")]
+            full, convert = ((vs.get(v) or {}).get("cpu_ms") for v in ("full", "convert"))
             parts = [row[k] for k in TOGGLED]
-            row[REST] = None if None in app or None in parts else app[0] - app[1] - sum(parts)  # type: ignore[operator]
+            row[REST] = None if full is None or convert is None or None in parts else full - convert - sum(parts)
             out.setdefault(p, {})[key] = row
     return out
 

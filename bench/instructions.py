@@ -113,12 +113,12 @@ def in_process(a: argparse.Namespace, name: str, keys: Keys, state: Path) -> dic
     log = open(state / "logs" / f"instructions-worker-{name}.log", "w")
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
     out: dict[str, dict[str, float]] = {"plain": {}, "stream": {}}
+    assert proc.stdin is not None  # stdin=PIPE
     try:
         counted = Counted(proc.pid, state / "callgrind")
         for _ in WORKER_VARIANTS:
             _, variant, kind = _line(proc, "ready")
             counted.start()
-            assert proc.stdin is not None
             proc.stdin.write("go\n")
             proc.stdin.flush()
             ok = int(_line(proc, "done")[1])
@@ -133,7 +133,7 @@ def in_process(a: argparse.Namespace, name: str, keys: Keys, state: Path) -> dic
         _line(proc, "end")
     finally:
         with contextlib.suppress(OSError):
-            proc.stdin.close()  # type: ignore[union-attr]
+            proc.stdin.close()
         try:
             proc.wait(timeout=120)
         except subprocess.TimeoutExpired:

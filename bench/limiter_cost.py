@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
@@ -38,8 +39,22 @@ LIMITS = Limits(rpm=10_000_000, tpm=10_000_000_000, daily_tokens=10**15, monthly
 ESTIMATE, ACTUAL = 120, 87
 
 
+class LimiterCost(TypedDict):
+    """What `measure` returns: times in ms, CPU/request the median round's, p50/p99 over every request."""
+
+    backend: str
+    requests: int
+    concurrency: int
+    cpu_ms_per_request: float
+    cpu_ms_per_request_min: float
+    p50_ms: float
+    p99_ms: float
+    requests_per_s: int
+    server_cpu_ms_per_request: NotRequired[float]  # only when this script started redis-server
+
+
 def measure(backend: str, *, requests: int = 3000, concurrency: int = 1, redis_url: str | None = None,
-            warmup: int = 300, rounds: int = 5) -> dict[str, object]:
+            warmup: int = 300, rounds: int = 5) -> LimiterCost:
     """Run `requests` admit+settle cycles on `backend`; print and return CPU/request and p50 (ms).
 
     The cycles run in `rounds` rounds; CPU/request is the median round's (a shared machine's noise comes in
@@ -59,7 +74,7 @@ def measure(backend: str, *, requests: int = 3000, concurrency: int = 1, redis_u
 
 
 async def _run(backend: str, redis_url: str | None, requests: int, concurrency: int, warmup: int,
-               server_pid: int | None, rounds: int) -> dict[str, object]:
+               server_pid: int | None, rounds: int) -> LimiterCost:
     limiter = build_limiter(backend, redis_url)
     await limiter.start()
     per_round = max(1, requests // rounds)
@@ -83,7 +98,7 @@ async def _run(backend: str, redis_url: str | None, requests: int, concurrency: 
     assert not status.get("degraded") and not status.get("unsent_settles"), f"the limiter ran degraded: {status}"
     latencies.sort()
     requests = per_round * rounds
-    result: dict[str, object] = {
+    result: LimiterCost = {
         "backend": backend, "requests": requests, "concurrency": concurrency,
         "cpu_ms_per_request": round(statistics.median(cpu_rounds) * 1000, 4),
         "cpu_ms_per_request_min": round(min(cpu_rounds) * 1000, 4),
@@ -166,8 +181,8 @@ def main() -> None:
     for concurrency in args.concurrency:
         memory = measure("memory", requests=args.requests, concurrency=concurrency)
         shared = measure("redis", requests=args.requests, concurrency=concurrency)
-        cpu = float(shared["cpu_ms_per_request"]) - float(memory["cpu_ms_per_request"])  # type: ignore[arg-type]
-        p50 = float(shared["p50_ms"]) - float(memory["p50_ms"])  # type: ignore[arg-type]
+        cpu = shared["cpu_ms_per_request"] - memory["cpu_ms_per_request"]
+        p50 = shared["p50_ms"] - memory["p50_ms"]
         print(f"  Redis adds {cpu:.4f} ms CPU/request (goal <= 0.3) and {p50:.4f} ms p50 (goal <= 0.3) "
               f"at concurrency {concurrency}")
 

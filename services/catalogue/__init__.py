@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 CATALOGUE = Path(__file__).with_name("providers.toml")
 MOCK_PROTOCOLS = ("openai", "anthropic", "cohere", "mistral")
@@ -84,7 +85,8 @@ def _row(raw: dict[str, object], index: int) -> Provider:
     for key, typ in _FIELDS.items():
         if not isinstance(raw[key], typ) or (typ is int and isinstance(raw[key], bool)):
             raise CatalogueError(f"{where}: {key} must be a {typ.__name__}")
-    row = Provider(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})  # type: ignore[arg-type]
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}  # types checked above
+    row = Provider(**fields)
     checks = {
         "name": bool(_NAME.match(row.name)),
         "kind": bool(_NAME.match(row.kind)),

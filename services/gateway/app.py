@@ -196,7 +196,7 @@ def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter)
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi
 
 
 def _unserved_part(error: Mapping[str, Any]) -> str | None:

@@ -64,7 +64,7 @@ def raised_at(tb: TracebackType) -> str:
     return f"{frame.f_globals.get('__name__', '?')}:{tb.tb_lineno} in {frame.f_code.co_name}"
 
 
-class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class JsonLineHandler(logging.StreamHandler):
     """The stream handler `configure` installs: what lets `HotLogger` know where the lines go."""
 
 
@@ -132,7 +132,7 @@ def configure(level: str) -> None:
     """Send all logs (ours, uvicorn's, libraries') through the JSON formatter."""
     # The JSON lines carry none of the record's caller, thread or process fields: skip collecting them
     # (the logging module's documented optimisations; the caller lookup walks the stack on every record).
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = JsonLineHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())

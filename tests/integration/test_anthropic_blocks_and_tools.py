@@ -13,9 +13,12 @@ import httpx
 import httpx2
 import openai
 import pytest
+from anthropic.types import ToolParam, ToolResultBlockParam, ToolUseBlockParam
 from langchain_anthropic import ChatAnthropic
 from langchain_core.tools import tool
+from pydantic import SecretStr
 
+from tests.integration.sdk_narrowing import error_body, text_of, tool_use
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -48,20 +51,21 @@ def test_documents_and_search_results_reach_anthropic(client: anthropic.Anthropi
          "content": [{"type": "text", "text": "The sky is blue."}], "citations": {"enabled": True}},
         {"type": "text", "text": "what colour is the sky"}]
     msg = client.messages.create(model=MODEL, max_tokens=50, messages=[{"role": "user", "content": content}])
-    assert msg.content[0].text.endswith("what colour is the sky")  # type: ignore[union-attr]
+    assert text_of(msg.content[0]).endswith("what colour is the sky")
     counted = client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": content}])
     assert counted.input_tokens > 0
 
 
 def test_a_tool_result_may_hold_documents_and_search_results(client: anthropic.Anthropic) -> None:
-    call = {"type": "tool_use", "id": "toolu_1", "name": "search", "input": {"q": "sky"}}
-    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+    call: ToolUseBlockParam = {"type": "tool_use", "id": "toolu_1", "name": "search", "input": {"q": "sky"}}
+    result: ToolResultBlockParam = {"type": "tool_result", "tool_use_id": "toolu_1", "content": [
         {"type": "search_result", "source": "kb://sky", "title": "Sky", "content": [{"type": "text", "text": "blue"}]},
         {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "blue"}}]}
-    tools = [{"name": "search", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}]
-    msg = client.messages.create(model=MODEL, max_tokens=50, tools=tools, messages=[  # type: ignore[arg-type]
-        {"role": "user", "content": "sky?"}, {"role": "assistant", "content": [call]},  # type: ignore[list-item]
-        {"role": "user", "content": [result]}])  # type: ignore[list-item]
+    tools: list[ToolParam] = [
+        {"name": "search", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}]
+    msg = client.messages.create(model=MODEL, max_tokens=50, tools=tools, messages=[
+        {"role": "user", "content": "sky?"}, {"role": "assistant", "content": [call]},
+        {"role": "user", "content": [result]}])
     assert msg.stop_reason == "end_turn"
 
 
@@ -81,7 +85,7 @@ def test_every_kind_of_client_tool_reaches_anthropic_as_sent(client: anthropic.A
     ask = 'weather [[mock:tool=get_weather {"city": "Paris"}]]'
     msg = client.messages.create(model=MODEL, max_tokens=50, tools=tools,
                                  messages=[{"role": "user", "content": ask}])
-    assert msg.stop_reason == "tool_use" and msg.content[0].input == {"city": "Paris"}  # type: ignore[union-attr]
+    assert msg.stop_reason == "tool_use" and tool_use(msg.content[0]).input == {"city": "Paris"}
     assert _received(http, stack)["tools"] == tools
     assert client.messages.count_tokens(model=MODEL, tools=tools, messages=[{"role": "user", "content": "x"}])
 
@@ -94,10 +98,10 @@ def test_chat_anthropic_strict_tools(stack: RunningStack, monkeypatch: pytest.Mo
         return "sunny"
 
     monkeypatch.setenv("SSL_CERT_FILE", str(stack.ca))  # ChatAnthropic builds its own HTTP client
-    llm = ChatAnthropic(base_url=f"{stack.url}/anthropic", api_key=stack.keys["anthropic"],  # type: ignore[arg-type]
+    llm = ChatAnthropic(base_url=f"{stack.url}/anthropic", api_key=SecretStr(stack.keys["anthropic"]),
                         model_name=MODEL, max_retries=0, max_tokens_to_sample=200, timeout=60, stop=None)
     answer = llm.bind_tools([get_weather], strict=True).invoke('weather [[mock:tool=get_weather {"city": "Rome"}]]')
-    assert answer.tool_calls[0]["args"] == {"city": "Rome"}  # type: ignore[attr-defined]
+    assert answer.tool_calls[0]["args"] == {"city": "Rome"}
     assert _received(http, stack)["tools"][0]["strict"] is True
 
 
@@ -173,5 +177,5 @@ def test_reasoning_effort_on_chat_is_anthropics_effort_and_its_thinking_stays_ou
     for below in ("none", "minimal"):  # Anthropic's levels start at low
         with pytest.raises(openai.BadRequestError) as refused:
             chat.chat.completions.create(model=MODEL, messages=ask, reasoning_effort=below)
-        assert refused.value.body["param"] == "reasoning_effort"  # type: ignore[index]
-        assert "levels are low, medium, high, xhigh and max" in refused.value.body["message"]  # type: ignore[index]
+        assert error_body(refused.value)["param"] == "reasoning_effort"
+        assert "levels are low, medium, high, xhigh and max" in error_body(refused.value)["message"]

@@ -12,22 +12,29 @@ import anthropic
 import httpx
 import httpx2
 import pytest
-from anthropic.types import ToolUseBlockParam
+from anthropic.types import ThinkingConfigParam, ToolParam, ToolUseBlockParam
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessageChunk
+from pydantic import SecretStr
 
+from tests.integration.sdk_narrowing import error_body, text_of, tool_use
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
 MODEL = "claude-sonnet-4-6"
-WEATHER = {"name": "get_weather", "description": "Weather of a city",
-           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+WEATHER: ToolParam = {"name": "get_weather", "description": "Weather of a city", "input_schema": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 ASK_TOOL = 'weather please [[mock:tool=get_weather {"city": "Paris"}]]'
 
 
 class _Credential(TypedDict, total=False):
     api_key: str
     auth_token: str
+
+
+class _Account(TypedDict, total=False):  # the SDK sends these as anthropic-workspace-id, anthropic-user-profile-id
+    workspace_id: str
+    user_profile_id: str
 
 
 def _client(stack: RunningStack, **credential: Unpack[_Credential]) -> anthropic.Anthropic:
@@ -41,6 +48,15 @@ def client(stack: RunningStack) -> Iterator[anthropic.Anthropic]:
         yield c
 
 
+def _refused_by_name(client: anthropic.Anthropic, header: str, **account: Unpack[_Account]) -> None:
+    """Both routes refuse a request for another account than the provider key's, the first by its header's name."""
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        client.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}], **account)
+    assert error_body(bad.value)["error"]["message"].startswith(f"{header}: not supported by this gateway")
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "x"}], **account)
+
+
 def _post(http: httpx.Client, stack: RunningStack, body: object, **headers: str) -> httpx.Response:
     hdrs = {"x-api-key": stack.keys["anthropic"], "anthropic-version": "2023-06-01", **headers}
     return http.post(f"{stack.url}/anthropic/v1/messages", json=body, headers=hdrs)
@@ -50,7 +66,7 @@ def test_plain_with_system_and_stop_sequences(client: anthropic.Anthropic) -> No
     msg = client.messages.create(model=MODEL, max_tokens=100, system="be brief", stop_sequences=["###"],
                                  messages=[{"role": "user", "content": "hello gateway"}])
     assert msg.type == "message" and msg.role == "assistant" and msg.id.startswith("msg_")
-    assert [b.type for b in msg.content] == ["text"] and msg.content[0].text == "Echo: hello gateway"  # type: ignore[union-attr]
+    assert [b.type for b in msg.content] == ["text"] and text_of(msg.content[0]) == "Echo: hello gateway"
     assert msg.stop_reason == "end_turn" and msg.model == MODEL
     assert (msg.usage.input_tokens, msg.usage.output_tokens) == (4, 3)
 
@@ -58,7 +74,7 @@ def test_plain_with_system_and_stop_sequences(client: anthropic.Anthropic) -> No
 def test_bearer_credential_is_the_gateway_client_key(stack: RunningStack) -> None:
     with _client(stack, auth_token=stack.keys["anthropic"]) as c:
         msg = c.messages.create(model=MODEL, max_tokens=20, messages=[{"role": "user", "content": "hi"}])
-    assert msg.content[0].text == "Echo: hi"  # type: ignore[union-attr]
+    assert text_of(msg.content[0]) == "Echo: hi"
 
 
 def test_stream_events_and_text(client: anthropic.Anthropic) -> None:
@@ -76,20 +92,20 @@ def test_stream_events_and_text(client: anthropic.Anthropic) -> None:
 
 
 def test_tool_use_round_trip(client: anthropic.Anthropic) -> None:
-    first = client.messages.create(model=MODEL, max_tokens=100, tools=[WEATHER],  # type: ignore[list-item]
+    first = client.messages.create(model=MODEL, max_tokens=100, tools=[WEATHER],
                                    tool_choice={"type": "auto"}, messages=[{"role": "user", "content": ASK_TOOL}])
     assert first.stop_reason == "tool_use"
     call = first.content[0]
     assert call.type == "tool_use" and call.name == "get_weather" and call.input == {"city": "Paris"}
-    second = client.messages.create(model=MODEL, max_tokens=100, tools=[WEATHER], messages=[  # type: ignore[list-item]
+    second = client.messages.create(model=MODEL, max_tokens=100, tools=[WEATHER], messages=[
         {"role": "user", "content": ASK_TOOL},
         {"role": "assistant", "content": [cast(ToolUseBlockParam, call.model_dump())]},  # the block's dump, as is
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}]}])
-    assert second.content[0].text == "Tool result: sunny"  # type: ignore[union-attr]
+    assert text_of(second.content[0]) == "Tool result: sunny"
 
 
 def test_tool_use_streamed(client: anthropic.Anthropic) -> None:
-    with client.messages.stream(model=MODEL, max_tokens=100, tools=[WEATHER],  # type: ignore[list-item]
+    with client.messages.stream(model=MODEL, max_tokens=100, tools=[WEATHER],
                                 messages=[{"role": "user", "content": ASK_TOOL}]) as stream:
         final = stream.get_final_message()
     assert final.stop_reason == "tool_use"
@@ -98,21 +114,22 @@ def test_tool_use_streamed(client: anthropic.Anthropic) -> None:
 
 def test_integers_beyond_64_bits_go_both_ways_exactly(client: anthropic.Anthropic) -> None:
     big = 123456789012345678901234567890
-    tool = {**WEATHER, "input_schema": {"type": "object", "properties": {"days": {"type": "integer", "maximum": big}}}}
+    tool: ToolParam = {**WEATHER, "input_schema": {
+        "type": "object", "properties": {"days": {"type": "integer", "maximum": big}}}}
     ask = f'weather please [[mock:tool=get_weather {{"city": "Paris", "days": {big}}}]]'
-    first = client.messages.create(model=MODEL, max_tokens=100, tools=[tool],  # type: ignore[list-item]
+    first = client.messages.create(model=MODEL, max_tokens=100, tools=[tool],
                                    messages=[{"role": "user", "content": ask}])
-    assert first.content[0].input == {"city": "Paris", "days": big}  # type: ignore[union-attr]
-    with client.messages.stream(model=MODEL, max_tokens=100, tools=[tool],  # type: ignore[list-item]
+    call = tool_use(first.content[0])
+    assert call.input == {"city": "Paris", "days": big}
+    with client.messages.stream(model=MODEL, max_tokens=100, tools=[tool],
                                 messages=[{"role": "user", "content": ask}]) as stream:
-        assert stream.get_final_message().content[0].input == {"city": "Paris", "days": big}  # type: ignore[union-attr]
+        assert tool_use(stream.get_final_message().content[0]).input == {"city": "Paris", "days": big}
     # Sent back in the conversation, as the SDK's own block: the limiter's reading of it was a fault (500).
-    second = client.messages.create(model=MODEL, max_tokens=100, tools=[tool], messages=[  # type: ignore[list-item]
+    second = client.messages.create(model=MODEL, max_tokens=100, tools=[tool], messages=[
         {"role": "user", "content": ask},
-        {"role": "assistant", "content": [cast(ToolUseBlockParam, first.content[0].model_dump())]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": first.content[0].id,  # type: ignore[union-attr]
-                                      "content": "sunny"}]}])
-    assert second.content[0].text == "Tool result: sunny"  # type: ignore[union-attr]
+        {"role": "assistant", "content": [cast(ToolUseBlockParam, call.model_dump())]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}]}])
+    assert text_of(second.content[0]) == "Tool result: sunny"
 
 
 def test_count_tokens(client: anthropic.Anthropic) -> None:
@@ -123,7 +140,7 @@ def test_count_tokens(client: anthropic.Anthropic) -> None:
 
 def test_chat_anthropic_invoke_and_stream(stack: RunningStack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(stack.ca))  # ChatAnthropic builds its own HTTP client
-    llm = ChatAnthropic(base_url=f"{stack.url}/anthropic", api_key=stack.keys["anthropic"],  # type: ignore[arg-type]
+    llm = ChatAnthropic(base_url=f"{stack.url}/anthropic", api_key=SecretStr(stack.keys["anthropic"]),
                         model_name=MODEL, max_retries=0, max_tokens_to_sample=200, timeout=60, stop=None,
                         temperature=0.2, top_k=5)
     answer = llm.invoke("hello from langchain")
@@ -133,14 +150,14 @@ def test_chat_anthropic_invoke_and_stream(stack: RunningStack, monkeypatch: pyte
     assert "".join(c.text for c in chunks) == "Echo: stream from langchain please"
     assert len([c for c in chunks if c.text]) >= 4 and all(isinstance(c, AIMessageChunk) for c in chunks)
     tooled = llm.bind_tools([WEATHER]).invoke(ASK_TOOL)
-    assert tooled.tool_calls[0]["name"] == "get_weather"  # type: ignore[attr-defined]
-    assert tooled.tool_calls[0]["args"] == {"city": "Paris"}  # type: ignore[attr-defined]
+    assert tooled.tool_calls[0]["name"] == "get_weather"
+    assert tooled.tool_calls[0]["args"] == {"city": "Paris"}
 
 
 def test_sdk_errors_are_anthropic_shaped(stack: RunningStack, client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.NotFoundError) as not_found:
         client.messages.create(model="claude-nope", max_tokens=10, messages=[{"role": "user", "content": "x"}])
-    assert not_found.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert error_body(not_found.value)["error"]["type"] == "not_found_error"
     with _client(stack, api_key="sk-not-a-gateway-key") as bad, pytest.raises(anthropic.AuthenticationError) as auth:
         bad.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert auth.value.body == {"type": "error", "error": {"type": "authentication_error",  # the edge's page
@@ -151,7 +168,7 @@ def test_sdk_errors_are_anthropic_shaped(stack: RunningStack, client: anthropic.
         client.messages.create(model=MODEL, max_tokens=10,
                                messages=[{"role": "user", "content": "x [[mock:fault=429]]"}])
     assert limited.value.response.headers["retry-after"] == "1"
-    assert limited.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert error_body(limited.value)["error"]["type"] == "rate_limit_error"
 
 
 @pytest.mark.parametrize(("body", "param"), [
@@ -181,13 +198,15 @@ def test_every_parameter_of_the_sdk_reaches_anthropic_as_sent(stack: RunningStac
             "diagnostics": {"previous_message_id": None}, "thinking": {"type": "adaptive", "display": "omitted"},
             "output_config": {"effort": "xhigh"}, "service_tier": "standard_only", "metadata": {"user_id": "u-1"}}
     msg = client.messages.create(model=MODEL, max_tokens=2048, messages=[{"role": "user", "content": "hi"}],
-                                 **sent)  # type: ignore[arg-type]
-    assert msg.content[-1].text == "Echo: hi"  # type: ignore[union-attr]  # after the (omitted) thinking
+                                 **sent)
+    assert text_of(msg.content[-1]) == "Echo: hi"  # after the (omitted) thinking
     received = http.get(f"{stack.mock_url}/_mock/stats").json()["anthropic"]["last_params"]
     assert {k: received.get(k) for k in sent} == sent  # the null that opts into diagnostics included
-    for thinking in ({"type": "between_tools"}, {"type": "enabled", "budget_tokens": 1024, "display": "summarized"}):
+    thinkings: tuple[ThinkingConfigParam, ...] = (
+        {"type": "between_tools"}, {"type": "enabled", "budget_tokens": 1024, "display": "summarized"})
+    for thinking in thinkings:
         client.messages.create(model=MODEL, max_tokens=2048, messages=[{"role": "user", "content": "hi"}],
-                               thinking=thinking)  # type: ignore[arg-type]
+                               thinking=thinking)
         assert http.get(f"{stack.mock_url}/_mock/stats").json()["anthropic"]["last_params"]["thinking"] == thinking
     counted = client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "hi"}],
                                            cache_control={"type": "ephemeral"}, speed="standard",
@@ -204,15 +223,8 @@ def test_what_the_gateway_does_not_serve_is_refused_by_name(stack: RunningStack,
     enabled_without_budget = _post(http, stack, {**body, "thinking": {"type": "enabled"}})
     assert enabled_without_budget.status_code == 400 and "thinking.enabled.budget_tokens" in enabled_without_budget.text
     # The SDK sends these as headers; behind the gateway the provider key's account is the only one.
-    for name, value in (("workspace_id", "wrkspc_1"), ("user_profile_id", "prof_1")):
-        with pytest.raises(anthropic.BadRequestError) as bad:
-            client.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}],
-                                   **{name: value})  # type: ignore[arg-type]
-        assert bad.value.body["error"]["message"].startswith(  # type: ignore[index]
-            f"anthropic-{name.replace('_', '-')}: not supported by this gateway")
-        with pytest.raises(anthropic.BadRequestError):
-            client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "x"}],
-                                         **{name: value})  # type: ignore[arg-type]
+    _refused_by_name(client, "anthropic-workspace-id", workspace_id="wrkspc_1")
+    _refused_by_name(client, "anthropic-user-profile-id", user_profile_id="prof_1")
 
 
 @pytest.mark.parametrize("version", [None, "2020-01-01"])
@@ -229,7 +241,7 @@ def test_beta_features_are_forwarded_and_the_upstream_verdict_reaches_the_client
     # The SDK's beta namespace sends `anthropic-beta`; a published beta name passes through to the upstream.
     msg = client.beta.messages.create(model=MODEL, max_tokens=20, betas=["token-efficient-tools-2025-02-19"],
                                       messages=[{"role": "user", "content": "hi"}])
-    assert msg.content[0].text == "Echo: hi"  # type: ignore[union-attr]
+    assert text_of(msg.content[0]) == "Echo: hi"
     # A name Anthropic never published is refused by the upstream, and its own reason reaches the client.
     refused = _post(http, stack, {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]},
                     **{"anthropic-beta": "made-up-feature"})
@@ -323,8 +335,8 @@ def test_the_edges_own_errors_elsewhere_follow_the_client(stack: RunningStack, c
     # What the SDK has and the gateway does not serve (batches, files): nginx's 404, in the shape it parses.
     with pytest.raises(anthropic.NotFoundError) as batches:
         client.messages.batches.list()
-    assert batches.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
-    assert "v1/messages, v1/messages/count_tokens" in batches.value.body["error"]["message"]  # type: ignore[index]
+    assert error_body(batches.value)["error"]["type"] == "not_found_error"
+    assert "v1/messages, v1/messages/count_tokens" in error_body(batches.value)["error"]["message"]
     native = {"anthropic-version": "2023-06-01", "x-api-key": stack.keys["anthropic"]}
     for path in ("/anthropic/v1/files", "/v1/messages", "/no-such-provider/v1/messages"):  # under and outside
         anthropic_shaped = http.post(f"{stack.url}{path}", headers=native, json={})

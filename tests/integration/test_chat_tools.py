@@ -11,10 +11,17 @@ import openai
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI
-from openai.types.chat import ChatCompletionToolParam
-from pydantic import BaseModel, Field
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageParam,
+    ChatCompletionToolChoiceOptionParam,
+    ChatCompletionToolParam,
+)
+from openai.types.shared_params import FunctionParameters, ResponseFormatJSONSchema
+from pydantic import BaseModel, Field, SecretStr
 
 import catalogue
+from tests.integration.sdk_narrowing import error_body, function_of
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -50,7 +57,7 @@ def sdk(stack: RunningStack, provider: str, http: httpx.Client) -> openai.OpenAI
 
 
 def chat_openai(stack: RunningStack, provider: str, client: httpx.Client) -> ChatOpenAI:
-    return ChatOpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider],  # type: ignore[arg-type]
+    return ChatOpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=SecretStr(stack.keys[provider]),
                       model=stack.model(provider), http_client=client, max_retries=0)
 
 
@@ -60,8 +67,8 @@ def test_sdk_tool_call_then_second_turn(stack: RunningStack, provider: str, sdk:
     choice = first.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
     call = choice.message.tool_calls[0]
-    assert call.type == "function" and call.id and call.function.name == "get_weather"  # type: ignore[union-attr]
-    assert json.loads(call.function.arguments) == {"city": "Paris", "days": 2}  # type: ignore[union-attr]
+    assert call.type == "function" and call.id and call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris", "days": 2}
     # The reply's message goes back as OpenAI's guide shows (the SDK sends its fields, `refusal: null` too).
     messages += [choice.message, {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21 C"}]
     second = sdk.chat.completions.create(model=stack.model(provider), messages=messages, tools=[WEATHER])
@@ -81,8 +88,8 @@ def test_sdk_replies_go_back_into_the_conversation_as_they_are(stack: RunningSta
     with pytest.raises(openai.UnprocessableEntityError) as unknown:  # refused before any upstream call
         sdk.chat.completions.create(model=stack.model(provider), messages=messages, tools=[WEATHER],
                                     tool_choice={"type": "function", "function": {"name": "get_time"}})
-    assert unknown.value.body["param"] == "tool_choice"  # type: ignore[index]
-    assert "'get_time', which is not in tools" in unknown.value.body["message"]  # type: ignore[index]
+    assert error_body(unknown.value)["param"] == "tool_choice"
+    assert "'get_time', which is not in tools" in error_body(unknown.value)["message"]
 
 
 def test_sdk_streamed_tool_call_assembles_the_same_arguments(stack: RunningStack, provider: str,
@@ -102,14 +109,14 @@ def test_sdk_streamed_tool_call_assembles_the_same_arguments(stack: RunningStack
 @pytest.mark.parametrize(("choice", "called"), [
     ("required", "get_weather"), ({"type": "function", "function": {"name": "get_time"}}, "get_time"),
     ("none", None), ("auto", None)])
-def test_sdk_tool_choice(stack: RunningStack, provider: str, sdk: openai.OpenAI, choice: object,
-                         called: str | None) -> None:
-    resp = sdk.chat.completions.create(model=stack.model(provider), tools=[WEATHER, TIME], tool_choice=choice,  # type: ignore[arg-type]
+def test_sdk_tool_choice(stack: RunningStack, provider: str, sdk: openai.OpenAI,
+                         choice: ChatCompletionToolChoiceOptionParam, called: str | None) -> None:
+    resp = sdk.chat.completions.create(model=stack.model(provider), tools=[WEATHER, TIME], tool_choice=choice,
                                        messages=[{"role": "user", "content": "what now"}])
     calls = resp.choices[0].message.tool_calls or []
-    assert [c.function.name for c in calls] == ([called] if called else [])  # type: ignore[union-attr]
+    assert [function_of(c).name for c in calls] == ([called] if called else [])
     if called == "get_weather":  # a forced call without a directive: arguments from the schema
-        assert json.loads(calls[0].function.arguments) == {"city": "mock", "days": 1}  # type: ignore[union-attr]
+        assert json.loads(function_of(calls[0]).arguments) == {"city": "mock", "days": 1}
 
 
 def test_content_parts_of_tool_results_and_assistant_refusals_are_text(stack: RunningStack, provider: str,
@@ -129,12 +136,12 @@ def test_content_parts_of_tool_results_and_assistant_refusals_are_text(stack: Ru
 def test_a_function_without_parameters_takes_none(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
     # OpenAI: "omitting parameters defines a function with an empty parameter list" (langchain-anthropic
     # needs the key: it was a failure of the gateway on Anthropic).
-    now = {"type": "function", "function": {"name": "now"}}
-    resp = sdk.chat.completions.create(model=stack.model(provider), tools=[now], tool_choice="required",  # type: ignore[list-item]
+    now: ChatCompletionFunctionToolParam = {"type": "function", "function": {"name": "now"}}
+    resp = sdk.chat.completions.create(model=stack.model(provider), tools=[now], tool_choice="required",
                                        messages=[{"role": "user", "content": "what time is it"}])
     calls = resp.choices[0].message.tool_calls or []
     # (The mock refuses an Anthropic tool without `input_schema`, as Anthropic does.)
-    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [("now", {})]  # type: ignore[union-attr]
+    assert [(function_of(c).name, json.loads(function_of(c).arguments)) for c in calls] == [("now", {})]
 
 
 def test_an_integer_beyond_64_bits_in_a_tool_call_reaches_the_client_exactly(stack: RunningStack, provider: str,
@@ -145,12 +152,15 @@ def test_an_integer_beyond_64_bits_in_a_tool_call_reaches_the_client_exactly(sta
         if stream:
             chunks = list(sdk.chat.completions.create(model=stack.model(provider), tools=[WEATHER], stream=True,
                                                       messages=[{"role": "user", "content": ask}]))
-            arguments = "".join(c.choices[0].delta.tool_calls[0].function.arguments or ""  # type: ignore[union-attr,index]
-                                for c in chunks if c.choices and c.choices[0].delta.tool_calls)
+            deltas = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+            assert all(d.function for d in deltas)
+            arguments = "".join(d.function.arguments or "" for d in deltas if d.function)
         else:
             resp = sdk.chat.completions.create(model=stack.model(provider), tools=[WEATHER],
                                                messages=[{"role": "user", "content": ask}])
-            arguments = resp.choices[0].message.tool_calls[0].function.arguments  # type: ignore[index,union-attr]
+            calls = resp.choices[0].message.tool_calls
+            assert calls
+            arguments = function_of(calls[0]).arguments
         assert json.loads(arguments) == {"city": "Paris", "days": big}, stream
 
 
@@ -159,9 +169,9 @@ def test_an_integer_beyond_64_bits_in_a_tool_schema_reaches_the_provider_exactly
                                                                                  sdk: openai.OpenAI,
                                                                                  http: httpx.Client) -> None:
     bound = 123456789012345678901234567890
-    tool = {"type": "function", "function": {"name": "count", "parameters": {
+    tool: ChatCompletionFunctionToolParam = {"type": "function", "function": {"name": "count", "parameters": {
         "type": "object", "properties": {"n": {"type": "integer", "maximum": bound}}}}}
-    sdk.chat.completions.create(model=stack.model(provider), tools=[tool],  # type: ignore[list-item]
+    sdk.chat.completions.create(model=stack.model(provider), tools=[tool],
                                 messages=[{"role": "user", "content": "count"}])
     sent = json.dumps(http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"])
     assert str(bound) in sent and "1.2345678901234568e+29" not in sent
@@ -170,11 +180,12 @@ def test_an_integer_beyond_64_bits_in_a_tool_schema_reaches_the_provider_exactly
 @pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 def test_a_strict_function_is_strict_in_the_providers_own_form(stack: RunningStack, provider: str,
                                                                sdk: openai.OpenAI, http: httpx.Client) -> None:
-    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
-              "additionalProperties": False}
-    strict = [{"type": "function", "function": {"name": name, "parameters": schema, "strict": True}}
-              for name in ("get_weather", "get_time")]
-    resp = sdk.chat.completions.create(model=stack.model(provider), tools=strict,  # type: ignore[arg-type]
+    schema: FunctionParameters = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+                                  "additionalProperties": False}
+    strict: list[ChatCompletionFunctionToolParam] = [
+        {"type": "function", "function": {"name": name, "parameters": schema, "strict": True}}
+        for name in ("get_weather", "get_time")]
+    resp = sdk.chat.completions.create(model=stack.model(provider), tools=strict,
                                        messages=[{"role": "user", "content": ASK}])
     assert resp.choices[0].message.tool_calls
     sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
@@ -185,14 +196,15 @@ def test_a_strict_function_is_strict_in_the_providers_own_form(stack: RunningSta
         assert ["strict" in t["function"] for t in sent["tools"]] == [False, False]
     else:  # OpenAI's own form
         assert [t["function"].get("strict") for t in sent["tools"]] == [True, True]
-    mixed = [strict[0], {"type": "function", "function": {"name": "get_time", "parameters": schema}}]
+    mixed: list[ChatCompletionFunctionToolParam] = [
+        strict[0], {"type": "function", "function": {"name": "get_time", "parameters": schema}}]
     if provider == "cohere":
         with pytest.raises(openai.BadRequestError) as refused:
-            sdk.chat.completions.create(model=stack.model(provider), tools=mixed,  # type: ignore[arg-type]
+            sdk.chat.completions.create(model=stack.model(provider), tools=mixed,
                                         messages=[{"role": "user", "content": "x"}])
-        assert refused.value.body["param"] == "tools.1.function.strict"  # type: ignore[index]
+        assert error_body(refused.value)["param"] == "tools.1.function.strict"
     else:
-        sdk.chat.completions.create(model=stack.model(provider), tools=mixed,  # type: ignore[arg-type]
+        sdk.chat.completions.create(model=stack.model(provider), tools=mixed,
                                     messages=[{"role": "user", "content": "x"}])
         sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
         tools = sent["tools"] if provider == "anthropic" else [t["function"] for t in sent["tools"]]
@@ -200,10 +212,11 @@ def test_a_strict_function_is_strict_in_the_providers_own_form(stack: RunningSta
 
 
 def test_sdk_json_schema_response_format(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
-    fmt = {"type": "json_schema", "json_schema": {"name": "person", "strict": True, "schema": {
-        "type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
-        "required": ["name", "age"], "additionalProperties": False}}}
-    resp = sdk.chat.completions.create(model=stack.model(provider), response_format=fmt,  # type: ignore[arg-type]
+    fmt: ResponseFormatJSONSchema = {"type": "json_schema", "json_schema": {
+        "name": "person", "strict": True, "schema": {
+            "type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+            "required": ["name", "age"], "additionalProperties": False}}}
+    resp = sdk.chat.completions.create(model=stack.model(provider), response_format=fmt,
                                        messages=[{"role": "user", "content": "who is it"}])
     assert json.loads(resp.choices[0].message.content or "") == {"name": "mock", "age": 1}
 
@@ -215,19 +228,19 @@ REFUSING = [p for p in catalogue.names() if catalogue.provider(p).mock_protocol 
 @pytest.mark.parametrize("provider", REFUSING)
 def test_a_refusal_reaches_the_sdk_as_a_refusal(stack: RunningStack, provider: str, sdk: openai.OpenAI) -> None:
     says = "I can't help with that request."
-    ask = [{"role": "user", "content": f"who is it [[mock:refusal={says}]]"}]
-    parsed = sdk.chat.completions.parse(model=stack.model(provider), messages=ask,  # type: ignore[arg-type]
+    ask: list[ChatCompletionMessageParam] = [{"role": "user", "content": f"who is it [[mock:refusal={says}]]"}]
+    parsed = sdk.chat.completions.parse(model=stack.model(provider), messages=ask,
                                         response_format=Person)
     message = parsed.choices[0].message
     assert (message.refusal, message.content, message.parsed) == (says, None, None)
-    chunks = list(sdk.chat.completions.create(model=stack.model(provider), messages=ask,  # type: ignore[arg-type]
+    chunks = list(sdk.chat.completions.create(model=stack.model(provider), messages=ask,
                                               stream=True))
     deltas = [c.choices[0].delta for c in chunks if c.choices]
     assert "".join(d.refusal or "" for d in deltas) == says and not "".join(d.content or "" for d in deltas)
     assert (deltas[0].role, deltas[0].content) == ("assistant", None)  # as OpenAI opens a refusal: no content
     pieces = [d.refusal for d in deltas if d.refusal]
     assert len(pieces) > 1
-    with sdk.chat.completions.stream(model=stack.model(provider), messages=ask,  # type: ignore[arg-type]
+    with sdk.chat.completions.stream(model=stack.model(provider), messages=ask,
                                      response_format=Person) as stream:
         # under structured outputs too, the refusal streams as the model says it, once
         assert [e.delta for e in stream if e.type == "refusal.delta" and e.delta] == pieces
@@ -239,10 +252,10 @@ def test_the_backend_fingerprint_reaches_the_sdk(stack: RunningStack, provider: 
     # OpenAI names the backend configuration that served a request (what a client sending `seed` compares):
     # in a reply, and in a stream's finish and usage chunks (LangChain learns it with the finish reason).
     expected = "fp_mockllm01" if catalogue.provider(provider).mock_protocol == "openai" else None
-    ask = [{"role": "user", "content": "hello"}]
-    reply = sdk.chat.completions.create(model=stack.model(provider), messages=ask)  # type: ignore[arg-type]
+    ask: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
+    reply = sdk.chat.completions.create(model=stack.model(provider), messages=ask)
     assert reply.system_fingerprint == expected
-    chunks = list(sdk.chat.completions.create(model=stack.model(provider), messages=ask,  # type: ignore[arg-type]
+    chunks = list(sdk.chat.completions.create(model=stack.model(provider), messages=ask,
                                               stream=True, stream_options={"include_usage": True}))
     assert [c.system_fingerprint for c in chunks[-2:]] == [expected, expected]
 
@@ -253,7 +266,7 @@ def test_sdk_json_object_response_format(stack: RunningStack, provider: str, sdk
     if provider == "anthropic":  # no schemaless JSON mode at Anthropic: refused, not ignored
         with pytest.raises(openai.BadRequestError) as info:
             sdk.chat.completions.create(**call)
-        assert info.value.body["param"] == "response_format"  # type: ignore[index]
+        assert error_body(info.value)["param"] == "response_format"
         return
     resp = sdk.chat.completions.create(**call)
     assert json.loads(resp.choices[0].message.content or "") == {"echo": "as json"}
@@ -269,7 +282,7 @@ def test_sdk_image_parts_reach_the_provider(stack: RunningStack, provider: str, 
     if provider == "anthropic":  # Anthropic sizes images itself: a detail it cannot honour is refused by name
         with pytest.raises(openai.BadRequestError) as refused:
             sdk.chat.completions.create(model=stack.model(provider), messages=[{"role": "user", "content": low}])
-        assert refused.value.body["param"] == "messages.0.content.2.image_url.detail"  # type: ignore[index]
+        assert error_body(refused.value)["param"] == "messages.0.content.2.image_url.detail"
     else:
         resp = sdk.chat.completions.create(model=stack.model(provider), messages=[{"role": "user", "content": low}])
         assert resp.choices[0].message.content == "Echo: what is this [image] [image]"

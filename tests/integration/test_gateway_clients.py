@@ -7,6 +7,7 @@ import openai
 import pytest
 from langchain_openai import ChatOpenAI
 from openai.types.chat import ChatCompletionMessageParam
+from pydantic import SecretStr
 
 import catalogue
 from gateway.providers import adapter_class
@@ -104,7 +105,7 @@ def test_models_retrieve(stack: RunningStack, provider: str, sdk: openai.OpenAI)
 def test_langchain_chat_openai_invoke_and_stream(stack: RunningStack, provider: str) -> None:
     ca = str(stack.ca)
     with httpx.Client(verify=ca) as client:
-        llm = ChatOpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider],  # type: ignore[arg-type]
+        llm = ChatOpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=SecretStr(stack.keys[provider]),
                          model=stack.model(provider), http_client=client, max_retries=0, stream_usage=True)
         answer = llm.invoke("hello from langchain")
         assert answer.text == "Echo: hello from langchain"
@@ -116,7 +117,7 @@ def test_langchain_chat_openai_invoke_and_stream(stack: RunningStack, provider: 
 
 async def test_langchain_async_stream(stack: RunningStack, provider: str) -> None:
     async with httpx.AsyncClient(verify=str(stack.ca)) as client:
-        llm = ChatOpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider],  # type: ignore[arg-type]
+        llm = ChatOpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=SecretStr(stack.keys[provider]),
                          model=stack.model(provider), http_async_client=client, max_retries=0)
         text = "".join([p.text async for p in llm.astream("async words")])
         assert text == "Echo: async words"

@@ -12,8 +12,10 @@ import httpx
 import openai
 import pytest
 from langchain_openai import OpenAIEmbeddings
+from pydantic import SecretStr
 
 import catalogue
+from tests.integration.sdk_narrowing import error_body
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -101,14 +103,14 @@ def test_token_ids_reach_openai_and_are_refused_by_name_elsewhere(stack: Running
         else:  # ids of OpenAI's tokenizer mean nothing to this provider's model: refused, never sent as text
             with pytest.raises(openai.BadRequestError) as refused:
                 sdk.embeddings.create(model=MODELS[provider], input=ids)
-            error = refused.value.body
-            assert (error["param"], error["code"]) == ("input", "unsupported_parameter")  # type: ignore[index]
-            assert "check_embedding_ctx_length=False" in error["message"]  # type: ignore[index]
+            error = error_body(refused.value)
+            assert (error["param"], error["code"]) == ("input", "unsupported_parameter")
+            assert "check_embedding_ctx_length=False" in error["message"]
 
 
 def test_langchain_openai_embeddings(stack: RunningStack, provider: str) -> None:
     with httpx.Client(verify=str(stack.ca)) as client:
-        emb = OpenAIEmbeddings(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider],  # type: ignore[arg-type]
+        emb = OpenAIEmbeddings(base_url=f"{stack.url}/{provider}/v1", api_key=SecretStr(stack.keys[provider]),
                                model=MODELS[provider], http_client=client, max_retries=0,
                                check_embedding_ctx_length=False)
         docs = emb.embed_documents(["alpha beta", "gamma"])

@@ -75,7 +75,7 @@ async def test_unknown_kid_triggers_an_immediate_jwks_refresh(jwks: tuple[Jwks, 
     doc, url = jwks
     old, new = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     doc.publish(old, "k-old")
-    cfg = Settings(provider="openai", upstream_base_url="http://127.0.0.1:9/v1",  # type: ignore[arg-type]
+    cfg = Settings(provider="openai", upstream_base_url="http://127.0.0.1:9/v1",
                    jwt_jwks_url=url, jwt_issuer=ISS, jwt_audience=AUD)
     app = create_app(cfg, EnvSecretsBackend("openai", "", environ={"OPENAI_API_KEY": "sk-upstream"}))
     async with app.router.lifespan_context(app):
@@ -102,7 +102,7 @@ async def test_metrics_client_label_is_bounded_for_jwts(jwks: tuple[Jwks, str]) 
     doc, url = jwks
     key = ec.generate_private_key(ec.SECP256R1())
     doc.publish(key, "k1")
-    cfg = Settings(provider="openai", upstream_base_url="http://127.0.0.1:9/v1",  # type: ignore[arg-type]
+    cfg = Settings(provider="openai", upstream_base_url="http://127.0.0.1:9/v1",
                    jwt_jwks_url=url, jwt_issuer=ISS, jwt_audience=AUD)
     app = create_app(cfg, EnvSecretsBackend("openai", "", environ={"OPENAI_API_KEY": "sk-upstream"}))
     async with app.router.lifespan_context(app):

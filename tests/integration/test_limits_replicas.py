@@ -50,8 +50,9 @@ def create_key(stack: RunningStack, name: str, *limits: str) -> str:
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     key = out.read_text().strip()
-    stack.stack.generated.append(key)  # type: ignore[union-attr]
-    urls = [f"http://127.0.0.1:{port}" for _, port in stack.stack.config.gateways("openai")]  # type: ignore[union-attr]
+    assert stack.stack is not None
+    stack.stack.generated.append(key)
+    urls = [f"http://127.0.0.1:{port}" for _, port in stack.stack.config.gateways("openai")]
     deadline = time.monotonic() + 20
     while not all(httpx.get(f"{u}/v1/models", headers={"x-api-key": key}).status_code == 200 for u in urls):
         assert time.monotonic() < deadline, "the replicas did not load the new key"
@@ -138,7 +139,8 @@ def test_daily_budget_is_consumed_to_the_token_by_plain_and_streamed_requests(st
 
 
 def gateway_status(stack: RunningStack) -> list[str]:
-    urls = [f"http://127.0.0.1:{port}" for _, port in stack.stack.config.gateways("openai")]  # type: ignore[union-attr]
+    assert stack.stack is not None
+    urls = [f"http://127.0.0.1:{port}" for _, port in stack.stack.config.gateways("openai")]
     return [httpx.get(f"{u}/readyz", timeout=5).json()["status"] for u in urls]
 
 
@@ -208,7 +210,7 @@ def test_usage_of_every_replica_lands_once_in_postgres(stack: RunningStack) -> N
     query = "SELECT count(*), count(DISTINCT request_id) FROM llm_usage WHERE client_id = 'usage-rows'"
     deadline = time.monotonic() + 20
     with psycopg.connect(stack.env["STACK_POSTGRES_DSN"], autocommit=True) as conn:
-        while (row := conn.execute(query).fetchone()) != (60, 60) and time.monotonic() < deadline:  # type: ignore[arg-type]
+        while (row := conn.execute(query).fetchone()) != (60, 60) and time.monotonic() < deadline:
             time.sleep(0.3)
         stored = {r[0] for r in conn.execute("SELECT request_id FROM llm_usage WHERE client_id = 'usage-rows'")}
     print(f"60 requests over {REPLICAS} replicas -> usage rows {row}")

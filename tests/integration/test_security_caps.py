@@ -83,7 +83,7 @@ def upstream() -> Iterator[tuple[str, Recorder]]:
 @contextlib.asynccontextmanager
 async def _gateway(provider: str, url: str, steps: int, **extra: Any) -> AsyncIterator[httpx.AsyncClient]:
     spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
-    cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=url + catalogue.provider(provider).mock_path,  # type: ignore[arg-type]
+    cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=url + catalogue.provider(provider).mock_path,
                    max_retries=0, upstream_timeout_s=10, max_tokens_limit=LIMIT, agent_max_steps=steps, **extra)
     backend = EnvSecretsBackend(provider, spec, environ={catalogue.provider(provider).key_env: f"mock-key-{provider}"})
     app = create_app(cfg, backend)

@@ -49,6 +49,12 @@ class Rendered:
         """Return the object of this kind and name, or None."""
         return next((d for d in self.of_kind(kind) if d["metadata"]["name"] == name), None)
 
+    def one(self, kind: str, name: str) -> dict:
+        """Return the object of this kind and name; fail when the value set does not render it."""
+        found = self.get(kind, name)
+        assert found is not None, f"{self.name}: no {kind} {name}"
+        return found
+
     def enabled_providers(self) -> list[str]:
         """Return the providers this value set enables (values.yaml overlaid with the set's file)."""
         providers = {k: bool(v.get("enabled")) for k, v in chart_values()["providers"].items()}

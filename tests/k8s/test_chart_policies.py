@@ -208,7 +208,7 @@ def test_gateway_settings_are_ones_the_gateway_reads(rendered: Rendered, monkeyp
 
     known = {f"GATEWAY_{name.upper()}" for name in Settings.model_fields}
     for provider in rendered.enabled_providers():
-        data = rendered.get("ConfigMap", f"{FULL}-{provider}")["data"]  # type: ignore[index]
+        data = rendered.one("ConfigMap", f"{FULL}-{provider}")["data"]
         assert set(data) <= known, set(data) - known
         deployment = rendered.get("Deployment", f"{FULL}-{provider}")
         assert deployment is not None
@@ -224,12 +224,19 @@ def test_gateway_settings_are_ones_the_gateway_reads(rendered: Rendered, monkeyp
 def test_edge_settings_are_ones_the_renderer_reads(rendered: Rendered) -> None:
     from edge import render as nginx_render
 
-    data = rendered.get("ConfigMap", f"{FULL}-edge")["data"]  # type: ignore[index]
+    data = rendered.one("ConfigMap", f"{FULL}-edge")["data"]
     providers = data["NGINX_PROVIDERS"].split(",")
     known = set(nginx_render.DEFAULTS) | {"NGINX_HTTPS_PUBLIC_PORT"} | {
         f"NGINX_UPSTREAM_{p.upper()}" for p in providers} | {
         f"NGINX_{p.upper()}_{limit}" for p in providers for limit in nginx_render._LIMITS}
     assert set(data) <= known, set(data) - known
+
+
+def _captured(pattern: str, script: str) -> str:
+    """The first group of `pattern`'s first match in `script`; fail when the script no longer has it."""
+    match = re.search(pattern, script)
+    assert match is not None, pattern
+    return match[1]
 
 
 def test_kind_job_names_match_its_release(tmp_path: object) -> None:
@@ -239,12 +246,12 @@ def test_kind_job_names_match_its_release(tmp_path: object) -> None:
     from tests.k8s.conftest import VALUE_SETS, helm
 
     script = (CHART.parent / "kind" / "e2e.sh").read_text()
-    release = re.search(r"RELEASE=(\S+)", script)[1]  # type: ignore[index]
+    release = _captured(r"RELEASE=(\S+)", script)
     out = subprocess.run([helm(), "template", release, str(CHART), "-f", str(VALUE_SETS["kind"])],
                          capture_output=True, text=True, timeout=120, check=True).stdout
     docs = [d for d in yaml.safe_load_all(out) if d]
     accounts = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount")
-    bound = re.search(r"--k8s-service-account '([^']+)'", script)[1]  # type: ignore[index]
+    bound = _captured(r"--k8s-service-account '([^']+)'", script)
     assert accounts == sorted(bound.format(provider=p) for p in catalogue.names())
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
     mock = next(n for n in services if n.endswith("-mock"))
@@ -252,7 +259,7 @@ def test_kind_job_names_match_its_release(tmp_path: object) -> None:
         url = config["data"]["GATEWAY_UPSTREAM_BASE_URL"]
         assert url.startswith(f"http://{mock}:{services[mock]['spec']['ports'][0]['port']}"), url
     assert f"svc/{release}-edge" in script and f"svc/{mock}" in script
-    audience = re.search(r"--k8s-audience (\S+)", script)[1]  # type: ignore[index]
+    audience = _captured(r"--k8s-audience (\S+)", script)
     for deployment in (d for d in docs if d["kind"] == "Deployment" and _provider(d)):
         volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "vault-token")
         assert volume["projected"]["sources"][0]["serviceAccountToken"]["audience"] == audience

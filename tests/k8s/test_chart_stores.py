@@ -58,7 +58,7 @@ def test_external_stores_come_from_existing_secrets_over_tls() -> None:
             assert volumes[mounts[path]["name"]]["secret"]["secretName"] == secret
     # The autoscaler's ceiling is the fallback's divisor: N pods deciding alone never pass the limit together.
     assert _config(r, "openai")["GATEWAY_LIMITS_REPLICAS"] == "12"
-    egress = r.get("NetworkPolicy", f"{FULL}-openai")["spec"]["egress"]  # type: ignore[index]
+    egress = r.one("NetworkPolicy", f"{FULL}-openai")["spec"]["egress"]
     by_port = {rule["ports"][0]["port"]: rule.get("to") for rule in egress}
     assert by_port[6380] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "data"}},
                               "podSelector": {"matchLabels": {"app": "redis"}}}]
@@ -81,11 +81,11 @@ def test_in_chart_stores_are_single_hardened_statefulsets_with_volumes() -> None
         assert password["valueFrom"]["secretKeyRef"]["name"] == f"llm-{name}"
         service = r.get("Service", f"{FULL}-{name}")
         assert service is not None and service["spec"]["ports"][0]["port"] == port
-    valkey = r.get("StatefulSet", f"{FULL}-valkey")["spec"]  # type: ignore[index]
+    valkey = r.one("StatefulSet", f"{FULL}-valkey")["spec"]
     assert valkey["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "standard"
     args = valkey["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--requirepass") + 1] == "$(VALKEY_PASSWORD)" and "--appendonly" in args
-    image = r.get("StatefulSet", f"{FULL}-postgres")["spec"]["template"]["spec"]["containers"][0]["image"]  # type: ignore[index]
+    image = r.one("StatefulSet", f"{FULL}-postgres")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "registry.example.com/mirror/postgres:17.6-bookworm"
 
 
@@ -99,9 +99,9 @@ def test_only_the_gateways_reach_the_in_chart_stores() -> None:
         [rule] = spec["ingress"]
         assert rule["from"] == [{"podSelector": {"matchLabels": GATEWAY}}]
         assert rule["ports"] == [{"port": port, "protocol": "TCP"}]
-        store_labels = r.get("StatefulSet", f"{FULL}-{name}")["spec"]["template"]["metadata"]["labels"]  # type: ignore[index]
+        store_labels = r.one("StatefulSet", f"{FULL}-{name}")["spec"]["template"]["metadata"]["labels"]
         for provider in r.enabled_providers():
-            egress = r.get("NetworkPolicy", f"{FULL}-{provider}")["spec"]["egress"]  # type: ignore[index]
+            egress = r.one("NetworkPolicy", f"{FULL}-{provider}")["spec"]["egress"]
             to_store = [e for e in egress if any(
                 all(store_labels.get(k) == v for k, v in peer.get("podSelector", {}).get("matchLabels", {}).items())
                 and peer.get("podSelector", {}).get("matchLabels") for peer in e.get("to", []))]

@@ -16,7 +16,7 @@ TOOLS = [{"type": "function", "function": {"name": "f"}}, {"type": "function", "
 
 def call(path: str, body: Any) -> Any:
     case = SimpleNamespace(operation=SimpleNamespace(path=path), body=body)
-    before_call(None, case, {})  # type: ignore[arg-type]
+    before_call(None, case, {})
     return case.body
 
 

@@ -33,7 +33,7 @@ def test_the_deprecation_table_is_the_sdks_own() -> None:
 
 @pytest.mark.parametrize("name", PROFILED)
 def test_every_default_model_has_a_profile_and_takes_what_the_adapter_passes(name: str) -> None:
-    adapter = create_adapter(Settings(provider=name))  # type: ignore[arg-type]
+    adapter = create_adapter(Settings(provider=name))
     for model_name in catalogue.provider(name).models:
         profile = adapter.build_model(model_name, "test-key").profile
         assert profile, f"{name}: {model_name} is unknown to the pinned LangChain integration (retired?)"

@@ -24,7 +24,7 @@ from gateway.providers.base import ProviderAdapter
 
 
 def adapter(provider: str = "openai") -> ProviderAdapter:
-    return create_adapter(Settings(provider=provider))  # type: ignore[arg-type]
+    return create_adapter(Settings(provider=provider))
 
 
 def request(**fields: Any) -> ChatCompletionRequest:

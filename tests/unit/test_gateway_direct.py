@@ -50,7 +50,7 @@ class Gateway:
 
 async def _gateway(tmp: Path, direct: bool) -> AsyncIterator[Gateway]:
     audit = tmp / f"audit-{direct}.log"
-    cfg = Settings(provider="openai", client_keys=SPEC, upstream_base_url="http://127.0.0.1:9/v1",  # type: ignore[arg-type]
+    cfg = Settings(provider="openai", client_keys=SPEC, upstream_base_url="http://127.0.0.1:9/v1",
                    max_retries=0, upstream_timeout_s=5, max_tokens_limit=4096, max_body_bytes=4096,
                    audit_log=audit, direct_routes=direct)
     app = create_app(cfg, EnvSecretsBackend("openai", SPEC, environ={"OPENAI_API_KEY": "sk-up"}))

@@ -54,7 +54,7 @@ def access_log() -> Iterator[Lines]:
 
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[GatewayApp]:
-    cfg = Settings(provider="openai", client_keys=SPEC, upstream_base_url="http://127.0.0.1:9/v1",  # type: ignore[arg-type]
+    cfg = Settings(provider="openai", client_keys=SPEC, upstream_base_url="http://127.0.0.1:9/v1",
                    max_retries=0, upstream_timeout_s=5, audit_log=tmp_path / "audit.log")  # nothing listens: 502
     gateway = create_app(cfg, EnvSecretsBackend("openai", SPEC, environ={"OPENAI_API_KEY": "sk-up"}))
     async with gateway.router.lifespan_context(gateway):

@@ -32,7 +32,7 @@ def test_zero_leaves_python_defaults() -> None:
 
 async def test_app_lifespan_tunes_at_start_and_untunes_at_shutdown() -> None:
     before = gc.get_threshold()
-    app = create_app(Settings(provider="openai", gc_gen0_threshold=30_000),  # type: ignore[call-arg]
+    app = create_app(Settings(provider="openai", gc_gen0_threshold=30_000),
                      EnvSecretsBackend("openai", "", environ={"OPENAI_API_KEY": "sk-upstream"}))
     try:
         async with app.router.lifespan_context(app):

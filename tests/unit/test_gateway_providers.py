@@ -138,7 +138,7 @@ OPENAI_FINISHES = {"stop", "length", "tool_calls", "content_filter", "function_c
 ])
 def test_every_stop_reason_of_the_sdk_is_an_openai_finish_reason_or_a_failure(provider: str, reasons: tuple,
                                                                                key: str) -> None:
-    gateway = create_adapter(Settings(provider=provider))  # type: ignore[arg-type]
+    gateway = create_adapter(Settings(provider=provider))
     for reason in reasons:
         if reason in gateway.failed_finishes:
             with pytest.raises(UpstreamError):

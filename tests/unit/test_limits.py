@@ -138,7 +138,7 @@ async def limited(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     path.write_text(json.dumps({"keys": {key_id: {"hash": digest, "providers": ["openai"], "name": "team-a",
                                                   "limits": {"rpm": 2}}}}))
     cfg = Settings(provider="openai", client_keys_file=path, upstream_base_url="http://127.0.0.1:9/v1",
-                   max_retries=0, upstream_timeout_s=5)  # type: ignore[call-arg]
+                   max_retries=0, upstream_timeout_s=5)
     app = create_app(cfg, EnvSecretsBackend("openai", None, path, environ={"OPENAI_API_KEY": "sk-upstream"}))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw",

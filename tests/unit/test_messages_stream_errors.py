@@ -43,7 +43,7 @@ def _event(kind: str, broken: bool = False) -> Any:
 
 
 async def _errors(upstream: Upstream) -> list[dict[str, Any]]:
-    relay = MessagesRelay(create_adapter(Settings(provider="anthropic")))  # type: ignore[arg-type]
+    relay = MessagesRelay(create_adapter(Settings(provider="anthropic")))
     frames = [frame async for frame in relay._events(cast(anthropic.AsyncStream[Any], upstream))]  # the fake above
     assert upstream.closed
     events = [event for frame in frames for event in frame.split(b"\n\n") if event]  # a frame may hold several

@@ -65,5 +65,5 @@ async def test_langchain_as_shipped_converts_in_the_thread_pool(unpatched: None)
 
 
 async def test_building_the_adapter_makes_conversion_inline(unpatched: None) -> None:
-    OpenAIAdapter(Settings(provider="openai"))  # type: ignore[call-arg]
+    OpenAIAdapter(Settings(provider="openai"))
     assert await _conversions_in_pool() == []

@@ -260,7 +260,7 @@ def test_install_wraps_once() -> None:
 @pytest.mark.parametrize(("provider", "base_client"), [
     ("openai", openai._base_client), ("anthropic", anthropic._base_client)])
 def test_the_adapters_install_it_in_their_sdk(provider: str, base_client: Any) -> None:
-    create_adapter(Settings(provider=provider))  # type: ignore[arg-type]
+    create_adapter(Settings(provider=provider))
     assert base_client.construct_type.__wrapped__.__module__.endswith("._models")
 
 

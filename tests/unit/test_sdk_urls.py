@@ -125,6 +125,6 @@ def test_the_adapters_install_it(provider: str, monkeypatch: pytest.MonkeyPatch)
         current = cls.__dict__[name]
         monkeypatch.setattr(cls, name, getattr(current, "__wrapped__", current))  # as the SDK ships it
         assert not hasattr(cls.__dict__[name], "__wrapped__")
-    create_adapter(Settings(provider=provider))  # type: ignore[arg-type]
+    create_adapter(Settings(provider=provider))
     assert hasattr(module.BaseClient.__dict__["_prepare_url"], "__wrapped__")
     assert hasattr(httpx2._client.BaseClient.__dict__["_merge_url"], "__wrapped__")

@@ -101,7 +101,7 @@ async def test_langchain_passes_the_run_manager_as_before(monkeypatch: pytest.Mo
 
 def test_install_is_idempotent_and_the_adapters_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chat_models, "_signature_parameters", unwrapped)
-    create_adapter(Settings(provider="cohere"))  # type: ignore[arg-type]
+    create_adapter(Settings(provider="cohere"))
     first = installed()
     assert first.__wrapped__ is unwrapped
     signatures.install()

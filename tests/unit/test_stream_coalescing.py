@@ -44,7 +44,7 @@ def _contents(part: bytes) -> list[str]:
 
 async def _stream(model: GatedModel) -> AsyncGenerator[bytes, None]:
     req = ChatCompletionRequest.model_validate({"messages": [{"role": "user", "content": "hi"}], "stream": True})
-    adapter = create_adapter(Settings(provider="openai"))  # type: ignore[arg-type]
+    adapter = create_adapter(Settings(provider="openai"))
     # The fake where the gateway takes a chat model: it calls only `astream`, which the fake has.
     return await chat.stream(adapter, cast(BaseChatModel, model), req, "m", "c")
 
@@ -125,7 +125,7 @@ class GatedUpstream:
 
 
 async def test_messages_events_at_hand_go_out_together_and_the_last_with_the_end() -> None:
-    relay = MessagesRelay(create_adapter(Settings(provider="anthropic")))  # type: ignore[arg-type]
+    relay = MessagesRelay(create_adapter(Settings(provider="anthropic")))
     upstream = GatedUpstream(["ping", "content_block_start", "content_block_delta", "message_stop"], 2)
     events = relay._events(cast(anthropic.AsyncStream[Any], upstream))  # the fake iterates and closes as it does
     first = await anext(events)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -40,9 +40,11 @@ class EmbeddingRequest(BaseModel):
     @property
     def texts(self) -> list[str]:
         """The text inputs as a list (none when the input is token ids)."""
-        if isinstance(self.input, str):
-            return [self.input]
-        return [] if self.token_ids is not None else self.input  # type: ignore[return-value]
+        value = self.input
+        if isinstance(value, str):
+            return [value]
+        # Each form of the union is a non-empty list of one kind: its first item tells which.
+        return cast(list[str], value) if isinstance(value[0], str) else []
 
     @property
     def token_ids(self) -> list[list[int]] | None:
@@ -50,7 +52,7 @@ class EmbeddingRequest(BaseModel):
         value = self.input
         if isinstance(value, str) or isinstance(value[0], str):
             return None
-        return [value] if isinstance(value[0], int) else value  # type: ignore[list-item,return-value]
+        return [cast(list[int], value)] if isinstance(value[0], int) else cast(list[list[int]], value)
 
 
 class Embedding(BaseModel):

@@ -145,7 +145,8 @@ def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: Respo
         if spec.description:
             schema.setdefault("description", spec.description)
     try:
-        structured = model.with_structured_output(schema, method=method)  # type: ignore[arg-type]
+        # json_mode takes no schema (None); BaseChatModel annotates `schema` without None, the subclasses with it.
+        structured = model.with_structured_output(schema, method=method)  # pyright: ignore[reportArgumentType]
     except CONVERSION_ERRORS as exc:
         raise unconvertible("response_format.json_schema.schema", adapter, exc) from exc
     # with_structured_output returns `model.bind(...) | parser`: keep the binding's keywords,

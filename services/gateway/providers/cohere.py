@@ -70,8 +70,10 @@ class CohereAdapter(ProviderAdapter):
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:
         # A plain str on purpose: CohereEmbeddings reads the key through get_from_dict_or_env, which
         # turns a SecretStr into its masked text ("**********").
-        return CohereEmbeddings(model=model, cohere_api_key=api_key, base_url=self.base_url,  # type: ignore[arg-type,call-arg]
-                                request_timeout=self.settings.upstream_timeout_s)
+        # client and async_client are fields its validator fills from the key.
+        return CohereEmbeddings(  # pyright: ignore[reportCallIssue]
+            model=model, cohere_api_key=api_key, base_url=self.base_url,
+            request_timeout=self.settings.upstream_timeout_s)
 
     async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
                     dimensions: int | None) -> Embedded:

@@ -96,5 +96,5 @@ def _batching_tokenizer() -> Tokenizer:
     gateway pod and a start-up delay, for a count the adapter does not need.
     """
     tokenizer = Tokenizer(models.WordLevel(vocab={"[UNK]": 0}, unk_token="[UNK]"))  # noqa: S106 (not a secret)
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # type: ignore[assignment]
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     return tokenizer

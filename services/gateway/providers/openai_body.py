@@ -106,7 +106,7 @@ def skip_when_identity(transform: Callable[[object, object], Awaitable[Any]]) ->
                 return given
         return await transform(data, expected_type)
 
-    async_maybe_transform.__wrapped__ = transform  # type: ignore[attr-defined]
+    async_maybe_transform.__wrapped__ = transform  # pyright: ignore[reportFunctionMemberAccess]  # the original
     return async_maybe_transform
 
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.integration.mock.common import ANTHROPIC_TOOLS, KEY, TOOL_ASK, is_transport_error, user
+from tests.integration.sdk_narrowing import error_body
 from tests.support.mockproc import MockServer
 
 pytestmark = pytest.mark.integration
@@ -71,8 +72,9 @@ def test_anthropic_tool_use(ant: anthropic.Anthropic) -> None:
 
 def test_a_custom_tool_without_its_schema_is_refused_as_anthropic_refuses_it(ant: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
-        ant.messages.create(model="m", max_tokens=50, messages=user(TOOL_ASK), tools=[{"name": "now"}])  # type: ignore[typeddict-item]
-    assert info.value.body["error"] == {  # type: ignore[index]
+        ant.messages.create(model="m", max_tokens=50, messages=user(TOOL_ASK),
+                            tools=[{"name": "now"}])  # pyright: ignore[reportArgumentType]  # no input_schema, on purpose
+    assert error_body(info.value)["error"] == {
         "type": "invalid_request_error", "message": "tools.0.custom.input_schema: Field required"}
     server_tool: Any = {"type": "web_search_20250305", "name": "web_search"}  # server tools have none
     assert ant.messages.create(model="m", max_tokens=50, messages=user("hi"), tools=[server_tool]).content
