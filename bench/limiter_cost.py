@@ -28,9 +28,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NotRequired, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
+
+from cost_rounds import RoundsCost
 
 from gateway.limits import Limiter, Limits, build_limiter, enforce
 
@@ -39,18 +40,10 @@ LIMITS = Limits(rpm=10_000_000, tpm=10_000_000_000, daily_tokens=10**15, monthly
 ESTIMATE, ACTUAL = 120, 87
 
 
-class LimiterCost(TypedDict):
-    """What `measure` returns: times in ms, CPU/request the median round's, p50/p99 over every request."""
+class LimiterCost(RoundsCost):
+    """What `measure` returns (the limiter backend measured)."""
 
     backend: str
-    requests: int
-    concurrency: int
-    cpu_ms_per_request: float
-    cpu_ms_per_request_min: float
-    p50_ms: float
-    p99_ms: float
-    requests_per_s: int
-    server_cpu_ms_per_request: NotRequired[float]  # only when this script started redis-server
 
 
 def measure(backend: str, *, requests: int = 3000, concurrency: int = 1, redis_url: str | None = None,

@@ -23,11 +23,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NotRequired, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services"))
 
 import psycopg
+from cost_rounds import RoundsCost
 
 from devstack.config import StackConfig
 from devstack.ports import free_ports
@@ -42,18 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import cpu_of  # the server's whole process tree: runuser, postgres and its connection backends
 
 
-class SinkCost(TypedDict):
-    """What `measure` returns: times in ms, medians of the rounds (p50/p99 over every request)."""
+class SinkCost(RoundsCost):
+    """What `measure` returns (the usage sink measured)."""
 
     sink: str
-    requests: int
-    concurrency: int
-    cpu_ms_per_request: float
-    cpu_ms_per_request_min: float
-    p50_ms: float
-    p99_ms: float
-    requests_per_s: int
-    server_cpu_ms_per_request: NotRequired[float]  # only when this script started the server
 
 
 def measure(sink: str, *, requests: int = 5000, concurrency: int = 1, dsn: str | None = None,
