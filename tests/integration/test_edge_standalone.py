@@ -246,6 +246,26 @@ def test_access_log_is_json_without_credentials(edge: Edge) -> None:
     assert entry["path"] == "/anthropic/v1/models" and entry["status"] == 200
     assert entry["provider"] == "anthropic" and entry["client_id"] == "client-1"
     assert entry["tls"] in ("TLSv1.2", "TLSv1.3")
+    assert entry["method"] == "GET" and entry["auth_status"] == "204" and float(entry["auth_time"]) >= 0
+
+
+def test_a_refused_request_is_logged_with_the_clients_method_and_the_verify_answer(edge: Edge) -> None:
+    # The 401 page is an error_page redirect, which turns $request_method into GET: the log keeps the POST.
+    response = httpx.post(f"{edge.url}/openai/v1/chat/completions", verify=str(edge.ca), json={"messages": []},
+                          headers={"x-api-key": "nope", "X-Request-ID": "log-check-2"})
+    assert response.status_code == 401
+    entry = _logged(edge, "log-check-2")
+    assert (entry["method"], entry["path"], entry["status"]) == ("POST", "/openai/v1/chat/completions", 401)
+    assert entry["auth_status"] == "401" and float(entry["auth_time"]) >= 0
+
+
+def _logged(edge: Edge, request_id: str) -> dict:
+    log = edge.prefix / "logs" / "access.log"
+    deadline = time.monotonic() + 5  # nginx writes the line after the response has gone out
+    while request_id not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [entry] = [e for e in map(json.loads, log.read_text().splitlines()) if e["request_id"] == request_id]
+    return entry
 
 
 def test_an_invalid_credential_is_refused_with_the_gateways_challenge(edge: Edge) -> None:
