@@ -34,6 +34,7 @@ def main() -> None:
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options for the gateway (the floor bench serves its minimal app with the same)."""
     return {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False,
+            "loop": "gateway.eventloop:new_event_loop",  # uvloop that drains a burst of connections
             "proxy_headers": False, "server_header": False, "date_header": False,
             "timeout_graceful_shutdown": int(settings.shutdown_grace_s) or None, "timeout_keep_alive": 75}
 
