@@ -56,8 +56,13 @@ class BatchAcceptServer(asyncio.AbstractServer):
         self._resume()
 
     async def serve_forever(self) -> None:
+        """Serve until cancelled, then close, as asyncio.Server.serve_forever does."""
         self._resume()
-        await asyncio.Future()  # until cancelled, like asyncio.Server.serve_forever
+        try:
+            await self._loop.create_future()
+        finally:
+            self.close()
+            await self.wait_closed()
 
     def close(self) -> None:
         """Stop accepting and close the listening sockets; accepted connections carry on."""
@@ -146,12 +151,13 @@ class GatewayLoop(uvloop.Loop):
     async def create_server(self, protocol_factory: Callable[[], asyncio.BaseProtocol],
                             host: str | Sequence[str] | None = None, port: int | None = None, *,
                             sock: socket.socket | None = None, backlog: int = 100, ssl: Any = None,
-                            **options: Any) -> asyncio.AbstractServer:
+                            start_serving: bool = True, **options: Any) -> asyncio.AbstractServer:
         if (ssl is not None or options) and sock is not None:
-            return await super().create_server(protocol_factory, sock=sock, backlog=backlog, ssl=ssl, **options)
+            return await super().create_server(protocol_factory, sock=sock, backlog=backlog, ssl=ssl,
+                                               start_serving=start_serving, **options)
         if ssl is not None or options:
             return await super().create_server(protocol_factory, host, port or 0, backlog=backlog, ssl=ssl,
-                                               **options)
+                                               start_serving=start_serving, **options)
         if sock is not None:  # uvicorn's workers are handed a bound socket: listening is the server's to start
             sock.listen(backlog)
             sock.setblocking(False)
@@ -159,7 +165,8 @@ class GatewayLoop(uvloop.Loop):
         else:
             sockets = listening_sockets(host, port or 0, backlog)
         server = BatchAcceptServer(self, sockets, protocol_factory)
-        await server.start_serving()
+        if start_serving:
+            await server.start_serving()
         return server
 
 

@@ -5,6 +5,7 @@ or on a socket it was handed (the GATEWAY_WORKERS path)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
 import threading
@@ -130,6 +131,22 @@ def test_a_closed_server_refuses_new_connections() -> None:
         socket.create_connection(("127.0.0.1", port), timeout=2)
 
 
+def test_serve_forever_serves_until_cancelled_then_closes() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0, start_serving=False)
+        assert isinstance(server, eventloop.BatchAcceptServer)
+        task = asyncio.ensure_future(server.serve_forever())
+        await asyncio.sleep(0.01)
+        serving = server.is_serving()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return serving, server.is_serving()
+
+    assert _run_on(eventloop.new_event_loop, scenario) == (True, False)
+
+
 def _run_on(loop_factory: Callable[[], asyncio.AbstractEventLoop],
             scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
     loop = loop_factory()
@@ -178,3 +195,23 @@ def test_uvicorn_serves_the_gateways_options_on_this_loop(handed_a_socket: bool)
         answers = [httpx.get(f"http://127.0.0.1:{port}/") for _ in range(3)]
     assert [(a.status_code, a.text) for a in answers] == [(200, "GatewayLoop")] * 3
 
+
+
+def test_options_it_does_not_take_keep_uvloops_own_server() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        made = asyncio.Event()
+
+        class Made(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                made.set()
+
+        server = await loop.create_server(Made, "127.0.0.1", 0, reuse_port=True)
+        port = server.sockets[0].getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            await asyncio.wait_for(made.wait(), 5)
+        server.close()
+        await server.wait_closed()
+        return isinstance(server, eventloop.BatchAcceptServer), made.is_set()
+
+    assert _run_on(eventloop.new_event_loop, scenario) == (False, True)
