@@ -35,6 +35,7 @@ SUITE_OF_MODULE = {
     "test_limits_replicas": "perf",
     "test_edge_limits": "perf",
     "test_perf_smoke": "perf",
+    "test_reference_cycles": "perf",
     "test_gateway_local": "perf",
     "test_gateway_clients": "langchain",
     "test_chat_tools": "langchain",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import gc
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import pytest
 from starlette.types import Message
@@ -226,3 +227,40 @@ async def test_the_opening_passes_its_result_and_its_errors() -> None:
     watch.close()
     await asyncio.sleep(0)
     assert not _tasks_left()
+
+
+async def _garbage_of(run: Callable[[], Awaitable[object]]) -> list[str]:
+    """The types of the objects `run` left in reference cycles: what only a garbage collection would free."""
+    gc.collect()
+    gc.disable()
+    try:
+        await run()
+        await asyncio.sleep(0.01)  # the watcher's cancellation is delivered
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        return sorted({type(o).__name__ for o in gc.garbage})
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+
+@pytest.mark.parametrize("how", ["completed", "client left", "send raised"])
+async def test_a_finished_stream_leaves_nothing_for_the_garbage_collector(how: str) -> None:
+    # A cycle per stream (the cancelled watcher's traceback held its frame, the watch and so the request's task)
+    # kept every stream's objects alive until a collection found them (#18).
+    async def one() -> None:
+        closes: list[int] = []
+        if how == "completed":
+            await _serve(Server(), Upstream([b"data: a\n\n", b"data: b\n\n"]), closes)
+        elif how == "send raised":
+            await _serve(Server(raise_when_gone=True, gone_after=2), Upstream([b"data: a\n\n"] * 5), closes)
+        else:
+            server = Server()
+            task = asyncio.ensure_future(_serve(server, Upstream([b"data: a\n\n"], then=30), closes))
+            await asyncio.sleep(0.02)
+            server.leave()
+            await task
+        assert closes == [1]
+
+    assert await asyncio.wait_for(_garbage_of(one), 5) == []

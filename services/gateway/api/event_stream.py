@@ -29,7 +29,7 @@ class ClientWatch:
         self.left = False
         self._task = asyncio.current_task()
         self._armed = True
-        self._watcher = asyncio.ensure_future(self._wait(receive))
+        self._watcher: asyncio.Future[None] | None = asyncio.ensure_future(self._wait(receive))
 
     async def _wait(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -57,7 +57,12 @@ class ClientWatch:
     def close(self) -> None:
         """Stop watching (before the response completes: the server then reports a disconnect too)."""
         self._armed = False
-        self._watcher.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            # Not kept: the cancelled watcher holds its CancelledError, whose traceback holds `_wait`'s frame and
+            # so this watch. Kept, that is a reference cycle per stream, which holds the request's task and
+            # context until a garbage collection finds it (#18).
+            self._watcher = None
 
 
 class LastEvent(bytes):
