@@ -23,6 +23,7 @@ import uvicorn  # noqa: E402
 from floor_variants import bare_call, settings_for  # noqa: E402
 from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
+from gateway import gc_tuning  # noqa: E402
 from gateway.__main__ import server_options  # noqa: E402
 from gateway.config import load_settings  # noqa: E402
 
@@ -62,10 +63,15 @@ def build_app(settings_kw: dict[str, Any]) -> ASGIApp:
 
 
 def main() -> None:
-    """Serve until SIGTERM, with the gateway's own uvicorn options (gateway/__main__.py)."""
+    """Serve until SIGTERM, with the gateway's own uvicorn options (gateway/__main__.py) and collector settings."""
     env = os.environ
     kw = settings_for(env["FLOOR_PROVIDER"], env["FLOOR_MOCK_URL"], env["FLOOR_KEYS_FILE"])
-    uvicorn.run(build_app(kw), **server_options(load_settings(**kw, host="127.0.0.1", port=int(env["FLOOR_PORT"]))))
+    settings = load_settings(**kw, host="127.0.0.1", port=int(env["FLOOR_PORT"]))
+    app = build_app(kw)
+    # The gateway's collector settings too (its lifespan applies them): untuned, a process that imported LangChain
+    # walks its ~200,000 start-up objects at every full collection, which is not what serving over HTTP costs.
+    gc_tuning.tune(settings.gc_gen0_threshold)
+    uvicorn.run(app, **server_options(settings))
 
 
 if __name__ == "__main__":
