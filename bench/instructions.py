@@ -3,7 +3,7 @@
     .venv/bin/python bench/instructions.py [--mock-url http://127.0.0.1:PORT] [--providers openai,anthropic,cohere]
         [--requests 60] [--streams 15] [--report docs/instructions.md] [--json FILE]
 
-Without --mock-url it starts the mock itself (`python -m mockllm`), its chunks 20 ms apart (`make bench`: 2 ms):
+Without --mock-url it starts the mock itself (`python -m mockllm`), its chunks 60 ms apart (`make bench`: 2 ms):
 a process under callgrind runs ~50 times slower, and chunks closer than that would reach it several per
 read, which is not what a served stream sees and would make the streamed counts vary.
 `make bench-instructions` runs it for the three providers and writes docs/instructions.md.
@@ -54,7 +54,7 @@ WORKER_VARIANTS = (("bare", False), ("convert", False), ("full", False), ("-auth
                    ("-audit", False), ("-metrics", False), ("-access_log", False), ("-direct", False),
                    ("bare", True), ("full", True))
 WARMUP = 15  # requests per variant before counting: first calls fill caches and import lazily
-CHUNK_DELAY_MS = 20  # the started mock's pause between streamed chunks (see the module's docstring)
+CHUNK_DELAY_MS = 60  # the started mock's pause between streamed chunks (see the module's docstring)
 START_S = 900.0  # a Python process under callgrind takes ~1 minute to import the gateway on 2 cores
 
 
