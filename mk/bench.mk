@@ -4,7 +4,7 @@
 #   make bench                 sustained mode: 10 s windows, 3 interleaved repetitions, + the floor and workers (~45 min on 2 cores)
 #   make bench BENCH_ARGS=--quick    quick mode (1 s windows, labelled as such), about 5 minutes
 #   make bench-quick           same as above
-#   make bench-instructions    instructions per request by component under valgrind (deterministic split, ~10 min)
+#   make bench-instructions    instructions per request by component under valgrind (deterministic split, ~13 min)
 #   make bench-tools           install valgrind (Debian package) when missing
 
 BENCH_PY ?= .venv/bin/python
@@ -41,5 +41,5 @@ bench-tools: ## Install valgrind (Debian package) when missing: bench/instructio
 	fi
 
 # It starts its own mock upstream on a free loopback port and stops it at the end.
-bench-instructions: deps bench-tools ## Instructions per request by component (valgrind, ~10 min), writes docs/instructions.md
+bench-instructions: deps bench-tools ## Instructions per request by component (valgrind, ~13 min), writes docs/instructions.md
 	$(BENCH_PY) bench/instructions.py --report docs/instructions.md --json .bench/instructions.json
