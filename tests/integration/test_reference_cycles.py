@@ -10,8 +10,6 @@ request and response stream), which no code of the gateway's can remove.
 
 from __future__ import annotations
 
-import asyncio
-import gc
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ from gateway.auth import keys
 from gateway.config import Settings
 from gateway.providers import create_adapter
 from gateway.secrets.env import EnvSecretsBackend
+from tests.support.cycles import left_in_cycles
 from tests.support.mockproc import MockServer, run_mock
 
 KEY, KEY_ID, KEY_HASH = keys.generate()
@@ -50,22 +49,24 @@ def asgi(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 async def _garbage(run: Run) -> Counter[str]:
-    """Objects per type that REQUESTS runs of `run` left only a collection could free (after two warm-up runs)."""
+    """What REQUESTS runs of `run` left in cycles, after two warm-up runs (first calls fill caches)."""
     for _ in range(2):
         await run()
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(REQUESTS):
-            await run()
-        await asyncio.sleep(0.05)  # what the last request scheduled (a watcher's cancellation) is delivered
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        return Counter(type(o).__name__ for o in gc.garbage)
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+    return await left_in_cycles(run, REQUESTS)
+
+
+def _served(asgi: Any, app: Any, path: str, headers: list[tuple[bytes, bytes]], doc: dict[str, Any]) -> Run:
+    """One request to the app over raw ASGI, which must succeed."""
+    body = orjson.dumps(doc)
+    scope = asgi.scope_for(path, [*headers, (b"content-type", b"application/json"),
+                                  (b"content-length", str(len(body)).encode())])
+
+    async def once() -> object:
+        status, size = await asgi.call(app, scope, body)
+        assert status == 200 and size > 0
+        return status
+
+    return once
 
 
 def _settings(provider: str, mock: MockServer) -> Settings:
@@ -90,16 +91,9 @@ async def test_a_chat_completion_adds_no_cycle_to_the_sdk_call(provider: str, st
             return [chunk async for chunk in model.astream(prompt, max_tokens=16)]
         return await model.ainvoke(prompt, max_tokens=16)
 
-    body = orjson.dumps({"model": model_name, "messages": [{"role": "user", "content": "hello"}],
-                         "max_tokens": 16, "stream": stream})
-    scope = asgi.scope_for("/v1/chat/completions", [
-        (b"content-type", b"application/json"), (b"authorization", f"Bearer {KEY}".encode()),
-        (b"content-length", str(len(body)).encode())])
-
-    async def served() -> object:
-        status, size = await asgi.call(app, scope, body)
-        assert status == 200 and size > 0
-        return status
+    served = _served(asgi, app, "/v1/chat/completions", [(b"authorization", f"Bearer {KEY}".encode())],
+                     {"model": model_name, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 16,
+                      "stream": stream})
 
     async with app.router.lifespan_context(app):
         sdk = await _garbage(bare)
@@ -112,16 +106,9 @@ async def test_an_anthropic_messages_request_leaves_no_cycle(stream: bool, mock:
     settings = _settings("anthropic", mock)
     app = create_app(settings, EnvSecretsBackend("anthropic", settings.client_keys,
                                                  environ={"ANTHROPIC_API_KEY": "sk-upstream"}))
-    body = orjson.dumps({"model": create_adapter(settings).models[0], "max_tokens": 16, "stream": stream,
-                         "messages": [{"role": "user", "content": "hello"}]})
-    scope = asgi.scope_for("/v1/messages", [
-        (b"content-type", b"application/json"), (b"x-api-key", KEY.encode()),
-        (b"anthropic-version", b"2023-06-01"), (b"content-length", str(len(body)).encode())])
-
-    async def served() -> object:
-        status, size = await asgi.call(app, scope, body)
-        assert status == 200 and size > 0
-        return status
+    served = _served(asgi, app, "/v1/messages", [(b"x-api-key", KEY.encode()), (b"anthropic-version", b"2023-06-01")],
+                     {"model": create_adapter(settings).models[0], "max_tokens": 16, "stream": stream,
+                      "messages": [{"role": "user", "content": "hello"}]})
 
     async with app.router.lifespan_context(app):
         assert await _garbage(served) == Counter()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncGenerator
 
 import pytest
 from starlette.types import Message
 
 from gateway.api.event_stream import ClientWatch, EventStreamResponse, LastEvent
+from tests.support.cycles import left_in_cycles
 
 SCOPE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "method": "POST", "path": "/"}
 
@@ -229,21 +230,6 @@ async def test_the_opening_passes_its_result_and_its_errors() -> None:
     assert not _tasks_left()
 
 
-async def _garbage_of(run: Callable[[], Awaitable[object]]) -> list[str]:
-    """The types of the objects `run` left in reference cycles: what only a garbage collection would free."""
-    gc.collect()
-    gc.disable()
-    try:
-        await run()
-        await asyncio.sleep(0.01)  # the watcher's cancellation is delivered
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        return sorted({type(o).__name__ for o in gc.garbage})
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
-
 
 @pytest.mark.parametrize("how", ["completed", "client left", "send raised"])
 async def test_a_finished_stream_leaves_nothing_for_the_garbage_collector(how: str) -> None:
@@ -263,4 +249,4 @@ async def test_a_finished_stream_leaves_nothing_for_the_garbage_collector(how: s
             await task
         assert closes == [1]
 
-    assert await asyncio.wait_for(_garbage_of(one), 5) == []
+    assert await asyncio.wait_for(left_in_cycles(one), 5) == Counter()
