@@ -44,6 +44,7 @@ from callgrind import Counted, missing_tools, wrap  # noqa: E402
 from floor_variants import Keys, app_variant, bare, configure_logs, convert, provider  # noqa: E402
 from instructions_report import markdown  # noqa: E402
 from loadgen import Conn, build_target  # noqa: E402
+from provenance import describe, source  # noqa: E402
 
 from devstack.ports import free_ports  # noqa: E402
 from devstack.procs import ProcessSpec, launch, stop, wait_ready  # noqa: E402
@@ -236,6 +237,8 @@ def run(a: argparse.Namespace) -> dict:
             a.mock_url, a.chunk_delay_ms = url, CHUNK_DELAY_MS
             return run(a)
     providers = tuple(a.providers.split(","))
+    code = source(BENCH.parent)  # what is counted is what is checked out now
+    say(f"counting {describe(code)}")
     keys = Keys.create(state, providers)
     counts: dict[str, dict[str, dict[str, float]]] = {}
     for name in providers:
@@ -246,7 +249,7 @@ def run(a: argparse.Namespace) -> dict:
             got[kind].update(values)
         counts[name] = got
     return {"counts": counts, "settings": {"requests": a.requests, "streams": a.streams,
-                                           "chunk_delay_ms": getattr(a, "chunk_delay_ms", None)}}
+                                           "chunk_delay_ms": getattr(a, "chunk_delay_ms", None), "source": code}}
 
 
 def main(argv: list[str] | None = None) -> int:

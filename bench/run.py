@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO / "services"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floor_report import floor_console  # noqa: E402
 from floor_report import workers_markdown as workers_md  # noqa: E402
+from provenance import describe, source  # noqa: E402
 from report import LABELS, TARGETS, console_table, fmt, med, reduce, summarize, write_report  # noqa: E402
 from targets import BENCH_DIR, Env, environment, say  # noqa: E402
 
@@ -170,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args.skip_litellm = "litellm" not in targets
     started = time.monotonic()
+    code = source(REPO)  # what is measured is what is checked out now
     speed_before = host_speed()
+    say(f"measuring {describe(code)}")
     say(f"host speed at start: {speed_before['workload_ms']} ms for the reference workload, "
         f"1-minute load {speed_before['load1']} on {os.cpu_count()} CPUs"
         + ("  [QUICK MODE: short windows, not the reported figures]" if args.quick else
@@ -227,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "mode": "quick" if args.quick else "sustained",
             "reps": reps, "duration": duration, "warmup": warmup, "cpus": os.cpu_count(),
             "python": sys.version.split()[0], "litellm": litellm_version, "chunk_delay_ms": args.chunk_delay_ms,
-            "loadgen_us": fmt(loadgen_us, ".0f"), "notes": notes or ["none"]}
+            "loadgen_us": fmt(loadgen_us, ".0f"), "notes": notes or ["none"], "source": code}
     speed_after = host_speed()
     say(f"host speed at end: {speed_after['workload_ms']} ms for the reference workload, "
         f"1-minute load {speed_after['load1']}")
