@@ -36,6 +36,7 @@ SUITE_OF_MODULE = {
     "test_edge_limits": "perf",
     "test_perf_smoke": "perf",
     "test_reference_cycles": "perf",
+    "test_bench_provenance": "perf",
     "test_gateway_local": "perf",
     "test_gateway_clients": "langchain",
     "test_chat_tools": "langchain",

@@ -1,84 +1,44 @@
-"""bench/provenance.py: the benchmark pages name the commit they measured, and say when the tree differed from it."""
+"""bench/provenance.py without git: how the pages name the code they measured (real repositories: tests/integration)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 @pytest.fixture(autouse=True)
-def bench_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def bench_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # a folder outside any repository stays outside
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.invalid",
-                           *args], capture_output=True, text=True, check=True).stdout.strip()
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    (root / "docs").mkdir(parents=True)
-    (root / "gateway.py").write_text("x = 1\n")
-    (root / "docs" / "benchmarks.md").write_text("old figures\n")
-    _git(root, "init", "-q")
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "first")
-    return root
-
-
-def test_a_clean_checkout_gives_its_commit(repo: Path) -> None:
+def test_without_git_the_commit_is_unknown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from provenance import describe, source
 
-    head = _git(repo, "rev-parse", "HEAD")
-    src = source(repo)
-    assert src == {"commit": head, "dirty": False}
-    assert describe(src) == f"commit `{head[:12]}`"
-
-
-def test_the_bench_pages_it_rewrites_are_not_changes(repo: Path) -> None:
-    from provenance import source
-
-    (repo / "docs" / "benchmarks.md").write_text("new figures\n")
-    (repo / "docs" / "instructions.md").write_text("counted\n")  # untracked, but the bench's own
-    assert source(repo)["dirty"] is False
-
-
-@pytest.mark.parametrize("change", ["edit", "new file"])
-def test_any_other_change_marks_the_run(repo: Path, change: str) -> None:
-    from provenance import describe, source
-
-    if change == "edit":
-        (repo / "gateway.py").write_text("x = 2\n")
-    else:
-        (repo / "limits.py").write_text("y = 1\n")
-    src = source(repo)
-    assert src["dirty"] is True
-    assert describe(src).endswith(" with uncommitted changes")
-
-
-def test_outside_a_checkout_the_commit_is_unknown(tmp_path: Path) -> None:
-    from provenance import describe, source
-
-    src = source(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git to run: the run goes on, its page says so
+    src = source(BENCH.parent)
     assert src == {"commit": None, "dirty": False}
     assert describe(src) == describe(None) == "an unknown commit (not a git checkout)"
+
+
+def test_a_commit_is_named_by_its_first_12_digits_and_a_changed_tree_is_said() -> None:
+    from provenance import Source, describe
+
+    assert describe(Source(commit=COMMIT, dirty=False)) == "commit `0123456789ab`"
+    assert describe(Source(commit=COMMIT, dirty=True)) == "commit `0123456789ab` with uncommitted changes"
 
 
 def test_both_pages_name_the_code_in_their_first_paragraph() -> None:
     from instructions_report import markdown
     from report import run_line
 
-    src = {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": True}
+    changed = {"commit": COMMIT, "dirty": True}
     meta = {"when": "2026-12-06 16:00 UTC", "mode": "sustained", "reps": 3, "duration": 10.0, "warmup": 0.5,
-            "cpus": 2, "python": "3.11.7", "litellm": "1.108.7", "source": src}
+            "cpus": 2, "python": "3.11.7", "litellm": "1.108.7", "source": changed}
     assert ("Run: 2026-12-06 16:00 UTC on commit `0123456789ab` with uncommitted changes, mode `sustained`, "
             in run_line(meta))
-    doc = {"counts": {}, "settings": {"requests": 60, "streams": 15, "chunk_delay_ms": 60, "source": src}}
+    doc = {"counts": {}, "settings": {"requests": 60, "streams": 15, "chunk_delay_ms": 60, "source": changed}}
     assert "Counted on commit `0123456789ab` with uncommitted changes." in markdown(doc)
