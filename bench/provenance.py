@@ -31,7 +31,7 @@ def source(repo: Path) -> Source:
 def describe(src: Source | None) -> str:
     """The code, for a page's header: "commit `0123456789ab`" (+ " with uncommitted changes")."""
     if src is None or src["commit"] is None:
-        return "an unknown commit (not a git checkout)"
+        return "an unknown commit (no git checkout, or no git)"
     return f"commit `{src['commit'][:12]}`" + (" with uncommitted changes" if src["dirty"] else "")
 
 

@@ -21,7 +21,7 @@ def test_without_git_the_commit_is_unknown(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("PATH", str(tmp_path))  # no git to run: the run goes on, its page says so
     src = source(BENCH.parent)
     assert src == {"commit": None, "dirty": False}
-    assert describe(src) == describe(None) == "an unknown commit (not a git checkout)"
+    assert describe(src) == describe(None) == "an unknown commit (no git checkout, or no git)"
 
 
 def test_a_commit_is_named_by_its_first_12_digits_and_a_changed_tree_is_said() -> None:
