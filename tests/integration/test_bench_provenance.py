@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+pytestmark = pytest.mark.usefixtures("bench_on_path")
 
 
 @pytest.fixture(autouse=True)
-def bench_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.syspath_prepend(str(BENCH))
+def outside_any_repository(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # a folder outside any repository stays outside
 
 

@@ -6,20 +6,18 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+REPO = Path(__file__).resolve().parents[2]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-@pytest.fixture(autouse=True)
-def bench_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(BENCH))
+pytestmark = pytest.mark.usefixtures("bench_on_path")
 
 
 def test_without_git_the_commit_is_unknown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from provenance import describe, source
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no git to run: the run goes on, its page says so
-    src = source(BENCH.parent)
+    src = source(REPO)
     assert src == {"commit": None, "dirty": False}
     assert describe(src) == describe(None) == "an unknown commit (no git checkout, or no git)"
 

@@ -6,13 +6,10 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 DASH = "\u2013"  # an empty cell
 
 
-@pytest.fixture(autouse=True)
-def bench_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(BENCH))
+pytestmark = pytest.mark.usefixtures("bench_on_path")
 
 
 PLAIN: dict[str, float] = {
