@@ -122,6 +122,9 @@ class PostgresSink(AuditSink):
                 await self._partitions(conn, months)
             async with conn.cursor() as cur:
                 await cur.executemany(INSERT, rows)
+        # Only once committed: a transaction that failed or was cancelled rolled its CREATE TABLEs back too, and
+        # months noted before that would never be created again (every later insert: relation does not exist).
+        self._months |= months
 
     async def _connection(self) -> psycopg.AsyncConnection:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -135,7 +138,6 @@ class PostgresSink(AuditSink):
             await conn.execute(sql.SQL(PARTITION).format(
                 sql.Identifier(f"llm_usage_{year:04d}_{month:02d}"),
                 sql.Literal(month_start(year, month)), sql.Literal(month_start(year, month + 1))))
-        self._months |= months
 
     async def _fail(self, exc: BaseException) -> None:
         if self._error is None:

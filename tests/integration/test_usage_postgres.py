@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
+import psycopg
 import pytest
 
 from gateway import usage
@@ -46,6 +48,28 @@ async def test_batches_land_once_in_monthly_partitions(pg: PostgresServer) -> No
                      "WHERE i.inhparent = 'llm_usage'::regclass ORDER BY 1")
     assert parts == [("llm_usage_2026_12",), ("llm_usage_2027_01",)]
     assert pg.query("SELECT sum(prompt_tokens), sum(completion_tokens) FROM llm_usage_2026_12") == [(210, 105)]
+
+
+async def test_a_failed_first_batch_leaves_the_schema_to_the_next(pg: PostgresServer,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # The connection drops inside the transaction that created the table and partition: PostgreSQL rolls them
+    # back, so the retry must create them again (the CI failure of close() cancelling that first batch).
+    real = psycopg.AsyncCursor.executemany
+    failures = iter([psycopg.OperationalError("server closed the connection unexpectedly")])
+
+    async def drop_once(self: psycopg.AsyncCursor, *args: Any, **kwargs: Any) -> None:
+        for exc in failures:
+            raise exc
+        await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "executemany", drop_once)
+    sink = PostgresSink("openai", pg.dsn, batch=10)
+    for i in range(5):
+        sink.write(doc(i))
+    assert not await sink.flush()  # failed: the rows stay buffered
+    assert await sink.flush()
+    await sink.close()
+    assert pg.query("SELECT count(*) FROM llm_usage") == [(5,)]
 
 
 async def test_concurrent_flushes_write_every_row_once(pg: PostgresServer) -> None:
