@@ -92,6 +92,26 @@ async def test_every_route_with_a_body_refuses_a_lone_surrogate(gateway: tuple[s
         assert "lone UTF-16 surrogate escape in a string" in answer.text, path
 
 
+@pytest.mark.parametrize(("value", "said"), [("NaN", "NaN is not a JSON value"),
+                                             ("-Infinity", "-Infinity is not a JSON value"),
+                                             ("1e400", "1e400 is too large for a double-precision number")])
+async def test_every_route_with_a_body_refuses_a_number_json_does_not_have(
+        gateway: tuple[str, httpx.AsyncClient], value: str, said: str) -> None:
+    # Python's json would read these (NaN, an infinity): a bounded field then misnamed the fault, and one in a
+    # tool's schema failed in the provider SDK's encoder, a 502 blamed on the upstream.
+    _, client = gateway
+    paths = [path for path, ops in (await client.get("/openapi.json")).json()["paths"].items() if "post" in ops]
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "maximum": 0}}}
+    body = json.dumps({"model": "m", "input": "x", "messages": [{"role": "user", "content": "x"}], "tools": [tool]})
+    body = body.replace('"maximum": 0', f'"maximum": {value}')
+    for path in paths:
+        answer = await client.post(path, content=body.encode(), headers={
+            "Authorization": f"Bearer {KEY}", "anthropic-version": "2023-06-01", "content-type": "application/json"})
+        assert answer.status_code == 400, (path, answer.text)
+        at = body.index(value)
+        assert f"request body is not valid JSON ({said} at character {at})" in answer.text, (path, answer.text)
+
+
 async def test_missing_capabilities_are_clear_404s(gateway: tuple[str, httpx.AsyncClient]) -> None:
     provider, client = gateway
     auth = {"Authorization": f"Bearer {KEY}", "anthropic-version": "2023-06-01"}

@@ -32,3 +32,28 @@ def test_a_lone_surrogate_is_a_decode_error_at_its_position(body: bytes, pos: in
         loads(body)
     assert info.value.msg == "lone UTF-16 surrogate escape in a string (not Unicode text)"
     assert info.value.pos == pos
+
+
+@pytest.mark.parametrize(("body", "name", "pos"), [
+    (b'{"temperature": NaN}', "NaN", 16),
+    (b'{"a": [1, Infinity]}', "Infinity", 10),
+    (b'{"a": {"b": -Infinity}}', "-Infinity", 12),
+    (b'{"s": "NaN and \\"Infinity\\" in a string", "x": NaN}', "NaN", 47),  # text in strings is text
+    ('{"é": "\\\\", "x": Infinity}'.encode(), "Infinity", 17),  # characters, not bytes; an escaped backslash
+    (b'{"maximum": 2e308, "minimum": -1E400}', "2e308", 12),  # beyond a double: orjson refuses them too
+    (b'{"a": 0.' + b"0" * 99 + b'1e400, "b": 1e400}', "1e400", 119),  # a = 1e300 ends with the same text
+    (b'\xef\xbb\xbf{"x": NaN}', "NaN", 6),  # after a UTF-8 BOM, which json.loads drops
+])
+def test_nan_and_infinities_are_decode_errors_at_their_position(body: bytes, name: str, pos: int) -> None:
+    with pytest.raises(json.JSONDecodeError) as info:
+        loads(body)
+    reason = "is not a JSON value" if name in ("NaN", "Infinity", "-Infinity") else (
+        "is too large for a double-precision number")
+    assert info.value.msg == f"{name} {reason}"
+    assert info.value.pos == pos
+
+
+def test_strings_naming_the_constants_and_numbers_within_a_double_are_json() -> None:
+    body = b'{"NaN": "Infinity", "max": 1.7976931348623157e308, "tiny": -1e-400, "big": 1' + b"0" * 400 + b"}"
+    assert loads(body) == json.loads(body)
+    assert loads(body)["big"] == 10 ** 400  # an integer stays exact, as FastAPI decodes it
