@@ -68,6 +68,7 @@ class Stats:
     models: int = 0  # model-list requests
     last_key: str | None = None
     last_params: dict[str, Any] = field(default_factory=dict)  # last chat body without its messages
+    last_messages: list[Any] = field(default_factory=list)  # and its messages, as the provider's wire had them
     unauthorized: int = 0
     faults: int = 0
 
@@ -104,6 +105,7 @@ class State:
                 "models": s.models,
                 "last_key": s.last_key,
                 "last_params": s.last_params,
+                "last_messages": s.last_messages,
                 "unauthorized": s.unauthorized,
                 "faults": s.faults,
             }
@@ -145,7 +147,10 @@ async def handle_chat(provider: Provider, state: State, scope: Scope, receive: R
             raise BadRequest("request body is not valid JSON") from exc
         if not isinstance(body, dict):
             raise BadRequest("request body must be a JSON object")
-        state.stat(provider.name).last_params = {k: v for k, v in body.items() if k != "messages"}
+        stat = state.stat(provider.name)
+        stat.last_params = {k: v for k, v in body.items() if k != "messages"}
+        messages = body.get("messages")
+        stat.last_messages = messages if isinstance(messages, list) else []
         req = provider.parse(body)
     except BadRequest as exc:
         await asgi.send_bytes(send, 400, provider.error("invalid", str(exc)))

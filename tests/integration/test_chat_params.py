@@ -156,3 +156,26 @@ def test_the_service_tier_that_served_the_request_reaches_the_client(stack: Runn
             assert [e.get("service_tier") for e in events[-2:]] == [served, served]  # the finish and usage chunks
         else:
             assert resp.json()["service_tier"] == served
+
+
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
+@pytest.mark.parametrize("arguments", ["not json", '{"x": NaN}', "[1, 2]"])
+def test_tool_call_arguments_that_are_no_json_object_are_sent_as_they_are_or_refused(
+        stack: RunningStack, provider: str, http: httpx.Client, arguments: str) -> None:
+    # langchain-anthropic would send `{}` in their place (or fail to encode a NaN), langchain-cohere would leave the
+    # call out: a 400 naming them there; the OpenAI-shaped wires carry the string as it came.
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "c1", "content": "one"}]
+    resp = post(http, stack, provider, messages=messages, tools=[TOOL])
+    why = adapter_class(provider).refused_unparsed_arguments
+    if why is not None:
+        assert resp.status_code == 400, resp.text
+        error = resp.json()["error"]
+        assert error["code"] == "unsupported_parameter"
+        assert error["param"] == "messages.1.tool_calls.0.function.arguments"
+        assert error["message"].endswith(f"({why})")
+        return
+    assert resp.status_code == 200, resp.text
+    sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_messages"]
+    assert [m["tool_calls"][0]["function"]["arguments"] for m in sent if m.get("tool_calls")] == [arguments]

@@ -151,6 +151,27 @@ def test_an_image_detail_reaches_the_provider_or_is_refused_by_name(provider: st
                                                            "unsupported_parameter")
 
 
+@pytest.mark.parametrize("provider", catalogue.names())
+def test_tool_call_arguments_that_are_no_json_object_reach_the_provider_or_are_refused_by_name(provider: str) -> None:
+    gateway = adapter(provider)
+    model = gateway.build_model(catalogue.provider(provider).models[0], "test-key")
+    for arguments in ("not json x1", '{"x": NaN}'):
+        call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+        asked = request(messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [call]},
+                                  {"role": "tool", "tool_call_id": "c1", "content": "x"}])
+        if gateway.refused_unparsed_arguments is None:  # the integration sends the string as it came
+            wire = str(_wire_messages(catalogue.provider(provider).kind, model, chat.to_langchain(asked.messages)))
+            assert arguments in wire
+            chat.prepare(gateway, model, asked)
+            continue
+        if arguments == "not json x1":  # the integration would drop it (`{}` in its place, or no call at all)
+            wire = str(_wire_messages(catalogue.provider(provider).kind, model, chat.to_langchain(asked.messages)))
+            assert arguments not in wire
+        with pytest.raises(InvalidRequestError) as info:
+            chat.prepare(gateway, model, asked)
+        assert (info.value.param, info.value.code) == ("messages.1.tool_calls.0.function.arguments",
+                                                       "unsupported_parameter")
+
 @pytest.mark.parametrize("provider", [p for p in catalogue.names() if catalogue.provider(p).kind.startswith("openai")])
 def test_a_streamed_refusal_is_kept_where_langchain_keeps_a_whole_ones(provider: str) -> None:
     # LangChain's own stream conversion reads only a delta's content and tool calls; the gateway's model keeps

@@ -223,12 +223,16 @@ def test_assistant_tool_calls_and_tool_results_become_langchain_messages() -> No
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": None, "tool_calls": [
             {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}},
-            {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "not json"}}]},
+            {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "not json"}},
+            # Not JSON either: a provider that sends arguments as an object could not encode them.
+            {"id": "c3", "type": "function", "function": {"name": "g", "arguments": '{"x": NaN}'}},
+            {"id": "c4", "type": "function", "function": {"name": "g", "arguments": '{"x": "\\udc00"}'}}]},
         {"role": "tool", "tool_call_id": "c1", "content": "one"}])
     _, ai, tool = chat.to_langchain(req.messages)
     assert isinstance(ai, AIMessage) and isinstance(tool, ToolMessage)
     assert [(c["id"], c["name"], c["args"]) for c in ai.tool_calls] == [("c1", "f", {"a": 1})]
-    assert [(c["id"], c["args"]) for c in ai.invalid_tool_calls] == [("c2", "not json")]  # kept, not dropped
+    assert [(c["id"], c["args"]) for c in ai.invalid_tool_calls] == [  # kept, not dropped
+        ("c2", "not json"), ("c3", '{"x": NaN}'), ("c4", '{"x": "\\udc00"}')]
     assert tool.tool_call_id == "c1" and tool.content == "one"
 
 

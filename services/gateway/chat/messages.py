@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.tool import invalid_tool_call, tool_call
 
+from gateway.api import strict_json
 from gateway.api.chat_request import AssistantMessage, ChatMessage, ToolResultMessage
 
 
@@ -24,7 +24,9 @@ def to_langchain(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
 
     `convert_to_messages` turns `role: tool` into `ToolMessage` and keeps `image_url` parts, which
     each integration renders in its own wire form. Assistant tool calls become `AIMessage.tool_calls`,
-    or `invalid_tool_calls` when their arguments are not a JSON object (sent on as they came).
+    or `invalid_tool_calls` when their arguments are not a JSON object (sent on as they came): NaN or
+    a lone surrogate in them is not JSON either, and a provider that sends arguments as an object could
+    not encode them.
     """
     out: list[BaseMessage] = []
     for m in messages:
@@ -51,7 +53,7 @@ _DIRECT: dict[str, type[HumanMessage] | type[SystemMessage]] = {"user": HumanMes
 def _assistant(m: AssistantMessage) -> AIMessage:
     calls, invalid = [], []
     for call in m.tool_calls or ():
-        args = _json_object(call.function.arguments)
+        args = json_object(call.function.arguments)
         if args is None:
             invalid.append(invalid_tool_call(name=call.function.name, args=call.function.arguments, id=call.id,
                                              error="arguments are not a JSON object"))
@@ -69,9 +71,10 @@ def _assistant(m: AssistantMessage) -> AIMessage:
     return AIMessage(content=content, tool_calls=calls, invalid_tool_calls=invalid, **extra)
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
+def json_object(text: str) -> dict[str, Any] | None:
+    """Tool-call arguments as the object they hold; None when they are not a JSON object."""
     try:
-        value = json.loads(text)
+        value = strict_json.loads(text.encode())
     except ValueError:
         return None
     return value if isinstance(value, dict) else None

@@ -9,12 +9,14 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 from pydantic import BaseModel
 
 from gateway.api.chat_request import (
+    AssistantMessage,
     ChatCompletionRequest,
     ImagePart,
     JsonSchemaResponseFormat,
     NamedToolChoice,
     ResponseFormat,
 )
+from gateway.chat.messages import json_object
 from gateway.errors import InvalidRequestError
 from gateway.providers.base import NAMED, ProviderAdapter
 
@@ -57,13 +59,21 @@ def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
 
 def check_messages(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
     """Raise a 400 naming the first part of a message this provider's integration would drop: a participant
-    `name` (a tool result's aside: its `tool_call_id` says which call it answers), an image `detail`."""
+    `name` (a tool result's aside: its `tool_call_id` says which call it answers), an image `detail`, tool-call
+    arguments that are not a JSON object."""
     name_why, detail_why = adapter.refused_message_name, adapter.refused_image_detail
-    if name_why is None and detail_why is None:
+    args_why = adapter.refused_unparsed_arguments
+    if name_why is None and detail_why is None and args_why is None:
         return
     for i, message in enumerate(req.messages):
         if name_why is not None and message.name is not None and message.role != "tool":
             raise refuse(f"messages.{i}.name", f"not supported by the {adapter.name} provider ({name_why})")
+        if args_why is not None and isinstance(message, AssistantMessage):
+            for j, call in enumerate(message.tool_calls or ()):
+                if json_object(call.function.arguments) is None:
+                    raise refuse(f"messages.{i}.tool_calls.{j}.function.arguments",
+                                 f"arguments that are not a JSON object are not supported by the {adapter.name} "
+                                 f"provider ({args_why})")
         content = message.content
         if detail_why is None or not isinstance(content, list):
             continue

@@ -48,6 +48,7 @@ class AnthropicAdapter(ProviderAdapter):
                                            "Anthropic's effort levels are low, medium, high, xhigh and max")}
     refused_message_name = "its messages carry no participant name"
     refused_image_detail = "it sizes images itself"
+    refused_unparsed_arguments = "its tool calls carry their arguments as an object; langchain-anthropic would send {}"
     tool_choices = {"auto": "auto", "none": {"type": "none"}, "required": "any", "function": NAMED}
     structured_methods = {"json_schema": "json_schema"}  # output_config.format; no schemaless JSON mode
     finish_reasons = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",

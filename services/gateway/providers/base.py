@@ -60,6 +60,9 @@ class ProviderAdapter(ABC):
     refused_message_name: ClassVar[str | None] = None
     # Why this provider takes no image `detail` ("low", "high"; "auto" is its own choice anyway); None: it does.
     refused_image_detail: ClassVar[str | None] = None
+    # Why an assistant tool call whose `arguments` are not a JSON object cannot be sent on (its integration
+    # needs the object: it would send `{}` instead, or leave the call out); None: sent on as the string it is.
+    refused_unparsed_arguments: ClassVar[str | None] = None
     # OpenAI tool_choice form ("auto", "none", "required", "function") -> the value bind_tools gets;
     # NAMED passes the function name (LangChain builds the provider's form); absent forms are refused.
     tool_choices: ClassVar[Mapping[str, Any]] = {"auto": "auto", "none": "none", "required": "required",

@@ -30,6 +30,7 @@ class CohereAdapter(ProviderAdapter):
                "prompt_cache_retention": "no prompt cache settings", "prompt_cache_options": "no prompt cache settings",
                "parallel_tool_calls": "no switch for parallel tool calls"}
     refused_message_name = "its messages carry no participant name"
+    refused_unparsed_arguments = "langchain-cohere sends only the tool calls whose arguments parse"
     # Cohere v2: tool_choice REQUIRED / NONE; "auto" is the default (omitted).
     tool_choices = {"auto": None, "none": "NONE", "required": "REQUIRED", "function": NAMED}
     finish_reasons = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length",
