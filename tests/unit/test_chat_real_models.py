@@ -3,12 +3,13 @@ converters and API choices would do with a request, before any call goes out."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any
 
 import pytest
 from langchain_cohere.chat_models import get_cohere_chat_request_v2
-from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableBinding
 from langchain_openai import ChatOpenAI
 
@@ -187,3 +188,33 @@ def test_a_streamed_refusal_is_kept_where_langchain_keeps_a_whole_ones(provider:
         AIMessageChunk, None)
     assert plain is not None
     assert plain.message.additional_kwargs == {} and plain.message.content == "hi"
+
+
+@pytest.mark.parametrize("provider", [p for p in catalogue.names() if catalogue.provider(p).kind != "anthropic"
+                                      and catalogue.provider(p).kind != "cohere"])
+def test_a_tool_call_cut_short_by_max_tokens_reaches_the_client_as_it_came(provider: str) -> None:
+    # The OpenAI-shaped wires send arguments as text; LangChain files a call whose text does not parse (here cut
+    # by max_tokens) under `invalid_tool_calls`. OpenAI returns such a call with `finish_reason: "length"`.
+    gateway = adapter(provider)
+    model: Any = gateway.build_model(catalogue.provider(provider).models[0], "test-key")  # ChatOpenAI, ChatMistralAI
+    calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}},
+             {"id": "c2", "type": "function", "function": {"name": "g", "arguments": '{"city": "Par'}}]
+    reply = {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [{
+        "index": 0, "message": {"role": "assistant", "content": None, "tool_calls": calls}, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 9, "total_tokens": 12}}
+    generation = model._create_chat_result(reply).generations[0]
+    message = generation.message
+    assert isinstance(message, AIMessage) and len(message.invalid_tool_calls) == 1
+    message.response_metadata |= generation.generation_info or {}  # as BaseChatModel merges them
+    doc = chat.completion_doc(gateway, message, "m", "chatcmpl-1")
+    choice = doc["choices"][0]
+    assert [(c["id"], c["function"]["name"], json_or_text(c["function"]["arguments"]))
+            for c in choice["message"]["tool_calls"]] == [("c1", "f", {"a": 1}), ("c2", "g", '{"city": "Par')]
+    assert choice["finish_reason"] == "length"
+
+
+def json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

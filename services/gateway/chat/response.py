@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_core.messages import AIMessage, AIMessageChunk, ToolCall
+from langchain_core.messages import AIMessage, AIMessageChunk, InvalidToolCall, ToolCall
 
 from gateway import context, jsonbytes
 from gateway.providers.base import ProviderAdapter
@@ -62,12 +62,21 @@ def openai_tool_call(call: ToolCall) -> dict[str, Any]:
             "function": {"name": call["name"], "arguments": jsonbytes.dumps(call["args"]).decode()}}
 
 
+def unparsed_tool_call(call: InvalidToolCall) -> dict[str, Any]:
+    """The entry of a call whose arguments LangChain could not parse, with them as they came: a call cut short
+    by `max_tokens` (`finish_reason: "length"`) reaches the client as OpenAI sends it, not dropped."""
+    return {"id": call.get("id"), "type": "function",
+            "function": {"name": call.get("name") or "", "arguments": call.get("args") or ""}}
+
+
 def completion_doc(adapter: ProviderAdapter, result: AIMessage, model_name: str,
                    completion_id: str) -> dict[str, Any]:
     """Build the OpenAI response document (every field the published schema requires)."""
     usage = usage_of(result)
     record_usage(usage)
     calls = [openai_tool_call(c) for c in result.tool_calls]
+    if result.invalid_tool_calls:  # LangChain keeps them apart; a call cut short is the reply's last anyway
+        calls += [unparsed_tool_call(c) for c in result.invalid_tool_calls]
     refusal = result.additional_kwargs.get("refusal") if result.additional_kwargs else None  # OpenAI's, if any
     message: dict[str, Any] = {"role": "assistant", "content": result.text or (None if calls or refusal else ""),
                                "refusal": refusal or None}
