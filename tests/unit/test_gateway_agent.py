@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from langchain_core.language_models import FakeListChatModel
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages.tool import invalid_tool_call
 
-from gateway.agent.runner import summarize
+from gateway.agent.runner import run_agent, summarize
 from gateway.agent.tools import TOOL_NAMES, CalculatorError, build_tools, calculator, current_time, evaluate
+from gateway.errors import UpstreamBadResponseError
 
 
 @pytest.mark.parametrize(("expression", "value"), [
@@ -94,3 +99,25 @@ def test_summarize_never_invents_a_tool_name() -> None:
     """A tool message that matches no call and names no tool is reported with `tool: None`."""
     out = summarize([HumanMessage("hi"), ToolMessage(content="42", tool_call_id="orphan"), AIMessage(content="42")])
     assert out["steps"] == [{"tool": None, "input": {}, "output": "42"}]
+
+
+class ScriptedToolModel(GenericFakeChatModel):
+    """Replays its messages; takes the agent's tools (and ignores them)."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+
+@pytest.mark.parametrize(("finish", "says"), [
+    ({"finish_reason": "length"}, "the model called lookup with arguments that are not JSON (cut short by the token "
+                                  "cap); the agent cannot run it"),
+    ({"stop_reason": "end_turn"}, "the model called lookup with arguments that are not JSON; the agent cannot run it")])
+async def test_a_turn_whose_only_tool_call_does_not_parse_is_an_error_not_an_empty_answer(
+        finish: dict[str, str], says: str) -> None:
+    # LangChain's agent ends on a turn with no parsed tool call: its answer would have been "" (or stray text).
+    cut = AIMessage(content="", invalid_tool_calls=[invalid_tool_call(name="lookup", args='{"q": "Par', id="c1",
+                                                                      error="not JSON")], response_metadata=finish)
+    with pytest.raises(UpstreamBadResponseError) as info:
+        await run_agent(ScriptedToolModel(messages=iter([cut])), "hi", None, 3, 10, max_tokens=50)
+    assert (info.value.code, info.value.status, info.value.message) == ("agent_unparsed_tool_call", 502, says)
+    assert summarize([HumanMessage("hi"), AIMessage(content="fine")])["output"] == "fine"  # a parsed turn is an answer

@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 
-from gateway.errors import AgentStepLimitError, InvalidRequestError, UpstreamTimeoutError
+from gateway.errors import AgentStepLimitError, InvalidRequestError, UpstreamBadResponseError, UpstreamTimeoutError
 
 from .tools import TOOL_NAMES, build_tools
 
@@ -79,9 +79,22 @@ def summarize(messages: list[Any]) -> dict[str, Any]:
                 completion += msg.usage_metadata.get("output_tokens", 0)
             if not msg.tool_calls:
                 answer = msg.text
+                if msg.invalid_tool_calls:  # the agent stops here (it has no call to run): not an answer
+                    raise _unrunnable(msg)
         elif isinstance(msg, ToolMessage):
             call = calls.get(msg.tool_call_id, {"tool": msg.name, "input": {}})  # name None: not reported
             steps.append({**call, "output": msg.text})
     usage = ({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
              if reported else None)
     return {"output": answer, "steps": steps, "usage": usage}
+
+
+def _unrunnable(msg: AIMessage) -> UpstreamBadResponseError:
+    """The error for a model turn whose only tool calls have arguments that do not parse (LangChain's
+    `invalid_tool_calls`): the agent would end on it with whatever text came along, or an empty answer."""
+    call = msg.invalid_tool_calls[0]
+    meta = msg.response_metadata
+    finish = meta.get("finish_reason") or meta.get("stop_reason")  # OpenAI's and Cohere's, Anthropic's
+    cut = " (cut short by the token cap)" if finish in ("length", "max_tokens", "MAX_TOKENS") else ""
+    return UpstreamBadResponseError(f"the model called {call.get('name') or 'a tool'} with arguments that are not "
+                                    f"JSON{cut}; the agent cannot run it", code="agent_unparsed_tool_call")
