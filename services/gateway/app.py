@@ -36,6 +36,7 @@ from gateway.errors import (
     error_response,
     fault,
     invalid_json,
+    telling_error,
 )
 from gateway.providers.base import ProviderAdapter
 from gateway.runtime import Runtime, build_runtime
@@ -230,8 +231,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             # An unknown field is refused with 400 naming it (OpenAI's answer); a bad value is a 422.
             unknown = [e for e in errors if e.get("type") == "extra_forbidden"]
             # Of a union's members, the one the input got furthest into says what is wrong (a content part
-            # of an unsupported type, not "should be a valid string"); ties keep pydantic's order.
-            first = unknown[0] if unknown else max(errors, key=lambda e: len(e["loc"]))
+            # of an unsupported type, not "should be a valid string").
+            first = unknown[0] if unknown else telling_error(errors)
             field = error_field(first)
             part = _unserved_part(first) if request.url.path.endswith("/chat/completions") else None
             if first.get("type") == NOT_SERVED_ERROR:

@@ -26,7 +26,7 @@ raised, never its message.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -141,6 +141,14 @@ def field_path(loc: tuple[int | str, ...]) -> str:
         part not in _NOT_FIELDS and (part.replace("-", "_") if i and loc[i - 1] == "header" else part).isidentifier()
         and not part[0].isupper())]  # an identifier is never empty: part[0] exists
     return ".".join(parts) or "body"
+
+
+def telling_error(errors: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """Of pydantic's errors for one input (each member of a union fails on its own), the one that says what is
+    wrong: the one that got furthest into the input; at equal depth, one about the value (a list too short)
+    before one saying the value is not another member's type (`[]` is not "a valid string"). Ties keep
+    pydantic's order."""
+    return max(errors, key=lambda e: (len(e["loc"]), not str(e.get("type", "")).endswith("_type")))
 
 
 def error_field(error: Mapping[str, Any]) -> str:

@@ -273,6 +273,22 @@ async def test_a_content_part_openai_has_and_the_gateway_does_not_serve_is_refus
                               f"gateway ({why})")
 
 
+@pytest.mark.parametrize(("messages", "field"), [
+    ([{"role": "user", "content": []}], "messages.0.user.content"),
+    ([{"role": "system", "content": []}, {"role": "user", "content": "x"}], "messages.0.system.content"),
+    ([{"role": "user", "content": "x"}, {"role": "assistant", "content": []}, {"role": "user", "content": "y"}],
+     "messages.1.assistant.content"),
+    ([{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "c1", "content": []}],
+     "messages.1.tool.content"),
+])
+async def test_an_empty_list_of_content_parts_is_refused_as_such(client: httpx.AsyncClient, messages: list,
+                                                                  field: str) -> None:
+    # OpenAI's schema gives every content array `minItems: 1`; the error is the list's, not "a valid string".
+    err = assert_error(await client.post(CHAT, json={"messages": messages}, headers=AUTH), 422, "invalid_field")
+    assert (err["param"], err["message"]) == (field, f"{field}: List should have at least 1 item after validation, "
+                                                     "not 0")
+
+
 async def test_agent_validation(client: httpx.AsyncClient) -> None:
     assert_error(await client.post("/v1/agent", json={"input": ""}, headers=AUTH), 422, "invalid_field")
     err = assert_error(await client.post("/v1/agent", json={"input": "x", "max_steps": True}, headers=AUTH), 422)

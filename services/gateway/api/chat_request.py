@@ -93,9 +93,10 @@ class ToolCall(_Strict):
     function: FunctionCall
 
 
-TextContent = Annotated[str | list[TextPart], Field(max_length=1_000_000)]
-AssistantContent = Annotated[str | list[AssistantPart], Field(max_length=1_000_000)]
-UserContent = Annotated[str | list[ContentPart], Field(max_length=1_000_000)]
+# A list of parts has at least one, as OpenAI's schema says (`minItems: 1`); a string may be empty.
+TextContent = Annotated[str | Annotated[list[TextPart], Field(min_length=1)], Field(max_length=1_000_000)]
+AssistantContent = Annotated[str | Annotated[list[AssistantPart], Field(min_length=1)], Field(max_length=1_000_000)]
+UserContent = Annotated[str | Annotated[list[ContentPart], Field(min_length=1)], Field(max_length=1_000_000)]
 
 
 class _Message(_Strict):

@@ -38,7 +38,7 @@ from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
 from gateway.api.routes.models import note_route
 from gateway.api.strict_json import StrictJsonRoute
-from gateway.errors import GatewayError, InvalidRequestError, error_field, fault, invalid_json
+from gateway.errors import GatewayError, InvalidRequestError, error_field, fault, invalid_json, telling_error
 from gateway.limits import enforce
 from gateway.messages import MessagesRelay, error_body
 from gateway.providers.base import ProviderAdapter
@@ -106,7 +106,7 @@ def _invalid(exc: RequestValidationError, request: Request) -> GatewayError:
         return InvalidRequestError("Content-Type must be application/json", code="unsupported_content_type")
     if undecodable := [e for e in errors if e.get("type") == "json_invalid"]:
         return invalid_json(undecodable[0])
-    first = max(errors, key=lambda e: len(e["loc"]))  # of a union's failures, the one that got furthest
+    first = telling_error(errors)
     field = error_field(first)
     kind, ctx = first.get("type"), first.get("ctx") or {}
     if kind == "extra_forbidden" and (why := _unserved_field(field)):
