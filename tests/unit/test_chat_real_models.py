@@ -218,3 +218,51 @@ def json_or_text(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+SYSTEM, USER, ASSISTANT = ({"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
+                           {"role": "assistant", "content": "yo"})
+
+
+@pytest.mark.parametrize("provider", catalogue.names())
+@pytest.mark.parametrize("last", [SYSTEM, ASSISTANT])
+def test_a_conversation_ends_where_the_integration_takes_it_or_is_refused_by_name(provider: str, last: dict) -> None:
+    # langchain-cohere raises ValueError on a conversation that does not end with a user message or a tool result.
+    gateway = adapter(provider)
+    model = gateway.build_model(catalogue.provider(provider).models[0], "test-key")
+    asked = request(messages=[USER, last])
+    kind = catalogue.provider(provider).kind
+    if gateway.last_roles is None:
+        _wire_messages(kind, model, chat.to_langchain(asked.messages))  # formats: the call would go out
+        chat.prepare(gateway, model, asked)
+        return
+    with pytest.raises(ValueError, match="last message"):
+        _wire_messages(kind, model, chat.to_langchain(asked.messages))
+    with pytest.raises(InvalidRequestError) as info:
+        chat.prepare(gateway, model, asked)
+    assert (info.value.param, info.value.code) == ("messages.1.role", "unsupported_parameter")
+    assert f"ending the conversation with a '{last['role']}' message" in info.value.message
+
+
+DEVELOPER = {"role": "developer", "content": "now terse"}
+
+
+@pytest.mark.parametrize(("model_name", "messages", "refused"), [
+    ("claude-sonnet-4-6", [SYSTEM, USER, DEVELOPER, ASSISTANT, USER], True),  # one system prompt only
+    ("claude-opus-4-8", [SYSTEM, USER, DEVELOPER, ASSISTANT, USER], False),  # in place: its profile takes them
+    ("claude-opus-4-8", [SYSTEM, USER, DEVELOPER, USER], True),  # in place only before an assistant turn (or last)
+    ("claude-sonnet-4-6", [SYSTEM, SYSTEM, USER], False),  # consecutive ones are merged
+    ("claude-sonnet-4-6", [USER, SYSTEM, USER], False),  # a lone later one is moved to the system prompt
+])
+def test_system_messages_apart_reach_anthropic_where_langchain_takes_them_or_are_refused(
+        model_name: str, messages: list[dict], refused: bool) -> None:
+    gateway = adapter("anthropic")
+    model = gateway.build_model(model_name, "test-key")
+    converted = chat.to_langchain(request(messages=messages).messages)
+    if not refused:
+        gateway.check_conversation(model, converted)
+        return
+    with pytest.raises(InvalidRequestError) as info:
+        gateway.check_conversation(model, converted)
+    assert (info.value.param, info.value.code) == ("messages", "unsupported_parameter")
+    assert info.value.message.startswith("messages: Received multiple non-consecutive system messages (")

@@ -225,3 +225,19 @@ async def test_the_anthropic_sdks_models_calls_take_the_anthropic_route(gateway:
     else:  # no native model records: the header changes nothing
         assert listed.json() == plain.json()
         assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("provider", "messages", "param"), [
+    ("anthropic", [{"role": "system", "content": "a"}, {"role": "user", "content": "x"},
+                   {"role": "developer", "content": "b"}, {"role": "user", "content": "y"}], "messages"),
+    ("cohere", [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}], "messages.1.role"),
+])
+async def test_a_conversation_the_integration_would_refuse_at_the_call_is_the_clients_400(
+        provider: str, messages: list, param: str, stream: bool) -> None:
+    # Before: langchain's ValueError as the call started, a 502 upstream_error (nothing listens upstream here).
+    async for client in _client(provider):
+        body = {"model": catalogue.provider(provider).models[0], "messages": messages, "stream": stream}
+        answer = await client.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"})
+        assert answer.status_code == 400, answer.text
+        assert (answer.json()["error"]["code"], answer.json()["error"]["param"]) == ("unsupported_parameter", param)

@@ -27,6 +27,7 @@ async def complete(adapter: ProviderAdapter, model: BaseChatModel, req: ChatComp
     """Run one non-streaming completion and return the OpenAI response document."""
     runnable, params = prepare(adapter, model, req)
     messages = to_langchain(req.messages)
+    adapter.check_conversation(model, messages)
     try:
         result = await runnable.ainvoke(messages, **params)
     except Exception as exc:
@@ -45,7 +46,9 @@ async def stream(adapter: ProviderAdapter, model: BaseChatModel, req: ChatComple
     which closes the upstream call.
     """
     runnable, params = prepare(adapter, model, req)
-    upstream = aiter(runnable.astream(to_langchain(req.messages), **params))
+    messages = to_langchain(req.messages)
+    adapter.check_conversation(model, messages)
+    upstream = aiter(runnable.astream(messages, **params))
     try:  # the request goes out here: the SDK's upstream timeout bounds the wait for the first chunk
         first: AIMessageChunk | None = await anext(upstream, None)
     except Exception as exc:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 import anthropic
 from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableBinding
 from pydantic import Field, SecretStr
 
@@ -86,6 +88,22 @@ class AnthropicAdapter(ProviderAdapter):
                     code="unsupported_schema", param=f"tools.{i}.function.parameters")
         bound = super().bind_tools(model, [_with_parameters(t) for t in tools], tool_choice, parallel_tool_calls)
         return _with_strict(bound, [t["function"].get("strict") for t in tools])
+
+    def check_conversation(self, model: BaseChatModel, messages: Sequence[BaseMessage]) -> None:
+        """langchain-anthropic sends one system prompt (a lone later one is moved there) and, for models whose
+        profile takes them, system turns in place after a user turn and before an assistant turn (or last); any
+        other arrangement of several system messages raises ValueError as the call starts. Only requests with
+        several are formatted here, ahead of the call."""
+        if sum(message.type == "system" for message in messages) < 2 or not isinstance(model, ChatAnthropic):
+            return
+        try:
+            model._get_request_payload(list(messages))  # its own formatting, with its model's profile
+        except ValueError as exc:
+            said = str(exc).rstrip(".")
+            raise InvalidRequestError(
+                f"messages: {said} (the anthropic provider takes one system prompt; more system messages only "
+                "with models that take them in place: after a user turn, before an assistant turn or last)",
+                code="unsupported_parameter", param="messages") from None
 
     messages_api = True
 

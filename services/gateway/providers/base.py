@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import httpx
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
 import catalogue
@@ -63,6 +64,8 @@ class ProviderAdapter(ABC):
     # Why an assistant tool call whose `arguments` are not a JSON object cannot be sent on (its integration
     # needs the object: it would send `{}` instead, or leave the call out); None: sent on as the string it is.
     refused_unparsed_arguments: ClassVar[str | None] = None
+    # The roles a conversation may end with here, and why (a 400 naming the last message otherwise); None: any.
+    last_roles: ClassVar[tuple[frozenset[str], str] | None] = None
     # OpenAI tool_choice form ("auto", "none", "required", "function") -> the value bind_tools gets;
     # NAMED passes the function name (LangChain builds the provider's form); absent forms are refused.
     tool_choices: ClassVar[Mapping[str, Any]] = {"auto": "auto", "none": "none", "required": "required",
@@ -147,6 +150,11 @@ class ProviderAdapter(ABC):
         """Bind OpenAI-format tools with LangChain's `bind_tools` (the integration converts them)."""
         extra = {} if parallel_tool_calls is None else {"parallel_tool_calls": parallel_tool_calls}
         return model.bind_tools(tools, tool_choice=tool_choice, **extra)
+
+    def check_conversation(self, model: BaseChatModel, messages: Sequence[BaseMessage]) -> None:
+        """Raise a 400 for an arrangement of messages this provider's integration refuses as the call starts
+        (it would raise there, a 502 blamed on the upstream); nothing by default."""
+        return
 
     def finish_reason(self, metadata: Mapping[str, Any]) -> str | None:
         """Translate the provider's stop reason into OpenAI's vocabulary."""

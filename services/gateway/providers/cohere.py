@@ -31,6 +31,8 @@ class CohereAdapter(ProviderAdapter):
                "parallel_tool_calls": "no switch for parallel tool calls"}
     refused_message_name = "its messages carry no participant name"
     refused_unparsed_arguments = "langchain-cohere sends only the tool calls whose arguments parse"
+    last_roles = (frozenset({"user", "tool"}), "langchain-cohere sends a conversation only when it ends with a user "
+                                               "message or a tool result")
     # Cohere v2: tool_choice REQUIRED / NONE; "auto" is the default (omitted).
     tool_choices = {"auto": None, "none": "NONE", "required": "REQUIRED", "function": NAMED}
     finish_reasons = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length",
