@@ -233,7 +233,11 @@ def test_a_conversation_ends_where_the_integration_takes_it_or_is_refused_by_nam
     asked = request(messages=[USER, last])
     kind = catalogue.provider(provider).kind
     if gateway.last_roles is None:
-        _wire_messages(kind, model, chat.to_langchain(asked.messages))  # formats: the call would go out
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _wire_messages(kind, model, chat.to_langchain(asked.messages))  # formats: the call would go out
+        moved = [w for w in caught if "was moved to the top-level `system` field" in str(w.message)]
+        assert bool(moved) is (kind == "anthropic" and last is SYSTEM)  # langchain-anthropic says so as it does
         chat.prepare(gateway, model, asked)
         return
     with pytest.raises(ValueError, match="last message"):
@@ -266,3 +270,25 @@ def test_system_messages_apart_reach_anthropic_where_langchain_takes_them_or_are
         gateway.check_conversation(model, converted)
     assert (info.value.param, info.value.code) == ("messages", "unsupported_parameter")
     assert info.value.message.startswith("messages: Received multiple non-consecutive system messages (")
+
+
+@pytest.mark.parametrize("provider", catalogue.names())
+def test_text_beside_tool_calls_reaches_the_provider_or_is_refused_by_name(provider: str) -> None:
+    # langchain-cohere sends that text as the call's `tool_plan`, a string to Cohere's SDK: a list failed there.
+    model = adapter(provider).build_model(catalogue.provider(provider).models[0], "test-key")
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    asked = request(messages=[USER, {"role": "assistant", "tool_calls": [call], "content": [
+        {"type": "text", "text": "first I will "}, {"type": "text", "text": "look it up"}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "found"}])
+    converted = chat.to_langchain(asked.messages)
+    assert converted[1].content == "first I will look it up"
+    wire = str(_wire_messages(catalogue.provider(provider).kind, model, converted))
+    gateway = adapter(provider)
+    if gateway.refused_text_with_tool_calls is None:
+        assert "first I will look it up" in wire
+        chat.prepare(gateway, model, asked)
+        return
+    assert "first I will look it up" not in wire  # langchain-mistralai drops it: refused, naming it
+    with pytest.raises(InvalidRequestError) as info:
+        chat.prepare(gateway, model, asked)
+    assert (info.value.param, info.value.code) == ("messages.1.content", "unsupported_parameter")

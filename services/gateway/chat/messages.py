@@ -67,6 +67,10 @@ def _assistant(m: AssistantMessage) -> AIMessage:
             content = f"{content}\n\n{m.refusal}" if content else m.refusal
         else:
             content = [*content, {"type": "text", "text": m.refusal}]
+    if isinstance(content, list) and m.tool_calls:
+        # The text beside tool calls is one string (their parts' text, joined): langchain-cohere sends it as the
+        # call's `tool_plan`, which Cohere types as a string (a list failed the SDK's validation: a 502).
+        content = "".join(part["text"] for part in content)
     extra = {"name": m.name} if m.name else {}
     return AIMessage(content=content, tool_calls=calls, invalid_tool_calls=invalid, **extra)
 

@@ -59,18 +59,23 @@ def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
 
 def check_messages(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
     """Raise a 400 naming the first part of a message this provider's integration would drop: a participant
-    `name` (a tool result's aside: its `tool_call_id` says which call it answers), an image `detail`, tool-call
-    arguments that are not a JSON object; or a conversation that ends with a role it cannot end with."""
+    `name` (a tool result's aside: its `tool_call_id` says which call it answers), an image `detail`, text beside
+    tool calls, tool-call arguments that are not a JSON object; or a conversation that ends with a role it cannot
+    end with."""
     name_why, detail_why = adapter.refused_message_name, adapter.refused_image_detail
-    args_why = adapter.refused_unparsed_arguments
+    args_why, text_why = adapter.refused_unparsed_arguments, adapter.refused_text_with_tool_calls
     if adapter.last_roles is not None and (last := req.messages[-1]).role not in adapter.last_roles[0]:
         raise refuse(f"messages.{len(req.messages) - 1}.role", f"ending the conversation with a '{last.role}' "
                      f"message is not supported by the {adapter.name} provider ({adapter.last_roles[1]})")
-    if name_why is None and detail_why is None and args_why is None:
+    if name_why is None and detail_why is None and args_why is None and text_why is None:
         return
     for i, message in enumerate(req.messages):
         if name_why is not None and message.name is not None and message.role != "tool":
             raise refuse(f"messages.{i}.name", f"not supported by the {adapter.name} provider ({name_why})")
+        if text_why is not None and isinstance(message, AssistantMessage) and message.tool_calls and (
+                message.text or message.refusal):
+            raise refuse(f"messages.{i}.content", f"text beside tool calls in one assistant message is not supported "
+                         f"by the {adapter.name} provider ({text_why})")
         if args_why is not None and isinstance(message, AssistantMessage):
             for j, call in enumerate(message.tool_calls or ()):
                 if json_object(call.function.arguments) is None:

@@ -64,6 +64,8 @@ class ProviderAdapter(ABC):
     # Why an assistant tool call whose `arguments` are not a JSON object cannot be sent on (its integration
     # needs the object: it would send `{}` instead, or leave the call out); None: sent on as the string it is.
     refused_unparsed_arguments: ClassVar[str | None] = None
+    # Why an assistant turn cannot carry text beside its tool calls here (a 400 naming its content); None: it can.
+    refused_text_with_tool_calls: ClassVar[str | None] = None
     # The roles a conversation may end with here, and why (a 400 naming the last message otherwise); None: any.
     last_roles: ClassVar[tuple[frozenset[str], str] | None] = None
     # OpenAI tool_choice form ("auto", "none", "required", "function") -> the value bind_tools gets;

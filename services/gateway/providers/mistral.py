@@ -34,6 +34,7 @@ class MistralAdapter(ProviderAdapter):
                "safety_identifier": "no end-user id", "prompt_cache_key": "no prompt cache settings",
                "prompt_cache_retention": "no prompt cache settings", "prompt_cache_options": "no prompt cache settings"}
     refused_message_name = "its messages carry no participant name"
+    refused_text_with_tool_calls = "langchain-mistralai sends an assistant turn's tool calls without its text"
     # Mistral: "any" forces some tool call; a named function is sent as {"type": "function", ...} by LangChain.
     tool_choices = {"auto": "auto", "none": "none", "required": "any", "function": NAMED}
     finish_reasons = {"stop": "stop", "length": "length", "model_length": "length", "tool_calls": "tool_calls"}
