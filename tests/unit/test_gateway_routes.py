@@ -71,6 +71,10 @@ async def test_openapi_documents_the_provider_routes(gateway: tuple[str, httpx.A
     assert "name" in schemas["ToolResultMessage"]["properties"]
     details = schemas["ImageUrl"]["properties"]["detail"]["anyOf"][0]["enum"]
     assert details == (["auto"] if kind.refused_image_detail else ["auto", "low", "high"])
+    arguments = schemas["FunctionCall"]["properties"]["arguments"]  # an object's JSON text where one is needed
+    assert ("contentSchema" in arguments) is (kind.refused_unparsed_arguments is not None)
+    ends = schemas["ChatCompletionRequest"]["properties"]["messages"].get("description") or ""
+    assert ("The last message's role is tool or user" in ends) is (kind.last_roles is not None)
     if provider == "anthropic":
         request = schema["components"]["schemas"]["MessagesRequest"]
         assert request["properties"]["max_tokens"]["maximum"] == 4096

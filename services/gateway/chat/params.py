@@ -193,6 +193,15 @@ def document_refusals(schemas: dict[str, Any], adapter: ProviderAdapter) -> None
         for variant in schemas["ImageUrl"]["properties"]["detail"]["anyOf"]:
             if "enum" in variant:
                 variant["enum"] = ["auto"]
+    if adapter.refused_unparsed_arguments is not None:  # JSON Schema's annotation for "JSON text of an object"
+        schemas["FunctionCall"]["properties"]["arguments"] |= {
+            "contentMediaType": "application/json", "contentSchema": {"type": "object"},
+            "description": f"The JSON text of an object ({adapter.refused_unparsed_arguments})."}
+    if adapter.last_roles is not None:
+        roles = " or ".join(sorted(adapter.last_roles[0]))
+        properties["messages"]["description"] = (
+            f"{properties['messages'].get('description', '').rstrip()} The last message's role is {roles} "
+            f"({adapter.last_roles[1]}).").lstrip()
     fmt = properties.get("response_format", {})
     for variant in fmt.get("anyOf", [fmt]):
         mapping = variant.get("discriminator", {}).get("mapping", {})
