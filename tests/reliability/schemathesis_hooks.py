@@ -13,6 +13,16 @@
   gateway refuses a mix of strict and non-strict function tools there (400 naming the tool). The hook cannot
   tell which provider it fuzzes: every tool takes the first tool's `strict` (the refusal:
   tests/integration/test_chat_tools.py).
+- What LangChain's integrations take of a conversation, which the hook cannot tell apart by provider, so every
+  chat request is made to fit all of them (the refusals: tests/unit/test_chat_real_models.py):
+  - an earlier tool call's `arguments` are a string to the schema; Anthropic's and Cohere's integrations need
+    the JSON object in it (a 400 naming the arguments otherwise): arguments that are not one become `{}`;
+  - langchain-mistralai sends an assistant turn's tool calls without its text (a 400 naming the content
+    there): a turn with tool calls carries no text (content and refusal null);
+  - langchain-anthropic sends one run of system messages (system or developer): a later one becomes a user
+    message;
+  - langchain-cohere sends a conversation that ends with a user message or a tool result: one that ends
+    otherwise gets a user message more.
 
 schemathesis re-validates a case a hook edits, so a request that still breaks the schema elsewhere is still
 judged as such.
@@ -20,6 +30,7 @@ judged as such.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import schemathesis
@@ -32,6 +43,8 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
         return
     _well_formed_schemas(body)
     _one_strictness(body)
+    if isinstance(body.get("messages"), list):
+        _a_conversation_every_integration_takes(body["messages"])
     choice, tools = body.get("tool_choice"), body.get("tools")
     if not (isinstance(choice, dict) and isinstance(choice.get("function"), dict) and isinstance(tools, list)):
         return
@@ -63,3 +76,38 @@ def _one_strictness(body: dict[str, Any]) -> None:
     for function in functions:
         if bool(function.get("strict")) != strict:
             function["strict"] = strict
+
+
+def _a_conversation_every_integration_takes(messages: list[Any]) -> None:
+    systems = "none"  # the first run of system messages: "none" seen yet, "in" it, or "over"
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            message.update(content=None, refusal=None)
+        for call in (message.get("tool_calls") or ()) if message.get("role") == "assistant" else ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str) \
+                    and not _json_object(function["arguments"]):
+                function["arguments"] = "{}"
+        if message.get("role") in ("system", "developer"):
+            if systems == "over":
+                message["role"] = "user"
+            else:
+                systems = "in"
+        elif systems == "in":
+            systems = "over"
+    last = messages[-1] if messages else None
+    if isinstance(last, dict) and last.get("role") not in ("user", "tool"):
+        messages.append({"role": "user", "content": "go on"})
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text, parse_constant=_refuse), dict)
+    except ValueError:
+        return False
+
+
+def _refuse(name: str) -> Any:
+    raise ValueError(name)

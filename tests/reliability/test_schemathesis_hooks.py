@@ -1,5 +1,6 @@
-"""The fuzzer's hook (schemathesis_hooks.py, beside this file): a named tool_choice among the offered tools, and
-well-formed JSON schemas where a client's schema goes to a provider's converter."""
+"""The fuzzer's hook (schemathesis_hooks.py, beside this file): a named tool_choice among the offered tools,
+well-formed JSON schemas where a client's schema goes to a provider's converter, and a conversation every
+provider's integration takes."""
 
 from __future__ import annotations
 
@@ -62,3 +63,22 @@ def test_every_tool_takes_the_first_tools_strictness() -> None:
         "name": "g", "strict": True}}, {"type": "function", "function": {"name": "h"}}]
     sent = call("/v1/chat/completions", {"tools": lax})
     assert [t["function"].get("strict", "absent") for t in sent["tools"]] == [None, False, "absent"]
+
+
+def test_a_conversation_is_made_one_every_integration_takes() -> None:
+    def asked(*, arguments: str) -> dict[str, Any]:
+        return {"role": "assistant", "content": "text beside", "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}]}
+    messages = [{"role": "developer", "content": "a"}, {"role": "system", "content": "b"},  # the first run: kept
+                {"role": "user", "content": "x"}, asked(arguments="\u00be"), asked(arguments='{"x": NaN}'),
+                asked(arguments='{"k": 1}'), {"role": "tool", "tool_call_id": "c", "content": "r"},
+                {"role": "system", "content": "c"}, {"role": "assistant", "content": "y"}]
+    sent = call("/v1/chat/completions", {"messages": messages})["messages"]
+    assert [m["role"] for m in sent] == ["developer", "system", "user", "assistant", "assistant", "assistant", "tool",
+                                         "user", "assistant", "user"]  # a later system message; a user turn last
+    assert [m["tool_calls"][0]["function"]["arguments"] for m in sent[3:6]] == ["{}", "{}", '{"k": 1}']
+    assert [(m["content"], m["refusal"]) for m in sent[3:6]] == [(None, None)] * 3  # no text beside tool calls
+    assert sent[8]["content"] == "y"  # a turn without tool calls keeps its text
+    kept = [{"role": "user", "content": "x"}, {"role": "system", "content": "late, but the only run"},
+            {"role": "tool", "tool_call_id": "c", "content": "r"}]
+    assert call("/v1/chat/completions", {"messages": copy.deepcopy(kept)}) == {"messages": kept}
