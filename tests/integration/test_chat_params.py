@@ -160,7 +160,7 @@ def test_the_service_tier_that_served_the_request_reaches_the_client(stack: Runn
 
 @pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 @pytest.mark.parametrize("arguments", ["not json", '{"x": NaN}', "[1, 2]"])
-def test_tool_call_arguments_that_are_no_json_object_are_sent_as_they_are_or_refused(
+def test_tool_call_arguments_not_a_json_object_are_sent_as_they_are_or_refused(
         stack: RunningStack, provider: str, http: httpx.Client, arguments: str) -> None:
     # langchain-anthropic would send `{}` in their place (or fail to encode a NaN), langchain-cohere would leave the
     # call out: a 400 naming them there; the OpenAI-shaped wires carry the string as it came.

@@ -153,7 +153,7 @@ def test_an_image_detail_reaches_the_provider_or_is_refused_by_name(provider: st
 
 
 @pytest.mark.parametrize("provider", catalogue.names())
-def test_tool_call_arguments_that_are_no_json_object_reach_the_provider_or_are_refused_by_name(provider: str) -> None:
+def test_tool_call_arguments_not_a_json_object_reach_the_provider_or_are_refused_by_name(provider: str) -> None:
     gateway = adapter(provider)
     model = gateway.build_model(catalogue.provider(provider).models[0], "test-key")
     for arguments in ("not json x1", '{"x": NaN}'):
