@@ -12,7 +12,9 @@ from langchain_core.messages.tool import invalid_tool_call
 
 from gateway.agent.runner import run_agent, summarize
 from gateway.agent.tools import TOOL_NAMES, CalculatorError, build_tools, calculator, current_time, evaluate
+from gateway.config import Settings
 from gateway.errors import UpstreamBadResponseError
+from gateway.providers import adapter_class
 
 
 @pytest.mark.parametrize(("expression", "value"), [
@@ -92,7 +94,7 @@ def test_summarize_pairs_tool_calls_with_outputs_and_sums_usage() -> None:
 
 def test_summarize_without_usage_reports_none() -> None:
     assert summarize([HumanMessage("hi"), AIMessage(content="hello")]) == {
-        "output": "hello", "steps": [], "usage": None}
+        "output": "hello", "truncated": False, "steps": [], "usage": None}
 
 
 def test_summarize_never_invents_a_tool_name() -> None:
@@ -108,9 +110,12 @@ class ScriptedToolModel(GenericFakeChatModel):
         return self
 
 
+ANTHROPIC = adapter_class("anthropic")(Settings(provider="anthropic"))  # reads stop_reason; max_tokens is length
+
+
 @pytest.mark.parametrize(("finish", "says"), [
-    ({"finish_reason": "length"}, "the model called lookup with arguments that are not JSON (cut short by the token "
-                                  "cap); the agent cannot run it"),
+    ({"stop_reason": "max_tokens"}, "the model called lookup with arguments that are not JSON (cut short by the "
+                                    "token cap); the agent cannot run it"),
     ({"stop_reason": "end_turn"}, "the model called lookup with arguments that are not JSON; the agent cannot run it")])
 async def test_a_turn_whose_only_tool_call_does_not_parse_is_an_error_not_an_empty_answer(
         finish: dict[str, str], says: str) -> None:
@@ -118,6 +123,16 @@ async def test_a_turn_whose_only_tool_call_does_not_parse_is_an_error_not_an_emp
     cut = AIMessage(content="", invalid_tool_calls=[invalid_tool_call(name="lookup", args='{"q": "Par', id="c1",
                                                                       error="not JSON")], response_metadata=finish)
     with pytest.raises(UpstreamBadResponseError) as info:
-        await run_agent(ScriptedToolModel(messages=iter([cut])), "hi", None, 3, 10, max_tokens=50)
+        await run_agent(ScriptedToolModel(messages=iter([cut])), "hi", None, 3, 10, max_tokens=50,
+                        finish_reason=ANTHROPIC.finish_reason)
     assert (info.value.code, info.value.status, info.value.message) == ("agent_unparsed_tool_call", 502, says)
     assert summarize([HumanMessage("hi"), AIMessage(content="fine")])["output"] == "fine"  # a parsed turn is an answer
+
+
+@pytest.mark.parametrize(("finish", "truncated"), [({"stop_reason": "max_tokens"}, True),
+                                                   ({"stop_reason": "end_turn"}, False)])
+async def test_an_answer_the_token_cap_cut_says_so(finish: dict[str, str], truncated: bool) -> None:
+    answer = AIMessage(content="The answer is forty", response_metadata=finish)
+    out = await run_agent(ScriptedToolModel(messages=iter([answer])), "hi", None, 3, 10, max_tokens=4,
+                          finish_reason=ANTHROPIC.finish_reason)
+    assert (out["output"], out["truncated"]) == ("The answer is forty", truncated)

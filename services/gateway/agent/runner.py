@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from langchain.agents import create_agent
@@ -17,6 +17,7 @@ from gateway.errors import AgentStepLimitError, InvalidRequestError, UpstreamBad
 
 from .tools import TOOL_NAMES, build_tools
 
+FinishReason = Callable[[Mapping[str, Any]], str | None]  # a reply's stop reason in OpenAI's words
 SYSTEM_PROMPT = ("You are a helpful assistant. Use the calculator for arithmetic, current_time for the "
                  "date or time, and chat for general questions. Answer concisely.")
 
@@ -42,9 +43,10 @@ class TokenCap(AgentMiddleware):
         return await handler(self._capped(request))
 
 
-async def run_agent(model: BaseChatModel, text: str, tools: Sequence[str] | None,
-                    max_steps: int, timeout_s: float, *, max_tokens: int) -> dict[str, Any]:
-    """Run the agent and return its answer, the tool steps it took and the summed usage."""
+async def run_agent(model: BaseChatModel, text: str, tools: Sequence[str] | None, max_steps: int, timeout_s: float,
+                    *, max_tokens: int, finish_reason: FinishReason) -> dict[str, Any]:
+    """Run the agent and return its answer, whether the token cap cut it, the tool steps it took and the summed
+    usage. `finish_reason` reads a reply's stop reason in OpenAI's words (the provider adapter's)."""
     try:
         selected = build_tools(model.bind(max_tokens=max_tokens), tools)  # the chat tool's calls too
     except KeyError as exc:
@@ -59,16 +61,17 @@ async def run_agent(model: BaseChatModel, text: str, tools: Sequence[str] | None
         raise AgentStepLimitError(f"the agent did not finish within {max_steps} steps") from None
     except TimeoutError:
         raise UpstreamTimeoutError(f"the agent did not finish within {timeout_s:g} s", code="agent_timeout") from None
-    return summarize(state["messages"])
+    return summarize(state["messages"], finish_reason)
 
 
-def summarize(messages: list[Any]) -> dict[str, Any]:
-    """Extract the final answer, tool steps and usage from the agent's message history."""
+def summarize(messages: list[Any], finish_reason: FinishReason = lambda _metadata: None) -> dict[str, Any]:
+    """Extract the final answer (and whether it ended for length), tool steps and usage from the agent's history."""
     calls: dict[str, dict[str, Any]] = {}
     steps: list[dict[str, Any]] = []
     prompt = completion = 0
     reported = False
     answer = ""
+    truncated = False
     for msg in messages:
         if isinstance(msg, AIMessage):
             for call in msg.tool_calls:
@@ -79,22 +82,21 @@ def summarize(messages: list[Any]) -> dict[str, Any]:
                 completion += msg.usage_metadata.get("output_tokens", 0)
             if not msg.tool_calls:
                 answer = msg.text
+                truncated = finish_reason(msg.response_metadata) == "length"
                 if msg.invalid_tool_calls:  # the agent stops here (it has no call to run): not an answer
-                    raise _unrunnable(msg)
+                    raise _unrunnable(msg, truncated)
         elif isinstance(msg, ToolMessage):
             call = calls.get(msg.tool_call_id, {"tool": msg.name, "input": {}})  # name None: not reported
             steps.append({**call, "output": msg.text})
     usage = ({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
              if reported else None)
-    return {"output": answer, "steps": steps, "usage": usage}
+    return {"output": answer, "truncated": truncated, "steps": steps, "usage": usage}
 
 
-def _unrunnable(msg: AIMessage) -> UpstreamBadResponseError:
+def _unrunnable(msg: AIMessage, truncated: bool) -> UpstreamBadResponseError:
     """The error for a model turn whose only tool calls have arguments that do not parse (LangChain's
     `invalid_tool_calls`): the agent would end on it with whatever text came along, or an empty answer."""
     call = msg.invalid_tool_calls[0]
-    meta = msg.response_metadata
-    finish = meta.get("finish_reason") or meta.get("stop_reason")  # OpenAI's and Cohere's, Anthropic's
-    cut = " (cut short by the token cap)" if finish in ("length", "max_tokens", "MAX_TOKENS") else ""
+    cut = " (cut short by the token cap)" if truncated else ""
     return UpstreamBadResponseError(f"the model called {call.get('name') or 'a tool'} with arguments that are not "
                                     f"JSON{cut}; the agent cannot run it", code="agent_unparsed_tool_call")

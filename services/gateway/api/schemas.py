@@ -38,6 +38,8 @@ class AgentResponse(BaseModel):
     id: str
     model: str
     output: str
+    truncated: bool = Field(False, description="The answer ended because it reached the token cap "
+                                               "(GATEWAY_MAX_TOKENS_LIMIT): the model's last reply ended for length.")
     steps: list[AgentStep]
     usage: dict | None = None
 

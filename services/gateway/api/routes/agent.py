@@ -26,7 +26,7 @@ async def run(req: AgentRequest, runtime: RuntimeDep, client: ClientDep) -> Agen
     reservation = await admit(runtime, client, [req.input], None)
     try:
         result = await run_agent(model, req.input, req.tools, steps, settings.agent_timeout_s,
-                                 max_tokens=settings.max_tokens_limit)
+                                 max_tokens=settings.max_tokens_limit, finish_reason=runtime.adapter.finish_reason)
     except Exception as exc:
         await enforce.settle(runtime.limiter, reservation, 0)
         raise runtime.adapter.map_error(exc) from exc
