@@ -72,12 +72,11 @@ def check_messages(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None
     for i, message in enumerate(req.messages):
         if name_why is not None and message.name is not None and message.role != "tool":
             raise refuse(f"messages.{i}.name", f"not supported by the {adapter.name} provider ({name_why})")
-        if text_why is not None and isinstance(message, AssistantMessage) and message.tool_calls and (
-                message.text or message.refusal):
-            raise refuse(f"messages.{i}.content", f"text beside tool calls in one assistant message is not supported "
-                         f"by the {adapter.name} provider ({text_why})")
-        if args_why is not None and isinstance(message, AssistantMessage):
-            for j, call in enumerate(message.tool_calls or ()):
+        if isinstance(message, AssistantMessage) and message.tool_calls:
+            if text_why is not None and (message.text or message.refusal):
+                raise refuse(f"messages.{i}.content", f"text beside tool calls in one assistant message is not "
+                             f"supported by the {adapter.name} provider ({text_why})")
+            for j, call in enumerate(message.tool_calls if args_why is not None else ()):
                 if json_object(call.function.arguments) is None:
                     raise refuse(f"messages.{i}.tool_calls.{j}.function.arguments",
                                  f"arguments that are not a JSON object are not supported by the {adapter.name} "
