@@ -78,6 +78,7 @@ class AnthropicProtocol:
     """Anthropic messages."""
 
     name = "anthropic"
+    cuts_tool_args = False  # a tool_use block's input is always a whole object here
 
     def api_key(self, headers: Headers) -> str | None:
         """Key from ``x-api-key``, else ``Authorization: Bearer`` (what anthropic SDK 2.x sends)."""

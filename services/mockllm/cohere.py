@@ -43,6 +43,7 @@ class CohereProtocol:
     """Cohere v2 chat."""
 
     name = "cohere"
+    cuts_tool_args = False
 
     def api_key(self, headers: Headers) -> str | None:
         """Key from ``Authorization: Bearer``."""

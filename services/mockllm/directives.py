@@ -17,6 +17,9 @@ _KEY = re.compile(r"([a-z_]+)=")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 _FINISH = re.compile(r"[A-Za-z_]{1,40}")
 _PIECES = re.compile(r"\s*\S+")
+# One token of tool-call arguments: a string, a number, a literal or a punctuation mark (a model writes JSON
+# token by token, so max_tokens can stop it inside the arguments).
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null|[{}\[\]:,]')
 _DECODER = json.JSONDecoder()
 
 # A conversation turn: (role, text) with role in user / assistant / tool / system.
@@ -158,6 +161,14 @@ def truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
     return " ".join(words[:max_tokens]), True
 
 
+def cut_json(args: str, max_tokens: int | None) -> tuple[str, int, bool]:
+    """Cut JSON text to ``max_tokens`` JSON tokens; return (text, tokens, truncated)."""
+    ends = [m.end() for m in _JSON_TOKEN.finditer(args)]
+    if max_tokens is None or max_tokens <= 0 or len(ends) <= max_tokens:
+        return args, max(1, len(ends)), False
+    return args[: ends[max_tokens - 1]], max_tokens, True
+
+
 def split_chunks(text: str) -> list[str]:
     """Split text into stream pieces (one per word, leading whitespace kept); joins back to text."""
     return _PIECES.findall(text) or [text]
@@ -171,12 +182,14 @@ def split_json(args: str, parts: int = 3) -> list[str]:
 
 def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, *,
                tool_choice: str | None = None, tool_schemas: dict[str, Any] | None = None,
-               output_schema: dict[str, Any] | None = None, json_mode: bool = False) -> Plan:
+               output_schema: dict[str, Any] | None = None, json_mode: bool = False,
+               cut_tool_args: bool = False) -> Plan:
     """Decide the reply for a normalized conversation (directives from the last user turn).
 
     ``tool_choice`` is None (auto), ``"none"``, ``"any"`` or a tool name; a forced call with no
     ``tool`` directive gets arguments synthesized from the tool's schema. ``output_schema`` /
-    ``json_mode`` make the text a JSON document (structured output).
+    ``json_mode`` make the text a JSON document (structured output). With ``cut_tool_args`` a tool call's
+    arguments stop where ``max_tokens`` runs out (finish ``length``), as OpenAI's models stop.
     """
     schemas = tool_schemas or {}
     names = tool_names | set(schemas)
@@ -190,13 +203,13 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
     if turns and turns[-1][0] == "tool":
         text = f"Tool result: {turns[-1][1]}".strip()
     elif call and not tool_after:
-        args = jsonio.dumps(call[1]).decode()
+        args, tokens, cut = cut_json(jsonio.dumps(call[1]).decode(), max_tokens if cut_tool_args else None)
         return Plan(
             tool_name=call[0],
             tool_args=args,
-            finish="tool",
+            finish="length" if cut else "tool",
             input_tokens=input_tokens,
-            output_tokens=count_tokens(args) + d.reasoning,
+            output_tokens=tokens + d.reasoning,
             fault=d.fault,
             latency_ms=latency,
             wire_finish=d.finish,

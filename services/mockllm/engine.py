@@ -50,6 +50,7 @@ class Provider(Protocol):
     """What each wire protocol module implements."""
 
     name: str
+    cuts_tool_args: bool  # max_tokens can stop a tool call inside its arguments (finish: length)
 
     def api_key(self, headers: Headers) -> str | None: ...
     def check_headers(self, headers: Headers) -> str | None: ...
@@ -156,7 +157,8 @@ async def handle_chat(provider: Provider, state: State, scope: Scope, receive: R
         await asgi.send_bytes(send, 400, provider.error("invalid", str(exc)))
         return
     plan = plan_reply(req.turns, req.tool_names, req.max_tokens, tool_choice=req.tool_choice,
-                      tool_schemas=req.tool_schemas, output_schema=req.output_schema, json_mode=req.json_mode)
+                      tool_schemas=req.tool_schemas, output_schema=req.output_schema, json_mode=req.json_mode,
+                      cut_tool_args=provider.cuts_tool_args)
     fault = state.picker.pick(plan.fault, asgi.header(headers, b"x-mock-fault"))
     latency = plan.latency_ms or norm_latency(asgi.header(headers, b"x-mock-latency-ms")) or 0
     if fault:

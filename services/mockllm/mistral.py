@@ -34,6 +34,8 @@ ERRORS = {  # kind -> (type, code)
 class MistralProtocol(openai.OpenAIProtocol):
     """Mistral chat completions."""
 
+    cuts_tool_args = False  # Mistral sends a tool call whole, in one delta
+
     def __init__(self, name: str = "mistral") -> None:
         super().__init__(name)
 

@@ -81,6 +81,8 @@ def models_list(models: tuple[str, ...]) -> dict[str, Any]:
 class OpenAIProtocol:
     """OpenAI chat completions; `name` is the catalogue provider it answers for (stats, model list)."""
 
+    cuts_tool_args = True  # a call cut by max_tokens comes back with its partial arguments and finish_reason length
+
     def __init__(self, name: str = "openai") -> None:
         self.name = name
 

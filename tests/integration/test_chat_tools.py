@@ -106,6 +106,26 @@ def test_sdk_streamed_tool_call_assembles_the_same_arguments(stack: RunningStack
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
 
 
+def test_a_tool_call_cut_by_max_tokens_keeps_what_was_written(stack: RunningStack, provider: str,
+                                                               sdk: openai.OpenAI) -> None:
+    # OpenAI's models can run out of max_tokens inside a call's arguments: the client gets the arguments written
+    # so far and finish_reason "length", plain and streamed (the mock does so on the OpenAI wire; others send
+    # the call whole).
+    cut = catalogue.provider(provider).mock_protocol == "openai"
+    expected = ('{"city":', "length") if cut else ('{"city":"Paris","days":2}', "tool_calls")
+    ask: list[ChatCompletionMessageParam] = [{"role": "user", "content": ASK}]
+    reply = sdk.chat.completions.create(model=stack.model(provider), messages=ask, tools=[WEATHER], max_tokens=3)
+    calls = reply.choices[0].message.tool_calls or []
+    assert [(function_of(c).name, function_of(c).arguments) for c in calls] == [("get_weather", expected[0])]
+    assert reply.choices[0].finish_reason == expected[1]
+    chunks = list(sdk.chat.completions.create(model=stack.model(provider), messages=ask, tools=[WEATHER],
+                                              max_tokens=3, stream=True))
+    deltas = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
+    streamed = "".join(d.function.arguments or "" for d in deltas if d.function)
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert (streamed, finishes) == (expected[0], [expected[1]])
+
+
 @pytest.mark.parametrize(("choice", "called"), [
     ("required", "get_weather"), ({"type": "function", "function": {"name": "get_time"}}, "get_time"),
     ("none", None), ("auto", None)])

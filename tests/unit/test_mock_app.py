@@ -156,6 +156,26 @@ async def test_usage_details_as_openai_and_anthropic_report_them(client: httpx.A
                                  "output_tokens": 10, "output_tokens_details": {"thinking_tokens": 5}}
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_max_tokens_cuts_an_openai_tool_call_as_openai_does(client: httpx.AsyncClient, stream: bool) -> None:
+    ask = [{"role": "user", "content": 'w [[mock:tool=get_weather {"city": "Paris"}]]'}]
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    body = {"model": "m", "messages": ask, "tools": tools, "max_tokens": 3, "stream": stream}
+    r = await client.post("/v1/chat/completions", json=body, headers=OPENAI_H)
+    if stream:
+        choices = [json.loads(f[6:])["choices"][0] for f in r.text.split("\n\n") if f.startswith("data: {")]
+        calls = [c["delta"]["tool_calls"][0] for c in choices if c["delta"].get("tool_calls")]
+        arguments, finish = "".join(c["function"]["arguments"] for c in calls), choices[-1]["finish_reason"]
+    else:
+        choice = r.json()["choices"][0]
+        arguments, finish = choice["message"]["tool_calls"][0]["function"]["arguments"], choice["finish_reason"]
+    assert (arguments, finish) == ('{"city":', "length")
+    anthropic_tools = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    r = await client.post("/v1/messages", json={"model": "m", "max_tokens": 3, "messages": ask,
+                                                "tools": anthropic_tools}, headers=ANTHROPIC_H)
+    assert (r.json()["content"][0]["input"], r.json()["stop_reason"]) == ({"city": "Paris"}, "tool_use")
+
+
 async def test_cohere_stream_has_event_lines(client: httpx.AsyncClient) -> None:
     r = await client.post("/v2/chat", json={"model": "m", "messages": MSGS, "stream": True}, headers=OPENAI_H)
     events = [f.split("\n")[0] for f in r.text.split("\n\n") if f]

@@ -18,6 +18,7 @@ from mockllm.directives import (
     Directives,
     content_text,
     count_tokens,
+    cut_json,
     parse,
     plan_reply,
     split_chunks,
@@ -128,6 +129,20 @@ def test_finish_directive_sends_the_providers_own_word() -> None:
 def test_plan_truncates_to_max_tokens() -> None:
     plan = plan_reply([("user", "one two three four")], set(), 3)
     assert (plan.text, plan.finish, plan.output_tokens) == ("Echo: one two", "length", 3)
+
+
+def test_max_tokens_stops_a_tool_call_inside_its_arguments_when_the_wire_does() -> None:
+    turns = [("user", 'w [[mock:tool=get_weather {"city": "Paris", "days": [2, -1.5e3, true, null]}]]')]
+    whole = plan_reply(turns, {"get_weather"}, 3)
+    # A call's tokens are its arguments' JSON tokens: { "city" : "Paris" , "days" : [ 2 , -1500.0 , true , null ] }
+    assert (whole.tool_args, whole.finish, whole.output_tokens) == (
+        '{"city":"Paris","days":[2,-1500.0,true,null]}', "tool", 17)
+    cut = plan_reply(turns, {"get_weather"}, 3, cut_tool_args=True)
+    assert (cut.tool_name, cut.tool_args, cut.finish, cut.output_tokens) == ("get_weather", '{"city":', "length", 3)
+    room = plan_reply(turns, {"get_weather"}, 17, cut_tool_args=True)
+    assert (room.tool_args, room.finish) == (whole.tool_args, "tool")
+    assert cut_json('{"q":"a\\"b"}', 4) == ('{"q":"a\\"b"', 4, True)  # an escaped quote stays inside its string
+    assert cut_json("[-1.5e3,2]", 2) == ("[-1.5e3", 2, True)  # a number is one token, its exponent too
 
 
 def test_plan_tool_call_only_when_offered() -> None:
