@@ -8,10 +8,10 @@ from typing import Any
 from mockllm import jsonio
 from mockllm.asgi import Headers, bearer, header
 from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json, wire_finish
-from mockllm.engine import BadRequest, ChatRequest
+from mockllm.engine import BadRequest, ChatRequest, stop_sequences
 from mockllm.structured import mapping
 
-STOP = {"stop": "end_turn", "length": "max_tokens", "tool": "tool_use"}
+STOP = {"stop": "end_turn", "stop_sequence": "stop_sequence", "length": "max_tokens", "tool": "tool_use"}
 THOUGHT = "The user wrote; I answer with an echo."  # what the mock's extended thinking says
 SIGNATURE = "bW9jay10aGlua2luZy1zaWduYXR1cmU="  # Anthropic signs each thinking block (opaque base64)
 ERRORS = {
@@ -128,6 +128,7 @@ class AnthropicProtocol:
             # omitted` leaves its text empty, as Anthropic does.
             thought=None if thinking.get("type") in (None, "disabled") else
             "" if thinking.get("display") == "omitted" else THOUGHT,
+            stop=stop_sequences(body.get("stop_sequences"), "stop_sequences"),
         )
 
     def error(self, kind: str, message: str) -> bytes:
@@ -142,7 +143,7 @@ class AnthropicProtocol:
             "model": req.model,
             "content": content,
             "stop_reason": wire_finish(plan, STOP) if final else None,
-            "stop_sequence": None,
+            "stop_sequence": plan.stop_sequence if final else None,
             "usage": _usage(plan, plan.output_tokens if final else 1),
         }
 
@@ -191,7 +192,7 @@ class AnthropicProtocol:
             frames += [_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
                        for d in block_deltas]
             frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
-        delta = {"stop_reason": wire_finish(plan, STOP), "stop_sequence": None}
+        delta = {"stop_reason": wire_finish(plan, STOP), "stop_sequence": plan.stop_sequence}
         # The API reports cumulative usage here, input tokens included (langchain-anthropic reads them here).
         usage = _usage(plan, plan.output_tokens)
         frames.append(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))

@@ -7,11 +7,11 @@ from typing import Any
 from mockllm import jsonio
 from mockllm.asgi import Headers, bearer
 from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json, wire_finish
-from mockllm.engine import BadRequest, ChatRequest
+from mockllm.engine import BadRequest, ChatRequest, stop_sequences
 from mockllm.openai import function_tools
 from mockllm.structured import mapping
 
-FINISH = {"stop": "COMPLETE", "length": "MAX_TOKENS", "tool": "TOOL_CALL"}
+FINISH = {"stop": "COMPLETE", "stop_sequence": "STOP_SEQUENCE", "length": "MAX_TOKENS", "tool": "TOOL_CALL"}
 ROLES = ("user", "assistant", "system", "tool")
 
 
@@ -76,6 +76,7 @@ class CohereProtocol:
             tool_choice={"REQUIRED": "any", "NONE": "none"}.get(str(body.get("tool_choice"))),
             output_schema=schema if json_object else None,
             json_mode=json_object and schema is None,
+            stop=stop_sequences(body.get("stop_sequences"), "stop_sequences", most=5),
         )
 
     def error(self, kind: str, message: str) -> bytes:

@@ -16,7 +16,7 @@ FAULTS = frozenset({"429", "500", "503", "timeout", "stall", "malformed", "disco
 _KEY = re.compile(r"([a-z_]+)=")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 _FINISH = re.compile(r"[A-Za-z_]{1,40}")
-_PIECES = re.compile(r"\s*\S+")
+_PIECES = re.compile(r"\s*\S+(?:\s+$)?")  # a word with the space before it (and the text's trailing space)
 # One token of tool-call arguments: a string, a number, a literal or a punctuation mark (a model writes JSON
 # token by token, so max_tokens can stop it inside the arguments).
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null|[{}\[\]:,]')
@@ -46,7 +46,7 @@ class Plan:
     text: str = ""
     tool_name: str | None = None
     tool_args: str = "{}"  # JSON text of the tool arguments
-    finish: str = "stop"  # stop | length | tool
+    finish: str = "stop"  # stop | stop_sequence | length | tool
     input_tokens: int = 1
     output_tokens: int = 1
     fault: str | None = None
@@ -55,6 +55,7 @@ class Plan:
     refusal: bool = False  # `text` is a refusal (OpenAI sends it as `refusal`, the others as text)
     cached_tokens: int = 0  # of input_tokens, read from the prompt cache
     reasoning_tokens: int = 0  # of output_tokens, spent reasoning
+    stop_sequence: str | None = None  # the caller's stop sequence that ended the text (finish: stop_sequence)
 
 
 def wire_finish(plan: Plan, table: dict[str, str]) -> str:
@@ -169,6 +170,13 @@ def cut_json(args: str, max_tokens: int | None) -> tuple[str, int, bool]:
     return args[: ends[max_tokens - 1]], max_tokens, True
 
 
+def stop_at(text: str, stops: tuple[str, ...]) -> tuple[str, str | None]:
+    """Cut ``text`` before the first of ``stops`` it contains (the sequence itself is not sent); return
+    (text, the sequence that stopped it, or None)."""
+    found = min(((i, s) for s in stops if s and (i := text.find(s)) >= 0), default=None)
+    return (text, None) if found is None else (text[: found[0]], found[1])
+
+
 def split_chunks(text: str) -> list[str]:
     """Split text into stream pieces (one per word, leading whitespace kept); joins back to text."""
     return _PIECES.findall(text) or [text]
@@ -183,13 +191,15 @@ def split_json(args: str, parts: int = 3) -> list[str]:
 def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, *,
                tool_choice: str | None = None, tool_schemas: dict[str, Any] | None = None,
                output_schema: dict[str, Any] | None = None, json_mode: bool = False,
-               cut_tool_args: bool = False) -> Plan:
+               cut_tool_args: bool = False, stop: tuple[str, ...] = ()) -> Plan:
     """Decide the reply for a normalized conversation (directives from the last user turn).
 
     ``tool_choice`` is None (auto), ``"none"``, ``"any"`` or a tool name; a forced call with no
     ``tool`` directive gets arguments synthesized from the tool's schema. ``output_schema`` /
     ``json_mode`` make the text a JSON document (structured output). With ``cut_tool_args`` a tool call's
-    arguments stop where ``max_tokens`` runs out (finish ``length``), as OpenAI's models stop.
+    arguments stop where ``max_tokens`` runs out (finish ``length``), as OpenAI's models stop. A text reply
+    ends before the first of the ``stop`` sequences it holds (finish ``stop_sequence``), unless
+    ``max_tokens`` runs out first.
     """
     schemas = tool_schemas or {}
     names = tool_names | set(schemas)
@@ -224,10 +234,12 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
         text = jsonio.dumps({"echo": clean}).decode()
     else:
         text = f"Echo: {clean}".strip()
+    text, stopped = stop_at(text, stop)
     text, cut = truncate(text, max_tokens)
     return Plan(
         text=text,
-        finish="length" if cut else "stop",
+        finish="length" if cut else "stop_sequence" if stopped else "stop",
+        stop_sequence=None if cut else stopped,
         input_tokens=input_tokens,
         output_tokens=count_tokens(text) + d.reasoning,
         fault=d.fault,

@@ -44,6 +44,19 @@ class ChatRequest:
     logprobs: bool = False  # OpenAI: per-token log probabilities requested
     service_tier: str | None = None  # OpenAI: the processing tier asked for
     thought: str | None = None  # Anthropic: extended thinking is on, and this is what it shows (None: off)
+    stop: tuple[str, ...] = ()  # the caller's stop sequences
+
+
+def stop_sequences(value: Any, field: str, *, most: int | None = None, one: bool = False) -> tuple[str, ...]:
+    """The caller's stop sequences from ``field`` (a list of strings; a lone string too when ``one``)."""
+    if value is None:
+        return ()
+    items = [value] if one and isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+        raise BadRequest(f"{field}: expected {'a string or ' if one else ''}a list of strings")
+    if most is not None and len(items) > most:
+        raise BadRequest(f"{field}: at most {most} sequences")
+    return tuple(items)
 
 
 class Provider(Protocol):
@@ -158,7 +171,7 @@ async def handle_chat(provider: Provider, state: State, scope: Scope, receive: R
         return
     plan = plan_reply(req.turns, req.tool_names, req.max_tokens, tool_choice=req.tool_choice,
                       tool_schemas=req.tool_schemas, output_schema=req.output_schema, json_mode=req.json_mode,
-                      cut_tool_args=provider.cuts_tool_args)
+                      cut_tool_args=provider.cuts_tool_args, stop=req.stop)
     fault = state.picker.pick(plan.fault, asgi.header(headers, b"x-mock-fault"))
     latency = plan.latency_ms or norm_latency(asgi.header(headers, b"x-mock-latency-ms")) or 0
     if fault:

@@ -20,7 +20,7 @@ FIELDS = frozenset({
     "tools", "tool_choice", "presence_penalty", "frequency_penalty", "n", "parallel_tool_calls", "prediction",
     "safe_prompt", "prompt_mode",
 })
-FINISH = {"stop": "stop", "length": "length", "tool": "tool_calls"}
+FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool": "tool_calls"}
 ERRORS = {  # kind -> (type, code)
     "auth": ("invalid_request_error", "unauthorized"),
     "invalid": ("invalid_request_error", None),

@@ -7,12 +7,12 @@ from typing import Any
 from mockllm import jsonio
 from mockllm.asgi import Headers, bearer
 from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json, wire_finish
-from mockllm.engine import BadRequest, ChatRequest
+from mockllm.engine import BadRequest, ChatRequest, stop_sequences
 from mockllm.structured import mapping
 
 CREATED = 1_700_000_000  # fixed timestamp keeps replies deterministic
 FINGERPRINT = "fp_mockllm01"  # OpenAI names its backend configuration in every reply and chunk
-FINISH = {"stop": "stop", "length": "length", "tool": "tool_calls"}
+FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool": "tool_calls"}
 ERRORS = {  # kind -> (type, code)
     "auth": ("invalid_request_error", "invalid_api_key"),
     "invalid": ("invalid_request_error", None),
@@ -126,6 +126,7 @@ class OpenAIProtocol:
             json_mode=fmt.get("type") == "json_object",
             logprobs=body.get("logprobs") is True,
             service_tier=tier if isinstance(tier := body.get("service_tier"), str) else None,
+            stop=stop_sequences(body.get("stop"), "stop", most=4, one=True),
         )
 
     def error(self, kind: str, message: str) -> bytes:

@@ -12,7 +12,7 @@ import anthropic
 import httpx
 import httpx2
 import pytest
-from anthropic.types import ThinkingConfigParam, ToolParam, ToolUseBlockParam
+from anthropic.types import MessageParam, ThinkingConfigParam, ToolParam, ToolUseBlockParam
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessageChunk
 from pydantic import SecretStr
@@ -69,6 +69,13 @@ def test_plain_with_system_and_stop_sequences(client: anthropic.Anthropic) -> No
     assert [b.type for b in msg.content] == ["text"] and text_of(msg.content[0]) == "Echo: hello gateway"
     assert msg.stop_reason == "end_turn" and msg.model == MODEL
     assert (msg.usage.input_tokens, msg.usage.output_tokens) == (4, 3)
+    # one that the reply holds ends it there, and Anthropic says which, plain and streamed
+    ask: list[MessageParam] = [{"role": "user", "content": "one two ### three"}]
+    cut = client.messages.create(model=MODEL, max_tokens=100, stop_sequences=["three", "###"], messages=ask)
+    assert (text_of(cut.content[0]), cut.stop_reason, cut.stop_sequence) == ("Echo: one two ", "stop_sequence", "###")
+    with client.messages.stream(model=MODEL, max_tokens=100, stop_sequences=["###"], messages=ask) as stream:
+        streamed, final = "".join(stream.text_stream), stream.get_final_message()
+    assert (streamed, final.stop_reason, final.stop_sequence) == ("Echo: one two ", "stop_sequence", "###")
 
 
 def test_bearer_credential_is_the_gateway_client_key(stack: RunningStack) -> None:

@@ -127,6 +127,22 @@ def test_n_above_one_is_refused_and_one_is_fine(stack: RunningStack, provider: s
     assert post(http, stack, provider, n=1).status_code == 200
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_stop_sequence_ends_the_reply_where_the_provider_stopped(stack: RunningStack, provider: str,
+                                                                   http: httpx.Client, stream: bool) -> None:
+    # Every provider stops before the sequence (Anthropic's stop_sequence and Cohere's STOP_SEQUENCE are "stop").
+    resp = post(http, stack, provider, messages=[{"role": "user", "content": "one two three four"}],
+                stop=["four", "three"], stream=stream)
+    assert resp.status_code == 200, resp.text
+    if stream:
+        choices = [json.loads(line[6:])["choices"] for line in resp.text.split("\n\n") if line.startswith("data: {")]
+        text = "".join(c[0]["delta"].get("content") or "" for c in choices if c)
+        finish = [c[0]["finish_reason"] for c in choices if c and c[0]["finish_reason"]]
+    else:
+        text, finish = resp.json()["choices"][0]["message"]["content"], [resp.json()["choices"][0]["finish_reason"]]
+    assert (text, finish) == ("Echo: one two ", ["stop"])
+
+
 @pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 def test_tool_choice_reaches_the_provider_in_its_own_form(stack: RunningStack, provider: str,
                                                           http: httpx.Client) -> None:

@@ -176,6 +176,34 @@ async def test_max_tokens_cuts_an_openai_tool_call_as_openai_does(client: httpx.
     assert (r.json()["content"][0]["input"], r.json()["stop_reason"]) == ({"city": "Paris"}, "tool_use")
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_stop_sequences_as_each_provider_reports_them(client: httpx.AsyncClient, stream: bool) -> None:
+    ask = [{"role": "user", "content": "one two three four"}]
+
+    def events(r: httpx.Response) -> list[dict[str, Any]]:
+        return [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+
+    r = await client.post("/v1/chat/completions", headers=OPENAI_H,
+                          json={"model": "m", "messages": ask, "stop": "three", "stream": stream})
+    if stream:
+        choices = [e["choices"][0] for e in events(r)]
+        text, finish = "".join(c["delta"].get("content") or "" for c in choices), choices[-1]["finish_reason"]
+    else:
+        text, finish = r.json()["choices"][0]["message"]["content"], r.json()["choices"][0]["finish_reason"]
+    assert (text, finish) == ("Echo: one two ", "stop")
+    r = await client.post("/v1/messages", headers=ANTHROPIC_H, json={
+        "model": "m", "max_tokens": 50, "messages": ask, "stop_sequences": ["four", "three"], "stream": stream})
+    end = next(e["delta"] for e in events(r) if e["type"] == "message_delta") if stream else r.json()
+    assert (end["stop_reason"], end["stop_sequence"]) == ("stop_sequence", "three")
+    r = await client.post("/v2/chat", headers=OPENAI_H,
+                          json={"model": "m", "messages": ask, "stop_sequences": ["three"], "stream": stream})
+    end = events(r)[-1]["delta"] if stream else r.json()
+    assert end["finish_reason"] == "STOP_SEQUENCE"
+    refused = await client.post("/v1/chat/completions", headers=OPENAI_H,
+                                json={"model": "m", "messages": ask, "stop": ["a", "b", "c", "d", "e"]})
+    assert refused.status_code == 400 and "stop: at most 4" in refused.text
+
+
 async def test_cohere_stream_has_event_lines(client: httpx.AsyncClient) -> None:
     r = await client.post("/v2/chat", json={"model": "m", "messages": MSGS, "stream": True}, headers=OPENAI_H)
     events = [f.split("\n")[0] for f in r.text.split("\n\n") if f]

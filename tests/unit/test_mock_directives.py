@@ -23,6 +23,7 @@ from mockllm.directives import (
     plan_reply,
     split_chunks,
     split_json,
+    stop_at,
     truncate,
     wire_finish,
 )
@@ -82,6 +83,7 @@ def test_split_chunks_round_trip() -> None:
     pieces = split_chunks(text)
     assert "".join(pieces) == text
     assert len(pieces) == 4
+    assert split_chunks("Echo: one two ") == ["Echo:", " one", " two "]  # a text cut before a stop sequence
 
 
 def test_split_json_round_trip() -> None:
@@ -129,6 +131,17 @@ def test_finish_directive_sends_the_providers_own_word() -> None:
 def test_plan_truncates_to_max_tokens() -> None:
     plan = plan_reply([("user", "one two three four")], set(), 3)
     assert (plan.text, plan.finish, plan.output_tokens) == ("Echo: one two", "length", 3)
+
+
+def test_a_stop_sequence_ends_the_text_before_it() -> None:
+    assert stop_at("one two three two", ("two", "one t")) == ("", "one t")  # the first in the text wins
+    assert stop_at("one two", ("", "four")) == ("one two", None)
+    plan = plan_reply([("user", "one two three four")], set(), None, stop=("three", "four"))
+    assert (plan.text, plan.finish, plan.stop_sequence, plan.output_tokens) == (
+        "Echo: one two ", "stop_sequence", "three", 3)
+    first = plan_reply([("user", "one two three four")], set(), 2, stop=("three",))  # max_tokens runs out first
+    assert (first.text, first.finish, first.stop_sequence) == ("Echo: one", "length", None)
+    assert wire_finish(plan, {"stop_sequence": "STOP_SEQUENCE"}) == "STOP_SEQUENCE"
 
 
 def test_max_tokens_stops_a_tool_call_inside_its_arguments_when_the_wire_does() -> None:
