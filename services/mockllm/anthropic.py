@@ -54,6 +54,26 @@ def models_list(models: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
+def check_content(messages: list[Any]) -> None:
+    """Refuse what Anthropic refuses in message content, with its words: a message with no content (but a final
+    assistant one, which the reply continues), text that is empty or only whitespace, and a final assistant
+    text that ends in whitespace."""
+    for i, m in enumerate(messages):
+        content = m.get("content")
+        final_assistant = i == len(messages) - 1 and m.get("role") == "assistant"
+        if not content and not final_assistant:
+            raise BadRequest(f"messages.{i}: all messages must have non-empty content except for the optional "
+                             "final assistant message")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        texts = [b.get("text") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        if any(isinstance(t, str) and not t for t in texts) and content:
+            raise BadRequest("messages: text content blocks must be non-empty")
+        if any(isinstance(t, str) and t and not t.strip() for t in texts):
+            raise BadRequest("messages: text content blocks must contain non-whitespace text")
+        if final_assistant and texts and isinstance(texts[-1], str) and texts[-1] != texts[-1].rstrip():
+            raise BadRequest("messages: final assistant content cannot end with trailing whitespace")
+
+
 def _turns(messages: list[Any]) -> list[Turn]:
     turns: list[Turn] = []
     for m in messages:
@@ -106,6 +126,7 @@ class AnthropicProtocol:
         if not isinstance(messages, list) or not messages:
             raise BadRequest("messages: at least one message is required")
         turns = _turns(messages)
+        check_content(messages)
         if body.get("system"):
             turns.insert(0, ("system", content_text(body["system"])))
         tools = body.get("tools") or []

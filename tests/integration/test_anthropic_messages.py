@@ -261,6 +261,21 @@ def test_beta_features_are_forwarded_and_the_upstream_verdict_reaches_the_client
     assert bad.status_code == 400 and "anthropic-beta" in bad.json()["error"]["message"], bad.text
 
 
+@pytest.mark.parametrize(("messages", "says"), [
+    ([{"role": "user", "content": ""}], "messages.0: all messages must have non-empty content except for the "
+                                        "optional final assistant message"),
+    ([{"role": "user", "content": [{"type": "text", "text": " "}]}], "text content blocks must contain non-whitespace"),
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure, "}],
+     "final assistant content cannot end with trailing whitespace"),
+])
+def test_content_anthropic_refuses_gets_its_verdict(stack: RunningStack, http: httpx.Client, messages: list,
+                                                    says: str) -> None:
+    # Sent on as the client wrote it: Anthropic's own 400 reaches the client, in Anthropic's shape.
+    refused = _post(http, stack, {"model": MODEL, "max_tokens": 10, "messages": messages})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["type"] == "invalid_request_error" and says in refused.json()["error"]["message"]
+
+
 def test_edge_errors_on_the_route(stack: RunningStack, http: httpx.Client) -> None:
     url = f"{stack.url}/anthropic/v1/messages"
     missing = http.post(url, json={})

@@ -143,6 +143,24 @@ def test_a_stop_sequence_ends_the_reply_where_the_provider_stopped(stack: Runnin
     assert (text, finish) == ("Echo: one two ", ["stop"])
 
 
+def test_an_empty_message_anthropic_refuses_gets_its_words(stack: RunningStack, http: httpx.Client) -> None:
+    # langchain-anthropic leaves an empty assistant turn out and strips a final one's trailing whitespace; an
+    # empty user turn goes on, and Anthropic's verdict reaches the client (its index counts Anthropic's messages:
+    # the system prompt is not one of them).
+    for messages, ok in (([{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""},
+                           {"role": "user", "content": "again"}], True),
+                         ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure, "}], True),
+                         ([{"role": "system", "content": "be brief"}, {"role": "user", "content": ""}], False)):
+        resp = post(http, stack, "anthropic", messages=messages)
+        if ok:
+            assert resp.status_code == 200, resp.text
+            continue
+        assert resp.status_code == 400 and resp.json()["error"]["code"] == "upstream_rejected", resp.text
+        assert resp.json()["error"]["message"] == (
+            "the upstream provider rejected the request (status 400): messages.0: all messages must have non-empty "
+            "content except for the optional final assistant message")
+
+
 @pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 def test_tool_choice_reaches_the_provider_in_its_own_form(stack: RunningStack, provider: str,
                                                           http: httpx.Client) -> None:

@@ -204,6 +204,25 @@ async def test_stop_sequences_as_each_provider_reports_them(client: httpx.AsyncC
     assert refused.status_code == 400 and "stop: at most 4" in refused.text
 
 
+@pytest.mark.parametrize(("messages", "says"), [
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": []}, {"role": "user", "content": "x"}],
+     "messages.1: all messages must have non-empty content except for the optional final assistant message"),
+    ([{"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "x"}]}],
+     "messages: text content blocks must be non-empty"),
+    ([{"role": "user", "content": "\n"}], "messages: text content blocks must contain non-whitespace text"),
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": [{"type": "text", "text": "a\n"}]}],
+     "messages: final assistant content cannot end with trailing whitespace"),
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}], None),  # a prefill may be empty
+])
+async def test_message_content_anthropic_refuses(client: httpx.AsyncClient, messages: list, says: str | None) -> None:
+    r = await client.post("/v1/messages", json={"model": "m", "max_tokens": 5, "messages": messages},
+                          headers=ANTHROPIC_H)
+    if says is None:
+        assert r.status_code == 200, r.text
+    else:
+        assert (r.status_code, r.json()["error"]["message"]) == (400, says)
+
+
 async def test_cohere_stream_has_event_lines(client: httpx.AsyncClient) -> None:
     r = await client.post("/v2/chat", json={"model": "m", "messages": MSGS, "stream": True}, headers=OPENAI_H)
     events = [f.split("\n")[0] for f in r.text.split("\n\n") if f]
