@@ -23,6 +23,10 @@
     message;
   - langchain-cohere sends a conversation that ends with a user message or a tool result: one that ends
     otherwise gets a user message more.
+- Anthropic refuses text that is empty or only whitespace in a user or assistant message (and an empty
+  message, and trailing whitespace in a final assistant one), which the gateway answers with Anthropic's own
+  400 on either route (tests/integration/test_anthropic_messages.py, test_chat_params.py): such a text becomes
+  "x", a final assistant text loses its trailing whitespace.
 
 schemathesis re-validates a case a hook edits, so a request that still breaks the schema elsewhere is still
 judged as such.
@@ -39,7 +43,11 @@ import schemathesis
 @schemathesis.hook
 def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: dict[str, Any]) -> None:
     body: Any = case.body  # generated JSON
-    if case.operation.path != "/v1/chat/completions" or not isinstance(body, dict):
+    if case.operation.path not in ("/v1/chat/completions", "/v1/messages") or not isinstance(body, dict):
+        return
+    if isinstance(body.get("messages"), list):
+        _no_blank_text(body["messages"])
+    if case.operation.path != "/v1/chat/completions":
         return
     _well_formed_schemas(body)
     _one_strictness(body)
@@ -100,6 +108,28 @@ def _a_conversation_every_integration_takes(messages: list[Any]) -> None:
     last = messages[-1] if messages else None
     if isinstance(last, dict) and last.get("role") not in ("user", "tool"):
         messages.append({"role": "user", "content": "go on"})
+
+
+def _no_blank_text(messages: list[Any]) -> None:
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            continue
+        for key in ("content", "refusal"):
+            if isinstance(message.get(key), str) and not message[key].strip():
+                message[key] = "x"
+        for part in message.get("content") if isinstance(message.get("content"), list) else ():
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str) \
+                    and not part["text"].strip():
+                part["text"] = "x"
+    last = messages[-1] if messages else None
+    if isinstance(last, dict) and last.get("role") == "assistant":
+        content = last.get("content")
+        texts = [p for p in content if isinstance(p, dict) and p.get("type") == "text"] \
+            if isinstance(content, list) else []
+        if isinstance(content, str):
+            last["content"] = content.rstrip() or "x"
+        elif texts and isinstance(texts[-1].get("text"), str):
+            texts[-1]["text"] = texts[-1]["text"].rstrip() or "x"
 
 
 def _json_object(text: str) -> bool:

@@ -82,3 +82,17 @@ def test_a_conversation_is_made_one_every_integration_takes() -> None:
     kept = [{"role": "user", "content": "x"}, {"role": "system", "content": "late, but the only run"},
             {"role": "tool", "tool_call_id": "c", "content": "r"}]
     assert call("/v1/chat/completions", {"messages": copy.deepcopy(kept)}) == {"messages": kept}
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_text_anthropic_refuses_becomes_text_it_takes(path: str) -> None:
+    messages = [{"role": "user", "content": ""}, {"role": "assistant", "content": " ", "refusal": "\n"},
+                {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "image_url"}]},
+                {"role": "tool", "tool_call_id": "c", "content": ""},  # a tool result may be empty: left so
+                {"role": "user", "content": " kept as sent "}, {"role": "assistant", "content": [
+                    {"type": "text", "text": "a"}, {"type": "text", "text": "b \n"}]}]
+    sent = call(path, {"messages": messages})["messages"]
+    assert [m.get("content") for m in sent[:5]] == ["x", "x", [{"type": "text", "text": "x"}, {"type": "image_url"}],
+                                                    "", " kept as sent "]
+    assert sent[1]["refusal"] == "x"
+    assert sent[5]["content"] == [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]  # the final one
