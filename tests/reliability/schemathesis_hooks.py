@@ -117,7 +117,8 @@ def _no_blank_text(messages: list[Any]) -> None:
         for key in ("content", "refusal"):
             if isinstance(message.get(key), str) and not message[key].strip():
                 message[key] = "x"
-        for part in message.get("content") if isinstance(message.get("content"), list) else ():
+        content = message.get("content")
+        for part in content if isinstance(content, list) else ():
             if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str) \
                     and not part["text"].strip():
                 part["text"] = "x"
