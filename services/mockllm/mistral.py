@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mockllm import jsonio, openai
-from mockllm.directives import Plan, split_chunks
+from mockllm.directives import Plan, split_chunks, wire_finish
 from mockllm.engine import BadRequest, ChatRequest
 
 FIELDS = frozenset({
@@ -69,7 +69,7 @@ class MistralProtocol(openai.OpenAIProtocol):
         message = {"role": "assistant", "content": plan.text, "tool_calls": calls, "prefix": False}
         return jsonio.dumps({
             "id": f"mock{rid}", "object": "chat.completion", "created": openai.CREATED, "model": req.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": FINISH[plan.finish]}],
+            "choices": [{"index": 0, "message": message, "finish_reason": wire_finish(plan, FINISH)}],
             "usage": _usage(plan),
         })
 
@@ -86,7 +86,7 @@ class MistralProtocol(openai.OpenAIProtocol):
             frames.append(frame({"tool_calls": [self._call(plan, req)]}))
         else:
             frames += [frame({"content": piece}) for piece in split_chunks(plan.text)]
-        frames.append(frame({"content": ""}, FINISH[plan.finish], usage=_usage(plan)))
+        frames.append(frame({"content": ""}, wire_finish(plan, FINISH), usage=_usage(plan)))
         return [*frames, b"data: [DONE]\n\n"]
 
 

@@ -14,6 +14,7 @@ import openai
 import pytest
 
 import catalogue
+from gateway.providers import adapter_class
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -61,11 +62,27 @@ def test_upstream_fault_maps_to_status(stack: RunningStack, http: httpx.Client, 
         assert int(resp.headers["retry-after"]) >= 1
 
 
-@pytest.mark.parametrize("finish", ["ERROR", "TIMEOUT"])
-def test_cohere_failed_generation_is_an_upstream_error(stack: RunningStack, http: httpx.Client, finish: str) -> None:
-    plain = post_chat(stack, http, "cohere", f"half an answer [[mock:finish={finish}]]")
+# Each provider's own stop reasons (the mock sends the word it is told), in OpenAI's words or failed.
+STOP_REASONS = [(p, raw, mapped) for p in PROVIDERS for raw, mapped in adapter_class(p).finish_reasons.items()
+                if mapped != "tool_calls"]  # a tool-call stop comes with its calls (test_chat_tools.py)
+FAILED = [(p, raw) for p in PROVIDERS for raw in sorted(adapter_class(p).failed_finishes)]
+
+
+@pytest.mark.parametrize(("provider", "raw", "mapped"), STOP_REASONS)
+def test_a_providers_stop_reason_reaches_the_client_in_openais_words(stack: RunningStack, http: httpx.Client,
+                                                                     provider: str, raw: str, mapped: str) -> None:
+    plain = post_chat(stack, http, provider, f"an answer [[mock:finish={raw}]]")
+    assert plain.status_code == 200 and plain.json()["choices"][0]["finish_reason"] == mapped, plain.text
+    events = sse_events(post_chat(stack, http, provider, f"an answer [[mock:finish={raw}]]", stream=True))
+    assert [c["finish_reason"] for e in events[:-1] for c in e.get("choices") or [] if c["finish_reason"]] == [mapped]
+
+
+@pytest.mark.parametrize(("provider", "finish"), FAILED)
+def test_a_failed_generation_is_an_upstream_error(stack: RunningStack, http: httpx.Client, provider: str,
+                                                  finish: str) -> None:
+    plain = post_chat(stack, http, provider, f"half an answer [[mock:finish={finish}]]")
     assert finish in assert_error(plain, 502, "upstream_failed")["message"]
-    streamed = post_chat(stack, http, "cohere", f"half an answer [[mock:finish={finish}]]", stream=True)
+    streamed = post_chat(stack, http, provider, f"half an answer [[mock:finish={finish}]]", stream=True)
     assert streamed.status_code == 200  # the text had started: the failure is reported in-band, never as `stop`
     events = sse_events(streamed)
     assert events[-1] == "[DONE]" and events[-2]["error"]["code"] == "upstream_failed"
