@@ -45,14 +45,17 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     body: Any = case.body  # generated JSON
     if case.operation.path not in ("/v1/chat/completions", "/v1/messages") or not isinstance(body, dict):
         return
-    if isinstance(body.get("messages"), list):
-        _no_blank_text(body["messages"])
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        # The generator may put one message object at several places: each place gets its own, to edit alone.
+        body["messages"] = messages = json.loads(json.dumps(messages))
+        if case.operation.path == "/v1/chat/completions":
+            _a_conversation_every_integration_takes(messages)  # first: a late system message becomes a user's
+        _no_blank_text(messages)
     if case.operation.path != "/v1/chat/completions":
         return
     _well_formed_schemas(body)
     _one_strictness(body)
-    if isinstance(body.get("messages"), list):
-        _a_conversation_every_integration_takes(body["messages"])
     choice, tools = body.get("tool_choice"), body.get("tools")
     if not (isinstance(choice, dict) and isinstance(choice.get("function"), dict) and isinstance(tools, list)):
         return

@@ -95,4 +95,19 @@ def test_text_anthropic_refuses_becomes_text_it_takes(path: str) -> None:
     assert [m.get("content") for m in sent[:5]] == ["x", "x", [{"type": "text", "text": "x"}, {"type": "image_url"}],
                                                     "", " kept as sent "]
     assert sent[1]["refusal"] == "x"
-    assert sent[5]["content"] == [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]  # the final one
+    last = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]  # the final assistant text, stripped
+    if path == "/v1/chat/completions":  # a user turn comes after it (for Cohere): no longer the final one
+        last[1]["text"] = "b \n"
+    assert sent[5]["content"] == last
+
+
+def test_a_late_blank_system_message_becomes_a_user_message_anthropic_takes() -> None:
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "system", "content": ""}]
+    sent = call("/v1/chat/completions", {"messages": messages})["messages"]
+    assert sent[2] == {"role": "user", "content": "x"}  # a second run of system messages: a user's, then not blank
+
+
+def test_one_message_object_at_two_places_is_edited_at_each_alone() -> None:
+    shared = {"role": "system", "content": "s"}
+    sent = call("/v1/chat/completions", {"messages": [shared, {"role": "user", "content": "u"}, shared]})["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "user"]  # the later one only: the first run is kept
