@@ -60,6 +60,8 @@ def check_content(messages: list[Any]) -> None:
     text that ends in whitespace."""
     for i, m in enumerate(messages):
         content = m.get("content")
+        if not isinstance(content, str | list):
+            raise BadRequest(f"messages.{i}.content: Input should be a valid string or a list of content blocks")
         final_assistant = i == len(messages) - 1 and m.get("role") == "assistant"
         if not content and not final_assistant:
             raise BadRequest(f"messages.{i}: all messages must have non-empty content except for the optional "

@@ -213,6 +213,8 @@ async def test_stop_sequences_as_each_provider_reports_them(client: httpx.AsyncC
     ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": [{"type": "text", "text": "a\n"}]}],
      "messages: final assistant content cannot end with trailing whitespace"),
     ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}], None),  # a prefill may be empty
+    ([{"role": "user", "content": "hi"}, {"role": "assistant"}],
+     "messages.1.content: Input should be a valid string or a list of content blocks"),
 ])
 async def test_message_content_anthropic_refuses(client: httpx.AsyncClient, messages: list, says: str | None) -> None:
     r = await client.post("/v1/messages", json={"model": "m", "max_tokens": 5, "messages": messages},
