@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any, cast
 
 import httpx
 import openai
@@ -124,6 +125,12 @@ def test_a_tool_call_cut_by_max_tokens_keeps_what_was_written(stack: RunningStac
     streamed = "".join(d.function.arguments or "" for d in deltas if d.function)
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert (streamed, finishes) == (expected[0], [expected[1]])
+    with httpx.Client(verify=str(stack.ca)) as client:  # LangChain files a call it cannot parse as invalid
+        llm = chat_openai(stack, provider, client).bind_tools([cast(dict[str, Any], WEATHER)])
+        message = llm.invoke(ASK, max_tokens=3)
+    invalid = [(c["name"], c["args"]) for c in message.invalid_tool_calls]
+    assert invalid == ([("get_weather", '{"city":')] if cut else [])
+    assert [c["args"] for c in message.tool_calls] == ([] if cut else [{"city": "Paris", "days": 2}])
 
 
 @pytest.mark.parametrize(("choice", "called"), [
