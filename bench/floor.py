@@ -61,21 +61,29 @@ from devstack.procs import start_time as proc_start  # noqa: E402
 Measure = Callable[[], Awaitable[bool]]
 
 
+SCHEDSTAT = Path("/proc/self/schedstat").exists()  # kernels built without CONFIG_SCHEDSTATS have none
+
+
 def sched_cpu_s(pid: int) -> float:
     """CPU seconds of `pid`'s process tree, every thread, from the scheduler's ns counters.
 
     /proc/<pid>/stat counts in clock ticks (10 ms), too coarse for windows of a few hundred requests;
     falls back to it where the kernel has no schedstat (a thread that exited during a window is lost
-    either way: the servers measured keep theirs)."""
+    either way: the servers measured keep theirs). A thread or process that ends while it is read is left
+    out alone: both readings of a window must be the same measure."""
+    if not SCHEDSTAT:
+        return cpu_of([pid])
     total = 0
     for proc in tree_pids(pid):
         try:
             tasks = list(Path(f"/proc/{proc}/task").iterdir())
-            total += sum(int((t / "schedstat").read_text().split()[0]) for t in tasks)
-        except FileNotFoundError:
-            return cpu_of([pid])
-        except (OSError, ValueError, IndexError):
-            continue  # the process or a thread ended meanwhile
+        except OSError:
+            continue  # the process ended meanwhile
+        for task in tasks:
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue  # the thread ended meanwhile
     return total / 1e9
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -146,12 +147,16 @@ def test_windows_without_turns_are_not_paired() -> None:
     assert paired(raw) == {}
 
 
-def test_server_cpu_is_read_in_nanoseconds_from_every_thread() -> None:
+def test_server_cpu_is_read_in_nanoseconds_from_every_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
     import threading
     import time
 
+    import floor
     from floor import sched_cpu_s
+
+    # This process alone: a test worker's children (servers other tests started) are no part of process_time.
+    monkeypatch.setattr(floor, "tree_pids", lambda pid: [pid])
 
     def spin(seconds: float) -> None:
         end = time.thread_time() + seconds
@@ -167,6 +172,24 @@ def test_server_cpu_is_read_in_nanoseconds_from_every_thread() -> None:
     # The thread that ended took its schedstat with it; this thread's 30 ms must be there, to well under a tick.
     assert 0.029 < used <= expected + 0.005
     assert used != round(used, 2)  # finer than the 10 ms ticks of /proc/<pid>/stat
+
+
+def test_a_thread_that_ends_while_cpu_is_read_is_left_out_alone(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    import floor
+
+    for tid, ns in (("1", "5000000000 0 0"), ("2", "250000000 0 0")):
+        (tmp_path / tid).mkdir()
+        (tmp_path / tid / "schedstat").write_text(ns)
+    (tmp_path / "3").mkdir()  # a thread whose schedstat is gone by the time it is read
+    real = Path
+
+    def proc(path: str) -> Path:
+        return tmp_path if path.endswith("/task") else real(path)
+
+    monkeypatch.setattr(floor, "Path", proc)
+    monkeypatch.setattr(floor, "tree_pids", lambda pid: [pid])
+    assert floor.sched_cpu_s(1) == 5.25  # not the tick-counted fallback, which would mix two measures
 
 
 def test_litellm_ratios_are_reported_at_every_plain_level() -> None:
