@@ -72,14 +72,14 @@ def _well_formed_schemas(body: dict[str, Any]) -> None:
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and isinstance(fmt.get("json_schema"), dict) and "schema" in fmt["json_schema"]:
         fmt["json_schema"]["schema"] = dict(SCHEMA)
-    for tool in body.get("tools") or ():
+    for tool in _list(body.get("tools")):
         function = tool.get("function") if isinstance(tool, dict) else None
         if isinstance(function, dict) and isinstance(function.get("parameters"), dict):
             function["parameters"] = dict(SCHEMA)
 
 
 def _one_strictness(body: dict[str, Any]) -> None:
-    functions = [tool["function"] for tool in body.get("tools") or ()
+    functions = [tool["function"] for tool in _list(body.get("tools"))
                  if isinstance(tool, dict) and isinstance(tool.get("function"), dict)]
     if not functions:
         return
@@ -94,9 +94,10 @@ def _a_conversation_every_integration_takes(messages: list[Any]) -> None:
     for message in messages:
         if not isinstance(message, dict):
             continue
-        if message.get("role") == "assistant" and message.get("tool_calls"):
+        calls = _list(message.get("tool_calls")) if message.get("role") == "assistant" else []
+        if calls:
             message.update(content=None, refusal=None)
-        for call in (message.get("tool_calls") or ()) if message.get("role") == "assistant" else ():
+        for call in calls:
             function = call.get("function") if isinstance(call, dict) else None
             if isinstance(function, dict) and isinstance(function.get("arguments"), str) \
                     and not _json_object(function["arguments"]):
@@ -134,6 +135,11 @@ def _no_blank_text(messages: list[Any]) -> None:
             last["content"] = content.rstrip() or "x"
         elif texts and isinstance(texts[-1].get("text"), str):
             texts[-1]["text"] = texts[-1]["text"].rstrip() or "x"
+
+
+def _list(value: Any) -> list[Any]:
+    """`value` if it is a list, else none: a negative case may put any JSON value where the schema has a list."""
+    return value if isinstance(value, list) else []
 
 
 def _json_object(text: str) -> bool:

@@ -33,6 +33,12 @@ def test_a_function_that_is_not_offered_becomes_the_first_offered_one() -> None:
     {"tools": [{"type": "function", "function": {"name": 7}}], "tool_choice": {"type": "function",
                                                                              "function": {"name": "zz"}}},
     ["not", "an", "object"],
+    # negative cases (schemathesis seed 5 put a number where `tools` is a list): sent as they are, for the
+    # gateway to refuse
+    {"tools": 1.5, "tool_choice": {"type": "function", "function": {"name": "zz"}}},
+    {"tools": {"function": {"name": "f", "parameters": {}}}},
+    {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "a", "tool_calls": 2.5},
+                  {"role": "user", "content": "go"}]},
 ])
 def test_everything_else_is_sent_as_generated(body: Any) -> None:
     assert call("/v1/chat/completions", copy.deepcopy(body)) == body
