@@ -15,6 +15,13 @@ request: a variant's count repeats within ~1 %, a component's (a difference of t
 Instructions are not time (a cache miss costs many), so the CPU-time figures stay those of `make bench`;
 this ranks the components and shows what a change saves.
 
+The two servers also work while idle: uvicorn's main loop wakes ten times a second (~23 thousand instructions
+a wake-up here). Under callgrind a request takes ~50 times as long as it does served hot, so that work would be
+charged ~50 times over: a stream of 18 chunks 60 ms apart lasts over a second here (~40 ms in `make bench`, chunks
+2 ms apart), and counted ~250 thousand instructions of wake-ups. Each server's idle rate is counted first, in a
+window with no request, and what it would have done in each counted window's time is taken off that window's
+count; the page gives the rate and the share taken off.
+
 Variants, one request at a time (a process under callgrind runs ~50 times slower; counts do not depend on it):
   in one process (`--worker`, under callgrind): bare, convert, full and full minus one component
       (bench/floor_variants.py: the same definitions as the floor bench), plain and streamed (bare, full);
@@ -34,8 +41,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent / "services"), str(BENCH)]
@@ -57,6 +65,7 @@ WORKER_VARIANTS = (("bare", False), ("convert", False), ("full", False), ("-auth
 WARMUP = 15  # requests per variant before counting: first calls fill caches and import lazily
 CHUNK_DELAY_MS = 60  # the started mock's pause between streamed chunks (see the module's docstring)
 START_S = 900.0  # a Python process under callgrind takes ~1 minute to import the gateway on 2 cores
+IDLE_S = 5.0  # the window in which a server's idle work is counted (50 of uvicorn's wake-ups)
 
 
 def say(msg: str) -> None:
@@ -162,12 +171,27 @@ async def _requests(url: str, body: bytes, key: str, stream: bool, n: int) -> in
     return ok
 
 
-def served_by_uvicorn(a: argparse.Namespace, name: str, keys: Keys, state: Path) -> dict[str, dict[str, float]]:
-    """Instructions per request of the two server variants (the minimal app and the gateway, under uvicorn)."""
+T = TypeVar("T")
+
+
+def counted_for(counted: Counted, work: Callable[[], T]) -> tuple[T, int, float]:
+    """What `work` returned, the instructions the counted process executed meanwhile, and the seconds it took."""
+    counted.start()
+    t0 = time.monotonic()
+    result = work()
+    wall = time.monotonic() - t0
+    return result, counted.stop(), wall
+
+
+def served_by_uvicorn(a: argparse.Namespace, name: str, keys: Keys,
+                      state: Path) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """Instructions per request of the two server variants (the minimal app and the gateway, under uvicorn), less
+    each server's idle work for the time its requests took; and that idle work (rate, share per request)."""
     from floor_variants import UPSTREAM_KEY
 
     p = provider(name, a.mock_url, state, keys)
     out: dict[str, dict[str, float]] = {"plain": {}, "stream": {}}
+    idle: dict[str, Any] = {"per_s": {}, "plain": {}, "stream": {}}
     for variant in ("served", "uvicorn"):
         port = free_ports(1)[0]
         if variant == "served":
@@ -193,19 +217,24 @@ def served_by_uvicorn(a: argparse.Namespace, name: str, keys: Keys, state: Path)
             say(f"  {name:9s} {variant} started under callgrind in {time.monotonic() - t0:.0f} s")
             counted = Counted(proc.pid, state / "callgrind")
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            asyncio.run(_requests(url, p.body, keys.limited, False, WARMUP))
+            _, quiet, wall = counted_for(counted, lambda: time.sleep(IDLE_S))
+            rate = idle["per_s"][variant] = quiet / wall
+            say(f"  {name:9s} {'idle':6s} {variant:12s} {rate / 1000:9.1f} k instructions per second")
             for kind, body, n in (("plain", p.body, a.requests), ("stream", p.stream_body, a.streams)):
                 stream = kind == "stream"
                 asyncio.run(_requests(url, body, keys.limited, stream, max(3, WARMUP // 3) if stream else WARMUP))
-                counted.start()
-                ok = asyncio.run(_requests(url, body, keys.limited, stream, n))
-                total = counted.stop()
+                ok, total, wall = counted_for(counted, lambda: asyncio.run(
+                    _requests(url, body, keys.limited, stream, n)))  # noqa: B023 - called at once, in this pass
                 if ok != n:
                     raise RuntimeError(f"{name} {variant} {kind}: {n - ok} of {n} requests failed")
-                out[kind][variant] = total / n
-                say(f"  {name:9s} {kind:6s} {variant:12s} {total / n / 1000:9.1f} k instructions per request")
+                idle[kind][variant] = rate * wall / n
+                out[kind][variant] = total / n - idle[kind][variant]
+                say(f"  {name:9s} {kind:6s} {variant:12s} {out[kind][variant] / 1000:9.1f} k instructions per "
+                    f"request ({idle[kind][variant] / 1000:.1f} k of idle work taken off)")
         finally:
             stop(record)
-    return out
+    return out, idle
 
 
 @contextlib.contextmanager
@@ -241,14 +270,16 @@ def run(a: argparse.Namespace) -> dict:
     say(f"counting {describe(code)}")
     keys = Keys.create(state, providers)
     counts: dict[str, dict[str, dict[str, float]]] = {}
+    idle: dict[str, dict[str, Any]] = {}
     for name in providers:
         say(f"• {name}: in-process variants under callgrind")
         got = in_process(a, name, keys, state)
         say(f"• {name}: the minimal app and the gateway served by uvicorn, under callgrind")
-        for kind, values in served_by_uvicorn(a, name, keys, state).items():
+        served, idle[name] = served_by_uvicorn(a, name, keys, state)
+        for kind, values in served.items():
             got[kind].update(values)
         counts[name] = got
-    return {"counts": counts, "settings": {"requests": a.requests, "streams": a.streams,
+    return {"counts": counts, "idle": idle, "settings": {"requests": a.requests, "streams": a.streams,
                                            "chunk_delay_ms": getattr(a, "chunk_delay_ms", None), "source": code}}
 
 

@@ -60,6 +60,25 @@ def _apart(delay_ms: float | None) -> str:
     return "" if delay_ms is None else f", {delay_ms:g} ms apart"
 
 
+def _span(values: list[float]) -> str:
+    low, high = min(values) / 1000, max(values) / 1000
+    return f"{low:,.0f}" if round(low) == round(high) else f"{low:,.0f}–{high:,.0f}"
+
+
+def _idle(doc: dict) -> str:
+    """What the servers do while idle, taken off their counts (bench/instructions.py's docstring says why)."""
+    idle = doc.get("idle") or {}
+    rates = {v: [d["per_s"][v] for d in idle.values() if v in d.get("per_s", {})] for v in ("served", "uvicorn")}
+    if not rates["served"] or not rates["uvicorn"]:
+        return ""
+    per = {kind: [x for d in idle.values() for x in d.get(kind, {}).values()] for kind in ("plain", "stream")}
+    return (" The two servers also work while idle (uvicorn's main loop wakes ten times a second): counted in a "
+            f"window of no requests, {_span(rates['served'])} thousand instructions a second for the minimal app "
+            f"and {_span(rates['uvicorn'])} for the gateway. Under callgrind a request lasts ~50 times as long as "
+            "it does hot, so that work is taken off each server's count for the time its requests took: "
+            f"{_span(per['plain'])} thousand per plain request and {_span(per['stream'])} thousand per stream.")
+
+
 def markdown(doc: dict) -> str:
     """The page: what was counted, how, and the two tables (plain, streamed), thousands of instructions."""
     s = doc["settings"]
@@ -81,8 +100,8 @@ def markdown(doc: dict) -> str:
         f"requests (18 chunks{_apart(s.get('chunk_delay_ms'))}) counted per variant, after a warm-up. "
         "In-process variants are called over raw "
         "ASGI; `served` (the bare call behind a minimal app under uvicorn) and `uvicorn` (`python -m gateway`) "
-        "are servers driven over HTTP, counted in the server process only. Figures in thousands of "
-        "instructions per request.",
+        "are servers driven over HTTP, counted in the server process only." + _idle(doc) + " Figures in "
+        "thousands of instructions per request.",
         "",
         "## Plain requests",
         "",

@@ -79,9 +79,15 @@ def test_the_bench_runs_end_to_end_and_writes_its_page(tmp_path: Path, callgrind
     # FastAPI's stack (what direct routes skip) is ~15 % of a request; the small components (access log,
     # limiter: 1-2 %) are within the ~1 % noise of a 3-request count, so they are not compared here
     assert plain["full"] < plain["-direct"]
+    # each server's idle work (uvicorn's main loop, ten wake-ups a second: tens of thousands of instructions a
+    # second), counted and taken off its counts for the time the requests took
+    idle = doc["idle"]["openai"]
+    assert all(10_000 < idle["per_s"][v] < 5_000_000 for v in ("served", "uvicorn")), idle
+    assert all(0 < idle[kind][v] for kind in ("plain", "stream") for v in ("served", "uvicorn")), idle
     page = (tmp_path / "page.md").read_text()
     assert "## Plain requests" in page and "| component | openai |" in page
-    assert "openai    plain  uvicorn" in out.stderr  # progress, as it goes
+    assert "thousand instructions a second for the minimal app" in page
+    assert "openai    plain  uvicorn" in out.stderr and "openai    idle   served" in out.stderr  # progress
 
 
 def test_without_valgrind_it_says_what_to_install(tmp_path: Path) -> None:

@@ -57,6 +57,21 @@ def test_page_has_both_tables_in_thousands_and_the_share_of_the_floor() -> None:
     assert "60 plain requests and 15 streamed requests (18 chunks, 20 ms apart)" in page
     doc["settings"]["chunk_delay_ms"] = None  # a mock of the caller's (--mock-url): its pace is not known
     assert "15 streamed requests (18 chunks) counted" in markdown(doc)
+    assert "idle" not in markdown(doc)  # a document of before the idle work was counted
+
+
+def test_page_says_what_idle_work_was_taken_off() -> None:
+    from instructions_report import markdown
+
+    idle = {"openai": {"per_s": {"served": 231_400, "uvicorn": 236_900}, "plain": {"served": 11_200, "uvicorn": 12_900},
+                       "stream": {"served": 262_000, "uvicorn": 281_600}},
+            "anthropic": {"per_s": {"served": 230_600, "uvicorn": 240_200},
+                          "plain": {"served": 11_000, "uvicorn": 13_100}, "stream": {"served": 258_000,
+                                                                                    "uvicorn": 290_300}}}
+    page = markdown({"counts": {"openai": {"plain": PLAIN, "stream": STREAM}}, "idle": idle,
+                     "settings": {"requests": 60, "streams": 15, "chunk_delay_ms": 60}})
+    assert f"231 thousand instructions a second for the minimal app and 237{DASH}240 for the gateway" in page
+    assert f"11{DASH}13 thousand per plain request and 258{DASH}290 thousand per stream" in page
 
 
 def test_a_dump_gives_its_summary_and_anything_else_is_refused(tmp_path: Path) -> None:
