@@ -53,6 +53,20 @@ def test_the_upstream_call_is_always_chat_completions(provider: str, model_name:
     assert "messages" in payload and "input" not in payload
 
 
+@pytest.mark.parametrize("provider", ["openai", "local-llama"])
+def test_a_response_format_is_a_body_field_so_langchain_makes_a_plain_create_call(provider: str) -> None:
+    # Given `response_format` itself, ChatOpenAI calls the SDK's parse and stream helpers, which raise on a
+    # `length` or `content_filter` finish and refuse a tool without `strict` (test_chat_structured_endings.py).
+    model = adapter(provider).build_model("gpt-4o-mini", "test-key")
+    fmt = {"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}}
+    extra = {"metadata": {"team": "a"}} if provider == "openai" else {}  # local-llama refuses metadata
+    _, params = chat.prepare(adapter(provider), model, request(response_format=fmt, **extra))
+    assert isinstance(model, ChatOpenAI)
+    payload = model._get_request_payload([HumanMessage("hi")], **params)
+    assert "response_format" not in payload
+    assert payload["extra_body"] == {**extra, "response_format": fmt}  # one body, metadata kept beside it
+
+
 JSON_SCHEMA_PROVIDERS = [p for p in catalogue.names() if "json_schema" in adapter_class(p).structured_methods]
 
 

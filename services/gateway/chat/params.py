@@ -112,14 +112,18 @@ def prepare(adapter: ProviderAdapter, model: BaseChatModel,
     check_messages(adapter, req)
     check_model(model, req)
     given = req.model_fields_set  # the others are None (their default), which invoke_params drops
-    params = adapter.invoke_params({
-        **{name: _plain(getattr(req, name)) for name in PASSTHROUGH if name in given},
-        "max_tokens": req.max_completion_tokens or req.max_tokens,
-    })
+    passed = {name: _plain(getattr(req, name)) for name in PASSTHROUGH if name in given}
+    passed["max_tokens"] = req.max_completion_tokens or req.max_tokens
+    fmt = req.response_format if req.response_format is not None and req.response_format.type != "text" else None
+    if fmt is not None and structured_method(adapter, fmt) == "passthrough":
+        # The provider speaks OpenAI's response_format itself: one more parameter, under the adapter's name for it.
+        passed["response_format"] = fmt.model_dump(by_alias=True, exclude_none=True)
+        fmt = None
+    params = adapter.invoke_params(passed)
     if req.stop:
         params["stop"] = req.stop
-    if req.response_format is not None and req.response_format.type != "text":
-        params.update(structured_params(adapter, model, req.response_format))
+    if fmt is not None:
+        params.update(structured_params(adapter, model, fmt))
     runnable: Runnable[Any, Any] = model
     if req.tools:
         tools = [t.model_dump(exclude_none=True) for t in req.tools]
@@ -144,13 +148,17 @@ def tool_choice(adapter: ProviderAdapter, req: ChatCompletionRequest) -> Any:
     return choice.function.name if value == NAMED and isinstance(choice, NamedToolChoice) else value
 
 
-def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: ResponseFormat) -> dict[str, Any]:
-    """The call keywords the integration's own `with_structured_output` binds for this response_format."""
+def structured_method(adapter: ProviderAdapter, fmt: ResponseFormat) -> str:
+    """The adapter's mechanism for this response_format type (a 400 when it has none)."""
     method = adapter.structured_methods.get(fmt.type)
     if method is None:
         raise refuse("response_format", f"type {fmt.type!r} has no native mechanism at the {adapter.name} provider")
-    if method == "passthrough":  # the provider speaks OpenAI's response_format itself
-        return {"response_format": fmt.model_dump(by_alias=True, exclude_none=True)}
+    return method
+
+
+def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: ResponseFormat) -> dict[str, Any]:
+    """The call keywords the integration's own `with_structured_output` binds for this response_format."""
+    method = structured_method(adapter, fmt)
     schema = None
     if isinstance(fmt, JsonSchemaResponseFormat):  # LangChain names the schema by its title
         spec = fmt.json_schema

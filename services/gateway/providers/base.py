@@ -72,7 +72,8 @@ class ProviderAdapter(ABC):
     # NAMED passes the function name (LangChain builds the provider's form); absent forms are refused.
     tool_choices: ClassVar[Mapping[str, Any]] = {"auto": "auto", "none": "none", "required": "required",
                                                  "function": NAMED}
-    # response_format type -> the `with_structured_output` method of the LangChain integration.
+    # response_format type -> the `with_structured_output` method of the LangChain integration, or "passthrough":
+    # the provider takes OpenAI's response_format as it is (a parameter like the others, through `param_map`).
     structured_methods: ClassVar[Mapping[str, str]] = {"json_object": "json_mode", "json_schema": "json_schema"}
     finish_reasons: ClassVar[Mapping[str, str]] = {}
     finish_reason_key: ClassVar[str] = "finish_reason"

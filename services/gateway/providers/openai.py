@@ -44,27 +44,22 @@ class ChatOpenAIRefusals(ChatOpenAI):
     def _convert_chunk_to_generation_chunk(self, chunk: dict, default_chunk_class: type,
                                            base_generation_info: dict | None) -> ChatGenerationChunk | None:
         generated = super()._convert_chunk_to_generation_chunk(chunk, default_chunk_class, base_generation_info)
-        # A chunk of the SDK's own stream, or (with a response_format) its stream helper's `chunk` event.
-        choices = chunk.get("choices") or chunk.get("chunk", {}).get("choices")
+        choices = chunk.get("choices")
         # "" included: OpenAI opens a refusal with `"content": null, "refusal": ""`, and so does the gateway.
         refusal = (choices[0].get("delta") or {}).get("refusal") if choices else None
         if generated is not None and type(refusal) is str:
             generated.message.additional_kwargs["refusal"] = refusal
         return generated
 
-    def _get_generation_chunk_from_completion(self, completion: openai.BaseModel) -> ChatGenerationChunk:
-        # With a response_format, LangChain ends the stream with the helper's final completion, its refusal
-        # whole: the refusal went out delta by delta already (as LangChain drops the tool calls there).
-        generated = super()._get_generation_chunk_from_completion(completion)
-        generated.message.additional_kwargs.pop("refusal", None)
-        return generated
-
 
 class OpenAIAdapter(ProviderAdapter):
     """Chat completions against the OpenAI API (or anything speaking its protocol)."""
 
-    # LangChain keeps `metadata` for its own run metadata: send OpenAI's through `extra_body`.
-    param_map = {"metadata": "extra_body.metadata"}
+    # LangChain keeps `metadata` for its own run metadata: send OpenAI's through `extra_body`. And given a
+    # `response_format`, ChatOpenAI calls the SDK's parse and stream helpers, which refuse a tool without
+    # `strict: true` (ValueError) and raise on a reply that ends with `length` or `content_filter`: sent as a
+    # body field, the call is the plain create it is for any request and the reply comes back as it ended.
+    param_map = {"metadata": "extra_body.metadata", "response_format": "extra_body.response_format"}
     finish_reasons = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
                       "content_filter": "content_filter"}
     structured_methods = {"json_object": "passthrough", "json_schema": "passthrough"}

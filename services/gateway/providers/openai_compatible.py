@@ -14,7 +14,8 @@ from gateway.providers.openai import OpenAIAdapter
 class OpenAICompatibleAdapter(OpenAIAdapter):
     """Chat completions against a self-hosted server speaking the OpenAI protocol."""
 
-    param_map = {}  # no OpenAI `metadata` to route through extra_body: refused below
+    # No OpenAI `metadata` to route through extra_body (refused below); response_format as OpenAI's adapter sends it.
+    param_map = {"response_format": OpenAIAdapter.param_map["response_format"]}
     refused = {"metadata": "no request metadata on a self-hosted server", "store": "no stored completions",
                "service_tier": "no service tiers", "reasoning_effort": "not mapped for self-hosted models",
                "verbosity": "not mapped for self-hosted models",
