@@ -50,6 +50,18 @@ def test_numbers_take_integers_but_not_booleans_or_strings() -> None:
             ChatCompletionRequest.model_validate({"messages": USER, "temperature": wrong})
 
 
+def test_a_switch_that_takes_only_false_takes_no_number() -> None:
+    # pydantic matches `Literal[False]` by equality, and 0 == 0.0 == False in Python (schemathesis seed 777 sent
+    # `"include_obfuscation": 0.0` and got a stream).
+    body = {"messages": USER, "stream": True}
+    options = ChatCompletionRequest.model_validate({**body, "stream_options": {"include_obfuscation": False}})
+    assert options.stream_options is not None and options.stream_options.include_obfuscation is False
+    for wrong in (0, 0.0, "false", True):
+        with pytest.raises(ValidationError) as info:
+            ChatCompletionRequest.model_validate({**body, "stream_options": {"include_obfuscation": wrong}})
+        assert info.value.errors()[0]["loc"] == ("stream_options", "include_obfuscation"), wrong
+
+
 @pytest.mark.parametrize("url", ["https://a.b/c.png", "https://\u0104\u0085\u00a5", "https://a b", "https://a\ufeffb",
                                  "https://\u4f8b\u3048.jp/x.png", "https://a\u3000b", "https://a\u2028b"])
 def test_the_image_url_pattern_reads_alike_in_python_and_in_pydantic(url: str) -> None:

@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from gateway.api.json_types import JsonInt, PositiveInt, json_integer
+from gateway.api.json_types import JsonFalse, JsonInt, PositiveInt, json_integer
 from gateway.errors import not_served
 
 NonEmptyStr = Annotated[str, Field(min_length=1, max_length=256)]
@@ -220,7 +220,7 @@ class StreamOptions(_Strict):
     include_usage: StrictBool = False  # OpenAI's default: `stream_options: {}` adds no usage chunk
     # OpenAI pads stream deltas with an `obfuscation` field unless this is false; this gateway's deltas never
     # carry one, so only false (what it does) is accepted.
-    include_obfuscation: Literal[False] | None = None
+    include_obfuscation: JsonFalse | None = None
 
 
 class PromptCacheOptions(_Strict):

@@ -7,7 +7,7 @@ refuse 5.0, lax mode alone would take `true` and "5").
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
@@ -20,7 +20,17 @@ def json_integer(value: object) -> object:
     return value
 
 
+def json_boolean(value: object) -> object:
+    """Refuse what JSON Schema does not call a boolean before a `Literal[False]`, which pydantic matches by
+    equality: 0 and 0.0 equal False."""
+    if not isinstance(value, bool):
+        raise PydanticCustomError("bool_type", "Input should be a valid boolean")
+    return value
+
+
 # A bound goes in the same Field, before the validator: behind a BeforeValidator pydantic can no longer
 # render it as JSON Schema's minimum/maximum (it would write a bare `ge`).
 JsonInt = Annotated[int, Field(strict=False), BeforeValidator(json_integer)]
 PositiveInt = Annotated[int, Field(strict=False, ge=1), BeforeValidator(json_integer)]
+# Only `false` (a switch whose other value is not served).
+JsonFalse = Annotated[Literal[False], BeforeValidator(json_boolean)]
