@@ -49,6 +49,13 @@ def test_other_operations_are_left_alone() -> None:
     assert call("/v1/messages", copy.deepcopy(body)) == body
 
 
+@pytest.mark.parametrize(("given", "sent"), [("\x1c", "x"), (" \n", "x"), (" hi ", " hi "), ("", ""), (7, 7)])
+def test_the_agents_input_is_never_blank_text(given: Any, sent: Any) -> None:
+    # Anthropic refuses a whitespace-only user message (the gateway answers its 400); "" (shorter than the
+    # schema's minimum) and a non-string are negative cases, sent as generated.
+    assert call("/v1/agent", {"input": given, "max_steps": 2}) == {"input": sent, "max_steps": 2}
+
+
 def test_a_clients_json_schemas_become_well_formed_ones() -> None:
     body = {"response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {"anyOf": 3}}},
             "tools": [{"type": "function", "function": {"name": "f", "parameters": {"/": []}}},
