@@ -51,12 +51,15 @@ class GatewayMiddleware:
         status = 500
         started = False
         id_header = (b"x-request-id", request_id.encode())
+        # Anthropic's clients (anthropic-version on every call) read the id from `request-id`: the SDK's
+        # `message._request_id` and `APIStatusError.request_id`. The edge adds it by the same rule.
+        id_headers = [id_header, (b"request-id", id_header[1])] if b"anthropic-version" in headers else [id_header]
         self.runtime.metrics.started()
         try:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body:
                 response = error_response(PayloadTooLargeError(f"request body exceeds {self.max_body} bytes"),
-                                          {"x-request-id": request_id})
+                                          {k.decode(): v.decode() for k, v in id_headers})
                 status = 413
                 await response(scope, receive, send)
                 return
@@ -76,7 +79,7 @@ class GatewayMiddleware:
                 nonlocal status, started
                 if message["type"] == "http.response.start":
                     status, started = message["status"], True
-                    message["headers"] = [*message.get("headers", []), id_header]
+                    message["headers"] = [*message.get("headers", []), *id_headers]
                 elif message["type"] == "http.response.body" and not message.get("more_body", False):
                     return send_last(message)
                 return send(message)

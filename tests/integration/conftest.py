@@ -44,6 +44,7 @@ SUITE_OF_MODULE = {
     "test_chat_wire_schema": "langchain",
     "test_gateway_embeddings": "langchain",
     "test_anthropic_messages": "langchain",
+    "test_anthropic_request_id": "langchain",
     "test_gateway_agent": "langchain",
     "test_mock_openai": "langchain",
     "test_mock_anthropic": "langchain",

@@ -317,3 +317,16 @@ async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> N
     assert error.status_code == 401 and error.headers["x-request-id"] == "err-1"
     too_big = await client.post(CHAT, content=b"x" * 5000, headers={"x-request-id": "big-1"})
     assert too_big.status_code == 413 and too_big.headers["x-request-id"] == "big-1"
+
+
+async def test_anthropic_clients_also_get_the_id_as_request_id(client: httpx.AsyncClient) -> None:
+    # The anthropic SDK sends anthropic-version on every call and reads the id from `request-id`
+    # (`message._request_id`, `APIStatusError.request_id`); other clients get only x-request-id.
+    native = {"anthropic-version": "2023-06-01", "x-request-id": "trace-7"}
+    for resp in (await client.get("/healthz", headers=native), await client.get("/v1/models", headers=native),
+                 await client.post(CHAT, content=b"x" * 5000, headers=native)):
+        assert resp.status_code in (200, 401, 413)
+        assert resp.headers.get_list("request-id") == ["trace-7"] and resp.headers["x-request-id"] == "trace-7"
+    generated = await client.get("/healthz", headers={"anthropic-version": "2023-06-01"})
+    assert generated.headers["request-id"] == generated.headers["x-request-id"]
+    assert "request-id" not in (await client.get("/healthz", headers={"x-request-id": "trace-8"})).headers
