@@ -9,15 +9,19 @@ chunks so streaming can be timed.
 from __future__ import annotations
 
 import secrets
+import ssl
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
+import anthropic
 import httpx
+import httpx2
 import pytest
 
 from tests.support.stack import RunningStack, local_stack
@@ -126,6 +130,36 @@ def test_embeddings_draw_on_the_clients_token_budget(client: httpx.Client, tuned
     assert chat.status_code == 429 and chat.json()["error"]["code"] == "insufficient_quota"
 
 
+def test_the_messages_route_gives_anthropics_rate_limit_headers(tuned: RunningStack) -> None:
+    result = subprocess.run([sys.executable, "-m", "vaultctl", "client-key", "create", "--name", "messages-headers",
+                             "--providers", "anthropic", "--rpm", "100", "--tpm", "100000",
+                             "--addr", str(tuned.vault_addr),
+                             "--token-file", str(tuned.state_dir / "vault" / "root-token")],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    time.sleep(2.5)  # the gateway re-reads the client registry every second here
+    if time.time() % 60 > 55:  # a fixed minute window: keep both requests inside one
+        time.sleep(60 - time.time() % 60 + 0.2)
+    http = httpx2.Client(verify=ssl.create_default_context(cafile=str(tuned.ca)), timeout=60)
+    sdk = anthropic.Anthropic(base_url=f"{tuned.url}/anthropic", api_key=result.stdout.split("key: ")[1].split()[0],
+                              http_client=http, max_retries=0)
+    ask: list[anthropic.types.MessageParam] = [{"role": "user", "content": "hi"}]
+    with sdk:
+        plain = sdk.messages.with_raw_response.create(model=tuned.model("anthropic"), max_tokens=8, messages=ask)
+        with sdk.messages.with_streaming_response.create(model=tuned.model("anthropic"), max_tokens=8, messages=ask,
+                                                         stream=True) as streamed:
+            assert streamed.headers["content-type"].startswith("text/event-stream")
+            streamed.read()
+    for n, reply in enumerate((plain, streamed), start=1):
+        h = reply.headers
+        assert (h["anthropic-ratelimit-requests-limit"], h["anthropic-ratelimit-tokens-limit"]) == ("100", "100000")
+        assert h["anthropic-ratelimit-requests-remaining"] == str(100 - n) == h["x-ratelimit-remaining-requests"]
+        assert int(h["anthropic-ratelimit-tokens-remaining"]) == int(h["x-ratelimit-remaining-tokens"]) < 100000
+        for kind in ("requests", "tokens"):  # the instant the minute window starts over, in RFC 3339
+            reset = datetime.fromisoformat(h[f"anthropic-ratelimit-{kind}-reset"])
+            assert reset.second == 0 and 0 < reset.timestamp() - time.time() <= 60.5, reset
+
+
 def test_random_fake_keys_are_still_limited_per_ip(client: httpx.Client, tuned: RunningStack) -> None:
     fakes = [{"x-api-key": f"lgw_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"} for _ in range(30)]
     replies = _burst(client, 30, "/cohere/v1/models", fakes)
@@ -146,7 +180,7 @@ def test_cors_allowed_origin_gets_exact_origin_and_credentials(client: httpx.Cli
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ORIGIN
     assert response.headers["access-control-allow-credentials"] == "true"
-    assert "X-Request-ID" in response.headers["access-control-expose-headers"]
+    assert {"X-Request-ID", "request-id"} <= set(response.headers["access-control-expose-headers"].split(", "))
     assert response.headers["vary"] == "Origin"
     # Errors carry CORS too, so a browser can read them.
     denied = client.get("/openai/v1/models", headers={"Origin": ORIGIN})

@@ -94,6 +94,21 @@ async def test_headers_follow_openai_names() -> None:
     assert enforce.headers(None) == []
 
 
+async def test_anthropic_headers_give_the_reset_as_an_instant() -> None:
+    res = await MemoryLimiter(Clock(NOON)).acquire("c", Limits(rpm=60, tpm=1000), 100)
+    assert enforce.anthropic_headers(res) == [  # NOON is 12:00:10: both windows start over at 12:01
+        (b"anthropic-ratelimit-requests-limit", b"60"), (b"anthropic-ratelimit-requests-remaining", b"59"),
+        (b"anthropic-ratelimit-requests-reset", b"2026-12-02T12:01:00Z"),
+        (b"anthropic-ratelimit-tokens-limit", b"1000"), (b"anthropic-ratelimit-tokens-remaining", b"900"),
+        (b"anthropic-ratelimit-tokens-reset", b"2026-12-02T12:01:00Z"),
+    ]
+    only_requests = await MemoryLimiter(Clock(NOON)).acquire("c", Limits(rpm=5, daily_tokens=10**6), 100)
+    assert [name for name, _ in enforce.anthropic_headers(only_requests)] == [
+        b"anthropic-ratelimit-requests-limit", b"anthropic-ratelimit-requests-remaining",
+        b"anthropic-ratelimit-requests-reset"]
+    assert enforce.anthropic_headers(None) == []
+
+
 def test_windows_are_utc_calendar_aligned() -> None:
     last = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
     assert Windows.at(last).month == 2026 * 12 + 11

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from gateway.errors import QuotaExceededError, RateLimitedError
 from gateway.limits.base import Limiter, Limits, Reservation
@@ -62,6 +63,30 @@ def headers(res: Reservation | None) -> list[tuple[bytes, bytes]]:
         if limit is not None:
             out += ((limit_name, b"%d" % limit), (remaining_name, b"%d" % res.remaining(name)),
                     (reset_name, b"%ds" % math.ceil(res.reset_s(name))))
+    return out
+
+
+# Anthropic's names for the same limits (the Messages API): its reset is the instant the window starts over, in
+# RFC 3339, where OpenAI's is a duration. Its `tokens-*` is "the most restrictive limit in effect": ours is one.
+_ANTHROPIC_HEADER_NAMES = (
+    ("rpm", b"anthropic-ratelimit-requests-limit", b"anthropic-ratelimit-requests-remaining",
+     b"anthropic-ratelimit-requests-reset"),
+    ("tpm", b"anthropic-ratelimit-tokens-limit", b"anthropic-ratelimit-tokens-remaining",
+     b"anthropic-ratelimit-tokens-reset"),
+)
+
+
+def anthropic_headers(res: Reservation | None) -> list[tuple[bytes, bytes]]:
+    """Anthropic's anthropic-ratelimit-* headers for the limits the client has, as raw ASGI header pairs."""
+    if res is None:
+        return []
+    out: list[tuple[bytes, bytes]] = []
+    for name, limit_name, remaining_name, reset_name in _ANTHROPIC_HEADER_NAMES:
+        limit = getattr(res.limits, name)
+        if limit is not None:
+            reset = datetime.fromtimestamp(math.ceil(res.now + res.reset_s(name)), UTC)
+            out += ((limit_name, b"%d" % limit), (remaining_name, b"%d" % res.remaining(name)),
+                    (reset_name, reset.strftime("%Y-%m-%dT%H:%M:%SZ").encode()))
     return out
 
 

@@ -166,7 +166,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         # settled with the usage Anthropic reports (also for a stream, when it ends or is cut).
         conversation = [jsonbytes.dumps(req.model_dump(include={"system", "messages", "tools"})).decode()]
         reservation = await admit(runtime, client, conversation, req.max_tokens)
-        headers = enforce.headers(reservation)
+        headers = enforce.headers(reservation) + enforce.anthropic_headers(reservation)
         watch = ClientWatch(request.receive) if req.stream else None  # a client that leaves cancels the call
         try:
             if watch is not None:
