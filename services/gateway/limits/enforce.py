@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from gateway.errors import QuotaExceededError, RateLimitedError
@@ -46,28 +46,13 @@ async def admit(limiter: Limiter, subject: str, limits: Limits | None, tokens: i
                              retry_after=retry)
 
 
-# OpenAI's x-ratelimit-* header names for each rate limit: limit, remaining, reset.
+# OpenAI's x-ratelimit-* header names for each rate limit: limit, remaining, reset (a duration).
 _HEADER_NAMES = (
     ("rpm", b"x-ratelimit-limit-requests", b"x-ratelimit-remaining-requests", b"x-ratelimit-reset-requests"),
     ("tpm", b"x-ratelimit-limit-tokens", b"x-ratelimit-remaining-tokens", b"x-ratelimit-reset-tokens"),
 )
-
-
-def headers(res: Reservation | None) -> list[tuple[bytes, bytes]]:
-    """OpenAI's x-ratelimit-* headers for the limits the client has, as raw ASGI header pairs."""
-    if res is None:
-        return []
-    out: list[tuple[bytes, bytes]] = []
-    for name, limit_name, remaining_name, reset_name in _HEADER_NAMES:
-        limit = getattr(res.limits, name)
-        if limit is not None:
-            out += ((limit_name, b"%d" % limit), (remaining_name, b"%d" % res.remaining(name)),
-                    (reset_name, b"%ds" % math.ceil(res.reset_s(name))))
-    return out
-
-
 # Anthropic's names for the same limits (the Messages API): its reset is the instant the window starts over, in
-# RFC 3339, where OpenAI's is a duration. Its `tokens-*` is "the most restrictive limit in effect": ours is one.
+# RFC 3339. Its `tokens-*` is "the most restrictive limit in effect": ours is one.
 _ANTHROPIC_HEADER_NAMES = (
     ("rpm", b"anthropic-ratelimit-requests-limit", b"anthropic-ratelimit-requests-remaining",
      b"anthropic-ratelimit-requests-reset"),
@@ -76,18 +61,36 @@ _ANTHROPIC_HEADER_NAMES = (
 )
 
 
-def anthropic_headers(res: Reservation | None) -> list[tuple[bytes, bytes]]:
-    """Anthropic's anthropic-ratelimit-* headers for the limits the client has, as raw ASGI header pairs."""
+def _seconds_left(res: Reservation, name: str) -> bytes:
+    return b"%ds" % math.ceil(res.reset_s(name))
+
+
+def _instant(res: Reservation, name: str) -> bytes:
+    moment = datetime.fromtimestamp(math.ceil(res.now + res.reset_s(name)), UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+
+
+def _rate_headers(res: Reservation | None, names: tuple[tuple[str, bytes, bytes, bytes], ...],
+                  reset: Callable[[Reservation, str], bytes]) -> list[tuple[bytes, bytes]]:
     if res is None:
         return []
     out: list[tuple[bytes, bytes]] = []
-    for name, limit_name, remaining_name, reset_name in _ANTHROPIC_HEADER_NAMES:
+    for name, limit_name, remaining_name, reset_name in names:
         limit = getattr(res.limits, name)
         if limit is not None:
-            reset = datetime.fromtimestamp(math.ceil(res.now + res.reset_s(name)), UTC)
             out += ((limit_name, b"%d" % limit), (remaining_name, b"%d" % res.remaining(name)),
-                    (reset_name, reset.strftime("%Y-%m-%dT%H:%M:%SZ").encode()))
+                    (reset_name, reset(res, name)))
     return out
+
+
+def headers(res: Reservation | None) -> list[tuple[bytes, bytes]]:
+    """OpenAI's x-ratelimit-* headers for the limits the client has, as raw ASGI header pairs."""
+    return _rate_headers(res, _HEADER_NAMES, _seconds_left)
+
+
+def anthropic_headers(res: Reservation | None) -> list[tuple[bytes, bytes]]:
+    """Anthropic's anthropic-ratelimit-* headers for the limits the client has, as raw ASGI header pairs."""
+    return _rate_headers(res, _ANTHROPIC_HEADER_NAMES, _instant)
 
 
 async def settle(limiter: Limiter, res: Reservation | None, actual_tokens: int | None) -> None:
