@@ -65,6 +65,18 @@ def _span(values: list[float]) -> str:
     return f"{low:,.0f}" if round(low) == round(high) else f"{low:,.0f}–{high:,.0f}"
 
 
+def _windows(doc: dict) -> str:
+    """How many windows each variant was counted in, and how far a variant's windows spread."""
+    n = doc["settings"].get("windows") or 1
+    if n < 2:
+        return ""
+    spreads = [max(w) / min(w) - 1 for kinds in (doc.get("windows") or {}).values() for variants in kinds.values()
+               for w in variants.values() if w and min(w) > 0]
+    spread = f"; a variant's windows differed by up to {100 * max(spreads):.1f} %" if spreads else ""
+    return (f" in each of {n} windows, of which the lowest is kept (what lands in a window by chance, such as a "
+            f"garbage collection, only adds){spread}")
+
+
 def _idle(doc: dict) -> str:
     """What the servers do while idle, taken off their counts (bench/instructions.py's docstring says why)."""
     idle = doc.get("idle") or {}
@@ -97,7 +109,8 @@ def markdown(doc: dict) -> str:
         "`make bench`; these rank the components and show what a change saves.",
         "",
         f"One request at a time against the mock: {s['requests']} plain requests and {s['streams']} streamed "
-        f"requests (18 chunks{_apart(s.get('chunk_delay_ms'))}) counted per variant, after a warm-up. "
+        f"requests (18 chunks{_apart(s.get('chunk_delay_ms'))}) counted per variant{_windows(doc)}, after a "
+        "warm-up. "
         "In-process variants are called over raw "
         "ASGI; `served` (the bare call behind a minimal app under uvicorn) and `uvicorn` (`python -m gateway`) "
         "are servers driven over HTTP, counted in the server process only." + _idle(doc) + " Figures in "

@@ -61,7 +61,9 @@ def test_counts_follow_the_work_and_repeat(tmp_path: Path, callgrind) -> None:
 def test_the_bench_runs_end_to_end_and_writes_its_page(tmp_path: Path, callgrind) -> None:
     # Without --mock-url the tool starts the mock as `make bench-instructions` does, its chunks 60 ms apart. A
     # mock that sends them back to back (the default) lets a slow host read several per read, and a stream's count
-    # then falls with the host's speed: on a CI host the full app counted less than the bare call.
+    # then falls with the host's speed: on a CI host the full app counted less than the bare call. Each variant is
+    # counted in 3 windows and the lowest kept: a single window of one stream once counted the bare call ~1 million
+    # instructions high on a CI host, which put it above the full app.
     out = subprocess.run(
         [sys.executable, str(BENCH / "instructions.py"), "--providers", "openai",
          "--requests", "3", "--streams", "1", "--state", str(tmp_path / "state"),
@@ -75,6 +77,10 @@ def test_the_bench_runs_end_to_end_and_writes_its_page(tmp_path: Path, callgrind
     assert set(plain) == {"bare", "convert", "full", "-auth", "-limiter", "-audit", "-metrics", "-access_log",
                           "-direct", "served", "uvicorn"}
     assert set(stream) == {"bare", "full", "served", "uvicorn"}
+    assert doc["settings"]["windows"] == 3  # the default
+    windows = doc["windows"]["openai"]
+    assert all(len(windows[kind][v]) == 3 and counts[v] == min(windows[kind][v])
+               for kind, counts in (("plain", plain), ("stream", stream)) for v in counts), windows
     # the app does more than the bare call, and serving it over HTTP more again
     assert plain["bare"] < plain["full"] < plain["uvicorn"] and stream["bare"] < stream["full"] < stream["uvicorn"]
     # FastAPI's stack (what direct routes skip) is ~15 % of a request; the small components (access log,
@@ -88,7 +94,9 @@ def test_the_bench_runs_end_to_end_and_writes_its_page(tmp_path: Path, callgrind
     page = (tmp_path / "page.md").read_text()
     assert "## Plain requests" in page and "| component | openai |" in page
     assert "thousand instructions a second for the minimal app" in page
+    assert "counted per variant in each of 3 windows, of which the lowest is kept" in page
     assert "openai    plain  uvicorn" in out.stderr and "openai    idle   served" in out.stderr  # progress
+    assert "k instructions per request (lowest of " in out.stderr
 
 
 def test_without_valgrind_it_says_what_to_install(tmp_path: Path) -> None:

@@ -60,6 +60,21 @@ def test_page_has_both_tables_in_thousands_and_the_share_of_the_floor() -> None:
     assert "idle" not in markdown(doc)  # a document of before the idle work was counted
 
 
+def test_page_says_how_many_windows_and_how_far_they_spread() -> None:
+    from instructions_report import markdown
+
+    windows = {"openai": {"plain": {"bare": [3_600_000, 3_610_000, 3_690_000], "full": [4_300_000, 4_300_000]},
+                          "stream": {"bare": [8_600_000, 9_546_000]}}}
+    doc = {"counts": {"openai": {"plain": PLAIN, "stream": STREAM}}, "windows": windows,
+           "settings": {"requests": 20, "streams": 5, "windows": 3, "chunk_delay_ms": 60}}
+    page = markdown(doc)
+    assert ("20 plain requests and 5 streamed requests (18 chunks, 60 ms apart) counted per variant in each of 3 "
+            "windows, of which the lowest is kept") in page
+    assert "a variant's windows differed by up to 11.0 %, after a warm-up" in page  # 9,546k / 8,600k
+    doc["settings"]["windows"] = 1  # a document of one window a variant (or of before windows): no such sentence
+    assert "lowest is kept" not in markdown(doc)
+
+
 def test_page_says_what_idle_work_was_taken_off() -> None:
     from instructions_report import markdown
 
