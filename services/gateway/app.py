@@ -38,6 +38,7 @@ from gateway.errors import (
     invalid_json,
     telling_error,
 )
+from gateway.limits import enforce
 from gateway.providers.base import ProviderAdapter
 from gateway.runtime import Runtime, build_runtime
 from gateway.secrets.base import SecretsBackend, SecretsError
@@ -216,7 +217,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, exc: GatewayError) -> Response:
         note(exc)
-        return error_response(exc)
+        return error_response(exc, enforce.refusal_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

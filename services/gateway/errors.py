@@ -12,6 +12,7 @@
     ├── NotFoundError                 404 not_found
     ├── RateLimitedError              429 rate_limit_exceeded (+ Retry-After): upstream or client limit
     ├── QuotaExceededError            429 insufficient_quota (+ Retry-After): token budget exhausted
+    (a 429 of the client's own limits also carries the limiter's reservation: its rate-limit headers)
     ├── UpstreamError                 502 upstream_error (5xx, connection failure)
     │   └── UpstreamBadResponseError  502 upstream_bad_response (malformed body)
     ├── ServiceUnavailableError       503 service_unavailable (no provider key, shutting down)
@@ -43,6 +44,9 @@ class GatewayError(Exception):
     type = "internal_error"
     code = "internal_error"
     default_message = "internal error"
+    # The client's limiter reservation behind a 429 of the gateway's own limits (limits.enforce.admit sets it and
+    # renders its rate-limit headers, `refusal_headers`); None for every other error, an upstream 429 included.
+    reservation: object | None = None
 
     def __init__(self, message: str | None = None, *, code: str | None = None,
                  param: str | None = None, retry_after: int | None = None) -> None:

@@ -86,6 +86,10 @@ def test_client_limit_is_the_gateways_429_through_the_edge(client: httpx.Client,
     assert limited.json()["error"]["code"] == "rate_limit_exceeded"
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert limited.headers["strict-transport-security"] and limited.headers["x-request-id"]
+    # the limit's state, as an answered request reports it (OpenAI's 429s carry these too)
+    assert (limited.headers["x-ratelimit-limit-requests"], limited.headers["x-ratelimit-remaining-requests"]) == (
+        "3", "0")
+    assert limited.headers["x-ratelimit-reset-requests"] == f"{limited.headers['retry-after']}s"
     # The other credential style is the same client: the same count.
     bearer = {"Authorization": f"Bearer {key['x-api-key']}"}
     assert client.post("/anthropic/v1/chat/completions", json=body, headers=bearer).status_code == 429
@@ -95,6 +99,8 @@ def test_client_limit_is_the_gateways_429_through_the_edge(client: httpx.Client,
                             "messages": [{"role": "user", "content": "hi"}]})
     assert msg.status_code == 429 and msg.json()["error"]["type"] == "rate_limit_error", msg.text
     assert 1 <= int(msg.headers["retry-after"]) <= 60
+    assert msg.headers["anthropic-ratelimit-requests-remaining"] == "0" == msg.headers["x-ratelimit-remaining-requests"]
+    assert datetime.fromisoformat(msg.headers["anthropic-ratelimit-requests-reset"]).second == 0
     # The edge keeps no per-credential zone: unlimited routes of the same key still pass.
     assert {r.status_code for r in _burst(client, 10, "/anthropic/v1/models", [key] * 10)} == {200}
     # The other providers' limits are their own: the default openai limits let the same burst through.
@@ -129,6 +135,7 @@ def test_embeddings_draw_on_the_clients_token_budget(client: httpx.Client, tuned
           f"{replies[-1].status_code}")
     assert len(replies) >= 3 and 0 < used <= 60
     assert replies[-1].status_code == 429 and replies[-1].json()["error"]["code"] == "insufficient_quota"
+    assert replies[-1].headers["x-ratelimit-limit-requests"] == "1000"  # a budget's 429 reports the rate limits too
     # Chat of the same client is refused too: one budget per client, whatever the route.
     chat = client.post("/openai/v1/chat/completions", headers=key,
                        json={"model": tuned.model("openai"), "messages": [{"role": "user", "content": "hi"}]})

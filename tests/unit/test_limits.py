@@ -15,7 +15,7 @@ from gateway.app import create_app
 from gateway.auth import keys
 from gateway.config import Settings
 from gateway.errors import QuotaExceededError, RateLimitedError
-from gateway.limits import Limits, MemoryLimiter, Windows, enforce
+from gateway.limits import Limits, MemoryLimiter, Reservation, Windows, enforce
 from gateway.secrets.base import ClientKeyRecord, SecretsError
 from gateway.secrets.env import EnvSecretsBackend
 
@@ -109,6 +109,40 @@ async def test_anthropic_headers_give_the_reset_as_an_instant() -> None:
     assert enforce.anthropic_headers(None) == []
 
 
+async def test_a_refusal_carries_the_limit_headers_a_granted_request_gets() -> None:
+    limiter = MemoryLimiter(Clock(NOON))
+    limits = Limits(rpm=1, tpm=1000)
+    await enforce.admit(limiter, "c", limits, 100)
+    with pytest.raises(RateLimitedError) as refused:
+        await enforce.admit(limiter, "c", limits, 100)
+    assert enforce.refusal_headers(refused.value) == {  # nothing of the refused request was counted
+        "x-ratelimit-limit-requests": "1", "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "50s",
+        "x-ratelimit-limit-tokens": "1000", "x-ratelimit-remaining-tokens": "900", "x-ratelimit-reset-tokens": "50s"}
+    anthropic = enforce.refusal_headers(refused.value, anthropic=True)
+    assert anthropic["anthropic-ratelimit-requests-remaining"] == "0"
+    assert anthropic["x-ratelimit-limit-tokens"] == "1000"  # both families, as the Messages route answers
+    assert anthropic["anthropic-ratelimit-tokens-reset"] == "2026-12-02T12:01:00Z"
+    with pytest.raises(QuotaExceededError) as budget:  # a budget's 429 reports the rate limits it has too
+        await enforce.admit(limiter, "d", Limits(rpm=5, daily_tokens=10), 11)
+    assert enforce.refusal_headers(budget.value)["x-ratelimit-remaining-requests"] == "5"
+    # any other error, an upstream's 429 among them, has no limit state of the client's to report
+    assert enforce.refusal_headers(RateLimitedError("upstream rate limit", retry_after=3)) == {}
+
+
+class Unreachable(MemoryLimiter):
+    """A shared engine that could not be asked (RedisLimiter's answer then): nothing counted."""
+
+    async def acquire(self, subject: str, limits: Limits, tokens: int) -> Reservation:
+        return Reservation(subject, limits, 0, NOON, Windows.at(NOON), denied="unavailable", local=True)
+
+
+async def test_a_budget_that_cannot_be_checked_reports_no_counts() -> None:
+    with pytest.raises(QuotaExceededError) as refused:
+        await enforce.admit(Unreachable(Clock(NOON)), "c", Limits(rpm=5, daily_tokens=10), 1)
+    assert refused.value.code == "budget_unavailable" and refused.value.retry_after == 5
+    assert enforce.refusal_headers(refused.value) == {}  # not "5 of 5 requests remaining": nothing was counted
+
+
 def test_windows_are_utc_calendar_aligned() -> None:
     last = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
     assert Windows.at(last).month == 2026 * 12 + 11
@@ -168,6 +202,8 @@ async def test_the_route_refuses_past_rpm_with_retry_after_and_counts_it(limited
     refused = await limited.post("/v1/chat/completions", json=body)
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert (refused.headers["x-ratelimit-limit-requests"], refused.headers["x-ratelimit-remaining-requests"]) == (
+        "2", "0")
     metrics = (await limited.get("/metrics")).text
     assert 'llm_gateway_limited_total{limit="rate_limit_exceeded",provider="openai"} 1.0' in metrics
     ready = (await limited.get("/readyz")).json()

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from gateway.errors import QuotaExceededError, RateLimitedError
+from gateway.errors import GatewayError, QuotaExceededError, RateLimitedError
 from gateway.limits.base import Limiter, Limits, Reservation
 
 log = logging.getLogger("gateway.limits")
@@ -31,19 +31,23 @@ async def admit(limiter: Limiter, subject: str, limits: Limits | None, tokens: i
     if res.denied is None:
         return res
     retry = res.retry_after()
-    if res.denied == "requests":
-        raise RateLimitedError(f"rate limit reached: {limits.rpm} requests per minute", retry_after=retry)
-    if res.denied == "tokens":
-        assert limits.tpm is not None
-        what = "request too large for" if tokens > limits.tpm else "rate limit reached:"
-        raise RateLimitedError(f"{what} {limits.tpm} tokens per minute (this request reserves {tokens})",
-                               retry_after=retry)
-    if res.denied == "unavailable":
+    if res.denied == "unavailable":  # nothing was counted: no limit state to report
         raise QuotaExceededError("the token budget cannot be checked right now; retry shortly",
                                  code="budget_unavailable", retry_after=retry)
-    period = "daily" if res.denied == "daily_tokens" else "monthly"
-    raise QuotaExceededError(f"{period} token budget exhausted ({getattr(limits, res.denied)} tokens)",
-                             retry_after=retry)
+    err: GatewayError
+    if res.denied == "requests":
+        err = RateLimitedError(f"rate limit reached: {limits.rpm} requests per minute", retry_after=retry)
+    elif res.denied == "tokens":
+        assert limits.tpm is not None
+        what = "request too large for" if tokens > limits.tpm else "rate limit reached:"
+        err = RateLimitedError(f"{what} {limits.tpm} tokens per minute (this request reserves {tokens})",
+                               retry_after=retry)
+    else:
+        period = "daily" if res.denied == "daily_tokens" else "monthly"
+        err = QuotaExceededError(f"{period} token budget exhausted ({getattr(limits, res.denied)} tokens)",
+                                 retry_after=retry)
+    err.reservation = res  # the 429 reports the limits as a granted request's answer does (`refusal_headers`)
+    raise err
 
 
 # OpenAI's x-ratelimit-* header names for each rate limit: limit, remaining, reset (a duration).
@@ -91,6 +95,16 @@ def headers(res: Reservation | None) -> list[tuple[bytes, bytes]]:
 def anthropic_headers(res: Reservation | None) -> list[tuple[bytes, bytes]]:
     """Anthropic's anthropic-ratelimit-* headers for the limits the client has, as raw ASGI header pairs."""
     return _rate_headers(res, _ANTHROPIC_HEADER_NAMES, _instant)
+
+
+def refusal_headers(exc: GatewayError, *, anthropic: bool = False) -> dict[str, str]:
+    """The rate-limit headers of a 429 the client's own limits gave (OpenAI's, and Anthropic's too for the
+    Messages route), as a granted request's answer has them; none for any other error."""
+    res = exc.reservation
+    if not isinstance(res, Reservation):
+        return {}
+    pairs = headers(res) + (anthropic_headers(res) if anthropic else [])
+    return {name.decode(): value.decode() for name, value in pairs}
 
 
 async def settle(limiter: Limiter, res: Reservation | None, actual_tokens: int | None) -> None:

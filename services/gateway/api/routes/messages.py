@@ -95,7 +95,9 @@ def anthropic_error(exc: GatewayError) -> Response:
     ctx = context.get()
     if ctx is not None:
         ctx.error_code = exc.code
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    headers = enforce.refusal_headers(exc, anthropic=True)
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return Response(orjson.dumps(error_body(exc)), status_code=exc.status, media_type="application/json",
                     headers=headers)
 
