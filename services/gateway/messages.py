@@ -177,9 +177,13 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "
                422: "invalid_request_error", 429: "rate_limit_error", 504: "timeout_error"}
 
 
-def error_body(exc: GatewayError) -> dict[str, Any]:
-    """The Anthropic error document for a gateway error."""
-    return {"type": "error", "error": {"type": ERROR_TYPES.get(exc.status, "api_error"), "message": exc.message}}
+def error_body(exc: GatewayError, request_id: str | None = None) -> dict[str, Any]:
+    """The Anthropic error document for a gateway error; an HTTP error's names its request, as Anthropic's do."""
+    body: dict[str, Any] = {"type": "error",
+                            "error": {"type": ERROR_TYPES.get(exc.status, "api_error"), "message": exc.message}}
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:

@@ -61,6 +61,9 @@ def test_errors_carry_it_from_the_gateway_and_from_the_edge(stack: RunningStack,
     errors.append(auth.value)
     for error in errors:
         assert error.request_id and error.request_id == error.response.headers["x-request-id"], error
+    # the gateway's error document names the request too, as Anthropic's do (the SDK's ErrorResponse.request_id)
+    assert isinstance(unknown_model.value.body, dict)
+    assert unknown_model.value.body["request_id"] == unknown_model.value.request_id
 
 
 def test_other_clients_get_only_x_request_id(stack: RunningStack, http: httpx.Client) -> None:

@@ -51,3 +51,6 @@ def test_the_snippet_covers_every_code_of_the_openai_pages() -> None:
 def test_gateway_errors_map_to_anthropic_types(exc: errors.GatewayError, status: int, kind: str) -> None:
     assert exc.status == status
     assert error_body(exc) == {"type": "error", "error": {"type": kind, "message": exc.message}}
+    # an HTTP error names its request, as Anthropic's do (the SDK's ErrorResponse.request_id)
+    assert error_body(exc, "req-1") == {"type": "error", "error": {"type": kind, "message": exc.message},
+                                        "request_id": "req-1"}

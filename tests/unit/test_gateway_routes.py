@@ -137,7 +137,8 @@ async def test_messages_validation_and_auth_are_anthropic_shaped() -> None:
         no_key = await client.post("/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"})
         assert no_key.status_code == 401
         assert no_key.json() == {"type": "error", "error": {"type": "authentication_error",
-                                                            "message": no_key.json()["error"]["message"]}}
+                                                            "message": no_key.json()["error"]["message"]},
+                                 "request_id": no_key.headers["x-request-id"]}
         too_many = await client.post("/v1/messages", json={**body, "max_tokens": 5000},
                                      headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"})
         assert too_many.status_code == 400 and "max_tokens" in too_many.json()["error"]["message"]
@@ -149,7 +150,8 @@ async def test_messages_validation_and_auth_are_anthropic_shaped() -> None:
             "x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"})
         assert lone.status_code == 400 and lone.json() == {"type": "error", "error": {
             "type": "invalid_request_error", "message": "request body is not valid JSON (lone UTF-16 surrogate "
-                                                        "escape in a string (not Unicode text) at character 26)"}}
+                                                        "escape in a string (not Unicode text) at character 26)"},
+            "request_id": lone.headers["x-request-id"]}
         down = await client.post("/v1/messages", json=body, headers={"x-api-key": KEY,
                                                                        "anthropic-version": "2023-06-01"})
         assert down.status_code == 502 and down.json()["error"]["type"] == "api_error"  # nothing listens upstream
@@ -168,7 +170,8 @@ async def test_a_fault_of_the_gateway_on_the_messages_route_is_an_anthropic_shap
                                                                           "anthropic-version": "2023-06-01"})
         assert answer.status_code == 500
         assert answer.json() == {"type": "error", "error": {"type": "api_error",
-                                                            "message": internal_error().message}}
+                                                            "message": internal_error().message},
+                                 "request_id": answer.headers["x-request-id"]}
         [logged] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
         line = json.loads(JsonFormatter().format(logged))
         assert line["error_type"] == "RuntimeError" and line["error_at"].endswith(" in broken")
@@ -225,7 +228,8 @@ async def test_the_anthropic_sdks_models_calls_take_the_anthropic_route(gateway:
     if provider == "anthropic":  # relayed to Anthropic (nothing listens upstream here: its 502, Anthropic-shaped)
         assert listed.status_code == 502 and listed.json()["error"]["type"] == "api_error"
         assert unknown.status_code == 404 and unknown.json() == {"type": "error", "error": {
-            "type": "not_found_error", "message": unknown.json()["error"]["message"]}}
+            "type": "not_found_error", "message": unknown.json()["error"]["message"]},
+            "request_id": unknown.headers["x-request-id"]}
     else:  # no native model records: the header changes nothing
         assert listed.json() == plain.json()
         assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"

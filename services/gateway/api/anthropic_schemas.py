@@ -157,6 +157,7 @@ class AnthropicErrorBody(BaseModel):
 
     type: Literal["error"] = "error"
     error: AnthropicErrorDetail
+    request_id: str | None = None  # the gateway's id of the request (also its `request-id` header)
 
 
 class Usage(BaseModel):

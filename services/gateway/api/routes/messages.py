@@ -98,8 +98,8 @@ def anthropic_error(exc: GatewayError) -> Response:
     headers = enforce.refusal_headers(exc, anthropic=True)
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
-    return Response(orjson.dumps(error_body(exc)), status_code=exc.status, media_type="application/json",
-                    headers=headers)
+    return Response(orjson.dumps(error_body(exc, ctx.request_id if ctx is not None else None)),
+                    status_code=exc.status, media_type="application/json", headers=headers)
 
 
 def _invalid(exc: RequestValidationError, request: Request) -> GatewayError:
