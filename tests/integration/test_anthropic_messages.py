@@ -168,7 +168,8 @@ def test_sdk_errors_are_anthropic_shaped(stack: RunningStack, client: anthropic.
     with _client(stack, api_key="sk-not-a-gateway-key") as bad, pytest.raises(anthropic.AuthenticationError) as auth:
         bad.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert auth.value.body == {"type": "error", "error": {"type": "authentication_error",  # the edge's page
-                                                          "message": "invalid credentials for this provider"}}
+                                                          "message": "invalid credentials for this provider"},
+                               "request_id": auth.value.request_id}
     with _client(stack, api_key=stack.keys["openai"]) as other, pytest.raises(anthropic.PermissionDeniedError):
         other.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}])
     with pytest.raises(anthropic.RateLimitError) as limited:
@@ -339,7 +340,8 @@ def test_the_edges_own_errors_on_the_models_routes_follow_the_client(stack: Runn
     with _client(stack, api_key="sk-not-a-gateway-key") as bad, pytest.raises(anthropic.AuthenticationError) as auth:
         bad.models.list()
     assert auth.value.body == {"type": "error", "error": {"type": "authentication_error",  # the edge's page
-                                                          "message": "invalid credentials for this provider"}}
+                                                          "message": "invalid credentials for this provider"},
+                               "request_id": auth.value.request_id}
     native = {"anthropic-version": "2023-06-01"}
     for path in ("/anthropic/v1/models", f"/anthropic/v1/models/{MODEL}"):
         anthropic_shaped = http.get(f"{stack.url}{path}", headers=native)

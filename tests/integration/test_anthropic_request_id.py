@@ -61,9 +61,12 @@ def test_errors_carry_it_from_the_gateway_and_from_the_edge(stack: RunningStack,
     errors.append(auth.value)
     for error in errors:
         assert error.request_id and error.request_id == error.response.headers["x-request-id"], error
-    # the gateway's error document names the request too, as Anthropic's do (the SDK's ErrorResponse.request_id)
-    assert isinstance(unknown_model.value.body, dict)
-    assert unknown_model.value.body["request_id"] == unknown_model.value.request_id
+        # the error document names the request too, as Anthropic's do (the SDK's ErrorResponse.request_id)
+        assert isinstance(error.body, dict) and error.body["request_id"] == error.request_id, error.body
+    # a client's own well-formed id is the edge page's too
+    with _client(stack, "sk-not-a-gateway-key") as bad, pytest.raises(anthropic.AuthenticationError) as traced:
+        bad.messages.create(model=MODEL, max_tokens=10, messages=ASK, extra_headers={"x-request-id": "t-43"})
+    assert isinstance(traced.value.body, dict) and traced.value.body["request_id"] == "t-43" == traced.value.request_id
 
 
 def test_other_clients_get_only_x_request_id(stack: RunningStack, http: httpx.Client) -> None:

@@ -12,13 +12,17 @@ from gateway.messages import error_body
 
 ERRORS = Path(__file__).resolve().parents[2] / "nginx" / "errors"
 SNIPPET = ERRORS.parent / "snippets" / "error-pages-anthropic.conf"
+# nginx's SSI command that writes the request's id into an Anthropic page (the edge's nginx.conf turns SSI on there)
+ECHO_ID = '<!--# echo var="edge_request_id" encoding="none" -->'
 
 
 @pytest.mark.parametrize("page", sorted(p.name for p in ERRORS.glob("*.json")))
 def test_each_edge_error_page_has_an_anthropic_twin(page: str) -> None:
     openai_doc = json.loads((ERRORS / page).read_text())
-    twin = json.loads((ERRORS / "anthropic" / page).read_text())
-    assert twin["type"] == "error" and set(twin) == {"type", "error"}
+    text = (ERRORS / "anthropic" / page).read_text()
+    assert text.count("<!--#") == 1 and text.count(ECHO_ID) == 1  # one command, the id's echo, nothing else
+    twin = json.loads(text.replace(ECHO_ID, "req-1"))
+    assert twin["type"] == "error" and set(twin) == {"type", "error", "request_id"} and twin["request_id"] == "req-1"
     assert twin["error"]["message"] == openai_doc["error"]["message"]
     assert twin["error"]["type"].endswith("_error") or twin["error"]["type"] == "request_too_large"
 
