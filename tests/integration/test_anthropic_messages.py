@@ -364,7 +364,8 @@ def test_the_edges_own_errors_elsewhere_follow_the_client(stack: RunningStack, c
     native = {"anthropic-version": "2023-06-01", "x-api-key": stack.keys["anthropic"]}
     for path in ("/anthropic/v1/files", "/v1/messages", "/no-such-provider/v1/messages"):  # under and outside
         anthropic_shaped = http.post(f"{stack.url}{path}", headers=native, json={})
-        assert anthropic_shaped.status_code == 404 and anthropic_shaped.json() == batches.value.body
+        assert anthropic_shaped.status_code == 404 and anthropic_shaped.json() == {  # the same page, its own id
+            **error_body(batches.value), "request_id": anthropic_shaped.headers["request-id"]}
         openai_shaped = http.post(f"{stack.url}{path}", headers={"x-api-key": stack.keys["anthropic"]}, json={})
         assert openai_shaped.status_code == 404 and openai_shaped.json()["error"]["code"] == "not_found"
     # On chat, the edge's refusals follow the same rule: a missing credential, for each client.
