@@ -12,11 +12,13 @@
     ├── NotFoundError                 404 not_found
     ├── RateLimitedError              429 rate_limit_exceeded (+ Retry-After): upstream or client limit
     ├── QuotaExceededError            429 insufficient_quota (+ Retry-After): token budget exhausted
-    (a 429 of the client's own limits also carries the limiter's reservation: its rate-limit headers)
     ├── UpstreamError                 502 upstream_error (5xx, connection failure)
     │   └── UpstreamBadResponseError  502 upstream_bad_response (malformed body)
     ├── ServiceUnavailableError       503 service_unavailable (no provider key, shutting down)
     └── UpstreamTimeoutError          504 upstream_timeout
+
+A 429 of the client's own limits also carries the limiter's reservation, rendered as the rate-limit headers a
+granted request gets (`limits.enforce.refusal_headers`).
 
 Provider adapters map their SDK's exceptions onto this tree (`ProviderAdapter.map_error`): an unmapped
 exception raised by an upstream call is a 502 naming only its type. An exception that escapes a route anywhere
