@@ -11,14 +11,15 @@
     ├── PermissionDeniedError         403 provider_not_allowed
     ├── NotFoundError                 404 not_found
     ├── RateLimitedError              429 rate_limit_exceeded (+ Retry-After): upstream or client limit
-    ├── QuotaExceededError            429 insufficient_quota (+ Retry-After): token budget exhausted
+    ├── QuotaExceededError            429 insufficient_quota (+ Retry-After, x-should-retry: false): budget spent
     ├── UpstreamError                 502 upstream_error (5xx, connection failure)
     │   └── UpstreamBadResponseError  502 upstream_bad_response (malformed body)
     ├── ServiceUnavailableError       503 service_unavailable (no provider key, shutting down)
     └── UpstreamTimeoutError          504 upstream_timeout
 
 A 429 of the client's own limits also carries the limiter's reservation, rendered as the rate-limit headers a
-granted request gets (`limits.enforce.refusal_headers`).
+granted request gets (`limits.enforce.refusal_headers`). One that no retry can pass soon (a spent budget, a
+request larger than the tokens-per-minute limit) says so: `x-should-retry: false`, so the SDKs do not retry it.
 
 Provider adapters map their SDK's exceptions onto this tree (`ProviderAdapter.map_error`): an unmapped
 exception raised by an upstream call is a 502 naming only its type. An exception that escapes a route anywhere
@@ -50,13 +51,16 @@ class GatewayError(Exception):
     # renders its rate-limit headers, `refusal_headers`); None for every other error, an upstream 429 included.
     reservation: object | None = None
 
-    def __init__(self, message: str | None = None, *, code: str | None = None,
-                 param: str | None = None, retry_after: int | None = None) -> None:
+    def __init__(self, message: str | None = None, *, code: str | None = None, param: str | None = None,
+                 retry_after: int | None = None, retryable: bool | None = None) -> None:
         super().__init__(message or self.default_message)
         self.message = message or self.default_message
         self.code = code or self.code
         self.param = param
         self.retry_after = retry_after
+        # Whether retrying the same request can succeed, when the gateway knows (None: the client's rules decide):
+        # sent as `x-should-retry`, which the OpenAI and Anthropic SDKs obey before their own status rules.
+        self.retryable = retryable
 
     def body(self) -> dict[str, Any]:
         """Return the OpenAI-style error document."""
@@ -185,11 +189,19 @@ def invalid_json(error: Mapping[str, Any]) -> InvalidRequestError:
 _NOT_FIELDS = frozenset({"body", "header", "query", "str", "int", "float", "bool", "list", "dict", "none"})
 
 
+def retry_headers(exc: GatewayError) -> dict[str, str]:
+    """`Retry-After` and `x-should-retry`, where the error has them (both shapes of error send them)."""
+    out: dict[str, str] = {}
+    if exc.retry_after is not None:
+        out["Retry-After"] = str(exc.retry_after)
+    if exc.retryable is not None:
+        out["x-should-retry"] = "true" if exc.retryable else "false"
+    return out
+
+
 def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> Response:
     """Render a GatewayError as a JSON response with the right status and headers."""
-    hdrs = dict(headers or {})
-    if exc.retry_after is not None:
-        hdrs["Retry-After"] = str(exc.retry_after)
+    hdrs = {**(headers or {}), **retry_headers(exc)}
     if exc.status == 401:
         hdrs.setdefault("WWW-Authenticate", 'Bearer realm="llm-gateway"')
     return Response(orjson.dumps(exc.body()), status_code=exc.status,

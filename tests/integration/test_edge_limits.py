@@ -22,6 +22,7 @@ from pathlib import Path
 import anthropic
 import httpx
 import httpx2
+import openai
 import pytest
 
 from tests.support.stack import RunningStack, local_stack
@@ -89,6 +90,7 @@ def test_client_limit_is_the_gateways_429_through_the_edge(client: httpx.Client,
     # the limit's state, as an answered request reports it (OpenAI's 429s carry these too)
     assert (limited.headers["x-ratelimit-limit-requests"], limited.headers["x-ratelimit-remaining-requests"]) == (
         "3", "0")
+    assert "x-should-retry" not in limited.headers  # the next minute admits it: the SDKs' own rules retry it
     assert limited.headers["x-ratelimit-reset-requests"] == f"{limited.headers['retry-after']}s"
     # The other credential style is the same client: the same count.
     bearer = {"Authorization": f"Bearer {key['x-api-key']}"}
@@ -140,6 +142,15 @@ def test_embeddings_draw_on_the_clients_token_budget(client: httpx.Client, tuned
     chat = client.post("/openai/v1/chat/completions", headers=key,
                        json={"model": tuned.model("openai"), "messages": [{"role": "user", "content": "hi"}]})
     assert chat.status_code == 429 and chat.json()["error"]["code"] == "insufficient_quota"
+    # A spent budget says no retry can pass it soon: the SDK, told to retry twice, sends the request once.
+    assert chat.headers["x-should-retry"] == "false"
+    sent: list[str] = []
+    http = httpx2.Client(verify=ssl.create_default_context(cafile=str(tuned.ca)), timeout=60,
+                         event_hooks={"request": [lambda request: sent.append(request.url.path)]})
+    with openai.OpenAI(base_url=f"{tuned.url}/openai/v1", api_key=key["x-api-key"], http_client=http,
+                       max_retries=2) as sdk, pytest.raises(openai.RateLimitError) as spent:
+        sdk.embeddings.create(model="text-embedding-3-small", input=body["input"])  # the request refused above
+    assert sent == ["/openai/v1/embeddings"] and spent.value.code == "insufficient_quota"
 
 
 def test_the_messages_route_gives_anthropics_rate_limit_headers(tuned: RunningStack) -> None:

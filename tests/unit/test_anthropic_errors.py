@@ -58,3 +58,17 @@ def test_gateway_errors_map_to_anthropic_types(exc: errors.GatewayError, status:
     # an HTTP error names its request, as Anthropic's do (the SDK's ErrorResponse.request_id)
     assert error_body(exc, "req-1") == {"type": "error", "error": {"type": kind, "message": exc.message},
                                         "request_id": "req-1"}
+
+
+async def test_a_spent_budget_on_the_messages_route_tells_the_sdk_not_to_retry() -> None:
+    from gateway.api.routes.messages import anthropic_error
+    from gateway.limits import Limits, MemoryLimiter, enforce
+
+    limiter, limits = MemoryLimiter(lambda: 1_796_212_810.0), Limits(rpm=10, daily_tokens=5)  # 2026-12-02 12:00:10
+    with pytest.raises(errors.QuotaExceededError) as spent:
+        await enforce.admit(limiter, "c", limits, 6)
+    answer = anthropic_error(spent.value)
+    assert answer.status_code == 429 and json.loads(bytes(answer.body))["error"]["type"] == "rate_limit_error"
+    h = answer.headers
+    assert (h["x-should-retry"], h["retry-after"]) == ("false", str(12 * 3600 - 10))  # the SDK obeys the first
+    assert h["anthropic-ratelimit-requests-remaining"] == "10" == h["x-ratelimit-remaining-requests"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway import errors
 from gateway.app import create_app
 from gateway.auth import keys
 from gateway.config import Settings
@@ -67,6 +68,9 @@ async def test_budgets_refuse_past_the_last_token_and_name_the_period() -> None:
         await enforce.admit(limiter, "c", limits, 1)
     assert daily.value.status == 429 and daily.value.code == "insufficient_quota"
     assert "daily" in daily.value.message and daily.value.retry_after == 86400 - 12 * 3600 - 10
+    # spent until midnight: the SDKs are told not to retry it (seconds apart, every retry would be refused)
+    assert daily.value.retryable is False
+    assert errors.retry_headers(daily.value) == {"Retry-After": str(daily.value.retry_after), "x-should-retry": "false"}
 
 
 async def test_admit_raises_openai_shaped_rate_limit_errors() -> None:
@@ -75,8 +79,14 @@ async def test_admit_raises_openai_shaped_rate_limit_errors() -> None:
     with pytest.raises(RateLimitedError) as exc:
         await enforce.admit(limiter, "c", Limits(rpm=1), 0)
     assert exc.value.code == "rate_limit_exceeded" and exc.value.retry_after == 50
-    with pytest.raises(RateLimitedError, match="request too large"):
+    assert exc.value.retryable is None and "x-should-retry" not in errors.retry_headers(exc.value)  # the SDK decides
+    with pytest.raises(RateLimitedError, match="request too large") as too_large:
         await enforce.admit(limiter, "d", Limits(tpm=10), 11)
+    assert too_large.value.retryable is False  # no minute admits it
+    with pytest.raises(RateLimitedError, match="rate limit reached") as full_minute:
+        await enforce.admit(limiter, "d", Limits(tpm=10), 10)
+        await enforce.admit(limiter, "d", Limits(tpm=10), 1)
+    assert full_minute.value.retryable is None  # the next minute admits it
     assert await enforce.admit(limiter, "c", None, 10**9) is None  # an unlimited client is not counted
 
 

@@ -39,13 +39,14 @@ async def admit(limiter: Limiter, subject: str, limits: Limits | None, tokens: i
         err = RateLimitedError(f"rate limit reached: {limits.rpm} requests per minute", retry_after=retry)
     elif res.denied == "tokens":
         assert limits.tpm is not None
-        what = "request too large for" if tokens > limits.tpm else "rate limit reached:"
+        too_large = tokens > limits.tpm  # no minute will ever admit it: the SDKs are told not to retry
+        what = "request too large for" if too_large else "rate limit reached:"
         err = RateLimitedError(f"{what} {limits.tpm} tokens per minute (this request reserves {tokens})",
-                               retry_after=retry)
-    else:
+                               retry_after=retry, retryable=False if too_large else None)
+    else:  # a budget: spent until the next day or month, past any SDK's retries (seconds apart)
         period = "daily" if res.denied == "daily_tokens" else "monthly"
         err = QuotaExceededError(f"{period} token budget exhausted ({getattr(limits, res.denied)} tokens)",
-                                 retry_after=retry)
+                                 retry_after=retry, retryable=False)
     err.reservation = res  # the 429 reports the limits as a granted request's answer does (`refusal_headers`)
     raise err
 

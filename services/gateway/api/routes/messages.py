@@ -38,7 +38,15 @@ from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
 from gateway.api.routes.models import note_route
 from gateway.api.strict_json import StrictJsonRoute
-from gateway.errors import GatewayError, InvalidRequestError, error_field, fault, invalid_json, telling_error
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    error_field,
+    fault,
+    invalid_json,
+    retry_headers,
+    telling_error,
+)
 from gateway.limits import enforce
 from gateway.messages import MessagesRelay, error_body
 from gateway.providers.base import ProviderAdapter
@@ -95,9 +103,7 @@ def anthropic_error(exc: GatewayError) -> Response:
     ctx = context.get()
     if ctx is not None:
         ctx.error_code = exc.code
-    headers = enforce.refusal_headers(exc, anthropic=True)
-    if exc.retry_after is not None:
-        headers["Retry-After"] = str(exc.retry_after)
+    headers = {**enforce.refusal_headers(exc, anthropic=True), **retry_headers(exc)}
     return Response(orjson.dumps(error_body(exc, ctx.request_id if ctx is not None else None)),
                     status_code=exc.status, media_type="application/json", headers=headers)
 
