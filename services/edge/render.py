@@ -68,9 +68,14 @@ DEFAULTS = {
     # CORS: comma-separated exact origins (scheme://host[:port]); empty means no cross-origin access.
     "NGINX_CORS_ORIGINS": "",
     "NGINX_CORS_ALLOW_CREDENTIALS": "false",
-    # The openai and anthropic browser SDKs' request headers (the latter with dangerouslyAllowBrowser).
+    # The openai and anthropic browser SDKs' request headers (the latter with dangerouslyAllowBrowser): besides
+    # the credentials and Anthropic's, both send X-Stainless-* on every request (platform, retry count, timeout;
+    # Helper-Method from their stream helpers), and a browser refuses the request if the preflight omits one.
     "NGINX_CORS_ALLOW_HEADERS": ("Authorization, Content-Type, X-Api-Key, X-Request-ID, Anthropic-Version, "
-                                 "Anthropic-Beta, Anthropic-Dangerous-Direct-Browser-Access"),
+                                 "Anthropic-Beta, Anthropic-Dangerous-Direct-Browser-Access, X-Stainless-Arch, "
+                                 "X-Stainless-Lang, X-Stainless-OS, X-Stainless-Package-Version, "
+                                 "X-Stainless-Retry-Count, X-Stainless-Runtime, X-Stainless-Runtime-Version, "
+                                 "X-Stainless-Timeout, X-Stainless-Helper-Method"),
     "NGINX_CORS_MAX_AGE": "600",
     # Comma-separated CIDRs of the load balancers / proxies in front of nginx. Only a connection from
     # one of them may name the client in X-Forwarded-For; empty (default): the peer address is the client.

@@ -214,19 +214,29 @@ def test_cors_denied_origin_gets_no_cors_headers(client: httpx.Client, tuned: Ru
         assert response.headers["vary"] == "Origin"
 
 
+# What the official JavaScript SDKs send from a browser beyond the CORS-safelisted headers (openai-node's and
+# anthropic-sdk-typescript's platform headers, and the header of their `.stream()` helpers): a preflight that
+# leaves one out makes the browser refuse the request.
+BROWSER_SDK_HEADERS = (
+    "authorization, content-type, x-stainless-arch, x-stainless-lang, x-stainless-os, x-stainless-package-version, "
+    "x-stainless-retry-count, x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout, "
+    "x-stainless-helper-method")
+ANTHROPIC_BROWSER_HEADERS = "x-api-key, anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access"
+
+
 def test_preflight_is_answered_at_the_edge(client: httpx.Client, tuned: RunningStack) -> None:
     before = _gateway_requests(tuned, "openai")
     response = client.options("/openai/v1/chat/completions", headers={
         "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type"})
+        "Access-Control-Request-Headers": BROWSER_SDK_HEADERS})
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == ORIGIN
     assert response.headers["access-control-allow-credentials"] == "true"
     assert "POST" in response.headers["access-control-allow-methods"]
     allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
-    # What the openai and anthropic browser SDKs send (the latter with dangerouslyAllowBrowser).
-    assert {"authorization", "content-type", "x-api-key", "anthropic-version", "anthropic-beta",
-            "anthropic-dangerous-direct-browser-access"} <= allowed
+    # every header the openai and anthropic browser SDKs send (the latter with dangerouslyAllowBrowser)
+    wanted = {h.strip() for h in f"{BROWSER_SDK_HEADERS}, {ANTHROPIC_BROWSER_HEADERS}".split(",")}
+    assert wanted <= allowed, wanted - allowed
     assert response.headers["access-control-max-age"] == "600"
     assert "*" not in "".join(v for k, v in response.headers.items() if k.startswith("access-control-"))
     # No credentials were needed, and the gateway saw nothing.
