@@ -250,16 +250,15 @@ def served_by_uvicorn(a: argparse.Namespace, name: str, keys: Keys,
             for kind, body, n in (("plain", p.body, a.requests), ("stream", p.stream_body, a.streams)):
                 stream = kind == "stream"
                 asyncio.run(_requests(url, body, keys.limited, stream, max(3, WARMUP // 3) if stream else WARMUP))
-                kept = None
+                windows: list[tuple[float, float]] = []  # (the count less idle work, the idle work) a request
                 for _ in range(a.windows):
                     ok, total, wall = counted_for(counted, lambda: asyncio.run(
                         _requests(url, body, keys.limited, stream, n)))  # noqa: B023 - called at once, in this pass
                     if ok != n:
                         raise RuntimeError(f"{name} {variant} {kind}: {n - ok} of {n} requests failed")
-                    window = (total / n - rate * wall / n, rate * wall / n)  # (the count less idle work, the idle)
-                    seen[kind].setdefault(variant, []).append(window[0])
-                    kept = window if kept is None or window[0] < kept[0] else kept
-                assert kept is not None  # a.windows >= 1
+                    windows.append((total / n - rate * wall / n, rate * wall / n))
+                seen[kind][variant] = [count for count, _ in windows]
+                kept = min(windows)  # the lowest count (tuples compare by their first item)
                 out[kind][variant], idle[kind][variant] = kept
                 say(f"  {name:9s} {kind:6s} {variant:12s} {kept[0] / 1000:9.1f} k instructions per request "
                     f"({kept[1] / 1000:.1f} k of idle work taken off){_windows(seen[kind][variant])}")

@@ -11,7 +11,7 @@
     ├── PermissionDeniedError         403 provider_not_allowed
     ├── NotFoundError                 404 not_found
     ├── RateLimitedError              429 rate_limit_exceeded (+ Retry-After): upstream or client limit
-    ├── QuotaExceededError            429 insufficient_quota (+ Retry-After, x-should-retry: false): budget spent
+    ├── QuotaExceededError            429 insufficient_quota (+ Retry-After): token budget exhausted
     ├── UpstreamError                 502 upstream_error (5xx, connection failure)
     │   └── UpstreamBadResponseError  502 upstream_bad_response (malformed body)
     ├── ServiceUnavailableError       503 service_unavailable (no provider key, shutting down)
