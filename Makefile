@@ -16,7 +16,7 @@ DEPS_STAMP := $(VENV)/.deps-stamp
 # workers (10 -> 6 min); more than 4 buys nothing (a few long files are the critical path). Serial: PYTEST_PARALLEL=
 PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
-# Concern-specific targets live in mk/*.mk (ci, containers, edge, limits, ops, bench, reliability, k8s).
+# Concern-specific targets live in mk/*.mk (ci, containers, edge, browser, limits, ops, bench, reliability, k8s).
 include $(wildcard mk/*.mk)
 
 .PHONY: help deps up down status test test-unit test-integration test-fast lint fmt clean
@@ -53,15 +53,15 @@ lint: deps ## ruff + pyright on the Python code (services, tests, bench, ci/src)
 test-unit: deps ## Unit tests only (no processes started)
 	@$(PYTEST) tests/unit -q $(PYTEST_PARALLEL)
 
-test-integration: deps edge-tools limits-tools bench-tools ## Integration tests against a real local stack
+test-integration: deps edge-tools limits-tools bench-tools browser-tools ## Integration tests against a real local stack
 	@$(PYTEST) tests/integration -q $(PYTEST_PARALLEL)
 
-test-fast: deps edge-tools limits-tools bench-tools ## Unit + integration tests, no lint, no containers
+test-fast: deps edge-tools limits-tools bench-tools browser-tools ## Unit + integration tests, no lint, no containers
 	@$(PYTEST) tests/unit tests/integration -q $(PYTEST_PARALLEL)
 
 # Everything that runs on a bare Linux machine (what .ci/run calls): static checks, unit and
 # integration suites against a real local stack, the reliability suite, then the container stage.
-test: deps lint lint-ci lint-nginx lint-monitoring edge-tools limits-tools bench-tools ## Every test that can run here (lint, unit, integration, reliability, containers, deploy.sh, Dagger replay)
+test: deps lint lint-ci lint-nginx lint-monitoring edge-tools limits-tools bench-tools browser-tools ## Every test that can run here (lint, unit, integration, reliability, containers, deploy.sh, Dagger replay)
 	@$(PYTEST) tests/unit tests/integration -q -p no:cacheprovider $(PYTEST_PARALLEL)
 	@$(MAKE) --no-print-directory test-k8s
 	@$(MAKE) --no-print-directory test-reliability
