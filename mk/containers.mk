@@ -11,8 +11,10 @@ CONTAINERS_BASE_IMAGE ?= llmgw-local/base:bookworm
 CONTAINERS_EDGE_BASE_IMAGE ?= llmgw-local/debian:bookworm
 CONTAINERS_STATE_DIR ?= $(CURDIR)/.stack/compose
 CONTAINERS_VCS_REF ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# The local compose stack lets a web app on the usual dev-server origin call it from a browser.
+CONTAINERS_CORS_ORIGINS ?= http://localhost:3000
 CONTAINERS_ENV = BASE_IMAGE=$(CONTAINERS_BASE_IMAGE) EDGE_BASE_IMAGE=$(CONTAINERS_EDGE_BASE_IMAGE) VCS_REF=$(CONTAINERS_VCS_REF) \
-	LLMGW_STATE_DIR=$(CONTAINERS_STATE_DIR) PYTHON=$(CURDIR)/$(CONTAINERS_PY)
+	LLMGW_STATE_DIR=$(CONTAINERS_STATE_DIR) PYTHON=$(CURDIR)/$(CONTAINERS_PY) LLMGW_CORS_ORIGINS=$(CONTAINERS_CORS_ORIGINS)
 
 .PHONY: containers-tools containers-engine containers-base containers-build containers-lint \
 	containers-up containers-down test-containers

@@ -131,7 +131,7 @@ wait_healthy() {
 write_env() {
     local state="${LLMGW_STATE_DIR}"
     PYTHONPATH="${repo}/services" "${python}" - "${state}" "${https_port}" "${LLMGW_MOCK_PORT:-8199}" "${LLMGW_VAULT_PORT:-8200}" <<'PY' >"${state}/stack.env"
-import json, shlex, sys
+import json, os, shlex, sys
 from pathlib import Path
 state, https, mock, vault = Path(sys.argv[1]), *sys.argv[2:]
 keys = json.loads((state / "out" / "client-keys.json").read_text())
@@ -139,6 +139,8 @@ env = {"STACK_URL": f"https://127.0.0.1:{https}", "STACK_CA": str(state / "tls" 
        "STACK_MOCK_URL": f"http://127.0.0.1:{mock}", "VAULT_ADDR": f"https://127.0.0.1:{vault}",
        "VAULT_CACERT": str(state / "vault-tls" / "ca.pem"),
        "STACK_KIND": "compose", "STACK_STATE_DIR": str(state)}
+if os.environ.get("LLMGW_CORS_ORIGINS"):  # the origins nginx allows, for the tests of a browser's view
+    env["STACK_CORS_ORIGINS"] = os.environ["LLMGW_CORS_ORIGINS"]
 import catalogue
 env.update({f"STACK_KEY_{p.upper}": keys[f"demo-{p.name}"] for p in catalogue.providers()})
 for k, v in env.items():

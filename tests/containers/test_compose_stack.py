@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.containers.conftest import PROJECT, PROVIDERS, STACK_SH, ComposeStack, docker, image
@@ -38,6 +39,29 @@ def test_edge_answers_over_https(compose_stack: ComposeStack) -> None:
         assert url.startswith("https://")
         with urllib.request.urlopen(url, context=context, timeout=10) as r:  # noqa: S310 (https only)
             assert json.load(r) == {"status": "ready"}  # public readiness: no internals
+
+
+def test_edge_lets_the_configured_origin_call_from_a_browser(compose_stack: ComposeStack) -> None:
+    env = compose_stack.env
+    origins = env.get("STACK_CORS_ORIGINS", "")
+    assert origins, "the stack allows no web origin: start it with LLMGW_CORS_ORIGINS (make test-containers does)"
+    origin = origins.split(",")[0].strip()
+    with httpx.Client(base_url=env["STACK_URL"], verify=env["STACK_CA"], timeout=10) as edge:
+        # The preflight the openai JavaScript SDK's first request makes (the headers it sends from a browser).
+        preflight = edge.options("/openai/v1/chat/completions", headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-stainless-os,x-stainless-retry-count"})
+        assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == origin
+        asked = {"authorization", "content-type", "x-stainless-os", "x-stainless-retry-count"}
+        assert asked <= {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
+        reply = edge.get("/openai/v1/models", headers={"Origin": origin, "x-api-key": env["STACK_KEY_OPENAI"]})
+        assert reply.status_code == 200 and reply.headers["access-control-allow-origin"] == origin
+        exposed = {h.strip().lower() for h in reply.headers["access-control-expose-headers"].split(",")}
+        assert {"x-request-id", "retry-after", "x-should-retry", "x-ratelimit-remaining-requests"} <= exposed
+        # Any other origin gets nothing a browser would accept.
+        other = edge.get("/openai/v1/models", headers={"Origin": "https://elsewhere.example",
+                                                        "x-api-key": env["STACK_KEY_OPENAI"]})
+        assert "access-control-allow-origin" not in other.headers
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
