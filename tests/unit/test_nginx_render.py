@@ -9,6 +9,9 @@ import pytest
 
 from edge import render as nginx_render
 from edge.render import RenderError, render, render_text, retry_after
+from gateway.errors import QuotaExceededError, retry_headers
+from gateway.limits import enforce
+from gateway.limits.base import Limits, Reservation, Windows
 
 BASE = {"NGINX_TLS_CERT": "/tls/server.pem", "NGINX_TLS_KEY": "/tls/server.key"}
 
@@ -93,6 +96,22 @@ def test_cors_allowlist_is_rendered_as_exact_origins(tmp_path: Path) -> None:
     assert (prefix / "conf.d" / "cors-origins.map").read_text() == (
         '"https://app.example.com" "https://app.example.com";\n"http://localhost:3000" "http://localhost:3000";\n')
     assert (_render(tmp_path).parent / "conf.d" / "cors-origins.map").read_text() == ""
+
+
+def test_cors_exposes_every_header_the_sdks_and_apps_read(tmp_path: Path) -> None:
+    # A header a page may not read is, to the JavaScript SDKs, not sent: the rendered map must list every
+    # response header the gateway sets for clients (a new one added there and not here fails this test).
+    conf = (_render(tmp_path).parent / "conf.d" / "cors.conf").read_text()
+    listed = re.search(r"map \$cors_allow_origin \$cors_expose_headers \{\s*default \"([^\"]+)\";", conf)
+    assert listed
+    exposed = {name.strip().lower() for name in listed[1].split(",")}
+    limits = Limits(rpm=60, tpm=1000, daily_tokens=5000)
+    res = Reservation("c", limits, 10, 1_800_000_030.0, Windows.at(1_800_000_030.0))
+    refused = QuotaExceededError(retry_after=30, retryable=False)
+    refused.reservation = res
+    sent = {name.decode() for name, _ in enforce.headers(res) + enforce.anthropic_headers(res)}
+    sent |= {name.lower() for name in [*retry_headers(refused), *enforce.refusal_headers(refused, anthropic=True)]}
+    assert sent | {"x-request-id", "request-id"} <= exposed, sorted(sent - exposed)
 
 
 @pytest.mark.parametrize("origin", ["*", "https://*.example.com", "null", "https://app.example.com/path",
