@@ -1,7 +1,7 @@
 # Edge (nginx) checks. Included by the main Makefile; uses its VENV/PY/PYTEST.
 #   make edge-tools   gixy-ng into the venv, sslyze into its own venv (it pins cryptography<47)
 #   make lint-nginx   render nginx/ with a throwaway certificate, then `nginx -t` and gixy (0 findings)
-#   make test-edge    renderer unit tests + every tests/integration/test_edge_*.py (real nginx)
+#   make test-edge    renderer unit tests + every tests/integration/test_edge_*.py (real nginx; the browser one: make browser-tools)
 
 EDGE_TOOLS ?= build/tools
 SSLYZE_VENV := $(EDGE_TOOLS)/sslyze
@@ -35,5 +35,5 @@ lint-nginx: $(GIXY) ## nginx -t and gixy on the rendered edge config
 	@$(GIXY) $(CURDIR)/$(EDGE_LINT_DIR)/conf/nginx.conf >/dev/null 2>&1
 	@echo "nginx -t: ok; gixy: no findings"
 
-test-edge: edge-tools ## The edge test suite with the real nginx
+test-edge: edge-tools browser-tools ## The edge test suite with the real nginx (and headless Chromium)
 	@$(PYTEST) -q tests/unit/test_nginx_render.py tests/integration/test_edge_*.py

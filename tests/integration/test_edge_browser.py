@@ -145,12 +145,12 @@ def test_the_anthropic_sdk_creates_and_streams_messages_from_an_allowed_origin(p
     assert got["limit"] == "1000" and 0 <= int(got["remaining"]) < 1000
 
 
-FAILING_CALL = """async ({base, key, model, sdk, retries}) => {
+FAILING_CALL = """async ({base, key, model, sdk, retries, content = "hi"}) => {
   let sent = 0;
   const counted = (...args) => { sent += 1; return fetch(...args); };
   const SDK = sdk === "openai" ? OpenAI : Anthropic;
   const common = {apiKey: key, dangerouslyAllowBrowser: true, maxRetries: retries, fetch: counted};
-  const messages = [{role: "user", content: "hi"}];
+  const messages = [{role: "user", content}];
   try {
     if (sdk === "openai") {
       const client = new SDK({...common, baseURL: `${base}/openai/v1`});
@@ -162,7 +162,8 @@ FAILING_CALL = """async ({base, key, model, sdk, retries}) => {
     return {name: "no error", sent};
   } catch (e) {
     // The SDK's error classes, as an app tells them apart (the bundler may rename a class).
-    const name = ["AuthenticationError", "RateLimitError", "APIConnectionError"].find(k => e instanceof SDK[k]);
+    const name = ["AuthenticationError", "RateLimitError", "APIConnectionError", "APIError"]
+      .find(k => e instanceof SDK[k]);
     return {name: name ?? String(e), status: e.status ?? null, code: e.code ?? e.error?.error?.type ?? null,
             request_id: e.requestID ?? null, sent};
   }
@@ -175,6 +176,16 @@ def test_a_rejected_credential_is_the_sdks_authentication_error(page: Page, stac
                                        "sdk": sdk, "retries": 2})
     # An error answered without CORS headers is, to the page, a network failure (APIConnectionError) and retried.
     assert (got["name"], got["status"], got["sent"]) == ("AuthenticationError", 401, 1), got
+    assert got["request_id"]
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_the_edges_own_refusal_reaches_the_page_in_the_sdks_shape(page: Page, stack: RunningStack, sdk: str) -> None:
+    # nginx answers a body over its limit (1m) itself: its error pages carry the CORS headers too.
+    got = page.evaluate(FAILING_CALL, {"base": stack.url, "key": stack.keys[sdk], "model": stack.model(sdk),
+                                       "sdk": sdk, "retries": 2, "content": "x" * 1_100_000})
+    assert (got["name"], got["status"], got["sent"]) == ("APIError", 413, 1), got
+    assert got["code"] == "request_too_large", got  # OpenAI's code and Anthropic's error type alike
     assert got["request_id"]
 
 
