@@ -12,7 +12,8 @@
     ├── NotFoundError                 404 not_found
     ├── RateLimitedError              429 rate_limit_exceeded (+ Retry-After): upstream or client limit
     ├── QuotaExceededError            429 insufficient_quota (+ Retry-After): token budget exhausted
-    ├── UpstreamError                 502 upstream_error (5xx, connection failure)
+    ├── UpstreamError                 502 upstream_error (5xx, connection failure; upstream_auth and
+    │                                     upstream_quota_exhausted: the provider refuses the gateway's account)
     │   └── UpstreamBadResponseError  502 upstream_bad_response (malformed body)
     ├── ServiceUnavailableError       503 service_unavailable (no provider key, shutting down)
     └── UpstreamTimeoutError          504 upstream_timeout

@@ -21,6 +21,7 @@ ERRORS = {
     "server": "api_error",
     "overloaded": "overloaded_error",
     "not_found": "not_found_error",
+    "quota": "billing_error",
 }
 
 
@@ -101,6 +102,7 @@ class AnthropicProtocol:
 
     name = "anthropic"
     cuts_tool_args = False  # a tool_use block's input is always a whole object here
+    quota_status = 402  # billing_error
 
     def api_key(self, headers: Headers) -> str | None:
         """Key from ``x-api-key``, else ``Authorization: Bearer`` (what anthropic SDK 2.x sends)."""

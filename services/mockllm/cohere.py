@@ -44,6 +44,7 @@ class CohereProtocol:
 
     name = "cohere"
     cuts_tool_args = False
+    quota_status = 402  # Cohere: "the account has reached its billing limit"
 
     def api_key(self, headers: Headers) -> str | None:
         """Key from ``Authorization: Bearer``."""

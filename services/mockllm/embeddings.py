@@ -21,8 +21,8 @@ from starlette.routing import Route
 from mockllm import asgi, jsonio
 from mockllm.asgi import Receive, Scope, Send
 from mockllm.directives import OPEN, count_tokens, norm_fault, parse
-from mockllm.engine import MESSAGES, Provider, State, authorize
-from mockllm.faults import ERROR_FAULTS
+from mockllm.engine import Provider, State, authorize
+from mockllm.faults import ERROR_FAULTS, error_reply
 
 OPENAI_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 COHERE_DIMS = {"embed-v4.0": 1536, "embed-english-v3.0": 1024, "embed-multilingual-v3.0": 1024,
@@ -212,8 +212,7 @@ class _Endpoint:
             return
         if fault in ERROR_FAULTS:
             state.stat(protocol.name).faults += 1
-            status, kind = ERROR_FAULTS[fault]
-            extra = [(b"retry-after", b"1")] if status == 429 else []
-            await asgi.send_bytes(send, status, protocol.error(kind, MESSAGES[kind]), extra=extra)
+            status, error, extra = error_reply(protocol, fault)
+            await asgi.send_bytes(send, status, error, extra=extra)
             return
         await asgi.send_bytes(send, 200, jsonio.dumps(doc))

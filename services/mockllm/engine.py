@@ -12,14 +12,9 @@ from mockllm import asgi, jsonio
 from mockllm.asgi import Headers, Receive, Scope, Send
 from mockllm.config import MockConfig
 from mockllm.directives import Plan, Turn, norm_latency, plan_reply
-from mockllm.faults import ERROR_FAULTS, MALFORMED_JSON, FaultPicker
+from mockllm.faults import ERROR_FAULTS, MALFORMED_JSON, FaultPicker, error_reply
 
 STATUS = {"auth": 401, "invalid": 400, "rate_limit": 429, "server": 500, "overloaded": 503, "not_found": 404}
-MESSAGES = {
-    "rate_limit": "Rate limit exceeded (mock fault 429). Please retry after 1 second.",
-    "server": "The server had an error while processing your request (mock fault 500).",
-    "overloaded": "The service is temporarily overloaded (mock fault 503).",
-}
 DISCONNECT_AFTER = 3  # stream frames sent before a ``disconnect`` fault aborts (or a ``stall`` pauses)
 
 
@@ -64,6 +59,7 @@ class Provider(Protocol):
 
     name: str
     cuts_tool_args: bool  # max_tokens can stop a tool call inside its arguments (finish: length)
+    quota_status: int  # the status of its "no credit left" error (mockllm.faults.ERROR_FAULTS)
 
     def api_key(self, headers: Headers) -> str | None: ...
     def check_headers(self, headers: Headers) -> str | None: ...
@@ -192,9 +188,8 @@ async def _send_plain(
     provider: Provider, plan: Plan, req: ChatRequest, rid: str, fault: str | None, send: Send
 ) -> None:
     if fault in ERROR_FAULTS:
-        status, kind = ERROR_FAULTS[fault]
-        extra = [(b"retry-after", b"1")] if status == 429 else []
-        await asgi.send_bytes(send, status, provider.error(kind, MESSAGES[kind]), extra=extra)
+        status, body, extra = error_reply(provider, fault)
+        await asgi.send_bytes(send, status, body, extra=extra)
     elif fault == "malformed":
         await asgi.send_bytes(send, 200, MALFORMED_JSON)
     elif fault == "disconnect":  # announce the full length, send half, then drop the connection

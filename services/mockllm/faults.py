@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 import random
+from typing import Protocol
 
 from mockllm.directives import norm_fault
 
-# Faults answered with an HTTP error: fault -> (status, error kind).
+# Faults answered with an HTTP error: fault -> (status, error kind). `quota`: the account is out of credit
+# (Anthropic, Cohere and Mistral answer 402; OpenAI a 429 `insufficient_quota`: each protocol's quota_status).
 ERROR_FAULTS: dict[str, tuple[int, str]] = {
     "429": (429, "rate_limit"),
     "500": (500, "server"),
     "503": (503, "overloaded"),
+    "quota": (402, "quota"),
+}
+MESSAGES = {
+    "rate_limit": "Rate limit exceeded (mock fault 429). Please retry after 1 second.",
+    "server": "The server had an error while processing your request (mock fault 500).",
+    "overloaded": "The service is temporarily overloaded (mock fault 503).",
+    "quota": "Your account has no credit left (mock fault quota): check your plan and billing details.",
 }
 # Body of a non-stream ``malformed`` reply: truncated JSON.
 MALFORMED_JSON = b'{"id": "mock-malformed", "object": "chat.completion", "choices": [{"index": 0, "mess'
+
+
+class ErrorWire(Protocol):
+    """What of a wire protocol an error fault needs."""
+
+    quota_status: int
+
+    def error(self, kind: str, message: str) -> bytes: ...
+
+
+def error_reply(protocol: ErrorWire, fault: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Status, body and extra headers of an error fault (one of ERROR_FAULTS) in `protocol`'s shape."""
+    status, kind = ERROR_FAULTS[fault]
+    if kind == "quota":
+        status = protocol.quota_status
+    extra = [(b"retry-after", b"1")] if kind == "rate_limit" else []
+    return status, protocol.error(kind, MESSAGES[kind]), extra
 
 
 class FaultPicker:

@@ -28,6 +28,7 @@ ERRORS = {  # kind -> (type, code)
     "server": ("internal_server_error", None),
     "overloaded": ("service_unavailable", None),
     "not_found": ("invalid_request_error", "invalid_model"),
+    "quota": ("payment_required", None),
 }
 
 
@@ -35,6 +36,7 @@ class MistralProtocol(openai.OpenAIProtocol):
     """Mistral chat completions."""
 
     cuts_tool_args = False  # Mistral sends a tool call whole, in one delta
+    quota_status = 402
 
     def __init__(self, name: str = "mistral") -> None:
         super().__init__(name)

@@ -20,6 +20,7 @@ ERRORS = {  # kind -> (type, code)
     "server": ("server_error", None),
     "overloaded": ("server_error", "service_unavailable"),
     "not_found": ("invalid_request_error", "model_not_found"),
+    "quota": ("insufficient_quota", "insufficient_quota"),
 }
 
 
@@ -82,6 +83,7 @@ class OpenAIProtocol:
     """OpenAI chat completions; `name` is the catalogue provider it answers for (stats, model list)."""
 
     cuts_tool_args = True  # a call cut by max_tokens comes back with its partial arguments and finish_reason length
+    quota_status = 429  # OpenAI's "no credit left" is a 429 insufficient_quota
 
     def __init__(self, name: str = "openai") -> None:
         self.name = name

@@ -177,6 +177,12 @@ def test_sdk_errors_are_anthropic_shaped(stack: RunningStack, client: anthropic.
                                messages=[{"role": "user", "content": "x [[mock:fault=429]]"}])
     assert limited.value.response.headers["retry-after"] == "1"
     assert error_body(limited.value)["error"]["type"] == "rate_limit_error"
+    # Anthropic's 402 billing_error is the gateway's account, not the client's: an api_error not to retry.
+    with pytest.raises(anthropic.InternalServerError) as spent:
+        client.messages.create(model=MODEL, max_tokens=10,
+                               messages=[{"role": "user", "content": "x [[mock:fault=quota]]"}])
+    assert spent.value.status_code == 502 and spent.value.response.headers["x-should-retry"] == "false"
+    assert error_body(spent.value)["error"]["type"] == "api_error" and "operator" in spent.value.message
 
 
 @pytest.mark.parametrize(("body", "param"), [

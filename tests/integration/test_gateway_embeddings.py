@@ -170,6 +170,10 @@ def test_upstream_429_keeps_retry_after(stack: RunningStack, provider: str, http
     resp = _post(http, stack, provider, {"model": MODELS[provider], "input": ["x", "y [[mock:fault=429]]"]})
     assert resp.status_code == 429 and resp.headers["retry-after"] == "1"
     assert resp.json()["error"]["type"] == "rate_limit_error"
+    # The provider's account out of credit is not a rate limit: the operator's to fix, not to retry.
+    spent = _post(http, stack, provider, {"model": MODELS[provider], "input": ["x [[mock:fault=quota]]"]})
+    assert spent.status_code == 502 and spent.json()["error"]["code"] == "upstream_quota_exhausted"
+    assert spent.headers["x-should-retry"] == "false" and "retry-after" not in spent.headers
 
 
 @pytest.mark.local_stack

@@ -7,9 +7,11 @@ gateway untouched. Never a 500, never a stack trace, never a key in a response.
 from __future__ import annotations
 
 import json
+import ssl
 from typing import Any
 
 import httpx
+import httpx2
 import openai
 import pytest
 
@@ -53,6 +55,7 @@ def sse_events(resp: httpx.Response) -> list[Any]:
     ("500", 502, "upstream_error"),
     ("503", 502, "upstream_error"),
     ("malformed", 502, "upstream_bad_response"),
+    ("quota", 502, "upstream_quota_exhausted"),  # the gateway's own account: out of credit upstream
 ])
 def test_upstream_fault_maps_to_status(stack: RunningStack, http: httpx.Client, provider: str, stream: bool,
                                        fault: str, status: int, code: str) -> None:
@@ -120,6 +123,20 @@ def test_sdk_sees_typed_errors(stack: RunningStack, provider: str, http: httpx.C
         list(sdk.chat.completions.create(model=stack.model(provider), stream=True,
                                          messages=[{"role": "user", "content": "a b c d [[mock:fault=disconnect]]"}]))
     assert in_band.value.code == "upstream_unreachable"
+
+
+def test_a_spent_upstream_account_is_not_retried_by_the_sdk(stack: RunningStack, provider: str) -> None:
+    # The provider's 402 (OpenAI's 429 insufficient_quota) is the operator's to fix: a client retry cannot pass.
+    sent: list[str] = []
+    http = httpx2.Client(verify=ssl.create_default_context(cafile=str(stack.ca)), timeout=60,
+                         event_hooks={"request": [lambda request: sent.append(request.url.path)]})
+    msgs: Any = [{"role": "user", "content": "x [[mock:fault=quota]]"}]
+    with openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], http_client=http,
+                       max_retries=2) as sdk, pytest.raises(openai.InternalServerError) as refused:
+        sdk.chat.completions.create(model=stack.model(provider), messages=msgs)
+    assert refused.value.code == "upstream_quota_exhausted" and "operator" in refused.value.message
+    assert refused.value.response.headers["x-should-retry"] == "false"
+    assert sent == [f"/{provider}/v1/chat/completions"]
 
 
 def _big() -> bytes:

@@ -36,7 +36,7 @@ PROVIDERS = catalogue.names()
 ALERTS = {
     "LLMGatewayHighErrorRate", "LLMGatewayHighLatencyP99", "LLMGatewayRateLimited", "LLMGatewayUpstreamTimeouts",
     "LLMGatewayVaultFailures", "LLMGatewaySecretsBackendDown", "LLMGatewayNotReady", "LLMGatewayDown",
-    "LLMGatewayProviderKeyOld", "LLMGatewayAuthFailureSpike",
+    "LLMGatewayProviderKeyOld", "LLMGatewayAuthFailureSpike", "LLMGatewayUpstreamRefusesAccount",
 }
 WAIT_S = 45.0
 

@@ -170,6 +170,13 @@ def test_status_errors_of_openai_and_anthropic_sdks(sdk) -> None:
     _expect(a.map_error(sdk.APIConnectionError(request=_req2())), UpstreamError, 502, "upstream_unreachable")
     _expect(a.map_error(sdk.APIResponseValidationError(response=_resp2(200), body=None)),
             UpstreamBadResponseError, 502, "upstream_bad_response")
+    # The gateway's own account out of credit (OpenAI: 429 insufficient_quota; Anthropic: 402 billing_error).
+    quota = {"type": "insufficient_quota", "code": "insufficient_quota", "message": "You exceeded your quota"}
+    spent = (a.map_error(sdk.RateLimitError("quota", response=_resp2(429), body=quota)) if sdk is openai else
+             a.map_error(sdk.APIStatusError("billing", response=_resp2(402),
+                                            body={"type": "error", "error": {"type": "billing_error"}})))
+    _expect(spent, UpstreamError, 502, "upstream_quota_exhausted")
+    assert spent.retryable is False and spent.retry_after is None
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -191,6 +198,8 @@ def test_cohere_sdk_errors() -> None:
     _expect(a.map_error(cohere.BadRequestError(body={})), InvalidRequestError, 400)
     assert a.map_error(cohere.BadRequestError(body={"message": "x" * 900})).message.endswith("x" * 499 + "…")
     _expect(a.map_error(cohere.GatewayTimeoutError(body={})), UpstreamTimeoutError, 504)
+    _expect(a.map_error(cohere.core.api_error.ApiError(status_code=402, body={"message": "billing limit"})),
+            UpstreamError, 502, "upstream_quota_exhausted")
     # the SDK raises ApiError(status_code=200) when a successful answer is not JSON
     _expect(a.map_error(cohere.core.api_error.ApiError(status_code=200, body="{trunc")),
             UpstreamBadResponseError, 502, "upstream_bad_response")
@@ -228,6 +237,19 @@ def test_generic_errors_never_become_500(provider: str, caplog: pytest.LogCaptur
 ])
 def test_from_status(status: int, kind: type[GatewayError], http: int) -> None:
     _expect(from_status(status, {}), kind, http)
+
+
+@pytest.mark.parametrize(("status", "body", "spent"), [
+    (402, None, True), (402, {"message": "billing limit"}, True),
+    (429, {"error": {"type": "insufficient_quota", "code": "insufficient_quota"}}, True),
+    (429, {"code": "insufficient_quota"}, True), (429, {"type": "insufficient_quota", "code": None}, True),
+    (429, {"error": {"type": "requests", "code": "rate_limit_exceeded"}}, False), (429, None, False),
+    (429, "insufficient_quota", False), (400, {"code": "insufficient_quota"}, False),
+])
+def test_an_account_out_of_credit_is_not_a_rate_limit(status: int, body: object, spent: bool) -> None:
+    mapped = from_status(status, {"retry-after": "3"}, body)
+    assert (mapped.code == "upstream_quota_exhausted") is spent
+    assert mapped.retryable is (False if spent else None)
 
 
 @pytest.mark.parametrize(("headers", "seconds"), [

@@ -226,6 +226,10 @@ def _is_httpx(exc: BaseException, class_name: str) -> bool:
 
 def from_status(status: int, headers: Mapping[str, str] | None = None, body: object = None) -> GatewayError:
     """Map an upstream HTTP status onto the gateway error tree (`body`: the SDK's parsed error body)."""
+    if account_out_of_credit(status, body):
+        return UpstreamError("the upstream provider refused the gateway's account: its credit or quota is spent "
+                             "(the operator must act; a retry cannot pass)", code="upstream_quota_exhausted",
+                             retryable=False)
     if status == 429:
         return RateLimitedError(retry_after=retry_after_seconds(headers))
     if status in (401, 403):
@@ -237,6 +241,18 @@ def from_status(status: int, headers: Mapping[str, str] | None = None, body: obj
         return InvalidRequestError(f"the upstream provider rejected the request (status {status})"
                                    + (f": {reason}" if reason else ""), code="upstream_rejected")
     return UpstreamError(f"upstream provider error (status {status})")
+
+
+def account_out_of_credit(status: int, body: object) -> bool:
+    """Whether the provider refuses the gateway's account itself for billing: Anthropic's, Cohere's and
+    Mistral's 402, OpenAI's 429 `insufficient_quota` (a rate limit's 429 passes in seconds; this one does not)."""
+    if status == 402:
+        return True
+    if status != 429:
+        return False
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        body = body["error"]
+    return isinstance(body, Mapping) and "insufficient_quota" in (body.get("code"), body.get("type"))
 
 
 _MESSAGE_MAX = 500
