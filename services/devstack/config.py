@@ -13,6 +13,8 @@ import catalogue
 PROVIDERS = catalogue.names()
 KEY_ENV = {p.name: p.key_env for p in catalogue.providers()}
 REPO = Path(__file__).resolve().parents[2]
+# The origin a web app's dev server usually has: `make up` lets it call the stack from a browser.
+DEV_ORIGINS = "http://localhost:3000"
 
 
 def _port(name: str, default: int) -> int:
@@ -89,6 +91,8 @@ class StackConfig:
             nginx_bin=env.get("STACK_NGINX_BIN", "nginx"),
             bao_bin=env.get("STACK_BAO_BIN", "bao"),
             real_keys={p: env[k] for p, k in KEY_ENV.items() if env.get(k)},
+            # Empty: no cross-origin access (nginx's renderer checks each origin, naming NGINX_CORS_ORIGINS).
+            nginx_env={"NGINX_CORS_ORIGINS": env.get("STACK_CORS_ORIGINS", DEV_ORIGINS)},
         )
 
     def which(self, binary: str) -> str | None:

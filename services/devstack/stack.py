@@ -129,6 +129,7 @@ class Stack:
             mock_url=mock_base, vault_addr=vault_addr,
             extra={"STACK_STATE_DIR": str(self.state), "STACK_JWT_PRIVATE_KEY": str(self.jwt_paths["private"]),
                    "STACK_REPLICAS": str(cfg.replicas), "STACK_SHARED": cfg.shared, "STACK_USAGE": cfg.usage,
+                   **({"STACK_CORS_ORIGINS": origins} if (origins := cfg.nginx_env.get("NGINX_CORS_ORIGINS")) else {}),
                    **({"STACK_POSTGRES_DSN": usage_db.dsn(cfg)} if cfg.usage == "postgres" else {}),
                    **({"STACK_REDIS_URL": shared.redis_url(cfg)} if cfg.shared == "redis" else {}),
                    **({"STACK_VAULT_TOKEN_FILE": str(self.state / "vault" / "root-token")} if vault_addr else {})},
