@@ -102,10 +102,12 @@ OPENAI_CHAT = """async ({base, key, model}) => {
     usage = chunk.usage ?? usage;
   }
   const embedded = await client.embeddings.create({model: "text-embedding-3-small", input: ["alpha", "beta"]});
+  const model_card = await client.models.retrieve(model);
   return {content: data.choices[0].message.content, request_id, streamed, usage,
           limit: response.headers.get("x-ratelimit-limit-requests"),
           remaining: response.headers.get("x-ratelimit-remaining-requests"),
-          vectors: embedded.data.map(d => [d.embedding.length, d.embedding.every(Number.isFinite)])};
+          vectors: embedded.data.map(d => [d.embedding.length, d.embedding.every(Number.isFinite)]),
+          model_card: model_card.id};
 }"""
 
 
@@ -113,7 +115,7 @@ def test_the_openai_sdk_chats_streams_and_embeds_from_an_allowed_origin(page: Pa
                                                                         limited_key: str) -> None:
     got = page.evaluate(OPENAI_CHAT, {"base": stack.url, "key": limited_key, "model": stack.model("openai")})
     assert got["content"] and got["streamed"] == got["content"]
-    assert got["usage"] and got["usage"]["total_tokens"] > 0
+    assert got["usage"] and got["usage"]["total_tokens"] > 0 and got["model_card"] == stack.model("openai")
     assert got["request_id"], "the edge must expose X-Request-ID: the SDK's request_id is null without it"
     # The rate-limit headers a granted request carries reach the page (exposed), not only the server's logs.
     assert got["limit"] == "1000" and 0 <= int(got["remaining"]) < 1000
@@ -130,7 +132,11 @@ ANTHROPIC_MESSAGES = """async ({base, key, model}) => {
   let streamed = "";
   const stream = client.messages.stream({model, max_tokens: 32, messages}).on("text", t => { streamed += t; });
   const final = await stream.finalMessage();
+  const counted = await client.messages.countTokens({model, messages});
+  const models = [];
+  for await (const card of client.models.list()) models.push(card.id);
   return {text: data.content[0].text, request_id, streamed, final: final.content[0].text,
+          input_tokens: counted.input_tokens, models,
           stop: final.stop_reason, limit: response.headers.get("anthropic-ratelimit-requests-limit"),
           remaining: response.headers.get("anthropic-ratelimit-requests-remaining")};
 }"""
@@ -142,6 +148,7 @@ def test_the_anthropic_sdk_creates_and_streams_messages_from_an_allowed_origin(p
                                              "model": stack.model("anthropic")})
     assert got["text"] and got["streamed"] == got["final"] == got["text"]
     assert got["stop"] == "end_turn" and got["request_id"]
+    assert got["input_tokens"] > 0 and stack.model("anthropic") in got["models"]  # GET routes pass CORS too
     assert got["limit"] == "1000" and 0 <= int(got["remaining"]) < 1000
 
 
