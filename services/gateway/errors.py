@@ -53,12 +53,16 @@ class GatewayError(Exception):
     reservation: object | None = None
 
     def __init__(self, message: str | None = None, *, code: str | None = None, param: str | None = None,
-                 retry_after: int | None = None, retryable: bool | None = None) -> None:
+                 retry_after: int | None = None, retry_after_ms: int | None = None,
+                 retryable: bool | None = None) -> None:
         super().__init__(message or self.default_message)
         self.message = message or self.default_message
         self.code = code or self.code
         self.param = param
         self.retry_after = retry_after
+        # The same wait to the millisecond, where the gateway knows it (its own rate limits): `retry-after-ms`,
+        # which the OpenAI and Anthropic SDKs read before Retry-After (whole seconds, rounded up).
+        self.retry_after_ms = retry_after_ms
         # Whether retrying the same request can succeed, when the gateway knows (None: the client's rules decide):
         # sent as `x-should-retry`, which the OpenAI and Anthropic SDKs obey before their own status rules.
         self.retryable = retryable
@@ -191,10 +195,13 @@ _NOT_FIELDS = frozenset({"body", "header", "query", "str", "int", "float", "bool
 
 
 def retry_headers(exc: GatewayError) -> dict[str, str]:
-    """`Retry-After` and `x-should-retry`, where the error has them (both shapes of error send them)."""
+    """`Retry-After`, `retry-after-ms` and `x-should-retry`, where the error has them (both shapes of error send
+    them)."""
     out: dict[str, str] = {}
     if exc.retry_after is not None:
         out["Retry-After"] = str(exc.retry_after)
+    if exc.retry_after_ms is not None:
+        out["retry-after-ms"] = str(exc.retry_after_ms)
     if exc.retryable is not None:
         out["x-should-retry"] = "true" if exc.retryable else "false"
     return out

@@ -86,6 +86,9 @@ def test_client_limit_is_the_gateways_429_through_the_edge(client: httpx.Client,
     limited = next(r for r in replies if r.status_code == 429)
     assert limited.json()["error"]["code"] == "rate_limit_exceeded"
     assert 1 <= int(limited.headers["retry-after"]) <= 60
+    # the same wait to the millisecond, which the SDKs read first (Retry-After rounds it up)
+    assert int(limited.headers["retry-after"]) - 1 < int(limited.headers["retry-after-ms"]) / 1000 <= int(
+        limited.headers["retry-after"])
     assert limited.headers["strict-transport-security"] and limited.headers["x-request-id"]
     # the limit's state, as an answered request reports it (OpenAI's 429s carry these too)
     assert (limited.headers["x-ratelimit-limit-requests"], limited.headers["x-ratelimit-remaining-requests"]) == (
@@ -100,7 +103,7 @@ def test_client_limit_is_the_gateways_429_through_the_edge(client: httpx.Client,
                       json={"model": tuned.model("anthropic"), "max_tokens": 8,
                             "messages": [{"role": "user", "content": "hi"}]})
     assert msg.status_code == 429 and msg.json()["error"]["type"] == "rate_limit_error", msg.text
-    assert 1 <= int(msg.headers["retry-after"]) <= 60
+    assert 1 <= int(msg.headers["retry-after"]) <= 60 and 0 < int(msg.headers["retry-after-ms"]) <= 60_000
     assert msg.headers["anthropic-ratelimit-requests-remaining"] == "0" == msg.headers["x-ratelimit-remaining-requests"]
     assert datetime.fromisoformat(msg.headers["anthropic-ratelimit-requests-reset"]).second == 0
     # The edge keeps no per-credential zone: unlimited routes of the same key still pass.

@@ -15,7 +15,7 @@ from gateway import errors
 from gateway.app import create_app
 from gateway.auth import keys
 from gateway.config import Settings
-from gateway.errors import QuotaExceededError, RateLimitedError
+from gateway.errors import QuotaExceededError, RateLimitedError, retry_headers
 from gateway.limits import Limits, MemoryLimiter, Reservation, Windows, enforce
 from gateway.secrets.base import ClientKeyRecord, SecretsError
 from gateway.secrets.env import EnvSecretsBackend
@@ -137,6 +137,24 @@ async def test_a_refusal_carries_the_limit_headers_a_granted_request_gets() -> N
     assert enforce.refusal_headers(budget.value)["x-ratelimit-remaining-requests"] == "5"
     # any other error, an upstream's 429 among them, has no limit state of the client's to report
     assert enforce.refusal_headers(RateLimitedError("upstream rate limit", retry_after=3)) == {}
+
+
+async def test_a_rate_refusal_says_how_long_to_wait_to_the_millisecond() -> None:
+    limiter = MemoryLimiter(Clock(NOON + 0.25))  # 49.75 s before the minute starts over
+    await enforce.admit(limiter, "c", Limits(rpm=1), 1)
+    with pytest.raises(RateLimitedError) as refused:
+        await enforce.admit(limiter, "c", Limits(rpm=1), 1)
+    assert retry_headers(refused.value) == {"Retry-After": "50", "retry-after-ms": "49750"}
+    await enforce.admit(limiter, "t", Limits(tpm=100), 60)
+    with pytest.raises(RateLimitedError) as busy:  # the tokens of this minute are gone: the next one admits it
+        await enforce.admit(limiter, "t", Limits(tpm=100), 60)
+    assert retry_headers(busy.value) == {"Retry-After": "50", "retry-after-ms": "49750"}
+    with pytest.raises(RateLimitedError) as too_large:  # no minute admits it: nothing to wait for
+        await enforce.admit(limiter, "l", Limits(tpm=100), 101)
+    assert retry_headers(too_large.value) == {"Retry-After": "50", "x-should-retry": "false"}
+    with pytest.raises(QuotaExceededError) as spent:  # a budget: past any SDK's retries
+        await enforce.admit(limiter, "d", Limits(daily_tokens=10), 11)
+    assert "retry-after-ms" not in retry_headers(spent.value)
 
 
 class Unreachable(MemoryLimiter):

@@ -107,7 +107,7 @@ def test_cors_exposes_every_header_the_sdks_and_apps_read(tmp_path: Path) -> Non
     exposed = {name.strip().lower() for name in listed[1].split(",")}
     limits = Limits(rpm=60, tpm=1000, daily_tokens=5000)
     res = Reservation("c", limits, 10, 1_800_000_030.0, Windows.at(1_800_000_030.0))
-    refused = QuotaExceededError(retry_after=30, retryable=False)
+    refused = QuotaExceededError(retry_after=30, retry_after_ms=29_001, retryable=False)
     refused.reservation = res
     sent = {name.decode() for name, _ in enforce.headers(res) + enforce.anthropic_headers(res)}
     sent |= {name.lower() for name in [*retry_headers(refused), *enforce.refusal_headers(refused, anthropic=True)]}

@@ -109,10 +109,14 @@ class Reservation:
 
     def retry_after(self) -> int:
         """Whole seconds a denied client should wait."""
+        return max(1, math.ceil(self.retry_after_ms() / 1000))
+
+    def retry_after_ms(self) -> int:
+        """Milliseconds a denied client should wait: until the window of the limit that refused it starts over."""
         name = {"requests": "rpm", "tokens": "tpm"}.get(self.denied or "", self.denied or "rpm")
         if name not in LIMIT_NAMES:
-            return 5
-        return max(1, math.ceil(self.reset_s(name)))
+            return 5000
+        return max(1, math.ceil(self.reset_s(name) * 1000))
 
 
 class Limiter(ABC):

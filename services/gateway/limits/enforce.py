@@ -36,13 +36,15 @@ async def admit(limiter: Limiter, subject: str, limits: Limits | None, tokens: i
                                  code="budget_unavailable", retry_after=retry)
     err: GatewayError
     if res.denied == "requests":
-        err = RateLimitedError(f"rate limit reached: {limits.rpm} requests per minute", retry_after=retry)
+        err = RateLimitedError(f"rate limit reached: {limits.rpm} requests per minute", retry_after=retry,
+                               retry_after_ms=res.retry_after_ms())
     elif res.denied == "tokens":
         assert limits.tpm is not None
         too_large = tokens > limits.tpm  # no minute will ever admit it: the SDKs are told not to retry
         what = "request too large for" if too_large else "rate limit reached:"
         err = RateLimitedError(f"{what} {limits.tpm} tokens per minute (this request reserves {tokens})",
-                               retry_after=retry, retryable=False if too_large else None)
+                               retry_after=retry, retry_after_ms=None if too_large else res.retry_after_ms(),
+                               retryable=False if too_large else None)
     else:  # a budget: spent until the next day or month, past any SDK's retries (seconds apart)
         period = "daily" if res.denied == "daily_tokens" else "monthly"
         err = QuotaExceededError(f"{period} token budget exhausted ({getattr(limits, res.denied)} tokens)",
