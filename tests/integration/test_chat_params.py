@@ -122,8 +122,10 @@ def test_every_reasoning_effort_openai_documents_is_accepted(stack: RunningStack
 
 def test_n_above_one_is_refused_and_one_is_fine(stack: RunningStack, provider: str, http: httpx.Client) -> None:
     resp = post(http, stack, provider, n=2)
-    assert resp.status_code == 422 and resp.json()["error"]["param"] == "n"
-    assert resp.json()["error"]["message"] == "n: one choice per request is served: send 2 requests for 2 choices"
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == "n"
+    assert resp.json()["error"]["code"] == "unsupported_parameter"  # the SDKs' BadRequestError, as OpenAI's own
+    assert resp.json()["error"]["message"] == (
+        "n: not supported by this gateway (one choice per request: send 2 requests for 2 choices)")
     assert post(http, stack, provider, n=1).status_code == 200
 
 

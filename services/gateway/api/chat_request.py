@@ -328,9 +328,8 @@ class ChatCompletionRequest(_Strict):
     @field_validator("n")
     @classmethod
     def _one_choice(cls, value: int | None) -> int | None:
-        if value is not None and value > 1:
-            raise PydanticCustomError("one_choice", "one choice per request is served: send {n} requests for {n} "
-                                      "choices", {"n": value})
+        if value is not None and value > 1:  # a value OpenAI serves and this gateway does not: 400, as any such
+            raise not_served("n", f"one choice per request: send {value} requests for {value} choices")
         return value
 
     @field_validator("messages")
