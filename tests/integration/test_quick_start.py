@@ -36,14 +36,17 @@ def quick_start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict
                 "STACK_HTTP_PORT": str(next(ports)), "STACK_MOCK_PORT": str(next(ports)),
                 "STACK_BAO_PORT": str(next(ports)), "STACK_BAO_CLUSTER_PORT": str(next(ports))})
     env.update({f"STACK_GATEWAY_PORT_{p.upper}": str(next(ports)) for p in providers})
+    up = subprocess.CompletedProcess[str]([], 1, "", "not started")
     try:
         up = _devstack("up", env)
         assert up.returncode == 0, up.stdout + up.stderr
         assert "source .stack/env" in up.stdout and "curl --cacert" in up.stdout
         yield env, state
     finally:
-        down = _devstack("down", env)
-        assert down.returncode == 0 and "stack stopped" in down.stdout, down.stdout + down.stderr
+        down = _devstack("down", env)  # whatever `up` started, even if it failed half-way
+        if up.returncode == 0:  # else `up`'s own failure is the one to report
+            assert down.returncode == 0 and "stack stopped" in down.stdout, down.stdout + down.stderr
+            assert _devstack("status", env).returncode == 3  # "stack is not running"
 
 
 def test_up_writes_the_env_file_and_serves_every_provider(quick_start: tuple[dict[str, str], Path]) -> None:
