@@ -12,10 +12,7 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from devstack.ports import free_ports
+from tests.support.client_keys import create_client_key
 from tests.support.stack import RunningStack, local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
@@ -196,31 +194,14 @@ def test_the_edges_own_refusal_reaches_the_page_in_the_sdks_shape(page: Page, st
     assert got["request_id"]
 
 
-def _client_key(stack: RunningStack, name: str, providers: list[str], *limits: str) -> str:
-    """A client key made with vaultctl for `providers`, with `limits` (flags), once their gateways have read it."""
-    made = subprocess.run([sys.executable, "-m", "vaultctl", "client-key", "create", "--name", name,
-                           "--providers", ",".join(providers), *limits,
-                           "--addr", str(stack.vault_addr),
-                           "--token-file", str(stack.state_dir / "vault" / "root-token")],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert made.returncode == 0, made.stderr
-    key = made.stdout.split("key: ")[1].split()[0]
-    for _ in range(20):  # bounded: each gateway re-reads the client registry every second here
-        if all(httpx.get(f"{stack.url}/{provider}/v1/models", headers={"x-api-key": key}, verify=str(stack.ca),
-                         timeout=30).status_code != 401 for provider in providers):
-            return key
-        time.sleep(0.5)
-    raise AssertionError(f"the gateway never accepted the new client key {name}")
-
-
 @pytest.fixture(scope="module")
 def limited_key(stack: RunningStack) -> str:
     """A client key with request and token limits: its answers carry the rate-limit headers."""
-    return _client_key(stack, "browser-limited", ["openai", "anthropic"], "--rpm", "1000", "--tpm", "1000000")
+    return create_client_key(stack, "browser-limited", ["openai", "anthropic"], "--rpm", "1000", "--tpm", "1000000")
 
 
 def test_a_spent_budget_is_not_retried_by_the_sdk_in_a_browser(page: Page, stack: RunningStack) -> None:
-    key = _client_key(stack, "browser-budget", ["openai"], "--daily-tokens", "1")
+    key = create_client_key(stack, "browser-budget", ["openai"], "--daily-tokens", "1")
     body = {"model": stack.model("openai"), "messages": [{"role": "user", "content": "hi"}]}
     spent = httpx.post(f"{stack.url}/openai/v1/chat/completions", json=body, headers={"x-api-key": key},
                        verify=str(stack.ca), timeout=30)  # one answer is more than a one-token budget

@@ -25,6 +25,7 @@ import httpx2
 import openai
 import pytest
 
+from tests.support.client_keys import create_client_key
 from tests.support.stack import RunningStack, local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.local_stack]
@@ -113,19 +114,8 @@ def test_client_limit_is_the_gateways_429_through_the_edge(client: httpx.Client,
                                           [{"x-api-key": tuned.keys["openai"]}] * 10)} == {200}
 
 
-def _new_client_key(tuned: RunningStack, name: str, *flags: str) -> str:
-    """A client key made with vaultctl (`--providers ...`, limits), once the gateways have read it."""
-    result = subprocess.run([sys.executable, "-m", "vaultctl", "client-key", "create", "--name", name, *flags,
-                             "--addr", str(tuned.vault_addr),
-                             "--token-file", str(tuned.state_dir / "vault" / "root-token")],
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-    time.sleep(2.5)  # the gateway re-reads the client registry every second here
-    return result.stdout.split("key: ")[1].split()[0]
-
-
 def test_embeddings_draw_on_the_clients_token_budget(client: httpx.Client, tuned: RunningStack) -> None:
-    key = {"x-api-key": _new_client_key(tuned, "budgeted", "--providers", "openai", "--daily-tokens", "60",
+    key = {"x-api-key": create_client_key(tuned, "budgeted", ["openai"], "--daily-tokens", "60",
                                         "--rpm", "1000")}
     body = {"model": "text-embedding-3-small", "input": ["alpha beta gamma", "delta epsilon"]}
     used, replies = 0, []
@@ -157,7 +147,7 @@ def test_embeddings_draw_on_the_clients_token_budget(client: httpx.Client, tuned
 
 
 def test_the_messages_route_gives_anthropics_rate_limit_headers(tuned: RunningStack) -> None:
-    key = _new_client_key(tuned, "messages-headers", "--providers", "anthropic", "--rpm", "100", "--tpm", "100000")
+    key = create_client_key(tuned, "messages-headers", ["anthropic"], "--rpm", "100", "--tpm", "100000")
     if time.time() % 60 > 55:  # a fixed minute window: keep both requests inside one
         time.sleep(60 - time.time() % 60 + 0.2)
     http = httpx2.Client(verify=ssl.create_default_context(cafile=str(tuned.ca)), timeout=60)
