@@ -139,6 +139,21 @@ def test_a_spent_upstream_account_is_not_retried_by_the_sdk(stack: RunningStack,
     assert sent == [f"/{provider}/v1/chat/completions"]
 
 
+def _mock_faults(stack: RunningStack, provider: str) -> int:
+    return int(httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json()[provider]["faults"])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_the_gateway_asks_a_spent_upstream_account_once(stack: RunningStack, http: httpx.Client, provider: str,
+                                                        stream: bool) -> None:
+    # No credit left does not pass with time: the gateway's own SDK client must not spend its retries (and the
+    # caller's wait) on it, as it does on a rate limit's 429 (GATEWAY_MAX_RETRIES is 2 here).
+    before = _mock_faults(stack, provider)
+    assert_error(post_chat(stack, http, provider, "x [[mock:fault=quota]]", stream=stream), 502,
+                 "upstream_quota_exhausted")
+    assert _mock_faults(stack, provider) - before == 1
+
+
 def _big() -> bytes:
     return json.dumps({"messages": [{"role": "user", "content": "x" * 2_000_000}]}).encode()
 

@@ -288,10 +288,35 @@ async def test_upstream_transport_is_one_shared_aiohttp_client_by_default_and_ht
     assert isinstance(one, ChatOpenAI | ChatAnthropicOn) and isinstance(other, ChatOpenAI | ChatAnthropicOn)
     assert one.http_async_client is shared and other.http_async_client is shared
     plain = adapter(provider, upstream_http="httpx")
-    assert plain.http_client() is None
-    assert getattr(plain.build_model(plain.models[0], "sk-test"), "http_async_client", None) is None  # the SDK pool
+    if provider == "anthropic":
+        assert plain.http_client() is None
+        assert getattr(plain.build_model(plain.models[0], "sk-test"), "http_async_client", None) is None  # SDK pool
+    else:  # the SDK's own httpx client, carrying the adapter's response hooks as the aiohttp one does
+        hooked = plain.http_client()
+        assert type(hooked) is sdk.DefaultAsyncHttpxClient and hooked.event_hooks["response"] == list(
+            plain.response_hooks) == shared.event_hooks["response"]
+        assert getattr(plain.build_model(plain.models[0], "sk-test"), "http_async_client", None) is hooked
+        await plain.aclose()
     await fast.aclose()
     assert shared.is_closed
+
+
+def _reply(status: int, body: bytes, **headers: str) -> httpx2.Response:
+    return httpx2.Response(status, content=body, headers=headers,
+                           request=httpx2.Request("POST", "http://upstream.test/v1/chat/completions"))
+
+
+@pytest.mark.parametrize(("reply", "final"), [
+    (_reply(429, b'{"error": {"type": "insufficient_quota", "code": "insufficient_quota"}}'), "false"),
+    (_reply(429, b'{"error": {"type": "rate_limit_exceeded", "code": null}}'), None),  # passes: the SDK retries
+    (_reply(429, b'{"error": {"code": "insufficient_quota"}}', **{"x-should-retry": "true"}), "true"),  # said so
+    (_reply(429, b"<html>quota</html>"), None),
+    (_reply(500, b'{"error": {"code": "insufficient_quota"}}'), None),
+])
+async def test_openais_spent_account_is_marked_final_for_the_sdk(reply: httpx2.Response, final: str | None) -> None:
+    (hook,) = adapter("openai").response_hooks
+    await hook(reply)
+    assert reply.headers.get("x-should-retry") == final
 
 
 async def test_anthropic_models_send_through_the_shared_client_with_langchains_parameters() -> None:

@@ -19,7 +19,7 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -81,6 +81,10 @@ class ProviderAdapter(ABC):
     failed_finishes: ClassVar[frozenset[str]] = frozenset()
     # The SDK's aiohttp-based HTTP client class (`DefaultAioHttpClient`), for SDKs that have one.
     aiohttp_client: ClassVar[Callable[..., Any] | None] = None
+    # httpx response hooks of the shared upstream client (`http_client`), each awaited on every reply.
+    response_hooks: ClassVar[tuple[Callable[[Any], Awaitable[None]], ...]] = ()
+    # The SDK's httpx client class: what carries `response_hooks` when GATEWAY_UPSTREAM_HTTP=httpx.
+    httpx_client: ClassVar[Callable[..., Any] | None] = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -121,11 +125,18 @@ class ProviderAdapter(ABC):
         aiohttp (`GATEWAY_UPSTREAM_HTTP`, the default) where the SDK offers it: it keeps idle upstream
         connections in O(1), where the SDKs' httpx2 pool probes every idle connection on each request. One
         client per adapter, so a model evicted from the cache (a rotated key) leaves nothing open; the SDK
-        still applies its timeout and retries per request."""
-        if self.aiohttp_client is None or self.settings.upstream_http != "aiohttp":
+        still applies its timeout and retries per request. An adapter with `response_hooks` gets one under
+        httpx too: the SDK's own httpx client class, carrying them."""
+        if self._http is not None:
+            return self._http
+        if self.aiohttp_client is not None and self.settings.upstream_http == "aiohttp":
+            make = self.aiohttp_client
+        elif self.response_hooks and self.httpx_client is not None:
+            make = self.httpx_client  # the SDK's own httpx client, as it would build, plus the hooks
+        else:
             return None
-        if self._http is None:
-            self._http = self.aiohttp_client(timeout=self.settings.upstream_timeout_s)
+        hooks = {"response": list(self.response_hooks)} if self.response_hooks else None
+        self._http = make(timeout=self.settings.upstream_timeout_s, event_hooks=hooks)
         return self._http
 
     async def aclose(self) -> None:

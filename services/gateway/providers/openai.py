@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx2
 import langchain_openai.chat_models.base as _lc_openai
 import openai
 from langchain_core.embeddings import Embeddings
@@ -16,7 +18,7 @@ from pydantic import SecretStr
 from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.providers import openai_body, sdk_errors, sdk_models, sdk_urls
-from gateway.providers.base import Embedded, ProviderAdapter
+from gateway.providers.base import Embedded, ProviderAdapter, account_out_of_credit
 
 
 async def _run_inline(_executor: object, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -52,6 +54,23 @@ class ChatOpenAIRefusals(ChatOpenAI):
         return generated
 
 
+async def _spent_account_is_final(response: httpx2.Response) -> None:
+    """Response hook: mark a 429 that says the account is out of credit `x-should-retry: false`.
+
+    The openai SDK retries every 429 (GATEWAY_MAX_RETRIES times, backing off about 0.5 s, then 1 s) unless the reply
+    says otherwise in that header, which it obeys; OpenAI's `insufficient_quota` does not pass with time, so
+    retrying it only delays the answer. Other replies cost a status comparison."""
+    if response.status_code != 429 or "x-should-retry" in response.headers:
+        return
+    await response.aread()  # an error body, small; the SDK reads the cached content afterwards
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return
+    if account_out_of_credit(429, body):
+        response.headers["x-should-retry"] = "false"
+
+
 class OpenAIAdapter(ProviderAdapter):
     """Chat completions against the OpenAI API (or anything speaking its protocol)."""
 
@@ -64,6 +83,8 @@ class OpenAIAdapter(ProviderAdapter):
                       "content_filter": "content_filter"}
     structured_methods = {"json_object": "passthrough", "json_schema": "passthrough"}
     aiohttp_client = openai.DefaultAioHttpClient
+    httpx_client = openai.DefaultAsyncHttpxClient
+    response_hooks = (_spent_account_is_final,)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
