@@ -171,8 +171,10 @@ def test_upstream_429_keeps_retry_after(stack: RunningStack, provider: str, http
     assert resp.status_code == 429 and resp.headers["retry-after"] == "1"
     assert resp.json()["error"]["type"] == "rate_limit_error"
     # The provider's account out of credit is not a rate limit: the operator's to fix, not to retry.
+    faults = httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json()[provider]["faults"]
     spent = _post(http, stack, provider, {"model": MODELS[provider], "input": ["x [[mock:fault=quota]]"]})
     assert spent.status_code == 502 and spent.json()["error"]["code"] == "upstream_quota_exhausted"
+    assert httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json()[provider]["faults"] == faults + 1  # asked once
     assert spent.headers["x-should-retry"] == "false" and "retry-after" not in spent.headers
 
 
