@@ -121,6 +121,23 @@ async def test_chat_with_a_smaller_max_tokens_keeps_it(gateway: tuple[httpx.Asyn
     assert (body.get("max_tokens") or body.get("max_completion_tokens")) == 5
 
 
+@pytest.mark.parametrize(("body", "param", "code"), [
+    ({"max_tokens": LIMIT + 1}, "max_tokens", "invalid_request"),
+    ({"max_completion_tokens": LIMIT + 1}, "max_completion_tokens", "invalid_request"),
+    # Both at once: OpenAI's own 400, whatever the values (fuzzing found 40000 beside a valid newer one accepted).
+    ({"max_tokens": LIMIT + 1000, "max_completion_tokens": 5}, "max_tokens", "invalid_parameter_combination"),
+    ({"max_tokens": 5, "max_completion_tokens": 5}, "max_tokens", "invalid_parameter_combination"),
+])
+async def test_a_cap_over_the_limit_or_two_caps_are_refused_before_the_upstream(
+        gateway: tuple[httpx.AsyncClient, Recorder], body: dict[str, int], param: str, code: str) -> None:
+    client, recorder = gateway
+    resp = await client.post("/v1/chat/completions", json={**body, "messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status_code == 400, resp.text
+    err = resp.json()["error"]
+    assert (err["param"], err["code"], err["type"]) == (param, code, "invalid_request_error")
+    assert param in err["message"] and recorder.bodies == []
+
+
 async def test_agent_model_calls_are_capped(gateway: tuple[httpx.AsyncClient, Recorder]) -> None:
     client, recorder = gateway
     resp = await client.post("/v1/agent", json={

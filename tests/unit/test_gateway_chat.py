@@ -87,8 +87,8 @@ def test_to_langchain_maps_every_role() -> None:
     assert [m.content for m in converted] == ["s", "d", "u", "a"]
 
 
-def test_params_prefer_max_completion_tokens_and_rename() -> None:
-    req = request(temperature=0.5, top_p=0.5, max_tokens=10, max_completion_tokens=20, stop="END", seed=7)
+def test_params_send_either_cap_as_max_tokens_and_rename() -> None:
+    req = request(temperature=0.5, top_p=0.5, max_completion_tokens=20, stop="END", seed=7)
     model = ScriptedModel([])
     assert chat.prepare(adapter("cohere"), as_model(model), req)[1] == {
         "temperature": 0.5, "p": 0.5, "max_tokens": 20, "stop": ["END"], "seed": 7}

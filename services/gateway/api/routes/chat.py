@@ -31,9 +31,7 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
     ctx = context.require()  # its request id names the completion
     model_name = resolve_model(runtime, req.model)
     limit = runtime.settings.max_tokens_limit
-    requested = req.max_completion_tokens or req.max_tokens
-    if requested is not None and requested > limit:
-        raise InvalidRequestError(f"max_tokens must be at most {limit}", param="max_tokens")
+    requested = output_cap(req, limit)
     if requested is None:  # else the SDK's own default applies (64,000 for some models), above the limit
         req = req.model_copy(update={"max_tokens": limit})
     model = runtime.adapter.chat_model(model_name, runtime.provider_key())
@@ -67,6 +65,22 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
 
 # GatewayMiddleware serves well-formed requests of this route directly (gateway/api/direct.py).
 DIRECT = DirectRoute("/v1/chat/completions", ChatCompletionRequest, create_chat_completion)
+
+
+def output_cap(req: ChatCompletionRequest, limit: int) -> int | None:
+    """The completion's token cap the client asked for: `max_completion_tokens` or the older `max_tokens`.
+
+    Both at once is OpenAI's 400 `invalid_parameter_combination` (the two may disagree: which was meant?);
+    each is bounded by GATEWAY_MAX_TOKENS_LIMIT, the error naming the one given."""
+    if req.max_tokens is not None and req.max_completion_tokens is not None:
+        raise InvalidRequestError("Setting 'max_tokens' and 'max_completion_tokens' at the same time is not "
+                                  "supported: send max_completion_tokens", param="max_tokens",
+                                  code="invalid_parameter_combination")
+    name, requested = (("max_tokens", req.max_tokens) if req.max_completion_tokens is None else
+                       ("max_completion_tokens", req.max_completion_tokens))
+    if requested is not None and requested > limit:
+        raise InvalidRequestError(f"{name} must be at most {limit}", param=name)
+    return requested
 
 
 def _used(ctx: context.RequestContext | None) -> int | None:
