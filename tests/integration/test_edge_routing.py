@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
+import cohere
 import h2.connection
 import h2.events
 import httpx
@@ -112,6 +113,19 @@ def test_unknown_and_internal_routes_are_404_json(client: httpx.Client, stack: R
     error = assert_error(client.get(path, headers=_auth(stack, "openai")), 404, "not_found")
     # an SDK call the gateway does not serve (the Responses API, files, ...) says what it does serve
     assert "v1/chat/completions" in error["message"] and "Responses" in error["message"]
+
+
+def test_cohere_sdks_native_calls_hear_where_cohere_is_served(stack: RunningStack) -> None:
+    # cohere.ClientV2 speaks Cohere's own v2 API, which the gateway does not serve: its 404 says what is served.
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(stack.ca)), timeout=10) as http:
+        co = cohere.ClientV2(api_key=stack.keys["cohere"], base_url=f"{stack.url}/cohere", httpx_client=http)
+        with pytest.raises(cohere.NotFoundError) as chat:
+            co.chat(model=stack.model("cohere"), messages=[{"role": "user", "content": "hi"}])
+        with pytest.raises(cohere.NotFoundError) as embed:
+            co.embed(model="embed-english-v3.0", texts=["hi"], input_type="search_query", embedding_types=["float"])
+    for refused in (chat.value, embed.value):
+        message = refused.body["error"]["message"]
+        assert "Cohere's native v2/chat" in message and "v1/chat/completions" in message, refused.body
 
 
 def test_nginx_answers_its_own_healthz(client: httpx.Client) -> None:
