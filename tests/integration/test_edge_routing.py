@@ -120,7 +120,7 @@ def test_cohere_sdks_native_calls_hear_where_cohere_is_served(stack: RunningStac
     with httpx.Client(verify=ssl.create_default_context(cafile=str(stack.ca)), timeout=10) as http:
         co = cohere.ClientV2(api_key=stack.keys["cohere"], base_url=f"{stack.url}/cohere", httpx_client=http)
         with pytest.raises(cohere.NotFoundError) as chat:
-            co.chat(model=stack.model("cohere"), messages=[{"role": "user", "content": "hi"}])
+            co.chat(model=stack.model("cohere"), messages=[cohere.UserChatMessageV2(content="hi")])
         with pytest.raises(cohere.NotFoundError) as embed:
             co.embed(model="embed-english-v3.0", texts=["hi"], input_type="search_query", embedding_types=["float"])
     for refused in (chat.value, embed.value):
