@@ -194,6 +194,11 @@ async def test_chunked_oversized_body_413(client: httpx.AsyncClient) -> None:
     ({"json": {**HELLO, "top_logprobs": 2}}, 422, "invalid_field", "top_logprobs"),
     ({"json": {**HELLO, "tool_choice": "auto"}}, 422, "invalid_field", "tool_choice"),
     ({"json": {**HELLO, "parallel_tool_calls": False}}, 422, "invalid_field", "parallel_tool_calls"),
+    # ... and one that needs the other's value: never silently unused (OpenAI refuses these too).
+    ({"json": {**HELLO, "logprobs": False, "top_logprobs": 2}}, 422, "invalid_field", "top_logprobs"),
+    ({"json": {**HELLO, "logprobs": None, "top_logprobs": 0}}, 422, "invalid_field", "top_logprobs"),
+    ({"json": {**HELLO, "tools": None, "tool_choice": "required"}}, 422, "invalid_field", "tool_choice"),
+    ({"json": {**HELLO, "tools": None, "parallel_tool_calls": True}}, 422, "invalid_field", "parallel_tool_calls"),
 ])
 async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient, kwargs: dict, status: int, code: str,
                                         param: str | None) -> None:
@@ -202,7 +207,7 @@ async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient, kwargs: dict,
     if param is not None:
         assert err["param"] == param and param.split(".")[0] in err["message"]
     if code == "invalid_field" and param in ("top_logprobs", "tool_choice", "parallel_tool_calls"):
-        assert err["message"] == f"{param}: sent without {'logprobs' if param == 'top_logprobs' else 'tools'}"
+        assert err["message"] == f"{param}: sent without {'logprobs: true' if param == 'top_logprobs' else 'tools'}"
 
 
 @pytest.mark.parametrize(("part", "said"), [

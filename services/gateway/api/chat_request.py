@@ -242,17 +242,25 @@ NOT_SERVED = {
     "moderation": "moderated completions are not served",
 }
 
-_DEPENDENT = {"tool_choice": "tools", "parallel_tool_calls": "tools", "top_logprobs": "logprobs"}
+# A parameter -> the one it needs set, and to what (a JSON schema; the first: the name the error gives it):
+# without it the parameter would be silently unused, and OpenAI refuses it too.
+_DEPENDENT: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "tool_choice": ("tools", "tools", {"type": "array"}),
+    "parallel_tool_calls": ("tools", "tools", {"type": "array"}),
+    "top_logprobs": ("logprobs", "logprobs: true", {"const": True}),
+}
 
 
 class ChatCompletionRequest(_Strict):
     """`POST /v1/chat/completions`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
-        "dependentRequired": {name: [needed] for name, needed in _DEPENDENT.items()},
-        # stream_options only with stream: true (OpenAI refuses it otherwise).
-        "if": {"properties": {"stream_options": {"type": "object"}}, "required": ["stream_options"]},
-        "then": {"properties": {"stream": {"const": True}}, "required": ["stream"]}})
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"allOf": [
+        # stream_options only with stream: true (OpenAI refuses it otherwise); the _DEPENDENT pairs alike.
+        {"if": {"properties": {"stream_options": {"type": "object"}}, "required": ["stream_options"]},
+         "then": {"properties": {"stream": {"const": True}}, "required": ["stream"]}},
+        *({"if": {"properties": {name: {"not": {"type": "null"}}}, "required": [name]},
+           "then": {"properties": {needed: value}, "required": [needed]}}
+          for name, (needed, _, value) in _DEPENDENT.items())]})
 
     model: NonEmptyStr | None = None
     # `contains` states the one-user-turn rule in the schema too, so generated clients and fuzzers know it.
@@ -341,12 +349,12 @@ class ChatCompletionRequest(_Strict):
 
     @model_validator(mode="after")
     def _needs_tools(self) -> ChatCompletionRequest:
-        # Stated in the schema too (`dependentRequired`), so generated clients and fuzzers know it.
-        for name, needed in _DEPENDENT.items():
-            if getattr(self, name) is not None and needed not in self.model_fields_set:
+        # Stated in the schema too (its `allOf`), so generated clients and fuzzers know it.
+        for name, (needed, said, _) in _DEPENDENT.items():
+            if getattr(self, name) is not None and not getattr(self, needed):  # absent, null, [] or false
                 # A model-level error's location is the body: `param` names the field (errors.error_field).
                 raise PydanticCustomError("dependent_required", "sent without {needed}",
-                                          {"param": name, "needed": needed})
+                                          {"param": name, "needed": said})
         if self.stream_options is not None and not self.stream:  # as OpenAI refuses it: never silently unused
             raise PydanticCustomError("stream_only", "only allowed when stream is true", {"param": "stream_options"})
         return self
