@@ -1,0 +1,69 @@
+"""The gateway's own upstream retries (GATEWAY_MAX_RETRIES), on both upstream transports (GATEWAY_UPSTREAM_HTTP).
+
+The provider SDK retries what passes with time (a rate limit's 429) and must not retry what does not: OpenAI's
+429 `insufficient_quota`, the account out of credit. The mock upstream is a real process; the count of requests
+it answered with a fault is what the gateway sent it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+import catalogue
+from gateway.app import create_app
+from gateway.auth import keys
+from gateway.config import Settings
+from gateway.secrets.env import EnvSecretsBackend
+from tests.support.mockproc import MockServer, run_mock
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+KEY, KEY_ID, KEY_HASH = keys.generate()
+RETRIES = 2
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockServer]:
+    with run_mock() as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def _gateway(provider: str, mock: MockServer, transport: str) -> AsyncIterator[httpx.AsyncClient]:
+    spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
+    row = catalogue.provider(provider)
+    cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=mock.url + row.mock_path,
+                   max_retries=RETRIES, upstream_timeout_s=10, upstream_http=transport)
+    app = create_app(cfg, EnvSecretsBackend(provider, spec, environ={row.key_env: f"mock-key-{provider}"}))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=30,
+            headers={"Authorization": f"Bearer {KEY}"}) as client:
+        yield client
+
+
+def _faults(mock: MockServer, provider: str) -> int:
+    return int(httpx.get(f"{mock.url}/_mock/stats", timeout=5).json()[provider]["faults"])
+
+
+def _chat(fault: str, stream: bool) -> dict[str, object]:
+    return {"messages": [{"role": "user", "content": f"x [[mock:fault={fault}]]"}], "stream": stream}
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("provider", ["openai", "local-llama"])  # the OpenAI wire: quota is a 429 there
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+async def test_a_spent_account_is_asked_once_and_a_rate_limit_is_retried(mock: MockServer, provider: str,
+                                                                         transport: str, stream: bool) -> None:
+    async with _gateway(provider, mock, transport) as client:
+        before = _faults(mock, provider)
+        spent = await client.post("/v1/chat/completions", json=_chat("quota", stream))
+        assert spent.status_code == 502 and spent.json()["error"]["code"] == "upstream_quota_exhausted", spent.text
+        assert _faults(mock, provider) == before + 1
+        # A rate limit passes with time: the SDK still spends its retries on it (each after the mock's 1 s).
+        limited = await client.post("/v1/chat/completions", json=_chat("429", stream))
+        assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limit_exceeded", limited.text
+        assert _faults(mock, provider) == before + 1 + (RETRIES + 1)
