@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 KEY, KEY_ID, KEY_HASH = keys.generate()
 RETRIES = 2
+Transport = Literal["aiohttp", "httpx"]  # GATEWAY_UPSTREAM_HTTP
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def mock() -> Iterator[MockServer]:
 
 
 @contextlib.asynccontextmanager
-async def _gateway(provider: str, mock: MockServer, transport: Literal["aiohttp", "httpx"]) -> AsyncIterator[httpx.AsyncClient]:
+async def _gateway(provider: str, mock: MockServer, transport: Transport) -> AsyncIterator[httpx.AsyncClient]:
     spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
     row = catalogue.provider(provider)
     cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=mock.url + row.mock_path,
@@ -58,8 +59,7 @@ def _chat(fault: str, stream: bool) -> dict[str, object]:
 @pytest.mark.parametrize("provider", ["openai", "local-llama"])  # the OpenAI wire: quota is a 429 there
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 async def test_a_spent_account_is_asked_once_and_a_rate_limit_is_retried(mock: MockServer, provider: str,
-                                                                         transport: Literal["aiohttp", "httpx"],
-                                                                         stream: bool) -> None:
+                                                                         transport: Transport, stream: bool) -> None:
     async with _gateway(provider, mock, transport) as client:
         before = _faults(mock, provider)
         spent = await client.post("/v1/chat/completions", json=_chat("quota", stream))
