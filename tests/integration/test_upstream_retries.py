@@ -1,8 +1,8 @@
 """The gateway's own upstream retries (GATEWAY_MAX_RETRIES), on both upstream transports (GATEWAY_UPSTREAM_HTTP).
 
-The provider SDK retries what passes with time (a rate limit's 429) and must not retry what does not: OpenAI's
-429 `insufficient_quota`, the account out of credit. The mock upstream is a real process; the count of requests
-it answered with a fault is what the gateway sent it.
+The provider SDK retries what passes with time (a rate limit's 429), as many times as GATEWAY_MAX_RETRIES says,
+and must not retry what does not: OpenAI's 429 `insufficient_quota`, the account out of credit. The mock
+upstream is a real process; the count of requests it answered with a fault is what the gateway sent it.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ def mock() -> Iterator[MockServer]:
 
 
 @contextlib.asynccontextmanager
-async def _gateway(provider: str, mock: MockServer, transport: Transport) -> AsyncIterator[httpx.AsyncClient]:
+async def _gateway(provider: str, mock: MockServer, transport: Transport = "aiohttp",
+                   retries: int = RETRIES) -> AsyncIterator[httpx.AsyncClient]:
     spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
     row = catalogue.provider(provider)
     cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=mock.url + row.mock_path,
-                   max_retries=RETRIES, upstream_timeout_s=10, upstream_http=transport)
+                   max_retries=retries, upstream_timeout_s=10, upstream_http=transport)
     app = create_app(cfg, EnvSecretsBackend(provider, spec, environ={row.key_env: f"mock-key-{provider}"}))
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=30,
@@ -69,3 +70,19 @@ async def test_a_spent_account_is_asked_once_and_a_rate_limit_is_retried(mock: M
         limited = await client.post("/v1/chat/completions", json=_chat("429", stream))
         assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limit_exceeded", limited.text
         assert _faults(mock, provider) == before + 1 + (RETRIES + 1)
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+@pytest.mark.parametrize(("provider", "path"), [
+    ("openai", "/v1/chat/completions"), ("anthropic", "/v1/chat/completions"), ("cohere", "/v1/chat/completions"),
+    ("openai", "/v1/embeddings"), ("cohere", "/v1/embeddings"),
+    ("mistral", "/v1/chat/completions"),  # langchain-mistralai retries transport errors only: asked once
+])
+async def test_a_rate_limit_is_retried_as_many_times_as_configured(mock: MockServer, provider: str, path: str,
+                                                                   retries: int) -> None:
+    body = _chat("429", False) if path.endswith("completions") else {"input": ["x [[mock:fault=429]]"]}
+    async with _gateway(provider, mock, retries=retries) as client:
+        before = _faults(mock, provider)
+        limited = await client.post(path, json=body)
+        assert limited.status_code == 429, limited.text
+        assert _faults(mock, provider) == before + 1 + (0 if provider == "mistral" else retries)

@@ -19,6 +19,20 @@ from gateway.providers.base import NAMED, Embedded, ProviderAdapter, from_status
 cohere_parse.install()  # before any Cohere client parses a response
 
 
+class ChatCohereRetries(ChatCohere):
+    """ChatCohere whose calls retry as GATEWAY_MAX_RETRIES says.
+
+    The Cohere SDK retries a 429 or 5xx only as each call's `request_options` asks (2 when it says
+    nothing), and ChatCohere has no setting for it; every call ChatCohere makes spreads its default params
+    into the SDK call, so they carry it. The SDK retries no stream, whatever it is told."""
+
+    max_retries: int = 2
+
+    @property
+    def _default_params(self) -> dict[str, Any]:
+        return {**super()._default_params, "request_options": {"max_retries": self.max_retries}}
+
+
 class CohereAdapter(ProviderAdapter):
     """Cohere v2 chat, exposed as OpenAI chat completions."""
 
@@ -40,12 +54,12 @@ class CohereAdapter(ProviderAdapter):
     failed_finishes = frozenset({"ERROR", "TIMEOUT"})  # Cohere v2 ChatFinishReason: the generation failed
 
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
-        # ChatCohere exposes no retry setting; the Cohere SDK retries 429/5xx itself.
-        return ChatCohere(
+        return ChatCohereRetries(
             model=model,
             cohere_api_key=SecretStr(api_key),
             base_url=self.base_url,
             timeout_seconds=self.settings.upstream_timeout_s,
+            max_retries=self.settings.max_retries,
         )
 
     def bind_tools(self, model: BaseChatModel, tools: list[dict[str, Any]], tool_choice: Any,
@@ -87,7 +101,8 @@ class CohereAdapter(ProviderAdapter):
         tokens: int | None = None
         for start in range(0, len(texts), self.embed_batch):
             resp = await embeddings.async_client.embed(model=model, texts=texts[start:start + self.embed_batch],
-                                                       input_type="search_document", embedding_types=["float"])
+                                                       input_type="search_document", embedding_types=["float"],
+                                                       request_options={"max_retries": self.settings.max_retries})
             vectors.extend(resp.embeddings.float_ or [])
             billed = resp.meta.billed_units if resp.meta else None
             if billed is not None and billed.input_tokens is not None:
