@@ -86,3 +86,12 @@ async def test_a_rate_limit_is_retried_as_many_times_as_configured(mock: MockSer
         limited = await client.post(path, json=body)
         assert limited.status_code == 429, limited.text
         assert _faults(mock, provider) == before + 1 + (0 if provider == "mistral" else retries)
+
+
+async def test_the_cohere_sdk_retries_no_stream(mock: MockServer) -> None:
+    # Its streaming call has no retry loop, whatever request_options say (docs/langchain.md): the client hears at once.
+    async with _gateway("cohere", mock, retries=RETRIES) as client:
+        before = _faults(mock, "cohere")
+        limited = await client.post("/v1/chat/completions", json=_chat("429", True))
+        assert limited.status_code == 429, limited.text
+        assert _faults(mock, "cohere") == before + 1
