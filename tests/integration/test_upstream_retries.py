@@ -76,7 +76,8 @@ async def test_a_spent_account_is_asked_once_and_a_rate_limit_is_retried(mock: M
 @pytest.mark.parametrize(("provider", "path"), [
     ("openai", "/v1/chat/completions"), ("anthropic", "/v1/chat/completions"), ("cohere", "/v1/chat/completions"),
     ("openai", "/v1/embeddings"), ("cohere", "/v1/embeddings"),
-    ("mistral", "/v1/chat/completions"),  # langchain-mistralai retries transport errors only: asked once
+    # langchain-mistralai retries transport errors only: the adapter's retrying transport does the statuses
+    ("mistral", "/v1/chat/completions"), ("mistral", "/v1/embeddings"),
 ])
 async def test_a_rate_limit_is_retried_as_many_times_as_configured(mock: MockServer, provider: str, path: str,
                                                                    retries: int) -> None:
@@ -85,7 +86,22 @@ async def test_a_rate_limit_is_retried_as_many_times_as_configured(mock: MockSer
         before = _faults(mock, provider)
         limited = await client.post(path, json=body)
         assert limited.status_code == 429, limited.text
-        assert _faults(mock, provider) == before + 1 + (0 if provider == "mistral" else retries)
+        assert _faults(mock, provider) == before + 1 + retries
+
+
+@pytest.mark.parametrize(("fault", "code", "retried"), [
+    ("429", "rate_limit_exceeded", True), ("503", "upstream_error", True), ("500", "upstream_error", True),
+    ("quota", "upstream_quota_exhausted", False),  # Mistral's 402: the account is spent, a retry cannot pass
+])
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+async def test_mistral_retries_what_the_vendor_sdks_retry(mock: MockServer, fault: str, code: str, retried: bool,
+                                                          stream: bool) -> None:
+    # Statuses before the first byte, a stream's included (its integration's own loop has the transport errors).
+    async with _gateway("mistral", mock) as client:
+        before = _faults(mock, "mistral")
+        failed = await client.post("/v1/chat/completions", json=_chat(fault, stream))
+        assert failed.json()["error"]["code"] == code, failed.text
+        assert _faults(mock, "mistral") == before + 1 + (RETRIES if retried else 0)
 
 
 async def test_the_cohere_sdk_retries_no_stream(mock: MockServer) -> None:

@@ -2,7 +2,8 @@
 
 ChatMistralAI talks to the API with httpx itself (no vendor SDK), so its failures are httpx's:
 HTTP statuses arrive as `httpx.HTTPStatusError` and transport errors as httpx's own classes, which
-the base adapter already maps. It retries only transport errors (tenacity, `max_retries`).
+the base adapter already maps. It retries only transport errors (tenacity, `max_retries`); the clients the
+adapter hands it retry 429/5xx replies too, as the vendor SDKs do (`gateway.providers.status_retry`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 
 from gateway.errors import GatewayError, UpstreamBadResponseError
 from gateway.providers.base import NAMED, Embedded, ProviderAdapter, from_status
+from gateway.providers.status_retry import retrying_transport
 
 
 class MistralAdapter(ProviderAdapter):
@@ -40,13 +42,36 @@ class MistralAdapter(ProviderAdapter):
     finish_reasons = {"stop": "stop", "length": "length", "model_length": "length", "tool_calls": "tool_calls"}
     failed_finishes = frozenset({"error"})
 
+    _transport: httpx.AsyncBaseTransport | None = None
+
+    def upstream_client(self, api_key: str) -> httpx.AsyncClient:
+        """The client ChatMistralAI and MistralAIEmbeddings would build for this key (their headers and timeout),
+        over one connection pool per adapter that retries 429/5xx replies GATEWAY_MAX_RETRIES times. Shared, so
+        a model evicted from the cache (a rotated key) leaves no connection open."""
+        if self._transport is None:
+            self._transport = retrying_transport(self.settings.max_retries)
+        return httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout, transport=self._transport,
+                                 headers={"Content-Type": "application/json", "Accept": "application/json",
+                                          "Authorization": f"Bearer {api_key}"})
+
+    @property
+    def _timeout(self) -> int:
+        return math.ceil(self.settings.upstream_timeout_s)  # an int of seconds in the integration
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self._transport is not None:
+            await self._transport.aclose()
+            self._transport = None
+
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
         return ChatMistralAI(
             model_name=model,
             api_key=SecretStr(api_key),
             base_url=self.base_url,
-            timeout=math.ceil(self.settings.upstream_timeout_s),  # an int of seconds in ChatMistralAI
-            max_retries=self.settings.max_retries,
+            timeout=self._timeout,
+            max_retries=self.settings.max_retries,  # transport errors; statuses: upstream_client
+            async_client=self.upstream_client(api_key),
         )
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
@@ -66,7 +91,8 @@ class MistralAdapter(ProviderAdapter):
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:
         return MistralAIEmbeddings(model=model, api_key=SecretStr(api_key), endpoint=self.base_url,
-                                   timeout=math.ceil(self.settings.upstream_timeout_s), tokenizer=_batching_tokenizer())
+                                   timeout=self._timeout, tokenizer=_batching_tokenizer(),
+                                   async_client=self.upstream_client(api_key))
 
     async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
                     dimensions: int | None) -> Embedded:
