@@ -36,11 +36,11 @@ def mock() -> Iterator[MockServer]:
 
 @contextlib.asynccontextmanager
 async def _gateway(provider: str, mock: MockServer, transport: Transport = "aiohttp",
-                   retries: int = RETRIES) -> AsyncIterator[httpx.AsyncClient]:
+                   retries: int = RETRIES, timeout_s: float = 10) -> AsyncIterator[httpx.AsyncClient]:
     spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
     row = catalogue.provider(provider)
     cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=mock.url + row.mock_path,
-                   max_retries=retries, upstream_timeout_s=10, upstream_http=transport)
+                   max_retries=retries, upstream_timeout_s=timeout_s, upstream_http=transport)
     app = create_app(cfg, EnvSecretsBackend(provider, spec, environ={row.key_env: f"mock-key-{provider}"}))
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=30,
@@ -91,23 +91,28 @@ async def test_a_rate_limit_is_retried_as_many_times_as_configured(mock: MockSer
 
 @pytest.mark.parametrize(("fault", "code", "retried"), [
     ("429", "rate_limit_exceeded", True), ("503", "upstream_error", True), ("500", "upstream_error", True),
-    ("quota", "upstream_quota_exhausted", False),  # Mistral's 402: the account is spent, a retry cannot pass
+    ("quota", "upstream_quota_exhausted", False),  # a 402: the account is spent, a retry cannot pass
 ])
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
-async def test_mistral_retries_what_the_vendor_sdks_retry(mock: MockServer, fault: str, code: str, retried: bool,
-                                                          stream: bool) -> None:
-    # Statuses before the first byte, a stream's included (its integration's own loop has the transport errors).
-    async with _gateway("mistral", mock) as client:
-        before = _faults(mock, "mistral")
+@pytest.mark.parametrize("provider", ["cohere", "mistral"])
+async def test_what_the_vendor_sdks_retry_is_retried_over_the_gateways_transport(
+        mock: MockServer, provider: str, fault: str, code: str, retried: bool, stream: bool) -> None:
+    # Their integrations retry no status (Mistral) or no stream (Cohere): the retrying transport under their
+    # client does, before the first byte.
+    async with _gateway(provider, mock) as client:
+        before = _faults(mock, provider)
         failed = await client.post("/v1/chat/completions", json=_chat(fault, stream))
         assert failed.json()["error"]["code"] == code, failed.text
-        assert _faults(mock, "mistral") == before + 1 + (RETRIES if retried else 0)
+        assert _faults(mock, provider) == before + 1 + (RETRIES if retried else 0)
 
 
-async def test_the_cohere_sdk_retries_no_stream(mock: MockServer) -> None:
-    # Its streaming call has no retry loop, whatever request_options say (docs/langchain.md): the client hears at once.
-    async with _gateway("cohere", mock, retries=RETRIES) as client:
-        before = _faults(mock, "cohere")
-        limited = await client.post("/v1/chat/completions", json=_chat("429", True))
-        assert limited.status_code == 429, limited.text
-        assert _faults(mock, "cohere") == before + 1
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere", "mistral"])
+async def test_an_upstream_that_never_answers_is_asked_once_plus_the_retries(mock: MockServer, provider: str,
+                                                                             stream: bool) -> None:
+    # The mock holds the request past the gateway's upstream timeout (1 s): each attempt times out.
+    async with _gateway(provider, mock, retries=1, timeout_s=1) as client:
+        before = _faults(mock, provider)
+        late = await client.post("/v1/chat/completions", json=_chat("timeout", stream))
+        assert late.json()["error"]["code"] == "upstream_timeout", late.text
+        assert _faults(mock, provider) == before + 2

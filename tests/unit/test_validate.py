@@ -13,6 +13,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+import catalogue
 from gateway import validate
 from gateway.app import create_app
 from gateway.auth import keys
@@ -83,11 +84,14 @@ def test_settings_only_reads_timeout_and_retries_back_from_the_langchain_model()
     assert _by_name(checks)["models"][0].detail == "2 allowed (GATEWAY_MODELS), default gpt-4o"
 
 
-def test_settings_only_reads_coheres_retries_back_too() -> None:
-    # ChatCohere has no retry setting of its own: the gateway's subclass carries it into every SDK call.
-    env = {"GATEWAY_PROVIDER": "cohere", "COHERE_API_KEY": "co-3f9a8b7c6d5e4f3a2b1c0d9e", "GATEWAY_MAX_RETRIES": "0",
-           "GATEWAY_CLIENT_KEYS": f"abcdefghijkl:{'a' * 64}:cohere"}
-    assert _by_name(check_settings(env))["chat model"][0].detail == "ChatCohere constructs; timeout 60 s, max_retries 0"
+@pytest.mark.parametrize(("provider", "kind"), [("cohere", "ChatCohere"), ("mistral", "ChatMistralAI")])
+def test_settings_only_reads_retries_back_from_the_gateways_transport(provider: str, kind: str) -> None:
+    # Their integrations retry no 429/5xx: the gateway's retrying transport under their client does, as many times.
+    row = catalogue.provider(provider)
+    env = {"GATEWAY_PROVIDER": provider, row.key_env: "sk-3f9a8b7c6d5e4f3a2b1c0d9e", "GATEWAY_MAX_RETRIES": "3",
+           "GATEWAY_CLIENT_KEYS": f"abcdefghijkl:{'a' * 64}:{provider}"}
+    assert _by_name(check_settings(env))["chat model"][0].detail == (
+        f"{kind} constructs; timeout 60 s, max_retries 3 (the gateway's retrying transport)")
 
 
 def test_settings_only_fails_when_the_adapter_ignores_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:

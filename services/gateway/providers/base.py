@@ -96,6 +96,7 @@ class ProviderAdapter(ABC):
         self.embedding_models: tuple[str, ...] = self.entry.embedding_models
         self._cache: OrderedDict[tuple[str, str], BaseChatModel] = OrderedDict()
         self._http: Any = None
+        self._transport: httpx.AsyncBaseTransport | None = None
         signatures.install()  # LangChain's per-request signature inspection, once per method
 
     @abstractmethod
@@ -139,11 +140,25 @@ class ProviderAdapter(ABC):
         self._http = make(timeout=self.settings.upstream_timeout_s, event_hooks=hooks)
         return self._http
 
+    def retrying_transport(self, *, errors: bool) -> httpx.AsyncBaseTransport:
+        """One httpx transport for every model of this adapter, retrying as the openai and anthropic SDKs do
+        (`status_retry`; `errors`: lost connections too), for an integration whose own client does not. Shared,
+        so a model evicted from the cache (a rotated key) leaves no connection open."""
+        if self._transport is None:
+            # Imported here: httpx-retries is in the images of the integrations that need it only.
+            from gateway.providers.status_retry import retrying_transport
+
+            self._transport = retrying_transport(self.settings.max_retries, errors=errors)
+        return self._transport
+
     async def aclose(self) -> None:
-        """Close the shared HTTP client (aiohttp sessions warn otherwise) and forget the cached models."""
+        """Close the shared HTTP client (aiohttp sessions warn otherwise) and transport, forget the cached models."""
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        if self._transport is not None:
+            await self._transport.aclose()
+            self._transport = None
         self._cache.clear()
 
     def invoke_params(self, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
+import cohere
+import httpx
 from cohere.core.api_error import ApiError
 from langchain_cohere import ChatCohere, CohereEmbeddings
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from gateway.errors import GatewayError, InvalidRequestError, UpstreamBadResponseError
 from gateway.providers import cohere_parse
@@ -20,17 +22,27 @@ cohere_parse.install()  # before any Cohere client parses a response
 
 
 class ChatCohereRetries(ChatCohere):
-    """ChatCohere whose calls retry as GATEWAY_MAX_RETRIES says.
+    """ChatCohere whose calls, streams included, retry as GATEWAY_MAX_RETRIES says.
 
-    The Cohere SDK retries a 429 or 5xx only as each call's `request_options` asks (2 when it says
-    nothing), and ChatCohere has no setting for it; every call ChatCohere makes spreads its default params
-    into the SDK call, so they carry it. The SDK retries no stream, whatever it is told."""
+    The Cohere SDK retries a plain call's 429 or 5xx only as its `request_options` ask (2 when they say nothing;
+    ChatCohere has no setting) and never a stream. So its async client runs over `upstream`, the adapter's
+    retrying transport, and is told not to retry itself (every call ChatCohere makes spreads its default params
+    into the SDK call), which would multiply the attempts."""
 
-    max_retries: int = 2
+    upstream: Any = Field(exclude=True)  # ProviderAdapter.retrying_transport: an httpx_retries.RetryTransport
+
+    @model_validator(mode="after")
+    def _over_upstream(self) -> Self:
+        key = self.cohere_api_key
+        self.async_client = cohere.AsyncClient(  # what ChatCohere's validator builds, over `upstream`
+            api_key=key.get_secret_value() if isinstance(key, SecretStr) else key, client_name=self.user_agent,
+            timeout=self.timeout_seconds, base_url=self.base_url,
+            httpx_client=httpx.AsyncClient(transport=self.upstream, follow_redirects=True))
+        return self
 
     @property
     def _default_params(self) -> dict[str, Any]:
-        return {**super()._default_params, "request_options": {"max_retries": self.max_retries}}
+        return {**super()._default_params, "request_options": {"max_retries": 0}}
 
 
 class CohereAdapter(ProviderAdapter):
@@ -59,7 +71,7 @@ class CohereAdapter(ProviderAdapter):
             cohere_api_key=SecretStr(api_key),
             base_url=self.base_url,
             timeout_seconds=self.settings.upstream_timeout_s,
-            max_retries=self.settings.max_retries,
+            upstream=self.retrying_transport(errors=True),  # the Cohere SDK retries no lost connection
         )
 
     def bind_tools(self, model: BaseChatModel, tools: list[dict[str, Any]], tool_choice: Any,

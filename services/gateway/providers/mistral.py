@@ -2,8 +2,7 @@
 
 ChatMistralAI talks to the API with httpx itself (no vendor SDK), so its failures are httpx's:
 HTTP statuses arrive as `httpx.HTTPStatusError` and transport errors as httpx's own classes, which
-the base adapter already maps. It retries only transport errors (tenacity, `max_retries`); the clients the
-adapter hands it retry 429/5xx replies too, as the vendor SDKs do (`gateway.providers.status_retry`).
+the base adapter already maps.
 """
 
 from __future__ import annotations
@@ -17,12 +16,21 @@ import httpx
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_mistralai import ChatMistralAI, MistralAIEmbeddings
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from gateway.errors import GatewayError, UpstreamBadResponseError
 from gateway.providers.base import NAMED, Embedded, ProviderAdapter, from_status
-from gateway.providers.status_retry import retrying_transport
+
+
+class ChatMistralAIOn(ChatMistralAI):
+    """ChatMistralAI whose client runs over `upstream`, the adapter's retrying transport.
+
+    Its own loop (tenacity) retries transport errors only, `max_retries` counting attempts, 4 to 10 s apart: a 429
+    or a 503 reached the client at once. The transport retries as the openai and anthropic SDKs do, 429/5xx
+    replies and lost connections GATEWAY_MAX_RETRIES times, streams included; the loop is left one attempt."""
+
+    upstream: Any = Field(exclude=True)  # ProviderAdapter.retrying_transport: an httpx_retries.RetryTransport
 
 
 class MistralAdapter(ProviderAdapter):
@@ -42,15 +50,11 @@ class MistralAdapter(ProviderAdapter):
     finish_reasons = {"stop": "stop", "length": "length", "model_length": "length", "tool_calls": "tool_calls"}
     failed_finishes = frozenset({"error"})
 
-    _transport: httpx.AsyncBaseTransport | None = None
-
     def upstream_client(self, api_key: str) -> httpx.AsyncClient:
         """The client ChatMistralAI and MistralAIEmbeddings would build for this key (their headers and timeout),
-        over one connection pool per adapter that retries 429/5xx replies GATEWAY_MAX_RETRIES times. Shared, so
-        a model evicted from the cache (a rotated key) leaves no connection open."""
-        if self._transport is None:
-            self._transport = retrying_transport(self.settings.max_retries)
-        return httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout, transport=self._transport,
+        over the adapter's retrying transport."""
+        return httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout,
+                                 transport=self.retrying_transport(errors=True),
                                  headers={"Content-Type": "application/json", "Accept": "application/json",
                                           "Authorization": f"Bearer {api_key}"})
 
@@ -58,20 +62,15 @@ class MistralAdapter(ProviderAdapter):
     def _timeout(self) -> int:
         return math.ceil(self.settings.upstream_timeout_s)  # an int of seconds in the integration
 
-    async def aclose(self) -> None:
-        await super().aclose()
-        if self._transport is not None:
-            await self._transport.aclose()
-            self._transport = None
-
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
-        return ChatMistralAI(
+        return ChatMistralAIOn(
             model_name=model,
             api_key=SecretStr(api_key),
             base_url=self.base_url,
             timeout=self._timeout,
-            max_retries=self.settings.max_retries,  # transport errors; statuses: upstream_client
+            max_retries=1,  # attempts, in its loop: the transport retries
             async_client=self.upstream_client(api_key),
+            upstream=self.retrying_transport(errors=True),
         )
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:

@@ -35,9 +35,11 @@ class SdkRetry(Retry):
         return delay * (1 - 0.25 * random.random())  # noqa: S311 (jitter, not a secret)
 
 
-def retrying_transport(retries: int, wire: httpx.AsyncBaseTransport | None = None) -> RetryTransport:
+def retrying_transport(retries: int, wire: httpx.AsyncBaseTransport | None = None, *,
+                       errors: bool = False) -> RetryTransport:
     """A transport (by default a new connection pool) whose POSTs are retried `retries` times on a retryable
-    status; transport errors are raised as they come."""
-    policy = SdkRetry(total=retries, allowed_methods=["POST"], retry_on_exceptions=(),
+    status and, with `errors`, on a timeout or a connection lost before the reply (the SDKs retry those too);
+    without, transport errors are raised as they come, for an integration that retries them itself."""
+    policy = SdkRetry(total=retries, allowed_methods=["POST"], retry_on_exceptions=None if errors else (),
                       max_backoff_wait=_MAX_RETRY_AFTER_S)
     return RetryTransport(transport=wire or httpx.AsyncHTTPTransport(), retry=policy)

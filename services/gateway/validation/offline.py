@@ -162,13 +162,17 @@ def _model_readback(checks: _Checks, settings: Settings, base_url: str, model: o
         problems.append(f"timeout {timeout} != GATEWAY_UPSTREAM_TIMEOUT_S {settings.upstream_timeout_s:g}")
     if url is not None and str(url).rstrip("/") != base_url.rstrip("/"):
         problems.append(f"base URL {url} != {base_url}")
-    retries = getattr(model, "max_retries", None)
+    # A model over the gateway's retrying transport (its integration's client retries no 429/5xx) says `upstream`.
+    upstream = getattr(model, "upstream", None)
+    retries = upstream.retry.total if upstream is not None else getattr(model, "max_retries", None)
     if retries is not None and retries != settings.max_retries:
         problems.append(f"max_retries {retries} != GATEWAY_MAX_RETRIES {settings.max_retries}")
     if problems:
         checks.add("chat model", "FAIL", f"{kind}: " + "; ".join(problems))
         return
     retry_note = f"max_retries {retries}" if retries is not None else "retries by the provider SDK's own policy"
+    if upstream is not None:
+        retry_note += " (the gateway's retrying transport)"
     checks.add("chat model", "PASS", f"{kind} constructs; timeout {float(timeout or 0):g} s, {retry_note}")
 
 
