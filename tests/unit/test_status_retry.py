@@ -79,3 +79,29 @@ def test_a_long_or_missing_retry_after(monkeypatch: pytest.MonkeyPatch, retry_af
 
     assert asyncio.run(post()) == 200
     assert len(slept) == 1 and low <= slept[0] <= high
+
+
+@pytest.mark.parametrize(("error", "sent"), [(httpx.ConnectError("refused"), 3), (httpx.ReadTimeout("late"), 3),
+                                             (httpx.RemoteProtocolError("closed before the reply"), 3),
+                                             (httpx.UnsupportedProtocol("ftp"), 1)])
+def test_a_timeout_or_a_lost_connection_is_retried_too(monkeypatch: pytest.MonkeyPatch, error: Exception,
+                                                       sent: int) -> None:
+    attempts: list[int] = []
+
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        attempts.append(1)
+        raise error
+
+    monkeypatch.setattr(asyncio, "sleep", no_wait)
+
+    async def post() -> None:
+        async with httpx.AsyncClient(transport=retrying_transport(2, httpx.MockTransport(fail)),
+                                     base_url="http://upstream") as client:
+            await client.post("/chat/completions", json={})
+
+    with pytest.raises(type(error)):
+        asyncio.run(post())
+    assert len(attempts) == sent

@@ -140,15 +140,15 @@ class ProviderAdapter(ABC):
         self._http = make(timeout=self.settings.upstream_timeout_s, event_hooks=hooks)
         return self._http
 
-    def retrying_transport(self, *, errors: bool) -> httpx.AsyncBaseTransport:
+    def retrying_transport(self) -> httpx.AsyncBaseTransport:
         """One httpx transport for every model of this adapter, retrying as the openai and anthropic SDKs do
-        (`status_retry`; `errors`: lost connections too), for an integration whose own client does not. Shared,
-        so a model evicted from the cache (a rotated key) leaves no connection open."""
+        (`status_retry`), for an integration whose own client retries less. Shared, so a model evicted from the
+        cache (a rotated key) leaves no connection open."""
         if self._transport is None:
             # Imported here: httpx-retries is in the images of the integrations that need it only.
             from gateway.providers.status_retry import retrying_transport
 
-            self._transport = retrying_transport(self.settings.max_retries, errors=errors)
+            self._transport = retrying_transport(self.settings.max_retries)
         return self._transport
 
     async def aclose(self) -> None:

@@ -71,7 +71,7 @@ class CohereAdapter(ProviderAdapter):
             cohere_api_key=SecretStr(api_key),
             base_url=self.base_url,
             timeout_seconds=self.settings.upstream_timeout_s,
-            upstream=self.retrying_transport(errors=True),  # the Cohere SDK retries no lost connection
+            upstream=self.retrying_transport(),  # the Cohere SDK retries no lost connection
         )
 
     def bind_tools(self, model: BaseChatModel, tools: list[dict[str, Any]], tool_choice: Any,

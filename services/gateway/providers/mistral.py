@@ -54,7 +54,7 @@ class MistralAdapter(ProviderAdapter):
         """The client ChatMistralAI and MistralAIEmbeddings would build for this key (their headers and timeout),
         over the adapter's retrying transport."""
         return httpx.AsyncClient(base_url=self.base_url, timeout=self._timeout,
-                                 transport=self.retrying_transport(errors=True),
+                                 transport=self.retrying_transport(),
                                  headers={"Content-Type": "application/json", "Accept": "application/json",
                                           "Authorization": f"Bearer {api_key}"})
 
@@ -70,7 +70,7 @@ class MistralAdapter(ProviderAdapter):
             timeout=self._timeout,
             max_retries=1,  # attempts, in its loop: the transport retries
             async_client=self.upstream_client(api_key),
-            upstream=self.retrying_transport(errors=True),
+            upstream=self.retrying_transport(),
         )
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:

@@ -1,10 +1,10 @@
-"""Status retries for an integration that has none: the vendor SDKs' policy, as an httpx transport.
+"""The openai and anthropic SDKs' retry policy as an httpx transport, for integrations whose clients retry less.
 
-The openai and anthropic SDKs retry a 408, 409, 429 or 5xx reply up to `max_retries` times: after the reply's
-Retry-After (up to 60 s), or else after 0.5 s doubling up to 8 s, less up to a quarter of jitter. langchain-mistralai
-talks httpx itself and retries transport errors only (tenacity, its `max_retries`), so GATEWAY_MAX_RETRIES said
-nothing about a 429 or a 503 there. This transport under its clients applies the SDKs' policy to statuses, before
-the first byte of a body (a stream included); transport errors stay with LangChain's loop, so none is retried twice.
+Those SDKs retry a 408, 409, 429 or 5xx reply, a timeout or a connection lost before the reply up to `max_retries`
+times: after the reply's Retry-After (up to 60 s), or else after 0.5 s doubling up to 8 s, less up to a quarter of
+jitter. The Cohere SDK retries no stream and no lost connection; langchain-mistralai retries no status at all and
+counts its `max_retries` as attempts. Under their clients (their own loops off), this transport makes
+GATEWAY_MAX_RETRIES mean the same on every provider, streams included (before their first byte).
 """
 
 from __future__ import annotations
@@ -35,11 +35,7 @@ class SdkRetry(Retry):
         return delay * (1 - 0.25 * random.random())  # noqa: S311 (jitter, not a secret)
 
 
-def retrying_transport(retries: int, wire: httpx.AsyncBaseTransport | None = None, *,
-                       errors: bool = False) -> RetryTransport:
-    """A transport (by default a new connection pool) whose POSTs are retried `retries` times on a retryable
-    status and, with `errors`, on a timeout or a connection lost before the reply (the SDKs retry those too);
-    without, transport errors are raised as they come, for an integration that retries them itself."""
-    policy = SdkRetry(total=retries, allowed_methods=["POST"], retry_on_exceptions=None if errors else (),
-                      max_backoff_wait=_MAX_RETRY_AFTER_S)
+def retrying_transport(retries: int, wire: httpx.AsyncBaseTransport | None = None) -> RetryTransport:
+    """A transport (by default a new connection pool) whose POSTs are retried `retries` times as the SDKs do."""
+    policy = SdkRetry(total=retries, allowed_methods=["POST"], max_backoff_wait=_MAX_RETRY_AFTER_S)
     return RetryTransport(transport=wire or httpx.AsyncHTTPTransport(), retry=policy)
