@@ -188,7 +188,8 @@ class AnthropicProtocol:
             block = {"type": "text", "text": plan.text}
         thinking = [] if req.thought is None else [
             {"type": "thinking", "thinking": req.thought, "signature": SIGNATURE}]
-        return jsonio.dumps(self._message(plan, req, rid, [*thinking, block], final=True))
+        content = [] if req.max_tokens == 0 else [*thinking, block]  # max_tokens 0: the prompt is cached, no reply
+        return jsonio.dumps(self._message(plan, req, rid, content, final=True))
 
     def events(self, plan: Plan, req: ChatRequest, rid: str) -> list[bytes]:
         """message_start … message_stop with ``event:`` lines, like the real API."""
@@ -205,7 +206,9 @@ class AnthropicProtocol:
             block = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": p} for p in split_chunks(plan.text)]
         blocks = [(block, deltas)]
-        if req.thought is not None:  # the signed thinking block comes first
+        if req.max_tokens == 0:  # the prompt is cached, no block is generated
+            blocks = []
+        elif req.thought is not None:  # the signed thinking block comes first
             thought = [{"type": "thinking_delta", "thinking": p} for p in split_chunks(req.thought) if p]
             blocks.insert(0, ({"type": "thinking", "thinking": "", "signature": ""},
                               [*thought, {"type": "signature_delta", "signature": SIGNATURE}]))

@@ -153,9 +153,11 @@ def parse(text: str) -> tuple[str, Directives]:
 
 
 def truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
-    """Cut ``text`` to ``max_tokens`` words; return (text, truncated)."""
-    if max_tokens is None or max_tokens <= 0:
+    """Cut ``text`` to ``max_tokens`` words; return (text, truncated). 0 leaves nothing (Anthropic's cache warming)."""
+    if max_tokens is None:
         return text, False
+    if max_tokens <= 0:
+        return "", bool(text)
     words = text.split()
     if len(words) <= max_tokens:
         return text, False
@@ -241,7 +243,7 @@ def plan_reply(turns: list[Turn], tool_names: set[str], max_tokens: int | None, 
         finish="length" if cut else "stop_sequence" if stopped else "stop",
         stop_sequence=None if cut else stopped,
         input_tokens=input_tokens,
-        output_tokens=count_tokens(text) + d.reasoning,
+        output_tokens=(count_tokens(text) + d.reasoning) if max_tokens != 0 else 0,  # 0: nothing generated
         fault=d.fault,
         latency_ms=latency,
         wire_finish=d.finish,

@@ -179,3 +179,18 @@ def test_reasoning_effort_on_chat_is_anthropics_effort_and_its_thinking_stays_ou
             chat.chat.completions.create(model=MODEL, messages=ask, reasoning_effort=below)
         assert error_body(refused.value)["param"] == "reasoning_effort"
         assert "levels are low, medium, high, xhigh and max" in error_body(refused.value)["message"]
+
+
+def test_max_tokens_0_warms_the_prompt_cache_without_a_reply(client: anthropic.Anthropic, stack: RunningStack) -> None:
+    # The API's pre-warming: the request (its cache breakpoints) reaches Anthropic, nothing is generated.
+    system: list[anthropic.types.TextBlockParam] = [
+        {"type": "text", "text": "a long shared prefix", "cache_control": {"type": "ephemeral"}}]
+    warm = client.messages.create(model=MODEL, max_tokens=0, system=system,
+                                  messages=[{"role": "user", "content": "hello"}])
+    assert (warm.content, warm.stop_reason, warm.usage.output_tokens) == ([], "max_tokens", 0)
+    with httpx.Client(timeout=10) as http:
+        assert _received(http, stack)["max_tokens"] == 0
+    with client.messages.stream(model=MODEL, max_tokens=0, system=system,
+                                messages=[{"role": "user", "content": "hello"}]) as stream:
+        final = stream.get_final_message()
+    assert (final.content, final.stop_reason) == ([], "max_tokens")

@@ -101,7 +101,8 @@ class MessagesRequest(_Strict):
 
     model: Annotated[str, Field(min_length=1, max_length=256)]
     messages: Messages
-    max_tokens: PositiveInt
+    # 0: fill the prompt cache without generating (the API's "pre-warming"); the bound is GATEWAY_MAX_TOKENS_LIMIT.
+    max_tokens: Annotated[int, Field(strict=False, ge=0), BeforeValidator(json_integer)]
     system: System | None = None
     stop_sequences: Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]],
                               Field(max_length=16)] | None = None
