@@ -83,8 +83,9 @@ def upstream() -> Iterator[tuple[str, Recorder]]:
 @contextlib.asynccontextmanager
 async def _gateway(provider: str, url: str, steps: int, **extra: Any) -> AsyncIterator[httpx.AsyncClient]:
     spec = f"{KEY_ID}:{KEY_HASH}:{provider}"
-    cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=url + catalogue.provider(provider).mock_path,
-                   max_retries=0, upstream_timeout_s=10, max_tokens_limit=LIMIT, agent_max_steps=steps, **extra)
+    cfg = Settings(**{"provider": provider, "client_keys": spec, "max_retries": 0, "upstream_timeout_s": 10,
+                      "upstream_base_url": url + catalogue.provider(provider).mock_path, "max_tokens_limit": LIMIT,
+                      "agent_max_steps": steps, **extra})
     backend = EnvSecretsBackend(provider, spec, environ={catalogue.provider(provider).key_env: f"mock-key-{provider}"})
     app = create_app(cfg, backend)
     async with app.router.lifespan_context(app):
@@ -110,6 +111,24 @@ async def test_chat_without_max_tokens_asks_upstream_for_the_limit(
     assert resp.status_code == 200, resp.text
     [body] = recorder.bodies
     assert (body.get("max_tokens") or body.get("max_completion_tokens")) == LIMIT, body
+
+
+@pytest.mark.parametrize(("provider", "model", "cap"), [
+    ("openai", "gpt-4o-mini", 16_384), ("openai", "gpt-4o", 16_384),  # their maximum: OpenAI refuses more
+    ("openai", "gpt-4.1-mini", 20_000), ("anthropic", "claude-haiku-4-5", 20_000),  # theirs is above the limit
+    ("cohere", "command-a-03-2025", 20_000),  # no profile: the limit
+])
+async def test_a_request_without_a_cap_gets_the_models_maximum_when_below_the_limit(
+        upstream: tuple[str, Recorder], provider: str, model: str, cap: int) -> None:
+    url, recorder = upstream
+    async with _gateway(provider, url, STEPS, max_tokens_limit=20_000) as client:
+        recorder.bodies.clear()
+        resp = await client.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user",
+                                                                                              "content": "hi"}]})
+        assert resp.status_code == 200, resp.text
+        agent = await client.post("/v1/agent", json={"input": "hi", "model": model})
+        assert agent.status_code == 200, agent.text
+    assert [b.get("max_tokens") or b.get("max_completion_tokens") for b in recorder.bodies] == [cap, cap]
 
 
 async def test_chat_with_a_smaller_max_tokens_keeps_it(gateway: tuple[httpx.AsyncClient, Recorder]) -> None:

@@ -91,6 +91,14 @@ def check_messages(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None
                              f"'{detail}' is not supported by the {adapter.name} provider ({detail_why})")
 
 
+def default_output_cap(model: BaseChatModel, limit: int) -> int:
+    """The output cap of a request that names none: GATEWAY_MAX_TOKENS_LIMIT, or the model's own maximum where its
+    LangChain profile gives a lower one (gpt-4o and gpt-4o-mini: 16,384; OpenAI refuses a request asking more)."""
+    profile = getattr(model, "profile", None)
+    most = profile.get("max_output_tokens") if profile else None
+    return min(limit, most) if isinstance(most, int) and most > 0 else limit
+
+
 def check_model(model: BaseChatModel, req: ChatCompletionRequest) -> None:
     """Raise a 400 for a temperature the model's LangChain profile says it does not take (only its default, 1).
 

@@ -9,6 +9,7 @@ from gateway.agent.runner import run_agent
 from gateway.api.deps import ClientDep, RuntimeDep, admit, resolve_model
 from gateway.api.schemas import AgentRequest, AgentResponse
 from gateway.api.strict_json import StrictJsonRoute
+from gateway.chat.params import default_output_cap
 from gateway.limits import enforce
 
 router = APIRouter(tags=["agent"], route_class=StrictJsonRoute)
@@ -26,7 +27,8 @@ async def run(req: AgentRequest, runtime: RuntimeDep, client: ClientDep) -> Agen
     reservation = await admit(runtime, client, [req.input], None)
     try:
         result = await run_agent(model, req.input, req.tools, steps, settings.agent_timeout_s,
-                                 max_tokens=settings.max_tokens_limit, finish_reason=runtime.adapter.finish_reason)
+                                 max_tokens=default_output_cap(model, settings.max_tokens_limit),
+                                 finish_reason=runtime.adapter.finish_reason)
     except Exception as exc:
         await enforce.settle(runtime.limiter, reservation, 0)
         raise runtime.adapter.map_error(exc) from exc

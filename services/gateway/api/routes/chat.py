@@ -15,6 +15,7 @@ from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
 from gateway.api.schemas import ChatCompletionRequest
 from gateway.api.strict_json import StrictJsonRoute
+from gateway.chat.params import default_output_cap
 from gateway.errors import InvalidRequestError
 from gateway.limits import enforce
 
@@ -32,9 +33,9 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
     model_name = resolve_model(runtime, req.model)
     limit = runtime.settings.max_tokens_limit
     requested = output_cap(req, limit)
-    if requested is None:  # else the SDK's own default applies (64,000 for some models), above the limit
-        req = req.model_copy(update={"max_tokens": limit})
     model = runtime.adapter.chat_model(model_name, runtime.provider_key())
+    if requested is None:  # else the SDK's own default applies (64,000 for some models), above the limit
+        req = req.model_copy(update={"max_tokens": default_output_cap(model, limit)})
     completion_id = f"chatcmpl-{ctx.request_id}"
     ctx.route, ctx.audited, ctx.streamed = "chat", True, req.stream
     limiter = runtime.limiter
