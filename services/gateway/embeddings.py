@@ -61,12 +61,15 @@ class Embedder:
                 f"input: token ids are not supported by the {self.adapter.name} provider (they are ids of "
                 "OpenAI's tokenizer): send text (LangChain's OpenAIEmbeddings: check_embedding_ctx_length=False)",
                 code="unsupported_parameter", param="input")
+        if req.user is not None and not self.adapter.embeds_user:
+            raise InvalidRequestError(f"user: not supported by the {self.adapter.name} provider (no end-user id)",
+                                      code="unsupported_parameter", param="user")
         ctx = context.get()
         if ctx is not None:
             ctx.model = name
         texts: Any = req.texts if token_ids is None else token_ids  # ids only where the adapter takes them
         try:
-            result = await self.adapter.embed(self.model(name, api_key), name, texts, req.dimensions)
+            result = await self.adapter.embed(self.model(name, api_key), name, texts, req.dimensions, req.user)
         except Exception as exc:
             raise self.adapter.map_error(exc) from exc
         if len(result.vectors) != len(texts):

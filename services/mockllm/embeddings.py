@@ -205,6 +205,8 @@ class _Endpoint:
             if not isinstance(body, dict):
                 raise _Invalid("request body must be a JSON object")
             fault = fault or _directive_fault(body)
+            state.stat(protocol.name).last_embedding_params = {k: v for k, v in body.items()
+                                                                if k not in ("input", "texts", "inputs")}
             doc = None if fault in ERROR_FAULTS else self.reply(body)
         except (jsonio.JSONDecodeError, _Invalid) as exc:
             message = str(exc) if isinstance(exc, _Invalid) else "request body is not valid JSON"

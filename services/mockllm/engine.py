@@ -79,6 +79,7 @@ class Stats:
     last_key: str | None = None
     last_params: dict[str, Any] = field(default_factory=dict)  # last chat body without its messages
     last_messages: list[Any] = field(default_factory=list)  # and its messages, as the provider's wire had them
+    last_embedding_params: dict[str, Any] = field(default_factory=dict)  # last embeddings body without its input
     unauthorized: int = 0
     faults: int = 0
 
@@ -116,6 +117,7 @@ class State:
                 "last_key": s.last_key,
                 "last_params": s.last_params,
                 "last_messages": s.last_messages,
+                "last_embedding_params": s.last_embedding_params,
                 "unauthorized": s.unauthorized,
                 "faults": s.faults,
             }

@@ -108,6 +108,20 @@ def test_token_ids_reach_openai_and_are_refused_by_name_elsewhere(stack: Running
             assert "check_embedding_ctx_length=False" in error["message"]
 
 
+def test_the_end_user_id_reaches_openai_and_is_refused_by_name_elsewhere(stack: RunningStack, provider: str,
+                                                                          http: httpx.Client) -> None:
+    sdk = _sdk(stack, provider, http)
+    if catalogue.provider(provider).kind in ("openai", "openai-compatible"):
+        sdk.embeddings.create(model=MODELS[provider], input="hello", user="user-123")
+        sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_embedding_params"]
+        assert sent["user"] == "user-123", sent
+    else:  # the provider has no such field: a 400 naming it, never dropped
+        with pytest.raises(openai.BadRequestError) as refused:
+            sdk.embeddings.create(model=MODELS[provider], input="hello", user="user-123")
+        error = error_body(refused.value)
+        assert (error["param"], error["code"]) == ("user", "unsupported_parameter")
+
+
 def test_langchain_openai_embeddings(stack: RunningStack, provider: str) -> None:
     with httpx.Client(verify=str(stack.ca)) as client:
         emb = OpenAIEmbeddings(base_url=f"{stack.url}/{provider}/v1", api_key=SecretStr(stack.keys[provider]),

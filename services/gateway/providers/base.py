@@ -223,6 +223,8 @@ class ProviderAdapter(ABC):
     # Takes OpenAI's token-id input (ids of OpenAI's tokenizer, which only OpenAI's models read): `embed`
     # then gets lists of ids as its inputs.
     embeds_token_ids: ClassVar[bool] = False
+    # Sends OpenAI's embeddings `user` (the end-user id) on: `embed` then gets it; elsewhere it is a 400 naming it.
+    embeds_user: ClassVar[bool] = False
     messages_api: ClassVar[bool] = False  # serves the Anthropic Messages API (`/v1/messages`) natively
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:
@@ -230,7 +232,7 @@ class ProviderAdapter(ABC):
         raise NotImplementedError(f"provider {self.name} has no embeddings")
 
     async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
-                    dimensions: int | None) -> Embedded:
+                    dimensions: int | None, user: str | None = None) -> Embedded:
         """Embed `texts` (one vector each, in order) with the tokens the provider reports (an adapter that
         `embeds_token_ids` widens `texts` to lists of token ids too)."""
         return Embedded(await embeddings.aembed_documents(list(texts)), None)

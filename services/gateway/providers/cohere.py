@@ -105,7 +105,7 @@ class CohereAdapter(ProviderAdapter):
             request_timeout=self.settings.upstream_timeout_s)
 
     async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
-                    dimensions: int | None) -> Embedded:
+                    dimensions: int | None, user: str | None = None) -> Embedded:
         # aembed_documents drops the billed tokens, which audit and limits need: call the
         # client LangChain configured directly, in batches the API accepts.
         assert isinstance(embeddings, CohereEmbeddings)

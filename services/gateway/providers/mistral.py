@@ -94,7 +94,7 @@ class MistralAdapter(ProviderAdapter):
                                    async_client=self.upstream_client(api_key))
 
     async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
-                    dimensions: int | None) -> Embedded:
+                    dimensions: int | None, user: str | None = None) -> Embedded:
         # aembed_documents drops the reported usage, which audit and limits need: post through the client
         # LangChain configured (key, base URL, timeout) instead, in one request (the route bounds the input).
         assert isinstance(embeddings, MistralAIEmbeddings)

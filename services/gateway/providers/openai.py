@@ -117,6 +117,7 @@ class OpenAIAdapter(ProviderAdapter):
 
     embedding_dimensions = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
     embeds_token_ids = True  # what LangChain's OpenAIEmbeddings sends by default (tiktoken's ids)
+    embeds_user = True  # OpenAI's end-user id (abuse monitoring); self-hosted OpenAI servers take the field too
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:
         # check_embedding_ctx_length=False sends the text as is: the token-splitting path needs
@@ -126,11 +127,13 @@ class OpenAIAdapter(ProviderAdapter):
                                 check_embedding_ctx_length=False, http_async_client=self.http_client())
 
     async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str] | Sequence[list[int]],
-                    dimensions: int | None) -> Embedded:
+                    dimensions: int | None, user: str | None = None) -> Embedded:
         # aembed_documents drops the reported usage, which audit and limits need: call the
         # client LangChain configured (key, base URL, timeout, retries) directly instead.
         assert isinstance(embeddings, OpenAIEmbeddings)
-        extra = {"dimensions": dimensions} if dimensions else {}
+        extra: dict[str, Any] = {"dimensions": dimensions} if dimensions else {}
+        if user is not None:
+            extra["user"] = user
         resp = await embeddings.async_client.create(input=list(texts), model=model, **extra)
         vectors = [item.embedding for item in sorted(resp.data, key=lambda item: item.index)]
         return Embedded(vectors, resp.usage.prompt_tokens if resp.usage else None)

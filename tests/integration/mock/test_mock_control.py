@@ -26,7 +26,8 @@ def test_stats_track_last_key_and_reset(mock: MockServer) -> None:
         )
     stats = httpx.get(f"{mock.url}/_mock/stats").json()
     assert stats["openai"] == {"requests": 1, "models": 0, "last_key": ROTATED, "unauthorized": 0, "faults": 0,
-                               "last_params": {"model": "m"}, "last_messages": [{"role": "user", "content": "x"}]}
+                               "last_params": {"model": "m"}, "last_messages": [{"role": "user", "content": "x"}],
+                               "last_embedding_params": {}}
     assert stats["anthropic"]["last_key"] == "sk-bad" and stats["anthropic"]["unauthorized"] == 1
     assert stats["cohere"]["requests"] == 0
 
