@@ -15,6 +15,7 @@ import anthropic
 from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
 from gateway import context, jsonbytes
+from gateway.anthropic_errors import RelayedAnthropicError, relayed
 from gateway.api.anthropic_schemas import CountTokensRequest, MessagesRequest
 from gateway.api.event_stream import LastEvent
 from gateway.errors import GatewayError, UnknownModelError, UpstreamBadResponseError, fault
@@ -52,7 +53,7 @@ class MessagesRelay:
             message = await self.client(api_key).post("/v1/messages", cast_to=Message, body=_params(req),
                                                       options=_headers(version, beta))
         except Exception as exc:
-            raise self.adapter.map_error(exc) from exc
+            raise self._upstream_error(exc) from exc
         _record(_input_tokens(message.usage), message.usage.output_tokens)
         return message.to_dict(mode="json")
 
@@ -64,7 +65,7 @@ class MessagesRelay:
                 "/v1/messages", cast_to=Message, body={**_params(req), "stream": True}, options=_headers(version, beta),
                 stream=True, stream_cls=anthropic.AsyncStream[RawMessageStreamEvent])
         except Exception as exc:
-            raise self.adapter.map_error(exc) from exc
+            raise self._upstream_error(exc) from exc
         return self._events(upstream)
 
     async def _events(self, upstream: anthropic.AsyncStream[Any]) -> AsyncGenerator[bytes, None]:
@@ -98,7 +99,7 @@ class MessagesRelay:
                 raise UpstreamBadResponseError("the upstream stream ended before message_stop",
                                                code="upstream_truncated")
         except Exception as exc:  # noqa: BLE001 - every failure becomes one error event
-            mapped = self.adapter.map_error(exc) if awaiting or isinstance(exc, GatewayError) else fault(exc)
+            mapped = self._upstream_error(exc) if awaiting or isinstance(exc, GatewayError) else fault(exc)
             ctx = context.get()
             if ctx is not None:
                 ctx.error_code = mapped.code
@@ -111,12 +112,16 @@ class MessagesRelay:
         _record(tokens[0], tokens[1])
         yield LastEvent(out)  # sent with the response's end
 
+    def _upstream_error(self, exc: BaseException) -> GatewayError:
+        """Anthropic's own error where the client's SDK reads it (anthropic_errors), else the gateway's mapping."""
+        return relayed(exc) or self.adapter.map_error(exc)
+
     async def models(self, api_key: str, version: str) -> list[dict[str, Any]]:
         """Anthropic's own descriptions of its models, as received (one page of up to 1,000: all of them)."""
         try:
             page = await self.client(api_key).models.list(limit=1000, extra_headers={"anthropic-version": version})
         except Exception as exc:
-            raise self.adapter.map_error(exc) from exc
+            raise self._upstream_error(exc) from exc
         return [info.to_dict(mode="json") for info in page.data]
 
     async def model(self, model: str, api_key: str, version: str) -> dict[str, Any]:
@@ -127,7 +132,7 @@ class MessagesRelay:
             raise UnknownModelError(f"model '{model}' is allowed on this gateway but unknown to Anthropic",
                                     param="model") from exc
         except Exception as exc:
-            raise self.adapter.map_error(exc) from exc
+            raise self._upstream_error(exc) from exc
         return info.to_dict(mode="json")
 
     async def count_tokens(self, req: CountTokensRequest, api_key: str, version: str,
@@ -138,7 +143,7 @@ class MessagesRelay:
                 "/v1/messages/count_tokens", cast_to=MessageTokensCount,
                 body=req.model_dump(exclude_none=True, by_alias=True), options=_headers(version, beta))
         except Exception as exc:
-            raise self.adapter.map_error(exc) from exc
+            raise self._upstream_error(exc) from exc
         return counted.to_dict(mode="json")
 
 
@@ -179,8 +184,12 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "
 
 def error_body(exc: GatewayError, request_id: str | None = None) -> dict[str, Any]:
     """The Anthropic error document for a gateway error; an HTTP error's names its request, as Anthropic's do."""
-    body: dict[str, Any] = {"type": "error",
-                            "error": {"type": ERROR_TYPES.get(exc.status, "api_error"), "message": exc.message}}
+    error: dict[str, Any] = {"type": ERROR_TYPES.get(exc.status, "api_error"), "message": exc.message}
+    if isinstance(exc, RelayedAnthropicError):
+        error["type"] = exc.anthropic_type
+        if exc.details is not None:
+            error["details"] = exc.details
+    body: dict[str, Any] = {"type": "error", "error": error}
     if request_id is not None:
         body["request_id"] = request_id
     return body

@@ -21,6 +21,7 @@ ERRORS = {
     "server": "api_error",
     "overloaded": "overloaded_error",
     "not_found": "not_found_error",
+    "too_large": "request_too_large",
     "quota": "billing_error",
 }
 
@@ -103,6 +104,7 @@ class AnthropicProtocol:
     name = "anthropic"
     cuts_tool_args = False  # a tool_use block's input is always a whole object here
     quota_status = 402  # billing_error
+    overloaded_status = 529  # overloaded_error
 
     def api_key(self, headers: Headers) -> str | None:
         """Key from ``x-api-key``, else ``Authorization: Bearer`` (what anthropic SDK 2.x sends)."""
@@ -226,6 +228,10 @@ class AnthropicProtocol:
         frames.append(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
         frames.append(_event("message_stop", {"type": "message_stop"}))
         return frames
+
+    def stream_error(self, kind: str, message: str) -> bytes:
+        """An `error` event in a stream under way (the API's overloaded_error arrives so)."""
+        return _event("error", {"type": "error", "error": {"type": ERRORS[kind], "message": message}})
 
     def malformed_events(self) -> list[bytes]:
         """An event whose data is not JSON."""

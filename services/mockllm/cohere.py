@@ -45,6 +45,7 @@ class CohereProtocol:
     name = "cohere"
     cuts_tool_args = False
     quota_status = 402  # Cohere: "the account has reached its billing limit"
+    overloaded_status = 503
 
     def api_key(self, headers: Headers) -> str | None:
         """Key from ``Authorization: Bearer``."""
@@ -142,6 +143,10 @@ class CohereProtocol:
         end = {"finish_reason": wire_finish(plan, FINISH), "usage": _usage(plan)}
         frames.append(_event({"type": "message-end", "delta": end}))
         return frames
+
+    def stream_error(self, kind: str, message: str) -> None:
+        """Cohere's stream has no error event: a fault in a stream cuts it."""
+        return None
 
     def malformed_events(self) -> list[bytes]:
         """An event whose data is not JSON (the SDK logs and skips it)."""

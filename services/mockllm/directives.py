@@ -12,7 +12,8 @@ from mockllm.structured import instance
 
 OPEN = "[[mock:"
 CLOSE = "]]"
-FAULTS = frozenset({"429", "500", "503", "quota", "timeout", "stall", "malformed", "disconnect"})
+FAULTS = frozenset({"404", "413", "429", "500", "503", "quota", "timeout", "stall", "malformed", "disconnect",
+                    "midstream"})
 _KEY = re.compile(r"([a-z_]+)=")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 _FINISH = re.compile(r"[A-Za-z_]{1,40}")

@@ -12,7 +12,7 @@ from mockllm import asgi, jsonio
 from mockllm.asgi import Headers, Receive, Scope, Send
 from mockllm.config import MockConfig
 from mockllm.directives import Plan, Turn, norm_latency, plan_reply
-from mockllm.faults import ERROR_FAULTS, MALFORMED_JSON, FaultPicker, error_reply
+from mockllm.faults import ERROR_FAULTS, MALFORMED_JSON, MESSAGES, FaultPicker, error_reply
 
 STATUS = {"auth": 401, "invalid": 400, "rate_limit": 429, "server": 500, "overloaded": 503, "not_found": 404}
 DISCONNECT_AFTER = 3  # stream frames sent before a ``disconnect`` fault aborts (or a ``stall`` pauses)
@@ -60,6 +60,7 @@ class Provider(Protocol):
     name: str
     cuts_tool_args: bool  # max_tokens can stop a tool call inside its arguments (finish: length)
     quota_status: int  # the status of its "no credit left" error (mockllm.faults.ERROR_FAULTS)
+    overloaded_status: int  # and of its "overloaded" one
 
     def api_key(self, headers: Headers) -> str | None: ...
     def check_headers(self, headers: Headers) -> str | None: ...
@@ -68,6 +69,7 @@ class Provider(Protocol):
     def response(self, plan: Plan, req: ChatRequest, rid: str) -> bytes: ...
     def events(self, plan: Plan, req: ChatRequest, rid: str) -> list[bytes]: ...
     def malformed_events(self) -> list[bytes]: ...
+    def stream_error(self, kind: str, message: str) -> bytes | None: ...  # None: the protocol has no such event
 
 
 @dataclass(slots=True)
@@ -194,6 +196,9 @@ async def _send_plain(
         await asgi.send_bytes(send, status, body, extra=extra)
     elif fault == "malformed":
         await asgi.send_bytes(send, 200, MALFORMED_JSON)
+    elif fault == "midstream":  # a stream's fault: a plain request is answered as overloaded before any byte
+        status, body, extra = error_reply(provider, "503")
+        await asgi.send_bytes(send, status, body, extra=extra)
     elif fault == "disconnect":  # announce the full length, send half, then drop the connection
         body = provider.response(plan, req, rid)
         await asgi.start(send, 200, asgi.JSON, len(body))
@@ -222,6 +227,10 @@ async def _send_stream(
         frames = provider.events(plan, req, rid)
         if fault == "disconnect":  # returning without the final chunk makes uvicorn drop the connection
             frames = frames[:DISCONNECT_AFTER]
+        elif fault == "midstream":  # the provider's error event after a few frames (none: the stream is cut)
+            error = provider.stream_error("overloaded", MESSAGES["overloaded"])
+            frames = frames[:DISCONNECT_AFTER] + ([error] if error is not None else [])
+            fault = "disconnect" if error is None else fault
     delay = state.config.chunk_delay_ms / 1000
     for n, frame in enumerate(frames):
         if fault == "stall" and n == DISCONNECT_AFTER and await asgi.sleep_or_disconnect(

@@ -28,6 +28,7 @@ ERRORS = {  # kind -> (type, code)
     "server": ("internal_server_error", None),
     "overloaded": ("service_unavailable", None),
     "not_found": ("invalid_request_error", "invalid_model"),
+    "too_large": ("invalid_request_error", None),
     "quota": ("payment_required", None),
 }
 

@@ -20,6 +20,7 @@ ERRORS = {  # kind -> (type, code)
     "server": ("server_error", None),
     "overloaded": ("server_error", "service_unavailable"),
     "not_found": ("invalid_request_error", "model_not_found"),
+    "too_large": ("invalid_request_error", None),
     "quota": ("insufficient_quota", "insufficient_quota"),
 }
 
@@ -84,6 +85,7 @@ class OpenAIProtocol:
 
     cuts_tool_args = True  # a call cut by max_tokens comes back with its partial arguments and finish_reason length
     quota_status = 429  # OpenAI's "no credit left" is a 429 insufficient_quota
+    overloaded_status = 503
 
     def __init__(self, name: str = "openai") -> None:
         self.name = name
@@ -201,6 +203,11 @@ class OpenAIProtocol:
             frames.append(_sse({**base, "choices": [], "usage": _usage(plan)}))
         frames.append(b"data: [DONE]\n\n")
         return frames
+
+    def stream_error(self, kind: str, message: str) -> bytes:
+        """A chunk that is an error object (the openai SDK raises it as an APIError)."""
+        err_type, code = ERRORS[kind]
+        return _sse({"error": {"message": message, "type": err_type, "param": None, "code": code}})
 
     def malformed_events(self) -> list[bytes]:
         """A chunk whose data is not JSON."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anthropic
+import httpx2
 import pytest
 
 from gateway import errors
+from gateway.anthropic_errors import relayed
 from gateway.messages import error_body
 
 ERRORS = Path(__file__).resolve().parents[2] / "nginx" / "errors"
@@ -72,3 +75,28 @@ async def test_a_spent_budget_on_the_messages_route_tells_the_sdk_not_to_retry()
     h = answer.headers
     assert (h["x-should-retry"], h["retry-after"]) == ("false", str(12 * 3600 - 10))  # the SDK obeys the first
     assert h["anthropic-ratelimit-requests-remaining"] == "10" == h["x-ratelimit-remaining-requests"]
+
+
+def _upstream(status: int, error: dict[str, object]) -> anthropic.APIStatusError:
+    response = httpx2.Response(status, request=httpx2.Request("POST", "https://api.anthropic.com/v1/messages"))
+    return anthropic.APIStatusError("upstream", response=response, body={"type": "error", "error": error})
+
+
+def test_a_rejections_details_reach_the_client_as_anthropic_sent_them() -> None:
+    # The SDK picks ImageDimensionsTooLargeError (and its kin) by `details.error_code`: they are passed on whole.
+    details = {"error_code": "image_dimensions_too_large", "paths": ["messages.0.content.0"],
+               "max_side_length_pixels": 8000}
+    exc = relayed(_upstream(400, {"type": "invalid_request_error", "message": "image too large", "details": details}))
+    assert exc is not None and exc.status == 400
+    assert error_body(exc, "req-1") == {"type": "error", "request_id": "req-1", "error": {
+        "type": "invalid_request_error", "message": "image too large", "details": details}}
+
+
+@pytest.mark.parametrize(("status", "kind"), [
+    (401, "authentication_error"), (403, "permission_error"), (402, "billing_error"),  # the gateway's account
+    (429, "rate_limit_error"), (500, "api_error"),  # the gateway's own answers (its wait; a 502)
+    (404, "invalid_request_error"), (529, "api_error"),  # a status with another type than Anthropic gives it
+    (200, "billing_error"), (200, "authentication_error"),  # in a stream: still the account's
+])
+def test_what_concerns_the_gateway_keeps_its_own_answer(status: int, kind: str) -> None:
+    assert relayed(_upstream(status, {"type": kind, "message": "m"})) is None

@@ -89,7 +89,9 @@ def test_anthropic_models(ant: anthropic.Anthropic) -> None:
     [
         ("429", anthropic.RateLimitError, "rate_limit_error"),
         ("500", anthropic.InternalServerError, "api_error"),
-        ("503", anthropic.InternalServerError, "overloaded_error"),
+        ("503", anthropic.OverloadedError, "overloaded_error"),  # Anthropic's overload is a 529
+        ("404", anthropic.NotFoundError, "not_found_error"),
+        ("413", anthropic.RequestTooLargeError, "request_too_large"),
     ],
 )
 def test_anthropic_error_faults(
@@ -117,6 +119,18 @@ def test_anthropic_malformed_and_disconnect(ant: anthropic.Anthropic) -> None:
             got.extend(s.text_stream)
     assert is_transport_error(info.value), repr(info.value)
     assert got == []  # message_start, content_block_start, ping: no text yet
+
+
+def test_anthropic_error_event_in_a_stream(ant: anthropic.Anthropic) -> None:
+    # The API's overloaded_error can arrive as an `error` event after the stream began (status 200).
+    got: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as info:
+        with ant.messages.stream(model="m", max_tokens=50, messages=user("a b c d [[mock:fault=midstream]]")) as s:
+            got.extend(s.text_stream)
+    body: Any = info.value.body
+    assert body == {"type": "error", "error": {"type": "overloaded_error",
+                                               "message": "The service is temporarily overloaded (mock fault 503)."}}
+    assert got == []  # message_start, content_block_start, ping, then the error
 
 
 def test_anthropic_auth_and_version(mock: MockServer) -> None:

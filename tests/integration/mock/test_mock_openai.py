@@ -88,6 +88,8 @@ def test_openai_models(oai: openai.OpenAI) -> None:
         ("429", openai.RateLimitError, 429),
         ("500", openai.InternalServerError, 500),
         ("503", openai.InternalServerError, 503),
+        ("404", openai.NotFoundError, 404),
+        ("midstream", openai.InternalServerError, 503),  # a stream's fault: a plain request hears it as overloaded
     ],
 )
 def test_openai_error_faults(oai: openai.OpenAI, fault: str, exc: type[openai.APIStatusError], status: int) -> None:
@@ -98,6 +100,16 @@ def test_openai_error_faults(oai: openai.OpenAI, fault: str, exc: type[openai.AP
     if status == 429:
         assert info.value.response.headers["retry-after"] == "1"
         assert info.value.code == "rate_limit_exceeded"
+
+
+def test_openai_error_chunk_in_a_stream(oai: openai.OpenAI) -> None:
+    got: list[str] = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in oai.chat.completions.create(model="m", messages=user("a b c d [[mock:fault=midstream]]"),
+                                                 stream=True):
+            got.extend(c.delta.content or "" for c in chunk.choices)
+    assert info.value.message == "The service is temporarily overloaded (mock fault 503)."
+    assert "".join(got).startswith("Echo:")  # some content came first
 
 
 def test_openai_fault_by_header(oai: openai.OpenAI) -> None:
