@@ -188,6 +188,8 @@ def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter)
                 if not adapter.embeds_token_ids:  # text only: the token-id forms are a 400 here
                     embed["input"]["anyOf"] = [form for form in embed["input"]["anyOf"]
                                                if form.get("title") not in TOKEN_FORMS]
+                if not adapter.embeds_user:  # no end-user id here: a 400 naming it
+                    del embed["user"]
                 if dimensions is None:
                     del embed["dimensions"]
                 else:

@@ -51,6 +51,7 @@ async def test_openapi_documents_the_provider_routes(gateway: tuple[str, httpx.A
         props = schema["components"]["schemas"]["EmbeddingRequest"]["properties"]
         # As strict as the server: the default model's largest `dimensions`, or none at all.
         assert ("dimensions" in props) is (provider == "openai")
+        assert ("user" in props) is adapter_class(provider).embeds_user  # the end-user id, where it is sent on
         if provider == "openai":
             assert props["dimensions"]["anyOf"][0]["maximum"] == 1536
         # Token ids (of OpenAI's tokenizer) only where the provider reads them.
