@@ -105,6 +105,17 @@ def test_sdk_streamed_tool_call_assembles_the_same_arguments(stack: RunningStack
     args = "".join(d.function.arguments or "" for d in deltas if d.function)
     assert json.loads(args) == {"city": "Paris", "days": 2}
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+    # The assembled reply's content is the unstreamed one's: null where the reply is only the call (a stream then
+    # opens with the call and no content, as OpenAI's), Cohere's tool plan where it says one.
+    plain = sdk.chat.completions.create(model=stack.model(provider), tools=[WEATHER],
+                                        messages=[{"role": "user", "content": ASK}]).choices[0].message
+    with sdk.chat.completions.stream(model=stack.model(provider), tools=[WEATHER],
+                                     messages=[{"role": "user", "content": ASK}]) as stream:
+        message = stream.get_final_completion().choices[0].message
+    assert message.content == plain.content and message.tool_calls
+    first = chunks[0].choices[0].delta
+    if plain.content is None:
+        assert (first.role, first.content, bool(first.tool_calls)) == ("assistant", None, True)
 
 
 def test_a_tool_call_cut_by_max_tokens_keeps_what_was_written(stack: RunningStack, provider: str,

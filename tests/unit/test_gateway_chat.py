@@ -192,7 +192,7 @@ async def test_error_mid_stream_becomes_an_error_event_then_done() -> None:
     body = await chat.stream(adapter(), as_model(model), request(stream=True), "m", "c")
     parts = await collect(body)
     got = events(parts)
-    assert got[0]["choices"][0]["delta"]["content"] == "partial"
+    assert [e["choices"][0]["delta"]["content"] for e in got[:2]] == ["", "partial"]
     assert got[-2]["error"]["type"] == "upstream_error" and got[-2]["error"]["code"] == "upstream_unreachable"
     assert got[-1] == "[DONE]"
     assert len(parts) == 1 and type(parts[0]) is LastEvent  # the chunk before the failure, its error and [DONE]
@@ -380,8 +380,8 @@ async def test_every_event_is_the_whole_chunk_document_in_openais_key_order(name
         return {"id": "c7", "object": "chat.completion.chunk", "created": created, "model": "gpt-4o-mini",
                 "choices": [{"index": 0, "delta": delta, "logprobs": lp, "finish_reason": finish}]}
 
-    expected = [doc({"role": "assistant", "content": "Echo:"}), doc({"content": " hi"}, lp=logprobs),
-                doc({"content": "!"}), doc({}, "stop"), "[DONE]"]
+    expected = [doc({"role": "assistant", "content": ""}), doc({"content": "Echo:"}),
+                doc({"content": " hi"}, lp=logprobs), doc({"content": "!"}), doc({}, "stop"), "[DONE]"]
     assert got == expected
     assert [list(e) for e in got[:-1]] == [list(e) for e in expected[:-1]]  # the keys in OpenAI's order
-    assert [list(e["choices"][0]) for e in got[:-1]] == [["index", "delta", "logprobs", "finish_reason"]] * 4
+    assert [list(e["choices"][0]) for e in got[:-1]] == [["index", "delta", "logprobs", "finish_reason"]] * 5

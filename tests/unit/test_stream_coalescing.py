@@ -53,7 +53,7 @@ async def test_events_at_hand_go_out_together_before_the_wait_and_the_rest_with_
     model = GatedModel(_chunks(), ready=2)
     events = await _stream(model)
     first = await anext(events)  # yielded while the third chunk is awaited: nothing waits for it
-    assert _contents(first) == ["one", " two"] and type(first) is bytes
+    assert _contents(first) == ["", "one", " two"] and type(first) is bytes  # the turn opens as OpenAI's: ""
     model.gate.set()
     rest = [part async for part in events]  # " three", then (its cleanup awaits) the end
     assert [c for part in rest for c in _contents(part)] == [" three", ""] and all(rest)
@@ -63,7 +63,7 @@ async def test_events_at_hand_go_out_together_before_the_wait_and_the_rest_with_
 async def test_a_stream_closed_while_a_read_waits_unwinds_that_read() -> None:
     model = GatedModel(_chunks(), ready=2)
     events = await _stream(model)
-    assert _contents(await anext(events)) == ["one", " two"]
+    assert _contents(await anext(events)) == ["", "one", " two"]
     await events.aclose()  # the client left as those events went out
     assert model.cleaned
     task = asyncio.current_task()
@@ -100,7 +100,7 @@ async def test_a_long_run_of_chunks_at_hand_still_goes_out_in_pieces() -> None:
     parts = [part async for part in await _stream(model)]
     assert all(len(p) < AT_HAND_MAX + 2048 for p in parts)  # each at most one event past the bound
     assert [len(p) >= AT_HAND_MAX for p in parts[:3]] == [True] * 3  # and the first three at it
-    assert [c for part in parts for c in _contents(part)] == [*texts, ""]
+    assert [c for part in parts for c in _contents(part)] == ["", *texts, ""]
 
 
 def _event(kind: str) -> Any:

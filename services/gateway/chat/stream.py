@@ -18,6 +18,7 @@ from gateway.stream_idle import AT_HAND_MAX, WAITING, IdleBound
 
 DONE = b"data: [DONE]\n\n"
 _OPEN_TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'  # an event's end while the choice is open
+_OPENS_TEXT: dict[str, Any] = {"role": "assistant", "content": ""}  # the first delta of a text reply
 
 
 class ToolCallDeltas:
@@ -117,18 +118,26 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
             content = chunk.content
             text = content if type(content) is str else chunk.text  # `.text` of a str is the str, built anew
             refusal = chunk.additional_kwargs.get("refusal") if chunk.additional_kwargs else None  # OpenAI's
-            if text or not (opened or refusal is not None):
-                delta: dict[str, Any] = {"role": "assistant", "content": text} if not opened else {"content": text}
-                out += event(delta, logprobs=logprobs)
-                opened = True
-            if refusal is not None and (refusal or not opened):  # a refusal opens with no content, as OpenAI's
+            # The assistant's turn opens as OpenAI's does, by what comes first: text with `content: ""` (then the
+            # text), a refusal or a tool call with `content: null` (so a tool-call-only reply's content stays null,
+            # as it does unstreamed).
+            if text:
+                if not opened:
+                    out += event(_OPENS_TEXT)
+                    opened = True
+                out += event({"content": text}, logprobs=logprobs)
+            if refusal is not None and (refusal or not opened):
                 out += event({"refusal": refusal} if opened else {"role": "assistant", "content": None,
                                                                   "refusal": refusal})
                 opened = True
             if chunk.tool_call_chunks:
                 for tool_delta in calls.deltas(chunk):  # one event per delta, as OpenAI sends them
-                    out += event({"tool_calls": [tool_delta]})
+                    call: dict[str, Any] = {"tool_calls": [tool_delta]}
+                    out += event(call if opened else {"role": "assistant", "content": None, **call})
+                    opened = True
             chunk = None
+        if not opened:  # nothing came: the turn is empty text
+            out += event(_OPENS_TEXT)
         if finish is None:  # every provider closes a complete stream with a stop reason
             raise UpstreamBadResponseError("the upstream stream ended before completion", code="upstream_truncated")
     except Exception as exc:  # noqa: BLE001 - every failure becomes one error event
