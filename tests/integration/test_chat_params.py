@@ -96,10 +96,16 @@ def test_unknown_parameters_get_a_400_naming_them(stack: RunningStack, provider:
     assert resp.json()["error"]["message"].startswith(says)
 
 
-def test_openai_parameters_the_gateway_does_not_serve_are_not_in_the_request_model() -> None:
-    from gateway.api.chat_request import NOT_SERVED, ChatCompletionRequest
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
+def test_a_null_for_what_the_gateway_does_not_serve_is_not_set_and_top_p_may_be_0(stack: RunningStack,
+                                                                                http: httpx.Client) -> None:
+    # What a client sends for "not set" (the SDK types these Optional); OpenAI's top_p range includes 0.
+    from gateway.api.chat_request import NOT_SERVED
 
-    assert NOT_SERVED.keys().isdisjoint(ChatCompletionRequest.model_fields)
+    resp = post(http, stack, "openai", top_p=0, **dict.fromkeys(NOT_SERVED))
+    assert resp.status_code == 200, resp.text
+    sent = http.get(f"{stack.mock_url}/_mock/stats").json()["openai"]["last_params"]
+    assert sent["top_p"] == 0 and NOT_SERVED.keys().isdisjoint(sent), sent
 
 
 @pytest.mark.local_stack  # reads the mock's last request: no other client may send in between

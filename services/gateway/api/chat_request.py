@@ -267,7 +267,7 @@ class ChatCompletionRequest(_Strict):
     messages: list[ChatMessage] = Field(min_length=1, max_length=1024, json_schema_extra={
         "contains": {"type": "object", "properties": {"role": {"const": "user"}}, "required": ["role"]}})
     temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
+    top_p: float | None = Field(None, ge=0, le=1)
     max_tokens: PositiveInt | None = None
     max_completion_tokens: PositiveInt | None = None
     stop: StopWord | Annotated[list[StopWord], Field(min_length=1, max_length=4)] | None = None
@@ -297,6 +297,22 @@ class ChatCompletionRequest(_Strict):
     prompt_cache_key: str | None = Field(None, min_length=1, max_length=1024)
     prompt_cache_retention: Literal["in_memory", "24h"] | None = None
     prompt_cache_options: PromptCacheOptions | None = None
+    # OpenAI's parameters this gateway does not serve (NOT_SERVED): `null`, as a client may send for "not set", is
+    # taken as not set; any value is a 400 naming the parameter and why.
+    audio: None = None
+    modalities: None = None
+    functions: None = None
+    function_call: None = None
+    prediction: None = None
+    web_search_options: None = None
+    moderation: None = None
+
+    @field_validator(*NOT_SERVED, mode="before")
+    @classmethod
+    def _not_served(cls, value: Any, info: ValidationInfo) -> None:
+        if value is not None:
+            assert info.field_name is not None
+            raise not_served(info.field_name, NOT_SERVED[info.field_name])
 
     @field_validator("stop")
     @classmethod
