@@ -24,7 +24,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "logit_bias": {"logit_bias": {"50256": -100}}, "logprobs": {"logprobs": True},
     "top_logprobs": {"logprobs": True, "top_logprobs": 2}, "user": {"user": "end-user-1"},
     "metadata": {"metadata": {"team": "a"}}, "store": {"store": False}, "service_tier": {"service_tier": "auto"},
-    "reasoning_effort": {"reasoning_effort": "xhigh"}, "verbosity": {"verbosity": "low"},
+    "reasoning_effort": {"reasoning_effort": "high"}, "verbosity": {"verbosity": "low"},
     "safety_identifier": {"safety_identifier": "user-hash-1"}, "prompt_cache_key": {"prompt_cache_key": "tenant-a"},
     "prompt_cache_retention": {"prompt_cache_retention": "24h"},
     "prompt_cache_options": {"prompt_cache_options": {"mode": "explicit", "ttl": "30m"}},
@@ -124,6 +124,17 @@ def test_every_reasoning_effort_openai_documents_is_accepted(stack: RunningStack
                                                              value: str) -> None:
     assert post(http, stack, "openai", reasoning_effort=value).status_code == 200
     assert http.get(f"{stack.mock_url}/_mock/stats").json()["openai"]["last_params"]["reasoning_effort"] == value
+
+
+def test_an_effort_level_the_model_does_not_have_is_refused_by_name(stack: RunningStack, http: httpx.Client) -> None:
+    # claude-sonnet-4-6's levels (its LangChain profile): low, medium, high, max; xhigh is claude-opus-4-7's.
+    resp = post(http, stack, "anthropic", model="claude-sonnet-4-6", reasoning_effort="xhigh")
+    assert resp.status_code == 400, resp.text
+    err = resp.json()["error"]
+    assert (err["param"], err["code"]) == ("reasoning_effort", "unsupported_parameter")
+    assert err["message"] == ("reasoning_effort: 'xhigh' is not an effort level of claude-sonnet-4-6 "
+                              "(it takes low, medium, high, max)")
+    assert post(http, stack, "anthropic", model="claude-sonnet-4-6", reasoning_effort="max").status_code == 200
 
 
 def test_n_above_one_is_refused_and_one_is_fine(stack: RunningStack, provider: str, http: httpx.Client) -> None:

@@ -100,17 +100,23 @@ def default_output_cap(model: BaseChatModel, limit: int) -> int:
 
 
 def check_model(model: BaseChatModel, req: ChatCompletionRequest) -> None:
-    """Raise a 400 for a temperature the model's LangChain profile says it does not take (only its default, 1).
+    """Raise a 400 for a temperature the model's LangChain profile says it does not take (only its default, 1),
+    or a `reasoning_effort` that is not one of the levels its profile lists.
 
     The pinned profiles say so for reasoning models (OpenAI's gpt-6 family, Anthropic's claude-opus-4-7 and
     later), which refuse other values upstream or in LangChain before the call: here it is a 400 naming it.
+    Effort levels differ by model (claude-sonnet-4-6: low, medium, high, max; claude-opus-4-7 adds xhigh).
     """
-    if req.temperature is None or req.temperature == 1:
-        return
     profile = getattr(model, "profile", None)
-    if profile and profile.get("temperature") is False:
-        name = getattr(model, "model_name", None) or getattr(model, "model", None)  # ChatOpenAI / the others
-        raise refuse("temperature", f"{name or 'this model'} takes no sampling temperature (only its default, 1)")
+    if not profile:
+        return
+    name = getattr(model, "model_name", None) or getattr(model, "model", None) or "this model"  # ChatOpenAI / others
+    if req.temperature is not None and req.temperature != 1 and profile.get("temperature") is False:
+        raise refuse("temperature", f"{name} takes no sampling temperature (only its default, 1)")
+    levels = profile.get("reasoning_effort_levels")
+    if req.reasoning_effort is not None and isinstance(levels, list) and levels and req.reasoning_effort not in levels:
+        raise refuse("reasoning_effort", f"'{req.reasoning_effort}' is not an effort level of {name} "
+                                         f"(it takes {', '.join(map(str, levels))})")
 
 
 def prepare(adapter: ProviderAdapter, model: BaseChatModel,
