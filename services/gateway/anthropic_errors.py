@@ -1,7 +1,7 @@
 """Anthropic's own errors, passed on by the Messages relay as Anthropic sent them.
 
 A client of the Messages API reads an error's status, its `error.type` and its `error.details` (the anthropic SDK
-picks its class by them: `NotFoundError`, `ContentTooLargeError`, `OverloadedError`, or a subclass named by
+picks its class by them: `NotFoundError`, `RequestTooLargeError`, `OverloadedError`, or a subclass named by
 `details.error_code` such as `ImageDimensionsTooLargeError`). The gateway's generic mapping (`from_status`) keeps
 none of that, so what concerns the request itself, or says Anthropic is overloaded, is relayed whole: a 400, 404
 or 413 rejection, a 529 overload, and an `error` event in the middle of a stream (which arrives with the stream's
