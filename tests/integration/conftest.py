@@ -6,9 +6,12 @@ suite is declared here, once, by file name.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 
+import anthropic
 import httpx
+import httpx2
 import pytest
 
 import catalogue
@@ -75,4 +78,13 @@ def provider(request: pytest.FixtureRequest) -> str:
 def http(stack: RunningStack) -> Iterator[httpx.Client]:
     """An HTTP client that trusts the stack's CA."""
     with httpx.Client(verify=str(stack.ca), timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def anthropic_sdk(stack: RunningStack) -> Iterator[anthropic.Anthropic]:
+    """The official anthropic SDK on the stack's anthropic route, with the gateway key, no retries."""
+    http = httpx2.Client(verify=ssl.create_default_context(cafile=str(stack.ca)), timeout=60)
+    with anthropic.Anthropic(base_url=f"{stack.url}/anthropic", http_client=http, max_retries=0,
+                             api_key=stack.keys["anthropic"]) as client:
         yield client

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import ssl
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -27,11 +26,8 @@ PDF = base64.b64encode(b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n").
 
 
 @pytest.fixture
-def client(stack: RunningStack) -> Iterator[anthropic.Anthropic]:
-    http = httpx2.Client(verify=ssl.create_default_context(cafile=str(stack.ca)), timeout=60)
-    with anthropic.Anthropic(base_url=f"{stack.url}/anthropic", http_client=http, max_retries=0,
-                             api_key=stack.keys["anthropic"]) as c:
-        yield c
+def client(anthropic_sdk: anthropic.Anthropic) -> anthropic.Anthropic:
+    return anthropic_sdk
 
 
 def _received(http: httpx.Client, stack: RunningStack) -> dict[str, Any]:

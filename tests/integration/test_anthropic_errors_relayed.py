@@ -4,27 +4,20 @@ concerns the gateway's account keeps the gateway's answer (tests/integration/tes
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
-import httpx2
 import pytest
 
 from tests.integration.sdk_narrowing import error_body
-from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
 MODEL = "claude-sonnet-4-6"
 
 
 @pytest.fixture
-def client(stack: RunningStack) -> Iterator[anthropic.Anthropic]:
-    http = httpx2.Client(verify=ssl.create_default_context(cafile=str(stack.ca)), timeout=60)
-    with anthropic.Anthropic(base_url=f"{stack.url}/anthropic", http_client=http, max_retries=0,
-                             api_key=stack.keys["anthropic"]) as c:
-        yield c
+def client(anthropic_sdk: anthropic.Anthropic) -> anthropic.Anthropic:
+    return anthropic_sdk
 
 
 def _ask(fault: str) -> list[Any]:
