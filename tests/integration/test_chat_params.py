@@ -137,6 +137,19 @@ def test_an_effort_level_the_model_does_not_have_is_refused_by_name(stack: Runni
     assert post(http, stack, "anthropic", model="claude-sonnet-4-6", reasoning_effort="max").status_code == 200
 
 
+def test_a_conversation_without_a_user_turn_is_the_providers_call(stack: RunningStack, provider: str,
+                                                                  http: httpx.Client) -> None:
+    # OpenAI answers one of system/developer messages only; the others answer nothing without a user turn.
+    resp = post(http, stack, provider, messages=[{"role": "system", "content": "say hello"},
+                                                 {"role": "developer", "content": "briefly"}])
+    if not adapter_class(provider).needs_user_turn:
+        assert resp.status_code == 200, resp.text
+        return
+    assert resp.status_code == 422, resp.text
+    err = resp.json()["error"]
+    assert (err["param"], err["code"]) == ("messages", "invalid_field") and provider in err["message"]
+
+
 def test_n_above_one_is_refused_and_one_is_fine(stack: RunningStack, provider: str, http: httpx.Client) -> None:
     resp = post(http, stack, provider, n=2)
     assert resp.status_code == 400 and resp.json()["error"]["param"] == "n"

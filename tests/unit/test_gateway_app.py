@@ -185,7 +185,6 @@ async def test_chunked_oversized_body_413(client: httpx.AsyncClient) -> None:
     ({"json": {**HELLO, "temperature": "0.5"}}, 422, "invalid_field", "temperature"),
     ({"json": {**HELLO, "seed": "7"}}, 422, "invalid_field", "seed"),
     ({"json": {**HELLO, "stop": ["a", "b", "c", "d", "e"]}}, 422, "invalid_field", "stop"),
-    ({"json": {"messages": [{"role": "system", "content": "x"}]}}, 422, "invalid_field", "messages"),
     ({"json": [HELLO]}, 422, "invalid_field", None),
     ({"json": {**HELLO, "model": "gpt-5-ultra"}}, 404, "model_not_found", "model"),
     ({"json": {"messages": [{"role": "user", "content": 5}]}}, 422, "invalid_field", "messages.0.user.content"),

@@ -65,6 +65,9 @@ async def test_openapi_documents_the_provider_routes(gateway: tuple[str, httpx.A
     assert {ref["$ref"].rsplit("/", 1)[1] for ref in fmt["oneOf"]} == {
         {"text": "TextFormat", "json_object": "JsonObjectFormat", "json_schema": "JsonSchemaResponseFormat"}[kind]
         for kind in served}
+    # ... whether a conversation needs a user turn there (OpenAI's does not) ...
+    contains = schema["components"]["schemas"]["ChatCompletionRequest"]["properties"]["messages"].get("contains")
+    assert (contains is not None) is adapter_class(provider).needs_user_turn
     # ... and the message fields its integration would drop.
     schemas, kind = schema["components"]["schemas"], adapter_class(provider)
     named = {m for m in ("SystemMessage", "UserMessage", "AssistantMessage") if "name" in schemas[m]["properties"]}

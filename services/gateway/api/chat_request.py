@@ -263,9 +263,8 @@ class ChatCompletionRequest(_Strict):
           for name, (needed, _, value) in _DEPENDENT.items())]})
 
     model: NonEmptyStr | None = None
-    # `contains` states the one-user-turn rule in the schema too, so generated clients and fuzzers know it.
-    messages: list[ChatMessage] = Field(min_length=1, max_length=1024, json_schema_extra={
-        "contains": {"type": "object", "properties": {"role": {"const": "user"}}, "required": ["role"]}})
+    # Whether one must be a user turn is the provider's rule (ProviderAdapter.needs_user_turn; the schema says it).
+    messages: list[ChatMessage] = Field(min_length=1, max_length=1024)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     max_tokens: PositiveInt | None = None
@@ -354,13 +353,6 @@ class ChatCompletionRequest(_Strict):
     def _one_choice(cls, value: int | None) -> int | None:
         if value is not None and value > 1:  # a value OpenAI serves and this gateway does not: 400, as any such
             raise not_served("n", f"one choice per request: send {value} requests for {value} choices")
-        return value
-
-    @field_validator("messages")
-    @classmethod
-    def _has_user_turn(cls, value: list[ChatMessage]) -> list[ChatMessage]:
-        if not any(m.role == "user" for m in value):
-            raise ValueError("messages must contain at least one user message")
         return value
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ from gateway.api.chat_request import (
     ResponseFormat,
 )
 from gateway.chat.messages import json_object
-from gateway.errors import InvalidRequestError
+from gateway.errors import InvalidRequestError, ValidationFailedError
 from gateway.providers.base import NAMED, ProviderAdapter
 
 # Parameters handed to the provider under their (possibly renamed) names; the others are
@@ -64,6 +64,9 @@ def check_messages(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None
     end with."""
     name_why, detail_why = adapter.refused_message_name, adapter.refused_image_detail
     args_why, text_why = adapter.refused_unparsed_arguments, adapter.refused_text_with_tool_calls
+    if adapter.needs_user_turn and not any(m.role == "user" for m in req.messages):
+        raise ValidationFailedError(f"messages: must contain at least one user message (the {adapter.name} "
+                                    "provider answers none without one)", param="messages")
     if adapter.last_roles is not None and (last := req.messages[-1]).role not in adapter.last_roles[0]:
         raise refuse(f"messages.{len(req.messages) - 1}.role", f"ending the conversation with a '{last.role}' "
                      f"message is not supported by the {adapter.name} provider ({adapter.last_roles[1]})")
@@ -218,6 +221,9 @@ def document_refusals(schemas: dict[str, Any], adapter: ProviderAdapter) -> None
         schemas["FunctionCall"]["properties"]["arguments"] |= {
             "contentMediaType": "application/json", "contentSchema": {"type": "object"},
             "description": f"The JSON text of an object ({adapter.refused_unparsed_arguments})."}
+    if adapter.needs_user_turn:  # stated in the schema too, so generated clients and fuzzers know it
+        properties["messages"]["contains"] = {"type": "object", "properties": {"role": {"const": "user"}},
+                                              "required": ["role"]}
     if adapter.last_roles is not None:
         roles = " or ".join(sorted(adapter.last_roles[0]))
         properties["messages"]["description"] = (

@@ -66,6 +66,9 @@ class ProviderAdapter(ABC):
     refused_unparsed_arguments: ClassVar[str | None] = None
     # Why an assistant turn cannot carry text beside its tool calls here (a 400 naming its content); None: it can.
     refused_text_with_tool_calls: ClassVar[str | None] = None
+    # Whether a conversation needs a user turn here (OpenAI takes one of system/developer messages only; Anthropic,
+    # Cohere and Mistral answer nothing without one): a 422 naming `messages` otherwise.
+    needs_user_turn: ClassVar[bool] = True
     # The roles a conversation may end with here, and why (a 400 naming the last message otherwise); None: any.
     last_roles: ClassVar[tuple[frozenset[str], str] | None] = None
     # OpenAI tool_choice form ("auto", "none", "required", "function") -> the value bind_tools gets;

@@ -74,6 +74,8 @@ async def _spent_account_is_final(response: httpx2.Response) -> None:
 class OpenAIAdapter(ProviderAdapter):
     """Chat completions against the OpenAI API (or anything speaking its protocol)."""
 
+    needs_user_turn = False  # OpenAI answers a conversation of system/developer messages only
+
     # LangChain keeps `metadata` for its own run metadata: send OpenAI's through `extra_body`. And given a
     # `response_format`, ChatOpenAI calls the SDK's parse and stream helpers, which refuse a tool without
     # `strict: true` (ValueError) and raise on a reply that ends with `length` or `content_filter`: sent as a

@@ -14,6 +14,8 @@ from gateway.providers.openai import OpenAIAdapter
 class OpenAICompatibleAdapter(OpenAIAdapter):
     """Chat completions against a self-hosted server speaking the OpenAI protocol."""
 
+    needs_user_turn = True  # many models' chat templates render nothing without one
+
     # No OpenAI `metadata` to route through extra_body (refused below); response_format as OpenAI's adapter sends it.
     param_map = {"response_format": OpenAIAdapter.param_map["response_format"]}
     refused = {"metadata": "no request metadata on a self-hosted server", "store": "no stored completions",
