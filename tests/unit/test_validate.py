@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -88,7 +89,7 @@ def test_settings_only_reads_timeout_and_retries_back_from_the_langchain_model()
 def test_settings_only_reads_retries_back_from_the_gateways_transport(provider: str, kind: str) -> None:
     # Their integrations retry no 429/5xx: the gateway's retrying transport under their client does, as many times.
     row = catalogue.provider(provider)
-    env = {"GATEWAY_PROVIDER": provider, row.key_env: "sk-3f9a8b7c6d5e4f3a2b1c0d9e", "GATEWAY_MAX_RETRIES": "3",
+    env = {"GATEWAY_PROVIDER": provider, row.key_env: "sk-" + secrets.token_hex(12), "GATEWAY_MAX_RETRIES": "3",
            "GATEWAY_CLIENT_KEYS": f"abcdefghijkl:{'a' * 64}:{provider}"}
     assert _by_name(check_settings(env))["chat model"][0].detail == (
         f"{kind} constructs; timeout 60 s, max_retries 3 (the gateway's retrying transport)")
