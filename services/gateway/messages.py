@@ -8,10 +8,11 @@ official `anthropic` SDK makes the call (timeouts, retries, error types the adap
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import anthropic
+from anthropic._streaming import ServerSentEvent  # the SDK's own event record, for the subclass below
 from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 
 from gateway import context, jsonbytes
@@ -23,6 +24,20 @@ from gateway.providers.base import ProviderAdapter
 from gateway.stream_idle import AT_HAND_MAX, WAITING, IdleBound
 
 _CLIENTS = 4  # one per provider key in use; a rotated key gets a new client, old ones age out
+_PING = '{"type": "ping"}'
+
+
+class EventsWithPings(anthropic.AsyncStream[RawMessageStreamEvent]):
+    """Anthropic's stream with its `ping` events kept, which the SDK's stream drops: a client reading the events
+    sees them as Anthropic sends them, and through a long silence they tell the gateway's idle bound, nginx and
+    the client's own proxies that the upstream is alive. Renamed past the SDK's filter, a ping's data
+    (`{"type": "ping"}`) names it again; tests/unit/test_anthropic_pings.py holds the SDK to this."""
+
+    async def _iter_events(self) -> AsyncIterator[ServerSentEvent]:
+        async for event in super()._iter_events():
+            if event.event == "ping":
+                event = ServerSentEvent(event="relayed_ping", data=event.data or _PING)
+            yield event
 
 
 class MessagesRelay:
@@ -63,7 +78,7 @@ class MessagesRelay:
         try:
             upstream = await self.client(api_key).post(
                 "/v1/messages", cast_to=Message, body={**_params(req), "stream": True}, options=_headers(version, beta),
-                stream=True, stream_cls=anthropic.AsyncStream[RawMessageStreamEvent])
+                stream=True, stream_cls=EventsWithPings)
         except Exception as exc:
             raise self._upstream_error(exc) from exc
         return self._events(upstream)

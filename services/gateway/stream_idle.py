@@ -32,7 +32,8 @@ class IdleBound:
     re-arms for that wait's deadline. Per chunk that is a clock read: a timer armed and disarmed per chunk
     costs ~5 µs, a task per chunk (`asyncio.wait_for`, LangChain's own bound) more (#18). Time the task
     spends elsewhere (sending a chunk to a slow client) is not upstream silence and does not count.
-    Keep-alive bytes never reach here (the SDKs' SSE parsers drop them). Call `close()` when done.
+    SSE comments never reach here (the SDKs' parsers drop them); Anthropic's `ping` events do, and count as
+    the upstream's (messages.EventsWithPings). Call `close()` when done.
 
     `poll()` then `rest()` is `next()` in two steps, for a stream that writes what it has before it waits:
     several chunks that arrive in one read (a busy process reads a stream less often than its chunks come)

@@ -139,7 +139,8 @@ def test_client_disconnect_mid_messages_stream_cancels_the_upstream_call(slow: R
             client.stream("POST", url, json=body, headers=headers) as resp:
         assert resp.status_code == 200
         lines = resp.iter_lines()
-        got = [line for line in (next(lines) for _ in range(9)) if line.startswith("event: ")]
+        # message_start, content_block_start, ping, then the first delta: 3 lines each (event, data, blank)
+        got = [line for line in (next(lines) for _ in range(12)) if line.startswith("event: ")]
         assert "event: content_block_delta" in got, got
         during = upstream_connections(slow, "anthropic")
         assert during > before
