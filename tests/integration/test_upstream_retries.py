@@ -30,8 +30,13 @@ Transport = Literal["aiohttp", "httpx"]  # GATEWAY_UPSTREAM_HTTP
 
 @pytest.fixture(scope="module")
 def mock() -> Iterator[MockServer]:
-    with run_mock() as server:
+    # Only the provider keys the gateways hold: a client sending any other (a masked SecretStr) gets a 401.
+    with run_mock({"MOCK_API_KEYS": ",".join(_provider_key(name) for name in catalogue.names())}) as server:
         yield server
+
+
+def _provider_key(provider: str) -> str:
+    return f"mock-key-{provider}"
 
 
 @contextlib.asynccontextmanager
@@ -41,7 +46,7 @@ async def _gateway(provider: str, mock: MockServer, transport: Transport = "aioh
     row = catalogue.provider(provider)
     cfg = Settings(provider=provider, client_keys=spec, upstream_base_url=mock.url + row.mock_path,
                    max_retries=retries, upstream_timeout_s=timeout_s, upstream_http=transport)
-    app = create_app(cfg, EnvSecretsBackend(provider, spec, environ={row.key_env: f"mock-key-{provider}"}))
+    app = create_app(cfg, EnvSecretsBackend(provider, spec, environ={row.key_env: _provider_key(provider)}))
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=30,
             headers={"Authorization": f"Bearer {KEY}"}) as client:
@@ -106,13 +111,16 @@ async def test_what_the_vendor_sdks_retry_is_retried_over_the_gateways_transport
         assert _faults(mock, provider) == before + 1 + (RETRIES if retried else 0)
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
-@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere", "mistral"])
+@pytest.mark.parametrize(("provider", "path", "stream"), [
+    *[(p, "/v1/chat/completions", s) for p in ("openai", "anthropic", "cohere", "mistral") for s in (False, True)],
+    *[(p, "/v1/embeddings", False) for p in ("openai", "cohere", "mistral")],
+])
 async def test_an_upstream_that_never_answers_is_asked_once_plus_the_retries(mock: MockServer, provider: str,
-                                                                             stream: bool) -> None:
+                                                                             path: str, stream: bool) -> None:
     # The mock holds the request past the gateway's upstream timeout (1 s): each attempt times out.
+    body = _chat("timeout", stream) if path.endswith("completions") else {"input": ["x [[mock:fault=timeout]]"]}
     async with _gateway(provider, mock, retries=1, timeout_s=1) as client:
         before = _faults(mock, provider)
-        late = await client.post("/v1/chat/completions", json=_chat("timeout", stream))
+        late = await client.post(path, json=body)
         assert late.json()["error"]["code"] == "upstream_timeout", late.text
         assert _faults(mock, provider) == before + 2

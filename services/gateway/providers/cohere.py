@@ -33,16 +33,34 @@ class ChatCohereRetries(ChatCohere):
 
     @model_validator(mode="after")
     def _over_upstream(self) -> Self:
-        key = self.cohere_api_key
-        self.async_client = cohere.AsyncClient(  # what ChatCohere's validator builds, over `upstream`
-            api_key=key.get_secret_value() if isinstance(key, SecretStr) else key, client_name=self.user_agent,
-            timeout=self.timeout_seconds, base_url=self.base_url,
-            httpx_client=httpx.AsyncClient(transport=self.upstream, follow_redirects=True))
+        self.async_client = _client_over(  # what ChatCohere's validator builds, over `upstream`
+            self.upstream, self.cohere_api_key, self.user_agent, self.timeout_seconds, self.base_url)
         return self
 
     @property
     def _default_params(self) -> dict[str, Any]:
         return {**super()._default_params, "request_options": {"max_retries": 0}}
+
+
+class CohereEmbeddingsRetries(CohereEmbeddings):
+    """CohereEmbeddings over the retrying transport, as ChatCohereRetries: the Cohere SDK retries no timeout
+    and no lost connection (CohereAdapter.embed tells it not to retry the statuses the transport retries)."""
+
+    upstream: Any = Field(exclude=True)
+
+    @model_validator(mode="after")
+    def _over_upstream(self) -> Self:
+        self.async_client = _client_over(self.upstream, self.cohere_api_key, self.user_agent, self.request_timeout,
+                                         self.base_url)
+        return self
+
+
+def _client_over(upstream: Any, api_key: SecretStr | str | None, client_name: str, timeout: float | None,
+                 base_url: str | None) -> cohere.AsyncClient:
+    """The Cohere SDK's async client, its requests over `upstream` (an httpx transport)."""
+    key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key  # str() would mask it
+    return cohere.AsyncClient(api_key=key, client_name=client_name, timeout=timeout, base_url=base_url,
+                              httpx_client=httpx.AsyncClient(transport=upstream, follow_redirects=True))
 
 
 class CohereAdapter(ProviderAdapter):
@@ -100,9 +118,9 @@ class CohereAdapter(ProviderAdapter):
         # A plain str on purpose: CohereEmbeddings reads the key through get_from_dict_or_env, which
         # turns a SecretStr into its masked text ("**********").
         # client and async_client are fields its validator fills from the key.
-        return CohereEmbeddings(  # pyright: ignore[reportCallIssue]
+        return CohereEmbeddingsRetries(  # pyright: ignore[reportCallIssue]
             model=model, cohere_api_key=api_key, base_url=self.base_url,
-            request_timeout=self.settings.upstream_timeout_s)
+            request_timeout=self.settings.upstream_timeout_s, upstream=self.retrying_transport())
 
     async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
                     dimensions: int | None, user: str | None = None) -> Embedded:
@@ -114,7 +132,7 @@ class CohereAdapter(ProviderAdapter):
         for start in range(0, len(texts), self.embed_batch):
             resp = await embeddings.async_client.embed(model=model, texts=texts[start:start + self.embed_batch],
                                                        input_type="search_document", embedding_types=["float"],
-                                                       request_options={"max_retries": self.settings.max_retries})
+                                                       request_options={"max_retries": 0})  # the transport's
             vectors.extend(resp.embeddings.float_ or [])
             billed = resp.meta.billed_units if resp.meta else None
             if billed is not None and billed.input_tokens is not None:
