@@ -109,6 +109,18 @@ def test_a_null_for_what_the_gateway_does_not_serve_is_not_set_and_top_p_may_be_
 
 
 @pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
+def test_a_sampling_parameter_left_out_is_the_providers_default(stack: RunningStack, provider: str,
+                                                                http: httpx.Client) -> None:
+    # Not the integration's own default (langchain-mistralai's temperature 0.7, top_p 1): the provider's, as
+    # OpenAI's API applies its own to a request without them.
+    assert post(http, stack, provider).status_code == 200
+    sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
+    left_out = {"temperature", LANDS[provider]["top_p"], "seed", LANDS[provider].get("seed", "seed"),
+                "presence_penalty", "frequency_penalty"}
+    assert left_out.isdisjoint(sent), sent
+
+
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 def test_an_object_valued_parameter_reaches_openai_as_sent_when_streamed(stack: RunningStack,
                                                                           http: httpx.Client) -> None:
     options = {"mode": "implicit", "ttl": "30m"}

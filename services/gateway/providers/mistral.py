@@ -24,13 +24,25 @@ from gateway.providers.base import NAMED, Embedded, ProviderAdapter, from_status
 
 
 class ChatMistralAIOn(ChatMistralAI):
-    """ChatMistralAI whose client runs over `upstream`, the adapter's retrying transport.
+    """ChatMistralAI whose client runs over `upstream`, the adapter's retrying transport, sending only the
+    sampling parameters a request names.
 
     Its own loop (tenacity) retries transport errors only, `max_retries` counting attempts, 4 to 10 s apart: a 429
     or a 503 reached the client at once. The transport retries as the openai and anthropic SDKs do, 429/5xx
     replies and lost connections GATEWAY_MAX_RETRIES times, streams included; the loop is left one attempt."""
 
     upstream: Any = Field(exclude=True)  # ProviderAdapter.retrying_transport: an httpx_retries.RetryTransport
+
+    @property
+    def _default_params(self) -> dict[str, Any]:
+        # Its class defaults (temperature 0.7, top_p 1) would go with every request: a request that names
+        # neither gets Mistral's own defaults, as an OpenAI request gets OpenAI's. A request's values are bound
+        # per call and still go.
+        params = super()._default_params
+        for name in ("temperature", "top_p"):
+            if name not in self.model_fields_set:
+                params.pop(name, None)
+        return params
 
 
 class MistralAdapter(ProviderAdapter):
