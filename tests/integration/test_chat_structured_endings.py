@@ -20,7 +20,7 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 
 import catalogue
 from gateway.providers import adapter_class
-from tests.integration.sdk_narrowing import function_of
+from tests.integration.sdk_narrowing import error_body, function_of
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -105,3 +105,32 @@ def test_a_strict_call_cut_by_max_tokens_under_a_json_schema_keeps_what_was_writ
     calls = [function_of(call) for call in reply.choices[0].message.tool_calls or []]
     assert [(f.name, f.arguments) for f in calls] == [("lookup", '{"term":')]
     assert reply.choices[0].finish_reason == "length"
+
+
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
+def test_a_json_schema_reaches_the_provider_as_the_client_wrote_it(stack: RunningStack, provider: str,
+                                                                   sdk: openai.OpenAI, http: httpx.Client) -> None:
+    # Not strict, an optional property, an open map: nothing of it may be tightened on the way (langchain-mistralai's
+    # json_schema method forces `strict` and makes every property required).
+    schema = {"type": "object", "properties": {"echo": {"type": "string"}, "nick": {"type": "string"},
+                                               "tags": {"type": "object", "additionalProperties": {"type": "string"}}},
+              "required": ["echo"]}
+    fmt: ResponseFormatJSONSchema = {"type": "json_schema", "json_schema": {"name": "echo", "schema": schema,
+                                                                             "strict": False}}
+    if provider == "anthropic":  # its structured outputs close every object: the open map is refused by name
+        with pytest.raises(openai.BadRequestError) as refused:
+            sdk.chat.completions.create(model=stack.model(provider), response_format=fmt,
+                                        messages=[{"role": "user", "content": "as json"}])
+        assert error_body(refused.value)["param"] == "response_format.json_schema.schema.properties.tags" \
+                                                     ".additionalProperties"
+        del schema["properties"]["tags"]
+    reply = sdk.chat.completions.create(model=stack.model(provider), response_format=fmt,
+                                        messages=[{"role": "user", "content": "as json"}])
+    assert json.loads(reply.choices[0].message.content or "")["echo"] == "mock"
+    sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
+    if provider == "anthropic":  # closed, as Anthropic requires; what was optional stays so
+        assert sent["output_config"]["format"]["schema"]["required"] == ["echo"]
+    elif provider == "cohere":  # Cohere's form: the schema under a JSON mode, the name as its title
+        assert sent["response_format"] == {"type": "json_object", "schema": {"title": "echo", **schema}}
+    else:
+        assert sent["response_format"] == fmt

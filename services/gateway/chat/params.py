@@ -17,6 +17,7 @@ from gateway.api.chat_request import (
     ResponseFormat,
 )
 from gateway.chat.messages import json_object
+from gateway.chat.schema_walk import first_open_object
 from gateway.errors import InvalidRequestError, ValidationFailedError
 from gateway.providers.base import NAMED, ProviderAdapter
 
@@ -186,6 +187,9 @@ def structured_params(adapter: ProviderAdapter, model: BaseChatModel, fmt: Respo
             schema["properties"] = {}
         if spec.description:
             schema.setdefault("description", spec.description)
+        open_at = first_open_object(spec.schema_, "response_format.json_schema.schema")
+        if adapter.refused_open_objects and open_at:
+            raise refuse(open_at, adapter.refused_open_objects)
     try:
         # json_mode takes no schema (None); BaseChatModel annotates `schema` without None, the subclasses with it.
         structured = model.with_structured_output(schema, method=method)  # pyright: ignore[reportArgumentType]

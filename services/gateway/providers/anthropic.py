@@ -53,6 +53,8 @@ class AnthropicAdapter(ProviderAdapter):
     refused_unparsed_arguments = "its tool calls carry their arguments as an object; langchain-anthropic would send {}"
     tool_choices = {"auto": "auto", "none": {"type": "none"}, "required": "any", "function": NAMED}
     structured_methods = {"json_schema": "json_schema"}  # output_config.format; no schemaless JSON mode
+    refused_open_objects = ("Anthropic's structured outputs close every object (additionalProperties: false); "
+                            "the anthropic SDK's schema transform would close this one, leaving its keys unfillable")
     finish_reasons = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
                       "model_context_window_exceeded": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
     # A paused turn waits for the client to continue a server tool's work, which this route never starts.

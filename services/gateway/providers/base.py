@@ -64,6 +64,9 @@ class ProviderAdapter(ABC):
     # Why an assistant tool call whose `arguments` are not a JSON object cannot be sent on (its integration
     # needs the object: it would send `{}` instead, or leave the call out); None: sent on as the string it is.
     refused_unparsed_arguments: ClassVar[str | None] = None
+    # Why this provider's structured outputs cannot leave an object open (`additionalProperties` true or a
+    # schema, in a json_schema response_format): a 400 naming it; None: they can. Its integration would close it.
+    refused_open_objects: ClassVar[str | None] = None
     # Why an assistant turn cannot carry text beside its tool calls here (a 400 naming its content); None: it can.
     refused_text_with_tool_calls: ClassVar[str | None] = None
     # Whether a conversation needs a user turn here (OpenAI takes one of system/developer messages only; Anthropic,

@@ -60,6 +60,9 @@ class MistralAdapter(ProviderAdapter):
     # Mistral: "any" forces some tool call; a named function is sent as {"type": "function", ...} by LangChain.
     tool_choices = {"auto": "auto", "none": "none", "required": "any", "function": NAMED}
     finish_reasons = {"stop": "stop", "length": "length", "model_length": "length", "tool_calls": "tool_calls"}
+    # Mistral takes OpenAI's response_format as it is; langchain-mistralai's json_schema method would force
+    # `strict` and make every property required.
+    structured_methods = {"json_object": "passthrough", "json_schema": "passthrough"}
     failed_finishes = frozenset({"error"})
 
     def upstream_client(self, api_key: str) -> httpx.AsyncClient:
