@@ -19,9 +19,14 @@ def _event(obj: dict[str, Any]) -> bytes:
     return b"event: " + obj["type"].encode() + b"\ndata: " + jsonio.dumps(obj) + b"\n\n"
 
 
+# Cohere's `tokens` count its prompt template too; `billed_units` only the caller's text (its docs' example:
+# 71 tokens read, 5 billed). The mock's template costs this many.
+TEMPLATE_TOKENS = 60
+
+
 def _usage(plan: Plan) -> dict[str, Any]:
     units = {"input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens}
-    return {"billed_units": units, "tokens": dict(units)}
+    return {"billed_units": units, "tokens": {**units, "input_tokens": plan.input_tokens + TEMPLATE_TOKENS}}
 
 
 def models_list(models: tuple[str, ...]) -> dict[str, Any]:
