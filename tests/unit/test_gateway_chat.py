@@ -267,10 +267,10 @@ def test_refused_parameters_and_tool_choice_forms_are_named() -> None:
         chat.prepare(adapter("anthropic"), as_model(model), request(response_format={"type": "json_object"}))
     assert info.value.param == "response_format"
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
-    assert tool_choice(adapter("anthropic"), request(tools=[tool], tool_choice="required")) == "any"
+    assert tool_choice(adapter("anthropic"), request(tools=[tool], tool_choice="required")) == {"type": "any"}
     assert tool_choice(adapter("cohere"), request(tools=[tool], tool_choice="auto")) is None
     named = {"type": "function", "function": {"name": "f"}}
-    assert tool_choice(adapter("openai"), request(tools=[tool], tool_choice=named)) == "f"
+    assert tool_choice(adapter("openai"), request(tools=[tool], tool_choice=named)) == named
 
 async def test_streamed_tool_calls_open_with_id_and_name_then_send_argument_fragments() -> None:
     chunks = [AIMessageChunk(content="", tool_call_chunks=[tool_call_chunk(name="f", args="", id="t1", index=1)]),

@@ -163,7 +163,9 @@ def tool_choice(adapter: ProviderAdapter, req: ChatCompletionRequest) -> Any:
     if form not in adapter.tool_choices:
         raise refuse("tool_choice", f"the {form!r} form is not supported by the {adapter.name} provider")
     value = adapter.tool_choices[form]
-    return choice.function.name if value == NAMED and isinstance(choice, NamedToolChoice) else value
+    if value == NAMED and isinstance(choice, NamedToolChoice):
+        return adapter.named_tool_choice(choice.function.name)
+    return value
 
 
 def structured_method(adapter: ProviderAdapter, fmt: ResponseFormat) -> str:

@@ -51,7 +51,10 @@ class AnthropicAdapter(ProviderAdapter):
     refused_message_name = "its messages carry no participant name"
     refused_image_detail = "it sizes images itself"
     refused_unparsed_arguments = "its tool calls carry their arguments as an object; langchain-anthropic would send {}"
-    tool_choices = {"auto": "auto", "none": {"type": "none"}, "required": "any", "function": NAMED}
+    # Anthropic's own objects: langchain-anthropic reads a string as a mode if it is `any` or `auto`, else as a
+    # tool's name (a tool may be called either).
+    tool_choices = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"},
+                    "function": NAMED}
     structured_methods = {"json_schema": "json_schema"}  # output_config.format; no schemaless JSON mode
     refused_open_objects = ("Anthropic's structured outputs close every object (additionalProperties: false); "
                             "the anthropic SDK's schema transform would close this one, leaving its keys unfillable")
@@ -75,6 +78,9 @@ class AnthropicAdapter(ProviderAdapter):
 
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
         return sdk_errors.map_error(anthropic, exc)
+
+    def named_tool_choice(self, name: str) -> Any:
+        return {"type": "tool", "name": name}
 
     def bind_tools(self, model: BaseChatModel, tools: list[dict[str, Any]], tool_choice: Any,
                    parallel_tool_calls: bool | None) -> Runnable[Any, Any]:

@@ -44,7 +44,7 @@ from gateway.providers import signatures
 _log = logging.getLogger("gateway.upstream")
 
 _MODEL_CACHE_SIZE = 16
-NAMED = "<function name>"  # tool_choices value: hand the named function's name to bind_tools
+NAMED = "<function name>"  # tool_choices value: the named function, as `named_tool_choice` writes it
 
 
 class ProviderAdapter(ABC):
@@ -75,7 +75,7 @@ class ProviderAdapter(ABC):
     # The roles a conversation may end with here, and why (a 400 naming the last message otherwise); None: any.
     last_roles: ClassVar[tuple[frozenset[str], str] | None] = None
     # OpenAI tool_choice form ("auto", "none", "required", "function") -> the value bind_tools gets;
-    # NAMED passes the function name (LangChain builds the provider's form); absent forms are refused.
+    # NAMED: `named_tool_choice(name)` (LangChain builds the provider's form); absent forms are refused.
     tool_choices: ClassVar[Mapping[str, Any]] = {"auto": "auto", "none": "none", "required": "required",
                                                  "function": NAMED}
     # response_format type -> the `with_structured_output` method of the LangChain integration, or "passthrough":
@@ -180,10 +180,21 @@ class ProviderAdapter(ABC):
             target[leaf] = value
         return out
 
+    def named_tool_choice(self, name: str) -> Any:
+        """The value `bind_tools` gets for a named function: OpenAI's object, which no integration reads as a mode
+        (a bare name would be: a tool may be called `auto` or `any`)."""
+        return {"type": "function", "function": {"name": name}}
+
     def bind_tools(self, model: BaseChatModel, tools: list[dict[str, Any]], tool_choice: Any,
                    parallel_tool_calls: bool | None) -> Runnable[Any, Any]:
-        """Bind OpenAI-format tools with LangChain's `bind_tools` (the integration converts them)."""
-        extra = {} if parallel_tool_calls is None else {"parallel_tool_calls": parallel_tool_calls}
+        """Bind OpenAI-format tools with LangChain's `bind_tools` (the integration converts them).
+
+        A mode (a string from `tool_choices`, already the provider's word) is bound beside them, not handed to
+        `bind_tools`: langchain-openai and langchain-mistralai read a string that is also a tool's name as a
+        choice of that tool."""
+        extra: dict[str, Any] = {} if parallel_tool_calls is None else {"parallel_tool_calls": parallel_tool_calls}
+        if isinstance(tool_choice, str):
+            return model.bind_tools(tools, **extra).bind(tool_choice=tool_choice)
         return model.bind_tools(tools, tool_choice=tool_choice, **extra)
 
     def check_conversation(self, model: BaseChatModel, messages: Sequence[BaseMessage]) -> None:

@@ -121,8 +121,9 @@ class CohereAdapter(ProviderAdapter):
         # Cohere v2 tools are OpenAI's function tools, so they are bound as they are:
         # ChatCohere.bind_tools would flatten nested parameter schemas. A named function
         # is forced by offering only that one with REQUIRED.
-        if tool_choice not in (None, "NONE", "REQUIRED"):
-            tools, tool_choice = [t for t in tools if t["function"]["name"] == tool_choice], "REQUIRED"
+        if isinstance(tool_choice, dict):  # a named function (named_tool_choice), whatever its name
+            name = tool_choice["function"]["name"]
+            tools, tool_choice = [t for t in tools if t["function"]["name"] == name], "REQUIRED"
         extra: dict[str, Any] = {} if tool_choice is None else {"tool_choice": tool_choice}
         tools, strict = _strict_tools(tools)
         if strict:
