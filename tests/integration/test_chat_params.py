@@ -120,6 +120,25 @@ def test_a_sampling_parameter_left_out_is_the_providers_default(stack: RunningSt
     assert left_out.isdisjoint(sent), sent
 
 
+# The output cap under the name each server reads: OpenAI's current one for OpenAI; `max_tokens` for self-hosted
+# servers (Ollama reads no other; vLLM, TGI and llama.cpp take it too), as langchain-openai renames it.
+CAP_NAMES = {"openai": "max_completion_tokens", "anthropic": "max_tokens", "cohere": "max_tokens",
+             "mistral": "max_tokens"}
+CAP_NAMES.update({p.name: "max_tokens" for p in catalogue.providers() if p.kind == "openai-compatible"})
+
+
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens", None])
+def test_the_output_cap_reaches_the_provider_under_the_name_it_reads(stack: RunningStack, provider: str,
+                                                                     http: httpx.Client, field: str | None) -> None:
+    # None: the gateway's own cap (GATEWAY_MAX_TOKENS_LIMIT, or the model's maximum), which must bind too.
+    assert post(http, stack, provider, **({field: 50} if field else {})).status_code == 200
+    sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
+    caps = {name: sent[name] for name in ("max_tokens", "max_completion_tokens") if name in sent}
+    assert list(caps) == [CAP_NAMES[provider]], sent
+    assert caps[CAP_NAMES[provider]] == 50 if field else caps[CAP_NAMES[provider]] > 0
+
+
 @pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 def test_an_object_valued_parameter_reaches_openai_as_sent_when_streamed(stack: RunningStack,
                                                                           http: httpx.Client) -> None:

@@ -17,7 +17,10 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     needs_user_turn = True  # many models' chat templates render nothing without one
 
     # No OpenAI `metadata` to route through extra_body (refused below); response_format as OpenAI's adapter sends it.
-    param_map = {"response_format": OpenAIAdapter.param_map["response_format"]}
+    # The output cap as `max_tokens`, through extra_body: langchain-openai renames a `max_tokens` keyword to OpenAI's
+    # `max_completion_tokens`, which Ollama does not read (its OpenAI layer maps `max_tokens` only), so neither the
+    # client's cap nor the gateway's would bind there. vLLM, TGI, llama.cpp and LM Studio read `max_tokens` too.
+    param_map = {"response_format": OpenAIAdapter.param_map["response_format"], "max_tokens": "extra_body.max_tokens"}
     refused = {"metadata": "no request metadata on a self-hosted server", "store": "no stored completions",
                "service_tier": "no service tiers", "reasoning_effort": "not mapped for self-hosted models",
                "verbosity": "not mapped for self-hosted models",
