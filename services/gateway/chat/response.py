@@ -42,8 +42,11 @@ def _details(reported: Mapping[str, Any] | None, names: Mapping[str, str]) -> di
     if not reported:
         return None
     details: dict[str, int] = {}
-    for theirs, ours in names.items():
-        if (value := reported.get(theirs)) is not None:
+    for theirs, value in reported.items():
+        # Under OpenAI's flex or priority tier, langchain-openai names the counts after it (`flex_cache_read`,
+        # `priority_reasoning`; the bare `flex` is the tier's other tokens): the same details, under OpenAI's names.
+        ours = names.get(theirs.removeprefix("flex_").removeprefix("priority_"))
+        if ours is not None and value is not None:
             details[ours] = details.get(ours, 0) + int(value)
     return details
 
