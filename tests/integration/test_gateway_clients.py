@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import httpx
 import openai
 import pytest
@@ -81,7 +83,8 @@ def test_usage_details_the_provider_reports_reach_the_client(stack: RunningStack
 
 @pytest.mark.parametrize("tier", ["flex", "priority"])
 @pytest.mark.parametrize("stream", [False, True])
-def test_usage_details_under_a_priced_tier_keep_their_names(stack: RunningStack, stream: bool, tier: str) -> None:
+def test_usage_details_under_a_priced_tier_keep_their_names(stack: RunningStack, stream: bool,
+                                                            tier: Literal["flex", "priority"]) -> None:
     # langchain-openai files them under the tier's name (flex_cache_read); the client reads OpenAI's.
     with httpx.Client(verify=str(stack.ca), timeout=60) as http:
         sdk = openai.OpenAI(base_url=f"{stack.url}/openai/v1", api_key=stack.keys["openai"], max_retries=0,
