@@ -57,12 +57,12 @@ def function_tools(tools: Any) -> dict[str, Any]:
     return out
 
 
-def _logprobs(text: str, req: ChatRequest) -> dict[str, Any] | None:
-    """Deterministic per-word log probabilities, when the request asked for them."""
+def _logprobs(text: str, req: ChatRequest, refusal: bool = False) -> dict[str, Any] | None:
+    """Deterministic per-word log probabilities, when the request asked for them: a refusal's under `refusal`."""
     if not req.logprobs or not text:
         return None
     tokens = [{"token": w, "logprob": -0.5, "bytes": list(w.encode()), "top_logprobs": []} for w in split_chunks(text)]
-    return {"content": tokens, "refusal": None}
+    return {"content": None, "refusal": tokens} if refusal else {"content": tokens, "refusal": None}
 
 
 def _choice(value: Any) -> str | None:
@@ -158,7 +158,7 @@ class OpenAIProtocol:
                 "object": "chat.completion",
                 "created": CREATED,
                 "model": req.model,
-                "choices": [{"index": 0, "message": message, "logprobs": _logprobs(plan.text, req),
+                "choices": [{"index": 0, "message": message, "logprobs": _logprobs(plan.text, req, plan.refusal),
                              "finish_reason": wire_finish(plan, FINISH)}],
                 "usage": _usage(plan),
                 "system_fingerprint": FINGERPRINT,
@@ -193,7 +193,8 @@ class OpenAIProtocol:
             ]
         elif plan.refusal:
             frames = [frame({"role": "assistant", "content": None, "refusal": ""})]
-            frames += [frame({"refusal": piece}) for piece in split_chunks(plan.text)]
+            frames += [frame({"refusal": piece}, logprobs=_logprobs(piece, req, refusal=True))
+                       for piece in split_chunks(plan.text)]
         else:
             frames = [frame({"role": "assistant", "content": "", "refusal": None})]
             frames += [frame({"content": piece}, logprobs=_logprobs(piece, req))

@@ -128,7 +128,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
                 out += event({"content": text}, logprobs=logprobs)
             if refusal is not None and (refusal or not opened):
                 out += event({"refusal": refusal} if opened else {"role": "assistant", "content": None,
-                                                                  "refusal": refusal})
+                                                                  "refusal": refusal}, logprobs=logprobs)
                 opened = True
             if chunk.tool_call_chunks:
                 for tool_delta in calls.deltas(chunk):  # one event per delta, as OpenAI sends them
