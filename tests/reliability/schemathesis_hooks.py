@@ -32,6 +32,10 @@
   gateway's too): when a request sets both, `max_tokens` goes (schemathesis seed 165580141 sent 40000 beside a
   valid `max_completion_tokens`, which only the newer one's bound checked then; the refusal:
   tests/integration/test_security_caps.py).
+- Effort levels differ by model (the gateway refuses a `reasoning_effort` the model's LangChain profile does not
+  list, 400 naming it), which a provider's schema cannot relate to `model`: `xhigh`, which claude-opus-4-7 and
+  later have but the anthropic gateway's default claude-sonnet-4-6 has not, becomes `high` (schemathesis seed
+  32951280099; the refusal: tests/integration/test_chat_params.py).
 
 schemathesis re-validates a case a hook edits, so a request that still breaks the schema elsewhere is still
 judged as such.
@@ -68,6 +72,8 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     _one_strictness(body)
     if body.get("max_tokens") is not None and body.get("max_completion_tokens") is not None:
         del body["max_tokens"]
+    if body.get("reasoning_effort") == "xhigh":
+        body["reasoning_effort"] = "high"
     choice, tools = body.get("tool_choice"), body.get("tools")
     if not (isinstance(choice, dict) and isinstance(choice.get("function"), dict) and isinstance(tools, list)):
         return
