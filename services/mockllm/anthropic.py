@@ -203,7 +203,9 @@ class AnthropicProtocol:
         ]
         if plan.tool_name:
             block = {"type": "tool_use", "id": self._tool_id(req), "name": plan.tool_name, "input": {}}
-            deltas = [{"type": "input_json_delta", "partial_json": p} for p in split_json(plan.tool_args)]
+            # A call without arguments streams one empty fragment, as the API sends it (the input is `{}`).
+            pieces = split_json(plan.tool_args) if plan.tool_args.strip() != "{}" else [""]
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
         else:
             block = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": p} for p in split_chunks(plan.text)]

@@ -180,6 +180,12 @@ def test_a_function_without_parameters_takes_none(stack: RunningStack, provider:
     calls = resp.choices[0].message.tool_calls or []
     # (The mock refuses an Anthropic tool without `input_schema`, as Anthropic does.)
     assert [(function_of(c).name, json.loads(function_of(c).arguments)) for c in calls] == [("now", {})]
+    # Streamed, the fragments join into the same `{}` (Anthropic streams an empty input as one empty fragment).
+    chunks = sdk.chat.completions.create(model=stack.model(provider), tools=[now], tool_choice="required",
+                                         messages=[{"role": "user", "content": "what time is it"}], stream=True)
+    fragments = [d.function.arguments or "" for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or []
+                 if d.function]
+    assert "".join(fragments) == "{}"
 
 
 def test_an_integer_beyond_64_bits_in_a_tool_call_reaches_the_client_exactly(stack: RunningStack, provider: str,

@@ -26,12 +26,15 @@ class ToolCallDeltas:
 
     The first delta of a call carries its OpenAI index, id, type and name (arguments ""), the
     following ones only index and an arguments fragment. Upstream indexes (Anthropic counts
-    content blocks, text included) are renumbered 0, 1, … in order of appearance.
+    content blocks, text included) are renumbered 0, 1, … in order of appearance. A call whose arguments never
+    came (Anthropic streams an empty input as one empty fragment) gets `{}` before the finish, as OpenAI
+    streams it and as the unstreamed reply has it (`closing`).
     """
 
     def __init__(self) -> None:
         self._index: dict[Any, int] = {}
         self._last: Any = None
+        self._bare: set[int] = set()  # indexes of calls with no argument text yet
 
     @property
     def count(self) -> int:
@@ -48,13 +51,21 @@ class ToolCallDeltas:
             args = part.get("args") or ""
             if key not in self._index:
                 self._index[key] = len(self._index)
+                self._bare.add(self._index[key])
                 # OpenAI opens a call with its id, type, name and empty arguments.
                 out.append({"index": self._index[key], "id": part.get("id"), "type": "function",
                             "function": {"name": part.get("name"), "arguments": ""}})
             self._last = key
             if args:
+                self._bare.discard(self._index[key])
                 out.append({"index": self._index[key], "function": {"arguments": args}})
         return out
+
+    def closing(self, finish: str | None) -> list[dict[str, Any]]:
+        """The `{}` of each call that got no arguments, unless the reply was cut (`length`: nothing was written)."""
+        if not self._bare or finish == "length":
+            return []
+        return [{"index": index, "function": {"arguments": "{}"}} for index in sorted(self._bare)]
 
 
 async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstream: AsyncIterator[Any], idle_s: float,
@@ -154,7 +165,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
         base["service_tier"] = tier
     if fingerprint is not None:
         base["system_fingerprint"] = fingerprint
-    tail = event({}, finish)
+    tail = b"".join(event({"tool_calls": [delta]}) for delta in calls.closing(finish)) + event({}, finish)
     if include_usage:
         tail += b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
     yield LastEvent(out + tail + DONE)
