@@ -288,6 +288,15 @@ def from_status(status: int, headers: Mapping[str, str] | None = None, body: obj
     return UpstreamError(f"upstream provider error (status {status})")
 
 
+def failed_mid_stream(body: object) -> UpstreamError:
+    """The error for a provider's error event in a stream it had begun with a 200: what it said, its kind named
+    (OpenAI's error object, Anthropic's `error` event, Mistral's). Not a malformed reply, nor "status 200"."""
+    error = body.get("error") if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping) else body
+    kind = (error.get("type") or error.get("code")) if isinstance(error, Mapping) else None
+    said = upstream_message(body) or "no reason given"
+    return UpstreamError(f"the upstream provider failed during the stream ({kind or 'error'}): {said}")
+
+
 def account_out_of_credit(status: int, body: object) -> bool:
     """Whether the provider refuses the gateway's account itself for billing: Anthropic's, Cohere's and
     Mistral's 402, OpenAI's 429 `insufficient_quota` (a rate limit's 429 passes in seconds; this one does not)."""

@@ -7,8 +7,9 @@ the base adapter already maps.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -16,11 +17,35 @@ import httpx
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_mistralai import ChatMistralAI, MistralAIEmbeddings
+from langchain_mistralai import chat_models as mistral_chat_models
 from pydantic import Field, SecretStr
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from gateway.errors import GatewayError, UpstreamBadResponseError
-from gateway.providers.base import NAMED, Embedded, ProviderAdapter, from_status
+from gateway.providers.base import NAMED, Embedded, ProviderAdapter, failed_mid_stream, from_status
+from gateway.providers.wrap import wrap_once
+
+
+class MistralStreamError(Exception):
+    """An error object in a Mistral stream under way, which langchain-mistralai would skip as a chunk without
+    choices (the stream then ended with no finish: reported as truncated, the provider's reason lost)."""
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        super().__init__("error event in the upstream stream")
+        self.body = body
+
+
+def _errors_raised(aiter_sse: Callable[..., AsyncIterator[dict]]) -> Callable[..., AsyncIterator[dict]]:
+    @functools.wraps(aiter_sse)
+    async def events(event_source_mgr: Any) -> AsyncIterator[dict]:
+        async for event in aiter_sse(event_source_mgr):
+            if "choices" not in event and (isinstance(event.get("error"), Mapping) or event.get("object") == "error"):
+                raise MistralStreamError(event)
+            yield event
+    return events
+
+
+wrap_once(mistral_chat_models, "_aiter_sse", _errors_raised)  # where ChatMistralAI's async stream looks it up
 
 
 class ChatMistralAIOn(ChatMistralAI):
@@ -92,6 +117,8 @@ class MistralAdapter(ProviderAdapter):
         # No vendor SDK: a status arrives as httpx's error with the body already read; Mistral's own
         # reason (`{"object": "error", "message": ...}`) goes with a rejection. The rest is httpx's, mapped
         # by the base adapter.
+        if isinstance(exc, MistralStreamError):
+            return failed_mid_stream(exc.body)
         if isinstance(exc, httpx.HTTPStatusError):
             try:
                 body = exc.response.json()

@@ -7,12 +7,13 @@ expects. The adapters map both through this one function.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
 from gateway.errors import GatewayError, UpstreamBadResponseError, UpstreamError, UpstreamTimeoutError
 from gateway.providers import aio
-from gateway.providers.base import from_status
+from gateway.providers.base import failed_mid_stream, from_status
 
 
 def map_error(sdk: ModuleType, exc: BaseException) -> GatewayError | None:
@@ -23,7 +24,12 @@ def map_error(sdk: ModuleType, exc: BaseException) -> GatewayError | None:
         return UpstreamError("the connection to the upstream provider failed", code="upstream_unreachable")
     if isinstance(exc, sdk.APIStatusError):
         status: Any = exc  # that SDK's APIStatusError: its class is known here only through the module
+        if 200 <= status.status_code < 300:  # anthropic: an `error` event, raised with the stream's 200
+            return failed_mid_stream(status.body)
         return from_status(status.status_code, status.response.headers, status.body)
-    if isinstance(exc, sdk.APIResponseValidationError | sdk.APIError):
+    if isinstance(exc, sdk.APIResponseValidationError):
         return UpstreamBadResponseError()
+    if isinstance(exc, sdk.APIError):  # openai: an error object in a stream under way, its body that object
+        error: Any = exc
+        return failed_mid_stream(error.body) if isinstance(error.body, Mapping) else UpstreamBadResponseError()
     return None
