@@ -58,3 +58,19 @@ def test_a_named_function_stays_that_function_whatever_its_name(stack: RunningSt
         assert (sent["tool_choice"], _tool_names(sent)) == ("REQUIRED", [name])
     else:
         assert sent["tool_choice"] == {"type": "function", "function": {"name": name}}
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_none_beside_parallel_tool_calls_is_the_providers_none(stack: RunningStack, http: httpx.Client, provider: str,
+                                                                 parallel: bool) -> None:
+    # OpenAI takes both; with no call to make, parallelism means nothing (Anthropic's `none` has no field for it).
+    body = {"model": stack.model(provider), "messages": [{"role": "user", "content": "hi"}], "tools": TOOLS,
+            "tool_choice": "none", "parallel_tool_calls": parallel}
+    resp = http.post(f"{stack.url}/{provider}/v1/chat/completions", json=body,
+                     headers={"Authorization": f"Bearer {stack.keys[provider]}"})
+    if provider == "cohere":  # no switch for parallel tool calls there
+        assert resp.status_code == 400 and resp.json()["error"]["param"] == "parallel_tool_calls"
+        return
+    assert resp.status_code == 200, resp.text
+    sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
+    assert sent["tool_choice"] == MODES[provider]["none"]

@@ -94,6 +94,8 @@ class AnthropicAdapter(ProviderAdapter):
                     f"tools.{i}.function.parameters: a top-level {composed[0]} is not supported by Anthropic's "
                     "tool input_schema (make it a property of an object schema)",
                     code="unsupported_schema", param=f"tools.{i}.function.parameters")
+        if tool_choice == {"type": "none"}:  # no call to run in parallel, and Anthropic's `none` has no such field
+            parallel_tool_calls = None
         bound = super().bind_tools(model, [_with_parameters(t) for t in tools], tool_choice, parallel_tool_calls)
         return _with_strict(bound, [t["function"].get("strict") for t in tools])
 
