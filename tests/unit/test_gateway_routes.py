@@ -199,6 +199,25 @@ async def test_a_temperature_the_model_takes_none_of_is_refused_before_the_upstr
         assert default.status_code == 502
 
 
+@pytest.mark.parametrize(("provider", "models", "refused"), [
+    ("openai", "gpt-4o-mini,gpt-6-luna", "gpt-6-luna"),
+    # langchain-anthropic raises on these as the call starts (a 502 blamed on the upstream, before this check)
+    ("anthropic", "claude-sonnet-4-6,claude-sonnet-5-5", "claude-sonnet-5-5"),
+])
+async def test_a_top_p_is_refused_where_the_model_takes_no_temperature(provider: str, models: str,
+                                                                        refused: str) -> None:
+    async for client in _client(provider, models=models):
+        auth = {"Authorization": f"Bearer {KEY}"}
+        body = {"messages": [{"role": "user", "content": "x"}], "top_p": 0.5}
+        answer = await client.post("/v1/chat/completions", json={**body, "model": refused}, headers=auth)
+        assert answer.status_code == 400
+        assert answer.json()["error"] == {
+            "message": f"top_p: {refused} takes no nucleus sampling (only its default, 1)",
+            "type": "invalid_request_error", "param": "top_p", "code": "unsupported_parameter"}
+        for other in ({**body, "model": models.split(",")[0]}, {**body, "model": refused, "top_p": 1}):
+            assert (await client.post("/v1/chat/completions", json=other, headers=auth)).status_code == 502
+
+
 async def test_one_model_is_retrieved_and_any_other_is_a_404_naming_the_allowed() -> None:
     async for client in _client("openai", models="gpt-4o-mini,gpt-4o"):
         auth = {"Authorization": f"Bearer {KEY}"}

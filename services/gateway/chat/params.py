@@ -104,8 +104,8 @@ def default_output_cap(model: BaseChatModel, limit: int) -> int:
 
 
 def check_model(model: BaseChatModel, req: ChatCompletionRequest) -> None:
-    """Raise a 400 for a temperature the model's LangChain profile says it does not take (only its default, 1),
-    or a `reasoning_effort` that is not one of the levels its profile lists.
+    """Raise a 400 for a temperature the model's LangChain profile says it does not take (only its default, 1), a
+    `top_p` other than 1 there too, or a `reasoning_effort` that is not one of the levels its profile lists.
 
     The pinned profiles say so for reasoning models (OpenAI's gpt-6 family, Anthropic's claude-opus-4-7 and
     later), which refuse other values upstream or in LangChain before the call: here it is a 400 naming it.
@@ -115,8 +115,11 @@ def check_model(model: BaseChatModel, req: ChatCompletionRequest) -> None:
     if not profile:
         return
     name = getattr(model, "model_name", None) or getattr(model, "model", None) or "this model"  # ChatOpenAI / others
-    if req.temperature is not None and req.temperature != 1 and profile.get("temperature") is False:
-        raise refuse("temperature", f"{name} takes no sampling temperature (only its default, 1)")
+    if profile.get("temperature") is False:  # no sampling settings: nucleus sampling goes with the temperature
+        if req.temperature is not None and req.temperature != 1:
+            raise refuse("temperature", f"{name} takes no sampling temperature (only its default, 1)")
+        if req.top_p is not None and req.top_p != 1:
+            raise refuse("top_p", f"{name} takes no nucleus sampling (only its default, 1)")
     levels = profile.get("reasoning_effort_levels")
     if req.reasoning_effort is not None and isinstance(levels, list) and levels and req.reasoning_effort not in levels:
         raise refuse("reasoning_effort", f"'{req.reasoning_effort}' is not an effort level of {name} "
