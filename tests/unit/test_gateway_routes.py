@@ -218,6 +218,24 @@ async def test_a_top_p_is_refused_where_the_model_takes_no_temperature(provider:
             assert (await client.post("/v1/chat/completions", json=other, headers=auth)).status_code == 502
 
 
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "f"}}])
+async def test_a_forced_tool_call_under_anthropics_thinking_is_refused_before_the_upstream(choice: object) -> None:
+    async for client in _client("anthropic", models="claude-sonnet-4-6,claude-opus-4-7"):
+        auth = {"Authorization": f"Bearer {KEY}"}
+        body = {"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "high", "tool_choice": choice,
+                "tools": [{"type": "function", "function": {"name": "f"}}]}
+        answer = await client.post("/v1/chat/completions", json={**body, "model": "claude-opus-4-7"}, headers=auth)
+        assert answer.status_code == 400
+        error = answer.json()["error"]
+        assert (error["param"], error["code"]) == ("tool_choice", "unsupported_parameter")
+        assert error["message"].startswith("tool_choice: claude-opus-4-7 thinks under reasoning_effort")
+        # Went upstream (nothing listens: 502): no thinking on claude-sonnet-4-6, no forcing, or no effort.
+        opus = {**body, "model": "claude-opus-4-7"}
+        for other in ({**body, "model": "claude-sonnet-4-6"}, {**opus, "tool_choice": "auto"},
+                      {**opus, "reasoning_effort": None}):
+            assert (await client.post("/v1/chat/completions", json=other, headers=auth)).status_code == 502
+
+
 async def test_one_model_is_retrieved_and_any_other_is_a_404_naming_the_allowed() -> None:
     async for client in _client("openai", models="gpt-4o-mini,gpt-4o"):
         auth = {"Authorization": f"Bearer {KEY}"}

@@ -147,6 +147,8 @@ def prepare(adapter: ProviderAdapter, model: BaseChatModel,
         params.update(structured_params(adapter, model, fmt))
     runnable: Runnable[Any, Any] = model
     if req.tools:
+        if req.tool_choice == "required" or isinstance(req.tool_choice, NamedToolChoice):
+            adapter.check_forced_tools(model, req.reasoning_effort)
         tools = [t.model_dump(exclude_none=True) for t in req.tools]
         runnable = adapter.bind_tools(model, tools, tool_choice(adapter, req), req.parallel_tool_calls)
     return runnable, params

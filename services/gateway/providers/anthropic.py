@@ -79,6 +79,18 @@ class AnthropicAdapter(ProviderAdapter):
     def map_sdk_error(self, exc: BaseException) -> GatewayError | None:
         return sdk_errors.map_error(anthropic, exc)
 
+    def check_forced_tools(self, model: BaseChatModel, reasoning_effort: str | None) -> None:
+        # With an effort, langchain-anthropic turns on adaptive thinking for the models that take `xhigh` (Opus 4.7
+        # and later), and Anthropic forces no tool call while thinking ("Thinking may not be enabled when
+        # tool_choice forces tool use"): a 400 naming tool_choice here, not Anthropic's after a round trip.
+        profile = getattr(model, "profile", None) or {}
+        if reasoning_effort and "xhigh" in (profile.get("reasoning_effort_levels") or []):
+            name = getattr(model, "model", "this model")
+            raise InvalidRequestError(
+                f"tool_choice: {name} thinks under reasoning_effort, and Anthropic forces no tool call while thinking "
+                "(send tool_choice auto or none, or no reasoning_effort)", code="unsupported_parameter",
+                param="tool_choice")
+
     def named_tool_choice(self, name: str) -> Any:
         return {"type": "tool", "name": name}
 

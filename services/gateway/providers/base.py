@@ -197,6 +197,11 @@ class ProviderAdapter(ABC):
             return model.bind_tools(tools, **extra).bind(tool_choice=tool_choice)
         return model.bind_tools(tools, tool_choice=tool_choice, **extra)
 
+    def check_forced_tools(self, model: BaseChatModel, reasoning_effort: str | None) -> None:
+        """Raise a 400 naming `tool_choice` when this model cannot be made to call a tool (`required` or a named
+        function) under this `reasoning_effort`; nothing by default."""
+        return
+
     def check_conversation(self, model: BaseChatModel, messages: Sequence[BaseMessage]) -> None:
         """Raise a 400 for an arrangement of messages this provider's integration refuses as the call starts
         (it would raise there, a 502 blamed on the upstream); nothing by default."""
