@@ -54,21 +54,29 @@ build() {  # build TARGET: one image, its output to its own log; prints its wall
     echo "build: ${image} in $((SECONDS - started))s"
 }
 
-failed=0
+running() {  # how many of the background builds are still running
+    local n=0 pid
+    for pid in ${pids[@]+"${pids[@]}"}; do
+        kill -0 "${pid}" 2>/dev/null && n=$((n + 1))
+    done
+    echo "${n}"
+}
+
 build "${targets[0]}" || exit 1
-running=0
+pids=()
 for target in "${targets[@]:1}"; do
-    if ((running >= jobs)); then
-        wait -n || failed=1
-        running=$((running - 1))
-    fi
-    ((failed)) && break  # no new build after a failure; those running finish
-    build "${target}" &
-    running=$((running + 1))
+    while (($(running) >= jobs)); do
+        # Until one ends. Its status is read below, by PID: counting `wait -n` returns loses a build that ends
+        # while another is reported (it then answers 127, and the script failed after every build had passed).
+        wait -n || true
+    done
+    [[ -e "${logs}/failed" ]] && break  # no new build after a failure; those running finish
+    { build "${target}" || { touch "${logs}/failed"; exit 1; }; } &
+    pids+=("$!")
 done
-while ((running > 0)); do
-    wait -n || failed=1
-    running=$((running - 1))
+failed=0
+for pid in ${pids[@]+"${pids[@]}"}; do
+    wait "${pid}" || failed=1
 done
 ((failed == 0)) || exit 1
 echo "images:"
