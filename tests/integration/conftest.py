@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import anthropic
 import httpx
 import httpx2
+import openai
 import pytest
 
 import catalogue
@@ -79,6 +80,13 @@ def http(stack: RunningStack) -> Iterator[httpx.Client]:
     """An HTTP client that trusts the stack's CA."""
     with httpx.Client(verify=str(stack.ca), timeout=60) as client:
         yield client
+
+
+@pytest.fixture
+def sdk(stack: RunningStack, provider: str, http: httpx.Client) -> openai.OpenAI:
+    """The official openai SDK on the stack's route of `provider`, with that provider's client key, no retries."""
+    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], max_retries=0,
+                         http_client=http)  # pyright: ignore[reportArgumentType]  # httpx.Client accepted at runtime
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ refusal's (OpenAI files those under `logprobs.refusal`), plain and streamed, eac
 
 from __future__ import annotations
 
-import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
@@ -15,12 +14,6 @@ from tests.support.stack import RunningStack
 pytestmark = pytest.mark.integration
 WITH_LOGPROBS = [p for p in catalogue.names() if "logprobs" not in adapter_class(p).refused]
 SAYS = "I can't help with that request."
-
-
-@pytest.fixture
-def sdk(stack: RunningStack, provider: str, http: httpx.Client) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], max_retries=0,
-                         http_client=http)  # pyright: ignore[reportArgumentType]  # httpx.Client accepted at runtime
 
 
 def _ask(refusing: bool) -> list[ChatCompletionMessageParam]:

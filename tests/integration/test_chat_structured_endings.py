@@ -42,12 +42,6 @@ def _stop_words(reason: str) -> list[tuple[str, str]]:
     return pairs
 
 
-@pytest.fixture
-def sdk(stack: RunningStack, provider: str, http: httpx.Client) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], max_retries=0,
-                         http_client=http)  # pyright: ignore[reportArgumentType]  # httpx.Client accepted at runtime
-
-
 def _streamed(chunks: list[ChatCompletionChunk]) -> tuple[str, list[str]]:
     """A stream's text and its finish reasons."""
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)

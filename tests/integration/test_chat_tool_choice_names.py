@@ -1,7 +1,8 @@
 """`tool_choice` through nginx when a tool is named like a mode: a function may be called `none`, `auto`, `any`,
 `required`, `NONE` or `REQUIRED`, and neither the mode nor the named function may be taken for the other on the
 way to the provider (langchain-openai and langchain-mistralai read a mode string that is also a tool's name as
-that tool; langchain-anthropic reads a tool named `any` or `auto` as the mode)."""
+that tool; langchain-anthropic reads a tool named `any` or `auto` as the mode); and `none` beside
+`parallel_tool_calls`, which Anthropic's `none` has no field for."""
 
 from __future__ import annotations
 

@@ -51,12 +51,6 @@ class Person(BaseModel):
     age: int
 
 
-@pytest.fixture
-def sdk(stack: RunningStack, provider: str, http: httpx.Client) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], max_retries=0,
-                         http_client=http)  # pyright: ignore[reportArgumentType]  # httpx.Client accepted at runtime
-
-
 def chat_openai(stack: RunningStack, provider: str, client: httpx.Client) -> ChatOpenAI:
     return ChatOpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=SecretStr(stack.keys[provider]),
                       model=stack.model(provider), http_client=client, max_retries=0)
