@@ -39,7 +39,8 @@ def _errors_raised(aiter_sse: Callable[..., AsyncIterator[dict]]) -> Callable[..
     @functools.wraps(aiter_sse)
     async def events(event_source_mgr: Any) -> AsyncIterator[dict]:
         async for event in aiter_sse(event_source_mgr):
-            if "choices" not in event and (isinstance(event.get("error"), Mapping) or event.get("object") == "error"):
+            if isinstance(event, dict) and "choices" not in event and (
+                    isinstance(event.get("error"), Mapping) or event.get("object") == "error"):
                 raise MistralStreamError(event)
             yield event
     return events
@@ -82,7 +83,7 @@ class MistralAdapter(ProviderAdapter):
                "prompt_cache_retention": "no prompt cache settings", "prompt_cache_options": "no prompt cache settings"}
     refused_message_name = "its messages carry no participant name"
     refused_text_with_tool_calls = "langchain-mistralai sends an assistant turn's tool calls without its text"
-    # Mistral: "any" forces some tool call; a named function is sent as {"type": "function", ...} by LangChain.
+    # Mistral: "any" forces some tool call; a named function goes as OpenAI's object (named_tool_choice).
     tool_choices = {"auto": "auto", "none": "none", "required": "any", "function": NAMED}
     finish_reasons = {"stop": "stop", "length": "length", "model_length": "length", "tool_calls": "tool_calls"}
     # Mistral takes OpenAI's response_format as it is; langchain-mistralai's json_schema method would force
