@@ -190,6 +190,8 @@ def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter)
                                                if form.get("title") not in TOKEN_FORMS]
                 if not adapter.embeds_user:  # no end-user id here: a 400 naming it
                     del embed["user"]
+                if not adapter.embed_input_types:  # Cohere's extension: a 400 naming it elsewhere
+                    del embed["input_type"]
                 if dimensions is None:
                     del embed["dimensions"]
                 else:

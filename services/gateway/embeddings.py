@@ -6,6 +6,7 @@ import array
 import base64
 import sys
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -13,7 +14,7 @@ from langchain_core.embeddings import Embeddings
 from gateway import context
 from gateway.api.embeddings_schemas import EmbeddingRequest
 from gateway.errors import InvalidRequestError, UnknownModelError, UpstreamBadResponseError
-from gateway.providers.base import ProviderAdapter
+from gateway.providers.base import EmbedOptions, ProviderAdapter
 
 _CACHE_SIZE = 16
 
@@ -64,27 +65,59 @@ class Embedder:
         if req.user is not None and not self.adapter.embeds_user:
             raise InvalidRequestError(f"user: not supported by the {self.adapter.name} provider (no end-user id)",
                                       code="unsupported_parameter", param="user")
+        types = self.adapter.embed_input_types
+        if req.input_type is not None and req.input_type not in types:
+            said = f"it takes {', '.join(types)}" if types else "Cohere's parameter: only the cohere provider takes it"
+            raise InvalidRequestError(f"input_type: '{req.input_type}' is not supported by the {self.adapter.name} "
+                                      f"provider ({said})", code="unsupported_parameter", param="input_type")
         ctx = context.get()
         if ctx is not None:
             ctx.model = name
         texts: Any = req.texts if token_ids is None else token_ids  # ids only where the adapter takes them
-        try:
-            result = await self.adapter.embed(self.model(name, api_key), name, texts, req.dimensions, req.user)
-        except Exception as exc:
-            raise self.adapter.map_error(exc) from exc
-        if len(result.vectors) != len(texts):
-            raise UpstreamBadResponseError("the upstream returned a different number of embeddings")
+        asked = EmbedOptions(req.dimensions, req.user, req.input_type)
+        embeddings = self.model(name, api_key)
+        vectors: list[list[float]] = []
+        tokens: int | None = None
+        for batch in batches(texts, self.adapter.embed_batch, self.adapter.embed_batch_bytes):
+            try:
+                result = await self.adapter.embed(embeddings, name, batch, asked)
+            except Exception as exc:
+                # The calls before this one were billed: their tokens stay counted (audit, budgets).
+                raise self.adapter.map_error(exc) from exc
+            if len(result.vectors) != len(batch):
+                raise UpstreamBadResponseError("the upstream returned a different number of embeddings")
+            vectors.extend(result.vectors)
+            if result.tokens is not None:
+                tokens = (tokens or 0) + result.tokens
+                if ctx is not None:
+                    ctx.prompt_tokens, ctx.completion_tokens = tokens, 0
         if ctx is not None:
-            ctx.prompt_tokens, ctx.completion_tokens = result.tokens, 0
+            ctx.completion_tokens = 0
         encode = to_base64 if req.encoding_format == "base64" else list
-        usage = None if result.tokens is None else {"prompt_tokens": result.tokens, "total_tokens": result.tokens}
+        usage = None if tokens is None else {"prompt_tokens": tokens, "total_tokens": tokens}
         return {
             "object": "list",
-            "data": [{"object": "embedding", "index": i, "embedding": encode(vec)}
-                     for i, vec in enumerate(result.vectors)],
+            "data": [{"object": "embedding", "index": i, "embedding": encode(vec)} for i, vec in enumerate(vectors)],
             "model": name,
             "usage": usage,
         }
+
+
+def batches(texts: Sequence[Any], most: int | None, most_bytes: int | None) -> Iterator[Sequence[Any]]:
+    """`texts` in order, in runs of at most `most` items and `most_bytes` UTF-8 bytes of text (a longer text goes
+    alone: the provider judges it). Token ids are not split (no provider bounds them here)."""
+    if not texts or not isinstance(texts[0], str) or (most is None and most_bytes is None):
+        yield texts
+        return
+    start, size = 0, 0
+    for i, text in enumerate(texts):
+        length = len(text.encode())
+        if i > start and ((most is not None and i - start >= most)
+                          or (most_bytes is not None and size + length > most_bytes)):
+            yield texts[start:i]
+            start, size = i, 0
+        size += length
+    yield texts[start:]
 
 
 def to_base64(vector: list[float]) -> str:

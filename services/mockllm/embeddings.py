@@ -31,6 +31,8 @@ MISTRAL_DIMS = {"mistral-embed": 1024, "codestral-embed": 1536}
 MISTRAL_MAX_DIM = {"codestral-embed": 3072}  # `output_dimension` is accepted up to this
 SELF_HOSTED_DIMS = 768  # a self-hosted server answers with its model's size; the mock's models have this one
 MAX_INPUTS = {"openai": 2048, "cohere": 96, "mistral": 512}
+COHERE_CONTEXT = {"embed-v4.0": 128_000}  # tokens of one text; the v3 models read 512
+MISTRAL_BATCH_TOKENS = 16_384  # tokens of one call, all texts together
 
 
 class _Invalid(Exception):
@@ -111,9 +113,11 @@ def mistral_reply(body: dict[str, Any]) -> dict[str, Any]:
     if dims is not None and (not isinstance(dims, int) or not 1 <= dims <= MISTRAL_MAX_DIM.get(model, 0)):
         raise _Invalid(f"output_dimension is not valid for {model}")
     texts = _texts(body.get("input"), "input", MAX_INPUTS["mistral"])
+    tokens = sum(count_tokens(t) for t in texts)
+    if tokens > MISTRAL_BATCH_TOKENS:
+        raise _Invalid(f"Too many tokens in batch. Max is {MISTRAL_BATCH_TOKENS} got {tokens}")
     data = [{"object": "embedding", "index": i, "embedding": vector(t, dims or MISTRAL_DIMS[model])}
             for i, t in enumerate(texts)]
-    tokens = sum(count_tokens(t) for t in texts)
     return {"id": "mockembed", "object": "list", "data": data, "model": model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0}}
 
@@ -152,6 +156,14 @@ def cohere_reply(body: dict[str, Any], version: int) -> dict[str, Any]:
     if types != ["float"]:
         raise _Invalid("the mock answers embedding_types ['float'] only")
     texts = _texts(body.get("texts"), "texts", MAX_INPUTS["cohere"])
+    truncate = body.get("truncate", "END")
+    if truncate not in ("NONE", "START", "END"):
+        raise _Invalid("truncate must be one of NONE, START, END")
+    context = COHERE_CONTEXT.get(model, 512)
+    longest = max(range(len(texts)), key=lambda i: count_tokens(texts[i]))
+    if truncate == "NONE" and count_tokens(texts[longest]) > context:  # START/END cut it, and say nothing
+        raise _Invalid(f"invalid request: texts[{longest}] has {count_tokens(texts[longest])} tokens, more than "
+                       f"the model's maximum of {context}; shorten it or set truncate")
     dims = COHERE_DIMS[model]
     doc: dict[str, Any] = {
         "id": "mock-embed", "texts": texts, "embeddings": {"float": [vector(t, dims) for t in texts]},

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from gateway.api.json_types import PositiveInt, json_integer
 
@@ -36,6 +37,25 @@ class EmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: PositiveInt | None = None
     user: str | None = Field(None, max_length=256)
+    # Cohere's: what the texts are for (its embeddings differ for documents and for the queries that search them);
+    # not OpenAI's, so a 400 naming it on the other providers (app.py leaves it out of their schema).
+    input_type: Literal["search_document", "search_query", "classification", "clustering"] | None = None
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _within_bounds(cls, value: Any) -> Any:
+        """Name the bound a long list breaks: the union's own error would be one member's, about one item (2,049
+        texts read as "input.0: should be a valid integer", from the token-ids form)."""
+        if not isinstance(value, list):
+            return value
+        if value and all(type(item) is int for item in value):  # one input of token ids
+            if len(value) > MAX_INPUT_TOKENS:
+                raise PydanticCustomError("too_long", "one input of token ids has at most {most} ids, got {got}",
+                                          {"most": MAX_INPUT_TOKENS, "got": len(value)})
+        elif len(value) > MAX_INPUTS:
+            raise PydanticCustomError("too_long", "at most {most} inputs per request, got {got}",
+                                      {"most": MAX_INPUTS, "got": len(value)})
+        return value
 
     @property
     def texts(self) -> list[str]:

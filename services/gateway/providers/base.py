@@ -247,17 +247,33 @@ class ProviderAdapter(ABC):
     embeds_token_ids: ClassVar[bool] = False
     # Sends OpenAI's embeddings `user` (the end-user id) on: `embed` then gets it; elsewhere it is a 400 naming it.
     embeds_user: ClassVar[bool] = False
+    # Takes Cohere's `input_type` (what the texts are for), an extension of OpenAI's body: `embed` then gets it
+    # (None: the adapter's default); elsewhere it is a 400 naming it.
+    embed_input_types: ClassVar[tuple[str, ...]] = ()
+    # The provider's bounds on one embeddings call: texts, and UTF-8 bytes of text (bytes bound tokens from above
+    # for byte-level tokenizers, so a batch within it is within the provider's token limit). None: unbounded; the
+    # Embedder splits a request into calls within them.
+    embed_batch: ClassVar[int | None] = None
+    embed_batch_bytes: ClassVar[int | None] = None
     messages_api: ClassVar[bool] = False  # serves the Anthropic Messages API (`/v1/messages`) natively
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:
         """Construct the provider's LangChain embeddings model."""
         raise NotImplementedError(f"provider {self.name} has no embeddings")
 
-    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
-                    dimensions: int | None, user: str | None = None) -> Embedded:
-        """Embed `texts` (one vector each, in order) with the tokens the provider reports (an adapter that
-        `embeds_token_ids` widens `texts` to lists of token ids too)."""
+    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str], asked: EmbedOptions) -> Embedded:
+        """Embed `texts` (one vector each, in order) in one upstream call, with the tokens the provider reports
+        (an adapter that `embeds_token_ids` widens `texts` to lists of token ids too)."""
         return Embedded(await embeddings.aembed_documents(list(texts)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedOptions:
+    """What an embeddings request asks besides its inputs (None: not asked; the checks are the Embedder's)."""
+
+    dimensions: int | None = None
+    user: str | None = None
+    input_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

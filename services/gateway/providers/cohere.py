@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from gateway.errors import GatewayError, InvalidRequestError, UpstreamBadResponseError
 from gateway.providers import cohere_parse
-from gateway.providers.base import NAMED, Embedded, ProviderAdapter, from_status
+from gateway.providers.base import NAMED, Embedded, EmbedOptions, ProviderAdapter, from_status
 from gateway.providers.wrap import wrap_once
 
 cohere_parse.install()  # before any Cohere client parses a response
@@ -138,6 +138,8 @@ class CohereAdapter(ProviderAdapter):
         return None
 
     embed_batch = 96  # texts per Cohere embed call (the API's limit)
+    # What the texts are for: documents (the default, what an OpenAI client means) or the queries searching them.
+    embed_input_types = ("search_document", "search_query", "classification", "clustering")
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:
         # A plain str on purpose: CohereEmbeddings reads the key through get_from_dict_or_env, which
@@ -147,22 +149,19 @@ class CohereAdapter(ProviderAdapter):
             model=model, cohere_api_key=api_key, base_url=self.base_url,
             request_timeout=self.settings.upstream_timeout_s, upstream=self.retrying_transport())
 
-    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
-                    dimensions: int | None, user: str | None = None) -> Embedded:
+    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str], asked: EmbedOptions) -> Embedded:
         # aembed_documents drops the billed tokens, which audit and limits need: call the
-        # client LangChain configured directly, in batches the API accepts.
+        # client LangChain configured directly (the Embedder splits a request into calls the API accepts).
+        # `truncate` NONE: Cohere's default (END) cuts a text past the model's context without a word; OpenAI's
+        # API refuses it, and so does Cohere then (a 400 the client gets).
         assert isinstance(embeddings, CohereEmbeddings)
-        vectors: list[list[float]] = []
-        tokens: int | None = None
-        for start in range(0, len(texts), self.embed_batch):
-            resp = await embeddings.async_client.embed(model=model, texts=texts[start:start + self.embed_batch],
-                                                       input_type="search_document", embedding_types=["float"],
-                                                       request_options={"max_retries": 0})  # the transport's
-            vectors.extend(resp.embeddings.float_ or [])
-            billed = resp.meta.billed_units if resp.meta else None
-            if billed is not None and billed.input_tokens is not None:
-                tokens = (tokens or 0) + int(billed.input_tokens)
-        return Embedded(vectors, tokens)
+        resp = await embeddings.async_client.embed(model=model, texts=list(texts),
+                                                   input_type=asked.input_type or "search_document",
+                                                   embedding_types=["float"], truncate="NONE", batching=False,
+                                                   request_options={"max_retries": 0})  # the transport's
+        billed = resp.meta.billed_units if resp.meta else None
+        tokens = None if billed is None or billed.input_tokens is None else int(billed.input_tokens)
+        return Embedded(list(resp.embeddings.float_ or []), tokens)
 
 
 def _strict_tools(tools: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:

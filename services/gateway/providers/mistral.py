@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from gateway.errors import GatewayError, UpstreamBadResponseError
-from gateway.providers.base import NAMED, Embedded, ProviderAdapter, failed_mid_stream, from_status
+from gateway.providers.base import NAMED, Embedded, EmbedOptions, ProviderAdapter, failed_mid_stream, from_status
 from gateway.providers.wrap import wrap_once
 
 
@@ -130,20 +130,25 @@ class MistralAdapter(ProviderAdapter):
 
     # mistral-embed has one size (1024); codestral-embed answers `output_dimension` up to 3072.
     embedding_dimensions = {"codestral-embed": 3072}
+    # Mistral refuses a call of more than 16,384 tokens in all ("Too many tokens in batch"), which langchain-mistralai
+    # splits by its tokenizer: here by UTF-8 bytes, which a byte-fallback tokenizer never exceeds in tokens, with
+    # room for two more per text (its start token and the space put before it). And at most 512 texts a call.
+    embed_batch = 512
+    embed_batch_bytes = 16_384 - 2 * 512
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:
         return MistralAIEmbeddings(model=model, api_key=SecretStr(api_key), endpoint=self.base_url,
                                    timeout=self._timeout, tokenizer=_batching_tokenizer(),
                                    async_client=self.upstream_client(api_key))
 
-    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str],
-                    dimensions: int | None, user: str | None = None) -> Embedded:
+    async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str], asked: EmbedOptions) -> Embedded:
         # aembed_documents drops the reported usage, which audit and limits need: post through the client
-        # LangChain configured (key, base URL, timeout) instead, in one request (the route bounds the input).
+        # LangChain configured (key, base URL, timeout) instead (the Embedder splits a request into calls within
+        # Mistral's bounds).
         assert isinstance(embeddings, MistralAIEmbeddings)
         body: dict[str, Any] = {"model": model, "input": list(texts)}
-        if dimensions:
-            body["output_dimension"] = dimensions
+        if asked.dimensions:
+            body["output_dimension"] = asked.dimensions
         resp = await embeddings.async_client.post("/embeddings", json=body)
         resp.raise_for_status()
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx2
 import langchain_openai.chat_models.base as _lc_openai
@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.providers import openai_body, sdk_errors, sdk_models, sdk_urls
-from gateway.providers.base import Embedded, ProviderAdapter, account_out_of_credit
+from gateway.providers.base import Embedded, EmbedOptions, ProviderAdapter, account_out_of_credit
 
 
 async def _run_inline(_executor: object, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -120,6 +120,9 @@ class OpenAIAdapter(ProviderAdapter):
     embedding_dimensions = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
     embeds_token_ids = True  # what LangChain's OpenAIEmbeddings sends by default (tiktoken's ids)
     embeds_user = True  # OpenAI's end-user id (abuse monitoring); self-hosted OpenAI servers take the field too
+    # The vectors' encoding asked upstream (None: the openai SDK's, base64, which it decodes); the client's own
+    # `encoding_format` is applied to the answer by the gateway.
+    upstream_encoding: ClassVar[str | None] = None
 
     def build_embeddings(self, model: str, api_key: str) -> Embeddings:
         # check_embedding_ctx_length=False sends the text as is: the token-splitting path needs
@@ -129,13 +132,15 @@ class OpenAIAdapter(ProviderAdapter):
                                 check_embedding_ctx_length=False, http_async_client=self.http_client())
 
     async def embed(self, embeddings: Embeddings, model: str, texts: Sequence[str] | Sequence[list[int]],
-                    dimensions: int | None, user: str | None = None) -> Embedded:
+                    asked: EmbedOptions) -> Embedded:
         # aembed_documents drops the reported usage, which audit and limits need: call the
         # client LangChain configured (key, base URL, timeout, retries) directly instead.
         assert isinstance(embeddings, OpenAIEmbeddings)
-        extra: dict[str, Any] = {"dimensions": dimensions} if dimensions else {}
-        if user is not None:
-            extra["user"] = user
+        extra: dict[str, Any] = {"dimensions": asked.dimensions} if asked.dimensions else {}
+        if asked.user is not None:
+            extra["user"] = asked.user
+        if self.upstream_encoding is not None:
+            extra["encoding_format"] = self.upstream_encoding
         resp = await embeddings.async_client.create(input=list(texts), model=model, **extra)
         vectors = [item.embedding for item in sorted(resp.data, key=lambda item: item.index)]
         return Embedded(vectors, resp.usage.prompt_tokens if resp.usage else None)

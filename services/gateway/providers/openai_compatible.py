@@ -30,3 +30,5 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
                "prompt_cache_options": "the server caches prompts by its own rules"}
     embedding_dimensions = {}  # the server's model decides its size; `dimensions` is refused by name
     embeds_token_ids = False  # ids of OpenAI's tokenizer mean nothing to the server's own model
+    # OpenAI's default, which every such server answers: some have no base64 (the openai SDK's default ask).
+    upstream_encoding = "float"

@@ -44,7 +44,9 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         try:
             doc = await embedder.create(req, runtime.provider_key())
         except Exception:
-            await enforce.settle(runtime.limiter, reservation, 0)
+            # What the provider billed before the failure (a request split into calls): the calls that ran.
+            billed = ctx.prompt_tokens if ctx is not None else None
+            await enforce.settle(runtime.limiter, reservation, billed or 0)
             raise
         usage = doc.get("usage")
         await enforce.settle(runtime.limiter, reservation, usage["total_tokens"] if usage else None)
