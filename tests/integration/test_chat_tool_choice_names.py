@@ -69,9 +69,6 @@ def test_none_beside_parallel_tool_calls_is_the_providers_none(stack: RunningSta
             "tool_choice": "none", "parallel_tool_calls": parallel}
     resp = http.post(f"{stack.url}/{provider}/v1/chat/completions", json=body,
                      headers={"Authorization": f"Bearer {stack.keys[provider]}"})
-    if provider == "cohere":  # no switch for parallel tool calls there
-        assert resp.status_code == 400 and resp.json()["error"]["param"] == "parallel_tool_calls"
-        return
     assert resp.status_code == 200, resp.text
     sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
     assert sent["tool_choice"] == MODES[provider]["none"]

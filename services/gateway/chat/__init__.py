@@ -33,7 +33,16 @@ async def complete(adapter: ProviderAdapter, model: BaseChatModel, req: ChatComp
     except Exception as exc:
         raise adapter.map_error(exc) from exc
     assert isinstance(result, AIMessage)
-    return completion_doc(adapter, result, model_name, completion_id)
+    doc = completion_doc(adapter, result, model_name, completion_id)  # its usage is noted: the tokens were spent
+    calls = doc["choices"][0]["message"].get("tool_calls") or ()
+    if len(calls) > 1 and one_call_only(adapter, req):
+        raise _stream.too_many_calls(adapter.name, len(calls))
+    return doc
+
+
+def one_call_only(adapter: ProviderAdapter, req: ChatCompletionRequest) -> bool:
+    """The request asks for one tool call at most, which the gateway holds for a provider with no switch for it."""
+    return adapter.one_call_checked and req.parallel_tool_calls is False and bool(req.tools)
 
 
 async def stream(adapter: ProviderAdapter, model: BaseChatModel, req: ChatCompletionRequest,
@@ -55,7 +64,8 @@ async def stream(adapter: ProviderAdapter, model: BaseChatModel, req: ChatComple
         raise adapter.map_error(exc) from exc
     include_usage = req.stream_options.include_usage if req.stream_options else False
     idle_s = adapter.settings.stream_idle_timeout_s  # then each later chunk within GATEWAY_STREAM_IDLE_TIMEOUT_S
-    return _stream.events(adapter, first, upstream, idle_s, include_usage, model_name, completion_id)
+    most_calls = 1 if one_call_only(adapter, req) else None
+    return _stream.events(adapter, first, upstream, idle_s, include_usage, model_name, completion_id, most_calls)
 
 
 __all__ = ["complete", "prepare", "stream", "to_langchain", "usage_of"]

@@ -150,7 +150,8 @@ def prepare(adapter: ProviderAdapter, model: BaseChatModel,
         if req.tool_choice == "required" or isinstance(req.tool_choice, NamedToolChoice):
             adapter.check_forced_tools(model, req.reasoning_effort)
         tools = [t.model_dump(exclude_none=True) for t in req.tools]
-        runnable = adapter.bind_tools(model, tools, tool_choice(adapter, req), req.parallel_tool_calls)
+        parallel = None if adapter.one_call_checked else req.parallel_tool_calls
+        runnable = adapter.bind_tools(model, tools, tool_choice(adapter, req), parallel)
     return runnable, params
 
 

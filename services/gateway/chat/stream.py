@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -16,6 +17,7 @@ from gateway.errors import GatewayError, UpstreamBadResponseError, fault, sse_er
 from gateway.providers.base import ProviderAdapter
 from gateway.stream_idle import AT_HAND_MAX, WAITING, IdleBound
 
+_log = logging.getLogger("gateway.chat")
 DONE = b"data: [DONE]\n\n"
 _OPEN_TAIL = b',"logprobs":null,"finish_reason":null}]}\n\n'  # an event's end while the choice is open
 _OPENS_TEXT: dict[str, Any] = {"role": "assistant", "content": ""}  # the first delta of a text reply
@@ -31,7 +33,8 @@ class ToolCallDeltas:
     streams it and as the unstreamed reply has it (`closing`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, most: int | None = None, provider: str = "") -> None:
+        self._most, self._provider = most, provider  # calls allowed (None: any number); one more fails the stream
         self._index: dict[Any, int] = {}
         self._last: Any = None
         self._bare: set[int] = set()  # indexes of calls with no argument text yet
@@ -50,6 +53,8 @@ class ToolCallDeltas:
                 key = part.get("id") or self._last
             args = part.get("args") or ""
             if key not in self._index:
+                if self._most is not None and len(self._index) >= self._most:
+                    raise too_many_calls(self._provider)
                 self._index[key] = len(self._index)
                 self._bare.add(self._index[key])
                 # OpenAI opens a call with its id, type, name and empty arguments.
@@ -69,7 +74,8 @@ class ToolCallDeltas:
 
 
 async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstream: AsyncIterator[Any], idle_s: float,
-                 include_usage: bool, model_name: str, completion_id: str) -> AsyncGenerator[bytes, None]:
+                 include_usage: bool, model_name: str, completion_id: str,
+                 most_calls: int | None = None) -> AsyncGenerator[bytes, None]:
     """Yield the SSE events of one completion, ending with `data: [DONE]` (errors become an error event).
 
     The closing events and `[DONE]` come as one `LastEvent`, sent with the response's end.
@@ -90,7 +96,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
         doc = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]}
         return b"data: " + orjson.dumps(doc) + b"\n\n"
 
-    calls = ToolCallDeltas()
+    calls = ToolCallDeltas(most_calls, adapter.name)
     usage: dict[str, Any] | None = None
     finish: str | None = None
     tier: str | None = None  # the service tier that served it (OpenAI says so with the finish reason)
@@ -159,6 +165,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     finally:
         idle.close()
         await idle.abandon()  # closed while a read waited (the client left as its events went out)
+        await _close(upstream)  # left at a chunk (a failure of the gateway's, the client gone): its call ends now
     record_usage(usage)
     # The closing events are ready together: one write to the client, not three.
     if tier is not None:
@@ -169,6 +176,27 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
     if include_usage:
         tail += b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
     yield LastEvent(out + tail + DONE)
+
+
+async def _close(upstream: AsyncIterator[Any]) -> None:
+    """End the upstream stream's call now, not when the garbage collector finds its generator (nothing when it
+    ended already); a failure to close it is no failure of the client's stream."""
+    close = getattr(upstream, "aclose", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except Exception:  # noqa: BLE001 - the stream's own outcome stands
+        _log.debug("closing an upstream stream failed", exc_info=True)
+
+
+def too_many_calls(provider: str, count: int | None = None) -> UpstreamBadResponseError:
+    """The failure of a reply that called more tools than `parallel_tool_calls: false` allows, from a provider with
+    no such switch (`one_call_checked`)."""
+    said = f"{count} tool calls" if count else "more than one tool call"
+    return UpstreamBadResponseError(
+        f"the {provider} provider replied with {said}, where parallel_tool_calls false asks for one at most "
+        "(it has no such switch: the gateway checks its reply)", code="upstream_parallel_tool_calls")
 
 
 def _add_usage(total: dict[str, Any] | None, part: dict[str, Any] | None) -> dict[str, Any] | None:

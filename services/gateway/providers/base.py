@@ -85,6 +85,9 @@ class ProviderAdapter(ABC):
     finish_reason_key: ClassVar[str] = "finish_reason"
     # Stop reasons that mean the generation failed: answered as an upstream error, never as `stop`.
     failed_finishes: ClassVar[frozenset[str]] = frozenset()
+    # The provider has no switch for parallel tool calls, and may call several tools in one turn: `false` is held
+    # by the gateway instead, which fails a reply that calls more than one (bind_tools gets None).
+    one_call_checked: ClassVar[bool] = False
     # The SDK's aiohttp-based HTTP client class (`DefaultAioHttpClient`), for SDKs that have one.
     aiohttp_client: ClassVar[Callable[..., Any] | None] = None
     # httpx response hooks of the shared upstream client (`http_client`), each awaited on every reply.

@@ -95,8 +95,8 @@ class CohereAdapter(ProviderAdapter):
                "user": "no end-user id", "metadata": "no request metadata", "store": "no stored completions",
                "service_tier": "no service tiers", "reasoning_effort": "not mapped", "verbosity": "not mapped",
                "safety_identifier": "no end-user id", "prompt_cache_key": "no prompt cache settings",
-               "prompt_cache_retention": "no prompt cache settings", "prompt_cache_options": "no prompt cache settings",
-               "parallel_tool_calls": "no switch for parallel tool calls"}
+               "prompt_cache_retention": "no prompt cache settings", "prompt_cache_options": "no prompt cache settings"}
+    one_call_checked = True  # Cohere v2 calls tools in parallel, and has no switch for it
     refused_message_name = "its messages carry no participant name"
     refused_unparsed_arguments = "langchain-cohere sends only the tool calls whose arguments parse"
     last_roles = (frozenset({"user", "tool"}), "langchain-cohere sends a conversation only when it ends with a user "

@@ -57,7 +57,8 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
     try:
         doc = await chat.complete(runtime.adapter, model, req, model_name, completion_id)
     except Exception:
-        await enforce.settle(limiter, reservation, 0)
+        # A reply refused after it came (a failed stop reason, too many tool calls) was billed: its tokens count.
+        await enforce.settle(limiter, reservation, _used(ctx) or 0)
         raise
     usage = doc.get("usage")
     await enforce.settle(limiter, reservation, usage["total_tokens"] if usage else None)
