@@ -131,6 +131,20 @@ def test_langchain_chat_openai_invoke_and_stream(stack: RunningStack, provider: 
     assert len([p for p in pieces if p.text]) >= 3
 
 
+def test_langchain_chat_openai_on_the_responses_api_is_told_how_to_stay_on_chat(stack: RunningStack) -> None:
+    # ChatOpenAI turns to the Responses API by itself (gpt-5-pro; gpt-6 with tools; `reasoning`), which the gateway
+    # does not serve: the edge's 404 says so, and names the setting that keeps it on chat completions.
+    with httpx.Client(verify=str(stack.ca)) as client:
+        llm = ChatOpenAI(base_url=f"{stack.url}/openai/v1", api_key=SecretStr(stack.keys["openai"]),
+                         model=stack.model("openai"), http_client=client, max_retries=0, use_responses_api=True)
+        with pytest.raises(openai.NotFoundError) as refused:
+            llm.invoke("hello")
+        assert "use_responses_api=False" in str(refused.value) and "Responses" in str(refused.value)
+        kept = ChatOpenAI(base_url=f"{stack.url}/openai/v1", api_key=SecretStr(stack.keys["openai"]),
+                          model=stack.model("openai"), http_client=client, max_retries=0, use_responses_api=False)
+        assert kept.invoke("hello").text == "Echo: hello"
+
+
 async def test_langchain_async_stream(stack: RunningStack, provider: str) -> None:
     async with httpx.AsyncClient(verify=str(stack.ca)) as client:
         llm = ChatOpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=SecretStr(stack.keys[provider]),
