@@ -19,6 +19,9 @@ def _event(obj: dict[str, Any]) -> bytes:
     return b"event: " + obj["type"].encode() + b"\ndata: " + jsonio.dumps(obj) + b"\n\n"
 
 
+# The most Cohere's listed models write; a larger max_tokens is refused, in Cohere's words.
+MAX_OUTPUT = {"command-a-03-2025": 8192, "command-r-plus-08-2024": 4096, "command-r7b-12-2024": 4096}
+
 # Cohere's `tokens` count its prompt template too; `billed_units` only the caller's text (its docs' example:
 # 71 tokens read, 5 billed). The mock's template costs this many.
 TEMPLATE_TOKENS = 60
@@ -74,6 +77,10 @@ class CohereProtocol:
             turns.append((m["role"], content_text(m.get("content"))))
         schemas = function_tools(body.get("tools"))
         max_tokens = body.get("max_tokens")
+        most = MAX_OUTPUT.get(model)
+        if isinstance(max_tokens, int) and most is not None and max_tokens > most:
+            raise BadRequest(f"too many tokens: max tokens must be less than or equal to {most}, the maximum output "
+                             f"for this model - received {max_tokens}.")
         fmt = mapping(body.get("response_format"))
         json_object = fmt.get("type") == "json_object"
         schema = fmt.get("schema") if isinstance(fmt.get("schema"), dict) else None

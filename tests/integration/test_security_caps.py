@@ -116,7 +116,8 @@ async def test_chat_without_max_tokens_asks_upstream_for_the_limit(
 @pytest.mark.parametrize(("provider", "model", "cap"), [
     ("openai", "gpt-4o-mini", 16_384), ("openai", "gpt-4o", 16_384),  # their maximum: OpenAI refuses more
     ("openai", "gpt-4.1-mini", 20_000), ("anthropic", "claude-haiku-4-5", 20_000),  # theirs is above the limit
-    ("cohere", "command-a-03-2025", 20_000),  # no profile: the limit
+    # langchain-cohere ships no profiles: the adapter's maxima (Cohere refuses more)
+    ("cohere", "command-a-03-2025", 8_192), ("cohere", "command-r7b-12-2024", 4_096),
 ])
 async def test_a_request_without_a_cap_gets_the_models_maximum_when_below_the_limit(
         upstream: tuple[str, Recorder], provider: str, model: str, cap: int) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from typing import Any, Self
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Self
 
 import cohere
 import httpx
@@ -107,13 +107,22 @@ class CohereAdapter(ProviderAdapter):
                       "TOOL_CALL": "tool_calls"}
     failed_finishes = frozenset({"ERROR", "TIMEOUT"})  # Cohere v2 ChatFinishReason: the generation failed
 
+    # The most each model writes (Cohere's model pages). Cohere refuses a larger max_tokens ("too many tokens: max
+    # tokens must be less than or equal to 4096, the maximum output for this model"), and langchain-cohere ships
+    # no model profiles: given as the model's profile, a request naming no cap is sent this (default_output_cap).
+    output_maxima: ClassVar[Mapping[str, int]] = {
+        "command-a-03-2025": 8192, "command-a-vision-07-2025": 8192, "command-a-reasoning-08-2025": 32768,
+        "command-r-plus-08-2024": 4096, "command-r-08-2024": 4096, "command-r7b-12-2024": 4096}
+
     def build_model(self, model: str, api_key: str) -> BaseChatModel:
+        most = self.output_maxima.get(model)
         return ChatCohereRetries(
             model=model,
             cohere_api_key=SecretStr(api_key),
             base_url=self.base_url,
             timeout_seconds=self.settings.upstream_timeout_s,
             upstream=self.retrying_transport(),  # the Cohere SDK retries no lost connection
+            profile=None if most is None else {"max_output_tokens": most},
         )
 
     def bind_tools(self, model: BaseChatModel, tools: list[dict[str, Any]], tool_choice: Any,
