@@ -98,6 +98,9 @@ def _turns(messages: list[Any]) -> list[Turn]:
 _BETA = re.compile(r"[a-z][a-z0-9-]*-(\d{4}-\d{2}-\d{2}|\d{8})")
 
 
+# Claude 4.5 and later take one sampling setting: `temperature` or `top_p`, not both (Anthropic's migration guide).
+_ONE_SAMPLING_SETTING = re.compile(r"claude-(sonnet|haiku|opus)-4-([5-9]|\d\d)")
+
 class AnthropicProtocol:
     """Anthropic messages."""
 
@@ -131,6 +134,8 @@ class AnthropicProtocol:
             raise BadRequest("max_tokens: Field required")
         if not isinstance(messages, list) or not messages:
             raise BadRequest("messages: at least one message is required")
+        if "temperature" in body and "top_p" in body and _ONE_SAMPLING_SETTING.match(model):
+            raise BadRequest("`temperature` and `top_p` cannot both be specified for this model. Please use only one.")
         turns = _turns(messages)
         check_content(messages)
         if body.get("system"):

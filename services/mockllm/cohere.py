@@ -77,6 +77,11 @@ class CohereProtocol:
             turns.append((m["role"], content_text(m.get("content"))))
         schemas = function_tools(body.get("tools"))
         max_tokens = body.get("max_tokens")
+        p = body.get("p")
+        if p is not None and not (isinstance(p, (int, float)) and 0.01 <= p <= 0.99):
+            raise BadRequest("invalid request: p must be between 0.01 and 0.99")
+        if "presence_penalty" in body and "frequency_penalty" in body:
+            raise BadRequest("invalid request: cannot specify both frequency_penalty and presence_penalty.")
         most = MAX_OUTPUT.get(model)
         if isinstance(max_tokens, int) and most is not None and max_tokens > most:
             raise BadRequest(f"too many tokens: max tokens must be less than or equal to {most}, the maximum output "

@@ -23,7 +23,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "presence_penalty": {"presence_penalty": 0.5}, "frequency_penalty": {"frequency_penalty": 0.25},
     "logit_bias": {"logit_bias": {"50256": -100}}, "logprobs": {"logprobs": True},
     "top_logprobs": {"logprobs": True, "top_logprobs": 2}, "user": {"user": "end-user-1"},
-    "metadata": {"metadata": {"team": "a"}}, "store": {"store": False}, "service_tier": {"service_tier": "auto"},
+    "metadata": {"metadata": {"team": "a"}}, "store": {"store": True}, "service_tier": {"service_tier": "auto"},
     "reasoning_effort": {"reasoning_effort": "high"}, "verbosity": {"verbosity": "low"},
     "safety_identifier": {"safety_identifier": "user-hash-1"}, "prompt_cache_key": {"prompt_cache_key": "tenant-a"},
     "prompt_cache_retention": {"prompt_cache_retention": "24h"},
@@ -118,6 +118,23 @@ def test_a_sampling_parameter_left_out_is_the_providers_default(stack: RunningSt
     left_out = {"temperature", LANDS[provider]["top_p"], "seed", LANDS[provider].get("seed", "seed"),
                 "presence_penalty", "frequency_penalty"}
     assert left_out.isdisjoint(sent), sent
+
+
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
+def test_a_value_asking_for_the_default_is_taken_everywhere_and_sent_nowhere(stack: RunningStack, provider: str,
+                                                                             http: httpx.Client) -> None:
+    # What many clients send on every request. Providers refuse some outright (the mock as they do): Anthropic's
+    # recent models top_p beside temperature, Cohere a p of 1 and both penalties together; others take no penalty,
+    # log probabilities or storage at all.
+    defaults = {"top_p": 1, "presence_penalty": 0, "frequency_penalty": 0.0, "logprobs": False, "store": False}
+    resp = post(http, stack, provider, temperature=0.5, **defaults)
+    assert resp.status_code == 200, resp.text
+    sent = http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"]
+    assert sent["temperature"] == 0.5
+    assert {LANDS[provider]["top_p"], *defaults}.isdisjoint(sent), sent
+    moved = post(http, stack, provider, top_p=0.9)  # any other value is the client's: sent, or refused by name
+    assert moved.status_code == 200 and dig(http.get(f"{stack.mock_url}/_mock/stats").json()[provider]["last_params"],
+                                            LANDS[provider]["top_p"]) == 0.9, moved.text
 
 
 # The output cap under the name each server reads: OpenAI's current one for OpenAI; `max_tokens` for self-hosted

@@ -27,6 +27,23 @@ PASSTHROUGH = ("temperature", "top_p", "seed", "presence_penalty", "frequency_pe
                "logprobs", "top_logprobs", "user", "metadata", "store", "service_tier", "reasoning_effort",
                "verbosity", "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options")
 
+# Values that ask for OpenAI's default behaviour, which is every provider's (no nucleus cut, no penalty, no log
+# probabilities, nothing stored): as good as not set, so taken by every provider and sent to none. Many clients send
+# them on every request, and providers refuse some outright: Anthropic's recent models `top_p` beside `temperature`,
+# Cohere a `p` of 1 (its range ends at 0.99) and both penalties together.
+NEUTRAL: dict[str, object] = {"top_p": 1, "presence_penalty": 0, "frequency_penalty": 0, "logprobs": False,
+                              "store": False}
+
+
+def neutral(name: str, value: object) -> bool:
+    """The parameter's value asks for the default behaviour (a bool is no number here: `top_p: true` is not 1)."""
+    if name not in NEUTRAL:
+        return False
+    default = NEUTRAL[name]
+    if type(default) is bool:
+        return value is default
+    return type(value) is not bool and value == default
+
 
 def refuse(param: str, why: str) -> InvalidRequestError:
     """The 400 for a parameter (or a form of it) the provider cannot honour."""
@@ -54,7 +71,8 @@ def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
     if given.isdisjoint(adapter.refused):  # the usual request: one set operation
         return
     for name in type(req).model_fields:  # declaration order: the same request names the same parameter
-        if name in adapter.refused and name in given and getattr(req, name) is not None:
+        if name in adapter.refused and name in given and (value := getattr(req, name)) is not None \
+                and not neutral(name, value):
             raise refuse(name, f"not supported by the {adapter.name} provider ({adapter.refused[name]})")
 
 
@@ -133,7 +151,8 @@ def prepare(adapter: ProviderAdapter, model: BaseChatModel,
     check_messages(adapter, req)
     check_model(model, req)
     given = req.model_fields_set  # the others are None (their default), which invoke_params drops
-    passed = {name: _plain(getattr(req, name)) for name in PASSTHROUGH if name in given}
+    passed = {name: _plain(value) for name in PASSTHROUGH
+              if name in given and not neutral(name, value := getattr(req, name))}
     passed["max_tokens"] = req.max_completion_tokens or req.max_tokens
     fmt = req.response_format if req.response_format is not None and req.response_format.type != "text" else None
     if fmt is not None and structured_method(adapter, fmt) == "passthrough":
