@@ -52,7 +52,7 @@ GATEWAY_SHUTDOWN_GRACE_S=20
 # GATEWAY_GC_GEN0_THRESHOLD=20000      # 0 keeps Python's GC defaults
 # GATEWAY_STREAM_IDLE_TIMEOUT_S=120    # longest silence between streamed chunks (then an upstream_timeout event)
 # GATEWAY_DIRECT_ROUTES=true           # false: FastAPI routes every request (see docs/architecture.md)
-{_upstream_http(p)}{_VAULT_LINES}{_SHARED_LINES}"""
+{_output_cap(p)}{_upstream_http(p)}{_VAULT_LINES}{_SHARED_LINES}"""
 
 
 _SHARED_LINES = """\
@@ -64,6 +64,13 @@ _SHARED_LINES = """\
 # GATEWAY_USAGE_BACKEND=postgres
 # GATEWAY_POSTGRES_DSN=postgresql://llmgw:<postgres-password>@postgres:5432/llmgw
 """
+
+
+def _output_cap(p: Provider) -> str:
+    """The output cap line; a self-hosted server refuses a prompt plus cap beyond its model's context (vLLM)."""
+    why = ("keep it below the served model's context (vLLM: --max-model-len)" if p.kind == "openai-compatible"
+           else "the cap of a request naming none, or the model's maximum when lower")
+    return f"# GATEWAY_MAX_TOKENS_LIMIT=32768       # {why}\n"
 
 
 def _upstream_http(p: Provider) -> str:
