@@ -68,6 +68,10 @@ def check_refused(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None:
     for name, (values, why) in adapter.refused_values.items():
         if name in given and (value := getattr(req, name)) in values:
             raise refuse(name, f"{value!r} is not supported by the {adapter.name} provider ({why})")
+    for name, (low, high) in adapter.value_ranges.items():
+        if name in given and (value := getattr(req, name)) is not None and not low <= value <= high \
+                and not neutral(name, value):
+            raise refuse(name, f"the {adapter.name} provider takes {low:g} to {high:g}, not {value:g}")
     if given.isdisjoint(adapter.refused):  # the usual request: one set operation
         return
     for name in type(req).model_fields:  # declaration order: the same request names the same parameter
@@ -235,12 +239,24 @@ def document_refusals(schemas: dict[str, Any], adapter: ProviderAdapter) -> None
     parameters and values, the `response_format` types it has no mechanism for, and the message fields its integration
     would drop (a participant `name`, an image `detail` other than auto)."""
     properties = schemas["ChatCompletionRequest"]["properties"]
-    for name in adapter.refused:
-        properties.pop(name, None)
+    for name, why in adapter.refused.items():
+        if name in NEUTRAL and name in properties:  # its default asks for nothing: taken, not sent
+            properties[name] = {"const": NEUTRAL[name], "description": f"Only the default, which asks for nothing: "
+                                f"not supported by the {adapter.name} provider ({why})."}
+        else:
+            properties.pop(name, None)
     for name, (values, _) in adapter.refused_values.items():
         for variant in properties[name].get("anyOf", [properties[name]]):
             if "enum" in variant:
                 variant["enum"] = [v for v in variant["enum"] if v not in values]
+    for name, (low, high) in adapter.value_ranges.items():
+        variants = properties[name]["anyOf"]
+        for variant in variants:
+            if variant.get("type") == "number":
+                variant.update(minimum=low, maximum=high)
+        default = NEUTRAL.get(name)
+        if isinstance(default, int | float) and not low <= default <= high:  # taken anyway: not sent
+            variants.append({"const": default})
     if adapter.refused_message_name is not None:
         for message in ("SystemMessage", "UserMessage", "AssistantMessage"):
             schemas[message]["properties"].pop("name", None)

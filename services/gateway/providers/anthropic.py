@@ -48,6 +48,7 @@ class AnthropicAdapter(ProviderAdapter):
     # with adaptive thinking. Its levels are low, medium, high, xhigh and max; none below low.
     refused_values = {"reasoning_effort": (frozenset({"none", "minimal"}),
                                            "Anthropic's effort levels are low, medium, high, xhigh and max")}
+    value_ranges = {"temperature": (0, 1)}  # Anthropic's, for every model (OpenAI's goes to 2)
     refused_message_name = "its messages carry no participant name"
     refused_image_detail = "it sizes images itself"
     refused_unparsed_arguments = "its tool calls carry their arguments as an object; langchain-anthropic would send {}"

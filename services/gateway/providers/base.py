@@ -85,6 +85,9 @@ class ProviderAdapter(ABC):
     finish_reason_key: ClassVar[str] = "finish_reason"
     # Stop reasons that mean the generation failed: answered as an upstream error, never as `stop`.
     failed_finishes: ClassVar[frozenset[str]] = frozenset()
+    # A number parameter's range at this provider where it is narrower than OpenAI's: a value outside it is a 400
+    # naming it (the value asking for the default, chat/params.py NEUTRAL, is taken anyway: it is not sent).
+    value_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {}
     # The provider has no switch for parallel tool calls, and may call several tools in one turn: `false` is held
     # by the gateway instead, which fails a reply that calls more than one (bind_tools gets None).
     one_call_checked: ClassVar[bool] = False

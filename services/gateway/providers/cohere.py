@@ -97,6 +97,9 @@ class CohereAdapter(ProviderAdapter):
                "safety_identifier": "no end-user id", "prompt_cache_key": "no prompt cache settings",
                "prompt_cache_retention": "no prompt cache settings", "prompt_cache_options": "no prompt cache settings"}
     one_call_checked = True  # Cohere v2 calls tools in parallel, and has no switch for it
+    # Cohere v2's ranges: p 0.01 to 0.99 (OpenAI's top_p goes to 1, which asks for no cut: taken, not sent), and
+    # penalties 0 to 1 (OpenAI's go from -2 to 2).
+    value_ranges = {"top_p": (0.01, 0.99), "presence_penalty": (0, 1), "frequency_penalty": (0, 1)}
     refused_message_name = "its messages carry no participant name"
     refused_unparsed_arguments = "langchain-cohere sends only the tool calls whose arguments parse"
     last_roles = (frozenset({"user", "tool"}), "langchain-cohere sends a conversation only when it ends with a user "
