@@ -63,7 +63,9 @@ def _prometheus_targets() -> list[str]:
 def _helm_providers() -> list[str]:
     rows: list[str] = []
     for p in sorted(providers(), key=lambda p: p.name):
-        rows += [f"{p.name}:", "  enabled: true", '  upstreamBaseUrl: ""', '  models: ""']
+        # A self-hosted row needs its server's URL (and an egress rule to it): off until given them.
+        enabled = "false" if p.kind == "openai-compatible" else "true"
+        rows += [f"{p.name}:", f"  enabled: {enabled}", '  upstreamBaseUrl: ""', '  models: ""']
     return rows
 
 

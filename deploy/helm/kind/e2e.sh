@@ -70,5 +70,5 @@ import catalogue
 env.update({f"STACK_KEY_{p.upper}": keys[f"demo-{p.name}"] for p in catalogue.providers()})
 print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items()))
 PY
-STACK_ENV_FILE="${state}/stack.env" "${py}" -m pytest -q -p no:cacheprovider tests/integration \
+STACK_ENV_FILE="${state}/stack.env" "${py}" -m pytest -q -p no:cacheprovider tests/integration --only-stack-tests \
     -m "(health or auth or perf) and not local_stack" --junitxml="${state}/junit-kind.xml"

@@ -86,3 +86,20 @@ imagePullSecrets:
 {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/* The edge's NGINX_* settings (its ConfigMap's data): the enabled providers and each one's gateway Service
+     and port (a provider's own `port` overrides gateway.port). */}}
+{{- define "llm-gateway.edgeSettings" -}}
+{{- $fullname := include "llm-gateway.fullname" . -}}
+{{- $enabled := list -}}
+{{- range $name, $values := .Values.providers }}{{ if $values.enabled }}{{ $enabled = append $enabled $name }}{{ end }}{{ end -}}
+NGINX_PROVIDERS: {{ join "," $enabled | quote }}
+{{- range $name := $enabled }}
+{{- $p := fromYaml (include "llm-gateway.provider" (dict "root" $ "name" $name "values" (index $.Values.providers $name))) }}
+NGINX_UPSTREAM_{{ $name | upper | replace "-" "_" }}: {{ printf "%s-%s:%v" $fullname $name $p.port | quote }}
+{{- end }}
+NGINX_HTTPS_PUBLIC_PORT: {{ .Values.edge.service.httpsPort | quote }}
+{{- range $key, $value := .Values.edge.settings }}
+{{ $key }}: {{ $value | quote }}
+{{- end }}
+{{- end }}
