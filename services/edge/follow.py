@@ -13,11 +13,16 @@ resolves, it sends nginx's master SIGHUP: the graceful reload, whose new workers
 while in-flight requests and streams finish on the old ones. While a name does not resolve (its
 gateway is being recreated or is down) it waits, since nginx would refuse that config. Kubernetes
 Services keep their address, so there it never fires. Names given as IP addresses are not followed.
+
+nginx also reads its TLS certificate and key only when it loads its config, so the follower reloads it when
+their content changes (a renewal: cert-manager rewrites the Secret and Kubernetes swaps the mounted files in one
+step), once both are readable again.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import ipaddress
 import os
 import signal
@@ -35,6 +40,7 @@ MAX_INTERVAL_S = 3600.0
 
 Target = tuple[str, int]
 Addresses = dict[str, frozenset[str] | None]  # host → its addresses; None while it does not resolve
+Contents = dict[Path, bytes | None]  # file → the digest of its content; None while it cannot be read
 Resolver = Callable[[str, int], frozenset[str]]
 
 
@@ -57,6 +63,23 @@ def targets(values: Mapping[str, str]) -> list[Target]:
                 pass
             if (host, int(port)) not in out:
                 out.append((host, int(port)))
+    return out
+
+
+def certificates(values: Mapping[str, str]) -> list[Path]:
+    """The TLS certificate and key files nginx loads."""
+    merged = render.settings(values)
+    return [Path(merged[name]) for name in ("NGINX_TLS_CERT", "NGINX_TLS_KEY") if merged.get(name)]
+
+
+def contents(files: list[Path]) -> Contents:
+    """The digest of each file's content now (None for one that cannot be read)."""
+    out: Contents = {}
+    for path in files:
+        try:
+            out[path] = hashlib.sha256(path.read_bytes()).digest()
+        except OSError:
+            out[path] = None
     return out
 
 
@@ -91,22 +114,32 @@ class Follower:
     kill: Callable[[int, int], None] = os.kill
     applied: Addresses = field(default_factory=dict[str, frozenset[str] | None])
     unresolved: frozenset[str] = frozenset()  # reported once, until the set changes
+    files: list[Path] = field(default_factory=list[Path])  # the TLS certificate and key
+    loaded: Contents = field(default_factory=dict[Path, bytes | None])  # their content nginx loaded
 
     def baseline(self) -> None:
-        """Resolve before nginx loads its config: the addresses it is about to use."""
+        """Resolve before nginx loads its config: the addresses (and certificate) it is about to use."""
         self.applied = lookup(self.names, self.resolver)
+        self.loaded = contents(self.files)
 
     def tick(self) -> bool:
-        """Resolve again and reload nginx if an address moved; False once nginx is gone."""
+        """Resolve again and reload nginx if an address moved or the certificate changed; False once nginx is
+        gone."""
         current = lookup(self.names, self.resolver)
-        if current == self.applied:
+        files = contents(self.files)
+        if current == self.applied and files == self.loaded:
             self.unresolved = frozenset()
             return True
-        missing = frozenset(host for host, addresses in current.items() if addresses is None)
+        hosts = sorted(host for host, addresses in current.items() if addresses is None)
+        unread = sorted(str(path) for path, digest in files.items() if digest is None)
+        missing = frozenset(hosts + unread)
         if missing:
             if missing != self.unresolved:
-                self.say(f"{', '.join(sorted(missing))} does not resolve; nginx keeps its current addresses "
-                         "until every upstream name resolves")
+                why = [f"{', '.join(hosts)} does not resolve; nginx keeps its current addresses until every "
+                       "upstream name resolves"] if hosts else []
+                why += [f"{', '.join(unread)} cannot be read; nginx keeps its current certificate until it can"
+                        ] if unread else []
+                self.say("; ".join(why))
             self.unresolved = missing
             return True
         self.unresolved = frozenset()
@@ -119,10 +152,11 @@ class Follower:
         except ProcessLookupError:
             self.say(f"nginx (pid {pid}) is gone; stopping")
             return False
-        moved = "; ".join(f"{host} {_shown(self.applied.get(host))} -> {_shown(addresses)}"
-                          for host, addresses in current.items() if self.applied.get(host) != addresses)
-        self.say(f"{moved}; nginx reloaded (SIGHUP to {pid})")
-        self.applied = current
+        moved = [f"{host} {_shown(self.applied.get(host))} -> {_shown(addresses)}"
+                 for host, addresses in current.items() if self.applied.get(host) != addresses]
+        moved += [f"{path} changed" for path, digest in files.items() if self.loaded.get(path) != digest]
+        self.say(f"{'; '.join(moved)}; nginx reloaded (SIGHUP to {pid})")
+        self.applied, self.loaded = current, files
         return True
 
 
@@ -150,7 +184,8 @@ def interval(value: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: take the baseline, then follow in a forked child (or here, with --foreground)."""
-    parser = argparse.ArgumentParser(description="Reload nginx when an upstream gateway's address changes.")
+    parser = argparse.ArgumentParser(description="Reload nginx when an upstream gateway's address or the TLS "
+                                                 "certificate changes.")
     parser.add_argument("--prefix", type=Path, required=True, help="the nginx prefix edge.render wrote")
     parser.add_argument("--interval", type=interval, default=None,
                         help="seconds between rounds (default: NGINX_FOLLOW_INTERVAL_S, else 3; 0: do not follow)")
@@ -162,14 +197,15 @@ def main(argv: list[str] | None = None) -> int:
         except argparse.ArgumentTypeError as exc:
             print(f"edge.follow: NGINX_FOLLOW_INTERVAL_S: {exc}", file=sys.stderr)
             return 2
+    values = {k: v for k, v in os.environ.items() if k.startswith("NGINX_")}
     try:
-        names = targets({k: v for k, v in os.environ.items() if k.startswith("NGINX_")})
+        names, files = targets(values), certificates(values)
     except render.RenderError as exc:
         print(f"edge.follow: {exc}", file=sys.stderr)
         return 2
-    if args.interval == 0 or not names:
+    if args.interval == 0 or not (names or files):
         return 0
-    follower = Follower(names, args.prefix.resolve() / "nginx.pid")
+    follower = Follower(names, args.prefix.resolve() / "nginx.pid", files=files)
     follower.baseline()
     if not args.foreground:
         if os.fork() > 0:

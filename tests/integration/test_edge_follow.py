@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -108,3 +109,26 @@ def test_the_cli_returns_at_once_and_follows_in_the_background(edge: Edge) -> No
         assert Path(f"/proc/{pids[0]}").exists()
     finally:
         os.kill(pids[0], 15)
+
+
+def test_a_renewed_certificate_is_served_after_the_follower_reloads_the_real_nginx(edge: Edge,
+                                                                                    tmp_path: Path) -> None:
+    # nginx reads its certificate only when it loads its config: a renewal (cert-manager rewriting the Secret,
+    # Kubernetes swapping the mounted files) is served once the follower sees the new content and reloads it.
+    host, port = edge.url.removeprefix("https://").split(":")
+    served = lambda: ssl.get_server_certificate((host, int(port)))  # noqa: E731 - read twice
+    said: list[str] = []
+    follower = follow.Follower([], edge.prefix / "nginx.pid", say=said.append,
+                               files=follow.certificates(edge.values))
+    follower.baseline()
+    old = served()
+    assert follower.tick() and said == []  # nothing changed: no reload
+    renewed = issue(tmp_path / "renewed")
+    for name, source in (("NGINX_TLS_CERT", renewed["cert"]), ("NGINX_TLS_KEY", renewed["key"])):
+        Path(edge.values[name]).write_bytes(source.read_bytes())
+    assert served() == old  # not before a reload
+    assert follower.tick()
+    assert said and said[0].endswith(f"changed; nginx reloaded (SIGHUP to {edge.proc.pid})"), said
+    _until(lambda: served() != old)
+    assert served() == ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(renewed["cert"].read_text()))
+    assert edge.proc.poll() is None

@@ -211,3 +211,39 @@ def test_an_upstream_the_renderer_refuses_is_refused_here_too(monkeypatch: pytes
     assert "NGINX_UPSTREAM_OPENAI: 'gateway openai' is not a host:port" in capsys.readouterr().err
     with pytest.raises(RenderError):
         follow.targets({"NGINX_UPSTREAM_OPENAI": "gateway openai"})
+
+
+def _secret_volume(root: Path, version: str, cert: str, key: str) -> None:
+    """Write a Secret's files as the kubelet does: a new timestamped directory, then `..data` swapped to it."""
+    target = root / f"..{version}"
+    target.mkdir()
+    (target / "tls.crt").write_text(cert)
+    (target / "tls.key").write_text(key)
+    (root / "..data_tmp").symlink_to(target.name)
+    os.replace(root / "..data_tmp", root / "..data")
+    for name in ("tls.crt", "tls.key"):
+        if not (root / name).is_symlink():
+            (root / name).symlink_to(f"..data/{name}")
+
+
+def test_a_renewed_certificate_reloads_nginx_once_and_an_unreadable_one_waits(nginx: Nginx, tmp_path: Path) -> None:
+    volume = tmp_path / "tls"
+    volume.mkdir()
+    _secret_volume(volume, "2026_01", "cert one", "key one")
+    files = follow.certificates({"NGINX_TLS_CERT": str(volume / "tls.crt"), "NGINX_TLS_KEY": str(volume / "tls.key")})
+    said: list[str] = []
+    follower = follow.Follower([], nginx.pid_file, say=said.append, kill=nginx.kill, files=files)
+    follower.baseline()
+    assert follower.tick() and nginx.hups() == 0
+    _secret_volume(volume, "2026_02", "cert two", "key two")  # cert-manager renewed it
+    assert follower.tick() and follower.tick()
+    assert nginx.hups() == 1
+    assert said == [f"{volume / 'tls.crt'} changed; {volume / 'tls.key'} changed; nginx reloaded (SIGHUP to "
+                    f"{nginx.proc.pid})"]
+    (volume / "..data").unlink()  # mid-update: nginx would refuse a config whose certificate it cannot read
+    for _ in range(3):
+        assert follower.tick()
+    assert nginx.hups() == 1 and said[-1].endswith("cannot be read; nginx keeps its current certificate until it can")
+    assert len(said) == 2  # said once
+    _secret_volume(volume, "2026_03", "cert three", "key three")
+    assert follower.tick() and nginx.hups() == 2
