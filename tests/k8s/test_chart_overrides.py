@@ -89,3 +89,29 @@ def test_the_scrape_job_is_the_one_the_alert_rules_name() -> None:
     rules = render("all-on").one("PrometheusRule", f"{FULL}-alerts")["spec"]["groups"]
     down = next(r for g in rules for r in g["rules"] if r.get("alert") == "LLMGatewayDown")
     assert 'job="llm-gateway"' in down["expr"]
+
+
+@pytest.mark.parametrize(("sets", "workers"), [
+    ((), "1"), (("edge.resources.limits.cpu=2500m",), "3"), (("edge.resources.limits.cpu=2",), "2"),
+    (("edge.settings.NGINX_WORKER_PROCESSES=auto",), "auto"),  # the operator's own choice stands
+])
+def test_nginx_runs_a_worker_per_cpu_of_its_limit_not_of_the_node(sets: tuple[str, ...], workers: str) -> None:
+    code, docs, err = _template(*sets)
+    assert code == 0, err
+    assert _one(docs, "ConfigMap", f"{FULL}-edge")["data"]["NGINX_WORKER_PROCESSES"] == workers
+
+
+def test_a_route_in_front_reaches_the_edge_over_tls() -> None:
+    route = ("httpRoute.enabled=true", "httpRoute.parentRefs[0].name=public")
+    code, _, err = _template(*route)
+    assert code != 0 and "httpRoute.backendTLS.hostname is required" in err
+    code, docs, err = _template(*route, "httpRoute.backendTLS.hostname=llm.example.com")
+    assert code == 0, err
+    policy = _one(docs, "BackendTLSPolicy", f"{FULL}-edge")["spec"]
+    service = _one(docs, "Service", f"{FULL}-edge")
+    [target] = policy["targetRefs"]
+    assert (target["kind"], target["name"]) == ("Service", service["metadata"]["name"])
+    assert target["sectionName"] in [p["name"] for p in service["spec"]["ports"]]
+    assert policy["validation"] == {"hostname": "llm.example.com", "wellKnownCACertificates": "System"}
+    policy = render("all-on").one("BackendTLSPolicy", f"{FULL}-edge")["spec"]
+    assert policy["validation"]["caCertificateRefs"] == [{"group": "", "kind": "ConfigMap", "name": "llm-edge-ca"}]

@@ -71,7 +71,7 @@ def test_validator_rejects_an_unknown_field(tmp_path: Path) -> None:
 
 def test_custom_resources_are_only_the_optional_ones() -> None:
     kinds = {d["kind"] for name in VALUE_SETS for d in render(name).docs if d["apiVersion"] not in BUILTIN_GROUPS}
-    assert kinds == {"Certificate", "HTTPRoute", "ServiceMonitor", "PrometheusRule"}
+    assert kinds == {"Certificate", "HTTPRoute", "BackendTLSPolicy", "ServiceMonitor", "PrometheusRule"}
     assert not [d for d in render("defaults").docs if d["apiVersion"] not in BUILTIN_GROUPS]
 
 

@@ -99,6 +99,14 @@ NGINX_PROVIDERS: {{ join "," $enabled | quote }}
 NGINX_UPSTREAM_{{ $name | upper | replace "-" "_" }}: {{ printf "%s-%s:%v" $fullname $name $p.port | quote }}
 {{- end }}
 NGINX_HTTPS_PUBLIC_PORT: {{ .Values.edge.service.httpsPort | quote }}
+{{- if not (hasKey .Values.edge.settings "NGINX_WORKER_PROCESSES") }}
+{{- /* nginx's `auto` counts the node's CPUs, not the container's limit: one worker per CPU of the limit. */}}
+{{- $cpu := toString (dig "resources" "limits" "cpu" "" .Values.edge) }}
+{{- $workers := 1 }}
+{{- if hasSuffix "m" $cpu }}{{ $workers = max 1 (div (add (trimSuffix "m" $cpu | int) 999) 1000) }}
+{{- else if $cpu }}{{ $workers = max 1 (ceil ($cpu | float64) | int) }}{{ end }}
+NGINX_WORKER_PROCESSES: {{ $workers | quote }}
+{{- end }}
 {{- range $key, $value := .Values.edge.settings }}
 {{ $key }}: {{ $value | quote }}
 {{- end }}
