@@ -31,6 +31,12 @@ HTTPS_PORT: Final = 8443
 HTTP_PORT: Final = 8080
 
 
+def env_name(provider: str) -> str:
+    """The provider as it appears in environment variable names (local-llama: LOCAL_LLAMA), as the edge's renderer
+    and the tests' stack loader read them."""
+    return provider.upper().replace("-", "_")
+
+
 def gateway_host(provider: str) -> str:
     """Hostname under which a provider's gateway is bound."""
     return f"gateway-{provider}"
@@ -101,6 +107,10 @@ HELM_DEPLOYER_USER: Final = "10300:10300"
 # suggests for the TLS files and per-service env files, so one env file works in both places.
 DEPLOY_TLS_CERT: Final = "/etc/llm-gateway/tls/server.pem"
 DEPLOY_TLS_KEY: Final = "/etc/llm-gateway/tls/server.key"
+# Vault's own TLS (its listener certificate and the CA the gateways trust), where the env file example names them.
+DEPLOY_VAULT_TLS_CERT: Final = "/etc/llm-gateway/vault-tls/server.pem"
+DEPLOY_VAULT_TLS_KEY: Final = "/etc/llm-gateway/vault-tls/server.key"
+DEPLOY_VAULT_CA: Final = "/etc/llm-gateway/vault-tls/ca.pem"
 DEPLOY_SERVICE_ENV_DIR: Final = "/etc/llm-gateway/env"
 
 # Integration suites: pytest markers under tests/integration, run one at a time by the steps script

@@ -249,6 +249,9 @@ class LlmStack:
         known_hosts: Annotated[dagger.Secret, Doc("known_hosts lines for the server (no trust on first use)")],
         tls_cert: Annotated[dagger.Secret, Doc("nginx certificate chain (PEM)")],
         tls_key: Annotated[dagger.Secret, Doc("nginx private key (PEM)")],
+        vault_tls_cert: Annotated[dagger.Secret, Doc("Vault's listener certificate (PEM)")],
+        vault_tls_key: Annotated[dagger.Secret, Doc("Vault's listener private key (PEM)")],
+        vault_ca: Annotated[dagger.Secret, Doc("CA of Vault's certificate, which the gateways trust (PEM)")],
         images: Annotated[dagger.File, Doc("Published references with digests, one per line (publish's output)")],
         service_env: Annotated[
             dagger.Directory, Doc("Directory with openai.env, anthropic.env, cohere.env, e.g. deploy/env/prod")
@@ -262,7 +265,8 @@ class LlmStack:
     ) -> str:
         """Deploy published images with deploy/deploy.sh (compose over SSH, health check, rollback)."""
         inputs = DeployInputs(
-            env_file, ssh_key, known_hosts, tls_cert, tls_key, images, service_env, registry_username, registry_password
+            env_file, ssh_key, known_hosts, tls_cert, tls_key, vault_tls_cert, vault_tls_key, vault_ca, images,
+            service_env, registry_username, registry_password,
         )
         ctr = deploy_container(self.source, env, DeployTarget(host, user, port), inputs)
         return await ctr.stdout()

@@ -96,6 +96,9 @@ class DeployInputs:
     known_hosts: dagger.Secret
     tls_cert: dagger.Secret
     tls_key: dagger.Secret
+    vault_tls_cert: dagger.Secret  # Vault's listener certificate, key and CA: deploy.sh installs them on the server
+    vault_tls_key: dagger.Secret
+    vault_ca: dagger.Secret
     images: dagger.File
     service_env: dagger.Directory  # openai.env, anthropic.env, cohere.env (mock.env): deploy.sh needs them
     registry_username: str = ""  # with registry_password: the server pulls private images with these
@@ -116,10 +119,16 @@ def deploy_container(
         .with_mounted_secret(ENV_FILE, inputs.env_file)
         .with_mounted_secret(c.DEPLOY_TLS_CERT, inputs.tls_cert)
         .with_mounted_secret(c.DEPLOY_TLS_KEY, inputs.tls_key)
+        .with_mounted_secret(c.DEPLOY_VAULT_TLS_CERT, inputs.vault_tls_cert)
+        .with_mounted_secret(c.DEPLOY_VAULT_TLS_KEY, inputs.vault_tls_key)
+        .with_mounted_secret(c.DEPLOY_VAULT_CA, inputs.vault_ca)
         .with_mounted_file(f"{DEPLOY_DIR}/images.txt", inputs.images)
         # Read when the env file leaves them unset (it wins over the environment).
         .with_env_variable("LLMGW_TLS_CERT", c.DEPLOY_TLS_CERT)
         .with_env_variable("LLMGW_TLS_KEY", c.DEPLOY_TLS_KEY)
+        .with_env_variable("LLMGW_VAULT_TLS_CERT", c.DEPLOY_VAULT_TLS_CERT)
+        .with_env_variable("LLMGW_VAULT_TLS_KEY", c.DEPLOY_VAULT_TLS_KEY)
+        .with_env_variable("LLMGW_VAULT_CA", c.DEPLOY_VAULT_CA)
         .with_env_variable("DOCKER_HOST", f"ssh://{target.user}@{target.host}:{target.port}")
     )
     ctr = ctr.with_mounted_directory(c.DEPLOY_SERVICE_ENV_DIR, inputs.service_env).with_env_variable(

@@ -100,6 +100,9 @@ class StackPlan:
         creds = self.credentials()
         ctr = (
             mock_image(self.source)
+            # The mock image's HEALTHCHECK probes the mock's port, which this process never opens: the engine
+            # takes an image's HEALTHCHECK as the service's readiness check, and would fail the service.
+            .without_docker_healthcheck()
             .with_(self.vault_client)
             .with_mounted_file("/run/stack/issuer-token", creds.file("issuer-token"), owner=c.APP_OWNER)
             .with_mounted_directory("/run/stack/seed", creds, owner=c.APP_OWNER)
@@ -184,7 +187,7 @@ class StackPlan:
         )
         for provider, service in sorted(gateways.items()):
             ctr = ctr.with_env_variable(
-                f"NGINX_UPSTREAM_{provider.upper()}", f"{c.gateway_host(provider)}:{c.GATEWAY_PORT}"
+                f"NGINX_UPSTREAM_{c.env_name(provider)}", f"{c.gateway_host(provider)}:{c.GATEWAY_PORT}"
             ).with_service_binding(c.gateway_host(provider), service)
         ctr = ctr.with_exposed_port(c.HTTPS_PORT).with_exposed_port(c.HTTP_PORT)
         if not announce:

@@ -28,9 +28,9 @@ env = {{
     "STACK_MOCK_URL": "http://{c.MOCK_HOST}:{c.MOCK_PORT}",
     "VAULT_ADDR": "http://{c.VAULT_HOST}:{c.VAULT_PORT}",
 }}
-for p in {list(c.PROVIDERS)!r}:
-    env[f"STACK_KEY_{{p.upper()}}"] = key
-    env[f"STACK_GATEWAY_URL_{{p.upper()}}"] = f"http://gateway-{{p}}:{c.GATEWAY_PORT}"
+for p, name in {[(p, c.env_name(p)) for p in c.PROVIDERS]!r}:
+    env[f"STACK_KEY_{{name}}"] = key
+    env[f"STACK_GATEWAY_URL_{{name}}"] = f"http://gateway-{{p}}:{c.GATEWAY_PORT}"
 with open(os.environ["STACK_ENV_FILE"], "w") as f:
     f.writelines(f"{{k}}={{v}}\\n" for k, v in env.items())
 os.execvp(sys.argv[3], sys.argv[3:])

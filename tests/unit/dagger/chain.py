@@ -78,11 +78,12 @@ def env(obj: Type) -> dict[str, str]:
 def deploy_inputs(images: dagger.File, service_env: dagger.Directory | None = None,
                   pull: bool = False) -> release.DeployInputs:  # fmt: skip
     """Every deploy secret holds a sentinel, so a plaintext leak anywhere in the chain is found."""
-    names = ("env-file", "ssh", "known", "cert", "key", "pull")
+    names = ("env-file", "ssh", "known", "cert", "key", "vault-cert", "vault-key", "vault-ca", "pull")
     secret = {n: dag.set_secret(n, f"{SENTINEL}-{n}") for n in names}
     return release.DeployInputs(
         env_file=secret["env-file"], ssh_key=secret["ssh"], known_hosts=secret["known"],
-        tls_cert=secret["cert"], tls_key=secret["key"], images=images,
+        tls_cert=secret["cert"], tls_key=secret["key"], vault_tls_cert=secret["vault-cert"],
+        vault_tls_key=secret["vault-key"], vault_ca=secret["vault-ca"], images=images,
         service_env=service_env or dag.directory(),
         registry_username="bot" if pull else "", registry_password=secret["pull"] if pull else None,
     )  # fmt: skip

@@ -80,8 +80,17 @@ def test_deploy_mounts_its_secrets_and_never_reuses_an_exec(module: main.LlmStac
         "/run/deploy/env": inputs.env_file,
         "/etc/llm-gateway/tls/server.pem": inputs.tls_cert,
         "/etc/llm-gateway/tls/server.key": inputs.tls_key,
+        "/etc/llm-gateway/vault-tls/server.pem": inputs.vault_tls_cert,
+        "/etc/llm-gateway/vault-tls/server.key": inputs.vault_tls_key,
+        "/etc/llm-gateway/vault-tls/ca.pem": inputs.vault_ca,
     }
     variables = env(ctr)
+    # Every file deploy.sh refuses to start without (its readable-files check) is set and mounted.
+    required = re.search(r"for f in ([A-Z_ ]+); do\n\s+\[\[ -n .*is not a readable file",
+                         (ROOT / "deploy" / "deploy.sh").read_text())
+    assert required is not None
+    for name in required.group(1).split():
+        assert variables[name] in mounted, name
     assert variables["DOCKER_HOST"] == "ssh://ops@h.example:2222"
     assert (variables["LLMGW_TLS_CERT"], variables["LLMGW_TLS_KEY"]) == (consts.DEPLOY_TLS_CERT, consts.DEPLOY_TLS_KEY)
     assert chain(ctr)[-1].args["args"] == [

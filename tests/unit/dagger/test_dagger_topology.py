@@ -99,3 +99,49 @@ def test_one_run_shares_one_vault_and_a_new_run_gets_a_new_one(module: main.LlmS
     fresh = main.LlmStack(source=dag.directory())
     first, second = vault_ids(fresh.stack()), vault_ids(fresh.stack())
     assert len(first) == len(second) == 1 and first != second
+
+
+def test_the_proxy_routes_every_provider_to_its_gateway_as_the_edge_renderer_reads_it(module: main.LlmStack) -> None:
+    """The edge's own renderer, given the proxy's environment: each provider's upstream is its bound gateway (an
+    environment name it does not read, NGINX_UPSTREAM_LOCAL-LLAMA, left local-llama on the renderer's default)."""
+    from edge import render
+
+    proxy = module.proxy()
+    merged = render.settings(env(proxy))
+    for provider in catalogue.names():
+        assert render.upstream_servers(merged, provider) == [f"gateway-{provider}:{consts.GATEWAY_PORT}"], provider
+        assert f"gateway-{provider}" in bindings(proxy)
+
+
+def test_the_suites_stack_env_file_is_what_the_tests_read(tmp_path: Path) -> None:
+    """The script each integration suite runs before pytest writes STACK_ENV_FILE: the tests' own loader reads a
+    client key and a gateway URL for every provider from it."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.support.stack import external_stack
+
+    keys = tmp_path / "clients.json"
+    keys.write_text(json.dumps({consts.CI_CLIENT: "llmgw-test-key"}))
+    out = tmp_path / "env"
+    subprocess.run([sys.executable, "-c", suites.WRITE_STACK_ENV, str(keys), consts.CI_CLIENT, "true"], check=True,
+                   env={**os.environ, "STACK_ENV_FILE": str(out)}, timeout=30)
+    running = external_stack(out)
+    assert running.keys == dict.fromkeys(catalogue.names(), "llmgw-test-key")
+    assert running.gateway_urls == {p: f"http://gateway-{p}:{consts.GATEWAY_PORT}" for p in catalogue.names()}
+
+
+def test_a_service_run_from_an_image_that_checks_its_health_serves_that_check_or_drops_it(
+    module: main.LlmStack,
+) -> None:
+    """The engine takes an image's HEALTHCHECK as a service's readiness check (Dagger 0.20.1 and later). The
+    refresher runs from the mock image but never opens the mock's port: it drops the check; the mock, the gateways
+    and the proxy serve theirs (the port their image probes is the one they expose)."""
+    proxy = module.proxy()
+    gateways = bindings(proxy)
+    refresher = bindings(gateways["gateway-openai"])["refresher"]
+    assert "withoutDockerHealthcheck" in [c.name for c in chain(refresher)]
+    assert consts.MOCK_PORT in ports(bindings(gateways["gateway-openai"])["mock"])
+    assert all(consts.GATEWAY_PORT in ports(g) for g in gateways.values())
+    assert consts.HTTPS_PORT in ports(proxy)
