@@ -19,11 +19,11 @@ from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 
 import catalogue
+from tests.integration.embeddings_client import MODELS, embeddings_sdk, post_embeddings
 from tests.integration.sdk_narrowing import error_body
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
-MODELS = {p.name: p.embedding_models[0] for p in catalogue.providers() if p.embedding_models}
 
 
 @pytest.fixture(params=tuple(MODELS))
@@ -32,14 +32,6 @@ def provider(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def _sdk(stack: RunningStack, provider: str, http: httpx.Client) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], max_retries=0,
-                         http_client=http)  # pyright: ignore[reportArgumentType]  # httpx.Client accepted at runtime
-
-
-def _post(http: httpx.Client, stack: RunningStack, provider: str, body: object) -> httpx.Response:
-    return http.post(f"{stack.url}/{provider}/v1/embeddings", json=body,
-                     headers={"Authorization": f"Bearer {stack.keys[provider]}"})
 
 
 def _mock(stack: RunningStack, provider: str) -> dict[str, Any]:
@@ -47,7 +39,7 @@ def _mock(stack: RunningStack, provider: str) -> dict[str, Any]:
 
 
 def test_cohere_is_told_what_the_texts_are_for(stack: RunningStack, provider: str, http: httpx.Client) -> None:
-    sdk = _sdk(stack, provider, http)
+    sdk = embeddings_sdk(stack, provider, http)
     if provider != "cohere":  # Cohere's parameter: a 400 naming it, never dropped
         with pytest.raises(openai.BadRequestError) as refused:
             sdk.embeddings.create(model=MODELS[provider], input="q", extra_body={"input_type": "search_query"})
@@ -59,7 +51,7 @@ def test_cohere_is_told_what_the_texts_are_for(stack: RunningStack, provider: st
     for kind in ("search_query", "classification", "clustering", "search_document"):
         sdk.embeddings.create(model=MODELS[provider], input="a text", extra_body={"input_type": kind})
         assert _mock(stack, provider)["last_embedding_params"]["input_type"] == kind
-    bad = _post(http, stack, provider, {"input": "x", "input_type": "query"})
+    bad = post_embeddings(http, stack, provider, {"input": "x", "input_type": "query"})
     assert bad.status_code == 422 and bad.json()["error"]["param"] == "input_type", bad.text
     # LangChain's client says it through the openai SDK's extra_body.
     with httpx.Client(verify=str(stack.ca)) as client:
@@ -74,11 +66,11 @@ def test_cohere_is_told_what_the_texts_are_for(stack: RunningStack, provider: st
 def test_a_text_past_the_models_context_is_refused_not_cut(stack: RunningStack, http: httpx.Client) -> None:
     # embed-english-v3.0 reads 512 tokens (the mock's words); Cohere's default `truncate` would cut the rest.
     long = " ".join(["word"] * 600)
-    resp = _post(http, stack, "cohere", {"model": "embed-english-v3.0", "input": ["short", long]})
+    resp = post_embeddings(http, stack, "cohere", {"model": "embed-english-v3.0", "input": ["short", long]})
     assert resp.status_code == 400, resp.text
     assert "texts[1]" in resp.json()["error"]["message"] and "512" in resp.json()["error"]["message"]
     assert _mock(stack, "cohere")["last_embedding_params"]["truncate"] == "NONE"
-    fits = _post(http, stack, "cohere", {"model": "embed-v4.0", "input": long})  # 128,000 tokens of context
+    fits = post_embeddings(http, stack, "cohere", {"model": "embed-v4.0", "input": long})  # 128,000 tokens of context
     assert fits.status_code == 200 and fits.json()["usage"]["prompt_tokens"] == 600
 
 
@@ -89,14 +81,14 @@ def test_a_text_past_the_models_context_is_refused_not_cut(stack: RunningStack, 
 def test_a_request_is_split_into_the_calls_the_provider_takes(stack: RunningStack, http: httpx.Client,
                                                               provider: str, texts: list[str], calls: int) -> None:
     before = _mock(stack, provider)["requests"]
-    whole = _post(http, stack, provider, {"input": texts})
+    whole = post_embeddings(http, stack, provider, {"input": texts})
     assert whole.status_code == 200, whole.text
     assert _mock(stack, provider)["requests"] - before == calls
     doc = whole.json()
     assert [d["index"] for d in doc["data"]] == list(range(len(texts)))
     assert doc["usage"]["prompt_tokens"] == sum(len(t.split()) for t in texts)
     for i in (0, len(texts) // 2, len(texts) - 1):  # each vector is its own text's, in order
-        alone = _post(http, stack, provider, {"input": texts[i]}).json()["data"][0]["embedding"]
+        alone = post_embeddings(http, stack, provider, {"input": texts[i]}).json()["data"][0]["embedding"]
         assert all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-7)
                    for x, y in zip(doc["data"][i]["embedding"], alone, strict=True))
 
@@ -105,7 +97,7 @@ def test_a_request_is_split_into_the_calls_the_provider_takes(stack: RunningStac
 def test_the_tokens_billed_before_a_failed_call_stay_counted(stack: RunningStack, http: httpx.Client) -> None:
     texts = ["one two"] * 150
     texts[120] = "three [[mock:fault=429]]"  # in the second call: the first (96 texts, 192 tokens) was billed
-    resp = _post(http, stack, "cohere", {"input": texts})
+    resp = post_embeddings(http, stack, "cohere", {"input": texts})
     assert resp.status_code == 429, resp.text
     time.sleep(0.2)  # the record is written as the answer goes out
     records = map(json.loads, (stack.state_dir / "audit" / "cohere.log").read_text().splitlines())
@@ -118,7 +110,7 @@ OPENAI_WIRE = [p for p in MODELS if catalogue.provider(p).kind in ("openai", "op
 
 @pytest.mark.parametrize("provider", OPENAI_WIRE)
 def test_a_self_hosted_server_is_asked_for_floats(stack: RunningStack, provider: str, http: httpx.Client) -> None:
-    sdk = _sdk(stack, provider, http)
+    sdk = embeddings_sdk(stack, provider, http)
     decoded = sdk.embeddings.create(model=MODELS[provider], input="hello")  # the SDK asks for base64
     asked = _mock(stack, provider)["last_embedding_params"]["encoding_format"]
     # OpenAI answers base64 (compact); a self-hosted server may have only OpenAI's default.
@@ -135,7 +127,7 @@ def test_a_self_hosted_server_is_asked_for_floats(stack: RunningStack, provider:
 ])
 def test_a_long_input_is_told_the_bound_it_breaks(stack: RunningStack, http: httpx.Client, body: dict,
                                                   said: str) -> None:
-    resp = _post(http, stack, "openai", body)
+    resp = post_embeddings(http, stack, "openai", body)
     assert resp.status_code == 422, resp.text
     error = resp.json()["error"]
     assert error["param"] == "input" and said in error["message"], error

@@ -15,12 +15,14 @@ from langchain_openai import OpenAIEmbeddings
 from pydantic import SecretStr
 
 import catalogue
+from tests.integration.embeddings_client import MODELS
+from tests.integration.embeddings_client import embeddings_sdk as _sdk
+from tests.integration.embeddings_client import post_embeddings as _post
 from tests.integration.sdk_narrowing import error_body
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.integration
-# Every catalogue row with embeddings, at its default (first) model, and the size the mock answers for it.
-MODELS = {p.name: p.embedding_models[0] for p in catalogue.providers() if p.embedding_models}
+# The size the mock answers for each provider's default embeddings model.
 DIMS = {"openai": 1536, "cohere": 1536, "mistral": 1024, "local-llama": 768}
 
 
@@ -30,14 +32,6 @@ def provider(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def _sdk(stack: RunningStack, provider: str, http: httpx.Client) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{stack.url}/{provider}/v1", api_key=stack.keys[provider], max_retries=0,
-                         http_client=http)  # pyright: ignore[reportArgumentType]  # httpx.Client accepted at runtime
-
-
-def _post(http: httpx.Client, stack: RunningStack, provider: str, body: object) -> httpx.Response:
-    return http.post(f"{stack.url}/{provider}/v1/embeddings", json=body,
-                     headers={"Authorization": f"Bearer {stack.keys[provider]}"})
 
 
 def test_sdk_float_and_base64_agree(stack: RunningStack, provider: str, http: httpx.Client) -> None:
