@@ -38,6 +38,7 @@ def _mock(stack: RunningStack, provider: str) -> dict[str, Any]:
     return httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json()[provider]
 
 
+@pytest.mark.local_stack  # reads the mock's record of the last call: no other client may send in between
 def test_cohere_is_told_what_the_texts_are_for(stack: RunningStack, provider: str, http: httpx.Client) -> None:
     sdk = embeddings_sdk(stack, provider, http)
     if provider != "cohere":  # Cohere's parameter: a 400 naming it, never dropped
@@ -63,6 +64,7 @@ def test_cohere_is_told_what_the_texts_are_for(stack: RunningStack, provider: st
     assert _mock(stack, provider)["last_embedding_params"]["input_type"] == "search_query"
 
 
+@pytest.mark.local_stack  # reads the mock's record of the last call: no other client may send in between
 def test_a_text_past_the_models_context_is_refused_not_cut(stack: RunningStack, http: httpx.Client) -> None:
     # embed-english-v3.0 reads 512 tokens (the mock's words); Cohere's default `truncate` would cut the rest.
     long = " ".join(["word"] * 600)
@@ -74,6 +76,7 @@ def test_a_text_past_the_models_context_is_refused_not_cut(stack: RunningStack, 
     assert fits.status_code == 200 and fits.json()["usage"]["prompt_tokens"] == 600
 
 
+@pytest.mark.local_stack  # reads the mock's record of the last call: no other client may send in between
 @pytest.mark.parametrize(("provider", "texts", "calls"), [
     ("cohere", [f"text {i}" for i in range(200)], 3),  # 96 texts a call
     ("mistral", [" ".join([f"w{i}"] * 100) for i in range(200)], 6),  # 20,000 tokens (88,800 bytes), not 16,384
@@ -108,6 +111,7 @@ def test_the_tokens_billed_before_a_failed_call_stay_counted(stack: RunningStack
 OPENAI_WIRE = [p for p in MODELS if catalogue.provider(p).kind in ("openai", "openai-compatible")]
 
 
+@pytest.mark.local_stack  # reads the mock's record of the last call: no other client may send in between
 @pytest.mark.parametrize("provider", OPENAI_WIRE)
 def test_a_self_hosted_server_is_asked_for_floats(stack: RunningStack, provider: str, http: httpx.Client) -> None:
     sdk = embeddings_sdk(stack, provider, http)
