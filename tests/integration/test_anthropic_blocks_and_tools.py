@@ -177,6 +177,7 @@ def test_reasoning_effort_on_chat_is_anthropics_effort_and_its_thinking_stays_ou
         assert "levels are low, medium, high, xhigh and max" in error_body(refused.value)["message"]
 
 
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 def test_max_tokens_0_warms_the_prompt_cache_without_a_reply(client: anthropic.Anthropic, stack: RunningStack) -> None:
     # The API's pre-warming: the request (its cache breakpoints) reaches Anthropic, nothing is generated.
     system: list[anthropic.types.TextBlockParam] = [

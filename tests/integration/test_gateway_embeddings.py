@@ -102,6 +102,7 @@ def test_token_ids_reach_openai_and_are_refused_by_name_elsewhere(stack: Running
             assert "check_embedding_ctx_length=False" in error["message"]
 
 
+@pytest.mark.local_stack  # reads the mock's last request: no other client may send in between
 def test_the_end_user_id_reaches_openai_and_is_refused_by_name_elsewhere(stack: RunningStack, provider: str,
                                                                           http: httpx.Client) -> None:
     sdk = _sdk(stack, provider, http)
@@ -178,6 +179,10 @@ def test_upstream_429_keeps_retry_after(stack: RunningStack, provider: str, http
     resp = _post(http, stack, provider, {"model": MODELS[provider], "input": ["x", "y [[mock:fault=429]]"]})
     assert resp.status_code == 429 and resp.headers["retry-after"] == "1"
     assert resp.json()["error"]["type"] == "rate_limit_error"
+
+
+@pytest.mark.local_stack  # counts the mock's faults: no other client may provoke one in between
+def test_a_spent_upstream_account_is_asked_once(stack: RunningStack, provider: str, http: httpx.Client) -> None:
     # The provider's account out of credit is not a rate limit: the operator's to fix, not to retry.
     faults = httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json()[provider]["faults"]
     spent = _post(http, stack, provider, {"model": MODELS[provider], "input": ["x [[mock:fault=quota]]"]})
