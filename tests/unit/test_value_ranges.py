@@ -61,9 +61,11 @@ def _request_schema(provider: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("provider", "taken", "refused"), [
-    ("anthropic", [{"temperature": 1}, {"presence_penalty": 0}, {"store": False}, {"top_p": 1}],
+    ("anthropic", [{"temperature": 1}, {"presence_penalty": 0}, {"store": False}, {"top_p": 1}, {"store": None},
+                   {"presence_penalty": None}, {"logprobs": None}],
      [{"temperature": 1.01}, {"presence_penalty": 0.5}, {"store": True}]),
-    ("cohere", [{"top_p": 0.99}, {"top_p": 1}, {"top_p": 0.01}, {"frequency_penalty": 1}, {"logprobs": False}],
+    ("cohere", [{"top_p": 0.99}, {"top_p": 1}, {"top_p": 0.01}, {"frequency_penalty": 1}, {"logprobs": False},
+                {"logprobs": None}, {"top_p": None}],
      [{"top_p": 0.995}, {"top_p": 0}, {"frequency_penalty": -1}, {"logprobs": True}]),
 ])
 def test_the_schema_says_what_the_server_takes(provider: str, taken: list[dict[str, Any]],

@@ -241,7 +241,8 @@ def document_refusals(schemas: dict[str, Any], adapter: ProviderAdapter) -> None
     properties = schemas["ChatCompletionRequest"]["properties"]
     for name, why in adapter.refused.items():
         if name in NEUTRAL and name in properties:  # its default asks for nothing: taken, not sent
-            properties[name] = {"const": NEUTRAL[name], "description": f"Only the default, which asks for nothing: "
+            properties[name] = {"anyOf": [{"const": NEUTRAL[name]}, {"type": "null"}],
+                                "description": f"Only the default, which asks for nothing: "
                                 f"not supported by the {adapter.name} provider ({why})."}
         else:
             properties.pop(name, None)
