@@ -22,7 +22,7 @@ from gateway.api.routes import agent, chat, embeddings, health, models
 from gateway.api.schemas import ErrorBody
 from gateway.asgi import GatewayMiddleware
 from gateway.auth.jwt import REFRESH_ERRORS
-from gateway.chat.params import document_refusals
+from gateway.chat.params import document_refusals, output_maximum
 from gateway.config import ConfigError, Settings, exit_on_config_error, load_settings
 from gateway.errors import (
     NOT_SERVED_ERROR,
@@ -165,6 +165,23 @@ async def _refresh_jwks(runtime: Runtime, every_s: float = 300.0) -> None:
             log.warning("JWKS refresh failed", extra={"error_type": type(exc).__name__})
 
 
+def _document_output_maxima(request: dict[str, Any], settings: Settings, adapter: ProviderAdapter) -> None:
+    """Bound the output caps of each model that writes less than GATEWAY_MAX_TOKENS_LIMIT (the server's 400,
+    check_output_cap), the default model's also when `model` is absent or null."""
+    for i, name in enumerate(adapter.models):
+        # Only its LangChain profile is read: the key is never used.
+        most = output_maximum(adapter.build_model(name, "schema-only"))
+        if most is None or most >= settings.max_tokens_limit:
+            continue
+        # `properties` holds when the field is absent: the default model's condition, another's needs `required`.
+        named: dict[str, Any] = ({"properties": {"model": {"const": name}}, "required": ["model"]} if i else
+                                 {"properties": {"model": {"anyOf": [{"const": name}, {"type": "null"}]}}})
+        capped = {"anyOf": [{"type": "integer", "maximum": most}, {"type": "null"}]}
+        request.setdefault("allOf", []).append({
+            "if": named,
+            "then": {"properties": {"max_tokens": capped, "max_completion_tokens": capped}}})
+
+
 def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter) -> None:
     """Put the limits and the refused parameters into the OpenAPI schema, so it is as strict as the server.
 
@@ -183,6 +200,7 @@ def _document_limits(app: FastAPI, settings: Settings, adapter: ProviderAdapter)
                     if variant.get("type") == "integer":
                         variant["maximum"] = settings.max_tokens_limit
             document_refusals(schema["components"]["schemas"], adapter)
+            _document_output_maxima(schema["components"]["schemas"]["ChatCompletionRequest"], settings, adapter)
             if "EmbeddingRequest" in schema["components"]["schemas"]:
                 embed = schema["components"]["schemas"]["EmbeddingRequest"]["properties"]
                 if not adapter.embeds_token_ids:  # text only: the token-id forms are a 400 here

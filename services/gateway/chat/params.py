@@ -117,12 +117,27 @@ def check_messages(adapter: ProviderAdapter, req: ChatCompletionRequest) -> None
                              f"'{detail}' is not supported by the {adapter.name} provider ({detail_why})")
 
 
+def output_maximum(model: BaseChatModel) -> int | None:
+    """The most the model writes in one reply, from its LangChain profile (None: the profile does not say)."""
+    profile = getattr(model, "profile", None)
+    most = profile.get("max_output_tokens") if profile else None
+    return most if isinstance(most, int) and most > 0 else None
+
+
 def default_output_cap(model: BaseChatModel, limit: int) -> int:
     """The output cap of a request that names none: GATEWAY_MAX_TOKENS_LIMIT, or the model's own maximum where its
     LangChain profile gives a lower one (gpt-4o and gpt-4o-mini: 16,384; OpenAI refuses a request asking more)."""
-    profile = getattr(model, "profile", None)
-    most = profile.get("max_output_tokens") if profile else None
-    return min(limit, most) if isinstance(most, int) and most > 0 else limit
+    most = output_maximum(model)
+    return limit if most is None else min(limit, most)
+
+
+def check_output_cap(model: BaseChatModel, model_name: str, requested: int | None, name: str) -> None:
+    """A 400 naming `name` for a cap above what the model writes: the vendors refuse it (OpenAI: "max_tokens is too
+    large", Cohere: "the maximum output for this model", Anthropic: "the maximum allowed number of output tokens")."""
+    most = output_maximum(model)
+    if requested is not None and most is not None and requested > most:
+        raise InvalidRequestError(f"{name} must be at most {most} for {model_name} (the most this model writes in one "
+                                  f"reply), got {requested}", param=name)
 
 
 def check_model(model: BaseChatModel, req: ChatCompletionRequest) -> None:

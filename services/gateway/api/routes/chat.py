@@ -15,7 +15,7 @@ from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
 from gateway.api.schemas import ChatCompletionRequest
 from gateway.api.strict_json import StrictJsonRoute
-from gateway.chat.params import default_output_cap
+from gateway.chat.params import check_output_cap, default_output_cap
 from gateway.errors import InvalidRequestError
 from gateway.limits import enforce
 
@@ -34,6 +34,8 @@ async def create_chat_completion(req: ChatCompletionRequest, runtime: RuntimeDep
     limit = runtime.settings.max_tokens_limit
     requested = output_cap(req, limit)
     model = runtime.adapter.chat_model(model_name, runtime.provider_key())
+    check_output_cap(model, model_name, requested,
+                     "max_tokens" if req.max_completion_tokens is None else "max_completion_tokens")
     if requested is None:  # else the SDK's own default applies (64,000 for some models), above the limit
         req = req.model_copy(update={"max_tokens": default_output_cap(model, limit)})
     completion_id = f"chatcmpl-{ctx.request_id}"

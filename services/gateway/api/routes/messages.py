@@ -38,6 +38,7 @@ from gateway.api.event_stream import ClientWatch, EventStreamResponse
 from gateway.api.responses import JsonBytesResponse
 from gateway.api.routes.models import note_route
 from gateway.api.strict_json import StrictJsonRoute
+from gateway.chat.params import check_output_cap
 from gateway.errors import (
     GatewayError,
     InvalidRequestError,
@@ -166,10 +167,12 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         if ctx is not None:
             ctx.route, ctx.audited, ctx.streamed = "messages", True, req.stream
         refuse_account_headers(request)
-        resolve_model(runtime, req.model)
+        model_name = resolve_model(runtime, req.model)
         limit = runtime.settings.max_tokens_limit
         if req.max_tokens > limit:
             raise InvalidRequestError(f"max_tokens must be at most {limit}", param="max_tokens")
+        check_output_cap(runtime.adapter.chat_model(model_name, runtime.provider_key()), model_name, req.max_tokens,
+                         "max_tokens")
         # The same client limits as chat: the serialised conversation and max_tokens are reserved, then
         # settled with the usage Anthropic reports (also for a stream, when it ends or is cut).
         conversation = [jsonbytes.dumps(req.model_dump(include={"system", "messages", "tools"})).decode()]
