@@ -11,6 +11,7 @@ import typing
 from typing import Any
 
 from anthropic.types import message_count_tokens_params, message_create_params
+from anthropic.types.beta import message_create_params as beta_create_params
 
 from gateway.api.anthropic_schemas import NOT_SERVED, CountTokensRequest, MessagesRequest
 from gateway.api.routes.messages import ACCOUNT_HEADERS
@@ -38,7 +39,15 @@ def test_every_create_parameter_of_the_sdk_is_declared_not_served_or_a_header() 
     declared = set(MessagesRequest.model_fields)
     assert sdk - declared - set(NOT_SERVED) - AS_HEADERS == set()
     assert declared - sdk == SAMPLING
-    assert set(NOT_SERVED) <= sdk and set(NOT_SERVED).isdisjoint(declared)
+    beta = set(typing.get_type_hints(beta_create_params.MessageCreateParamsStreaming))
+    assert set(NOT_SERVED) <= sdk | beta and set(NOT_SERVED).isdisjoint(declared)
+
+
+def test_every_beta_create_parameter_is_declared_not_served_or_a_header() -> None:
+    # `client.beta.messages.create`: its own body fields too are forwarded or refused saying why, never a bare
+    # "extra inputs" (`betas` is the SDK's way to send the anthropic-beta header, which is forwarded).
+    beta = set(typing.get_type_hints(beta_create_params.MessageCreateParamsStreaming))
+    assert beta - set(MessagesRequest.model_fields) - set(NOT_SERVED) - AS_HEADERS - {"betas"} == set()
 
 
 def test_every_count_tokens_parameter_of_the_sdk_is_declared_or_a_header() -> None:

@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-LongText = Annotated[str, Field(max_length=1_000_000)]
+# Text as long as a request: Anthropic bounds only the request (32 MB) and the context window, and the gateway's
+# body limit (GATEWAY_MAX_BODY_BYTES) refuses a larger body before this does.
+LongText = Annotated[str, Field(max_length=32_000_000)]
 # Inline files (base64 images and PDFs): Anthropic takes requests of up to 32 MB; the gateway's body limit
 # (GATEWAY_MAX_BODY_BYTES, 1 MiB by default) refuses a larger body before this does.
 InlineData = Annotated[str, Field(min_length=1, max_length=32_000_000)]

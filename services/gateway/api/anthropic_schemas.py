@@ -16,6 +16,7 @@ from gateway.api.anthropic_blocks import Block, CacheControl, LongText, TextBloc
 from gateway.api.anthropic_blocks import Strict as _Strict
 from gateway.api.anthropic_tools import ToolChoice, Tools
 from gateway.api.json_types import PositiveInt, json_integer
+from gateway.errors import InvalidRequestError
 
 # The published API versions: 2023-06-01 is what most tools send; 2026-10-21 is what anthropic SDK 2.x
 # (and so ChatAnthropic) sends. The client's version is forwarded upstream, so answers keep its format.
@@ -29,7 +30,8 @@ class InputMessage(_Strict):
     """One turn: a string or a list of content blocks (gateway/api/anthropic_blocks.py)."""
 
     role: Literal["user", "assistant"]
-    content: LongText | Annotated[list[Block], Field(min_length=1, max_length=1024)]
+    # Empty only as the final assistant turn (Messages' rule, checked with the whole list: non_empty_turns).
+    content: LongText | Annotated[list[Block], Field(max_length=1024)]
 
 
 ThinkingDisplay = Literal["summarized", "omitted"]
@@ -137,7 +139,25 @@ class CountTokensRequest(_Strict):
 
 
 # Messages API parameters the gateway knows and does not serve: a 400 names the parameter and says why.
-NOT_SERVED = {"container": "server tools (code execution) are not served; only client tools"}
+NOT_SERVED = {
+    "container": "server tools (code execution) are not served; only client tools",
+    "mcp_servers": "Anthropic would connect to remote MCP servers itself: server tools are not served",
+    "fallbacks": "substitute models would run outside the gateway's model allowlist",
+    "thread": "state held at Anthropic under the gateway's provider key would be shared by all its clients",
+    "billing_policy": "the gateway's provider key decides who is billed",
+    "fallback_credit_token": "credits are redeemed by the organisation of the gateway's provider key",
+    "compaction": "compaction blocks are not among the content blocks the gateway takes",
+    "context_management": "Anthropic would edit the conversation after the gateway counted and audited it",
+}
+
+
+def non_empty_turns(messages: list[InputMessage]) -> None:
+    """Messages' rule: every turn has content but the final one, when it is the assistant's (a prefill left open)."""
+    for i, message in enumerate(messages):
+        if not message.content and not (i == len(messages) - 1 and message.role == "assistant"):
+            raise InvalidRequestError(f"messages.{i}.content: all messages must have non-empty content except for "
+                                      "the optional final assistant message", code="invalid_field",
+                                      param=f"messages.{i}.content")
 
 
 class CountTokensResponse(BaseModel):

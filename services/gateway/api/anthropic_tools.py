@@ -121,9 +121,33 @@ NOT_SERVED_FIELDS = {"defer_loading": "deferred tools are found by a tool search
                                       "does not serve"}
 
 
-class ToolChoice(Strict):
-    """How the model may use the tools."""
+class ToolChoiceAuto(Strict):
+    """The model decides whether to use a tool."""
 
-    type: Literal["auto", "any", "tool", "none"]
-    name: ToolName | None = None
+    type: Literal["auto"]
     disable_parallel_tool_use: StrictBool | None = None
+
+
+class ToolChoiceAny(Strict):
+    """The model uses one of the tools."""
+
+    type: Literal["any"]
+    disable_parallel_tool_use: StrictBool | None = None
+
+
+class ToolChoiceTool(Strict):
+    """The model uses the tool named (a name is required: without one the forced call is lost)."""
+
+    type: Literal["tool"]
+    name: ToolName
+    disable_parallel_tool_use: StrictBool | None = None
+
+
+class ToolChoiceNone(Strict):
+    """The model uses no tool."""
+
+    type: Literal["none"]
+
+
+# One model per type, as the SDK's ToolChoiceParam: a field another type has is a 400 naming it.
+ToolChoice = Annotated[ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolChoiceNone, Field(discriminator="type")]

@@ -30,6 +30,7 @@ from gateway.api.anthropic_schemas import (
     CountTokensResponse,
     MessageResponse,
     MessagesRequest,
+    non_empty_turns,
 )
 from gateway.api.anthropic_tools import NOT_SERVED_FIELDS as NOT_SERVED_TOOL_FIELDS
 from gateway.api.anthropic_tools import not_served as not_served_tool
@@ -167,6 +168,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         if ctx is not None:
             ctx.route, ctx.audited, ctx.streamed = "messages", True, req.stream
         refuse_account_headers(request)
+        non_empty_turns(req.messages)
         model_name = resolve_model(runtime, req.model)
         limit = runtime.settings.max_tokens_limit
         if req.max_tokens > limit:
@@ -204,6 +206,7 @@ def build_router(adapter: ProviderAdapter) -> APIRouter:
         if ctx is not None:
             ctx.route, ctx.audited = "count_tokens", True
         refuse_account_headers(request)
+        non_empty_turns(req.messages)
         resolve_model(runtime, req.model)
         doc = await relay.count_tokens(req, runtime.provider_key(), version, beta)
         return Response(orjson.dumps(doc), media_type="application/json")
