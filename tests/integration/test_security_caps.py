@@ -172,14 +172,14 @@ async def test_agent_steps_never_exceed_the_configured_budget(upstream: tuple[st
     url, recorder = upstream
     async with _gateway(provider, url, steps=1) as client:
         recorder.bodies.clear()
-        # A tool round needs more than the single configured step; asking for 50 must not buy more.
+        # One step is one tool round and the answer; asking for 50 must not buy more (a model that keeps calling
+        # tools gets 422 agent_step_limit after one round: tests/integration/test_agent_billing.py).
         resp = await client.post("/v1/agent", json={
             "input": 'What is 2+3? [[mock:tool=calculator {"expression": "2+3"}]]', "tools": ["calculator"],
             "max_steps": 50})
-    assert resp.status_code == 422, resp.text
-    assert resp.json()["error"]["code"] == "agent_step_limit"
-    assert "within 1 steps" in resp.json()["error"]["message"]
-    assert len(recorder.bodies) <= 2  # the step budget bounds the model calls, whatever was asked
+    assert resp.status_code == 200, resp.text
+    assert len(resp.json()["steps"]) == 1
+    assert len(recorder.bodies) == 2  # the step budget bounds the model calls, whatever was asked
 
 
 async def test_audit_record_id_is_never_the_clients_request_id(upstream: tuple[str, Recorder], tmp_path: Any) -> None:

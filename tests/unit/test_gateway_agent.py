@@ -12,8 +12,9 @@ from langchain_core.messages.tool import invalid_tool_call
 
 from gateway.agent.runner import run_agent, summarize
 from gateway.agent.tools import TOOL_NAMES, CalculatorError, build_tools, calculator, current_time, evaluate
+from gateway.agent.usage import RunUsage
 from gateway.config import Settings
-from gateway.errors import UpstreamBadResponseError
+from gateway.errors import AgentStepLimitError, UpstreamBadResponseError
 from gateway.providers import adapter_class
 
 
@@ -77,7 +78,18 @@ def test_build_tools_selects_and_rejects() -> None:
         build_tools(model, ["calculator", "shell"])
 
 
-def test_summarize_pairs_tool_calls_with_outputs_and_sums_usage() -> None:
+@pytest.mark.parametrize("expression", [
+    "log(2, 1)",  # ZeroDivisionError inside math.log
+    "999999**100",  # an int past a float's range
+    "min()", "round(2.5, 1.5)",  # wrong arguments: TypeError
+    "(-8)**0.5",  # a complex result
+    "round(1e308 * 10)",  # infinity to an integer
+])
+def test_any_evaluation_failure_is_the_tools_error_answer(expression: str) -> None:
+    assert calculator.invoke({"expression": expression}).startswith("error: ")
+
+
+def test_summarize_pairs_tool_calls_with_outputs() -> None:
     call = {"name": "calculator", "args": {"expression": "2+3"}, "id": "call_1", "type": "tool_call"}
     messages = [
         HumanMessage("what is 2+3"),
@@ -89,12 +101,12 @@ def test_summarize_pairs_tool_calls_with_outputs_and_sums_usage() -> None:
     out = summarize(messages)
     assert out["output"] == "It is 5."
     assert out["steps"] == [{"tool": "calculator", "input": {"expression": "2+3"}, "output": "5"}]
-    assert out["usage"] == {"prompt_tokens": 25, "completion_tokens": 5, "total_tokens": 30}
+    assert "usage" not in out  # summed by the run's callback handler, over every model call (run_agent)
 
 
-def test_summarize_without_usage_reports_none() -> None:
+def test_summarize_a_plain_answer() -> None:
     assert summarize([HumanMessage("hi"), AIMessage(content="hello")]) == {
-        "output": "hello", "truncated": False, "steps": [], "usage": None}
+        "output": "hello", "truncated": False, "finish_reason": None, "refusal": None, "steps": []}
 
 
 def test_summarize_never_invents_a_tool_name() -> None:
@@ -136,3 +148,62 @@ async def test_an_answer_the_token_cap_cut_says_so(finish: dict[str, str], trunc
     out = await run_agent(ScriptedToolModel(messages=iter([answer])), "hi", None, 3, 10, max_tokens=4,
                           finish_reason=ANTHROPIC.finish_reason)
     assert (out["output"], out["truncated"]) == ("The answer is forty", truncated)
+
+
+def _call(tool: str, args: dict[str, Any], n: int, used: tuple[int, int] = (10, 2)) -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": tool, "args": args, "id": f"call_{n}", "type": "tool_call"}],
+                     usage_metadata={"input_tokens": used[0], "output_tokens": used[1], "total_tokens": sum(used)})
+
+
+ADD = {"expression": "2+3"}
+
+
+async def test_max_steps_allows_that_many_tool_rounds_and_the_answer() -> None:
+    answer = AIMessage(content="It is 5.")
+    out = await run_agent(ScriptedToolModel(messages=iter([_call("calculator", ADD, 1), answer])), "2+3?",
+                          ["calculator"], 1, 10, max_tokens=50, finish_reason=ANTHROPIC.finish_reason)
+    assert out["output"] == "It is 5." and [s["output"] for s in out["steps"]] == ["5"]
+    script = [_call("calculator", ADD, 1), _call("calculator", ADD, 2), _call("calculator", ADD, 3), answer]
+    out = await run_agent(ScriptedToolModel(messages=iter(script)), "2+3?", ["calculator"], 3, 10, max_tokens=50,
+                          finish_reason=ANTHROPIC.finish_reason)
+    assert out["output"] == "It is 5." and len(out["steps"]) == 3
+
+
+async def test_one_tool_round_more_than_max_steps_is_the_step_limit_and_its_tokens_stay_counted() -> None:
+    usage = RunUsage()
+    script = iter([_call("calculator", ADD, 1), _call("calculator", ADD, 2), AIMessage(content="It is 5.")])
+    with pytest.raises(AgentStepLimitError) as info:
+        await run_agent(ScriptedToolModel(messages=script), "2+3?", ["calculator"], 1, 10, max_tokens=50,
+                        finish_reason=ANTHROPIC.finish_reason, usage=usage)
+    assert (info.value.status, info.value.code) == (422, "agent_step_limit")
+    assert usage.openai() == {"prompt_tokens": 20, "completion_tokens": 4, "total_tokens": 24}  # both model calls
+
+
+async def test_usage_counts_the_chat_tools_own_model_call() -> None:
+    # The chat tool runs on the same (bound) model: the second scripted reply is its answer, never in the state.
+    inner = AIMessage(content="Paris.", usage_metadata={"input_tokens": 7, "output_tokens": 3, "total_tokens": 10})
+    final = AIMessage(content="Paris it is.",
+                      usage_metadata={"input_tokens": 30, "output_tokens": 4, "total_tokens": 34})
+    model = ScriptedToolModel(messages=iter([_call("chat", {"question": "capital of France?"}, 1), inner, final]))
+    out = await run_agent(model, "capital?", ["chat"], 2, 10, max_tokens=50, finish_reason=ANTHROPIC.finish_reason)
+    assert out["steps"] == [{"tool": "chat", "input": {"question": "capital of France?"}, "output": "Paris."}]
+    assert out["usage"] == {"prompt_tokens": 47, "completion_tokens": 9, "total_tokens": 56}
+
+
+OPENAI = adapter_class("openai")(Settings(provider="openai"))
+
+
+@pytest.mark.parametrize(("adapter", "reply", "end"), [
+    (OPENAI, AIMessage(content="", additional_kwargs={"refusal": "I can't help with that"},
+                       response_metadata={"finish_reason": "stop"}),
+     {"output": "", "finish_reason": "stop", "refusal": "I can't help with that"}),
+    (OPENAI, AIMessage(content="Echo", response_metadata={"finish_reason": "content_filter"}),
+     {"output": "Echo", "finish_reason": "content_filter", "refusal": None}),
+    (ANTHROPIC, AIMessage(content="Echo", response_metadata={"stop_reason": "refusal"}),
+     {"output": "Echo", "finish_reason": "content_filter", "refusal": None}),
+    (ANTHROPIC, AIMessage(content="Echo", response_metadata={"stop_reason": "end_turn"}),
+     {"output": "Echo", "finish_reason": "stop", "refusal": None}),
+])
+def test_a_refusal_or_a_filtered_answer_says_so(adapter: Any, reply: AIMessage, end: dict[str, Any]) -> None:
+    out = summarize([HumanMessage("hi"), reply], adapter.finish_reason)
+    assert {k: out[k] for k in end} == end and out["truncated"] is False

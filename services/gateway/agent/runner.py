@@ -16,6 +16,7 @@ from langgraph.errors import GraphRecursionError
 from gateway.errors import AgentStepLimitError, InvalidRequestError, UpstreamBadResponseError, UpstreamTimeoutError
 
 from .tools import TOOL_NAMES, build_tools
+from .usage import RunUsage
 
 FinishReason = Callable[[Mapping[str, Any]], str | None]  # a reply's stop reason in OpenAI's words
 SYSTEM_PROMPT = ("You are a helpful assistant. Use the calculator for arithmetic, current_time for the "
@@ -44,16 +45,20 @@ class TokenCap(AgentMiddleware):
 
 
 async def run_agent(model: BaseChatModel, text: str, tools: Sequence[str] | None, max_steps: int, timeout_s: float,
-                    *, max_tokens: int, finish_reason: FinishReason) -> dict[str, Any]:
-    """Run the agent and return its answer, whether the token cap cut it, the tool steps it took and the summed
-    usage. `finish_reason` reads a reply's stop reason in OpenAI's words (the provider adapter's)."""
+                    *, max_tokens: int, finish_reason: FinishReason, usage: RunUsage | None = None) -> dict[str, Any]:
+    """Run the agent and return its answer, how it ended, the tool steps it took and the usage of every model call
+    (the chat tool's included), summed in `usage` as the calls finish: after a failure it holds what was spent.
+    `finish_reason` reads a reply's stop reason in OpenAI's words (the provider adapter's)."""
+    usage = RunUsage() if usage is None else usage
     try:
         selected = build_tools(model.bind(max_tokens=max_tokens), tools)  # the chat tool's calls too
     except KeyError as exc:
         raise InvalidRequestError(f"unknown tool(s): {exc.args[0]}; available: {', '.join(TOOL_NAMES)}",
                                   param="tools") from None
     agent = create_agent(model, selected, system_prompt=SYSTEM_PROMPT, middleware=[TokenCap(max_tokens)])
-    config = RunnableConfig(recursion_limit=2 * max_steps + 1)
+    # LangGraph counts the input as a superstep, then one per node run: max_steps tool rounds (a model node and a
+    # tool node each) and the answer's model node take 2 * max_steps + 2.
+    config = RunnableConfig(recursion_limit=2 * max_steps + 2, callbacks=[usage])
     try:
         async with asyncio.timeout(timeout_s):
             state = await agent.ainvoke({"messages": [HumanMessage(content=text)]}, config=config)
@@ -61,36 +66,32 @@ async def run_agent(model: BaseChatModel, text: str, tools: Sequence[str] | None
         raise AgentStepLimitError(f"the agent did not finish within {max_steps} steps") from None
     except TimeoutError:
         raise UpstreamTimeoutError(f"the agent did not finish within {timeout_s:g} s", code="agent_timeout") from None
-    return summarize(state["messages"], finish_reason)
+    return {**summarize(state["messages"], finish_reason), "usage": usage.openai()}
 
 
 def summarize(messages: list[Any], finish_reason: FinishReason = lambda _metadata: None) -> dict[str, Any]:
-    """Extract the final answer (and whether it ended for length), tool steps and usage from the agent's history."""
+    """Extract the final answer, how it ended (its stop reason, whether the token cap cut it, an OpenAI-protocol
+    refusal) and the tool steps from the agent's history."""
     calls: dict[str, dict[str, Any]] = {}
     steps: list[dict[str, Any]] = []
-    prompt = completion = 0
-    reported = False
-    answer = ""
-    truncated = False
+    end: dict[str, Any] = {"output": "", "truncated": False, "finish_reason": None, "refusal": None}
     for msg in messages:
         if isinstance(msg, AIMessage):
             for call in msg.tool_calls:
                 calls[call["id"] or ""] = {"tool": call["name"], "input": call["args"]}
-            if msg.usage_metadata:
-                reported = True
-                prompt += msg.usage_metadata.get("input_tokens", 0)
-                completion += msg.usage_metadata.get("output_tokens", 0)
             if not msg.tool_calls:
-                answer = msg.text
-                truncated = finish_reason(msg.response_metadata) == "length"
+                reason = finish_reason(msg.response_metadata)
+                # langchain-openai keeps a refusal's text beside an empty content; the chat route answers it as
+                # `message.refusal`, and the other providers' refusals end with content_filter.
+                refusal = msg.additional_kwargs.get("refusal") or None
+                end = {"output": msg.text, "truncated": reason == "length", "finish_reason": reason,
+                       "refusal": refusal if isinstance(refusal, str) else None}
                 if msg.invalid_tool_calls:  # the agent stops here (it has no call to run): not an answer
-                    raise _unrunnable(msg, truncated)
+                    raise _unrunnable(msg, end["truncated"])
         elif isinstance(msg, ToolMessage):
             call = calls.get(msg.tool_call_id, {"tool": msg.name, "input": {}})  # name None: not reported
             steps.append({**call, "output": msg.text})
-    usage = ({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-             if reported else None)
-    return {"output": answer, "truncated": truncated, "steps": steps, "usage": usage}
+    return {**end, "steps": steps}
 
 
 def _unrunnable(msg: AIMessage, truncated: bool) -> UpstreamBadResponseError:

@@ -50,9 +50,12 @@ def _eval(node: ast.AST) -> float:
         if isinstance(node.op, ast.Pow) and (abs(right) > 100 or abs(left) > 1e6):
             raise CalculatorError("exponent too large")
         try:
-            return _BINARY[type(node.op)](left, right)
+            value = _BINARY[type(node.op)](left, right)
         except ZeroDivisionError:
             raise CalculatorError("division by zero") from None
+        if isinstance(value, complex):  # a negative number to a fractional power
+            raise CalculatorError("the result is not a real number")
+        return value
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_eval(node.operand))
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS
@@ -64,11 +67,14 @@ def _eval(node: ast.AST) -> float:
 @tool
 def calculator(expression: str) -> str:
     """Evaluate an arithmetic expression such as '(2 + 3) * 4' or 'sqrt(16)'."""
+    # Any failure of the arithmetic is the tool's answer, for the model to read: a refused expression, a math
+    # domain or range error (log(2, 1) divides by zero, 999999**100 is past a float), a function called with the
+    # wrong arguments (min(), round(2.5, 1.5)). Only the tool call's own arguments are checked before (LangChain).
     try:
         value = evaluate(expression)
-    except (CalculatorError, OverflowError, ValueError) as exc:
-        return f"error: {exc}"
-    return str(int(value)) if float(value).is_integer() else repr(value)
+        return str(int(value)) if float(value).is_integer() else repr(value)
+    except (ArithmeticError, TypeError, ValueError) as exc:  # ValueError includes CalculatorError
+        return f"error: {exc or type(exc).__name__}"
 
 
 @tool

@@ -40,8 +40,13 @@ class AgentResponse(BaseModel):
     output: str
     truncated: bool = Field(False, description="The answer ended because it reached the token cap "
                                                "(GATEWAY_MAX_TOKENS_LIMIT): the model's last reply ended for length.")
+    finish_reason: str | None = Field(None, description="The last reply's stop reason in OpenAI's words, as the "
+                                                        "chat route reports it (`stop`, `length`, `content_filter` "
+                                                        "for a filtered or refused reply); null if none was given.")
+    refusal: str | None = Field(None, description="The model refused (OpenAI-protocol providers): its refusal text; "
+                                                  "`output` is then empty.")
     steps: list[AgentStep]
-    usage: dict | None = None
+    usage: dict | None = Field(None, description="Tokens of every model call of the run, the chat tool's included.")
 
 
 class ModelCard(BaseModel):
