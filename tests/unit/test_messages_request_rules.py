@@ -33,7 +33,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
             yield c
 
 
-async def _send(client: httpx.AsyncClient, path: str = "/v1/messages", **fields: Any) -> httpx.Response:
+async def _send(client: httpx.AsyncClient, fields: dict[str, Any], path: str = "/v1/messages") -> httpx.Response:
     body = {"model": "claude-sonnet-4-6", "messages": [HI], **fields}
     if path == "/v1/messages":
         body.setdefault("max_tokens", 16)
@@ -55,24 +55,25 @@ def _refused(resp: httpx.Response, param: str) -> str:
 ])
 async def test_a_tool_choice_outside_its_types_shape_is_a_400_naming_the_field(client: httpx.AsyncClient,
                                                                                choice: dict, param: str) -> None:
-    _refused(await _send(client, tools=[TOOL], tool_choice=choice), param)
+    _refused(await _send(client, {"tools": [TOOL], "tool_choice": choice}), param)
 
 
 @pytest.mark.parametrize("choice", [{"type": "tool", "name": "f", "disable_parallel_tool_use": True},
                                     {"type": "none"}, {"type": "any", "disable_parallel_tool_use": False}])
 async def test_the_tool_choices_of_the_sdk_are_taken(client: httpx.AsyncClient, choice: dict) -> None:
-    assert (await _send(client, tools=[TOOL], tool_choice=choice)).status_code == 502
+    assert (await _send(client, {"tools": [TOOL], "tool_choice": choice})).status_code == 502
 
 
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
 async def test_only_the_final_assistant_turn_may_be_empty(client: httpx.AsyncClient, path: str) -> None:
     for empty in ([], ""):
-        assert (await _send(client, path, messages=[HI, {"role": "assistant", "content": empty}])).status_code == 502
-        message = _refused(await _send(client, path, messages=[{"role": "user", "content": empty}]),
-                           "messages.0.content")
+        prefill = [HI, {"role": "assistant", "content": empty}]
+        assert (await _send(client, {"messages": prefill}, path)).status_code == 502
+        message = _refused(await _send(client, {"messages": [{"role": "user", "content": empty}]}, path),
+                           "messages.0")
         assert "except for the optional final assistant message" in message
         turns = [HI, {"role": "assistant", "content": empty}, HI]
-        _refused(await _send(client, path, messages=turns), "messages.1.content")
+        _refused(await _send(client, {"messages": turns}, path), "messages.1")
 
 
 async def test_a_text_longer_than_a_million_characters_is_taken(client: httpx.AsyncClient) -> None:
@@ -80,13 +81,13 @@ async def test_a_text_longer_than_a_million_characters_is_taken(client: httpx.As
     long = "x" * 1_500_000
     document = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": long}}
     for content in (long, [{"type": "text", "text": long}], [document]):
-        assert (await _send(client, messages=[{"role": "user", "content": content}])).status_code == 502
+        assert (await _send(client, {"messages": [{"role": "user", "content": content}]})).status_code == 502
 
 
 @pytest.mark.parametrize("field", ["mcp_servers", "fallbacks", "thread", "billing_policy", "fallback_credit_token",
                                    "compaction", "context_management", "container"])
 async def test_a_beta_body_field_the_gateway_does_not_serve_is_refused_saying_why(client: httpx.AsyncClient,
                                                                                   field: str) -> None:
-    message = _refused(await _send(client, **{field: {"type": "x"}}), field)
+    message = _refused(await _send(client, {field: {"type": "x"}}), field)
     assert message.startswith(f"{field}: not supported by this gateway (")
-    assert (await _send(client, **{field: {"type": "x"}})).json()["error"]["type"] == "invalid_request_error"
+    assert (await _send(client, {field: {"type": "x"}})).json()["error"]["type"] == "invalid_request_error"

@@ -155,9 +155,8 @@ def non_empty_turns(messages: list[InputMessage]) -> None:
     """Messages' rule: every turn has content but the final one, when it is the assistant's (a prefill left open)."""
     for i, message in enumerate(messages):
         if not message.content and not (i == len(messages) - 1 and message.role == "assistant"):
-            raise InvalidRequestError(f"messages.{i}.content: all messages must have non-empty content except for "
-                                      "the optional final assistant message", code="invalid_field",
-                                      param=f"messages.{i}.content")
+            raise InvalidRequestError(f"messages.{i}: all messages must have non-empty content except for the "
+                                      "optional final assistant message", code="invalid_field", param=f"messages.{i}")
 
 
 class CountTokensResponse(BaseModel):
