@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import uuid
+from contextvars import ContextVar
 from typing import Any
 
-from mockllm import jsonio
-from mockllm.asgi import Headers, bearer, header
+from mockllm import anthropic_rules, jsonio
+from mockllm.asgi import Headers, Message, Receive, Scope, Send, bearer, header
 from mockllm.directives import Plan, Turn, content_text, split_chunks, split_json, wire_finish
 from mockllm.engine import BadRequest, ChatRequest, stop_sequences
 from mockllm.structured import mapping
@@ -24,6 +26,36 @@ ERRORS = {
     "too_large": "request_too_large",
     "quota": "billing_error",
 }
+
+
+# The id of the request being answered: the `request-id` header of every response, and `request_id` of an error.
+_REQUEST_ID: ContextVar[str | None] = ContextVar("anthropic_request_id", default=None)
+
+
+def new_request_id() -> str:
+    """An id shaped like Anthropic's (`req_` and 24 letters and digits)."""
+    return "req_011Cmock" + uuid.uuid4().hex[:16]
+
+
+class WithRequestId:
+    """Wraps a raw ASGI app: its response carries a `request-id` header, the id its error bodies name."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = new_request_id()
+        token = _REQUEST_ID.set(rid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"request-id", rid.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _REQUEST_ID.reset(token)
 
 
 def _event(name: str, obj: dict[str, Any]) -> bytes:
@@ -125,7 +157,7 @@ class AnthropicProtocol:
                     "documentation at docs.anthropic.com or try again without the header.")
         return None
 
-    def parse(self, body: dict[str, Any]) -> ChatRequest:
+    def parse(self, body: dict[str, Any], headers: Headers) -> ChatRequest:
         """Validate and normalize a messages request."""
         model, messages, max_tokens = body.get("model"), body.get("messages"), body.get("max_tokens")
         if not isinstance(model, str) or not model:
@@ -136,15 +168,17 @@ class AnthropicProtocol:
             raise BadRequest("messages: at least one message is required")
         if "temperature" in body and "top_p" in body and _ONE_SAMPLING_SETTING.match(model):
             raise BadRequest("`temperature` and `top_p` cannot both be specified for this model. Please use only one.")
+        anthropic_rules.check_max_tokens(max_tokens)
         turns = _turns(messages)
         check_content(messages)
+        anthropic_rules.check_tool_pairs(messages)
         if body.get("system"):
             turns.insert(0, ("system", content_text(body["system"])))
         tools = body.get("tools") or []
-        for i, tool in enumerate(tools):  # a custom tool (no server-tool `type`) needs its schema, as Anthropic says
-            if isinstance(tool, dict) and tool.get("type", "custom") == "custom" and not isinstance(
-                    tool.get("input_schema"), dict):
-                raise BadRequest(f"tools.{i}.custom.input_schema: Field required")
+        anthropic_rules.check_tools(tools)
+        anthropic_rules.check_cache_control(body)
+        betas = frozenset(b.strip() for b in (header(headers, b"anthropic-beta") or "").split(","))
+        anthropic_rules.check_thinking(body, max_tokens, betas)
         schemas = {t["name"]: t.get("input_schema") or {} for t in tools
                    if isinstance(t, dict) and isinstance(t.get("name"), str)}
         choice = mapping(body.get("tool_choice"))
@@ -164,8 +198,9 @@ class AnthropicProtocol:
         )
 
     def error(self, kind: str, message: str) -> bytes:
-        """Anthropic error envelope."""
-        return jsonio.dumps({"type": "error", "error": {"type": ERRORS[kind], "message": message}})
+        """Anthropic error envelope, naming the request's id (the one of its `request-id` header)."""
+        return jsonio.dumps({"type": "error", "error": {"type": ERRORS[kind], "message": message},
+                             "request_id": _REQUEST_ID.get() or new_request_id()})
 
     def _message(self, plan: Plan, req: ChatRequest, rid: str, content: list[Any], final: bool) -> dict[str, Any]:
         return {

@@ -59,12 +59,17 @@ def create_app(config: MockConfig | None = None) -> Starlette:
 
         return _ASGI(handler)
 
-    async def models(scope: Scope, receive: Receive, send: Send) -> None:
+    async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
         provider = _models_provider(scope)
         if not await authorize(provider, state, asgi.headers_of(scope), send, chat=False):
             return
         module = {"openai": openai, "anthropic": anthropic, "cohere": cohere}[provider.name]
         await asgi.send_json(send, 200, module.models_list(cfg.models.get(provider.name, ())))
+
+    async def models(scope: Scope, receive: Receive, send: Send) -> None:
+        # Anthropic's answer carries its request-id, as every response of its API does.
+        app = anthropic.WithRequestId(list_models) if _models_provider(scope) is ANTHROPIC else list_models
+        await app(scope, receive, send)
 
     async def model(scope: Scope, receive: Receive, send: Send) -> None:
         """``GET /v1/models/{id}``: Anthropic's retrieve (the other protocols' clients never call it here)."""
@@ -96,10 +101,10 @@ def create_app(config: MockConfig | None = None) -> Starlette:
 
     routes = [
         Route("/v1/chat/completions", chat(OPENAI), methods=["POST"]),
-        Route("/v1/messages", chat(ANTHROPIC), methods=["POST"]),
+        Route("/v1/messages", anthropic.WithRequestId(chat(ANTHROPIC)), methods=["POST"]),
         Route("/v2/chat", chat(COHERE), methods=["POST"]),
         Route("/v1/models", _ASGI(models), methods=["GET"]),
-        Route("/v1/models/{model:path}", _ASGI(model), methods=["GET"]),
+        Route("/v1/models/{model:path}", anthropic.WithRequestId(_ASGI(model)), methods=["GET"]),
         Route("/healthz", _ASGI(healthz), methods=["GET"]),
         Route("/_mock/stats", _ASGI(stats), methods=["GET"]),
         Route("/_mock/reset", _ASGI(reset), methods=["POST"]),

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.routing import Route
 
 from mockllm import asgi, jsonio
+from mockllm.anthropic import WithRequestId
 from mockllm.asgi import Receive, Scope, Send
 from mockllm.directives import content_text
 from mockllm.engine import Provider, State, authorize
@@ -58,4 +59,4 @@ def _problem(body: Any) -> str | None:
 
 def routes(state: State, anthropic: Provider) -> list[Route]:
     """The count_tokens route of the mock app."""
-    return [Route("/v1/messages/count_tokens", _CountTokens(anthropic, state), methods=["POST"])]
+    return [Route("/v1/messages/count_tokens", WithRequestId(_CountTokens(anthropic, state)), methods=["POST"])]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mockllm import jsonio, openai
+from mockllm.asgi import Headers
 from mockllm.directives import Plan, split_chunks, wire_finish
 from mockllm.engine import BadRequest, ChatRequest
 
@@ -42,7 +43,7 @@ class MistralProtocol(openai.OpenAIProtocol):
     def __init__(self, name: str = "mistral") -> None:
         super().__init__(name)
 
-    def parse(self, body: dict[str, Any]) -> ChatRequest:
+    def parse(self, body: dict[str, Any], headers: Headers) -> ChatRequest:
         """Validate a Mistral request (unknown fields refused), then read it like OpenAI's."""
         unknown = sorted(set(body) - FIELDS)
         if unknown:
@@ -50,7 +51,7 @@ class MistralProtocol(openai.OpenAIProtocol):
         choice = body.get("tool_choice")
         if isinstance(choice, str) and choice not in ("auto", "none", "any", "required"):
             raise BadRequest(f"tool_choice: Input should be 'auto', 'none', 'any' or 'required', got {choice!r}")
-        req = super().parse(body)
+        req = super().parse(body, headers)
         req.include_usage = True  # Mistral always reports usage in the last chunk
         req.logprobs = False
         if choice in ("any", "required"):

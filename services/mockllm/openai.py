@@ -98,7 +98,7 @@ class OpenAIProtocol:
         """No required headers besides auth."""
         return None
 
-    def parse(self, body: dict[str, Any]) -> ChatRequest:
+    def parse(self, body: dict[str, Any], headers: Headers) -> ChatRequest:
         """Validate and normalize a chat completions request."""
         model, messages = body.get("model"), body.get("messages")
         if not isinstance(model, str) or not model:

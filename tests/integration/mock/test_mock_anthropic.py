@@ -154,3 +154,15 @@ def test_anthropic_auth_and_version(mock: MockServer) -> None:
         headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
     )
     assert r.status_code == 400 and "max_tokens" in r.json()["error"]["message"]
+
+
+def test_anthropic_request_ids_and_a_refusal_as_the_sdk_sees_them(ant: anthropic.Anthropic) -> None:
+    # The SDK reads `request-id` into `_request_id`, and a refusal's id from the error body.
+    message = ant.messages.create(model="m", max_tokens=50, messages=user("hi"))
+    assert (message._request_id or "").startswith("req_")
+    with pytest.raises(anthropic.BadRequestError) as info:
+        ant.messages.create(model="m", max_tokens=4000, messages=user("hi"), extra_body={"temperature": 0.5},
+                            thinking={"type": "enabled", "budget_tokens": 1024})
+    body = error_body(info.value)
+    assert body["error"]["message"] == "temperature may only be set to 1 when thinking is enabled or in adaptive mode"
+    assert body["request_id"] == info.value.request_id == info.value.response.headers["request-id"]
