@@ -30,6 +30,9 @@ REGION_FILES = (
     "deploy/.env.production.example",
 )
 ENVIRONMENTS = ("prod", "staging")
+# The alert rules and their promtool tests: regions of their own blocks (the files are not in REGION_FILES, whose
+# blocks are catalogue.blocks').
+ALERT_FILES = ("deploy/monitoring/alerts.yml", "deploy/monitoring/alerts.test.yml")
 
 
 def _env_example(p: Provider) -> str:
@@ -48,7 +51,7 @@ GATEWAY_UPSTREAM_TIMEOUT_S=60
 GATEWAY_MAX_RETRIES=2
 GATEWAY_LOG_LEVEL=info
 GATEWAY_SHUTDOWN_GRACE_S=20
-# GATEWAY_WORKERS=1                    # uvicorn worker processes; >1 needs GATEWAY_LIMITS_BACKEND=redis
+# GATEWAY_WORKERS=1                    # uvicorn worker processes; >1 needs GATEWAY_LIMITS_BACKEND=redis, not approle
 # GATEWAY_GC_GEN0_THRESHOLD=20000      # 0 keeps Python's GC defaults
 # GATEWAY_STREAM_IDLE_TIMEOUT_S=120    # longest silence between streamed chunks (then an upstream_timeout event)
 # GATEWAY_DIRECT_ROUTES=true           # false: FastAPI routes every request (see docs/architecture.md)
@@ -158,7 +161,51 @@ def outputs() -> dict[Path, str]:
         if not region_names(text):
             raise SystemExit(f"{rel}: no catalogue region (expected '# BEGIN catalogue:<block>')")
         out[path] = render_regions(text, BLOCKS, rel)
+    for rel in ALERT_FILES:
+        path = REPO / rel
+        out[path] = render_regions(path.read_text(), ALERT_BLOCKS, rel)
     return out
+
+
+def _absent_annotations(p: Provider) -> list[str]:
+    return [
+        f'summary: "{p.name} gateway: no replica reports metrics"',
+        f'description: "No {p.name} gateway has been scraped for 5 minutes: no target (Kubernetes: no pod running, '
+        'scaled to 0, all Pending) or every target down (then LLMGatewayDown fires too)."',
+        "runbook: docs/troubleshooting.md#no-gateway-of-a-provider-reports-metrics",
+    ]
+
+
+def _provider_absent_rules() -> list[str]:
+    """One LLMGatewayProviderAbsent rule per provider (the Helm chart drops the rules of disabled providers)."""
+    rows: list[str] = []
+    for p in providers():
+        if rows:
+            rows.append("")
+        rows += ["- alert: LLMGatewayProviderAbsent", f"  expr: absent(llm_gateway_ready{{provider=\"{p.name}\"}})",
+                 "  for: 5m", "  labels:", "    severity: critical", f"    provider: {p.name}", "  annotations:",
+                 *(f"    {line}" for line in _absent_annotations(p))]
+    return rows
+
+
+def _provider_absent_test() -> list[str]:
+    """The promtool case of those rules: the first provider's series go stale, every other one keeps reporting."""
+    first, *rest = providers()
+    rows = [f"# {first.name}'s last replica goes away after 3 minutes (fires 5 minutes later); the others stay.",
+            "- interval: 1m", "  input_series:"]
+    for p in (first, *rest):
+        rows += [f"    - series: 'llm_gateway_ready{{provider=\"{p.name}\"}}'",
+                 f"      values: '{'1 1 1 stale' if p is first else '1x30'}'"]
+    rows.append("  alert_rule_test:")
+    for minute in (2, 6):  # present, then absent for less than 5 minutes
+        rows += [f"    - eval_time: {minute}m", "      alertname: LLMGatewayProviderAbsent", "      exp_alerts: []"]
+    rows += ["    - eval_time: 15m", "      alertname: LLMGatewayProviderAbsent", "      exp_alerts:",
+             f"        - exp_labels: {{severity: critical, provider: {first.name}}}", "          exp_annotations:",
+             *(f"            {line}" for line in _absent_annotations(first))]
+    return rows
+
+
+ALERT_BLOCKS = {"alerts-provider-absent": _provider_absent_rules, "alerts-test-provider-absent": _provider_absent_test}
 
 
 def stale_outputs() -> list[Path]:

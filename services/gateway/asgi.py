@@ -46,7 +46,10 @@ class GatewayMiddleware:
         headers = dict(scope["headers"])
         raw_id = headers.get(b"x-request-id", b"")
         request_id = raw_id.decode() if _VALID_ID.match(raw_id) else secrets.token_hex(16)  # 128 random bits
-        ctx = RequestContext(request_id=request_id, method=scope["method"], path=scope["path"])
+        # The route label comes from the path, so a failure before the handler runs (authentication, a missing
+        # provider key) is counted under the route the client called, not "other".
+        ctx = RequestContext(request_id=request_id, method=scope["method"], path=scope["path"],
+                             route=context.route_of(scope["path"]))
         token = context.current.set(ctx)
         status = 500
         started = False
@@ -54,7 +57,10 @@ class GatewayMiddleware:
         # Anthropic's clients (anthropic-version on every call) read the id from `request-id`: the SDK's
         # `message._request_id` and `APIStatusError.request_id`. The edge adds it by the same rule.
         id_headers = [id_header, (b"request-id", id_header[1])] if b"anthropic-version" in headers else [id_header]
-        self.runtime.metrics.started()
+        # A scrape or a probe is not work in flight: counting it would keep the gauge at 1 or more when idle.
+        in_flight = ctx.route not in context.PROBE_ROUTES
+        if in_flight:
+            self.runtime.metrics.started()
         try:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body:
@@ -90,7 +96,8 @@ class GatewayMiddleware:
             else:
                 await self.app(scope, self._limited(receive), send_wrapper)
         finally:
-            self.runtime.metrics.ended()
+            if in_flight:
+                self.runtime.metrics.ended()
             if not ctx.finished:  # cut short: 499 when the client left mid-response (nginx's convention)
                 self._finish(ctx, 499 if started else status)
             self._log(ctx)

@@ -146,6 +146,10 @@ class Settings(BaseSettings):
                 if getattr(self, name) is None:
                     raise ValueError(f"GATEWAY_{name.upper()} is required when GATEWAY_SECRETS_BACKEND=vault "
                                      f"and GATEWAY_VAULT_AUTH={self.vault_auth}")
+        if self.workers > 1 and self.secrets_backend == "vault" and self.vault_auth == "approle":
+            raise ValueError("GATEWAY_WORKERS > 1 cannot use GATEWAY_VAULT_AUTH=approle: each worker logs in on its "
+                             "own and the AppRole secret_id is single-use, so every worker after the first fails; "
+                             "run one worker per container (add replicas) or use GATEWAY_VAULT_AUTH=kubernetes")
         if (self.jwt_jwks_url or self.jwt_public_key_file) and not (self.jwt_issuer and self.jwt_audience):
             raise ValueError("GATEWAY_JWT_ISSUER and GATEWAY_JWT_AUDIENCE are required when JWT auth is on")
         return self

@@ -27,11 +27,33 @@ class RequestContext:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error_code: str | None = None
+    # Refused by the gateway's own client limits (a 429): not the provider's throttling, which the metrics count
+    limited: bool = False
     audited: bool = False
     finished: bool = False  # metrics and audit record written (GatewayMiddleware._finish)
     status: int = 0  # the status they recorded
     elapsed: float = 0.0  # seconds from the request's start to that point
     logged: bool = False  # access log line written (after the response's last byte)
+
+
+# The route label of each path, set before anything can fail (a 503 raised during authentication is still "chat");
+# the handlers set the same names. Anything else is "other".
+_ROUTES = {
+    "/v1/chat/completions": "chat", "/v1/agent": "agent", "/v1/messages": "messages",
+    "/v1/messages/count_tokens": "count_tokens", "/v1/embeddings": "embeddings", "/v1/models": "models",
+    "/v1/auth/verify": "verify", "/healthz": "healthz", "/readyz": "readyz", "/readyz/public": "readyz",
+    "/metrics": "metrics",
+}
+# Routes that are the platform looking at the gateway, not work it does (left out of the in-flight gauge).
+PROBE_ROUTES = frozenset({"healthz", "readyz", "metrics"})
+
+
+def route_of(path: str) -> str:
+    """The `route` label of a request path: the route that serves it, or "other"."""
+    route = _ROUTES.get(path)
+    if route is None and path.startswith("/v1/models/"):
+        return "models"
+    return route or "other"
 
 
 current: ContextVar[RequestContext | None] = ContextVar("gateway_request", default=None)

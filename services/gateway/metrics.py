@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ from prometheus_client.registry import Collector
 from gateway import multiproc
 from gateway.context import RequestContext
 
+_log = logging.getLogger("gateway.metrics")
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -57,7 +60,7 @@ class Metrics:
         # livesum: with several workers the gauge is the sum over the live ones (ignored in one process)
         self.in_flight = Gauge("llm_gateway_in_flight_requests", "Requests in progress", ["provider"], registry=r,
                                multiprocess_mode="livesum")
-        self._scrape_time: list[Collector] = []
+        self._shared: list[_SharedBackendState] = []
         # Label children by label values: `labels()` re-validates and locks on every call, on every request.
         self._children: dict[tuple[Any, ...], Any] = {}
         self._in_flight = self.in_flight.labels(provider)
@@ -78,10 +81,19 @@ class Metrics:
         self._in_flight.dec()
 
     def watch(self, state: Callable[[], BackendState]) -> None:
-        """Export readiness and secrets-backend series, read from `state()` at each scrape."""
-        collector = _BackendCollector(self.provider, state)
-        self.registry.register(collector)
-        self._scrape_time.append(collector)
+        """Export readiness and secrets-backend series, read from `state()` at each scrape.
+
+        With several workers, each has its own backend (its own Vault login and failure count) and a scrape
+        reaches one of them: every worker publishes its state through the shared directory instead, every
+        few seconds and when it answers a scrape, and the series aggregate over the live workers (not ready,
+        backend down, registry stale: if any worker is; Vault failures: the sum of every worker's)."""
+        if multiproc.enabled():
+            shared = _SharedBackendState(self.provider, state, self.registry)
+            shared.start()
+            multiproc.at_exit(shared.stop)
+            self._shared.append(shared)
+            return
+        self.registry.register(_BackendCollector(self.provider, state))
 
     def observe(self, ctx: RequestContext, status: int, elapsed: float) -> None:
         """Record a finished request."""
@@ -93,18 +105,21 @@ class Metrics:
         if ctx.completion_tokens:
             self._child(self.tokens, self.provider, model, "completion").inc(ctx.completion_tokens)
         code = ctx.error_code
-        # A 500 internal_error is the gateway's own fault: counted by status in `requests`, not as the upstream's.
-        if code and code != "internal_error" and (status >= 500 or status == 429 or code.startswith("upstream")):
+        # A 500 internal_error is the gateway's own fault: counted by status in `requests`, not as the upstream's;
+        # so is a 429 of the client's own limits (`llm_gateway_limited_total` counts those).
+        if ctx.limited or not code or code == "internal_error":
+            return
+        if status >= 500 or status == 429 or code.startswith("upstream"):
             self.upstream_errors.labels(self.provider, model, code).inc()
 
     def render(self) -> bytes:
         """Return the text exposition format (with several workers: every worker's series, summed)."""
         if not multiproc.enabled():
             return generate_latest(self.registry)
+        for shared in self._shared:  # this worker's backend state, current; the others' at most a period old
+            shared.publish()
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        for collector in self._scrape_time:  # readiness and backend state: this worker's view
-            registry.register(collector)
         return generate_latest(registry)
 
 
@@ -144,8 +159,77 @@ class _BackendCollector(Collector):
         stale.add_metric([self.provider], 1.0 if st.registry_stale else 0.0)
         yield from (ready, up, failures, stale)
         if st.key_written_at:
-            written = datetime.fromisoformat(st.key_written_at.replace("Z", "+00:00"))
             age = GaugeMetricFamily("llm_gateway_provider_key_age_seconds",
                                     "Seconds since the provider key in use was written", labels=["provider"])
-            age.add_metric([self.provider], max(0.0, (datetime.now(UTC) - written).total_seconds()))
+            age.add_metric([self.provider], _key_age(st.key_written_at))
             yield age
+
+
+def _key_age(key_written_at: str) -> float:
+    written = datetime.fromisoformat(key_written_at.replace("Z", "+00:00"))
+    return max(0.0, (datetime.now(UTC) - written).total_seconds())
+
+
+class _SharedBackendState:
+    """The backend series of one worker (GATEWAY_WORKERS > 1), written to the multiprocess store.
+
+    The gauges aggregate over the live workers (`livemin`: 0 when any worker is not ready or its backend is
+    down; `livemax`: the oldest key, stale when any worker's registry is); the failures are a real counter,
+    summed over the workers and monotonic, so `increase()` reads no false counter resets."""
+
+    PERIOD_S = 1.0  # a worker's state reaches the scrape at most this late (a few mmap writes a second)
+    OPERATIONS = ("login", "renew", "read")
+
+    def __init__(self, provider: str, state: Callable[[], BackendState], registry: CollectorRegistry) -> None:
+        self.provider, self.state = provider, state
+        r = registry
+        self.ready = Gauge("llm_gateway_ready", "1 when the gateway can serve (key present, model built)",
+                           ["provider"], registry=r, multiprocess_mode="livemin")
+        self.backend_up = Gauge("llm_gateway_secrets_backend_up", "1 when the secrets backend answered last",
+                                ["provider", "backend"], registry=r, multiprocess_mode="livemin")
+        self.failures = Counter("llm_gateway_vault_failures", "Vault login/renew/read failures",
+                                ["provider", "operation"], registry=r)
+        self.stale = Gauge("llm_gateway_client_registry_stale",
+                           "1 while the cached client registry is too old: client keys are refused (503)",
+                           ["provider"], registry=r, multiprocess_mode="livemax")
+        self.key_age = Gauge("llm_gateway_provider_key_age_seconds",
+                             "Seconds since the provider key in use was written", ["provider"], registry=r,
+                             multiprocess_mode="livemax")
+        self._published: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def publish(self) -> None:
+        """Write this worker's current state (from the event loop or the publishing thread)."""
+        st = self.state()
+        with self._lock:
+            self.ready.labels(self.provider).set(1.0 if st.ready else 0.0)
+            self.backend_up.labels(self.provider, st.backend).set(1.0 if st.backend_up else 0.0)
+            self.stale.labels(self.provider).set(1.0 if st.registry_stale else 0.0)
+            for operation in self.OPERATIONS:  # each operation's series exists from the start, at 0
+                count = st.failures.get(operation, 0)
+                delta = count - self._published.get(operation, 0)
+                self.failures.labels(self.provider, operation).inc(max(delta, 0))
+                self._published[operation] = max(count, self._published.get(operation, 0))
+            if st.key_written_at:
+                self.key_age.labels(self.provider).set(_key_age(st.key_written_at))
+
+    def start(self) -> None:
+        """Publish now, then every PERIOD_S from a daemon thread (a worker no scrape reaches stays current)."""
+        self.publish()
+        self._thread = threading.Thread(target=self._run, name="metrics-backend-state", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop publishing (before the worker's live gauges are dropped)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.PERIOD_S)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.PERIOD_S):
+            try:
+                self.publish()
+            except Exception:  # noqa: BLE001 — a snapshot taken mid-update; the next period retries
+                _log.debug("backend state not published", exc_info=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+_at_exit: list[Callable[[], None]] = []  # this worker's publishers of live gauges (gateway.metrics)
 
 
 def enabled() -> bool:
@@ -30,8 +32,15 @@ def prepare() -> Path:
     return path
 
 
+def at_exit(stop: Callable[[], None]) -> None:
+    """Have `worker_exit` call `stop` first: nothing writes this worker's live gauges after they are dropped."""
+    _at_exit.append(stop)
+
+
 def worker_exit() -> None:
-    """Drop this worker's live gauges (in-flight requests) from the totals when it stops."""
+    """Drop this worker's live gauges (in-flight requests, readiness) from the totals when it stops."""
+    while _at_exit:
+        _at_exit.pop()()
     if enabled():
         from prometheus_client import multiprocess
 

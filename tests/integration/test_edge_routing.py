@@ -266,7 +266,7 @@ def test_invalid_or_foreign_credentials_stop_at_verify(client: httpx.Client, sta
                           headers={"x-api-key": stack.keys["anthropic"]})
     assert_error(foreign, 403, "provider_not_allowed")
     after = gateway_requests(stack, "openai")
-    # Exactly the two verify calls, both refused (a failed verify is labelled route="other").
+    # Exactly the two verify calls, both refused (a failed verify is labelled route="verify").
     assert sorted(status for (_, status), n in (after - before).items() for _ in range(n)) == ["401", "403"]
     if mock_before is not None:
         assert httpx.get(f"{stack.mock_url}/_mock/stats", timeout=10).json() == mock_before

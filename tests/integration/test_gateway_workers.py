@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,12 +94,17 @@ def test_two_workers_share_metrics_and_write_every_audit_record(mock: MockServer
         records = [r for recs in served.values() for r in recs if r["route"] == "chat"]
         assert len(records) == sent and len({r["id"] for r in records}) == sent
 
+        # Each worker publishes its readiness every second: both ready, the shared gauge reads 1 (livemin).
+        deadline = time.monotonic() + 10
+        while not re.search(r'^llm_gateway_ready\{provider="openai"\} 1\.0$', httpx.get(f"{url}/metrics").text, re.M):
+            assert time.monotonic() < deadline, "the workers' shared readiness never read 1"
+            time.sleep(0.2)
         for _ in range(4):  # each scrape may land on either worker: all report the sum of both
             with httpx.Client(timeout=10) as client:
                 text = client.get(f"{url}/metrics").text
             assert _chat_total(text) == sent, text[:2000]
-            # livesum over the workers: only the scrape itself is in flight
-            assert re.search(r'^llm_gateway_in_flight_requests\{provider="openai"\} 1\.0$', text, re.M), text[:600]
+            # livesum over the workers: nothing in flight (the scrape itself is not counted)
+            assert re.search(r'^llm_gateway_in_flight_requests\{provider="openai"\} 0\.0$', text, re.M), text[:600]
             assert re.search(r'^llm_gateway_ready\{provider="openai"\} 1\.0$', text, re.M)
     finally:
         terminate(proc)

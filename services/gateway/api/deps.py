@@ -9,7 +9,13 @@ from fastapi import Depends, Request
 
 from gateway import context
 from gateway.auth.authenticator import Principal, credential_headers
-from gateway.errors import AuthenticationError, GatewayError, QuotaExceededError, RateLimitedError, UnknownModelError
+from gateway.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitedError,
+    UnknownModelError,
+)
 from gateway.limits import Reservation, enforce
 from gateway.runtime import Runtime
 
@@ -35,9 +41,10 @@ def authenticate(runtime: Runtime, raw_headers: Iterable[tuple[bytes, bytes]]) -
     """Check the request's credential, count failures by reason, and record the client on the request context."""
     try:
         principal = runtime.authenticator.authenticate(*credential_headers(raw_headers))
-    except GatewayError as exc:
-        reason = exc.code if isinstance(exc, AuthenticationError) else "forbidden"
-        runtime.metrics.auth_failures.labels(runtime.settings.provider, reason).inc()
+    except (AuthenticationError, PermissionDeniedError) as exc:
+        # Only a refused credential, by its code (invalid_api_key, provider_not_allowed, insufficient_scope...);
+        # a 503 of the backend (a stale client registry) is an outage, not a credential failure.
+        runtime.metrics.auth_failures.labels(runtime.settings.provider, exc.code).inc()
         raise
     ctx = context.get()
     if ctx is not None:

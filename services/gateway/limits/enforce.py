@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from gateway import context
 from gateway.errors import GatewayError, QuotaExceededError, RateLimitedError
 from gateway.limits.base import Limiter, Limits, Reservation
 
@@ -31,6 +32,9 @@ async def admit(limiter: Limiter, subject: str, limits: Limits | None, tokens: i
     if res.denied is None:
         return res
     retry = res.retry_after()
+    ctx = context.get()
+    if ctx is not None:  # the gateway's own refusal: the metrics do not count it as the provider's throttling
+        ctx.limited = True
     if res.denied == "unavailable":  # nothing was counted: no limit state to report
         raise QuotaExceededError("the token budget cannot be checked right now; retry shortly",
                                  code="budget_unavailable", retry_after=retry)
