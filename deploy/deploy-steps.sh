@@ -60,6 +60,10 @@ push_step() {
     done_step "pushed ${#COMPONENTS[@]} images to ${registry} (tag ${tag})"
 }
 
+# deploy/ files compose bind-mounts (through LLMGW_CONFIG_DIR).
+CONFIG_FILES=(vault/openbao.hcl monitoring/prometheus.yml monitoring/alerts.yml monitoring/grafana/provisioning
+              monitoring/grafana/dashboards)
+
 host_files() {  # the state directory compose mounts: Vault token, provider keys, TLS, bootstrap output
     local keys="{" sep="" i var value
     for i in "${!PROVIDERS[@]}"; do  # {"<provider>": "<its key>", …}: the real keys, or the mock's
@@ -71,6 +75,7 @@ host_files() {  # the state directory compose mounts: Vault token, provider keys
     keys+="}"
     if ((dry_run)); then
         printf '  + write %s/{vault-admin-token,provider-keys.json,tls/,vault-tls/} (secrets not shown)\n' "${state}"
+        printf '  + copy %s to %s/config\n' "${CONFIG_FILES[*]}" "${state}"
         return
     fi
     # One base64 line per file; files are 0444 inside a 0700 directory: containers read them under
@@ -97,6 +102,12 @@ host_files() {  # the state directory compose mounts: Vault token, provider keys
                 chmod 0444 "$s/$f.new"; mv -f "$s/$f.new" "$s/$f"
             fi
         done' "${state}"
+    # The files compose bind-mounts from LLMGW_CONFIG_DIR, replaced whole: the engine's host may have no checkout.
+    tar -C "${deploy_dir}" -cf - "${CONFIG_FILES[@]}" | on_target '
+        set -euo pipefail; d="$1/config"
+        rm -rf "$d.new"; mkdir -p "$d.new"; tar -C "$d.new" --no-same-owner -xf -
+        chmod -R a+rX,go-w "$d.new"  # read by the containers under their own uids
+        rm -rf "$d"; mv "$d.new" "$d"' "${state}"
 }
 
 deploy_release() {  # deploy_release TAG: compose up the release's images

@@ -153,6 +153,9 @@ vault_wait="${LLMGW_VAULT_WAIT_S:-60}"
 public_url="${LLMGW_PUBLIC_URL%/}"
 export LLMGW_IMAGE_PREFIX="${prefix}" LLMGW_STATE_DIR="${state}" LLMGW_TAG="${tag}"
 export LLMGW_ENV_DIR="${LLMGW_ENV_DIR:-${deploy_dir}/env}"
+# Files compose bind-mounts (Vault's config, Prometheus' and Grafana's): the engine reads a mount's source on
+# its own host, so host_files copies them there (a remote engine has no checkout).
+export LLMGW_CONFIG_DIR="${state}/config"
 [[ "${upstream}" == mock ]] && export COMPOSE_PROFILES="${COMPOSE_PROFILES:-mock}"
 
 # Every image compose runs must be published, else compose fails half-way on the server.
@@ -199,15 +202,9 @@ run() {  # run CMD...: execute, or print under --dry-run
     if ((dry_run)); then printf '  + %s\n' "$*"; else "$@"; fi
 }
 
-on_target() {  # on_target SCRIPT [ARGS]: run a shell script on the target host (stdin passes through)
-    if ((remote)); then
-        local hostport="${target#ssh://}" port=22
-        if [[ "${hostport}" =~ ^(.*):([0-9]+)$ ]]; then hostport="${BASH_REMATCH[1]}" port="${BASH_REMATCH[2]}"; fi
-        ssh -p "${port}" "${hostport}" bash -s -- "${@:2}" <<<"$1"
-    else
-        bash -c "$1" bash "${@:2}"
-    fi
-}
+# on_target: deploy/deploy-target.sh
+# shellcheck source=deploy/deploy-target.sh
+source "${deploy_dir}/deploy-target.sh"
 
 local_docker() {  # build and push use the local engine even when DOCKER_HOST names the server
     if ((remote)); then env -u DOCKER_HOST docker "$@"; else docker "$@"; fi

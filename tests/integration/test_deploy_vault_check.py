@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
+import yaml
 
 from devstack.ports import free_ports
 from devstack.procs import spawn, terminate
@@ -120,3 +123,35 @@ def test_deploy_sh_refuses_a_bad_vault_wait(tmp_path: Path) -> None:
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, cwd=tmp_path)
     assert done.returncode != 0
     assert "LLMGW_VAULT_WAIT_S must be a positive number of seconds" in done.stderr, done.stdout + done.stderr
+
+
+def test_the_compose_vaults_own_status_check_passes_with_the_documented_certificate(tmp_path: Path) -> None:
+    # .env.production.example asks for a Vault certificate naming `vault` (what the gateways dial); the compose
+    # health check and deploy.sh run `bao status` inside the container against 127.0.0.1, with the service's env.
+    ca = trustme.CA()
+    cert = ca.issue_cert("vault")
+    pems = {"ca.pem": ca.cert_pem, "cert.pem": cert.cert_chain_pems[0], "key.pem": cert.private_key_pem}
+    for name, blob in pems.items():
+        blob.write_to_path(str(tmp_path / name))
+    port, cluster = free_ports(2)
+    config = tmp_path / "config.hcl"
+    config.write_text(config_text(tmp_path, "127.0.0.1", port, cluster).replace(
+        "  tls_disable = true\n", f'  tls_cert_file = "{tmp_path / "cert.pem"}"\n'
+                                  f'  tls_key_file = "{tmp_path / "key.pem"}"\n'))
+    proc = spawn([find_bao(), "server", f"-config={config}"], log=tmp_path / "bao.log", env=dict(os.environ))
+    try:
+        service = yaml.safe_load((REPO / "deploy" / "docker-compose.yml").read_text())["services"]["vault"]
+        env = {**service["environment"], "BAO_ADDR": f"https://127.0.0.1:{port}",
+               "BAO_CACERT": str(tmp_path / "ca.pem"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        deadline, rc = time.monotonic() + 30, None
+        while rc != 2 and time.monotonic() < deadline:  # 2: it answered (not initialised); 1: no answer, or TLS
+            rc = subprocess.run([find_bao(), "status"], env=env, capture_output=True, timeout=30,
+                                check=False).returncode
+            time.sleep(0.3)
+        assert rc == 2, (tmp_path / "bao.log").read_text()[-2000:]
+        without = {k: v for k, v in env.items() if k != "BAO_TLS_SERVER_NAME"}
+        refused = subprocess.run([find_bao(), "status"], env=without, capture_output=True, text=True, timeout=30,
+                                 check=False)
+        assert refused.returncode == 1 and "127.0.0.1" in refused.stderr  # the name the check dials is not in it
+    finally:
+        terminate(proc)

@@ -230,9 +230,9 @@ def test_invalid_tag_is_refused(sandbox: Path) -> None:
 
 
 def test_every_variable_the_script_reads_is_documented() -> None:
-    script = SCRIPT.read_text() + STEPS.read_text()
+    script = SCRIPT.read_text() + STEPS.read_text() + (SCRIPT.parent / "deploy-target.sh").read_text()
     read = set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", script)) | {"DOCKER_HOST"}
     internal = {"BASH_REMATCH", "BASH_SOURCE", "EPOCHREALTIME", "PROVIDERS", "PROVIDER_KEY_VARS", "COMPONENTS",
-                "SECRETS"}
+                "SECRETS", "CONFIG_FILES"}
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", EXAMPLE.read_text(), re.M))
     assert read - internal <= documented, (read - internal) - documented
