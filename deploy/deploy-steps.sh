@@ -113,7 +113,34 @@ host_files() {  # the state directory compose mounts: Vault token, provider keys
 deploy_release() {  # deploy_release TAG: compose up the release's images
     export LLMGW_TAG="$1"
     vault_unsealed || return 1
+    admin_token_lasts || return 1
     run compose up -d --remove-orphans
+}
+
+# Each release runs vault-bootstrap again with VAULT_ADMIN_TOKEN, and the gateways wait for it: compose would
+# stop them, then find the token expired (`vaultctl admin-token` mints it for 1 h unless told otherwise) and
+# start none. So the token is looked up in the compose Vault first (on stdin, never in an argument or the
+# environment of a container), and must have ADMIN_TOKEN_MIN_TTL_S left. Not checked against an external
+# LLMGW_VAULT_ADDR, which the compose Vault's CLI cannot reach.
+ADMIN_TOKEN_MIN_TTL_S=300
+admin_token_lasts() {
+    [[ -n "${LLMGW_VAULT_ADDR:-}" ]] && return 0
+    ((dry_run)) && return 0
+    local out rc=0 ttl
+    out="$(printf '%s\n' "${VAULT_ADMIN_TOKEN}" |
+           compose exec -T vault sh -c 'BAO_TOKEN="$(cat)" exec bao token lookup -format=json' 2>&1)" || rc=$?
+    if ((rc != 0)); then
+        echo "deploy: Vault refuses VAULT_ADMIN_TOKEN (expired or revoked; \`bao token lookup\` exit ${rc}): mint" \
+             "another with vaultctl admin-token (docs/deployment.md), then run deploy.sh again. Nothing was stopped." >&2
+        return 1
+    fi
+    ttl="$(grep -o '"ttl": *[0-9]*' <<<"${out}" | head -1 | grep -o '[0-9]*$' || true)"
+    if [[ "${ttl}" =~ ^[0-9]+$ ]] && ((ttl > 0 && ttl < ADMIN_TOKEN_MIN_TTL_S)); then  # 0: it never expires
+        echo "deploy: VAULT_ADMIN_TOKEN expires in ${ttl} s, too soon for a release (at least" \
+             "${ADMIN_TOKEN_MIN_TTL_S} s): mint another with vaultctl admin-token --ttl (docs/deployment.md)." \
+             "Nothing was stopped." >&2
+        return 1
+    fi
 }
 
 # The server-mode Vault starts sealed (and, the first time, uninitialised); unsealing is an operator

@@ -68,6 +68,7 @@ def test_compose_file_validates(tmp_path: Path, profiles: str) -> None:
         assert services[service]["read_only"] is True, service
         assert services[service]["cap_drop"] == ["ALL"], service
         assert "no-new-privileges:true" in services[service]["security_opt"], service
+        assert services[service]["logging"]["options"]["max-size"], service  # a full disk stops Vault
         if service != "vault-bootstrap":
             assert services[service]["deploy"]["resources"]["limits"]["memory"], service
 

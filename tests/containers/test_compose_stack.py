@@ -110,6 +110,7 @@ def test_running_containers_are_hardened(compose_stack: ComposeStack, service: s
     assert host["CapDrop"] == ["ALL"]
     assert "no-new-privileges:true" in host["SecurityOpt"]
     assert host["Memory"] > 0 and host["NanoCpus"] > 0
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "5", "max-size": "20m"}}
 
 
 def test_gateway_root_filesystem_is_read_only(compose_stack: ComposeStack) -> None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import trustme
 import yaml
@@ -155,3 +156,46 @@ def test_the_compose_vaults_own_status_check_passes_with_the_documented_certific
         assert refused.returncode == 1 and "127.0.0.1" in refused.stderr  # the name the check dials is not in it
     finally:
         terminate(proc)
+
+
+LASTS = f"""
+set -euo pipefail
+source {STEPS}
+dry_run=0
+compose() {{ shift 3; "$@"; }}  # compose exec -T vault CMD...: CMD here, against the OpenBao on loopback
+admin_token_lasts
+"""
+
+
+def test_an_admin_token_that_would_expire_during_the_release_is_refused_before_compose_stops_anything(
+        tmp_path: Path) -> None:
+    port = free_ports(1)[0]
+    addr = f"http://127.0.0.1:{port}"
+    proc = spawn([find_bao(), "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{port}"],
+                 log=tmp_path / "bao.log", env=dict(os.environ))
+    try:
+        wait_health(addr, {200})
+
+        def mint(ttl: str) -> str:
+            return _call_token(addr, {"ttl": ttl, "explicit_max_ttl": ttl, "policies": ["default"]})
+
+        def lasts(token: str) -> subprocess.CompletedProcess[str]:
+            env = {"PATH": f"{Path(find_bao()).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "BAO_ADDR": addr,
+                   "VAULT_ADMIN_TOKEN": token}
+            return subprocess.run(["bash", "-c", LASTS], capture_output=True, text=True, env=env, timeout=60,
+                                  check=False)
+
+        assert lasts(mint("1h")).returncode == 0
+        short = lasts(mint("2m"))
+        assert short.returncode == 1 and "VAULT_ADMIN_TOKEN expires in 1" in short.stderr, short.stderr
+        assert "Nothing was stopped" in short.stderr
+        gone = lasts("s.not-a-token-" + os.urandom(6).hex())
+        assert gone.returncode == 1 and "Vault refuses VAULT_ADMIN_TOKEN" in gone.stderr, gone.stderr
+        assert "not-a-token" not in gone.stderr + gone.stdout  # the token is never printed
+    finally:
+        terminate(proc)
+
+
+def _call_token(addr: str, body: dict) -> str:
+    answer = httpx.post(f"{addr}/v1/auth/token/create", json=body, headers={"X-Vault-Token": "root"}, timeout=10)
+    return answer.raise_for_status().json()["auth"]["client_token"]
