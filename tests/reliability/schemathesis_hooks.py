@@ -40,6 +40,12 @@
   as the mock answers it; `top_p: 1` asks for nothing and is not sent by the chat route): a request that sets
   both loses `top_p`, on every provider (schemathesis seed 2783324348).
 
+- Tool calls and their answers pair up (OpenAI's rules, which the gateway checks, 422 naming the message; and
+  Anthropic's, which its API and the mock check on /v1/messages): a call not answered right after goes (but the
+  last message's), an answer to no open call becomes a user's message or a text block (schemathesis seed
+  112535150, once the mock refused what Anthropic refuses; the refusal: tests/unit/test_chat_tool_pairing.py).
+  The same for count_tokens, whose turns may be empty only as the final assistant one.
+
 schemathesis re-validates a case a hook edits, so a request that still breaks the schema elsewhere is still
 judged as such.
 """
@@ -51,6 +57,9 @@ from typing import Any
 
 import schemathesis
 
+CHAT = "/v1/chat/completions"
+MESSAGES = ("/v1/messages", "/v1/messages/count_tokens")
+
 
 @schemathesis.hook
 def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: dict[str, Any]) -> None:
@@ -60,19 +69,24 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
         if isinstance(text, str) and text and not text.strip():  # "" breaks the schema: a negative case, left so
             body["input"] = "x"  # the agent's input is its user message
         return
-    if case.operation.path not in ("/v1/chat/completions", "/v1/messages") or not isinstance(body, dict):
+    if case.operation.path not in (CHAT, *MESSAGES) or not isinstance(body, dict):
         return
     messages = body.get("messages")
     if isinstance(messages, list):
         # The generator may put one message object at several places: each place gets its own, to edit alone.
         body["messages"] = messages = json.loads(json.dumps(messages))
-        if case.operation.path == "/v1/chat/completions":
+        if case.operation.path == CHAT:
             _a_conversation_every_integration_takes(messages)  # first: a late system message becomes a user's
+            _every_call_answered(messages)
+        else:
+            _every_tool_use_answered(messages)
         _no_blank_text(messages)
+    if case.operation.path in MESSAGES:
+        _anthropic_rules(body)
     if isinstance(body.get("temperature"), int | float) and isinstance(body.get("top_p"), int | float) \
             and body["top_p"] != 1:
         del body["top_p"]  # Anthropic's 4.5 and later models take one of them
-    if case.operation.path != "/v1/chat/completions":
+    if case.operation.path != CHAT:
         return
     _well_formed_schemas(body)
     _one_strictness(body)
@@ -138,10 +152,73 @@ def _a_conversation_every_integration_takes(messages: list[Any]) -> None:
         messages.append({"role": "user", "content": "go on"})
 
 
+def _every_call_answered(messages: list[Any]) -> None:
+    """OpenAI's pairing: an assistant message's calls not answered by the tool messages right after it go (but the
+    last message's, the client's to run); a tool message answering no open call becomes a user's."""
+    for i, message in enumerate(messages[:-1]):
+        if not (isinstance(message, dict) and message.get("role") == "assistant"
+                and isinstance(message.get("tool_calls"), list)):
+            continue
+        following: list[Any] = []
+        for after in messages[i + 1:]:
+            if not (isinstance(after, dict) and after.get("role") == "tool"):
+                break
+            following.append(_id(after.get("tool_call_id")))
+        kept, seen = [], set()
+        for call in message["tool_calls"]:
+            call_id = _id(call.get("id")) if isinstance(call, dict) else None
+            if call_id is not None and call_id in following and call_id not in seen:
+                kept.append(call)
+                seen.add(call_id)
+        message["tool_calls"] = kept or None
+        if not kept:
+            message["content"] = "x"
+    open_calls: set[Any] = set()
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") != "tool":
+            calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+            open_calls = {_id(c.get("id")) for c in calls if isinstance(c, dict)} if isinstance(calls, list) else set()
+        elif _id(message.get("tool_call_id")) in open_calls - {None}:
+            open_calls.discard(message["tool_call_id"])
+        else:
+            messages[i] = {"role": "user", "content": message.get("content")}
+
+
+def _every_tool_use_answered(messages: list[Any]) -> None:
+    """Anthropic's pairing: a tool_result block answers a tool_use of the assistant message just before; one
+    that does not becomes text, and a tool_use left unanswered (but in a final assistant message) becomes text."""
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        before = messages[i - 1] if i and isinstance(messages[i - 1], dict) else {}
+        before_content = before.get("content") if before.get("role") == "assistant" else None
+        uses = {_id(b.get("id")) for b in before_content if isinstance(b, dict) and b.get("type") == "tool_use"} \
+            if isinstance(before_content, list) else set()
+        for j, block in enumerate(content):
+            if isinstance(block, dict) and block.get("type") == "tool_result" \
+                    and _id(block.get("tool_use_id")) not in uses - {None}:
+                content[j] = {"type": "text", "text": "x"}
+    for i, message in enumerate(messages[:-1]):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list) or message.get("role") != "assistant":
+            continue
+        after = messages[i + 1].get("content") if isinstance(messages[i + 1], dict) else None
+        results = [_id(b.get("tool_use_id")) for b in after if isinstance(b, dict) and b.get("type") == "tool_result"] \
+            if isinstance(after, list) else []
+        for j, block in enumerate(content):
+            if isinstance(block, dict) and block.get("type") == "tool_use" and _id(block.get("id")) not in results:
+                content[j] = {"type": "text", "text": "x"}
+
+
 def _no_blank_text(messages: list[Any]) -> None:
-    for message in messages:
+    for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             continue
+        if message.get("content") == [] and not (i == len(messages) - 1 and message["role"] == "assistant"):
+            message["content"] = "x"  # empty only as the final assistant turn (Anthropic's rule)
         for key in ("content", "refusal"):
             if isinstance(message.get(key), str) and not message[key].strip():
                 message[key] = "x"
@@ -159,6 +236,54 @@ def _no_blank_text(messages: list[Any]) -> None:
             last["content"] = content.rstrip() or "x"
         elif texts and isinstance(texts[-1].get("text"), str):
             texts[-1]["text"] = texts[-1]["text"].rstrip() or "x"
+
+
+def _id(value: Any) -> str | None:
+    """A tool call's id, or None: a negative case may put any JSON value there."""
+    return value if isinstance(value, str) else None
+
+
+THINKING_ON = ("enabled", "adaptive")
+
+
+def _anthropic_rules(body: dict[str, Any]) -> None:
+    """What the Messages API refuses beyond its schema (the mock too): with thinking on, sampling other than
+    the default and a forced tool, a budget not below max_tokens; more than 4 cache breakpoints; a tool whose
+    input schema is not an object's."""
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in THINKING_ON:
+        if body.get("temperature") not in (None, 1):
+            del body["temperature"]
+        body.pop("top_k", None)
+        if isinstance(body.get("top_p"), int | float) and body["top_p"] < 0.95:
+            del body["top_p"]
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+            body["tool_choice"] = {"type": "auto"}
+        budget, most = thinking.get("budget_tokens"), body.get("max_tokens")
+        # Both may be integral floats (2048.0): JSON numbers the gateway takes as integers.
+        if isinstance(budget, int | float) and isinstance(most, int | float) and most > 0 and budget >= most:
+            thinking["budget_tokens"], body["max_tokens"] = 1024, max(most, 1025)  # the least budget, below the cap
+    for tool in _list(body.get("tools")):
+        if isinstance(tool, dict) and isinstance(tool.get("input_schema"), dict):
+            tool["input_schema"]["type"] = "object"
+    breakpoints = 0
+    for holder in _cache_holders(body):
+        if holder.get("cache_control") is not None:
+            breakpoints += 1
+            if breakpoints > 4:
+                holder["cache_control"] = None
+
+
+def _cache_holders(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every object of a Messages request that may carry a cache breakpoint, in Anthropic's order."""
+    blocks = [tool for tool in _list(body.get("tools")) if isinstance(tool, dict)]
+    blocks += [block for block in _list(body.get("system")) if isinstance(block, dict)]
+    for message in _list(body.get("messages")):
+        for block in _list(message.get("content") if isinstance(message, dict) else None):
+            if isinstance(block, dict):
+                blocks += [block, *(b for b in _list(block.get("content")) if isinstance(b, dict))]
+    return [*blocks, body]
 
 
 def _list(value: Any) -> list[Any]:

@@ -366,3 +366,27 @@ class ChatCompletionRequest(_Strict):
         if self.stream_options is not None and not self.stream:  # as OpenAI refuses it: never silently unused
             raise PydanticCustomError("stream_only", "only allowed when stream is true", {"param": "stream_options"})
         return self
+
+    @model_validator(mode="after")
+    def _tool_results_answer_calls(self) -> ChatCompletionRequest:
+        # OpenAI's rules, in its words, which Anthropic's API has too: a tool message answers a call of the assistant
+        # message before it (other answers between), and every call is answered before any other message. A
+        # last assistant message's calls are the client's to run. (A JSON schema cannot say it: the fuzzer is told.)
+        waiting: dict[str, int] = {}  # the open calls' ids, and the assistant message that made them
+        for i, message in enumerate(self.messages):
+            if isinstance(message, ToolResultMessage):
+                if waiting.pop(message.tool_call_id, None) is None:
+                    raise PydanticCustomError(
+                        "tool_result_unanswered", "messages with role 'tool' must be a response to a preceding "
+                        "message with 'tool_calls' (no open call has id '{id}')",
+                        {"param": f"messages.{i}.tool_call_id", "id": message.tool_call_id})
+                continue
+            if waiting:
+                raise PydanticCustomError(
+                    "tool_calls_unanswered", "an assistant message with 'tool_calls' must be followed by tool "
+                    "messages responding to each 'tool_call_id'; the following tool_call_ids did not have "
+                    "response messages: {ids}", {"param": f"messages.{min(waiting.values())}.tool_calls",
+                                                 "ids": ", ".join(waiting)})
+            if isinstance(message, AssistantMessage):
+                waiting = {call.id: i for call in message.tool_calls or ()}
+        return self
