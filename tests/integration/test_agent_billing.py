@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from gateway.config import Settings
 from gateway.limits import Limits
 from gateway.secrets.env import EnvSecretsBackend
 from mockllm.app import create_app as create_mock
+from tests.support.threadserver import serve_in_thread
 
 # One event loop for the module: the provider SDKs cache their HTTP clients per process, bound to a loop.
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -71,17 +71,8 @@ class Recorder:
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "mock upstream did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", recorder
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(recorder) as url:
+        yield url, recorder
 
 
 @dataclass

@@ -8,23 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 
 import catalogue
-from devstack.ports import free_port
 from gateway.app import create_app
 from gateway.auth import keys
 from gateway.config import Settings
 from gateway.secrets.env import EnvSecretsBackend
 from mockllm.app import create_app as create_mock
+from tests.support.threadserver import serve_in_thread
 
 # One event loop for the module: the provider SDKs cache their HTTP clients per process, bound to a loop.
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -67,17 +64,8 @@ class Recorder:
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "mock upstream did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", recorder
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(recorder) as url:
+        yield url, recorder
 
 
 @contextlib.asynccontextmanager
