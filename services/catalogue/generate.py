@@ -92,9 +92,14 @@ GATEWAY_VAULT_CACERT=/etc/llm-gateway/vault-ca/ca.pem
 
 
 def _env_deployed(p: Provider, env: str) -> str:
+    if p.kind == "openai-compatible":  # no public URL: the catalogue's default is this container's own port
+        upstream = (f"The {p.title}: set\n# GATEWAY_UPSTREAM_BASE_URL to its URL (the catalogue's "
+                    f"{p.base_url} is this container: the gateway refuses it).")
+    else:
+        upstream = f"The real {p.title} API is used ({p.base_url}):\n# no GATEWAY_UPSTREAM_BASE_URL."
     return f"""\
-# gateway-{p.name} settings for {env} (non-secret; committed). The real {p.title} API is used ({p.base_url}):
-# no GATEWAY_UPSTREAM_BASE_URL. The provider key is in Vault (secret/{p.vault_path}), never here.
+# gateway-{p.name} settings for {env} (non-secret; committed). {upstream}
+# The provider key is in Vault (secret/{p.vault_path}), never here.
 # {GENERATED}
 GATEWAY_MODELS={",".join(p.models)}
 GATEWAY_UPSTREAM_TIMEOUT_S=60

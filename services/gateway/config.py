@@ -158,9 +158,18 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment; raise ConfigError with one line per bad variable."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    upstream = settings.upstream_base_url or catalogue.provider(settings.provider).base_url
+    parts = urlsplit(upstream)
+    if parts.hostname in _LOOPBACK and (parts.port or {"http": 80, "https": 443}.get(parts.scheme)) == settings.port:
+        # A self-hosted row's default (127.0.0.1:8000) inside a container on port 8000: every call would come
+        # back to this gateway, refused with its own provider key. (Checked where a process starts: tests build
+        # Settings for adapters that never serve.)
+        raise ConfigError(f"the upstream {upstream} is this gateway itself (GATEWAY_PORT={settings.port}): set "
+                          f"GATEWAY_UPSTREAM_BASE_URL to the {catalogue.provider(settings.provider).title}'s URL")
+    return settings
 
 
 def _describe(exc: ValidationError) -> str:

@@ -84,3 +84,14 @@ def test_workers_above_one_require_the_redis_limiter() -> None:
         load_settings(provider="openai", workers=2)
     ok = load_settings(provider="openai", workers=2, limits_backend="redis", redis_url="redis://127.0.0.1:6379/0")
     assert ok.workers == 2
+
+
+@pytest.mark.parametrize("overrides", [
+    {"provider": "local-llama"},  # the catalogue's default upstream, 127.0.0.1:8000, on the default port 8000
+    {"provider": "openai", "upstream_base_url": "http://localhost:9000/v1", "port": 9000},
+])
+def test_an_upstream_that_is_the_gateway_itself_is_refused(overrides: dict) -> None:
+    with pytest.raises(ConfigError, match="is this gateway itself") as refused:
+        load_settings(**overrides)
+    assert "GATEWAY_UPSTREAM_BASE_URL" in str(refused.value)
+    assert load_settings(**{**overrides, "port": 8105}).port == 8105  # beside it, on another port: taken
