@@ -250,6 +250,9 @@ def _anthropic_rules(body: dict[str, Any]) -> None:
     """What the Messages API refuses beyond its schema (the mock too): with thinking on, sampling other than
     the default and a forced tool, a budget not below max_tokens; more than 4 cache breakpoints; a tool whose
     input schema is not an object's."""
+    for key in ("system", "tools"):  # one generated object may sit at several places: each gets its own
+        if isinstance(body.get(key), list):
+            body[key] = json.loads(json.dumps(body[key]))
     thinking = body.get("thinking")
     if isinstance(thinking, dict) and thinking.get("type") in THINKING_ON:
         if body.get("temperature") not in (None, 1):

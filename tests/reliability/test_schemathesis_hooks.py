@@ -79,34 +79,75 @@ def test_every_tool_takes_the_first_tools_strictness() -> None:
 
 
 def test_a_conversation_is_made_one_every_integration_takes() -> None:
-    def asked(*, arguments: str) -> dict[str, Any]:
+    def asked(call_id: str, *, arguments: str) -> dict[str, Any]:
         return {"role": "assistant", "content": "text beside", "tool_calls": [
-            {"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}]}
+            {"id": call_id, "type": "function", "function": {"name": "f", "arguments": arguments}}]}
+
+    def answer(call_id: str) -> dict[str, Any]:
+        return {"role": "tool", "tool_call_id": call_id, "content": "r"}
     messages = [{"role": "developer", "content": "a"}, {"role": "system", "content": "b"},  # the first run: kept
-                {"role": "user", "content": "x"}, asked(arguments="\u00be"), asked(arguments='{"x": NaN}'),
-                asked(arguments='{"k": 1}'), {"role": "tool", "tool_call_id": "c", "content": "r"},
+                {"role": "user", "content": "x"}, asked("c1", arguments="\u00be"), answer("c1"),
+                asked("c2", arguments='{"x": NaN}'), answer("c2"), asked("c3", arguments='{"k": 1}'), answer("c3"),
                 {"role": "system", "content": "c"}, {"role": "assistant", "content": "y"}]
     sent = call("/v1/chat/completions", {"messages": messages})["messages"]
-    assert [m["role"] for m in sent] == ["developer", "system", "user", "assistant", "assistant", "assistant", "tool",
-                                         "user", "assistant", "user"]  # a later system message; a user turn last
-    assert [m["tool_calls"][0]["function"]["arguments"] for m in sent[3:6]] == ["{}", "{}", '{"k": 1}']
-    assert [(m["content"], m["refusal"]) for m in sent[3:6]] == [(None, None)] * 3  # no text beside tool calls
-    assert sent[8]["content"] == "y"  # a turn without tool calls keeps its text
+    assert [m["role"] for m in sent] == ["developer", "system", "user", "assistant", "tool", "assistant", "tool",
+                                         "assistant", "tool", "user", "assistant", "user"]  # late system; user last
+    assert [m["tool_calls"][0]["function"]["arguments"] for m in sent[3:9:2]] == ["{}", "{}", '{"k": 1}']
+    assert [(m["content"], m["refusal"]) for m in sent[3:9:2]] == [(None, None)] * 3  # no text beside tool calls
+    assert sent[10]["content"] == "y"  # a turn without tool calls keeps its text
     kept = [{"role": "user", "content": "x"}, {"role": "system", "content": "late, but the only run"},
+            {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": "c", "content": "r"}]
     assert call("/v1/chat/completions", {"messages": copy.deepcopy(kept)}) == {"messages": kept}
+
+
+def test_calls_and_answers_are_paired_as_openai_and_anthropic_require() -> None:
+    def asked(*ids: str) -> dict[str, Any]:
+        return {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": "f", "arguments": "{}"}} for i in ids]}
+    messages = [{"role": "tool", "tool_call_id": "orphan", "content": "r"}, asked("a", "b"),
+                {"role": "tool", "tool_call_id": "b", "content": "r"}, {"role": "user", "content": "u"},
+                asked("z"), {"role": "user", "content": "v"}]
+    sent = call("/v1/chat/completions", {"messages": messages})["messages"]
+    assert sent[0] == {"role": "user", "content": "r"}  # an answer to no call: a user's message
+    assert [c["id"] for c in sent[1]["tool_calls"]] == ["b"]  # the call never answered goes
+    assert sent[4]["tool_calls"] is None and sent[4]["content"] == "x"  # none answered: a text turn
+    blocks = [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t0", "content": "r"}]},
+              {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}},
+                                                {"type": "tool_use", "id": "t2", "name": "f", "input": {}}]},
+              {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t2", "content": "r"}]},
+              {"role": "assistant", "content": [{"type": "tool_use", "id": "t3", "name": "f", "input": {}}]}]
+    sent = call("/v1/messages", {"messages": blocks, "max_tokens": 10})["messages"]
+    assert sent[0]["content"] == [{"type": "text", "text": "x"}]  # a result of no tool_use: text
+    assert [b["type"] for b in sent[1]["content"]] == ["text", "tool_use"]  # t1 unanswered: text
+    assert sent[3]["content"][0]["type"] == "tool_use"  # the final assistant turn's call: the client's to run
+
+
+def test_anthropic_rules_beyond_the_schema_are_met() -> None:
+    body = {"max_tokens": 2048.0, "temperature": 0.5, "top_k": 5, "top_p": 0.5, "tool_choice": {"type": "any"},
+            "thinking": {"type": "enabled", "budget_tokens": 4096},
+            "tools": [{"name": "f", "input_schema": {"type": "string"}}],
+            "system": [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}] * 6,
+            "messages": [{"role": "user", "content": "hi"}]}
+    sent = call("/v1/messages", body)
+    assert {"temperature", "top_k", "top_p"}.isdisjoint(sent) and sent["tool_choice"] == {"type": "auto"}
+    assert (sent["thinking"]["budget_tokens"], sent["max_tokens"]) == (1024, 2048.0)
+    assert sent["tools"][0]["input_schema"]["type"] == "object"
+    assert sum(block.get("cache_control") is not None for block in sent["system"]) == 4
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
 def test_text_anthropic_refuses_becomes_text_it_takes(path: str) -> None:
     messages = [{"role": "user", "content": ""}, {"role": "assistant", "content": " ", "refusal": "\n"},
                 {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "image_url"}]},
-                {"role": "tool", "tool_call_id": "c", "content": ""},  # a tool result may be empty: left so
+                {"role": "tool", "tool_call_id": "c", "content": ""},  # answers no call: a user's (chat)
                 {"role": "user", "content": " kept as sent "}, {"role": "assistant", "content": [
                     {"type": "text", "text": "a"}, {"type": "text", "text": "b \n"}]}]
     sent = call(path, {"messages": messages})["messages"]
+    orphan = "x" if path == "/v1/chat/completions" else ""
     assert [m.get("content") for m in sent[:5]] == ["x", "x", [{"type": "text", "text": "x"}, {"type": "image_url"}],
-                                                    "", " kept as sent "]
+                                                    orphan, " kept as sent "]
     assert sent[1]["refusal"] == "x"
     last = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]  # the final assistant text, stripped
     if path == "/v1/chat/completions":  # a user turn comes after it (for Cohere): no longer the final one
