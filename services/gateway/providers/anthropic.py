@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -107,6 +108,11 @@ class AnthropicAdapter(ProviderAdapter):
                     f"tools.{i}.function.parameters: a top-level {composed[0]} is not supported by Anthropic's "
                     "tool input_schema (make it a property of an object schema)",
                     code="unsupported_schema", param=f"tools.{i}.function.parameters")
+            if parameters.get("type", "object") != "object":  # Anthropic's input_schema is an object's
+                raise InvalidRequestError(
+                    f"tools.{i}.function.parameters: Anthropic's tool input_schema describes an object (type "
+                    f"'object'), not {json.dumps(parameters['type'])}", code="unsupported_schema",
+                    param=f"tools.{i}.function.parameters")
         if tool_choice == {"type": "none"}:  # no call to run in parallel, and Anthropic's `none` has no such field
             parallel_tool_calls = None
         bound = super().bind_tools(model, [_with_parameters(t) for t in tools], tool_choice, parallel_tool_calls)
@@ -149,7 +155,14 @@ def _with_strict(bound: Runnable[Any, Any], strict: list[bool | None]) -> Runnab
 
 
 def _with_parameters(tool: dict[str, Any]) -> dict[str, Any]:
+    """The function's parameters as Anthropic's input_schema: an object schema. None given is no parameter; a
+    schema naming no type (`{}`, properties alone) describes the arguments object, as OpenAI's always is."""
     function = tool["function"]
-    if "parameters" in function:
+    parameters = function.get("parameters")
+    if parameters is None:
+        parameters = {"type": "object", "properties": {}}
+    elif "type" not in parameters:
+        parameters = {"type": "object", **parameters}
+    else:
         return tool
-    return {**tool, "function": {**function, "parameters": {"type": "object", "properties": {}}}}
+    return {**tool, "function": {**function, "parameters": parameters}}
