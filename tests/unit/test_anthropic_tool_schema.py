@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import HumanMessage
 
 from gateway import chat
@@ -17,6 +18,7 @@ from tests.unit.test_gateway_chat import adapter, request
 def _sent(parameters: dict[str, Any] | None) -> dict[str, Any]:
     chosen = adapter("anthropic")
     model = chosen.build_model("claude-sonnet-4-6", "test-key")
+    assert isinstance(model, ChatAnthropic)
     function = {"name": "f"} if parameters is None else {"name": "f", "parameters": parameters}
     bound, _ = chat.prepare(chosen, model, request(tools=[{"type": "function", "function": function}]))
     payload = model._get_request_payload([HumanMessage("hi")], **getattr(bound, "kwargs", {}))
