@@ -142,6 +142,8 @@ class GatewayMiddleware:
         if ctx.finished:
             return
         ctx.finished = True
+        if ctx.failed_status and status == 200:  # its 200 went out, then an error event: the outcome is the error's
+            status = ctx.failed_status
         ctx.status, ctx.elapsed = status, time.perf_counter() - ctx.started
         rt = self.runtime
         rt.metrics.observe(ctx, status, ctx.elapsed)
@@ -161,4 +163,5 @@ class GatewayMiddleware:
                 "auth_method": ctx.auth_method, "model": ctx.model, "streamed": ctx.streamed,
                 "prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens,
                 "error": ctx.error_code,
+                **({"status_sent": 200} if ctx.failed_status and status == ctx.failed_status else {}),
             })

@@ -27,6 +27,9 @@ class RequestContext:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error_code: str | None = None
+    # A stream that failed after its 200 went out (an error event ended it): the status its error has unstreamed,
+    # which the metrics, audit record and access log give as the request's outcome (0: none).
+    failed_status: int = 0
     # Refused by the gateway's own client limits (a 429): not the provider's throttling, which the metrics count
     limited: bool = False
     audited: bool = False
@@ -70,3 +73,11 @@ def require() -> RequestContext:
     if ctx is None:
         raise RuntimeError("no request context: the route ran outside GatewayMiddleware")
     return ctx
+
+
+def stream_failed(code: str, status: int) -> None:
+    """Note that the stream being served ended in an error event: its code, and the status that error has when it
+    is answered before the stream starts (a 5xx counts as one in the error-rate alert, not as a 200)."""
+    ctx = current.get()
+    if ctx is not None:
+        ctx.error_code, ctx.failed_status = code, status

@@ -115,9 +115,7 @@ class MessagesRelay:
                                                code="upstream_truncated")
         except Exception as exc:  # noqa: BLE001 - every failure becomes one error event
             mapped = self._upstream_error(exc) if awaiting or isinstance(exc, GatewayError) else fault(exc)
-            ctx = context.get()
-            if ctx is not None:
-                ctx.error_code = mapped.code
+            context.stream_failed(mapped.code, mapped.status)
             yield LastEvent(out + sse("error", error_body(mapped)))  # the events before the failure, then its own
             return
         finally:

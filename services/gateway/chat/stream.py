@@ -159,7 +159,7 @@ async def events(adapter: ProviderAdapter, first: AIMessageChunk | None, upstrea
             raise UpstreamBadResponseError("the upstream stream ended before completion", code="upstream_truncated")
     except Exception as exc:  # noqa: BLE001 - every failure becomes one error event
         mapped = adapter.map_error(exc) if awaiting or isinstance(exc, GatewayError) else fault(exc)
-        _mark_error(mapped)
+        context.stream_failed(mapped.code, mapped.status)
         yield LastEvent(out + sse_error(mapped) + DONE)  # the events before the failure, then its own
         return
     finally:
@@ -210,9 +210,3 @@ def _add_usage(total: dict[str, Any] | None, part: dict[str, Any] | None) -> dic
         mine = out.get(key)
         out[key] = value if mine is None else _add_usage(mine, value) if isinstance(mine, dict) else mine + value
     return out
-
-
-def _mark_error(exc: GatewayError) -> None:
-    ctx = context.get()
-    if ctx is not None:
-        ctx.error_code = exc.code
