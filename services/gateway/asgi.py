@@ -92,7 +92,10 @@ class GatewayMiddleware:
 
             route = self.direct.get(scope["path"]) if scope["method"] == "POST" else None
             if route is not None:
-                await direct.serve(route, self.app, scope, self._limited(receive), send_wrapper)
+                limited = self._limited(receive)
+                response = await direct.serve(route, self.app, scope, limited, send_wrapper)
+                if response is not None:
+                    await response(scope, limited, send_wrapper)
             else:
                 await self.app(scope, self._limited(receive), send_wrapper)
         finally:

@@ -51,8 +51,12 @@ def table(*routes: DirectRoute) -> dict[str, DirectRoute]:
     return {route.path: route for route in routes}
 
 
-async def serve(route: DirectRoute, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Answer one request for `route` directly, or hand it to `app` (FastAPI) as it came."""
+async def serve(route: DirectRoute, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> Response | None:
+    """Answer one request for `route` directly, or hand it to `app` (FastAPI) as it came.
+
+    The endpoint's response is returned, not sent: the caller sends it (`response(scope, receive, send)`), so a
+    stream's every chunk does not resume this coroutine's frame too (#18). None: the request was answered here.
+    """
     received: list[Message] = []
     body = bytearray()
     try:
@@ -66,21 +70,21 @@ async def serve(route: DirectRoute, app: ASGIApp, scope: Scope, receive: Receive
                 break
     except Exception as exc:  # noqa: BLE001 - e.g. a body past the size limit (413); unhandled ones re-raise
         await _answer_error(Request(scope, receive), exc, scope, receive, send)
-        return
+        return None
     replayed = _replay(received, receive)
     if received[-1]["type"] != "http.request" or not _is_json(scope) or _has_long_number(body):
         await app(scope, replayed, send)
-        return
+        return None
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         await app(scope, replayed, send)
-        return
+        return None
     try:
         req = route.body.model_validate(document)
     except pydantic.ValidationError:  # FastAPI checks the credential first, then answers the validation error
         await app(scope, replayed, send)
-        return
+        return None
     request = Request(scope, replayed)
     try:
         client = await require_client(request)
@@ -89,8 +93,8 @@ async def serve(route: DirectRoute, app: ASGIApp, scope: Scope, receive: Receive
                                         request=request)
     except Exception as exc:  # noqa: BLE001 - answered by FastAPI's handler for it, or re-raised
         await _answer_error(request, exc, scope, receive, send)
-        return
-    await response(scope, receive, send)
+        return None
+    return response
 
 
 async def _answer_error(request: Request, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
