@@ -15,6 +15,7 @@ from langgraph.errors import GraphRecursionError
 
 from gateway.errors import AgentStepLimitError, InvalidRequestError, UpstreamBadResponseError, UpstreamTimeoutError
 
+from .admission import CallAdmission
 from .tools import TOOL_NAMES, build_tools
 from .usage import RunUsage
 
@@ -45,17 +46,23 @@ class TokenCap(AgentMiddleware):
 
 
 async def run_agent(model: BaseChatModel, text: str, tools: Sequence[str] | None, max_steps: int, timeout_s: float,
-                    *, max_tokens: int, finish_reason: FinishReason, usage: RunUsage | None = None) -> dict[str, Any]:
+                    *, max_tokens: int, finish_reason: FinishReason, usage: RunUsage | None = None,
+                    admission: CallAdmission | None = None) -> dict[str, Any]:
     """Run the agent and return its answer, how it ended, the tool steps it took and the usage of every model call
     (the chat tool's included), summed in `usage` as the calls finish: after a failure it holds what was spent.
-    `finish_reason` reads a reply's stop reason in OpenAI's words (the provider adapter's)."""
+    `finish_reason` reads a reply's stop reason in OpenAI's words (the provider adapter's). With `admission`, every
+    model call (the chat tool's too) passes the client's limits first; a refusal ends the run with its 429."""
     usage = RunUsage() if usage is None else usage
+    tool_model = model.bind(max_tokens=max_tokens)  # the chat tool's calls are capped too
     try:
-        selected = build_tools(model.bind(max_tokens=max_tokens), tools)  # the chat tool's calls too
+        selected = build_tools(tool_model if admission is None else admission.guard(tool_model), tools)
     except KeyError as exc:
         raise InvalidRequestError(f"unknown tool(s): {exc.args[0]}; available: {', '.join(TOOL_NAMES)}",
                                   param="tools") from None
-    agent = create_agent(model, selected, system_prompt=SYSTEM_PROMPT, middleware=[TokenCap(max_tokens)])
+    middleware: list[AgentMiddleware] = [TokenCap(max_tokens)]
+    if admission is not None:
+        middleware.insert(0, admission)  # outermost: a refused call never reaches the model
+    agent = create_agent(model, selected, system_prompt=SYSTEM_PROMPT, middleware=middleware)
     # LangGraph counts the input as a superstep, then one per node run: max_steps tool rounds (a model node and a
     # tool node each) and the answer's model node take 2 * max_steps + 2.
     config = RunnableConfig(recursion_limit=2 * max_steps + 2, callbacks=[usage])
