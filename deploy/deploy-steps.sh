@@ -64,7 +64,7 @@ push_step() {
 CONFIG_FILES=(vault/openbao.hcl monitoring/prometheus.yml monitoring/alerts.yml monitoring/grafana/provisioning
               monitoring/grafana/dashboards)
 
-host_files() {  # the state directory compose mounts: Vault token, provider keys, TLS, bootstrap output
+host_files() {  # the state directory compose mounts: Vault token, provider keys (until forget_provider_keys), TLS, …
     local keys="{" sep="" i var value
     for i in "${!PROVIDERS[@]}"; do  # {"<provider>": "<its key>", …}: the real keys, or the mock's
         var="${PROVIDER_KEY_VARS[i]}"
@@ -81,7 +81,8 @@ host_files() {  # the state directory compose mounts: Vault token, provider keys
     # One base64 line per file; files are 0444 inside a 0700 directory: containers read them under
     # other uids, other host users cannot.
     # provider-keys.json only seeds: vault-bootstrap writes a key where Vault holds none, so a redeploy
-    # never undoes a rotation (rotate with `vaultctl rotate-provider-key`, not by editing .env).
+    # never undoes a rotation (rotate with `vaultctl rotate-provider-key`, not by editing .env). It holds the
+    # keys only for this release's compose up: deploy_release blanks it afterwards (forget_provider_keys).
     { printf '%s\n' "${VAULT_ADMIN_TOKEN}" | base64 -w0; echo; printf '%s\n' "${keys}" | base64 -w0; echo
       base64 -w0 <"${LLMGW_TLS_CERT}"; echo; base64 -w0 <"${LLMGW_TLS_KEY}"; echo
       base64 -w0 <"${LLMGW_VAULT_TLS_CERT}"; echo; base64 -w0 <"${LLMGW_VAULT_TLS_KEY}"; echo
@@ -110,11 +111,32 @@ host_files() {  # the state directory compose mounts: Vault token, provider keys
         rm -rf "$d"; mv "$d.new" "$d"' "${state}"
 }
 
-deploy_release() {  # deploy_release TAG: compose up the release's images
+deploy_release() {  # deploy_release TAG: compose up the release's images, then blank provider-keys.json
     export LLMGW_TAG="$1"
-    vault_unsealed || return 1
-    admin_token_lasts || return 1
-    run compose up -d --remove-orphans
+    local rc=0
+    { vault_unsealed && admin_token_lasts && run compose up -d --remove-orphans; } || rc=$?
+    forget_provider_keys || echo "deploy: warning: ${state}/provider-keys.json still holds the provider keys" \
+        "(could not replace it with {}): replace it by hand; Vault holds them" >&2
+    return "${rc}"
+}
+
+# vault-bootstrap is the only reader of provider-keys.json, and once this release's compose up has returned,
+# succeeded or not, it has run (the gateways wait for it to complete) or will not run in this release: the next
+# deploy writes the keys again. So they do not stay at rest on the server: the file becomes {} (bootstrap then
+# keeps what Vault holds; the file stays because compose checks every secret file it declares). A bootstrap
+# already started keeps reading the old file through its bind mount, so the swap cannot race it. Deploy and
+# rollback (manual or automatic) both pass here; the same mode, owner and atomic rename as host_files.
+forget_provider_keys() {
+    if ((dry_run)); then
+        printf '  + replace %s/provider-keys.json with {} (vault-bootstrap is done with it)\n' "${state}"
+        return
+    fi
+    on_target '
+        set -euo pipefail; f="$1/provider-keys.json"
+        [[ -e "$f" ]] || exit 0
+        umask 077; printf "{}\n" >"$f.new"
+        chmod 0444 "$f.new"; chown --reference="$f" "$f.new" 2>/dev/null || true
+        mv -f "$f.new" "$f"' "${state}"
 }
 
 # Each release runs vault-bootstrap again with VAULT_ADMIN_TOKEN, and the gateways wait for it: compose would

@@ -5,14 +5,18 @@ Uses its own compose project, image prefix, state directory and free ports, so i
 stack of `deploy/docker/stack.sh`. Release r1 reuses the images of `make containers-build` when they
 exist (tagged under the test prefix; deploy.sh's step 1 builds them otherwise); release r2 is r1 with
 a gateway image that cannot start (GATEWAY_AGENT_MAX_STEPS=0 fails settings validation).
+After every release, refused, live, re-run or rolled back, the state directory's provider-keys.json is `{}`:
+the keys live only in Vault, and every provider still serves with them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +28,7 @@ import pytest
 
 import catalogue
 from tests.containers.conftest import REPO, docker, image
+from tests.unit.test_deploy_target import SSH
 
 pytestmark = pytest.mark.containers
 
@@ -44,6 +49,12 @@ class Target:
     url: str
     ca: Path
     key: str = ""  # a client key created with the scoped admin token after the first deploy
+    keys_after_refusal: str = ""  # provider-keys.json after the first deploy, refused (Vault not initialised)
+
+    @property
+    def keys_file(self) -> Path:
+        """The provider keys deploy.sh writes for vault-bootstrap."""
+        return self.root / "state" / "provider-keys.json"
 
     @property
     def releases(self) -> list[list[str]]:
@@ -117,6 +128,7 @@ def _operate_vault(target: Target) -> None:
     first = target.deploy("--tag", "r1")
     refused = "Vault is sealed or not initialised (initialized: false, sealed: true, seal: shamir)"
     assert first.returncode != 0 and refused in first.stderr, first.stdout + first.stderr
+    target.keys_after_refusal = target.keys_file.read_text()
     print(f"\nfirst deploy refused (Vault not initialised) after {time.monotonic() - started:.1f} s")
     target.wait_vault_answers()  # on a loaded host its container may still be starting
     init = json.loads(target.compose("exec", "-T", "vault", "bao", "operator", "init", "-key-shares=1",
@@ -184,6 +196,24 @@ def _seconds(pattern: str, text: str) -> float:
     return float(found.group(1))
 
 
+def _assert_no_keys_at_rest(target: Target) -> None:
+    """provider-keys.json is `{}`, as host_files leaves its files (0444 in the 0700 directory), with no .new left."""
+    assert json.loads(target.keys_file.read_text()) == {}, "provider keys left on the server's disk"
+    assert stat.S_IMODE(target.keys_file.stat().st_mode) == 0o444
+    assert stat.S_IMODE(target.keys_file.parent.stat().st_mode) == 0o700
+    assert not target.keys_file.with_name("provider-keys.json.new").exists()
+
+
+def _every_provider_serves(target: Target) -> None:
+    """A chat through the edge per provider: each gateway holds its key, which is now only in Vault."""
+    for provider in catalogue.names():
+        assert target.chat(provider).status_code == 200, provider
+
+
+def test_a_refused_deploy_leaves_no_keys_behind(target: Target) -> None:
+    assert json.loads(target.keys_after_refusal) == {}, "keys written for a release that never ran bootstrap"
+
+
 def test_deploy_goes_live_and_serves(target: Target) -> None:
     started = time.monotonic()
     result = target.deploy("--tag", "r1")
@@ -194,7 +224,8 @@ def test_deploy_goes_live_and_serves(target: Target) -> None:
     assert result.stdout.count("validation PASS") == 2 * len(catalogue.names()), "settings + live check per gateway"
     assert target.releases[-1][1:] == ["r1", "live"]
     assert set(target.running_images().values()) >= {f"{PREFIX}/{c}:r1" for c in COMPONENTS}
-    assert target.chat().status_code == 200
+    _assert_no_keys_at_rest(target)
+    _every_provider_serves(target)
     step = _seconds(r"\[3/5\] deploy ✓ (\d+\.\d)s", result.stdout)
     print(f"\ndeploy r1: {elapsed:.1f} s wall; compose up step {step} s")
 
@@ -207,6 +238,8 @@ def test_a_rerun_is_idempotent(target: Target) -> None:
     assert "release r1 was already live; re-verified" in result.stdout
     assert target.container_ids() == before, "an unchanged release recreates nothing"
     assert [r[1:] for r in target.releases].count(["r1", "live"]) == 1
+    _assert_no_keys_at_rest(target)  # written again for this run's bootstrap, then blanked again
+    _every_provider_serves(target)
 
 
 def test_a_failing_release_rolls_back_and_the_previous_one_keeps_serving(target: Target) -> None:
@@ -228,6 +261,29 @@ def test_a_failing_release_rolls_back_and_the_previous_one_keeps_serving(target:
     running = target.running_images()
     assert running["gateway-openai"] == f"{PREFIX}/openai:r1"
     assert running["nginx"] == f"{PREFIX}/nginx:r1"
-    for provider in catalogue.names():
-        assert target.chat(provider).status_code == 200, provider
+    _assert_no_keys_at_rest(target)
+    _every_provider_serves(target)
     print(f"\nfailed deploy r2 + automatic rollback: {elapsed:.1f} s wall; rollback itself {rollback_s} s")
+
+
+def test_the_keys_file_is_blanked_in_place_on_an_ssh_target(tmp_path: Path) -> None:
+    """forget_provider_keys through on_target and a stand-in `ssh` (tests/unit/test_deploy_target.py): no engine."""
+    bin_dir, state = tmp_path / "bin", tmp_path / "server" / "state"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text(SSH)
+    (bin_dir / "ssh").chmod(0o755)
+    state.mkdir(parents=True, mode=0o700)
+    keys = state / "provider-keys.json"
+    keys.write_text('{"openai": "sk-' + secrets.token_hex(8) + '"}\n')
+    keys.chmod(0o444)
+    script = f"""set -euo pipefail
+source {REPO / "deploy" / "deploy-target.sh"}; source {REPO / "deploy" / "deploy-steps.sh"}
+remote=1 target=ssh://deploy@127.0.0.1:2222 dry_run=0 state="{state}"
+forget_provider_keys"""
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "SSH_SEEN": str(tmp_path / "seen")}
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "seen").read_text().split() == ["2222", "deploy@127.0.0.1"], "not through ssh"
+    assert keys.read_text() == "{}\n"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o444 and keys.stat().st_uid == os.getuid()
+    assert sorted(p.name for p in state.iterdir()) == ["provider-keys.json"]

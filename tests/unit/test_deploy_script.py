@@ -153,6 +153,8 @@ def test_dry_run_prints_every_step_and_changes_nothing(sandbox: Path) -> None:
     assert "IMAGE_TAG=v1.2.3" in out
     assert "skipped: no REGISTRY" in out
     assert "+ compose up -d --remove-orphans" in out
+    blank = f"+ replace {sandbox / 'state'}/provider-keys.json with {{}}"  # once vault-bootstrap is done with it
+    assert out.index("+ compose up -d --remove-orphans") < out.index(blank) < out.index("[4/5] health")
     assert "+ curl -fsS https://127.0.0.1:8443/openai/readyz" in out
     assert "+ docker exec <gateway-cohere> python -m gateway.validate --settings-only" in out
     assert "+ record v1.2.3 live" in out
