@@ -80,6 +80,14 @@ def test_shared_profile_reaches_each_provider_over_its_own_network(tmp_path: Pat
         assert set(services[name]["networks"]) == {f"net-{p}" for p in PROVIDERS}
         assert not services[name].get("ports")
     assert (tmp_path / "state" / "postgres-password").stat().st_size > 16  # generated, never committed
+    # Under `cap_drop: ALL` the images' entrypoints cannot switch user (setpriv, gosu): they start as their own.
+    assert services["redis"]["user"] == services["postgres"]["user"] == "999:999"
+    assert services["redis"]["cap_drop"] == services["postgres"]["cap_drop"] == ["ALL"]
+    # The budgets' counters survive a restart and are never evicted.
+    command = services["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert [v.split(":")[:2] for v in services["redis"]["volumes"]] == [["limits-data", "/data"]]
 
 
 def test_monitoring_profile_scrapes_gateways_over_their_own_networks_only(tmp_path: Path) -> None:
