@@ -21,7 +21,8 @@ if [[ "${1:-}" == rollback ]]; then
     exec "${helm}" rollback "${release}" "$@" --namespace "${namespace}" --wait --timeout "${timeout}"
 fi
 
-# --atomic: on any failure (pods not ready in time) helm rolls back to the last good revision.
+# --rollback-on-failure (Helm 4's name for the deprecated --atomic): on any failure (pods not ready in time)
+# helm rolls back to the last good revision.
 "${helm}" upgrade --install "${release}" "${chart}" --namespace "${namespace}" --create-namespace \
-    --atomic --wait --timeout "${timeout}" --history-max 10 "$@"
+    --rollback-on-failure --wait --timeout "${timeout}" --history-max 10 "$@"
 "${helm}" status "${release}" --namespace "${namespace}"

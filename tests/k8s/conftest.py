@@ -89,3 +89,17 @@ def render(name: str) -> Rendered:
 def rendered(request: pytest.FixtureRequest) -> Iterator[Rendered]:
     """Each value set's manifests in turn."""
     yield render(request.param)
+
+
+def template(*sets: str, set_string: tuple[str, ...] = (), value_set: str | None = None) -> tuple[int, list[dict], str]:
+    """`helm template` with these --set (and --set-string) values over a value set: exit code, objects, stderr."""
+    args = [a for s in sets for a in ("--set", s)] + [a for s in set_string for a in ("--set-string", s)]
+    out = subprocess.run([helm(), "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
+                          *(_args(value_set) if value_set else []), *args], capture_output=True, text=True, timeout=120)
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d] if out.returncode == 0 else []
+    return out.returncode, docs, out.stderr
+
+
+def find(docs: list[dict], kind: str, name: str) -> dict | None:
+    """The object of this kind and name among `docs`, or None."""
+    return next((d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name), None)

@@ -74,13 +74,15 @@ def test_self_hosted_rows_are_off_until_given_their_server_and_egress_to_it() ->
 
 
 @pytest.mark.parametrize("sets", [
-    ("providers.openai.pdb.minAvailable=2",),  # the HPA's minimum is 2
-    ("providers.openai.autoscaling.enabled=false", "providers.openai.replicas=1"),
+    ("gateway.autoscaling.enabled=true", "providers.openai.pdb.minAvailable=2"),  # the HPA's minimum is 2
+    ("providers.openai.replicas=2", "providers.openai.pdb.minAvailable=2"),
 ])
 def test_a_disruption_budget_that_would_hang_every_drain_is_refused(sets: tuple[str, ...]) -> None:
-    code, _, err = _template(*sets)
+    code, _, err = _template("gateway.allowPerPodLimits=true", *sets)
     assert code != 0 and "providers.openai.pdb.minAvailable" in err and "drain" in err, err
-    assert _template("providers.openai.pdb.minAvailable=50%")[0] == 0  # a share is the cluster's to round
+    ok = _template("gateway.allowPerPodLimits=true", "providers.openai.replicas=2",
+                   "providers.openai.pdb.minAvailable=50%")
+    assert ok[0] == 0, ok[2]  # a share is the cluster's to round
 
 
 def test_the_scrape_job_is_the_one_the_alert_rules_name() -> None:

@@ -1,7 +1,7 @@
 """The shared stores in the chart: external Redis/PostgreSQL from existing Secrets (TLS), or in-chart ones.
 
-Defaults keep the embedded backends; `all-on` points at external services over TLS; `stores-in-chart` runs
-one Valkey and one PostgreSQL in the release, reachable from its gateways only.
+Defaults keep the embedded backends (so one pod per provider); `all-on` points at external services over TLS;
+`stores-in-chart` runs one Valkey and one PostgreSQL in the release, reachable from its gateways only.
 """
 
 from __future__ import annotations
@@ -29,13 +29,17 @@ def _gateway(r: Rendered, provider: str) -> dict:
     return deployment
 
 
-def test_defaults_keep_the_embedded_backends() -> None:
+def test_defaults_keep_the_embedded_backends_with_one_pod_per_provider() -> None:
     r = render("defaults")
     assert not r.of_kind("StatefulSet")
     for provider in r.enabled_providers():
         data = _config(r, provider)
         assert not {k for k in data if k.startswith(("GATEWAY_LIMITS_", "GATEWAY_USAGE_"))}, data
         assert "env" not in _gateway(r, provider)["spec"]["template"]["spec"]["containers"][0]
+        # In-memory limits are exact only in one pod: no autoscaler, and no budget that would hang a drain.
+        assert _gateway(r, provider)["spec"]["replicas"] == 1
+        assert r.get("HorizontalPodAutoscaler", f"{FULL}-{provider}") is None
+        assert r.get("PodDisruptionBudget", f"{FULL}-{provider}") is None
 
 
 def test_external_stores_come_from_existing_secrets_over_tls() -> None:
@@ -83,8 +87,8 @@ def test_in_chart_stores_are_single_hardened_statefulsets_with_volumes() -> None
         assert service is not None and service["spec"]["ports"][0]["port"] == port
     valkey = r.one("StatefulSet", f"{FULL}-valkey")["spec"]
     assert valkey["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "standard"
-    args = valkey["template"]["spec"]["containers"][0]["args"]
-    assert args[args.index("--requirepass") + 1] == "$(VALKEY_PASSWORD)" and "--appendonly" in args
+    script = valkey["template"]["spec"]["containers"][0]["args"][-1]
+    assert "--appendonly yes" in script and "--requirepass" not in script  # the password: test_chart_secrets.py
     image = r.one("StatefulSet", f"{FULL}-postgres")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "registry.example.com/mirror/postgres:17.6-bookworm"
 

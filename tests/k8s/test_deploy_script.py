@@ -24,7 +24,7 @@ def test_refuses_without_a_kubeconfig_file(tmp_path: Path) -> None:
     assert out.returncode == 2
 
 
-def test_installs_against_the_cluster_named_in_the_kubeconfig(tmp_path: Path) -> None:
+def _unreachable_cluster(tmp_path: Path) -> tuple[Path, int]:
     port = free_port()  # nothing listens on it: the API server is unreachable
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(f"""apiVersion: v1
@@ -35,6 +35,22 @@ contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
 current-context: x
 """)
     kubeconfig.chmod(0o600)
+    return kubeconfig, port
+
+
+def test_installs_against_the_cluster_named_in_the_kubeconfig(tmp_path: Path) -> None:
+    kubeconfig, port = _unreachable_cluster(tmp_path)
     out = _run({"KUBECONFIG": str(kubeconfig), "TIMEOUT": "20s"})
     assert out.returncode != 0
     assert f"127.0.0.1:{port}" in out.stderr and "connection refused" in out.stderr, out.stderr
+
+
+def test_uses_no_flag_the_pinned_helm_deprecates(tmp_path: Path) -> None:
+    """Helm 4 replaced `upgrade --atomic` by `--rollback-on-failure`: the script asks for the rollback by its name."""
+    help_text = subprocess.run([helm(), "upgrade", "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "--rollback-on-failure" in help_text
+    assert "--rollback-on-failure" in SCRIPT.read_text()
+    kubeconfig, _ = _unreachable_cluster(tmp_path)
+    out = _run({"KUBECONFIG": str(kubeconfig), "TIMEOUT": "20s"})
+    assert out.returncode != 0 and "connection refused" in out.stderr, out.stderr  # helm parsed the flags and ran
+    assert "deprecated" not in out.stderr.lower(), out.stderr

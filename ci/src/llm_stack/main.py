@@ -280,6 +280,6 @@ class LlmStack:
         namespace: Annotated[str, Doc("Namespace of the release")] = "llm",
         release: Annotated[str, Doc("Helm release name")] = "llm-gateway",
     ) -> str:
-        """Install or upgrade the Helm chart with deploy/helm/deploy.sh (helm upgrade --install --atomic)."""
+        """Install or upgrade the Helm chart: deploy/helm/deploy.sh (helm upgrade --install --rollback-on-failure)."""
         ctr = kubernetes_deploy_container(self.source, env, kubeconfig, values, namespace, release)
         return await ctr.stdout()

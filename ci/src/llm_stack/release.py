@@ -165,7 +165,7 @@ def kubernetes_deploy_container(
     release: str,
     nonce: str = "",
 ) -> dagger.Container:
-    """Run deploy/helm/deploy.sh (helm upgrade --install --atomic) against the cluster in the kubeconfig."""
+    """Run deploy/helm/deploy.sh (helm upgrade --install --rollback-on-failure) on the kubeconfig's cluster."""
     return (
         helm_deployer(source)
         # Readable by the image's unprivileged user only; a Secret mount, never a layer.

@@ -111,3 +111,22 @@ NGINX_WORKER_PROCESSES: {{ $workers | quote }}
 {{ $key }}: {{ $value | quote }}
 {{- end }}
 {{- end }}
+
+{{/* A PodDisruptionBudget (.name, .ctx: its selector, .minAvailable: checked by llm-gateway.checkPdb). */}}
+{{- define "llm-gateway.pdb" }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "llm-gateway.labels" .ctx | nindent 4 }}
+spec:
+  minAvailable: {{ .minAvailable }}
+  # Pods that are not ready (a Vault outage, a missing provider key) may always be evicted: the default policy
+  # refuses to, and a node drain would hang on them.
+  unhealthyPodEvictionPolicy: AlwaysAllow
+  selector:
+    matchLabels:
+      {{- include "llm-gateway.selector" .ctx | nindent 6 }}
+{{- end }}
