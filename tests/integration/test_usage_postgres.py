@@ -106,7 +106,7 @@ async def test_rows_wait_for_postgres_and_the_buffer_is_bounded(pg: PostgresServ
     pg.start()
     assert await sink.flush()
     assert sink.status() == {"backend": "postgres", "ok": True, "degraded": False, "reason": None,
-                             "buffered": 0, "dropped": 50}
+                             "buffered": 0, "dropped": 50, "oldest_s": 0.0}
     await sink.close()
     assert pg.query("SELECT count(*) FROM llm_usage") == [(100,)]
 
