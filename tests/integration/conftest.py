@@ -19,7 +19,8 @@ import catalogue
 from tests.support.stack import RunningStack
 
 # Not listed (no Dagger suite yet: its test container has no redis-server/postgres): test_limits_redis,
-# test_usage_postgres, test_usage_postgres_gateway. `make test` runs them.
+# test_limits_redis_failures, test_usage_postgres, test_usage_postgres_failures, test_usage_postgres_gateway.
+# `make test` runs them.
 SUITE_OF_MODULE = {
     "test_edge_routing": "health",
     "test_edge_failover": "health",

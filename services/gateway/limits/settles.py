@@ -2,9 +2,11 @@
 
 A route hands the correction (actual - reserved tokens) over and returns its response at once; a background
 task sends what has gathered after `delay_s` as one script call (one atomic operation per batch, deltas of the
-same counters summed first). Nothing is dropped: past `max_pending` the caller waits for a send (backpressure),
-and `flush()` (awaited by `close()` on shutdown) sends everything still queued. A batch Redis does not take is
-counted in `unsent` and its reservations keep their estimates (conservative, as an inline settle that failed).
+same counters summed first, with the earliest decision time among them: the script applies a group only to
+counters that existed when its earliest reservation was made, see `scripts.SETTLE`). Nothing is dropped: past
+`max_pending` the caller waits for a send (backpressure), and `flush()` (awaited by `close()` on shutdown) sends
+everything still queued. A batch Redis does not take is counted in `unsent` and its reservations keep their
+estimates (conservative, as an inline settle that failed).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("gateway.limits")
 
-# (counter prefix of the client, minute, day, month) -> summed delta
+# (counter prefix of the client, minute, day, month) -> [summed delta, earliest decision time (Redis ms)]
 _Counters = tuple[str, int, int, int]
 _BATCH = 500  # entries per script call: keeps each atomic call short for Redis
 
@@ -30,7 +32,7 @@ class SettleQueue:
         self.delay_s = delay_s
         self.max_pending = max_pending
         self.unsent = 0  # counter sets Redis did not take (their estimates stay counted)
-        self._pending: dict[_Counters, int] = {}
+        self._pending: dict[_Counters, list[int]] = {}
         self._lock = asyncio.Lock()  # one send at a time: flush() returns only after in-flight batches land
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -40,11 +42,17 @@ class SettleQueue:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="limiter-settles")
 
-    async def put(self, counters: _Counters, delta: int) -> None:
-        """Queue a delta; waits for a send only when `max_pending` counters are already queued."""
+    async def put(self, counters: _Counters, delta: int, since_ms: int) -> None:
+        """Queue a delta of a reservation made at `since_ms` (Redis time); waits for a send only when
+        `max_pending` counters are already queued."""
         if counters not in self._pending and len(self._pending) >= self.max_pending:
             await self.flush()
-        self._pending[counters] = self._pending.get(counters, 0) + delta
+        entry = self._pending.get(counters)
+        if entry is None:
+            self._pending[counters] = [delta, since_ms]
+        else:
+            entry[0] += delta
+            entry[1] = min(entry[1], since_ms)
         if self._task is None:  # not started (no event loop at construction): send inline
             await self.flush()
         else:
@@ -62,9 +70,9 @@ class SettleQueue:
         for start in range(0, len(queued), _BATCH):
             batch = queued[start:start + _BATCH]
             args: list[str | int] = []
-            for (prefix, minute, day, month), delta in batch:
+            for (prefix, minute, day, month), (delta, since_ms) in batch:
                 if delta:
-                    args += [prefix, minute, day, month, delta]
+                    args += [prefix, minute, day, month, delta, since_ms]
             if args and not await self._sent(args):
                 self.unsent += len(batch)
 
