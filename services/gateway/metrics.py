@@ -55,7 +55,8 @@ class Metrics:
                                          "Limit decisions taken per replica because Redis was unreachable",
                                          ["provider"], registry=r)
         self.usage_dropped = Counter("llm_gateway_usage_dropped",
-                                     "Usage records dropped (sink buffer full, audit file not writable)",
+                                     "Usage records dropped (sink buffer full, a row PostgreSQL refused, "
+                                     "unflushed at shutdown, audit file not writable)",
                                      ["provider"], registry=r)
         # livesum: with several workers the gauge is the sum over the live ones (ignored in one process)
         self.in_flight = Gauge("llm_gateway_in_flight_requests", "Requests in progress", ["provider"], registry=r,
