@@ -108,7 +108,9 @@ def build_runtime(settings: Settings, backend: SecretsBackend | None = None) -> 
         jwt=verifier,
         metrics=metrics,
         audit=build_audit(settings, metrics),
-        limiter=build_limiter(settings.limits_backend, settings.redis_url, replicas=settings.limits_replicas,
+        # While Redis is down each worker process decides alone: its share is the limit over every process.
+        limiter=build_limiter(settings.limits_backend, settings.redis_url,
+                              replicas=settings.limits_replicas * settings.workers,
                               budgets_fail_open=settings.limits_budgets_on_outage == "open",
                               on_fallback=fallback.inc),
     )
