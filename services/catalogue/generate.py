@@ -62,7 +62,7 @@ _SHARED_LINES = """\
 # More than one replica (compose profile `shared`): one limit count and one usage table for all of them.
 # GATEWAY_LIMITS_BACKEND=redis
 # GATEWAY_REDIS_URL=redis://redis:6379/0
-# GATEWAY_LIMITS_REPLICAS=3               # replicas: each process enforces limit / (replicas × GATEWAY_WORKERS) while Redis is down
+# GATEWAY_LIMITS_REPLICAS=3               # while Redis is down: limit / (replicas * GATEWAY_WORKERS) a process
 # GATEWAY_LIMITS_BUDGETS_ON_OUTAGE=closed # or open: token budgets unchecked while Redis is down
 # GATEWAY_USAGE_BACKEND=postgres
 # GATEWAY_POSTGRES_DSN=postgresql://llmgw:<postgres-password>@postgres:5432/llmgw
