@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -157,6 +160,7 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment; raise ConfigError with one line per bad variable."""
+    _refuse_unknown(os.environ)
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -170,6 +174,20 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"the upstream {upstream} is this gateway itself (GATEWAY_PORT={settings.port}): set "
                           f"GATEWAY_UPSTREAM_BASE_URL to the {catalogue.provider(settings.provider).title}'s URL")
     return settings
+
+
+def _refuse_unknown(environ: Mapping[str, str]) -> None:
+    """A GATEWAY_* variable that names no setting (a typo, a setting of another version) would be ignored while
+    the operator believes it applies: refused, naming the closest setting."""
+    known = [name.upper() for name in Settings.model_fields]  # compared without the prefix every name shares
+    unknown = sorted(name for name in environ if name.upper().startswith("GATEWAY_") and name.upper()[8:] not in known)
+    if not unknown:
+        return
+    said = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper()[8:], known, n=1)
+        said.append(f"{name}: not a setting" + (f" (did you mean GATEWAY_{close[0]}?)" if close else ""))
+    raise ConfigError("; ".join(said) + " (README.md, Configuration, lists the settings)")
 
 
 def _describe(exc: ValidationError) -> str:
