@@ -8,29 +8,17 @@ usage each call answered; the gateway is served by uvicorn too, so a client can 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-import catalogue
-from devstack.ports import free_port
-from gateway.app import create_app
-from gateway.auth import keys
-from gateway.config import Settings
-from gateway.limits import Limits
-from gateway.secrets.env import EnvSecretsBackend
-from mockllm.app import create_app as create_mock
+from tests.support.agent_gateway import Gateway, Recorder, serve_gateway
 from tests.support.threadserver import serve_in_thread
 
 # One event loop for the module: the provider SDKs cache their HTTP clients per process, bound to a loop.
@@ -40,34 +28,6 @@ CLIENT = "agent-billing"
 LONG = " ".join(["word"] * 200)  # a prompt whose tokens are worth counting
 
 
-class Recorder:
-    """ASGI wrapper: the tokens each chat call's answer reported (None until it answered), then the mock."""
-
-    def __init__(self) -> None:
-        self.app = create_mock()
-        self.calls: list[int | None] = []
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        index, body = len(self.calls), bytearray()
-        self.calls.append(None)
-
-        async def capture(message: Any) -> None:
-            if message["type"] == "http.response.body":
-                body.extend(message.get("body", b""))
-                if not message.get("more_body") and (usage := json.loads(body).get("usage")):
-                    self.calls[index] = sum(usage.get(k, 0) for k in ("prompt_tokens", "completion_tokens",
-                                                                      "input_tokens", "output_tokens"))
-            await send(message)
-
-        await self.app(scope, receive, capture)
-
-    def spent(self, since: int = 0) -> int:
-        return sum(c or 0 for c in self.calls[since:])
-
-
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder()
@@ -75,51 +35,8 @@ def upstream() -> Iterator[tuple[str, Recorder]]:
         yield url, recorder
 
 
-@dataclass
-class Gateway:
-    url: str
-    key: str
-    app: FastAPI
-    audit: Path
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {self.key}"})
-
-    async def charged(self) -> int:
-        """The tokens charged to the client's daily budget so far (settling is applied off the request's path)."""
-        limiter = self.app.state.runtime.limiter
-        await asyncio.sleep(0.2)
-        return (await limiter.acquire(CLIENT, Limits(daily_tokens=10**9), 0)).used["daily_tokens"]
-
-    def records(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.audit.read_text().splitlines()]
-
-
-@contextlib.asynccontextmanager
-async def _gateway(provider: str, upstream_url: str, tmp: Path, **extra: Any) -> AsyncIterator[Gateway]:
-    key, key_id, digest = keys.generate()
-    key_file = tmp / f"keys-{provider}.json"
-    key_file.write_text(json.dumps({"keys": {key_id: {"hash": digest, "providers": [provider], "name": CLIENT,
-                                                      "limits": {"daily_tokens": 10_000_000}}}}))
-    audit = tmp / f"audit-{provider}.log"
-    cfg = Settings(**{"provider": provider, "client_keys_file": key_file, "max_retries": 0, "upstream_timeout_s": 10,
-                      "audit_log": audit, "upstream_base_url": upstream_url + catalogue.provider(provider).mock_path,
-                      **extra})
-    backend = EnvSecretsBackend(provider, None, key_file,
-                                environ={catalogue.provider(provider).key_env: f"mock-key-{provider}"})
-    app = create_app(cfg, backend)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.ensure_future(server.serve())
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert not task.done() and time.monotonic() < deadline, "gateway did not start"
-        await asyncio.sleep(0.05)
-    try:
-        yield Gateway(f"http://127.0.0.1:{port}", key, app, audit)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
+def _gateway(provider: str, upstream_url: str, tmp: Path, **settings: Any) -> AbstractAsyncContextManager[Gateway]:
+    return serve_gateway(provider, upstream_url, tmp, CLIENT, {"daily_tokens": 10_000_000}, **settings)
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
