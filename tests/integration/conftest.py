@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import anthropic
 import httpx
@@ -17,6 +18,9 @@ import pytest
 
 import catalogue
 from tests.support.stack import RunningStack
+
+if TYPE_CHECKING:
+    from tests.support.pgproc import PostgresServer
 
 # Not listed (no Dagger suite yet: its test container has no redis-server/postgres): test_limits_redis,
 # test_limits_redis_failures, test_usage_postgres, test_usage_postgres_failures, test_usage_postgres_gateway.
@@ -97,3 +101,15 @@ def anthropic_sdk(stack: RunningStack) -> Iterator[anthropic.Anthropic]:
     with anthropic.Anthropic(base_url=f"{stack.url}/anthropic", http_client=http, max_retries=0,
                              api_key=stack.keys["anthropic"]) as client:
         yield client
+
+
+@pytest.fixture
+def pg() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL on loopback for one test (the usage sink's tests)."""
+    from tests.support.pgproc import PostgresServer  # psycopg: only where the `shared` extra is installed
+
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.remove()

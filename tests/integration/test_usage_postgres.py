@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,15 +14,6 @@ from gateway.audit_postgres import PostgresSink
 from tests.support.pgproc import PostgresServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pg() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    try:
-        yield server
-    finally:
-        server.remove()
 
 
 def doc(i: int, when: str = "2026-12-02T10:00:00.000001Z") -> dict:

@@ -28,15 +28,6 @@ pytestmark = pytest.mark.integration
 REFUSED = "usage sink: PostgreSQL refused usage rows; they are dropped"
 
 
-@pytest.fixture
-def pg() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    try:
-        yield server
-    finally:
-        server.remove()
-
-
 def doc(i: int | str, **fields: Any) -> dict[str, Any]:
     return {"id": f"audit-{i}", "time": datetime.now(UTC).isoformat(), "request_id": f"req-{i}",
             "client_id": "team-a", "auth_method": "api_key", "provider": "openai", "route": "chat",

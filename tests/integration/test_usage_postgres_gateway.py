@@ -32,15 +32,6 @@ def mock() -> Iterator[MockServer]:
         yield server
 
 
-@pytest.fixture
-def pg() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    try:
-        yield server
-    finally:
-        server.remove()
-
-
 def start_gateway(mock: MockServer, pg: PostgresServer, tmp_path: Path,
                   **env: str) -> tuple[subprocess.Popen, str, str]:
     full, key_id, digest = keys.generate()
